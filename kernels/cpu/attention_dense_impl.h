@@ -1,0 +1,169 @@
+// Internal: the dense attention drivers (tiling, masks, threading) for one instruction set.
+// Included by attention.cpp (scalar) and attention_avx2.cpp (avx2) after defining SMYRF_ISA_NS.
+#pragma once
+#include <numeric>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_impl.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
+
+// Everything the dense pair term needs for one bh: bias row block, key mask, causal offset.
+template <typename T>
+struct DensePair {
+  const T* bias;         // (Nq, Nk) of this bh, or null
+  const uint8_t* kmask;  // (Nk) of this batch, or null
+  int64_t nk;
+  int64_t causal_off;  // key j allowed when j <= i + causal_off; huge when not causal
+  const int32_t* qi;
+  const int32_t* kj;
+  T operator()(int64_t a, int64_t b) const {
+    const int64_t i = qi[a], j = kj[b];
+    if (kmask && !kmask[j]) return neg_inf<T>();
+    if (j > i + causal_off) return neg_inf<T>();
+    return bias ? bias[i * nk + j] : T(0);
+  }
+};
+
+// Calls f(pair, drop) with the cheapest functor types the parameters allow.
+template <typename T, typename F>
+void with_dense_functors(const AttentionParams& p, int64_t bh, const T* bias, const int32_t* qi,
+                         const int32_t* kj, F&& f) {
+  const int64_t b = bh / p.heads;
+  const bool has_pair = bias || p.key_mask || p.causal;
+  DensePair<T> pair{bias ? bias + bh * p.bias_bh_stride : nullptr,
+                    p.key_mask ? p.key_mask + b * p.nk : nullptr,
+                    p.nk,
+                    p.causal ? p.nk - p.nq : std::numeric_limits<int64_t>::max() / 2,
+                    qi,
+                    kj};
+  if (p.dropout_p > 0) {
+    HashDrop<T> drop{p.dropout_seed,
+                     bh,
+                     attention_dropout_threshold(p.dropout_p),
+                     static_cast<T>(1.0 / (1.0 - p.dropout_p)),
+                     qi,
+                     kj};
+    if (has_pair)
+      f(pair, drop);
+    else
+      f(NoPair{}, drop);
+  } else {
+    if (has_pair)
+      f(pair, NoDrop{});
+    else
+      f(NoPair{}, NoDrop{});
+  }
+}
+
+template <typename T>
+void dense_forward(const AttentionParams& p, const T* q, const T* k, const T* v, const T* bias,
+                   T* out, T* lse) {
+  const int64_t BH = p.batch_heads, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
+  const int64_t tiles = (nq + kQueryBlock - 1) / kQueryBlock;
+  std::vector<int32_t> iota_k(static_cast<size_t>(nk));
+  std::iota(iota_k.begin(), iota_k.end(), 0);
+  const T scale = static_cast<T>(p.scale);
+#pragma omp parallel
+  {
+    Workspace<T> ws;
+    ws.reserve(d, dv, kQueryBlock);
+    std::vector<int32_t> qi(kQueryBlock);
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t i0 = t * kQueryBlock, i1 = std::min(nq, i0 + kQueryBlock);
+        const uint8_t* qmask = p.query_mask ? p.query_mask + (bh / p.heads) * nq : nullptr;
+        int64_t n = 0;
+        for (int64_t i = i0; i < i1; ++i) {
+          if (!qmask || qmask[i]) qi[n++] = static_cast<int32_t>(i);
+          std::fill(out + (bh * nq + i) * dv, out + (bh * nq + i + 1) * dv, T(0));
+          lse[bh * nq + i] = neg_inf<T>();
+        }
+        if (n == 0) continue;
+        // Causal: no key beyond the last query's horizon matters for this tile.
+        const int64_t nk_eff = p.causal ? std::min(nk, std::max<int64_t>(0, i1 + nk - nq)) : nk;
+        if (nk_eff == 0) continue;
+        with_dense_functors<T>(p, bh, bias, qi.data(), iota_k.data(), [&](auto pair, auto drop) {
+          block_forward(q + bh * nq * d, d, k + bh * nk * d, d, v + bh * nk * dv, dv, d, dv,
+                        qi.data(), n, iota_k.data(), nk_eff, scale, pair, drop, ws.o.data(),
+                        ws.lse.data(), ws);
+        });
+        for (int64_t a = 0; a < n; ++a) {
+          std::copy(ws.o.data() + a * dv, ws.o.data() + (a + 1) * dv, out + (bh * nq + qi[a]) * dv);
+          lse[bh * nq + qi[a]] = ws.lse[a];
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void dense_backward(const AttentionParams& p, const T* q, const T* k, const T* v, const T* bias,
+                    const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv_out) {
+  const int64_t BH = p.batch_heads, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
+  std::vector<T> dsum(static_cast<size_t>(BH * nq));
+  row_dots(dout, out, BH * nq, dv, dsum.data());
+  std::fill(dq, dq + BH * nq * d, T(0));
+  std::fill(dk, dk + BH * nk * d, T(0));
+  std::fill(dv_out, dv_out + BH * nk * dv, T(0));
+  const int64_t ktiles = (nk + kKeyTile - 1) / kKeyTile;
+  std::vector<int32_t> iota_k(static_cast<size_t>(nk));
+  std::iota(iota_k.begin(), iota_k.end(), 0);
+  const T scale = static_cast<T>(p.scale);
+  int nthreads = 1;
+#ifdef _OPENMP
+  nthreads = omp_get_max_threads();
+#endif
+  // Key tiles own disjoint dk/dv rows; dq rows are shared by all key tiles, so each thread sums
+  // into a private dq buffer of one bh and the buffers are reduced afterwards (no atomics).
+  std::vector<T> dq_private(static_cast<size_t>(nthreads) * nq * d);
+#pragma omp parallel num_threads(nthreads)
+  {
+    int tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+#endif
+    T* my_dq = dq_private.data() + static_cast<int64_t>(tid) * nq * d;
+    Workspace<T> ws;
+    ws.reserve(d, dv, 1);
+    std::vector<int32_t> qi(static_cast<size_t>(nq));
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      std::fill(my_dq, my_dq + nq * d, T(0));
+      const uint8_t* qmask = p.query_mask ? p.query_mask + (bh / p.heads) * nq : nullptr;
+      const T* lse_bh = lse + bh * nq;
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < ktiles; ++t) {
+        const int64_t j0 = t * kKeyTile, j1 = std::min(nk, j0 + kKeyTile);
+        // Causal: only queries with i + (nk - nq) >= j0 can see a key of this tile.
+        const int64_t i_first = p.causal ? std::max<int64_t>(0, j0 - (nk - nq)) : 0;
+        int64_t n = 0;
+        for (int64_t i = i_first; i < nq; ++i)
+          if ((!qmask || qmask[i]) && lse_bh[i] != neg_inf<T>()) qi[n++] = static_cast<int32_t>(i);
+        if (n == 0) continue;
+        with_dense_functors<T>(
+            p, bh, bias, qi.data(), iota_k.data() + j0, [&](auto pair, auto drop) {
+              block_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi.data(),
+                             n, iota_k.data() + j0, j1 - j0, scale, pair, drop, lse_bh,
+                             dsum.data() + bh * nq, dout + bh * nq * dv, my_dq, dk + bh * nk * d,
+                             dv_out + bh * nk * dv, ws);
+            });
+      }
+      // implicit barrier of omp for: every private dq of this bh is complete
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < nq; ++i) {
+        T* row = dq + (bh * nq + i) * d;
+        for (int th = 0; th < nthreads; ++th) {
+          const T* src = dq_private.data() + (static_cast<int64_t>(th) * nq + i) * d;
+          for (int64_t c = 0; c < d; ++c) row[c] += src[c];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace smyrf::kernels::cpu::SMYRF_ISA_NS

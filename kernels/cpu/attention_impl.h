@@ -1,0 +1,313 @@
+// Internal to kernels/cpu/attention*.cpp and smyrf*.cpp: the tile kernels shared by dense and
+// SMYRF attention, compiled once per instruction set.
+//
+// A translation unit defines SMYRF_ISA_NS (scalar or avx2) before including this file; everything
+// lands in smyrf::kernels::cpu::SMYRF_ISA_NS, so the copies built with and without -mavx2 never
+// merge at link time. The code is written so the compiler vectorises the inner loops (contiguous
+// loops over keys of a transposed tile, or over the feature dimension); the only hand-written
+// intrinsics are the float exp used by the AVX2 build.
+//
+// block_forward / block_backward work on an explicit list of query rows (qi) and key rows (kj)
+// of one (batch, head): dense attention passes tiles of consecutive rows, SMYRF passes the sorted
+// members of a cluster. They are the single code path of every attention here, so the SMYRF ==
+// dense-with-log-M oracle also checks the dense kernel and the other way round.
+#pragma once
+#ifndef SMYRF_ISA_NS
+#error "define SMYRF_ISA_NS before including kernels/cpu/attention_impl.h"
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
+
+constexpr int64_t kKeyTile = 64;     // keys per transposed tile
+constexpr int64_t kQueryBlock = 64;  // queries per block_forward call in the drivers
+
+// Marker types: no additive pair term, no dropout. Compile-time so the common path has no calls.
+struct NoPair {
+  template <typename T>
+  T operator()(int64_t, int64_t) const {
+    return T(0);
+  }
+};
+struct NoDrop {
+  template <typename T>
+  T operator()(int64_t, int64_t) const {
+    return T(1);
+  }
+};
+
+// Dropout multiplier of pair (qi[a], kj[b]) from the counter-based hash (attention.h).
+template <typename T>
+struct HashDrop {
+  uint64_t seed;
+  int64_t bh;
+  uint32_t threshold;
+  T keep_scale;
+  const int32_t* qi;
+  const int32_t* kj;
+  T operator()(int64_t a, int64_t b) const {
+    return attention_dropout_keep(seed, bh, qi[a], kj[b], threshold) ? keep_scale : T(0);
+  }
+};
+
+template <typename T>
+struct Workspace {
+  std::vector<T> kt, vt, s, dp, m, l, dk_acc, dv_acc, o, lse;
+  void reserve(int64_t d, int64_t dv, int64_t nq) {
+    kt.resize(kKeyTile * d);
+    vt.resize(kKeyTile * dv);
+    s.resize(kKeyTile);
+    dp.resize(kKeyTile);
+    dk_acc.resize(kKeyTile * d);
+    dv_acc.resize(kKeyTile * dv);
+    m.resize(nq);
+    l.resize(nq);
+    o.resize(nq * dv);
+    lse.resize(nq);
+  }
+};
+
+template <typename T>
+constexpr T neg_inf() {
+  return -std::numeric_limits<T>::infinity();
+}
+
+// x[j] <- exp(x[j]); -inf gives 0.
+inline void exp_inplace(double* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = std::exp(x[j]);
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// Cephes-style exp: range reduction by ln 2 split in two parts, degree-6 polynomial, exponent
+// built in the integer unit. About 1 ulp on [-87, 88]; inputs below -87.3 (and -inf) give 0.
+inline __m256 exp256(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.33654f);
+  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.0f));
+  const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  return _mm256_andnot_ps(underflow, y);
+}
+inline void exp_inplace(float* x, int64_t n) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, exp256(_mm256_loadu_ps(x + j)));
+  if (j < n) {
+    alignas(32) float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t t = 0; t < n - j; ++t) tmp[t] = x[j + t];
+    _mm256_store_ps(tmp, exp256(_mm256_load_ps(tmp)));
+    for (int64_t t = 0; t < n - j; ++t) x[j + t] = tmp[t];
+  }
+}
+#else
+inline void exp_inplace(float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = std::exp(x[j]);
+}
+#endif
+
+// kt[c * kKeyTile + jj] = k[kj[jj] * ldk + c]: keys of the tile as columns, so the score loop
+// runs over contiguous keys.
+template <typename T>
+inline void gather_transposed(const T* k, int64_t ldk, int64_t d, const int32_t* kj, int64_t nb,
+                              T* kt) {
+  for (int64_t jj = 0; jj < nb; ++jj) {
+    const T* row = k + static_cast<int64_t>(kj[jj]) * ldk;
+    for (int64_t c = 0; c < d; ++c) kt[c * kKeyTile + jj] = row[c];
+  }
+}
+
+// s[jj] = scale * (q_row . kt[:, jj]) + pair(a, kb + jj) for jj < nb.
+template <typename T, typename Pair>
+inline void scores_row(const T* qa, const T* kt, int64_t d, int64_t nb, T scale, Pair& pair,
+                       int64_t a, int64_t kb, T* s) {
+  for (int64_t jj = 0; jj < nb; ++jj) s[jj] = T(0);
+  for (int64_t c = 0; c < d; ++c) {
+    const T qc = qa[c];
+    const T* kr = kt + c * kKeyTile;
+    for (int64_t jj = 0; jj < nb; ++jj) s[jj] += qc * kr[jj];
+  }
+  for (int64_t jj = 0; jj < nb; ++jj) s[jj] *= scale;
+  if constexpr (!std::is_same_v<Pair, NoPair>) {
+    for (int64_t jj = 0; jj < nb; ++jj) s[jj] += pair(a, kb + jj);
+  }
+}
+
+// Attention of the nq query rows qi[] of q to the nk key rows kj[] of k and v, online softmax
+// over key tiles. score(a, b) = scale * q[qi[a]] . k[kj[b]] + pair(a, b), where pair returns an
+// additive term (0, a bias, or -inf to remove the pair); drop(a, b) is the dropout multiplier on
+// the probability (not on the normaliser). Writes o (nq, dv), normalised, and lse (nq); a row
+// with no finite score gets o = 0 and lse = -inf.
+template <typename T, typename Pair, typename Drop>
+void block_forward(const T* q, int64_t ldq, const T* k, int64_t ldk, const T* v, int64_t ldv,
+                   int64_t d, int64_t dv, const int32_t* qi, int64_t nq, const int32_t* kj,
+                   int64_t nk, T scale, Pair pair, Drop drop, T* o, T* lse, Workspace<T>& ws) {
+  T* m = ws.m.data();
+  T* l = ws.l.data();
+  T* s = ws.s.data();
+  T* kt = ws.kt.data();
+  for (int64_t a = 0; a < nq; ++a) {
+    m[a] = neg_inf<T>();
+    l[a] = T(0);
+    for (int64_t c = 0; c < dv; ++c) o[a * dv + c] = T(0);
+  }
+  for (int64_t kb = 0; kb < nk; kb += kKeyTile) {
+    const int64_t nb = std::min(kKeyTile, nk - kb);
+    gather_transposed(k, ldk, d, kj + kb, nb, kt);
+    for (int64_t a = 0; a < nq; ++a) {
+      const T* qa = q + static_cast<int64_t>(qi[a]) * ldq;
+      scores_row(qa, kt, d, nb, scale, pair, a, kb, s);
+      T row_max = neg_inf<T>();
+      for (int64_t jj = 0; jj < nb; ++jj) row_max = s[jj] > row_max ? s[jj] : row_max;
+      if (row_max == neg_inf<T>()) continue;
+      const T m_new = row_max > m[a] ? row_max : m[a];
+      const T corr = m[a] == neg_inf<T>() ? T(0) : std::exp(m[a] - m_new);
+      for (int64_t jj = 0; jj < nb; ++jj) s[jj] -= m_new;
+      exp_inplace(s, nb);
+      T sum = 0;
+      for (int64_t jj = 0; jj < nb; ++jj) sum += s[jj];
+      l[a] = l[a] * corr + sum;
+      m[a] = m_new;
+      if constexpr (!std::is_same_v<Drop, NoDrop>) {
+        for (int64_t jj = 0; jj < nb; ++jj) s[jj] *= drop(a, kb + jj);
+      }
+      T* oa = o + a * dv;
+      if (corr != T(1)) {
+        for (int64_t c = 0; c < dv; ++c) oa[c] *= corr;
+      }
+      for (int64_t jj = 0; jj < nb; ++jj) {
+        const T pj = s[jj];
+        if (pj == T(0)) continue;
+        const T* vr = v + static_cast<int64_t>(kj[kb + jj]) * ldv;
+        for (int64_t c = 0; c < dv; ++c) oa[c] += pj * vr[c];
+      }
+    }
+  }
+  for (int64_t a = 0; a < nq; ++a) {
+    T* oa = o + a * dv;
+    if (l[a] > T(0)) {
+      const T inv = T(1) / l[a];
+      for (int64_t c = 0; c < dv; ++c) oa[c] *= inv;
+      lse[a] = m[a] + std::log(l[a]);
+    } else {
+      for (int64_t c = 0; c < dv; ++c) oa[c] = T(0);
+      lse[a] = neg_inf<T>();
+    }
+  }
+}
+
+// Gradient contributions of the pairs (qi[a], kj[b]) given the global lse and D = dout . out of
+// each query (indexed by the query row, like dout): adds into dq rows qi[a] (row stride d) and dk,
+// dv rows kj[b] (row strides d and dv). P_ij = exp(score - lse_i) is recomputed, never stored.
+// Queries with lse = -inf contribute nothing.
+template <typename T, typename Pair, typename Drop>
+void block_backward(const T* q, const T* k, const T* v, int64_t d, int64_t dv, const int32_t* qi,
+                    int64_t nq, const int32_t* kj, int64_t nk, T scale, Pair pair, Drop drop,
+                    const T* lse, const T* dsum, const T* dout, T* dq, T* dk, T* dvv,
+                    Workspace<T>& ws) {
+  T* s = ws.s.data();
+  T* dp = ws.dp.data();
+  T* kt = ws.kt.data();
+  T* vt = ws.vt.data();
+  T* dk_acc = ws.dk_acc.data();
+  T* dv_acc = ws.dv_acc.data();
+  for (int64_t kb = 0; kb < nk; kb += kKeyTile) {
+    const int64_t nb = std::min(kKeyTile, nk - kb);
+    gather_transposed(k, d, d, kj + kb, nb, kt);
+    gather_transposed(v, dv, dv, kj + kb, nb, vt);
+    std::fill(dk_acc, dk_acc + nb * d, T(0));
+    std::fill(dv_acc, dv_acc + nb * dv, T(0));
+    bool any = false;
+    for (int64_t a = 0; a < nq; ++a) {
+      const int64_t i = qi[a];
+      const T lse_i = lse[i];
+      if (lse_i == neg_inf<T>()) continue;
+      const T* qa = q + i * d;
+      const T* doa = dout + i * dv;
+      scores_row(qa, kt, d, nb, scale, pair, a, kb, s);
+      for (int64_t jj = 0; jj < nb; ++jj) s[jj] -= lse_i;
+      exp_inplace(s, nb);  // s = P
+      for (int64_t jj = 0; jj < nb; ++jj) dp[jj] = T(0);
+      for (int64_t c = 0; c < dv; ++c) {
+        const T g = doa[c];
+        const T* vr = vt + c * kKeyTile;
+        for (int64_t jj = 0; jj < nb; ++jj) dp[jj] += g * vr[jj];
+      }
+      if constexpr (!std::is_same_v<Drop, NoDrop>) {
+        for (int64_t jj = 0; jj < nb; ++jj) {
+          const T z = drop(a, kb + jj);
+          dp[jj] *= z;  // dL/dP_ij = z_ij dout_i . v_j
+          // dv uses P z; stash it in the dk accumulator pass below via pz
+          const T pz = s[jj] * z;
+          T* dva = dv_acc + jj * dv;
+          if (pz != T(0))
+            for (int64_t c = 0; c < dv; ++c) dva[c] += pz * doa[c];
+        }
+      } else {
+        for (int64_t jj = 0; jj < nb; ++jj) {
+          const T pj = s[jj];
+          if (pj == T(0)) continue;
+          T* dva = dv_acc + jj * dv;
+          for (int64_t c = 0; c < dv; ++c) dva[c] += pj * doa[c];
+        }
+      }
+      const T di = dsum[i];
+      for (int64_t jj = 0; jj < nb; ++jj) s[jj] = scale * s[jj] * (dp[jj] - di);  // scale * dS
+      T* dqa = dq + i * d;
+      for (int64_t jj = 0; jj < nb; ++jj) {
+        const T g = s[jj];
+        if (g == T(0)) continue;
+        const T* kr = k + static_cast<int64_t>(kj[kb + jj]) * d;
+        T* dka = dk_acc + jj * d;
+        for (int64_t c = 0; c < d; ++c) dqa[c] += g * kr[c];
+        for (int64_t c = 0; c < d; ++c) dka[c] += g * qa[c];
+      }
+      any = true;
+    }
+    if (!any) continue;
+    for (int64_t jj = 0; jj < nb; ++jj) {
+      const int64_t j = kj[kb + jj];
+      T* dkr = dk + j * d;
+      T* dvr = dvv + j * dv;
+      const T* ka = dk_acc + jj * d;
+      const T* va = dv_acc + jj * dv;
+      for (int64_t c = 0; c < d; ++c) dkr[c] += ka[c];
+      for (int64_t c = 0; c < dv; ++c) dvr[c] += va[c];
+    }
+  }
+}
+
+// D_i = dout_i . out_i over n rows.
+template <typename T>
+void row_dots(const T* dout, const T* out, int64_t n, int64_t dv, T* dsum) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    T acc = 0;
+    for (int64_t c = 0; c < dv; ++c) acc += dout[i * dv + c] * out[i * dv + c];
+    dsum[i] = acc;
+  }
+}
+
+}  // namespace smyrf::kernels::cpu::SMYRF_ISA_NS

@@ -1,0 +1,263 @@
+// Internal: the SMYRF forward and backward drivers for one instruction set (see smyrf.h).
+// Included by smyrf.cpp (scalar) and smyrf_avx2.cpp (avx2) after defining SMYRF_ISA_NS.
+//
+// Every pair enumeration goes through block_forward / block_backward (attention_impl.h) with the
+// cluster members as row lists, so nothing is copied in permuted order except the transposed key
+// tiles those kernels build anyway.
+#pragma once
+#include "kernels/cpu/attention_impl.h"
+#include "kernels/cpu/smyrf.h"
+#include "kernels/cpu/smyrf_plan.h"
+
+namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
+
+// Set semantics, non-causal: pair skipped in round r when the two shared a cluster earlier.
+template <typename T>
+struct SetSkip {
+  const int32_t* qc;  // (R, Nq) cluster ids of this bh
+  const int32_t* kc;  // (R, Nk)
+  int64_t nq, nk, r;
+  const int32_t* qi;
+  const int32_t* kj;
+  T operator()(int64_t a, int64_t b) const {
+    const int64_t i = qi[a], j = kj[b];
+    for (int64_t rr = 0; rr < r; ++rr)
+      if (qc[rr * nq + i] == kc[rr * nk + j]) return neg_inf<T>();
+    return T(0);
+  }
+};
+
+// Set semantics, causal: local keys count in round 0 only; a window key is skipped when an earlier
+// round's window of the same query held it.
+template <typename T>
+struct CausalSetSkip {
+  const CausalWalker* w;
+  const int64_t* start;
+  const int64_t* len;
+  int64_t r, block_start;
+  const int32_t* kj;
+  T operator()(int64_t, int64_t b) const {
+    const int32_t j = kj[b];
+    if (j >= block_start) return r > 0 ? neg_inf<T>() : T(0);
+    for (int64_t rr = 0; rr < r; ++rr) {
+      const int64_t pos = w->rank(rr, j);
+      if (pos >= start[rr] && pos < start[rr] + len[rr]) return neg_inf<T>();
+    }
+    return T(0);
+  }
+};
+
+// out, lse <- the logsumexp-weighted combination of (out, lse) and one round's (o_r, lse_r).
+template <typename T>
+inline void merge_round(T* out, T* lse, const T* o_r, T lse_r, int64_t dv) {
+  if (lse_r == neg_inf<T>()) return;
+  if (*lse == neg_inf<T>()) {
+    std::copy(o_r, o_r + dv, out);
+    *lse = lse_r;
+    return;
+  }
+  const T m = std::max(*lse, lse_r);
+  const T wa = std::exp(*lse - m), wb = std::exp(lse_r - m), s = wa + wb;
+  const T ca = wa / s, cb = wb / s;
+  for (int64_t c = 0; c < dv; ++c) out[c] = ca * out[c] + cb * o_r[c];
+  *lse = m + std::log(s);
+}
+
+// Calls f(pair, drop) with compile-time no-op functors where the options allow.
+template <typename T, typename PairT, typename F>
+void with_drop(const SmyrfParams& p, int64_t bh, const int32_t* qi, const int32_t* kj,
+               bool use_pair, const PairT& pair, F&& f) {
+  if (p.dropout_p > 0) {
+    HashDrop<T> drop{p.dropout_seed,
+                     bh,
+                     attention_dropout_threshold(p.dropout_p),
+                     static_cast<T>(1.0 / (1.0 - p.dropout_p)),
+                     qi,
+                     kj};
+    if (use_pair)
+      f(pair, drop);
+    else
+      f(NoPair{}, drop);
+  } else {
+    if (use_pair)
+      f(pair, NoDrop{});
+    else
+      f(NoPair{}, NoDrop{});
+  }
+}
+
+template <typename T>
+void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
+                          const T* v, T* out, T* lse) {
+  const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
+  const int64_t nc = plan.n_chunks;
+  const T scale = static_cast<T>(p.scale);
+  const bool set = p.duplicates == SmyrfDuplicates::Set;
+  for (int64_t r = 0; r < R; ++r) {
+#pragma omp parallel
+    {
+      Workspace<T> ws;
+      ws.reserve(d, dv, kQueryBlock);
+#pragma omp for schedule(dynamic)
+      for (int64_t task = 0; task < BH * nc; ++task) {
+        const int64_t bh = task / nc, c = task % nc;
+        const int32_t* qo = plan.q_order.data() + (bh * R + r) * nq;
+        const int32_t* ko = plan.k_order.data() + (bh * R + r) * nk;
+        const int64_t q0 = c * p.cq, q1 = std::min<int64_t>(q0 + p.cq, plan.q_real[bh]);
+        const int64_t k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
+        if (q1 <= q0 || k1 <= k0) continue;
+        for (int64_t sub = q0; sub < q1; sub += kQueryBlock) {
+          const int64_t n = std::min(kQueryBlock, q1 - sub);
+          const int32_t* qi = qo + sub;
+          const int32_t* kj = ko + k0;
+          SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
+                          plan.k_cluster.data() + bh * R * nk,
+                          nq,
+                          nk,
+                          r,
+                          qi,
+                          kj};
+          with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
+            block_forward(q + bh * nq * d, d, k + bh * nk * d, d, v + bh * nk * dv, dv, d, dv, qi,
+                          n, kj, k1 - k0, scale, pair, drop, ws.o.data(), ws.lse.data(), ws);
+          });
+          for (int64_t a = 0; a < n; ++a)
+            merge_round(out + (bh * nq + qi[a]) * dv, lse + bh * nq + qi[a], ws.o.data() + a * dv,
+                        ws.lse[a], dv);
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
+                           const T* v, const T* lse, const T* dsum, const T* dout, T* dq, T* dk,
+                           T* dvv) {
+  const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
+  const int64_t nc = plan.n_chunks;
+  const T scale = static_cast<T>(p.scale);
+  const bool set = p.duplicates == SmyrfDuplicates::Set;
+  // Within a round the clusters partition queries and keys, so tasks write disjoint rows.
+  for (int64_t r = 0; r < R; ++r) {
+#pragma omp parallel
+    {
+      Workspace<T> ws;
+      ws.reserve(d, dv, 1);
+#pragma omp for schedule(dynamic)
+      for (int64_t task = 0; task < BH * nc; ++task) {
+        const int64_t bh = task / nc, c = task % nc;
+        const int32_t* qo = plan.q_order.data() + (bh * R + r) * nq;
+        const int32_t* ko = plan.k_order.data() + (bh * R + r) * nk;
+        const int64_t q0 = c * p.cq, q1 = std::min<int64_t>(q0 + p.cq, plan.q_real[bh]);
+        const int64_t k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
+        if (q1 <= q0 || k1 <= k0) continue;
+        const int32_t* qi = qo + q0;
+        const int32_t* kj = ko + k0;
+        SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
+                        plan.k_cluster.data() + bh * R * nk,
+                        nq,
+                        nk,
+                        r,
+                        qi,
+                        kj};
+        with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
+          block_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, q1 - q0, kj,
+                         k1 - k0, scale, pair, drop, lse + bh * nq, dsum + bh * nq,
+                         dout + bh * nq * dv, dq + bh * nq * d, dk + bh * nk * d,
+                         dvv + bh * nk * dv, ws);
+        });
+      }
+    }
+  }
+}
+
+// Causal: one thread walks the blocks of a bh in order (the snapshots grow with the blocks). With
+// backward == false it writes out/lse; with backward == true it accumulates dq, dk, dv.
+template <typename T>
+void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k, const T* v,
+                  T* out, T* lse_out, bool backward, const T* lse_in, const T* dsum, const T* dout,
+                  T* dq, T* dk, T* dvv) {
+  const int64_t BH = p.batch_heads, R = p.n_hashes, n = p.nq, d = p.d, dv = p.dv;
+  const int64_t L = p.cq;
+  const int64_t blocks = (n + L - 1) / L;
+  const T scale = static_cast<T>(p.scale);
+  const bool set = p.duplicates == SmyrfDuplicates::Set;
+#pragma omp parallel
+  {
+    Workspace<T> ws;
+    ws.reserve(d, dv, 1);
+    std::vector<int32_t> keys;
+    std::vector<int64_t> start(R), len(R);
+#pragma omp for schedule(dynamic)
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      const uint8_t* qm = p.query_mask ? p.query_mask + (bh / p.heads) * n : nullptr;
+      const T* qb = q + bh * n * d;
+      const T* kb = k + bh * n * d;
+      const T* vb = v + bh * n * dv;
+      CausalWalker w(p, plan, bh);
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t s = b * L, e = std::min(n, s + L);
+        for (int64_t i = s; i < e; ++i) {
+          T* oi = backward ? nullptr : out + (bh * n + i) * dv;
+          T* li = backward ? nullptr : lse_out + bh * n + i;
+          if (!backward) {
+            std::fill(oi, oi + dv, T(0));
+            *li = neg_inf<T>();
+          }
+          if (qm && !qm[i]) continue;
+          if (backward && lse_in[bh * n + i] == neg_inf<T>()) continue;
+          for (int64_t r = 0; r < R; ++r) w.window(r, i, &start[r], &len[r]);
+          const int32_t qi = static_cast<int32_t>(i);
+          for (int64_t r = 0; r < R; ++r) {
+            keys.clear();
+            const int64_t nk = causal_key_list(w, p, bh, r, i, start[r], len[r], keys);
+            CausalSetSkip<T> skip{&w, start.data(), len.data(), r, s, keys.data()};
+            with_drop<T>(p, bh, &qi, keys.data(), set, skip, [&](auto pair, auto drop) {
+              if (backward) {
+                block_backward(qb, kb, vb, d, dv, &qi, 1, keys.data(), nk, scale, pair, drop,
+                               lse_in + bh * n, dsum + bh * n, dout + bh * n * dv, dq + bh * n * d,
+                               dk + bh * n * d, dvv + bh * n * dv, ws);
+              } else {
+                block_forward(qb, d, kb, d, vb, dv, d, dv, &qi, 1, keys.data(), nk, scale, pair,
+                              drop, ws.o.data(), ws.lse.data(), ws);
+                merge_round(oi, li, ws.o.data(), ws.lse[0], dv);
+              }
+            });
+          }
+        }
+        w.add_block(b);
+      }
+    }
+  }
+}
+
+template <typename T>
+void smyrf_forward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
+                        const T* v, T* out, T* lse) {
+  if (p.causal) {
+    smyrf_causal<T>(p, plan, q, k, v, out, lse, false, nullptr, nullptr, nullptr, nullptr, nullptr,
+                    nullptr);
+    return;
+  }
+  std::fill(out, out + p.batch_heads * p.nq * p.dv, T(0));
+  std::fill(lse, lse + p.batch_heads * p.nq, neg_inf<T>());
+  smyrf_forward_chunks<T>(p, plan, q, k, v, out, lse);
+}
+
+template <typename T>
+void smyrf_backward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
+                         const T* v, const T* out, const T* lse, const T* dout, T* dq, T* dk,
+                         T* dv) {
+  std::vector<T> dsum(static_cast<size_t>(p.batch_heads * p.nq));
+  row_dots(dout, out, p.batch_heads * p.nq, p.dv, dsum.data());
+  std::fill(dq, dq + p.batch_heads * p.nq * p.d, T(0));
+  std::fill(dk, dk + p.batch_heads * p.nk * p.d, T(0));
+  std::fill(dv, dv + p.batch_heads * p.nk * p.dv, T(0));
+  if (p.causal)
+    smyrf_causal<T>(p, plan, q, k, v, nullptr, nullptr, true, lse, dsum.data(), dout, dq, dk, dv);
+  else
+    smyrf_backward_chunks<T>(p, plan, q, k, v, lse, dsum.data(), dout, dq, dk, dv);
+}
+
+}  // namespace smyrf::kernels::cpu::SMYRF_ISA_NS

@@ -1,0 +1,230 @@
+// SMYRF clustering: argument checks, hash directions, XBOX+ hashing and sorting into plans, and
+// the causal snapshots.
+#include "kernels/cpu/smyrf_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+#include "kernels/cpu/philox.h"
+
+namespace smyrf::kernels::cpu {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+[[noreturn]] void fail(const SmyrfParams& p, const std::string& what, const std::string& hint) {
+  std::ostringstream os;
+  os << "[smyrf_attention] " << what << ": BH=" << p.batch_heads << " heads=" << p.heads
+     << " Nq=" << p.nq << " Nk=" << p.nk << " d=" << p.d << " dv=" << p.dv
+     << " n_hashes=" << p.n_hashes << " Cq=" << p.cq << " Ck=" << p.ck
+     << (p.causal ? " causal" : "");
+  if (!hint.empty()) os << "; hint: " << hint;
+  throw std::invalid_argument(os.str());
+}
+
+template <typename T>
+double dot(const double* a, const T* x, int64_t d) {
+  double acc = 0;
+  for (int64_t c = 0; c < d; ++c) acc += a[c] * static_cast<double>(x[c]);
+  return acc;
+}
+
+template <typename T>
+double sq_norm(const T* x, int64_t d) {
+  double acc = 0;
+  for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(x[c]) * static_cast<double>(x[c]);
+  return acc;
+}
+
+// Sorts tokens by (padded, hash, index) and records order, chunk ids and the real count.
+void sort_tokens(const std::vector<double>& hash, const uint8_t* mask, int64_t n, int64_t chunk,
+                 int32_t* order, int32_t* cluster, int32_t* real) {
+  std::iota(order, order + n, 0);
+  std::stable_sort(order, order + n, [&](int32_t x, int32_t y) {
+    const bool px = mask && !mask[x], py = mask && !mask[y];
+    if (px != py) return py;  // real before padded
+    return hash[x] < hash[y];
+  });
+  int32_t count = 0;
+  for (int64_t t = 0; t < n; ++t) count += (!mask || mask[t]) ? 1 : 0;
+  *real = count;
+  for (int64_t pos = 0; pos < n; ++pos)
+    cluster[order[pos]] = pos < count ? static_cast<int32_t>(pos / chunk) : -1;
+}
+
+}  // namespace
+
+void smyrf_check(const SmyrfParams& p) {
+  if (p.batch_heads < 0 || p.nq < 0 || p.nk < 0) fail(p, "negative size", "");
+  if (p.d <= 0 || p.dv <= 0) fail(p, "head sizes must be positive", "");
+  if (p.heads <= 0 || p.batch_heads % p.heads != 0)
+    fail(p, "heads must divide batch*heads", "BH is batch * heads; heads indexes the masks");
+  if (p.n_hashes <= 0) fail(p, "n_hashes must be positive", "");
+  if (p.cq <= 0 || p.ck <= 0) fail(p, "cluster sizes must be positive", "");
+  if (!(p.dropout_p >= 0.0 && p.dropout_p < 1.0))
+    fail(p, "dropout_p must lie in [0, 1), got " + std::to_string(p.dropout_p), "");
+  if (p.nq > INT32_MAX || p.nk > INT32_MAX) fail(p, "sequence too long for 32-bit indices", "");
+  if (p.causal) {
+    if (p.nq != p.nk) fail(p, "causal SMYRF needs Nq == Nk", "causal mode is for self-attention");
+    return;
+  }
+  const int64_t cq = ceil_div(p.nq, p.cq), ck = ceil_div(p.nk, p.ck);
+  if (cq != ck) {
+    std::ostringstream hint;
+    hint << "ceil(Nq/Cq) = " << cq << " query chunks but ceil(Nk/Ck) = " << ck
+         << " key chunks; query chunk c attends key chunk c, so choose Ck = Cq * Nk / Nq";
+    if (p.nq > 0 && p.nk > 0) hint << " (here about " << ceil_div(p.cq * p.nk, p.nq) << ")";
+    fail(p, "query and key chunk counts differ", hint.str());
+  }
+}
+
+std::vector<double> smyrf_hash_direction(uint64_t seed, int64_t round, int64_t d) {
+  std::vector<double> a(static_cast<size_t>(d + 2));
+  const uint32_t key[2] = {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+  for (int64_t c = 0; 2 * c < d + 2; ++c) {
+    const uint32_t ctr[4] = {static_cast<uint32_t>(c), static_cast<uint32_t>(round),
+                             static_cast<uint32_t>(static_cast<uint64_t>(round) >> 32),
+                             0x534D5952u};  // "SMYR": the hash-direction stream
+    const Normal2d z = normal2_double(ctr, key);
+    a[2 * c] = z.v[0];
+    if (2 * c + 1 < d + 2) a[2 * c + 1] = z.v[1];
+  }
+  return a;
+}
+
+template <typename T>
+SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
+  smyrf_check(p);
+  const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d;
+  SmyrfPlan plan;
+  plan.batch_heads = BH;
+  plan.rounds = R;
+  plan.nq = nq;
+  plan.nk = nk;
+  plan.causal = p.causal;
+  plan.n_chunks = p.causal ? 0 : ceil_div(nq, p.cq);
+  std::vector<std::vector<double>> dirs(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) dirs[r] = smyrf_hash_direction(p.seed, r, d);
+  if (p.causal) {
+    plan.q_hash.resize(BH * R * nq);
+    plan.k_hash.resize(BH * R * nk);
+    // Unit vectors lifted with M2 = 2: [x/|x|, 0, 1] for queries, [x/|x|, 1, 0] for keys.
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      for (int64_t r = 0; r < R; ++r) {
+        const double* a = dirs[r].data();
+        for (int64_t i = 0; i < nq; ++i) {
+          const T* x = q + (bh * nq + i) * d;
+          const double n = std::sqrt(sq_norm(x, d));
+          plan.q_hash[(bh * R + r) * nq + i] = (n > 0 ? dot(a, x, d) / n : 0.0) + a[d + 1];
+        }
+        for (int64_t j = 0; j < nk; ++j) {
+          const T* x = k + (bh * nk + j) * d;
+          const double n = std::sqrt(sq_norm(x, d));
+          plan.k_hash[(bh * R + r) * nk + j] = (n > 0 ? dot(a, x, d) / n : 0.0) + a[d];
+        }
+      }
+    }
+    return plan;
+  }
+  plan.q_order.resize(BH * R * nq);
+  plan.k_order.resize(BH * R * nk);
+  plan.q_cluster.resize(BH * R * nq);
+  plan.k_cluster.resize(BH * R * nk);
+  plan.q_real.resize(BH);
+  plan.k_real.resize(BH);
+#pragma omp parallel for collapse(2) schedule(dynamic)
+  for (int64_t bh = 0; bh < BH; ++bh) {
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t b = bh / p.heads;
+      const uint8_t* qm = p.query_mask ? p.query_mask + b * nq : nullptr;
+      const uint8_t* km = p.key_mask ? p.key_mask + b * nk : nullptr;
+      std::vector<double> qn(nq), kn(nk), qh(nq), kh(nk);
+      double mq = 0, mk = 0;  // max squared norms over real tokens
+      for (int64_t i = 0; i < nq; ++i) {
+        qn[i] = sq_norm(q + (bh * nq + i) * d, d);
+        if (!qm || qm[i]) mq = std::max(mq, qn[i]);
+      }
+      for (int64_t j = 0; j < nk; ++j) {
+        kn[j] = sq_norm(k + (bh * nk + j) * d, d);
+        if (!km || km[j]) mk = std::max(mk, kn[j]);
+      }
+      const double m2 = mq + mk;
+      const double* a = dirs[r].data();
+      for (int64_t i = 0; i < nq; ++i)
+        qh[i] = dot(a, q + (bh * nq + i) * d, d) + a[d + 1] * std::sqrt(std::max(0.0, m2 - qn[i]));
+      for (int64_t j = 0; j < nk; ++j)
+        kh[j] = dot(a, k + (bh * nk + j) * d, d) + a[d] * std::sqrt(std::max(0.0, m2 - kn[j]));
+      int32_t qreal = 0, kreal = 0;
+      sort_tokens(qh, qm, nq, p.cq, plan.q_order.data() + (bh * R + r) * nq,
+                  plan.q_cluster.data() + (bh * R + r) * nq, &qreal);
+      sort_tokens(kh, km, nk, p.ck, plan.k_order.data() + (bh * R + r) * nk,
+                  plan.k_cluster.data() + (bh * R + r) * nk, &kreal);
+      if (r == 0) {
+        plan.q_real[bh] = qreal;
+        plan.k_real[bh] = kreal;
+      }
+    }
+  }
+  return plan;
+}
+
+template SmyrfPlan smyrf_make_plan<float>(const SmyrfParams&, const float*, const float*);
+template SmyrfPlan smyrf_make_plan<double>(const SmyrfParams&, const double*, const double*);
+
+CausalWalker::CausalWalker(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh)
+    : rounds_(plan.rounds),
+      nq_(plan.nq),
+      nk_(plan.nk),
+      block_(p.cq),
+      window_(p.ck),
+      q_hash_(plan.q_hash.data() + bh * plan.rounds * plan.nq),
+      k_hash_(plan.k_hash.data() + bh * plan.rounds * plan.nk),
+      key_mask_(p.key_mask ? p.key_mask + (bh / p.heads) * p.nk : nullptr),
+      sorted_(static_cast<size_t>(plan.rounds)),
+      rank_(static_cast<size_t>(plan.rounds), std::vector<int32_t>(plan.nk, -1)) {}
+
+void CausalWalker::window(int64_t r, int64_t i, int64_t* start, int64_t* len) const {
+  const std::vector<int32_t>& s = sorted_[r];
+  const double* kh = k_hash_ + r * nk_;
+  const double h = q_hash_[r * nq_ + i];
+  const int64_t n = static_cast<int64_t>(s.size());
+  const int64_t pos =
+      std::lower_bound(s.begin(), s.end(), h, [&](int32_t j, double v) { return kh[j] < v; }) -
+      s.begin();
+  *len = std::min(window_, n);
+  *start = std::clamp<int64_t>(pos - window_ / 2, 0, n - *len);
+}
+
+void CausalWalker::add_block(int64_t b) {
+  const int64_t j0 = b * block_, j1 = std::min(nk_, j0 + block_);
+  for (int64_t r = 0; r < rounds_; ++r) {
+    const double* kh = k_hash_ + r * nk_;
+    auto less = [&](int32_t x, int32_t y) { return kh[x] < kh[y] || (kh[x] == kh[y] && x < y); };
+    fresh_.clear();
+    for (int64_t j = j0; j < j1; ++j)
+      if (!key_mask_ || key_mask_[j]) fresh_.push_back(static_cast<int32_t>(j));
+    std::sort(fresh_.begin(), fresh_.end(), less);
+    std::vector<int32_t>& s = sorted_[r];
+    scratch_.resize(s.size() + fresh_.size());
+    std::merge(s.begin(), s.end(), fresh_.begin(), fresh_.end(), scratch_.begin(), less);
+    s.swap(scratch_);
+    for (size_t pos = 0; pos < s.size(); ++pos) rank_[r][s[pos]] = static_cast<int32_t>(pos);
+  }
+}
+
+int64_t causal_key_list(const CausalWalker& w, const SmyrfParams& p, int64_t bh, int64_t r,
+                        int64_t i, int64_t start, int64_t len, std::vector<int32_t>& keys) {
+  const size_t before = keys.size();
+  const int32_t* snap = w.snapshot(r);
+  keys.insert(keys.end(), snap + start, snap + start + len);
+  const uint8_t* km = p.key_mask ? p.key_mask + (bh / p.heads) * p.nk : nullptr;
+  for (int64_t j = (i / p.cq) * p.cq; j <= i; ++j)
+    if (!km || km[j]) keys.push_back(static_cast<int32_t>(j));
+  return static_cast<int64_t>(keys.size() - before);
+}
+
+}  // namespace smyrf::kernels::cpu

@@ -1,0 +1,423 @@
+// SMYRF kernels. The oracle (docs/smyrf.md): for a fixed seed, SMYRF forward and gradients equal
+// dense attention with the additive bias log M, M the op's own co-clustering multiplicity (set
+// semantics: log 1[M > 0]), to rounding in float64. The dense kernel is itself checked against a
+// materialised-softmax reference in test_attention_kernels.cpp.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/smyrf.h"
+
+using namespace smyrf::kernels::cpu;
+
+namespace {
+
+// Gaussian values rounded to float, so float and double runs hash identical inputs.
+std::vector<double> randn(size_t n, uint32_t seed, double scale = 1.0) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> dist(0.0, scale);
+  std::vector<double> x(n);
+  for (auto& e : x) e = static_cast<float>(dist(gen));
+  return x;
+}
+
+double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 1e-300;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isinf(b[i]) && a[i] == b[i]) continue;
+    num = std::max(num, std::abs(a[i] - b[i]));
+    den = std::max(den, std::abs(b[i]));
+  }
+  return num / den;
+}
+
+bool all_finite(const std::vector<double>& x) {
+  for (double e : x)
+    if (!std::isfinite(e)) return false;
+  return true;
+}
+
+struct Result {
+  std::vector<double> out, lse, dq, dk, dv;
+};
+
+struct Problem {
+  SmyrfParams p;
+  std::vector<double> q, k, v, dout;
+  std::vector<uint8_t> kmask, qmask;
+};
+
+Problem make_problem(int64_t B, int64_t H, int64_t nq, int64_t nk, int64_t d, int64_t dv,
+                     int64_t n_hashes, int64_t cq, int64_t ck, bool kmask, bool qmask,
+                     uint32_t seed = 1) {
+  Problem pr;
+  SmyrfParams& p = pr.p;
+  p.batch_heads = B * H;
+  p.heads = H;
+  p.nq = nq;
+  p.nk = nk;
+  p.d = d;
+  p.dv = dv;
+  p.n_hashes = n_hashes;
+  p.cq = cq;
+  p.ck = ck;
+  p.scale = 1.0 / std::sqrt(static_cast<double>(d));
+  p.seed = 99;
+  const int64_t BH = B * H;
+  pr.q = randn(BH * nq * d, seed, 1.5);
+  pr.k = randn(BH * nk * d, seed + 1, 1.5);
+  pr.v = randn(BH * nk * dv, seed + 2);
+  pr.dout = randn(BH * nq * dv, seed + 3);
+  pr.kmask.assign(B * nk, 1);
+  pr.qmask.assign(B * nq, 1);
+  std::mt19937 gen(seed + 4);
+  if (kmask) {
+    for (int64_t b = 0; b < B; ++b)  // a padded tail plus a few holes, as real batches have
+      for (int64_t j = 0; j < nk; ++j) pr.kmask[b * nk + j] = (j < nk - 3 * b - 2) && gen() % 7;
+    p.key_mask = pr.kmask.data();
+  }
+  if (qmask) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < nq; ++i) pr.qmask[b * nq + i] = (i < nq - 2 * b - 1) && gen() % 6;
+    p.query_mask = pr.qmask.data();
+  }
+  return pr;
+}
+
+template <typename T>
+Result run_smyrf(const Problem& pr, SmyrfPlan* plan_out = nullptr) {
+  const SmyrfParams& p = pr.p;
+  auto cast = [](const std::vector<double>& x) { return std::vector<T>(x.begin(), x.end()); };
+  std::vector<T> q = cast(pr.q), k = cast(pr.k), v = cast(pr.v), dout = cast(pr.dout);
+  const int64_t BH = p.batch_heads;
+  std::vector<T> out(BH * p.nq * p.dv, T(7)), lse(BH * p.nq, T(7));
+  std::vector<T> dq(BH * p.nq * p.d, T(7)), dk(BH * p.nk * p.d, T(7)), dv(BH * p.nk * p.dv, T(7));
+  SmyrfPlan plan = smyrf_make_plan<T>(p, q.data(), k.data());
+  smyrf_forward<T>(p, plan, q.data(), k.data(), v.data(), out.data(), lse.data());
+  smyrf_backward<T>(p, plan, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(),
+                    dq.data(), dk.data(), dv.data());
+  if (plan_out) *plan_out = plan;
+  auto back = [](const std::vector<T>& x) { return std::vector<double>(x.begin(), x.end()); };
+  return Result{back(out), back(lse), back(dq), back(dk), back(dv)};
+}
+
+// Dense attention with the bias log M (or log 1[M > 0]) built from the plan's multiplicity.
+Result run_oracle(const Problem& pr, const SmyrfPlan& plan) {
+  const SmyrfParams& p = pr.p;
+  const int64_t BH = p.batch_heads;
+  std::vector<int32_t> m(BH * p.nq * p.nk);
+  smyrf_multiplicity(p, plan, m.data());
+  std::vector<double> bias(m.size());
+  const bool set = p.duplicates == SmyrfDuplicates::Set;
+  for (size_t t = 0; t < m.size(); ++t)
+    bias[t] = m[t] == 0 ? -std::numeric_limits<double>::infinity()
+                        : (set ? 0.0 : std::log(static_cast<double>(m[t])));
+  AttentionParams a;
+  a.batch_heads = BH;
+  a.heads = p.heads;
+  a.nq = p.nq;
+  a.nk = p.nk;
+  a.d = p.d;
+  a.dv = p.dv;
+  a.scale = p.scale;
+  a.key_mask = p.key_mask;
+  a.query_mask = p.query_mask;
+  a.bias_bh_stride = p.nq * p.nk;
+  a.dropout_p = p.dropout_p;
+  a.dropout_seed = p.dropout_seed;
+  Result r;
+  r.out.resize(BH * p.nq * p.dv);
+  r.lse.resize(BH * p.nq);
+  r.dq.resize(BH * p.nq * p.d);
+  r.dk.resize(BH * p.nk * p.d);
+  r.dv.resize(BH * p.nk * p.dv);
+  attention_forward<double>(a, pr.q.data(), pr.k.data(), pr.v.data(), bias.data(), r.out.data(),
+                            r.lse.data());
+  attention_backward<double>(a, pr.q.data(), pr.k.data(), pr.v.data(), bias.data(), r.out.data(),
+                             r.lse.data(), pr.dout.data(), r.dq.data(), r.dk.data(), r.dv.data());
+  return r;
+}
+
+double worst(const Result& a, const Result& b) {
+  double e = 0;
+  e = std::max(e, rel_err(a.out, b.out));
+  e = std::max(e, rel_err(a.lse, b.lse));
+  e = std::max(e, rel_err(a.dq, b.dq));
+  e = std::max(e, rel_err(a.dk, b.dk));
+  e = std::max(e, rel_err(a.dv, b.dv));
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("SMYRF oracle: forward and gradients equal dense attention with bias log M") {
+  struct Shape {
+    int64_t B, H, nq, nk, d, dv, R, cq, ck;
+    bool kmask, qmask, causal;
+  };
+  const Shape shapes[] = {
+      {1, 1, 64, 64, 8, 8, 1, 16, 16, false, false, false},
+      {2, 2, 50, 50, 8, 6, 3, 8, 8, false, false, false},  // 50 = 6 * 8 + 2: padded tail
+      {2, 2, 50, 50, 8, 6, 3, 8, 8, true, true, false},
+      {2, 1, 96, 24, 16, 16, 4, 16, 4, false, false, false},  // BigGAN-like Nq = 4 Nk
+      {2, 1, 100, 25, 16, 12, 2, 12, 3, true, true, false},   // Nq = 4 Nk, 9 chunks, tails
+      {1, 3, 70, 37, 5, 7, 4, 10, 6, true, false, false},     // odd everything
+      {2, 1, 77, 77, 8, 8, 3, 8, 12, false, false, true},     // causal: block 8, window 12
+      {2, 2, 61, 61, 8, 5, 2, 6, 5, true, true, true},
+  };
+  double max_err = 0;
+  for (const Shape& s : shapes) {
+    for (SmyrfDuplicates dup : {SmyrfDuplicates::Multiset, SmyrfDuplicates::Set}) {
+      for (double dropout : {0.0, 0.25}) {
+        Problem pr =
+            make_problem(s.B, s.H, s.nq, s.nk, s.d, s.dv, s.R, s.cq, s.ck, s.kmask, s.qmask);
+        pr.p.causal = s.causal;
+        pr.p.duplicates = dup;
+        pr.p.dropout_p = dropout;
+        pr.p.dropout_seed = 17;
+        SmyrfPlan plan;
+        const Result got = run_smyrf<double>(pr, &plan);
+        const Result want = run_oracle(pr, plan);
+        CAPTURE(s.nq);
+        CAPTURE(s.nk);
+        CAPTURE(s.R);
+        CAPTURE(s.causal);
+        CAPTURE(static_cast<int>(dup));
+        CAPTURE(dropout);
+        const double e = worst(got, want);
+        CHECK(e < 1e-10);
+        CHECK(all_finite(got.out));
+        CHECK(all_finite(got.dq));
+        CHECK(all_finite(got.dk));
+        CHECK(all_finite(got.dv));
+        max_err = std::max(max_err, e);
+      }
+    }
+  }
+  MESSAGE("SMYRF oracle: max relative error over all cases = " << max_err);
+}
+
+TEST_CASE("SMYRF multiplicity agrees with the cluster assignment and the chunk sizes") {
+  Problem pr = make_problem(2, 1, 50, 50, 8, 8, 3, 8, 8, true, true);
+  SmyrfPlan plan = smyrf_make_plan<double>(pr.p, pr.q.data(), pr.k.data());
+  const int64_t BH = 2, R = 3, n = 50;
+  std::vector<int32_t> qc(BH * R * n), kc(BH * R * n), m(BH * n * n);
+  smyrf_cluster_assignment(pr.p, plan, qc.data(), kc.data());
+  smyrf_multiplicity(pr.p, plan, m.data());
+  bool same = true;
+  for (int64_t bh = 0; bh < BH; ++bh) {
+    // padded tokens report -1, real ones a chunk id of a real chunk
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t i = 0; i < n; ++i) {
+        const bool real = pr.qmask[bh * n + i];
+        CHECK((qc[(bh * R + r) * n + i] == -1) == !real);
+      }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        int count = 0;
+        for (int64_t r = 0; r < R; ++r) {
+          const int32_t a = qc[(bh * R + r) * n + i], b = kc[(bh * R + r) * n + j];
+          count += (a >= 0 && a == b) ? 1 : 0;
+        }
+        same = same && count == m[(bh * n + i) * n + j];
+      }
+    // every round, each chunk of real queries meets at most Ck keys
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t row = 0;
+      for (int64_t j = 0; j < n; ++j) row += m[(bh * n + i) * n + j];
+      CHECK(row <= R * 8);
+    }
+  }
+  CHECK(same);
+}
+
+TEST_CASE("SMYRF with one cluster equals dense attention for any n_hashes") {
+  for (int64_t R : {1, 2, 5}) {
+    for (SmyrfDuplicates dup : {SmyrfDuplicates::Multiset, SmyrfDuplicates::Set}) {
+      Problem pr = make_problem(2, 2, 40, 23, 8, 6, R, 64, 23, true, true);
+      pr.p.duplicates = dup;
+      const Result got = run_smyrf<double>(pr);
+      AttentionParams a;
+      a.batch_heads = 4;
+      a.heads = 2;
+      a.nq = 40;
+      a.nk = 23;
+      a.d = 8;
+      a.dv = 6;
+      a.scale = pr.p.scale;
+      a.key_mask = pr.p.key_mask;
+      a.query_mask = pr.p.query_mask;
+      Result want;
+      want.out.resize(4 * 40 * 6);
+      want.lse.resize(4 * 40);
+      want.dq.resize(4 * 40 * 8);
+      want.dk.resize(4 * 23 * 8);
+      want.dv.resize(4 * 23 * 6);
+      attention_forward<double>(a, pr.q.data(), pr.k.data(), pr.v.data(), nullptr, want.out.data(),
+                                want.lse.data());
+      attention_backward<double>(a, pr.q.data(), pr.k.data(), pr.v.data(), nullptr, want.out.data(),
+                                 want.lse.data(), pr.dout.data(), want.dq.data(), want.dk.data(),
+                                 want.dv.data());
+      CAPTURE(R);
+      CHECK(rel_err(got.out, want.out) < 1e-12);
+      CHECK(rel_err(got.dq, want.dq) < 1e-12);
+      CHECK(rel_err(got.dk, want.dk) < 1e-12);
+      CHECK(rel_err(got.dv, want.dv) < 1e-12);
+      if (dup == SmyrfDuplicates::Set) CHECK(rel_err(got.lse, want.lse) < 1e-12);
+      // multiset: every pair counted R times, so lse shifts by log R
+      if (dup == SmyrfDuplicates::Multiset) {
+        std::vector<double> shifted = want.lse;
+        for (auto& e : shifted)
+          if (std::isfinite(e)) e += std::log(double(R));
+        CHECK(rel_err(got.lse, shifted) < 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("causal SMYRF: outputs at i are bit-identical when tokens after i change") {
+  for (bool masks : {false, true}) {
+    Problem base = make_problem(1, 2, 90, 90, 8, 8, 3, 8, 12, masks, masks);
+    base.p.causal = true;
+    const Result ref = run_smyrf<double>(base);
+    // no empty rows: every real query sees at least its own key when that key is real
+    for (int64_t bh = 0; bh < 2; ++bh)
+      for (int64_t i = 0; i < 90; ++i)
+        if (!masks) CHECK(std::isfinite(ref.lse[bh * 90 + i]));
+    for (int64_t cut : {0, 7, 8, 40, 63, 88}) {
+      Problem pert = base;
+      std::mt19937 gen(static_cast<uint32_t>(cut));
+      std::normal_distribution<double> dist(0, 3);
+      for (int64_t bh = 0; bh < 2; ++bh)
+        for (int64_t t = cut + 1; t < 90; ++t) {
+          for (int64_t c = 0; c < 8; ++c) {
+            pert.q[(bh * 90 + t) * 8 + c] = dist(gen);
+            pert.k[(bh * 90 + t) * 8 + c] = dist(gen);
+            pert.v[(bh * 90 + t) * 8 + c] = dist(gen);
+          }
+        }
+      if (masks)
+        for (int64_t t = cut + 1; t < 90; ++t) pert.kmask[t] = gen() % 2;
+      pert.p.key_mask = masks ? pert.kmask.data() : nullptr;
+      pert.p.query_mask = masks ? pert.qmask.data() : nullptr;
+      const Result got = run_smyrf<double>(pert);
+      CAPTURE(cut);
+      bool identical = true;
+      for (int64_t bh = 0; bh < 2; ++bh) {
+        identical = identical && std::memcmp(&got.out[bh * 90 * 8], &ref.out[bh * 90 * 8],
+                                             (cut + 1) * 8 * sizeof(double)) == 0;
+        identical = identical && std::memcmp(&got.lse[bh * 90], &ref.lse[bh * 90],
+                                             (cut + 1) * sizeof(double)) == 0;
+      }
+      CHECK(identical);
+      if (cut < 80) CHECK(rel_err(got.out, ref.out) > 1e-3);  // the perturbation did something
+    }
+  }
+}
+
+TEST_CASE("SMYRF clustering is a function of the seed") {
+  Problem pr = make_problem(1, 2, 64, 64, 8, 8, 2, 8, 8, false, false);
+  SmyrfPlan a, b, c;
+  const Result ra = run_smyrf<double>(pr, &a);
+  const Result rb = run_smyrf<double>(pr, &b);
+  CHECK(a.q_order == b.q_order);
+  CHECK(a.k_order == b.k_order);
+  CHECK(std::memcmp(ra.out.data(), rb.out.data(), ra.out.size() * sizeof(double)) == 0);
+  CHECK(std::memcmp(ra.dq.data(), rb.dq.data(), ra.dq.size() * sizeof(double)) == 0);
+  pr.p.seed = 100;
+  const Result rc = run_smyrf<double>(pr, &c);
+  CHECK(a.q_order != c.q_order);
+  CHECK(a.k_order != c.k_order);
+  CHECK(rel_err(rc.out, ra.out) > 1e-6);
+  // rounds use different directions
+  CHECK(smyrf_hash_direction(99, 0, 8) != smyrf_hash_direction(99, 1, 8));
+}
+
+TEST_CASE("SMYRF: padded queries and rows without keys give zeros and no NaN") {
+  Problem pr = make_problem(2, 1, 32, 32, 8, 8, 2, 8, 8, false, false);
+  for (int64_t j = 0; j < 32; ++j) pr.kmask[32 + j] = 0;  // batch 1 has no key
+  for (int64_t i = 0; i < 32; i += 3) pr.qmask[i] = 0;    // batch 0 pads some queries
+  pr.p.key_mask = pr.kmask.data();
+  pr.p.query_mask = pr.qmask.data();
+  for (bool causal : {false, true}) {
+    pr.p.causal = causal;
+    const Result r = run_smyrf<double>(pr);
+    const Result f = run_smyrf<float>(pr);
+    CHECK(all_finite(r.out));
+    CHECK(all_finite(r.dq));
+    CHECK(all_finite(r.dk));
+    CHECK(all_finite(r.dv));
+    CHECK(all_finite(f.out));
+    CHECK(all_finite(f.dq));
+    for (int64_t i = 0; i < 32; ++i) {
+      const bool empty = (i % 3 == 0);
+      for (int64_t bh : {0, 1}) {
+        if (bh == 0 && !empty) {
+          CHECK(std::isfinite(r.lse[i]));
+          continue;
+        }
+        CHECK(r.lse[bh * 32 + i] == -INFINITY);
+        for (int64_t c = 0; c < 8; ++c) {
+          CHECK(r.out[(bh * 32 + i) * 8 + c] == 0.0);
+          CHECK(r.dq[(bh * 32 + i) * 8 + c] == 0.0);
+        }
+      }
+    }
+    for (int64_t t = 0; t < 32 * 8; ++t) CHECK(r.dk[32 * 8 + t] == 0.0);
+  }
+}
+
+TEST_CASE("SMYRF: AVX2 agrees with scalar and float agrees with double") {
+  struct Shape {
+    int64_t nq, nk, d, dv, R, cq, ck;
+    bool causal;
+  };
+  const Shape shapes[] = {{133, 133, 17, 9, 3, 16, 16, false},
+                          {300, 75, 64, 64, 2, 40, 10, false},
+                          {97, 97, 33, 31, 2, 8, 20, true}};
+  for (const Shape& s : shapes) {
+    Problem pr = make_problem(1, 2, s.nq, s.nk, s.d, s.dv, s.R, s.cq, s.ck, true, false);
+    pr.p.causal = s.causal;
+    const Isa prev = set_active_isa(Isa::Scalar);
+    const Result ds = run_smyrf<double>(pr);
+    const Result fs = run_smyrf<float>(pr);
+    set_active_isa(Isa::Avx2);
+    const Result da = run_smyrf<double>(pr);
+    const Result fa = run_smyrf<float>(pr);
+    set_active_isa(prev);
+    CAPTURE(s.nq);
+    CHECK(worst(da, ds) < 1e-13);
+    for (const Result* f : {&fs, &fa}) {
+      CHECK(rel_err(f->out, ds.out) < 2e-5);
+      CHECK(rel_err(f->lse, ds.lse) < 2e-5);
+      CHECK(rel_err(f->dq, ds.dq) < 1e-4);
+      CHECK(rel_err(f->dk, ds.dk) < 1e-4);
+      CHECK(rel_err(f->dv, ds.dv) < 1e-4);
+    }
+  }
+}
+
+TEST_CASE("SMYRF rejects inconsistent chunk counts with a [smyrf_attention] message") {
+  Problem pr = make_problem(1, 1, 64, 64, 8, 8, 1, 8, 32, false, false);
+  CHECK_THROWS_WITH_AS(smyrf_make_plan<double>(pr.p, pr.q.data(), pr.k.data()),
+                       doctest::Contains("chunk counts differ"), std::invalid_argument);
+  pr.p.ck = 8;
+  pr.p.causal = true;
+  pr.p.nk = 32;
+  CHECK_THROWS_WITH_AS(smyrf_make_plan<double>(pr.p, pr.q.data(), pr.k.data()),
+                       doctest::Contains("[smyrf_attention]"), std::invalid_argument);
+  pr.p.nk = 64;
+  SmyrfPlan plan = smyrf_make_plan<double>(pr.p, pr.q.data(), pr.k.data());
+  std::vector<int32_t> qc(64), kc(64);
+  CHECK_THROWS_AS(smyrf_cluster_assignment(pr.p, plan, qc.data(), kc.data()),
+                  std::invalid_argument);
+}

@@ -1,0 +1,421 @@
+// AVX2/FMA sgemm: a 6x16 register-blocked micro-kernel with BLIS-style cache blocking.
+//
+// Layout of the work (one thread):
+//   for jc over N in NC columns      B block (KC x NC) packed into 16-column panels -> L3/L2
+//     for pc over K in KC steps
+//       for ic over M in MC rows     A block (MC x KC) packed into 6-row panels      -> L2
+//         for jr over 16-col panels  one B panel (KC x 16) stays in L1
+//           for ir over 6-row panels micro-kernel: 12 ymm accumulators
+// Packing absorbs the transposes and leading dimensions, and pads the edges with zeros so the
+// micro-kernel always runs full 6x16 tiles over K; only the final store is masked (partial N)
+// or shortened (partial M, through the MR template argument).
+//
+// Small products (batched attention blocks, 16..128) skip A packing: the micro-kernel reads A
+// in place through (row stride, k stride) and B either in place (no transpose, full 16-column
+// strips) or from one packed 16-column strip, so no work is spent copying data that is used
+// only a handful of times.
+//
+// Threads split the product into independent slices of C (rows or columns, whichever is
+// larger); each slice is run by the one-thread code above with its own buffers, so there are
+// no barriers. Duplicated packing of the shared operand is < 2% for the sizes that get split.
+#include "kernels/cpu/gemm_avx2.h"
+
+#if defined(SMYRF_HAVE_AVX2_BUILD)
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace smyrf::kernels::cpu {
+namespace {
+
+constexpr int MR = 6;
+constexpr int NR = 16;
+// KC * NR * 4 B = 16 KiB of B panel in L1 (48 KiB here, 32 KiB on Zen) beside a 6 KiB A panel.
+constexpr int64_t KC = 256;
+// MC * KC * 4 B = 144 KiB of packed A: fits the 512 KiB L2 of Zen with room for B panels.
+constexpr int64_t MC = 144;
+// KC * NC * 4 B = 4 MiB of packed B: L3 resident.
+constexpr int64_t NC = 4096;
+
+// Grow-only, 64-byte aligned per-thread scratch (one per use, so packing A and B never alias).
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  ~Scratch() { std::free(p); }
+  float* get(size_t want) {
+    if (want > n) {
+      std::free(p);
+      n = (want + 1023) & ~size_t(1023);
+      p = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+      if (!p) throw std::bad_alloc();
+    }
+    return p;
+  }
+};
+thread_local Scratch tl_a, tl_b;
+
+// Lane masks for storing the first n (0..16) columns of a 16-wide row as two ymm halves.
+inline void column_masks(int n, __m256i& m0, __m256i& m1) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+  m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), idx);
+}
+
+// C[0:m_rows=R, 0:n] = alpha * acc + beta * C. beta == 0 never reads C.
+template <int R>
+__attribute__((always_inline)) inline void store_tile(__m256 (&acc)[6][2], float* c, int64_t ldc,
+                                                      int n, float alpha, float beta) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  if (n == NR) {
+    if (beta == 0.0f) {
+      for (int i = 0; i < R; ++i) {
+        _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
+        _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
+      }
+    } else {
+      const __m256 vb = _mm256_set1_ps(beta);
+      for (int i = 0; i < R; ++i) {
+        float* ci = c + i * ldc;
+        _mm256_storeu_ps(ci,
+                         _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
+        _mm256_storeu_ps(
+            ci + 8, _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+      }
+    }
+    return;
+  }
+  __m256i m0, m1;
+  column_masks(n, m0, m1);
+  const __m256 vb = _mm256_set1_ps(beta);
+  for (int i = 0; i < R; ++i) {
+    float* ci = c + i * ldc;
+    __m256 r0 = _mm256_mul_ps(va, acc[i][0]);
+    __m256 r1 = _mm256_mul_ps(va, acc[i][1]);
+    if (beta != 0.0f) {
+      r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), r0);
+      r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), r1);
+    }
+    _mm256_maskstore_ps(ci, m0, r0);
+    _mm256_maskstore_ps(ci + 8, m1, r1);
+  }
+}
+
+// The micro-kernel: an R x 16 tile of C from K steps. B is 16 floats per k step, b_ks apart
+// (16 for a packed panel, ldb when read in place). A is either a packed panel (element (i, k)
+// at a[k * MR + i]) or read in place (element (i, k) at a[i * a_rs + k * a_cs]).
+// The accumulators are named variables, not an array: GCC keeps an array of __m256 in memory
+// and reloads/stores it every iteration, which halves the speed.
+#define SMYRF_FMA_ROW(i, aexpr)                   \
+  if (R > i) {                                    \
+    const __m256 av = _mm256_broadcast_ss(aexpr); \
+    c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);   \
+    c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);   \
+  }
+template <int R, bool PackedA>
+void micro_kernel(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                  int64_t b_ks, float* c, int64_t ldc, int n, float alpha, float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+         c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  if (PackedA) {
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < K; ++k) {
+      const __m256 b0 = _mm256_loadu_ps(b);
+      const __m256 b1 = _mm256_loadu_ps(b + 8);
+      b += b_ks;
+      SMYRF_FMA_ROW(0, a + 0)
+      SMYRF_FMA_ROW(1, a + 1)
+      SMYRF_FMA_ROW(2, a + 2)
+      SMYRF_FMA_ROW(3, a + 3)
+      SMYRF_FMA_ROW(4, a + 4)
+      SMYRF_FMA_ROW(5, a + 5)
+      a += MR;
+    }
+  } else {
+    const float* a0 = a;
+    const float* a1 = a + (R > 1 ? 1 : 0) * a_rs;
+    const float* a2 = a + (R > 2 ? 2 : 0) * a_rs;
+    const float* a3 = a + (R > 3 ? 3 : 0) * a_rs;
+    const float* a4 = a + (R > 4 ? 4 : 0) * a_rs;
+    const float* a5 = a + (R > 5 ? 5 : 0) * a_rs;
+    int64_t ko = 0;
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < K; ++k) {
+      const __m256 b0 = _mm256_loadu_ps(b);
+      const __m256 b1 = _mm256_loadu_ps(b + 8);
+      b += b_ks;
+      SMYRF_FMA_ROW(0, a0 + ko)
+      SMYRF_FMA_ROW(1, a1 + ko)
+      SMYRF_FMA_ROW(2, a2 + ko)
+      SMYRF_FMA_ROW(3, a3 + ko)
+      SMYRF_FMA_ROW(4, a4 + ko)
+      SMYRF_FMA_ROW(5, a5 + ko)
+      ko += a_cs;
+    }
+  }
+  __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  store_tile<R>(acc, c, ldc, n, alpha, beta);
+}
+#undef SMYRF_FMA_ROW
+
+// Rows m (1..MR) of one tile: the full tile is the hot path, the rest are edge tiles.
+template <bool PackedA>
+inline void tile(int m, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                 int64_t b_ks, float* c, int64_t ldc, int n, float alpha, float beta) {
+  switch (m) {
+    case 6:
+      return micro_kernel<6, PackedA>(K, a, a_rs, a_cs, b, b_ks, c, ldc, n, alpha, beta);
+    case 5:
+      return micro_kernel<5, PackedA>(K, a, a_rs, a_cs, b, b_ks, c, ldc, n, alpha, beta);
+    case 4:
+      return micro_kernel<4, PackedA>(K, a, a_rs, a_cs, b, b_ks, c, ldc, n, alpha, beta);
+    case 3:
+      return micro_kernel<3, PackedA>(K, a, a_rs, a_cs, b, b_ks, c, ldc, n, alpha, beta);
+    case 2:
+      return micro_kernel<2, PackedA>(K, a, a_rs, a_cs, b, b_ks, c, ldc, n, alpha, beta);
+    default:
+      return micro_kernel<1, PackedA>(K, a, a_rs, a_cs, b, b_ks, c, ldc, n, alpha, beta);
+  }
+}
+
+// ---- packing -------------------------------------------------------------------------------
+
+// Packs op(B)[k0:k0+kc, j0:j0+n] (n <= 16) into one panel dst[k * 16 + j], zero padding j >= n.
+void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                  int n, float* dst) {
+  if (!trans_b) {
+    const float* src = B + k0 * ldb + j0;
+    if (n == NR) {
+      for (int64_t k = 0; k < kc; ++k, src += ldb, dst += NR) {
+        _mm256_store_ps(dst, _mm256_loadu_ps(src));
+        _mm256_store_ps(dst + 8, _mm256_loadu_ps(src + 8));
+      }
+    } else {
+      __m256i m0, m1;
+      column_masks(n, m0, m1);
+      for (int64_t k = 0; k < kc; ++k, src += ldb, dst += NR) {
+        _mm256_store_ps(dst, _mm256_maskload_ps(src, m0));
+        _mm256_store_ps(dst + 8, _mm256_maskload_ps(src + 8, m1));
+      }
+    }
+    return;
+  }
+  // op(B)(k, j) = B[j * ldb + k]: read 16 rows of B along k, write them as columns. Blocks of
+  // 8 k's keep the reads sequential and the writes within one 512-byte stretch of dst.
+  const float* src = B + j0 * ldb + k0;
+  int64_t k = 0;
+  if (n == NR) {
+    for (; k + 8 <= kc; k += 8) {
+      for (int j = 0; j < NR; ++j) {
+        const float* s = src + j * ldb + k;
+        float* d = dst + k * NR + j;
+        for (int kk = 0; kk < 8; ++kk) d[kk * NR] = s[kk];
+      }
+    }
+  }
+  for (; k < kc; ++k) {
+    float* d = dst + k * NR;
+    for (int j = 0; j < n; ++j) d[j] = src[j * ldb + k];
+    for (int j = n; j < NR; ++j) d[j] = 0.0f;
+  }
+}
+
+// Packs op(A)[i0:i0+mc, k0:k0+kc] into 6-row panels: panel p holds dst[p * kc * MR + k * MR + i],
+// zero padding rows past mc.
+void pack_a_block(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
+                  int64_t kc, float* dst) {
+  for (int64_t ip = 0; ip < mc; ip += MR, dst += kc * MR) {
+    const int m = static_cast<int>(std::min<int64_t>(MR, mc - ip));
+    if (trans_a) {
+      // op(A)(i, k) = A[k * lda + i]: MR contiguous floats per k.
+      const float* src = A + k0 * lda + i0 + ip;
+      for (int64_t k = 0; k < kc; ++k, src += lda) {
+        float* d = dst + k * MR;
+        int i = 0;
+        for (; i < m; ++i) d[i] = src[i];
+        for (; i < MR; ++i) d[i] = 0.0f;
+      }
+    } else {
+      const float* src = A + (i0 + ip) * lda + k0;
+      if (m == MR) {
+        // Transpose 6 rows by 8 k's at a time through registers-sized chunks.
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) {
+          float* d = dst + k * MR;
+          for (int i = 0; i < MR; ++i) {
+            const float* s = src + i * lda + k;
+            for (int kk = 0; kk < 8; ++kk) d[kk * MR + i] = s[kk];
+          }
+        }
+        for (; k < kc; ++k)
+          for (int i = 0; i < MR; ++i) dst[k * MR + i] = src[i * lda + k];
+      } else {
+        for (int64_t k = 0; k < kc; ++k) {
+          float* d = dst + k * MR;
+          int i = 0;
+          for (; i < m; ++i) d[i] = src[i * lda + k];
+          for (; i < MR; ++i) d[i] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// ---- one-thread drivers --------------------------------------------------------------------
+
+// C = beta * C (K == 0 or alpha == 0: no product to add).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.0f) {
+      std::memset(c, 0, sizeof(float) * N);
+    } else if (beta != 1.0f) {
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+  }
+}
+
+// Small products: A read in place, B in place or one packed strip at a time, K not blocked.
+void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                int64_t ldc) {
+  const int64_t a_rs = trans_a ? 1 : lda;
+  const int64_t a_cs = trans_a ? lda : 1;
+  // In-place B strips are 16 floats of each of K rows, ldb apart; when ldb is a large power of
+  // two they collide in a few L1 sets, and a packed copy is cheaper than the conflict misses.
+  const bool b_in_place = !trans_b && (K <= 64 || (ldb % 256) != 0);
+  float* strip = b_in_place ? nullptr : tl_b.get(static_cast<size_t>(K) * NR);
+  for (int64_t j = 0; j < N; j += NR) {
+    const int n = static_cast<int>(std::min<int64_t>(NR, N - j));
+    const float* b;
+    int64_t b_ks;
+    if (b_in_place && n == NR) {
+      b = B + j;
+      b_ks = ldb;
+    } else {
+      float* s = strip ? strip : tl_b.get(static_cast<size_t>(K) * NR);
+      pack_b_panel(trans_b, B, ldb, 0, K, j, n, s);
+      b = s;
+      b_ks = NR;
+    }
+    int64_t i = 0;
+    for (; i + MR <= M; i += MR)
+      micro_kernel<MR, false>(K, A + i * a_rs, a_rs, a_cs, b, b_ks, C + i * ldc + j, ldc, n, alpha,
+                              beta);
+    if (i < M)
+      tile<false>(static_cast<int>(M - i), K, A + i * a_rs, a_rs, a_cs, b, b_ks, C + i * ldc + j,
+                  ldc, n, alpha, beta);
+  }
+}
+
+// Large products: packed A and B, blocked for the cache hierarchy (see the top of the file).
+void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                  int64_t ldc) {
+  const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR);
+  const int64_t kc_max = std::min(KC, K);
+  const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
+  float* bp = tl_b.get(static_cast<size_t>(kc_max) * nc_max);
+  float* ap = tl_a.get(static_cast<size_t>(kc_max) * mc_max);
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const float beta_eff = pc == 0 ? beta : 1.0f;
+      for (int64_t jr = 0; jr < nc; jr += NR)
+        pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr,
+                     static_cast<int>(std::min<int64_t>(NR, nc - jr)), bp + jr * kc);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        const int64_t mc = std::min(MC, M - ic);
+        pack_a_block(trans_a, A, lda, ic, mc, pc, kc, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+          const float* b = bp + jr * kc;
+          float* c = C + ic * ldc + jc + jr;
+          int64_t ir = 0;
+          for (; ir + MR <= mc; ir += MR)
+            micro_kernel<MR, true>(kc, ap + ir * kc, 0, 0, b, NR, c + ir * ldc, ldc, n, alpha,
+                                   beta_eff);
+          if (ir < mc)
+            tile<true>(static_cast<int>(mc - ir), kc, ap + ir * kc, 0, 0, b, NR, c + ir * ldc, ldc,
+                       n, alpha, beta_eff);
+        }
+      }
+    }
+  }
+}
+
+bool use_small_path(int64_t M, int64_t N, int64_t K) {
+  // Without A packing every 6-row tile re-reads A rows from wherever they live; that is fine
+  // while the whole A (and a B strip) stays in L1/L2, i.e. for attention-sized blocks.
+  return K <= 512 && M * K <= 128 * 128 && M * N * K <= 128 * 128 * 128;
+}
+
+void gemm_one_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                     int64_t ldc) {
+  if (use_small_path(M, N, K))
+    gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace
+
+bool sgemm_avx2_prefers_batch_parallel(int64_t M, int64_t N, int64_t K) {
+  return M * N * K <= 256 * 256 * 256;
+}
+
+void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                int64_t ldc, int threads) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  // Below ~64^3 the fork/join costs more than a second core gains.
+  if (M * N * K < 48 * 48 * 48) threads = 1;
+  // Split C into slices of whole tiles along the larger dimension.
+  const bool split_rows = M >= N;
+  const int64_t unit = split_rows ? MR : NR;
+  const int64_t tiles = ((split_rows ? M : N) + unit - 1) / unit;
+  threads = static_cast<int>(std::min<int64_t>(threads, tiles));
+  if (threads <= 1) {
+    gemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    const int64_t lo = tiles * t / nt * unit;
+    const int64_t hi = std::min(tiles * (t + 1) / nt * unit, split_rows ? M : N);
+    if (hi > lo) {
+      if (split_rows) {
+        const float* a = trans_a ? A + lo : A + lo * lda;
+        gemm_one_thread(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta, C + lo * ldc,
+                        ldc);
+      } else {
+        const float* b = trans_b ? B + lo * ldb : B + lo;
+        gemm_one_thread(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+      }
+    }
+  }
+}
+
+}  // namespace smyrf::kernels::cpu
+
+#else  // built without AVX2 support: gemm.cpp never dispatches here.
+
+namespace smyrf::kernels::cpu {
+bool sgemm_avx2_prefers_batch_parallel(int64_t, int64_t, int64_t) { return false; }
+void sgemm_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                int64_t, float, float*, int64_t, int) {}
+}  // namespace smyrf::kernels::cpu
+
+#endif

@@ -1,0 +1,338 @@
+// sgemm (AVX2 and scalar variants), batched sgemm and dgemm against naive references.
+//
+// Tolerance: each element may differ from the double-accumulated reference by a few float32
+// roundings per term, i.e. |err| <= 4 * eps * (K + 2) * (|alpha| sum_k |a||b| + |beta c|). The
+// magnitude term is computed per element, so the check is tight for cancelling sums and still
+// fails on any real indexing, edge or alpha/beta mistake (those are O(1) relative errors).
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm.h"
+
+using namespace smyrf::kernels::cpu;
+
+namespace {
+
+constexpr float kSentinel = 12345.0f;  // written around C to catch out-of-bounds stores
+
+struct Problem {
+  bool ta = false, tb = false;
+  int64_t M = 1, N = 1, K = 1;
+  int64_t pad_a = 0, pad_b = 0, pad_c = 0;  // extra elements per row beyond the minimum
+  float alpha = 1.0f, beta = 0.0f;
+  bool nan_c = false;  // fill C with NaN (only meaningful with beta == 0)
+};
+
+struct Buffers {
+  std::vector<float> A, B, C;
+  int64_t lda, ldb, ldc;
+};
+
+Buffers make_buffers(const Problem& p, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  Buffers b;
+  const int64_t a_rows = p.ta ? p.K : p.M, a_cols = p.ta ? p.M : p.K;
+  const int64_t b_rows = p.tb ? p.N : p.K, b_cols = p.tb ? p.K : p.N;
+  b.lda = a_cols + p.pad_a;
+  b.ldb = b_cols + p.pad_b;
+  b.ldc = p.N + p.pad_c;
+  b.A.assign(static_cast<size_t>(std::max<int64_t>(1, a_rows * b.lda)), 0.0f);
+  b.B.assign(static_cast<size_t>(std::max<int64_t>(1, b_rows * b.ldb)), 0.0f);
+  b.C.assign(static_cast<size_t>(std::max<int64_t>(1, p.M * b.ldc)), kSentinel);
+  for (auto& x : b.A) x = u(rng);
+  for (auto& x : b.B) x = u(rng);
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.N; ++j)
+      b.C[i * b.ldc + j] = p.nan_c ? std::numeric_limits<float>::quiet_NaN() : u(rng);
+  return b;
+}
+
+std::vector<float> absolute(const std::vector<float>& v) {
+  std::vector<float> r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = std::fabs(v[i]);
+  return r;
+}
+
+// Runs sgemm on one problem and compares every element of C (and the padding) to the reference.
+void check_sgemm(const Problem& p, uint32_t seed = 7) {
+  CAPTURE(p.ta);
+  CAPTURE(p.tb);
+  CAPTURE(p.M);
+  CAPTURE(p.N);
+  CAPTURE(p.K);
+  CAPTURE(p.alpha);
+  CAPTURE(p.beta);
+  Buffers b = make_buffers(p, seed);
+  std::vector<float> ref = b.C, mag = absolute(b.C);
+  sgemm_reference(p.ta, p.tb, p.M, p.N, p.K, p.alpha, b.A.data(), b.lda, b.B.data(), b.ldb, p.beta,
+                  ref.data(), b.ldc);
+  const std::vector<float> absA = absolute(b.A), absB = absolute(b.B);
+  if (p.nan_c) std::fill(mag.begin(), mag.end(), 0.0f);
+  sgemm_reference(p.ta, p.tb, p.M, p.N, p.K, std::fabs(p.alpha), absA.data(), b.lda, absB.data(),
+                  b.ldb, std::fabs(p.beta), mag.data(), b.ldc);
+  sgemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, b.A.data(), b.lda, b.B.data(), b.ldb, p.beta,
+        b.C.data(), b.ldc);
+  const double eps = std::numeric_limits<float>::epsilon();
+  int bad = 0;
+  for (int64_t i = 0; i < p.M; ++i) {
+    for (int64_t j = 0; j < b.ldc; ++j) {
+      const float got = b.C[i * b.ldc + j];
+      if (j >= p.N) {
+        if (got != kSentinel && bad++ < 5)
+          FAIL_CHECK("wrote padding at (" << i << ", " << j << ")");
+        continue;
+      }
+      const double want = ref[i * b.ldc + j];
+      const double tol = 4.0 * eps * (p.K + 2) * mag[i * b.ldc + j] + 1e-30;
+      if (!(std::fabs(got - want) <= tol) && bad++ < 5)
+        FAIL_CHECK("C(" << i << ", " << j << ") = " << got << ", want " << want << " +- " << tol);
+    }
+  }
+  CHECK(bad == 0);
+}
+
+// Runs body once per available ISA (AVX2 when the CPU has it, and always scalar).
+template <typename F>
+void for_each_isa(F body) {
+  for (Isa isa : {Isa::Avx2, Isa::Scalar}) {
+    const Isa prev = set_active_isa(isa);
+    if (active_isa() == isa) {
+      CAPTURE(isa_name(isa));
+      body();
+    }
+    set_active_isa(prev);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("sgemm_reference computes a known 2x2 product with alpha and beta") {
+  // [[1,2],[3,4]] @ [[5,6],[7,8]] = [[19,22],[43,50]]
+  const float A[] = {1, 2, 3, 4}, B[] = {5, 6, 7, 8};
+  float C[] = {1, 1, 1, 1};
+  sgemm_reference(false, false, 2, 2, 2, 2.0f, A, 2, B, 2, 0.5f, C, 2);
+  CHECK(C[0] == 38.5f);
+  CHECK(C[1] == 44.5f);
+  CHECK(C[2] == 86.5f);
+  CHECK(C[3] == 100.5f);
+  // A^T @ B^T = (B A)^T: [[1,3],[2,4]] @ [[5,7],[6,8]] = [[23,31],[34,46]]
+  sgemm_reference(true, true, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
+  CHECK(C[0] == 23.0f);
+  CHECK(C[1] == 31.0f);
+  CHECK(C[2] == 34.0f);
+  CHECK(C[3] == 46.0f);
+}
+
+TEST_CASE("sgemm matches the reference on odd sizes and every transpose") {
+  const int64_t sizes[] = {1, 7, 16, 33, 65, 100};
+  for_each_isa([&] {
+    for (int t = 0; t < 4; ++t)
+      for (int64_t M : sizes)
+        for (int64_t N : {int64_t{1}, int64_t{17}, int64_t{33}, int64_t{100}})
+          for (int64_t K : {int64_t{1}, int64_t{7}, int64_t{65}}) {
+            Problem p;
+            p.ta = t & 1;
+            p.tb = t & 2;
+            p.M = M, p.N = N, p.K = K;
+            check_sgemm(p);
+          }
+  });
+}
+
+TEST_CASE("sgemm on sizes that cross the cache blocks and the thread split") {
+  for_each_isa([&] {
+    for (int t = 0; t < 4; ++t) {
+      Problem p;
+      p.ta = t & 1;
+      p.tb = t & 2;
+      p.M = 257, p.N = 130, p.K = 600;  // K spans several K blocks, M several M blocks
+      check_sgemm(p);
+      p.M = 70, p.N = 300, p.K = 257;  // N > M: threads split the columns
+      p.alpha = -0.5f, p.beta = 2.0f;
+      check_sgemm(p);
+    }
+    Problem wide;  // more columns than one N block
+    wide.M = 7, wide.N = 4200, wide.K = 9, wide.beta = 1.0f;
+    check_sgemm(wide);
+  });
+}
+
+TEST_CASE("sgemm on strided submatrices (lda, ldb, ldc above the minimum)") {
+  for_each_isa([&] {
+    for (int t = 0; t < 4; ++t)
+      for (int64_t n : {int64_t{5}, int64_t{33}, int64_t{129}}) {
+        Problem p;
+        p.ta = t & 1;
+        p.tb = t & 2;
+        p.M = n, p.N = n + 3, p.K = n + 1;
+        p.pad_a = 3, p.pad_b = 11, p.pad_c = 5;
+        p.alpha = 1.5f, p.beta = -1.0f;
+        check_sgemm(p);
+      }
+  });
+}
+
+TEST_CASE("sgemm alpha and beta, including beta = 0 over NaN") {
+  for_each_isa([&] {
+    for (float alpha : {1.0f, -2.0f, 0.25f, 0.0f})
+      for (float beta : {0.0f, 1.0f, -0.5f}) {
+        Problem p;
+        p.M = 37, p.N = 45, p.K = 29, p.pad_c = 2;
+        p.alpha = alpha, p.beta = beta;
+        check_sgemm(p);
+      }
+    Problem p;  // beta == 0 must not read C, so NaN must not leak into the result
+    p.M = 33, p.N = 50, p.K = 20, p.nan_c = true, p.pad_c = 3;
+    for (int t = 0; t < 4; ++t) {
+      p.ta = t & 1, p.tb = t & 2;
+      check_sgemm(p);
+    }
+    p.alpha = 0.0f;  // even with nothing to add
+    check_sgemm(p);
+    p.alpha = 1.0f, p.K = 0;
+    check_sgemm(p);
+  });
+}
+
+TEST_CASE("sgemm with K = 0 scales C by beta; M = 0 or N = 0 writes nothing") {
+  for_each_isa([&] {
+    Problem p;
+    p.M = 9, p.N = 19, p.K = 0, p.beta = 0.5f, p.pad_c = 1;
+    check_sgemm(p);  // C = 0.5 * C, computed by the reference the same way
+    float C[4] = {1, 2, 3, 4};
+    const float A[4] = {1, 1, 1, 1};
+    sgemm(false, false, 2, 2, 0, 1.0f, A, 1, A, 2, 0.0f, C, 2);
+    CHECK(C[0] == 0.0f);
+    CHECK(C[3] == 0.0f);
+    float D[4] = {1, 2, 3, 4};
+    sgemm(false, false, 0, 2, 2, 1.0f, A, 2, A, 2, 0.0f, D, 2);
+    sgemm(false, false, 2, 0, 2, 1.0f, A, 2, A, 2, 0.0f, D, 2);
+    CHECK(D[0] == 1.0f);
+    CHECK(D[3] == 4.0f);
+  });
+}
+
+TEST_CASE("sgemm called from inside a parallel region runs on one thread, still correct") {
+  for_each_isa([&] {
+    Problem p;
+    p.M = 90, p.N = 80, p.K = 70;
+    Buffers b = make_buffers(p, 3);
+    std::vector<float> ref = b.C;
+    sgemm_reference(false, false, p.M, p.N, p.K, 1.0f, b.A.data(), b.lda, b.B.data(), b.ldb, 0.0f,
+                    ref.data(), b.ldc);
+    std::vector<std::vector<float>> outs(4, b.C);
+#pragma omp parallel for num_threads(2)
+    for (int r = 0; r < 4; ++r)
+      sgemm(false, false, p.M, p.N, p.K, 1.0f, b.A.data(), b.lda, b.B.data(), b.ldb, 0.0f,
+            outs[r].data(), b.ldc);
+    for (const auto& o : outs) {
+      double worst = 0;
+      for (size_t i = 0; i < o.size(); ++i)
+        worst = std::max(worst, double(std::fabs(o[i] - ref[i])));
+      CHECK(worst < 1e-4);
+    }
+  });
+}
+
+TEST_CASE("sgemm_batched matches per-matrix products, stride 0 broadcasts") {
+  for_each_isa([&] {
+    for (int64_t n : {int64_t{16}, int64_t{23}, int64_t{64}})
+      for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        const int64_t batch = 9, M = n, N = n + 1, K = n - 2;
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+        const int64_t sa = M * K, sb = 0 /* B broadcast */, sc = M * N;
+        std::mt19937 rng(11);
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        std::vector<float> A(batch * sa), B(K * N), C(batch * sc);
+        for (auto& x : A) x = u(rng);
+        for (auto& x : B) x = u(rng);
+        for (auto& x : C) x = u(rng);
+        std::vector<float> ref = C;
+        for (int64_t b = 0; b < batch; ++b)
+          sgemm_reference(ta, tb, M, N, K, 0.5f, A.data() + b * sa, lda, B.data(), ldb, 2.0f,
+                          ref.data() + b * sc, ldc);
+        sgemm_batched(ta, tb, batch, M, N, K, 0.5f, A.data(), lda, sa, B.data(), ldb, sb, 2.0f,
+                      C.data(), ldc, sc);
+        double worst = 0;
+        for (size_t i = 0; i < C.size(); ++i)
+          worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+        CAPTURE(n);
+        CAPTURE(t);
+        CHECK(worst < 1e-5 * (K + 2) * 4);
+      }
+    // Many small blocks: the per-product parallel path.
+    const int64_t batch = 64, M = 16, N = 16, K = 16;
+    std::vector<float> A(batch * M * K), B(batch * K * N), C(batch * M * N, kSentinel);
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& x : A) x = u(rng);
+    for (auto& x : B) x = u(rng);
+    std::vector<float> ref(C.size());
+    for (int64_t b = 0; b < batch; ++b)
+      sgemm_reference(false, true, M, N, K, 1.0f, A.data() + b * M * K, K, B.data() + b * K * N, K,
+                      0.0f, ref.data() + b * M * N, N);
+    sgemm_batched(false, true, batch, M, N, K, 1.0f, A.data(), K, M * K, B.data(), K, K * N, 0.0f,
+                  C.data(), N, M * N);
+    double worst = 0;
+    for (size_t i = 0; i < C.size(); ++i) worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+    CHECK(worst < 1e-5);
+  });
+}
+
+namespace {
+void dgemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                 int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      long double acc = 0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += (long double)(ta ? A[k * lda + i] : A[i * lda + k]) *
+               (tb ? B[j * ldb + k] : B[k * ldb + j]);
+      C[i * ldc + j] =
+          double(alpha * acc + (beta == 0.0 ? 0.0L : (long double)beta * C[i * ldc + j]));
+    }
+}
+}  // namespace
+
+TEST_CASE("dgemm matches a naive double product for every transpose and stride") {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  for (int t = 0; t < 4; ++t)
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{70}, int64_t{300}}) {
+      const bool ta = t & 1, tb = t & 2;
+      const int64_t M = n, N = n + 2, K = n + 5;
+      const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
+      std::vector<double> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc);
+      for (auto& x : A) x = u(rng);
+      for (auto& x : B) x = u(rng);
+      for (auto& x : C) x = u(rng);
+      for (double beta : {0.0, -1.5}) {
+        std::vector<double> got = C, ref = C;
+        if (beta == 0.0)
+          for (int64_t i = 0; i < M; ++i) got[i * ldc] = std::numeric_limits<double>::quiet_NaN();
+        dgemm(ta, tb, M, N, K, 0.75, A.data(), lda, B.data(), ldb, beta, got.data(), ldc);
+        dgemm_naive(ta, tb, M, N, K, 0.75, A.data(), lda, B.data(), ldb, beta, ref.data(), ldc);
+        double worst = 0;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < ldc; ++j) {
+            const double d = std::fabs(got[i * ldc + j] - ref[i * ldc + j]);
+            worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+          }
+        CAPTURE(n);
+        CAPTURE(t);
+        CHECK(worst < 1e-13 * (K + 2));
+      }
+    }
+  std::vector<double> A(4, 1.0), C(6, 2.0);  // batched, A broadcast
+  dgemm_batched(false, false, 3, 1, 2, 2, 1.0, A.data(), 2, 0, A.data(), 2, 0, 1.0, C.data(), 2, 2);
+  for (double c : C) CHECK(c == 4.0);
+}

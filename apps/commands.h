@@ -1,0 +1,16 @@
+// Subcommands of the smyrf program. Each add_*_command registers itself on the CLI11 app and
+// runs its job from the parse callback; errors are reported by main().
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace smyrf::apps {
+
+void add_info_command(CLI::App& app);   // build and machine facts
+void add_demo_command(CLI::App& app);   // a short training run that shows a falling loss
+void add_bench_command(CLI::App& app);  // benchmark workloads (bench/registry.h)
+
+// The exit status set by the command that ran (0 unless it reported failure).
+int exit_code();
+void set_exit_code(int code);
+
+}  // namespace smyrf::apps

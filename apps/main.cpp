@@ -1,0 +1,24 @@
+// The smyrf command-line program: one binary, one subcommand per job.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "apps/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"smyrf: a deep-learning framework with SMYRF clustered attention"};
+  app.require_subcommand(1);
+  smyrf::apps::add_info_command(app);
+  smyrf::apps::add_demo_command(app);
+  smyrf::apps::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smyrf: %s\n", e.what());
+    return 1;
+  }
+  return smyrf::apps::exit_code();
+}

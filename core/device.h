@@ -1,0 +1,27 @@
+// Where a tensor's storage lives. The CUDA device is part of the API in every build; in a build
+// without CUDA (or before the CUDA backend supports an op) using it raises an smyrf::Error.
+#pragma once
+#include <string>
+
+namespace smyrf {
+
+struct Device {
+  enum class Kind { CPU, CUDA };
+  Kind kind = Kind::CPU;
+  int index = 0;
+
+  static Device cpu() { return Device{Kind::CPU, 0}; }
+  static Device cuda(int i = 0) { return Device{Kind::CUDA, i}; }
+  bool is_cpu() const { return kind == Kind::CPU; }
+  bool is_cuda() const { return kind == Kind::CUDA; }
+  std::string str() const;  // "cpu", "cuda:0"
+  bool operator==(const Device& o) const { return kind == o.kind && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+};
+
+// True when this binary was compiled with the CUDA backend.
+bool built_with_cuda();
+// Number of usable CUDA devices (0 without CUDA or without a GPU); never throws.
+int cuda_device_count();
+
+}  // namespace smyrf

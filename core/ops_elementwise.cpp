@@ -1,0 +1,144 @@
+// Elementwise ops: validation, dtype promotion, broadcasting, then the CPU kernels.
+#include "core/iter.h"
+#include "core/ops.h"
+
+namespace smyrf::raw {
+namespace kc = kernels::cpu;
+
+namespace {
+void require_cpu(const Tensor& t, const char* op) {
+  SMYRF_CHECK_HINT(t.device().is_cpu(), op,
+                   "no " << t.device().str() << " kernel for " << op << " (" << dtype_name(t.dtype()) << ")",
+                   "the CUDA backend does not implement this op; copy to the CPU with .to(Device::cpu())");
+}
+void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  SMYRF_CHECK_HINT(a.device() == b.device(), op,
+                   "operands on different devices: " << a.device().str() << " and " << b.device().str(),
+                   "move both to one device with .to(device)");
+}
+bool int_closed(UnaryKind k) {
+  switch (k) {
+    case UnaryKind::Neg: case UnaryKind::Abs: case UnaryKind::Sign: case UnaryKind::Relu:
+    case UnaryKind::Clamp: case UnaryKind::MulScalar: case UnaryKind::AddScalar: case UnaryKind::Square:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+Tensor unary(UnaryKind kind, const Tensor& x0, double a, double b) {
+  require_cpu(x0, "unary");
+  Tensor x = x0;
+  if (x.dtype() == DType::Bool || (!is_floating(x.dtype()) && !int_closed(kind)))
+    x = to_dtype(x, DType::Float32);
+  Tensor out = empty(x.shape(), TensorOptions(x.dtype()));
+  IterPlan p = make_iter_plan(x.shape(), {x.strides(), out.strides()}, "unary");
+  SMYRF_DISPATCH_NUMERIC(x.dtype(), "unary", [&] {
+    kc::unary<scalar_t>(kind, a, b, p.ndim, p.sizes, static_cast<const scalar_t*>(x.raw_data()), p.s(0),
+                        static_cast<scalar_t*>(out.raw_data()), p.s(1));
+  });
+  return out;
+}
+
+Tensor binary(BinaryKind kind, const Tensor& a0, const Tensor& b0) {
+  require_same_device(a0, b0, "binary");
+  require_cpu(a0, "binary");
+  DType dt = promote_types(a0.dtype(), b0.dtype());
+  if (kind == BinaryKind::Pow && !is_floating(dt)) dt = DType::Float32;
+  Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
+  const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
+  const char* op = names[static_cast<int>(kind)];
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = empty(shape, TensorOptions(dt));
+  IterPlan p = make_iter_plan(shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()}, op);
+  SMYRF_DISPATCH_ALL(dt, op, [&] {
+    kc::binary<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(a.raw_data()), p.s(0),
+                         static_cast<const scalar_t*>(b.raw_data()), p.s(1),
+                         static_cast<scalar_t*>(out.raw_data()), p.s(2));
+  });
+  return out;
+}
+
+void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src0) {
+  require_same_device(dst, src0, "binary_");
+  require_cpu(dst, "binary_");
+  Tensor src = to_dtype(src0, dst.dtype());
+  Shape bs = broadcast_shapes(src.shape(), dst.shape(), "in-place op");
+  SMYRF_CHECK_HINT(bs == dst.shape(), "in-place op",
+                   "result shape " << shape_str(bs) << " differs from the destination " << shape_str(dst.shape()),
+                   "in-place ops cannot grow the destination; use the out-of-place op");
+  IterPlan p = make_iter_plan(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape()), dst.strides()},
+                              "in-place op");
+  SMYRF_DISPATCH_ALL(dst.dtype(), "in-place op", [&] {
+    kc::binary<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(dst.raw_data()), p.s(0),
+                         static_cast<const scalar_t*>(src.raw_data()), p.s(1),
+                         static_cast<scalar_t*>(dst.raw_data()), p.s(2));
+  });
+  dst.storage()->bump_version();
+}
+
+Tensor compare(CompareKind kind, const Tensor& a0, const Tensor& b0) {
+  require_same_device(a0, b0, "compare");
+  require_cpu(a0, "compare");
+  DType dt = promote_types(a0.dtype(), b0.dtype());
+  Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), "compare");
+  Tensor out = empty(shape, TensorOptions(DType::Bool));
+  IterPlan p = make_iter_plan(shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()},
+                              "compare");
+  SMYRF_DISPATCH_ALL(dt, "compare", [&] {
+    kc::compare<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(a.raw_data()), p.s(0),
+                          static_cast<const scalar_t*>(b.raw_data()), p.s(1), out.data_ptr<bool>(), p.s(2));
+  });
+  return out;
+}
+
+Tensor compare_scalar(CompareKind kind, const Tensor& a, double s) {
+  DType dt = is_floating(a.dtype()) ? a.dtype() : DType::Float64;
+  return compare(kind, a, scalar_tensor(s, TensorOptions(dt)));
+}
+
+Tensor logical_not(const Tensor& a) {
+  return compare(CompareKind::Eq, to_dtype(a, DType::Bool), scalar_tensor(0, TensorOptions(DType::Bool)));
+}
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  return binary(BinaryKind::Mul, to_dtype(a, DType::Bool), to_dtype(b, DType::Bool));
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  return binary(BinaryKind::Add, to_dtype(a, DType::Bool), to_dtype(b, DType::Bool));
+}
+
+Tensor where(const Tensor& cond0, const Tensor& a0, const Tensor& b0) {
+  require_cpu(cond0, "where");
+  require_same_device(a0, b0, "where");
+  SMYRF_CHECK_HINT(cond0.dtype() == DType::Bool, "where",
+                   "condition must be bool, got " << dtype_name(cond0.dtype()),
+                   "build it with a comparison, e.g. x > 0");
+  DType dt = promote_types(a0.dtype(), b0.dtype());
+  Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
+  Shape shape = broadcast_shapes(broadcast_shapes(cond0.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = empty(shape, TensorOptions(dt));
+  IterPlan p = make_iter_plan(shape,
+                              {broadcast_strides(cond0, shape), broadcast_strides(a, shape),
+                               broadcast_strides(b, shape), out.strides()},
+                              "where");
+  SMYRF_DISPATCH_ALL(dt, "where", [&] {
+    kc::where<scalar_t>(p.ndim, p.sizes, cond0.data_ptr<bool>(), p.s(0), static_cast<const scalar_t*>(a.raw_data()),
+                        p.s(1), static_cast<const scalar_t*>(b.raw_data()), p.s(2),
+                        static_cast<scalar_t*>(out.raw_data()), p.s(3));
+  });
+  return out;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  SMYRF_CHECK_HINT(mask.dtype() == DType::Bool, "masked_fill",
+                   "mask must be bool, got " << dtype_name(mask.dtype()), "build it with a comparison");
+  Shape bs = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
+  SMYRF_CHECK_HINT(bs == x.shape(), "masked_fill",
+                   "mask of shape " << shape_str(mask.shape()) << " does not broadcast to " << shape_str(x.shape()),
+                   "the mask may only have broadcast dims");
+  return where(mask, scalar_tensor(value, TensorOptions(x.dtype())), x);
+}
+
+}  // namespace smyrf::raw

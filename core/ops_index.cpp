@@ -1,0 +1,219 @@
+// Joining, indexing and sorting.
+#include <algorithm>
+
+#include "core/ops.h"
+#include "kernels/cpu/index.h"
+
+namespace smyrf::raw {
+namespace kc = kernels::cpu;
+
+namespace {
+// (outer, n, inner) around `dim` of a contiguous shape
+void split_around(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
+  outer = 1, inner = 1;
+  for (int64_t i = 0; i < dim; ++i) outer *= s[i];
+  for (int64_t i = dim + 1; i < static_cast<int64_t>(s.size()); ++i) inner *= s[i];
+}
+
+Tensor checked_index(const Tensor& index, int64_t n, const char* op) {
+  SMYRF_CHECK_HINT(is_integral(index.dtype()), op, "index must be int32 or int64, got " << dtype_name(index.dtype()),
+                   "convert with .to(kInt64)");
+  SMYRF_CHECK(index.device().is_cpu(), op, "no " << index.device().str() << " kernel for " << op);
+  Tensor idx = contiguous(to_dtype(index, DType::Int64));
+  const int64_t* p = idx.data_ptr<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i)
+    SMYRF_CHECK_HINT(p[i] >= 0 && p[i] < n, op, "index " << p[i] << " is out of range for a dim of size " << n,
+                     "indices must be in [0, " << n << ")");
+  return idx;
+}
+
+void require_cpu(const Tensor& t, const char* op) {
+  SMYRF_CHECK_HINT(t.device().is_cpu(), op, "no " << t.device().str() << " kernel for " << op,
+                   "copy the tensor to the CPU");
+}
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
+  SMYRF_CHECK(!ts.empty(), "cat", "needs at least one tensor");
+  const Tensor& first = ts[0];
+  dim = normalize_dim(dim, first.dim(), "cat");
+  DType dt = first.dtype();
+  int64_t total = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const Tensor& t = ts[i];
+    SMYRF_CHECK_HINT(t.dim() == first.dim(), "cat",
+                     "tensor " << i << " has shape " << shape_str(t.shape()) << ", tensor 0 has " << shape_str(first.shape()),
+                     "all tensors need the same rank");
+    for (int64_t d = 0; d < t.dim(); ++d)
+      SMYRF_CHECK_HINT(d == dim || t.shape()[d] == first.shape()[d], "cat",
+                       "tensor " << i << " has shape " << shape_str(t.shape()) << ", tensor 0 has "
+                                 << shape_str(first.shape()),
+                       "sizes must match except in dim " << dim);
+    dt = promote_types(dt, t.dtype());
+    total += t.shape()[dim];
+  }
+  Shape s = first.shape();
+  s[dim] = total;
+  TensorOptions o(dt);
+  o.device = first.device();
+  Tensor out = empty(s, o);
+  int64_t at = 0;
+  for (const Tensor& t : ts) {
+    copy_into(slice(out, dim, at, at + t.shape()[dim], 1), t);
+    at += t.shape()[dim];
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
+  SMYRF_CHECK(!ts.empty(), "stack", "needs at least one tensor");
+  dim = normalize_dim(dim, ts[0].dim() + 1, "stack");
+  std::vector<Tensor> u;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    SMYRF_CHECK_HINT(ts[i].shape() == ts[0].shape(), "stack",
+                     "tensor " << i << " has shape " << shape_str(ts[i].shape()) << ", tensor 0 has "
+                               << shape_str(ts[0].shape()),
+                     "stack needs equal shapes");
+    u.push_back(unsqueeze(ts[i], dim));
+  }
+  return cat(u, dim);
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  require_cpu(x, "index_select");
+  dim = normalize_dim(dim, x.dim(), "index_select");
+  SMYRF_CHECK(index.dim() <= 1, "index_select", "index must be 1-D, got " << shape_str(index.shape()));
+  Tensor idx = checked_index(index, x.shape()[dim], "index_select");
+  Tensor xc = contiguous(x);
+  Shape s = x.shape();
+  s[dim] = idx.numel();
+  Tensor out = empty(s, TensorOptions(x.dtype()));
+  int64_t outer, inner;
+  split_around(x.shape(), dim, outer, inner);
+  SMYRF_DISPATCH_ALL(x.dtype(), "index_select", [&] {
+    if constexpr (!std::is_same_v<scalar_t, bool>) {
+      kc::index_select<scalar_t>(xc.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), outer,
+                                 x.shape()[dim], idx.numel(), inner);
+    } else {
+      kc::index_select<bool>(xc.data_ptr<bool>(), idx.data_ptr<int64_t>(), out.data_ptr<bool>(), outer,
+                             x.shape()[dim], idx.numel(), inner);
+    }
+  });
+  return out;
+}
+
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  require_cpu(x, "index_add");
+  dim = normalize_dim(dim, x.dim(), "index_add");
+  SMYRF_CHECK(index.dim() <= 1, "index_add", "index must be 1-D, got " << shape_str(index.shape()));
+  Tensor idx = checked_index(index, x.shape()[dim], "index_add");
+  Shape want = x.shape();
+  want[dim] = idx.numel();
+  SMYRF_CHECK_HINT(src.shape() == want, "index_add",
+                   "source of shape " << shape_str(src.shape()) << " does not match " << shape_str(want),
+                   "source has the input's shape with dim " << dim << " equal to the number of indices");
+  Tensor out = clone(x);
+  Tensor sc = contiguous(to_dtype(src, x.dtype()));
+  int64_t outer, inner;
+  split_around(x.shape(), dim, outer, inner);
+  SMYRF_DISPATCH_NUMERIC(x.dtype(), "index_add", [&] {
+    kc::index_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), sc.data_ptr<scalar_t>(), outer,
+                            x.shape()[dim], idx.numel(), inner);
+  });
+  return out;
+}
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  require_cpu(x, "gather");
+  dim = normalize_dim(dim, x.dim(), "gather");
+  SMYRF_CHECK_HINT(index.dim() == x.dim(), "gather",
+                   "index of shape " << shape_str(index.shape()) << " and input " << shape_str(x.shape())
+                                     << " differ in rank",
+                   "index needs the input's rank");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    SMYRF_CHECK_HINT(d == dim || index.shape()[d] <= x.shape()[d], "gather",
+                     "index of shape " << shape_str(index.shape()) << " is larger than input " << shape_str(x.shape())
+                                       << " in dim " << d,
+                     "index dims other than " << dim << " must not exceed the input's");
+  Tensor idx = checked_index(index, x.shape()[dim], "gather");
+  Tensor xs = x;  // restrict x to the index's extent in the other dims
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != dim) xs = slice(xs, d, 0, index.shape()[d], 1);
+  Tensor xc = contiguous(xs);
+  Tensor out = empty(index.shape(), TensorOptions(x.dtype()));
+  int64_t outer, inner;
+  split_around(index.shape(), dim, outer, inner);
+  SMYRF_DISPATCH_ALL(x.dtype(), "gather", [&] {
+    kc::gather<scalar_t>(xc.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), outer,
+                         x.shape()[dim], index.shape()[dim], inner);
+  });
+  return out;
+}
+
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  require_cpu(x, "scatter_add");
+  dim = normalize_dim(dim, x.dim(), "scatter_add");
+  SMYRF_CHECK_HINT(index.shape() == src.shape(), "scatter_add",
+                   "index " << shape_str(index.shape()) << " and source " << shape_str(src.shape()) << " differ",
+                   "index and source need equal shapes");
+  SMYRF_CHECK_HINT(index.dim() == x.dim(), "scatter_add",
+                   "index of shape " << shape_str(index.shape()) << " and input " << shape_str(x.shape())
+                                     << " differ in rank",
+                   "index needs the input's rank");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    SMYRF_CHECK_HINT(d == dim || index.shape()[d] == x.shape()[d], "scatter_add",
+                     "index of shape " << shape_str(index.shape()) << " and input " << shape_str(x.shape())
+                                       << " differ in dim " << d,
+                     "only dim " << dim << " may differ");
+  Tensor idx = checked_index(index, x.shape()[dim], "scatter_add");
+  Tensor out = clone(x);
+  Tensor sc = contiguous(to_dtype(src, x.dtype()));
+  int64_t outer, inner;
+  split_around(index.shape(), dim, outer, inner);
+  SMYRF_DISPATCH_NUMERIC(x.dtype(), "scatter_add", [&] {
+    kc::scatter_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), sc.data_ptr<scalar_t>(), outer,
+                              x.shape()[dim], index.shape()[dim], inner);
+  });
+  return out;
+}
+
+Tensor one_hot(const Tensor& index, int64_t num_classes) {
+  SMYRF_CHECK(num_classes > 0, "one_hot", "num_classes must be positive, got " << num_classes);
+  Tensor idx = checked_index(index, num_classes, "one_hot");
+  Shape s = index.shape();
+  s.push_back(num_classes);
+  Tensor out = zeros(s, TensorOptions(DType::Int64));
+  int64_t* o = out.data_ptr<int64_t>();
+  const int64_t* p = idx.data_ptr<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i) o[i * num_classes + p[i]] = 1;
+  return out;
+}
+
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+  require_cpu(x, "sort");
+  if (x.dim() == 0) return {clone(x), zeros({}, TensorOptions(DType::Int64))};
+  dim = normalize_dim(dim, x.dim(), "sort");
+  Tensor xc = contiguous(transpose(x, dim, -1));
+  Tensor xx = xc.dtype() == DType::Bool ? to_dtype(xc, DType::Int32) : xc;
+  Tensor vals = empty(xx.shape(), TensorOptions(xx.dtype()));
+  Tensor idx = empty(xx.shape(), TensorOptions(DType::Int64));
+  const int64_t n = xx.shape().back();
+  const int64_t rows = n ? xx.numel() / n : 0;
+  SMYRF_DISPATCH_NUMERIC(xx.dtype(), "sort", [&] {
+    kc::sort_rows<scalar_t>(xx.data_ptr<scalar_t>(), vals.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), rows, n,
+                            descending);
+  });
+  vals = to_dtype(vals, x.dtype());
+  return {contiguous(transpose(vals, dim, -1)), contiguous(transpose(idx, dim, -1))};
+}
+
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
+  dim = normalize_dim(dim, x.dim(), "topk");
+  const int64_t n = x.dim() ? x.shape()[dim] : 1;
+  SMYRF_CHECK_HINT(k >= 0 && k <= n, "topk", "k = " << k << " but dim " << dim << " has size " << n,
+                   "choose k in [0, " << n << "]");
+  auto [v, i] = sort(x, dim, largest);
+  return {contiguous(slice(v, dim, 0, k, 1)), contiguous(slice(i, dim, 0, k, 1))};
+}
+
+}  // namespace smyrf::raw

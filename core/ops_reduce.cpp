@@ -1,0 +1,145 @@
+// Reductions over any set of dims, with keepdim.
+#include <cmath>
+#include <limits>
+
+#include "core/iter.h"
+#include "core/ops.h"
+
+namespace smyrf::raw {
+namespace kc = kernels::cpu;
+
+namespace {
+const char* reduce_name(ReduceKind k) {
+  switch (k) {
+    case ReduceKind::Sum: return "sum";
+    case ReduceKind::Mean: return "mean";
+    case ReduceKind::Max: return "max";
+    case ReduceKind::Min: return "min";
+    case ReduceKind::Prod: return "prod";
+  }
+  return "reduce";
+}
+
+Shape reduced_shape(const Shape& s, const std::vector<int64_t>& dims, bool keepdim) {
+  Shape out;
+  size_t j = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) {
+    bool red = j < dims.size() && dims[j] == i;
+    if (red) ++j;
+    if (!red) out.push_back(s[i]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
+}  // namespace
+
+Tensor reduce(ReduceKind kind, const Tensor& x0, const std::vector<int64_t>& dims0, bool keepdim) {
+  const char* op = reduce_name(kind);
+  SMYRF_CHECK_HINT(x0.device().is_cpu(), op, "no " << x0.device().str() << " kernel for " << op,
+                   "copy the tensor to the CPU");
+  Tensor x = x0;
+  if (x.dtype() == DType::Bool) x = to_dtype(x, DType::Int64);
+  if (kind == ReduceKind::Mean && !is_floating(x.dtype())) x = to_dtype(x, DType::Float32);
+  std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), op);
+  if (x.dim() == 0) dims.clear();
+  Shape out_shape = reduced_shape(x.shape(), dims, keepdim);
+  int64_t count = 1;
+  for (int64_t d : dims) count *= x.shape()[d];
+  if (kind == ReduceKind::Max || kind == ReduceKind::Min)
+    SMYRF_CHECK_HINT(count > 0, op, "cannot take the " << op << " of an empty set (shape " << shape_str(x.shape()) << ")",
+                     "reduce over non-empty dims");
+  Shape kept_sizes, kept_strides, red_sizes, red_strides;
+  size_t j = 0;
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    if (j < dims.size() && dims[j] == i) {
+      ++j;
+      red_sizes.push_back(x.shape()[i]);
+      red_strides.push_back(x.strides()[i]);
+    } else {
+      kept_sizes.push_back(x.shape()[i]);
+      kept_strides.push_back(x.strides()[i]);
+    }
+  }
+  // merge contiguous reduced dims so the innermost run is as long as possible
+  IterPlan rp = make_iter_plan(red_sizes, {red_strides}, op);
+  Tensor out = empty(out_shape, TensorOptions(x.dtype()));
+  kc::ReduceOp kop = kind == ReduceKind::Max ? kc::ReduceOp::Max
+                     : kind == ReduceKind::Min ? kc::ReduceOp::Min
+                     : kind == ReduceKind::Prod ? kc::ReduceOp::Prod
+                                                : kc::ReduceOp::Sum;
+  if (shape_numel(out_shape) > 0) {
+    if (count == 0) {
+      fill(out, kind == ReduceKind::Prod ? 1.0 : (kind == ReduceKind::Mean ? NAN : 0.0));
+      return out;
+    }
+    SMYRF_DISPATCH_NUMERIC(x.dtype(), op, [&] {
+      kc::reduce<scalar_t>(kop, static_cast<int>(kept_sizes.size()), kept_sizes.data(), kept_strides.data(),
+                           rp.ndim, rp.sizes, rp.s(0), static_cast<const scalar_t*>(x.raw_data()),
+                           static_cast<scalar_t*>(out.raw_data()));
+    });
+  }
+  if (kind == ReduceKind::Mean) return unary(UnaryKind::MulScalar, out, 1.0 / static_cast<double>(count));
+  return out;
+}
+
+Tensor argreduce(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
+  const char* op = is_max ? "argmax" : "argmin";
+  SMYRF_CHECK(x.device().is_cpu(), op, "no " << x.device().str() << " kernel");
+  dim = normalize_dim(dim, x.dim(), op);
+  if (x.dim() == 0) return zeros({}, TensorOptions(DType::Int64));
+  const int64_t n = x.shape()[dim];
+  SMYRF_CHECK(n > 0, op, "cannot take the " << op << " over an empty dim of " << shape_str(x.shape()));
+  Shape kept_sizes, kept_strides, out_shape;
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    if (i == dim) {
+      if (keepdim) out_shape.push_back(1);
+      continue;
+    }
+    kept_sizes.push_back(x.shape()[i]);
+    kept_strides.push_back(x.strides()[i]);
+    out_shape.push_back(x.shape()[i]);
+  }
+  Tensor xx = x.dtype() == DType::Bool ? to_dtype(x, DType::Int32) : x;
+  Tensor out = empty(out_shape, TensorOptions(DType::Int64));
+  SMYRF_DISPATCH_NUMERIC(xx.dtype(), op, [&] {
+    kc::argreduce<scalar_t>(is_max, static_cast<int>(kept_sizes.size()), kept_sizes.data(), kept_strides.data(), n,
+                            xx.strides()[dim], static_cast<const scalar_t*>(xx.raw_data()), out.data_ptr<int64_t>());
+  });
+  return out;
+}
+
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims0, int64_t correction, bool keepdim) {
+  SMYRF_CHECK(is_floating(x.dtype()), "var", "needs a floating tensor, got " << dtype_name(x.dtype()));
+  std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), "var");
+  int64_t count = 1;
+  for (int64_t d : dims) count *= x.dim() ? x.shape()[d] : 1;
+  Tensor mu = reduce(ReduceKind::Mean, x, dims, true);
+  Tensor d = binary(BinaryKind::Sub, x, mu);
+  Tensor ss = reduce(ReduceKind::Sum, unary(UnaryKind::Square, d), dims, keepdim);
+  return unary(UnaryKind::MulScalar, ss, 1.0 / static_cast<double>(std::max<int64_t>(count - correction, 0)));
+}
+
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdim) {
+  SMYRF_CHECK(is_floating(x.dtype()), "logsumexp", "needs a floating tensor, got " << dtype_name(x.dtype()));
+  std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), "logsumexp");
+  Tensor m = reduce(ReduceKind::Max, x, dims, true);
+  // rows that are all -inf: shift by 0 so the result is -inf, not NaN
+  Tensor finite_m = where(compare_scalar(CompareKind::Eq, m, -std::numeric_limits<double>::infinity()),
+                          zeros_like(m), m);
+  Tensor s = reduce(ReduceKind::Sum, unary(UnaryKind::Exp, binary(BinaryKind::Sub, x, finite_m)), dims, keepdim);
+  Tensor mm = keepdim ? finite_m : reshape(finite_m, s.shape());
+  return binary(BinaryKind::Add, unary(UnaryKind::Log, s), mm);
+}
+
+Tensor sum_to(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  const int64_t lead = g.dim() - static_cast<int64_t>(shape.size());
+  SMYRF_CHECK(lead >= 0, "sum_to", "cannot sum " << shape_str(g.shape()) << " to larger " << shape_str(shape));
+  std::vector<int64_t> dims;
+  for (int64_t i = 0; i < g.dim(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) dims.push_back(i);
+  Tensor r = dims.empty() ? g : reduce(ReduceKind::Sum, g, dims, true);
+  return reshape(r, shape);
+}
+
+}  // namespace smyrf::raw

@@ -1,0 +1,42 @@
+#include "core/storage.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#ifdef SMYRF_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace smyrf {
+
+Storage::Storage(size_t nbytes, Device device, bool zero) : nbytes_(nbytes), device_(device) {
+  if (device.is_cuda()) {
+#ifdef SMYRF_WITH_CUDA
+    data_ = kernels::cuda::device_alloc(nbytes == 0 ? 1 : nbytes, device.index);
+    if (zero && nbytes) kernels::cuda::device_memset_zero(data_, nbytes);
+    return;
+#else
+    throw Error("storage", "cannot allocate on " + device.str() + ": smyrf was built without CUDA",
+                "configure on a machine with nvcc (/usr/local/cuda/bin/nvcc) or use Device::cpu()");
+#endif
+  }
+  // Round up to the alignment so aligned_alloc's contract holds; 64 bytes = one cache line.
+  size_t padded = ((nbytes == 0 ? 1 : nbytes) + 63) / 64 * 64;
+  data_ = std::aligned_alloc(64, padded);
+  SMYRF_CHECK(data_ != nullptr, "storage", "out of memory allocating " << nbytes << " bytes on cpu");
+  if (zero) std::memset(data_, 0, padded);
+}
+
+Storage::~Storage() {
+  if (!data_) return;
+  if (device_.is_cuda()) {
+#ifdef SMYRF_WITH_CUDA
+    kernels::cuda::device_free(data_, device_.index);
+#endif
+    return;
+  }
+  std::free(data_);
+}
+
+}  // namespace smyrf

@@ -1,0 +1,35 @@
+// Storage: one allocation shared by a tensor and all its views, with a version counter.
+//
+// The version counter is bumped by every in-place write; autograd remembers the version of each
+// tensor it saves for backward and refuses to use it if the version has moved.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/device.h"
+
+namespace smyrf {
+
+class Storage {
+ public:
+  // Allocates nbytes (64-byte aligned on the CPU, zero-filled when zero is true).
+  Storage(size_t nbytes, Device device, bool zero = false);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+  uint64_t version_ = 0;
+};
+
+}  // namespace smyrf

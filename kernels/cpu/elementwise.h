@@ -1,0 +1,49 @@
+// Elementwise kernels over strided n-d index spaces (sizes and per-operand strides in elements).
+// The caller has already broadcast (stride 0) and coalesced dims; ndim <= kMaxDims.
+// Templates are instantiated for bool, int32_t, int64_t, float and double where they make sense.
+// float runs use the AVX2 variants (elementwise_avx2.h) on contiguous runs when active_isa() is
+// Avx2; the scalar code here is the reference those variants are tested against.
+#pragma once
+#include <cstdint>
+
+namespace smyrf::kernels::cpu {
+
+enum class UnaryOp {
+  Neg, Exp, Log, Log1p, Sqrt, Rsqrt, Abs, Sign, Tanh, Sigmoid, Relu, LeakyRelu, Gelu, Silu,
+  PowScalar, Clamp, MulScalar, AddScalar, Square, Reciprocal, Sin, Cos, Expm1,
+  GeluGrad,            // d/dx gelu(x) (tanh-free, erf form)
+  TanhGradFromOut,     // 1 - y^2
+  SigmoidGradFromOut,  // y (1 - y)
+};
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
+enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
+
+// y = op(x; a, b). a, b: LeakyRelu slope (a); PowScalar exponent (a); Clamp [a, b];
+// MulScalar / AddScalar scalar (a).
+template <typename T>
+void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const T* x,
+           const int64_t* xs, T* y, const int64_t* ys);
+
+template <typename T>
+void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
+            const T* b, const int64_t* bs, T* y, const int64_t* ys);
+
+template <typename T>
+void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
+             const T* b, const int64_t* bs, bool* y, const int64_t* ys);
+
+template <typename T>
+void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, const T* a,
+           const int64_t* as, const T* b, const int64_t* bs, T* y, const int64_t* ys);
+
+template <typename S, typename D>
+void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
+             const int64_t* ys);
+
+template <typename T>
+void fill(int ndim, const int64_t* sizes, T* y, const int64_t* ys, T value);
+
+// Scalar definitions of the float ops, shared by the reference loops and AVX2 tails.
+double unary_scalar(UnaryOp op, double x, double a, double b);
+
+}  // namespace smyrf::kernels::cpu

@@ -1,0 +1,212 @@
+// AVX2 inner loops for the float32 elementwise ops. Ops without a vector form return false.
+// Tails use masked loads and stores so every element goes through the same vector formula,
+// whatever its position or the pointer's alignment.
+#include "kernels/cpu/elementwise_avx2.h"
+
+#include <immintrin.h>
+
+#include "kernels/cpu/vec_math_avx2.h"
+
+namespace smyrf::kernels::cpu::avx2 {
+namespace {
+
+template <typename F>
+inline void map1(const float* x, float* y, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+    _mm256_storeu_ps(y + i, f(v0));
+    _mm256_storeu_ps(y + i + 8, f(v1));
+  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, m, f(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+inline __m256 load_s(const float* p, int64_t s, int64_t i) {
+  return s ? _mm256_loadu_ps(p + i) : _mm256_broadcast_ss(p);
+}
+inline __m256 maskload_s(const float* p, int64_t s, int64_t i, __m256i m) {
+  return s ? _mm256_maskload_ps(p + i, m) : _mm256_broadcast_ss(p);
+}
+
+template <typename F>
+inline void map2(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n,
+                 F f) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 r0 = f(load_s(a, as, i), load_s(b, bs, i));
+    __m256 r1 = f(load_s(a, as, i + 8), load_s(b, bs, i + 8));
+    _mm256_storeu_ps(y + i, r0);
+    _mm256_storeu_ps(y + i + 8, r1);
+  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(load_s(a, as, i), load_s(b, bs, i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, m, f(maskload_s(a, as, i, m), maskload_s(b, bs, i, m)));
+  }
+}
+
+}  // namespace
+
+bool unary_f32_supported(UnaryOp op, float a, float b) {
+  switch (op) {
+    case UnaryOp::Neg: case UnaryOp::Exp: case UnaryOp::Log: case UnaryOp::Sqrt:
+    case UnaryOp::Rsqrt: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid: case UnaryOp::Relu: case UnaryOp::LeakyRelu: case UnaryOp::Gelu:
+    case UnaryOp::Silu: case UnaryOp::MulScalar: case UnaryOp::AddScalar: case UnaryOp::Square:
+    case UnaryOp::Reciprocal: case UnaryOp::GeluGrad: case UnaryOp::TanhGradFromOut:
+    case UnaryOp::SigmoidGradFromOut:
+      return true;
+    // the reference clamps to a first, so a > b (or NaN bounds) would differ from min(max())
+    case UnaryOp::Clamp: return a <= b;
+    default: return false;
+  }
+}
+
+bool binary_f32_supported(BinaryOp op) { return op != BinaryOp::Pow; }
+
+bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n) {
+  if (!unary_f32_supported(op, a, b)) return false;
+  const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  switch (op) {
+    case UnaryOp::Neg: map1(x, y, n, [&](__m256 v) { return _mm256_xor_ps(v, sign_bit); }); break;
+    case UnaryOp::Exp: map1(x, y, n, exp_ps); break;
+    case UnaryOp::Log: map1(x, y, n, log_ps); break;
+    case UnaryOp::Sqrt: map1(x, y, n, [](__m256 v) { return _mm256_sqrt_ps(v); }); break;
+    case UnaryOp::Rsqrt:
+      // a true division, not rsqrt_ps: the reference is correctly rounded 1 / sqrt(x)
+      map1(x, y, n, [&](__m256 v) { return _mm256_div_ps(one, _mm256_sqrt_ps(v)); });
+      break;
+    case UnaryOp::Abs: map1(x, y, n, abs_ps); break;
+    case UnaryOp::Sign:
+      map1(x, y, n, [&](__m256 v) {
+        return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one),
+                             _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), one));
+      });
+      break;
+    case UnaryOp::Tanh: map1(x, y, n, tanh_ps); break;
+    case UnaryOp::Sigmoid: map1(x, y, n, sigmoid_ps); break;
+    // max_ps returns its second operand for NaN and for +-0 pairs: NaN -> 0, -0 -> +0, as the
+    // reference's x > 0 ? x : 0
+    case UnaryOp::Relu: map1(x, y, n, [&](__m256 v) { return _mm256_max_ps(v, zero); }); break;
+    case UnaryOp::LeakyRelu:
+      map1(x, y, n, [&](__m256 v) {
+        return _mm256_blendv_ps(_mm256_mul_ps(v, va), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+      });
+      break;
+    case UnaryOp::Gelu: map1(x, y, n, gelu_ps); break;
+    case UnaryOp::Silu: map1(x, y, n, silu_ps); break;
+    case UnaryOp::Clamp:
+      // x second in max_ps keeps NaN; then NaN second in min_ps keeps it too
+      map1(x, y, n, [&](__m256 v) { return _mm256_min_ps(vb, _mm256_max_ps(va, v)); });
+      break;
+    case UnaryOp::MulScalar: map1(x, y, n, [&](__m256 v) { return _mm256_mul_ps(v, va); }); break;
+    case UnaryOp::AddScalar: map1(x, y, n, [&](__m256 v) { return _mm256_add_ps(v, va); }); break;
+    case UnaryOp::Square: map1(x, y, n, [](__m256 v) { return _mm256_mul_ps(v, v); }); break;
+    case UnaryOp::Reciprocal:
+      map1(x, y, n, [&](__m256 v) { return _mm256_div_ps(one, v); });
+      break;
+    case UnaryOp::GeluGrad: map1(x, y, n, gelu_grad_ps); break;
+    // one rounding of the exact 1 - y^2 and y - y^2: the same as the reference in double
+    case UnaryOp::TanhGradFromOut:
+      map1(x, y, n, [&](__m256 v) { return _mm256_fnmadd_ps(v, v, one); });
+      break;
+    case UnaryOp::SigmoidGradFromOut:
+      map1(x, y, n, [&](__m256 v) { return _mm256_fnmadd_ps(v, v, v); });
+      break;
+    default: return false;
+  }
+  return true;
+}
+
+bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs, float* y,
+                int64_t n) {
+  switch (op) {
+    case BinaryOp::Add: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_add_ps(u, v); }); break;
+    case BinaryOp::Sub: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_sub_ps(u, v); }); break;
+    case BinaryOp::Mul: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_mul_ps(u, v); }); break;
+    case BinaryOp::Div: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_div_ps(u, v); }); break;
+    // max_ps(u, v) is exactly u > v ? u : v (the reference's choice, +-0 included); lanes with
+    // a NaN take u + v, which is NaN
+    case BinaryOp::Maximum:
+      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) {
+        return _mm256_blendv_ps(_mm256_max_ps(u, v), _mm256_add_ps(u, v),
+                                _mm256_cmp_ps(u, v, _CMP_UNORD_Q));
+      });
+      break;
+    case BinaryOp::Minimum:
+      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) {
+        return _mm256_blendv_ps(_mm256_min_ps(u, v), _mm256_add_ps(u, v),
+                                _mm256_cmp_ps(u, v, _CMP_UNORD_Q));
+      });
+      break;
+    default: return false;
+  }
+  return true;
+}
+
+namespace {
+// In-register transpose of 8 rows of 8 floats.
+inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5,
+                       __m256& r6, __m256& r7) {
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+}  // namespace
+
+void gather_tile_f32(const float* src, int64_t s_row, int64_t s_col, int64_t rows, int64_t cols,
+                     float* dst, int64_t ld) {
+  int64_t i0 = 0;
+  if (s_row == 1) {
+    // src column j (fixed j, consecutive i) is contiguous: load 8 of them, transpose, store rows
+    for (; i0 + 8 <= rows; i0 += 8) {
+      int64_t j0 = 0;
+      for (; j0 + 8 <= cols; j0 += 8) {
+        const float* s = src + i0 + j0 * s_col;
+        __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + s_col),
+               r2 = _mm256_loadu_ps(s + 2 * s_col), r3 = _mm256_loadu_ps(s + 3 * s_col),
+               r4 = _mm256_loadu_ps(s + 4 * s_col), r5 = _mm256_loadu_ps(s + 5 * s_col),
+               r6 = _mm256_loadu_ps(s + 6 * s_col), r7 = _mm256_loadu_ps(s + 7 * s_col);
+        transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
+        float* d = dst + i0 * ld + j0;
+        _mm256_storeu_ps(d, r0);
+        _mm256_storeu_ps(d + ld, r1);
+        _mm256_storeu_ps(d + 2 * ld, r2);
+        _mm256_storeu_ps(d + 3 * ld, r3);
+        _mm256_storeu_ps(d + 4 * ld, r4);
+        _mm256_storeu_ps(d + 5 * ld, r5);
+        _mm256_storeu_ps(d + 6 * ld, r6);
+        _mm256_storeu_ps(d + 7 * ld, r7);
+      }
+      for (; j0 < cols; ++j0)
+        for (int64_t i = i0; i < i0 + 8; ++i) dst[i * ld + j0] = src[i + j0 * s_col];
+    }
+  }
+  for (int64_t i = i0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[i * ld + j] = src[i * s_row + j * s_col];
+}
+
+}  // namespace smyrf::kernels::cpu::avx2

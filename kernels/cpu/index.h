@@ -1,0 +1,28 @@
+// Indexing kernels on contiguous buffers viewed as (outer, n, inner) around the indexed dim.
+// Indices are validated by the caller (core/) before these run.
+#pragma once
+#include <cstdint>
+
+namespace smyrf::kernels::cpu {
+
+// y (outer, k, inner) = x (outer, n, inner) at idx (k) along the middle dim.
+template <typename T>
+void index_select(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,
+                  int64_t inner);
+// y (outer, n, inner) += src (outer, k, inner) at idx (k); sequential over k (deterministic).
+template <typename T>
+void index_add(T* y, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t k,
+               int64_t inner);
+// y (outer, k, inner)[o, i, j] = x (outer, n, inner)[o, idx[o, i, j], j].
+template <typename T>
+void gather(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,
+            int64_t inner);
+// y (outer, n, inner)[o, idx[o, i, j], j] += src (outer, k, inner)[o, i, j]; deterministic.
+template <typename T>
+void scatter_add(T* y, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t k,
+                 int64_t inner);
+// Stable sort of each contiguous row of length n; NaN sorts as the largest value.
+template <typename T>
+void sort_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, bool descending);
+
+}  // namespace smyrf::kernels::cpu

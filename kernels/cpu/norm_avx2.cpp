@@ -1,0 +1,339 @@
+// AVX2 float32 row kernels. Sums over a row are accumulated in float lanes and folded into double
+// every kFlush elements, so long rows keep double-like accuracy at float speed. Tails go through
+// masked loads (padded with the neutral value of the pass) so every element sees the same
+// vector formula.
+#include "kernels/cpu/norm_avx2.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/reduce_avx2.h"
+#include "kernels/cpu/vec_math_avx2.h"
+
+namespace smyrf::kernels::cpu::avx2 {
+namespace {
+
+constexpr int64_t kFlush = 1024;
+// Rows up to this many floats stay in L1/L2 between passes; longer rows use the single-pass
+// online max + sum so the row is read from memory twice instead of three times.
+constexpr int64_t kCachedRow = 16384;
+
+inline __m256 neg_inf() { return _mm256_set1_ps(-std::numeric_limits<float>::infinity()); }
+
+// Masked tail load with `pad` in the lanes past the end.
+inline __m256 load_tail(const float* p, int64_t k, __m256 pad) {
+  const __m256i m = tail_mask(k);
+  return _mm256_blendv_ps(pad, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+
+// sum over the row of f(i, 8 lanes at i); f gets `pad` lanes past the end, and must map them to 0.
+template <typename F>
+inline double row_sum(int64_t n, F f) {
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kFlush) {
+    const int64_t e = b + kFlush < n ? b + kFlush : n;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = b;
+    for (; i + 16 <= e; i += 16) {
+      a0 = _mm256_add_ps(a0, f(i, false));
+      a1 = _mm256_add_ps(a1, f(i + 8, false));
+    }
+    for (; i + 8 <= e; i += 8) a0 = _mm256_add_ps(a0, f(i, false));
+    if (i < e) a1 = _mm256_add_ps(a1, f(i, true));
+    total += hsum_pd(add_widened(_mm256_setzero_pd(), _mm256_add_ps(a0, a1)));
+  }
+  return total;
+}
+
+void fill_row(float* y, int64_t n, float v) {
+  for (int64_t i = 0; i < n; ++i) y[i] = v;
+}
+
+// Online max and sum of exp(x - max) over the row in one read: per lane, every 32 elements the
+// running sum is rescaled by exp(m_old - m_new) once (1.25 exp per 8 elements instead of 2).
+// Returns max (NaN if the row has a NaN) and the sum in *s.
+float online_max_sum(const float* x, int64_t n, double* s) {
+  const __m256 lowest = _mm256_set1_ps(std::numeric_limits<float>::lowest());
+  __m256 m = lowest, acc = _mm256_setzero_ps();
+  __m256 nan = _mm256_setzero_ps();
+  auto block = [&](__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+    nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(v0, v1, _CMP_UNORD_Q),
+                                         _mm256_cmp_ps(v2, v3, _CMP_UNORD_Q)));
+    const __m256 bm = _mm256_max_ps(_mm256_max_ps(v0, v1), _mm256_max_ps(v2, v3));
+    const __m256 mn = _mm256_max_ps(m, bm);
+    __m256 e = _mm256_add_ps(_mm256_add_ps(exp_ps(_mm256_sub_ps(v0, mn)),
+                                           exp_ps(_mm256_sub_ps(v1, mn))),
+                             _mm256_add_ps(exp_ps(_mm256_sub_ps(v2, mn)),
+                                           exp_ps(_mm256_sub_ps(v3, mn))));
+    acc = _mm256_fmadd_ps(acc, exp_ps(_mm256_sub_ps(m, mn)), e);
+    m = mn;
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    block(_mm256_loadu_ps(x + i), _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(x + i + 16),
+          _mm256_loadu_ps(x + i + 24));
+  if (i < n) {
+    __m256 v[4];
+    for (int k = 0; k < 4; ++k) {
+      const int64_t j = i + 8 * k;
+      v[k] = j >= n ? neg_inf() : load_tail(x + j, n - j < 8 ? n - j : 8, neg_inf());
+    }
+    block(v[0], v[1], v[2], v[3]);
+  }
+  if (_mm256_movemask_ps(nan)) {
+    *s = std::numeric_limits<double>::quiet_NaN();
+    return std::numeric_limits<float>::quiet_NaN();
+  }
+  // + inf anywhere makes the reference NaN (exp(inf - inf)); the lane math already has NaN then
+  const float mx = hmax_ps(m);
+  *s = hsum_pd(add_widened(_mm256_setzero_pd(),
+                           _mm256_mul_ps(acc, exp_ps(_mm256_sub_ps(m, _mm256_set1_ps(mx))))));
+  // a sum of 0 means no entry above -inf (the max of a finite entry contributes exp(0) = 1)
+  return *s == 0 ? -std::numeric_limits<float>::infinity() : mx;
+}
+
+}  // namespace
+
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log) {
+  double s;
+  float m;
+  const bool cached = n <= kCachedRow;
+  if (cached) {
+    m = maxmin_f32(x, n, true);  // NaN if any NaN
+  } else {
+    m = online_max_sum(x, n, &s);
+  }
+  if (std::isnan(m)) return fill_row(y, n, std::numeric_limits<float>::quiet_NaN());
+  if (std::isinf(m) && m < 0) {  // every entry -inf
+    for (int64_t i = 0; i < n; ++i) y[i] = log ? x[i] : 0.f;
+    return;
+  }
+  const __m256 mv = _mm256_set1_ps(m);
+  if (cached) {
+    if (log) {
+      s = row_sum(n, [&](int64_t i, bool tail) {
+        __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
+        return exp_ps(_mm256_sub_ps(v, mv));
+      });
+    } else {
+      // store exp(x - m) now and scale it below, while the row is still in cache
+      s = row_sum(n, [&](int64_t i, bool tail) {
+        if (tail) {
+          const __m256i k = tail_mask(n - i);
+          __m256 e = exp_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
+          _mm256_maskstore_ps(y + i, k, e);
+          return e;
+        }
+        __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+        _mm256_storeu_ps(y + i, e);
+        return e;
+      });
+    }
+  }
+  int64_t i = 0;
+  if (log) {
+    const __m256 l = _mm256_set1_ps(static_cast<float>(m + std::log(s)));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), l));
+    if (i < n) {
+      const __m256i k = tail_mask(n - i);
+      _mm256_maskstore_ps(y + i, k, _mm256_sub_ps(_mm256_maskload_ps(x + i, k), l));
+    }
+  } else if (cached) {
+    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / s));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inv));
+    if (i < n) {
+      const __m256i k = tail_mask(n - i);
+      _mm256_maskstore_ps(y + i, k, _mm256_mul_ps(_mm256_maskload_ps(y + i, k), inv));
+    }
+  } else {
+    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / s));
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(y + i, _mm256_mul_ps(exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)), inv));
+    if (i < n) {
+      const __m256i k = tail_mask(n - i);
+      _mm256_maskstore_ps(
+          y + i, k, _mm256_mul_ps(exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), mv)), inv));
+    }
+  }
+}
+
+void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  if (log) {
+    const double s = row_sum(n, [&](int64_t j, bool tail) {
+      return tail ? load_tail(dy + j, n - j, zero) : _mm256_loadu_ps(dy + j);
+    });
+    const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
+    auto f = [&](__m256 yv, __m256 gv) { return _mm256_fnmadd_ps(exp_ps(yv), sv, gv); };
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i)));
+    if (i < n) {
+      const __m256i k = tail_mask(n - i);
+      _mm256_maskstore_ps(dx + i, k, f(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k)));
+    }
+    return;
+  }
+  const double s = row_sum(n, [&](int64_t j, bool tail) {
+    if (tail) return _mm256_mul_ps(load_tail(dy + j, n - j, zero), load_tail(y + j, n - j, zero));
+    return _mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j));
+  });
+  const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
+  auto f = [&](__m256 yv, __m256 gv) { return _mm256_mul_ps(yv, _mm256_sub_ps(gv, sv)); };
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i)));
+  if (i < n) {
+    const __m256i k = tail_mask(n - i);
+    _mm256_maskstore_ps(dx + i, k, f(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k)));
+  }
+}
+
+void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
+                       double eps, double* mean, double* rstd) {
+  const __m256 zero = _mm256_setzero_ps();
+  const double mu = sum_f32(x, n) / n;
+  const __m256 mv = _mm256_set1_ps(static_cast<float>(mu));
+  // two-pass variance (the row is in cache): no cancellation for rows with a large mean
+  const double v = row_sum(n, [&](int64_t i, bool tail) {
+    __m256 d = tail ? _mm256_and_ps(_mm256_sub_ps(load_tail(x + i, n - i, mv), mv),
+                                    _mm256_castsi256_ps(tail_mask(n - i)))
+                    : _mm256_sub_ps(_mm256_loadu_ps(x + i), mv);
+    return _mm256_mul_ps(d, d);
+  });
+  const double rs = 1.0 / std::sqrt(v / n + eps);
+  const __m256 rv = _mm256_set1_ps(static_cast<float>(rs));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  auto f = [&](__m256 xv, __m256 wv, __m256 bv) {
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_sub_ps(xv, mv), rv), wv, bv);
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i), w ? _mm256_loadu_ps(w + i) : one,
+                              b ? _mm256_loadu_ps(b + i) : zero));
+  if (i < n) {
+    const __m256i k = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, k,
+                        f(_mm256_maskload_ps(x + i, k), w ? _mm256_maskload_ps(w + i, k) : one,
+                          b ? _mm256_maskload_ps(b + i, k) : zero));
+  }
+  *mean = mu;
+  *rstd = rs;
+}
+
+void layernorm_row_backward_f32(const float* dy, const float* x, double mean, double rstd,
+                                const float* w, float* dx, double* tw, double* tb, int64_t n) {
+  const __m256 mv = _mm256_set1_ps(static_cast<float>(mean));
+  const __m256 rv = _mm256_set1_ps(static_cast<float>(rstd));
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  // pass 1: sum(g) and sum(g xhat), g = dy w; dw / db partials in double (they sum over rows)
+  __m256 sg0 = zero, sg1 = zero, sgx0 = zero, sgx1 = zero;
+  double sg = 0, sgx = 0;
+  auto step = [&](int64_t i, __m256i k, bool tail, __m256& ag, __m256& agx) {
+    const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
+    const __m256 xv = tail ? _mm256_maskload_ps(x + i, k) : _mm256_loadu_ps(x + i);
+    const __m256 wv = w ? (tail ? _mm256_maskload_ps(w + i, k) : _mm256_loadu_ps(w + i)) : one;
+    // masked lanes: x = 0 gives xhat = -mean rstd, but g = 0 there, so both sums get 0
+    const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(xv, mv), rv);
+    const __m256 g = _mm256_mul_ps(gv, wv);
+    ag = _mm256_add_ps(ag, g);
+    agx = _mm256_fmadd_ps(g, xh, agx);
+    if (tw || tb) {
+      const __m256 gx = _mm256_mul_ps(gv, xh);
+      const int64_t lanes = tail ? 0 : 8;
+      if (lanes == 8) {
+        if (tw) {
+          _mm256_storeu_pd(tw + i, _mm256_add_pd(_mm256_loadu_pd(tw + i),
+                                                 _mm256_cvtps_pd(_mm256_castps256_ps128(gx))));
+          _mm256_storeu_pd(tw + i + 4, _mm256_add_pd(_mm256_loadu_pd(tw + i + 4),
+                                                     _mm256_cvtps_pd(_mm256_extractf128_ps(gx, 1))));
+        }
+        if (tb) {
+          _mm256_storeu_pd(tb + i, _mm256_add_pd(_mm256_loadu_pd(tb + i),
+                                                 _mm256_cvtps_pd(_mm256_castps256_ps128(gv))));
+          _mm256_storeu_pd(tb + i + 4, _mm256_add_pd(_mm256_loadu_pd(tb + i + 4),
+                                                     _mm256_cvtps_pd(_mm256_extractf128_ps(gv, 1))));
+        }
+      } else {
+        alignas(32) float lx[8], lg[8];
+        _mm256_store_ps(lx, gx);
+        _mm256_store_ps(lg, gv);
+        for (int64_t j = i; j < n; ++j) {
+          if (tw) tw[j] += lx[j - i];
+          if (tb) tb[j] += lg[j - i];
+        }
+      }
+    }
+  };
+  for (int64_t b = 0; b < n; b += kFlush) {
+    const int64_t e = b + kFlush < n ? b + kFlush : n;
+    int64_t i = b;
+    const __m256i full = _mm256_set1_epi32(-1);
+    for (; i + 16 <= e; i += 16) {
+      step(i, full, false, sg0, sgx0);
+      step(i + 8, full, false, sg1, sgx1);
+    }
+    for (; i + 8 <= e; i += 8) step(i, full, false, sg0, sgx0);
+    if (i < e) step(i, tail_mask(e - i), true, sg1, sgx1);
+    sg += hsum_pd(add_widened(_mm256_setzero_pd(), _mm256_add_ps(sg0, sg1)));
+    sgx += hsum_pd(add_widened(_mm256_setzero_pd(), _mm256_add_ps(sgx0, sgx1)));
+    sg0 = sg1 = sgx0 = sgx1 = zero;
+  }
+  // pass 2: dx = rstd (g - sg/n - xhat sgx/n)
+  const __m256 a = _mm256_set1_ps(static_cast<float>(sg / n));
+  const __m256 c = _mm256_set1_ps(static_cast<float>(sgx / n));
+  auto f = [&](__m256 gv, __m256 xv, __m256 wv) {
+    const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(xv, mv), rv);
+    const __m256 g = _mm256_mul_ps(gv, wv);
+    return _mm256_mul_ps(rv, _mm256_fnmadd_ps(xh, c, _mm256_sub_ps(g, a)));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(dy + i), _mm256_loadu_ps(x + i),
+                               w ? _mm256_loadu_ps(w + i) : one));
+  if (i < n) {
+    const __m256i k = tail_mask(n - i);
+    _mm256_maskstore_ps(dx + i, k,
+                        f(_mm256_maskload_ps(dy + i, k), _mm256_maskload_ps(x + i, k),
+                          w ? _mm256_maskload_ps(w + i, k) : one));
+  }
+}
+
+void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x) {
+  const __m256 zero = _mm256_setzero_ps();
+  *sum_x = row_sum(C, [&](int64_t i, bool tail) {
+    return tail ? load_tail(x + i, C - i, zero) : _mm256_loadu_ps(x + i);
+  });
+  double s;
+  float m;
+  if (C <= kCachedRow) {
+    m = maxmin_f32(x, C, true);
+    const __m256 mv = _mm256_set1_ps(m);
+    s = row_sum(C, [&](int64_t i, bool tail) {
+      __m256 v = tail ? load_tail(x + i, C - i, neg_inf()) : _mm256_loadu_ps(x + i);
+      return exp_ps(_mm256_sub_ps(v, mv));
+    });
+  } else {
+    m = online_max_sum(x, C, &s);
+  }
+  // an all -inf row: the reference's exp(-inf - -inf) is NaN, and so is this
+  if (std::isinf(m) && m < 0) s = std::numeric_limits<double>::quiet_NaN();
+  *lse = m + std::log(s);
+}
+
+void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double lse, double g,
+                                    double off) {
+  const __m256 lv = _mm256_set1_ps(static_cast<float>(lse));
+  const __m256 gv = _mm256_set1_ps(static_cast<float>(g));
+  const __m256 ov = _mm256_set1_ps(static_cast<float>(off));
+  auto f = [&](__m256 v) { return _mm256_mul_ps(gv, _mm256_sub_ps(exp_ps(_mm256_sub_ps(v, lv)), ov)); };
+  int64_t i = 0;
+  for (; i + 8 <= C; i += 8) _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(x + i)));
+  if (i < C) {
+    const __m256i k = tail_mask(C - i);
+    _mm256_maskstore_ps(dx + i, k, f(_mm256_maskload_ps(x + i, k)));
+  }
+}
+
+}  // namespace smyrf::kernels::cpu::avx2

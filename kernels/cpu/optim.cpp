@@ -1,0 +1,56 @@
+#include "kernels/cpu/optim.h"
+
+#include <omp.h>
+
+#include <cmath>
+
+#include "kernels/cpu/nd_loop.h"
+
+namespace smyrf::kernels::cpu {
+
+template <typename T>
+void adam_update(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, bool decoupled, int64_t step) {
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  const double step_size = lr / bc1;
+  const double inv_sqrt_bc2 = 1.0 / std::sqrt(bc2);
+#pragma omp parallel for if (n >= kParallelGrain && !omp_in_parallel()) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    double gi = g[i];
+    double pi = p[i];
+    if (weight_decay != 0) {
+      if (decoupled) pi -= lr * weight_decay * pi;
+      else gi += weight_decay * pi;
+    }
+    double mi = beta1 * m[i] + (1 - beta1) * gi;
+    double vi = beta2 * v[i] + (1 - beta2) * gi * gi;
+    m[i] = static_cast<T>(mi);
+    v[i] = static_cast<T>(vi);
+    p[i] = static_cast<T>(pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps));
+  }
+}
+
+template <typename T>
+void sgd_update(T* p, const T* g, T* buf, int64_t n, double lr, double momentum, double weight_decay,
+                bool nesterov, bool first_step) {
+#pragma omp parallel for if (n >= kParallelGrain && !omp_in_parallel()) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    double gi = g[i] + weight_decay * p[i];
+    if (momentum != 0) {
+      double b = first_step ? gi : momentum * buf[i] + gi;
+      buf[i] = static_cast<T>(b);
+      gi = nesterov ? gi + momentum * b : b;
+    }
+    p[i] = static_cast<T>(p[i] - lr * gi);
+  }
+}
+
+template void adam_update<float>(float*, const float*, float*, float*, int64_t, double, double, double, double,
+                                 double, bool, int64_t);
+template void adam_update<double>(double*, const double*, double*, double*, int64_t, double, double, double,
+                                  double, double, bool, int64_t);
+template void sgd_update<float>(float*, const float*, float*, int64_t, double, double, double, bool, bool);
+template void sgd_update<double>(double*, const double*, double*, int64_t, double, double, double, bool, bool);
+
+}  // namespace smyrf::kernels::cpu

@@ -1,0 +1,294 @@
+#include "kernels/cpu/reduce.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/nd_loop.h"
+#include "kernels/cpu/reduce_avx2.h"
+
+namespace smyrf::kernels::cpu {
+namespace {
+
+template <typename T>
+using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+// offset of flat index `i` in an index space given by sizes/strides
+inline int64_t offset_of(int64_t i, int ndim, const int64_t* sizes, const int64_t* strides) {
+  int64_t off = 0;
+  for (int d = ndim - 1; d >= 0; --d) {
+    off += (i % sizes[d]) * strides[d];
+    i /= sizes[d];
+  }
+  return off;
+}
+
+template <typename T>
+T reduce_one(ReduceOp op, int red_ndim, const int64_t* red_sizes, const int64_t* red_strides,
+             const T* base, bool vec) {
+  int64_t inner_n = red_ndim ? red_sizes[red_ndim - 1] : 1;
+  int64_t inner_s = red_ndim ? red_strides[red_ndim - 1] : 0;
+  int64_t outer_n = 1;
+  for (int d = 0; d + 1 < red_ndim; ++d) outer_n *= red_sizes[d];
+  Acc<T> acc;
+  T best{};
+  bool have = false;
+  if (op == ReduceOp::Sum) acc = 0;
+  if (op == ReduceOp::Prod) acc = 1;
+  for (int64_t o = 0; o < outer_n; ++o) {
+    const T* p = base + (red_ndim > 1 ? offset_of(o, red_ndim - 1, red_sizes, red_strides) : 0);
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec && inner_s == 1 && op == ReduceOp::Sum) {
+        acc += avx2::sum_f32(p, inner_n);
+        continue;
+      }
+      if (vec && inner_s == 1 && (op == ReduceOp::Max || op == ReduceOp::Min)) {
+        float v = avx2::maxmin_f32(p, inner_n, op == ReduceOp::Max);
+        if (!have || std::isnan(v) || (op == ReduceOp::Max ? v > best : v < best)) best = v;
+        if (std::isnan(best)) return best;
+        have = true;
+        continue;
+      }
+    }
+    for (int64_t i = 0; i < inner_n; ++i) {
+      T v = p[i * inner_s];
+      switch (op) {
+        case ReduceOp::Sum: acc += static_cast<Acc<T>>(v); break;
+        case ReduceOp::Prod: acc *= static_cast<Acc<T>>(v); break;
+        case ReduceOp::Max:
+        case ReduceOp::Min:
+          if constexpr (std::is_floating_point_v<T>) {
+            if (std::isnan(v)) return v;
+          }
+          if (!have || (op == ReduceOp::Max ? v > best : v < best)) best = v;
+          have = true;
+          break;
+      }
+    }
+  }
+  if (op == ReduceOp::Sum || op == ReduceOp::Prod) return static_cast<T>(acc);
+  return best;
+}
+
+// AVX2 float column reductions (Sum / Max / Min over one strided dim, the kept last dim
+// contiguous): whole rows are swept with vector loads into a block of kColBlock accumulators.
+// Work is split over (outer index, column block) tasks; when there are fewer of those than
+// threads (a tall, narrow matrix) the rows are split instead, and per-thread partials are
+// combined in thread order.
+constexpr int64_t kColBlock = 512;
+
+void column_reduce_f32(ReduceOp op, int kept_ndim, const int64_t* kept_sizes,
+                       const int64_t* kept_strides, int64_t n_red, int64_t red_stride,
+                       const float* x, float* y) {
+  const int64_t row = kept_sizes[kept_ndim - 1];
+  int64_t outer = 1;
+  for (int d = 0; d + 1 < kept_ndim; ++d) outer *= kept_sizes[d];
+  const int64_t nblk = (row + kColBlock - 1) / kColBlock;
+  const int64_t tasks = outer * nblk;
+  const bool par = outer * row * n_red >= kParallelGrain && !omp_in_parallel();
+  const int nt = par ? omp_get_max_threads() : 1;
+  const bool is_sum = op == ReduceOp::Sum, is_max = op == ReduceOp::Max;
+  // reduce rows [r0, r1) of (outer o, block b) into acc / best
+  auto partial = [&](int64_t o, int64_t b, int64_t r0, int64_t r1, double* acc, float* best) {
+    const float* base = x + offset_of(o * row, kept_ndim, kept_sizes, kept_strides) + b * kColBlock;
+    const int64_t cols = row - b * kColBlock < kColBlock ? row - b * kColBlock : kColBlock;
+    if (is_sum) {
+      avx2::col_sum_f32(base + r0 * red_stride, red_stride, r1 - r0, cols, acc);
+    } else {
+      const float* first = base + r0 * red_stride;
+      for (int64_t j = 0; j < cols; ++j) best[j] = first[j];
+      avx2::col_maxmin_f32(first + red_stride, red_stride, r1 - r0 - 1, cols, best, is_max);
+    }
+    return cols;
+  };
+  if (tasks >= nt || n_red < 2 * nt) {
+#pragma omp parallel for schedule(static) if (par && tasks > 1)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t o = t / nblk, b = t % nblk;
+      double acc[kColBlock];
+      float* yo = y + o * row + b * kColBlock;
+      if (is_sum) {
+        const int64_t cols = row - b * kColBlock < kColBlock ? row - b * kColBlock : kColBlock;
+        for (int64_t j = 0; j < cols; ++j) acc[j] = 0;
+        partial(o, b, 0, n_red, acc, nullptr);
+        for (int64_t j = 0; j < cols; ++j) yo[j] = static_cast<float>(acc[j]);
+      } else {
+        partial(o, b, 0, n_red, nullptr, yo);
+      }
+    }
+    return;
+  }
+  // fewer column tasks than threads: split the reduced dim
+  std::vector<double> pacc(is_sum ? static_cast<size_t>(nt) * tasks * kColBlock : 0);
+  std::vector<float> pbest(is_sum ? 0 : static_cast<size_t>(nt) * tasks * kColBlock);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), n_th = omp_get_num_threads();
+    const int64_t r0 = n_red * t / n_th, r1 = n_red * (t + 1) / n_th;
+    for (int64_t k = 0; k < tasks; ++k) {
+      const size_t at = (static_cast<size_t>(t) * tasks + k) * kColBlock;
+      if (is_sum) {
+        for (int64_t j = 0; j < kColBlock; ++j) pacc[at + j] = 0;
+        if (r1 > r0) partial(k / nblk, k % nblk, r0, r1, &pacc[at], nullptr);
+      } else {
+        // n_red >= 2 nt here, so every thread has at least one row
+        partial(k / nblk, k % nblk, r0, r1, nullptr, &pbest[at]);
+      }
+    }
+  }
+  for (int64_t k = 0; k < tasks; ++k) {
+    const int64_t o = k / nblk, b = k % nblk;
+    const int64_t cols = row - b * kColBlock < kColBlock ? row - b * kColBlock : kColBlock;
+    float* yo = y + o * row + b * kColBlock;
+    for (int64_t j = 0; j < cols; ++j) {
+      if (is_sum) {
+        double a = 0;
+        for (int t = 0; t < nt; ++t) a += pacc[(static_cast<size_t>(t) * tasks + k) * kColBlock + j];
+        yo[j] = static_cast<float>(a);
+      } else {
+        // threads in row order, so the first NaN / first extreme wins as in the reference
+        float best = pbest[static_cast<size_t>(k) * kColBlock + j];
+        for (int t = 1; t < nt; ++t) {
+          const float v = pbest[(static_cast<size_t>(t) * tasks + k) * kColBlock + j];
+          if (std::isnan(best)) break;
+          if (std::isnan(v) || (is_max ? v > best : v < best)) best = v;
+        }
+        yo[j] = best;
+      }
+    }
+  }
+}
+
+// One long contiguous run per output but fewer outputs than threads (a full sum): each output is
+// cut into one chunk per thread and the chunk results are combined in order.
+void row_reduce_split_f32(ReduceOp op, int64_t n_out, const int64_t* out_offsets, int64_t n,
+                          const float* x, float* y) {
+  const int nt = omp_get_max_threads();
+  std::vector<double> psum(static_cast<size_t>(nt));
+  std::vector<float> pbest(static_cast<size_t>(nt));
+  for (int64_t o = 0; o < n_out; ++o) {
+    const float* p = x + out_offsets[o];
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), n_th = omp_get_num_threads();
+      // chunk edges on multiples of 64 elements: whole cache lines per thread
+      const int64_t b = (n * t / n_th) / 64 * 64;
+      const int64_t e = t + 1 == n_th ? n : (n * (t + 1) / n_th) / 64 * 64;
+      if (op == ReduceOp::Sum) {
+        psum[t] = e > b ? avx2::sum_f32(p + b, e - b) : 0.0;
+      } else {
+        pbest[t] = e > b ? avx2::maxmin_f32(p + b, e - b, op == ReduceOp::Max)
+                         : p[0];  // neutral: an element of the run
+      }
+    }
+    if (op == ReduceOp::Sum) {
+      double s = 0;
+      for (int t = 0; t < nt; ++t) s += psum[t];
+      y[o] = static_cast<float>(s);
+    } else {
+      float best = pbest[0];
+      for (int t = 1; t < nt && !std::isnan(best); ++t) {
+        const float v = pbest[t];
+        if (std::isnan(v) || (op == ReduceOp::Max ? v > best : v < best)) best = v;
+      }
+      y[o] = best;
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void reduce(ReduceOp op, int kept_ndim, const int64_t* kept_sizes, const int64_t* kept_strides,
+            int red_ndim, const int64_t* red_sizes, const int64_t* red_strides, const T* x, T* y) {
+  int64_t n_out = 1, n_red = 1;
+  for (int d = 0; d < kept_ndim; ++d) n_out *= kept_sizes[d];
+  for (int d = 0; d < red_ndim; ++d) n_red *= red_sizes[d];
+  if (n_out == 0) return;
+  const bool vec = active_isa() == Isa::Avx2;
+  if constexpr (std::is_same_v<T, float>) {
+    const bool vec_op = op == ReduceOp::Sum || op == ReduceOp::Max || op == ReduceOp::Min;
+    if (vec && vec_op && n_red > 0 && red_ndim == 1 && kept_ndim >= 1 &&
+        kept_strides[kept_ndim - 1] == 1 && red_strides[0] != 1 && kept_sizes[kept_ndim - 1] > 1) {
+      column_reduce_f32(op, kept_ndim, kept_sizes, kept_strides, n_red, red_strides[0], x, y);
+      return;
+    }
+    if (vec && vec_op && n_red > 0 && red_ndim == 1 && red_strides[0] == 1 &&
+        n_out < omp_get_max_threads() && n_out * n_red >= 4 * kParallelGrain &&
+        !omp_in_parallel()) {
+      std::vector<int64_t> offs(static_cast<size_t>(n_out));
+      for (int64_t o = 0; o < n_out; ++o) offs[o] = offset_of(o, kept_ndim, kept_sizes, kept_strides);
+      row_reduce_split_f32(op, n_out, offs.data(), red_sizes[0], x, y);
+      return;
+    }
+  }
+  // Column reductions (kept dim contiguous, reduced dim strided) are done as a sweep that adds
+  // whole rows, so memory is read in order instead of one strided element at a time.
+  const bool column_sum = op == ReduceOp::Sum && red_ndim == 1 && kept_ndim >= 1 &&
+                          kept_strides[kept_ndim - 1] == 1 && red_strides[0] != 1 &&
+                          std::is_floating_point_v<T>;
+  if (column_sum) {
+    const int64_t row = kept_sizes[kept_ndim - 1];
+    const int64_t outer = n_out / row;
+#pragma omp parallel for if (n_out * n_red >= kParallelGrain && !omp_in_parallel()) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* base = x + offset_of(o * row, kept_ndim, kept_sizes, kept_strides);
+      T* yo = y + o * row;
+      constexpr int64_t kBlock = 256;
+      Acc<T> acc[kBlock];
+      for (int64_t j0 = 0; j0 < row; j0 += kBlock) {
+        int64_t jn = row - j0 < kBlock ? row - j0 : kBlock;
+        for (int64_t j = 0; j < jn; ++j) acc[j] = 0;
+        for (int64_t r = 0; r < n_red; ++r) {
+          const T* p = base + r * red_strides[0] + j0;
+          for (int64_t j = 0; j < jn; ++j) acc[j] += p[j];
+        }
+        for (int64_t j = 0; j < jn; ++j) yo[j0 + j] = static_cast<T>(acc[j]);
+      }
+    }
+    return;
+  }
+#pragma omp parallel for if (n_out * n_red >= kParallelGrain && n_out > 1 && !omp_in_parallel()) schedule(static)
+  for (int64_t o = 0; o < n_out; ++o) {
+    const T* base = x + offset_of(o, kept_ndim, kept_sizes, kept_strides);
+    y[o] = reduce_one<T>(op, red_ndim, red_sizes, red_strides, base, vec);
+  }
+}
+
+template <typename T>
+void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int64_t* kept_strides,
+               int64_t n, int64_t rs, const T* x, int64_t* y) {
+  int64_t n_out = 1;
+  for (int d = 0; d < kept_ndim; ++d) n_out *= kept_sizes[d];
+#pragma omp parallel for if (n_out * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
+  for (int64_t o = 0; o < n_out; ++o) {
+    const T* p = x + offset_of(o, kept_ndim, kept_sizes, kept_strides);
+    int64_t best = 0;
+    T bv = p[0];
+    for (int64_t i = 1; i < n; ++i) {
+      T v = p[i * rs];
+      if constexpr (std::is_floating_point_v<T>) {
+        if (std::isnan(bv)) break;
+        if (std::isnan(v)) { best = i; bv = v; break; }
+      }
+      if (is_max ? v > bv : v < bv) { best = i; bv = v; }
+    }
+    y[o] = best;
+  }
+}
+
+#define SMYRF_INSTANTIATE_REDUCE(T)                                                           \
+  template void reduce<T>(ReduceOp, int, const int64_t*, const int64_t*, int, const int64_t*, \
+                          const int64_t*, const T*, T*);                                       \
+  template void argreduce<T>(bool, int, const int64_t*, const int64_t*, int64_t, int64_t,     \
+                             const T*, int64_t*);
+SMYRF_INSTANTIATE_REDUCE(int32_t)
+SMYRF_INSTANTIATE_REDUCE(int64_t)
+SMYRF_INSTANTIATE_REDUCE(float)
+SMYRF_INSTANTIATE_REDUCE(double)
+
+}  // namespace smyrf::kernels::cpu

@@ -1,0 +1,121 @@
+#include "kernels/cpu/reduce_avx2.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <initializer_list>
+
+#include "kernels/cpu/vec_math_avx2.h"
+
+namespace smyrf::kernels::cpu::avx2 {
+
+double sum_f32(const float* x, int64_t n) {
+  // float lanes for speed, flushed to double before a lane has added more than 32 values
+  constexpr int64_t kFlush = 1024;
+  __m256d total = _mm256_setzero_pd();
+  int64_t i = 0;
+  while (i + 32 <= n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const int64_t e = i + kFlush < n ? i + kFlush : n;
+    for (; i + 32 <= e; i += 32) {
+      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+      a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+      a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+    }
+    total = add_widened(total, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  }
+  double r = hsum_pd(total);
+  for (; i < n; ++i) r += x[i];
+  return r;
+}
+
+float maxmin_f32(const float* x, int64_t n, bool is_max) {
+  int64_t i = 0;
+  float best = x[0];
+  if (n >= 8) {
+    __m256 b0 = _mm256_loadu_ps(x), b1 = b0;
+    __m256 nan = _mm256_setzero_ps();  // lanes that have seen a NaN
+    for (i = 8; i + 16 <= n; i += 16) {
+      __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(v0, v1, _CMP_UNORD_Q));
+      b0 = is_max ? _mm256_max_ps(b0, v0) : _mm256_min_ps(b0, v0);
+      b1 = is_max ? _mm256_max_ps(b1, v1) : _mm256_min_ps(b1, v1);
+    }
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_loadu_ps(x + i);
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      b0 = is_max ? _mm256_max_ps(b0, v) : _mm256_min_ps(b0, v);
+    }
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(b0, b1, _CMP_UNORD_Q));
+    if (_mm256_movemask_ps(nan)) return std::nanf("");
+    const __m256 b = is_max ? _mm256_max_ps(b0, b1) : _mm256_min_ps(b0, b1);
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, b);
+    best = lanes[0];
+    for (float v : lanes) best = is_max ? (v > best ? v : best) : (v < best ? v : best);
+  }
+  for (; i < n; ++i) {
+    if (std::isnan(x[i])) return x[i];
+    best = is_max ? (x[i] > best ? x[i] : best) : (x[i] < best ? x[i] : best);
+  }
+  return best;
+}
+
+void col_sum_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, double* acc) {
+  // four rows per sweep over the accumulators, so acc is loaded and stored once per four rows
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float* p0 = x + r * rs;
+    const float* p1 = p0 + rs;
+    const float* p2 = p1 + rs;
+    const float* p3 = p2 + rs;
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      __m256d lo = _mm256_loadu_pd(acc + j), hi = _mm256_loadu_pd(acc + j + 4);
+      for (const float* p : {p0, p1, p2, p3}) {
+        const __m256 v = _mm256_loadu_ps(p + j);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+      }
+      _mm256_storeu_pd(acc + j, lo);
+      _mm256_storeu_pd(acc + j + 4, hi);
+    }
+    for (; j < cols; ++j) acc[j] = (((acc[j] + p0[j]) + p1[j]) + p2[j]) + p3[j];
+  }
+  for (; r < rows; ++r) {
+    const float* p = x + r * rs;
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      const __m256 v = _mm256_loadu_ps(p + j);
+      _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j),
+                                              _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+      _mm256_storeu_pd(acc + j + 4, _mm256_add_pd(_mm256_loadu_pd(acc + j + 4),
+                                                  _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    }
+    for (; j < cols; ++j) acc[j] += p[j];
+  }
+}
+
+void col_maxmin_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, float* best,
+                    bool is_max) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = x + r * rs;
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      const __m256 v = _mm256_loadu_ps(p + j), b = _mm256_loadu_ps(best + j);
+      // max_ps(v, b) is v > b ? v : b: keeps b when b is NaN (and the first of equal values);
+      // a NaN v is put in by the blend
+      __m256 m = is_max ? _mm256_max_ps(v, b) : _mm256_min_ps(v, b);
+      m = _mm256_blendv_ps(m, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      _mm256_storeu_ps(best + j, m);
+    }
+    for (; j < cols; ++j) {
+      const float v = p[j];
+      if (std::isnan(best[j])) continue;
+      if (std::isnan(v) || (is_max ? v > best[j] : v < best[j])) best[j] = v;
+    }
+  }
+}
+
+}  // namespace smyrf::kernels::cpu::avx2

@@ -1,0 +1,18 @@
+// AVX2 float32 reductions over contiguous runs (used by kernels/cpu/reduce.cpp).
+#pragma once
+#include <cstdint>
+
+namespace smyrf::kernels::cpu::avx2 {
+// Sum with 4 independent accumulators (8 lanes each), folded into double every 1024 elements so
+// long runs keep double-like accuracy; returned in double.
+double sum_f32(const float* x, int64_t n);
+// Max (or min) of n >= 1 values; NaN if any value is NaN.
+float maxmin_f32(const float* x, int64_t n, bool is_max);
+
+// Column reductions of a (rows, cols) block whose rows are contiguous and row_stride apart:
+// acc[j] += sum_r x[r * row_stride + j] (in double, as the scalar reference), and
+// best[j] = max/min(best[j], x[r * row_stride + j]) with NaN sticking once seen.
+void col_sum_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols, double* acc);
+void col_maxmin_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols, float* best,
+                    bool is_max);
+}  // namespace smyrf::kernels::cpu::avx2

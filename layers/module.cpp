@@ -1,0 +1,151 @@
+#include "layers/module.h"
+
+#include <set>
+
+#include "autograd/grad_mode.h"
+#include "core/ops.h"
+
+namespace smyrf::layers {
+
+Tensor Module::forward(const Tensor&) {
+  throw Error(name(), "this module has no single-tensor forward", "call the module's own forward overload");
+}
+
+void Module::check_new_name(const std::string& name) const {
+  SMYRF_CHECK(!name.empty() && name.find('.') == std::string::npos, this->name(),
+              "invalid member name '" << name << "' (empty or containing '.')");
+  auto taken = [&](const auto& list) {
+    for (auto& [n, _] : list)
+      if (n == name) return true;
+    return false;
+  };
+  SMYRF_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), this->name(),
+              "member name '" << name << "' registered twice");
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  check_new_name(name);
+  if (!t.requires_grad()) t.requires_grad_(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  check_new_name(name);
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::set_buffer(const std::string& name, const Tensor& t) {
+  for (auto& [n, b] : buffers_)
+    if (n == name) {
+      b = t;
+      return;
+    }
+  throw Error(this->name(), "no buffer named '" + name + "'");
+}
+
+void Module::collect(const std::string& prefix, bool params, bool recurse, NamedTensors& out) const {
+  for (auto& [n, t] : params ? params_ : buffers_) out.emplace_back(prefix + n, t);
+  if (!recurse) return;
+  for (auto& [n, m] : children_) m->collect(prefix + n + ".", params, true, out);
+}
+
+NamedTensors Module::named_parameters(bool recurse) const {
+  NamedTensors out;
+  collect("", true, recurse, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters(recurse)) out.push_back(t);
+  return out;
+}
+
+NamedTensors Module::named_buffers(bool recurse) const {
+  NamedTensors out;
+  collect("", false, recurse, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() const {
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
+  for (auto& [n, m] : children_) {
+    out.emplace_back(n, m);
+    for (auto& [cn, cm] : m->named_modules()) out.emplace_back(n + "." + cn, cm);
+  }
+  return out;
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (const Tensor& p : parameters()) n += p.numel();
+  return n;
+}
+
+NamedTensors Module::state_dict() const {
+  NamedTensors out = named_parameters();
+  NamedTensors b = named_buffers();
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+  NamedTensors mine = state_dict();
+  std::set<std::string> given;
+  for (auto& [n, t] : state) given.insert(n);
+  std::vector<std::string> missing, unexpected;
+  std::set<std::string> known;
+  for (auto& [n, t] : mine) {
+    known.insert(n);
+    if (!given.count(n)) missing.push_back(n);
+  }
+  for (auto& [n, t] : state)
+    if (!known.count(n)) unexpected.push_back(n);
+  if (strict && (!missing.empty() || !unexpected.empty())) {
+    std::string msg = "state dict does not match the module:";
+    if (!missing.empty()) {
+      msg += " missing";
+      for (auto& n : missing) msg += " " + n;
+    }
+    if (!unexpected.empty()) {
+      msg += (missing.empty() ? " unexpected" : "; unexpected");
+      for (auto& n : unexpected) msg += " " + n;
+    }
+    throw Error("load_state_dict", msg, "pass strict=false to load a subset");
+  }
+  NoGradGuard ng;
+  for (auto& [n, src] : state) {
+    for (auto& [mn, dst] : mine) {
+      if (mn != n) continue;
+      SMYRF_CHECK_HINT(dst.shape() == src.shape(), "load_state_dict",
+                       "'" << n << "' has shape " << shape_str(src.shape()) << " in the state dict but "
+                           << shape_str(dst.shape()) << " in the module",
+                       "the checkpoint was written by a model of another configuration");
+      raw::copy_into(dst, src);
+    }
+  }
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, m] : children_) m->train(on);
+}
+
+void Module::zero_grad() {
+  for (const Tensor& p : parameters()) p.zero_grad();
+}
+
+std::shared_ptr<Module> Sequential::add(std::shared_ptr<Module> m) {
+  layers_.push_back(m);
+  return register_module(std::to_string(layers_.size() - 1), m);
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& m : layers_) h = m->forward(h);
+  return h;
+}
+
+}  // namespace smyrf::layers

@@ -129,7 +129,8 @@ inline void exp_inplace(float* x, int64_t n) {
 #endif
 
 // kt[c * kKeyTile + jj] = k[kj[jj] * ldk + c]: keys of the tile as columns, so the score loop
-// runs over contiguous keys.
+// runs over contiguous keys. Columns nb..kKeyTile-1 are zero, so the micro-kernels below always
+// run full tiles (no tail code in the hot loop).
 template <typename T>
 inline void gather_transposed(const T* k, int64_t ldk, int64_t d, const int32_t* kj, int64_t nb,
                               T* kt) {
@@ -137,18 +138,111 @@ inline void gather_transposed(const T* k, int64_t ldk, int64_t d, const int32_t*
     const T* row = k + static_cast<int64_t>(kj[jj]) * ldk;
     for (int64_t c = 0; c < d; ++c) kt[c * kKeyTile + jj] = row[c];
   }
+  if (nb < kKeyTile)
+    for (int64_t c = 0; c < d; ++c)
+      std::fill(kt + c * kKeyTile + nb, kt + (c + 1) * kKeyTile, T(0));
 }
+
+// s[jj] = sum_c x[c] * t[c * kKeyTile + jj] for all kKeyTile columns of a transposed tile.
+template <typename T>
+inline void row_times_tile(const T* x, const T* t, int64_t d, T* s) {
+  for (int64_t jj = 0; jj < kKeyTile; ++jj) s[jj] = T(0);
+  for (int64_t c = 0; c < d; ++c) {
+    const T xc = x[c];
+    const T* tr = t + c * kKeyTile;
+    for (int64_t jj = 0; jj < kKeyTile; ++jj) s[jj] += xc * tr[jj];
+  }
+}
+
+// y[0..n) += a * x[0..n)
+template <typename T>
+inline void axpy(T* y, T a, const T* x, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) y[c] += a * x[c];
+}
+
+// o[0..n) += sum_jj w[jj] * base[idx[jj] * ld + 0..n), skipping zero weights.
+template <typename T>
+inline void accumulate_rows(T* o, int64_t n, const T* w, const T* base, int64_t ld,
+                            const int32_t* idx, int64_t nb) {
+  for (int64_t jj = 0; jj < nb; ++jj)
+    if (w[jj] != T(0)) axpy(o, w[jj], base + static_cast<int64_t>(idx[jj]) * ld, n);
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+static_assert(kKeyTile == 64, "the AVX2 micro-kernels assume 64-key tiles");
+
+inline void row_times_tile(const float* x, const float* t, int64_t d, float* s) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (int64_t c = 0; c < d; ++c) {
+    const __m256 b = _mm256_broadcast_ss(x + c);
+    const float* r = t + c * kKeyTile;
+    a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r), a0);
+    a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 8), a1);
+    a2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 16), a2);
+    a3 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 24), a3);
+    a4 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 32), a4);
+    a5 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 40), a5);
+    a6 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 48), a6);
+    a7 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 56), a7);
+  }
+  _mm256_storeu_ps(s, a0);
+  _mm256_storeu_ps(s + 8, a1);
+  _mm256_storeu_ps(s + 16, a2);
+  _mm256_storeu_ps(s + 24, a3);
+  _mm256_storeu_ps(s + 32, a4);
+  _mm256_storeu_ps(s + 40, a5);
+  _mm256_storeu_ps(s + 48, a6);
+  _mm256_storeu_ps(s + 56, a7);
+}
+
+inline __m256i tail_mask(int64_t r) {  // first r of 8 lanes
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(r)), lanes);
+}
+
+inline void axpy(float* y, float a, const float* x, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    _mm256_storeu_ps(y + c, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+  if (c < n) {
+    const __m256i m = tail_mask(n - c);
+    _mm256_maskstore_ps(
+        y + c, m, _mm256_fmadd_ps(va, _mm256_maskload_ps(x + c, m), _mm256_maskload_ps(y + c, m)));
+  }
+}
+
+// Keeps 32 output columns in registers across all rows of the tile.
+inline void accumulate_rows(float* o, int64_t n, const float* w, const float* base, int64_t ld,
+                            const int32_t* idx, int64_t nb) {
+  int64_t c0 = 0;
+  for (; c0 + 32 <= n; c0 += 32) {
+    __m256 a0 = _mm256_loadu_ps(o + c0), a1 = _mm256_loadu_ps(o + c0 + 8);
+    __m256 a2 = _mm256_loadu_ps(o + c0 + 16), a3 = _mm256_loadu_ps(o + c0 + 24);
+    for (int64_t jj = 0; jj < nb; ++jj) {
+      const __m256 b = _mm256_broadcast_ss(w + jj);
+      const float* r = base + static_cast<int64_t>(idx[jj]) * ld + c0;
+      a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r), a0);
+      a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 8), a1);
+      a2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 16), a2);
+      a3 = _mm256_fmadd_ps(b, _mm256_loadu_ps(r + 24), a3);
+    }
+    _mm256_storeu_ps(o + c0, a0);
+    _mm256_storeu_ps(o + c0 + 8, a1);
+    _mm256_storeu_ps(o + c0 + 16, a2);
+    _mm256_storeu_ps(o + c0 + 24, a3);
+  }
+  if (c0 < n)
+    for (int64_t jj = 0; jj < nb; ++jj)
+      if (w[jj] != 0.f) axpy(o + c0, w[jj], base + static_cast<int64_t>(idx[jj]) * ld + c0, n - c0);
+}
+#endif
 
 // s[jj] = scale * (q_row . kt[:, jj]) + pair(a, kb + jj) for jj < nb.
 template <typename T, typename Pair>
 inline void scores_row(const T* qa, const T* kt, int64_t d, int64_t nb, T scale, Pair& pair,
                        int64_t a, int64_t kb, T* s) {
-  for (int64_t jj = 0; jj < nb; ++jj) s[jj] = T(0);
-  for (int64_t c = 0; c < d; ++c) {
-    const T qc = qa[c];
-    const T* kr = kt + c * kKeyTile;
-    for (int64_t jj = 0; jj < nb; ++jj) s[jj] += qc * kr[jj];
-  }
+  row_times_tile(qa, kt, d, s);
   for (int64_t jj = 0; jj < nb; ++jj) s[jj] *= scale;
   if constexpr (!std::is_same_v<Pair, NoPair>) {
     for (int64_t jj = 0; jj < nb; ++jj) s[jj] += pair(a, kb + jj);
@@ -197,12 +291,7 @@ void block_forward(const T* q, int64_t ldq, const T* k, int64_t ldk, const T* v,
       if (corr != T(1)) {
         for (int64_t c = 0; c < dv; ++c) oa[c] *= corr;
       }
-      for (int64_t jj = 0; jj < nb; ++jj) {
-        const T pj = s[jj];
-        if (pj == T(0)) continue;
-        const T* vr = v + static_cast<int64_t>(kj[kb + jj]) * ldv;
-        for (int64_t c = 0; c < dv; ++c) oa[c] += pj * vr[c];
-      }
+      accumulate_rows(oa, dv, s, v, ldv, kj + kb, nb);
     }
   }
   for (int64_t a = 0; a < nq; ++a) {
@@ -249,12 +338,7 @@ void block_backward(const T* q, const T* k, const T* v, int64_t d, int64_t dv, c
       scores_row(qa, kt, d, nb, scale, pair, a, kb, s);
       for (int64_t jj = 0; jj < nb; ++jj) s[jj] -= lse_i;
       exp_inplace(s, nb);  // s = P
-      for (int64_t jj = 0; jj < nb; ++jj) dp[jj] = T(0);
-      for (int64_t c = 0; c < dv; ++c) {
-        const T g = doa[c];
-        const T* vr = vt + c * kKeyTile;
-        for (int64_t jj = 0; jj < nb; ++jj) dp[jj] += g * vr[jj];
-      }
+      row_times_tile(doa, vt, dv, dp);
       if constexpr (!std::is_same_v<Drop, NoDrop>) {
         for (int64_t jj = 0; jj < nb; ++jj) {
           const T z = drop(a, kb + jj);
@@ -262,28 +346,21 @@ void block_backward(const T* q, const T* k, const T* v, int64_t d, int64_t dv, c
           // dv uses P z; stash it in the dk accumulator pass below via pz
           const T pz = s[jj] * z;
           T* dva = dv_acc + jj * dv;
-          if (pz != T(0))
-            for (int64_t c = 0; c < dv; ++c) dva[c] += pz * doa[c];
+          if (pz != T(0)) axpy(dva, pz, doa, dv);
         }
       } else {
         for (int64_t jj = 0; jj < nb; ++jj) {
           const T pj = s[jj];
           if (pj == T(0)) continue;
           T* dva = dv_acc + jj * dv;
-          for (int64_t c = 0; c < dv; ++c) dva[c] += pj * doa[c];
+          axpy(dva, pj, doa, dv);
         }
       }
       const T di = dsum[i];
       for (int64_t jj = 0; jj < nb; ++jj) s[jj] = scale * s[jj] * (dp[jj] - di);  // scale * dS
-      T* dqa = dq + i * d;
-      for (int64_t jj = 0; jj < nb; ++jj) {
-        const T g = s[jj];
-        if (g == T(0)) continue;
-        const T* kr = k + static_cast<int64_t>(kj[kb + jj]) * d;
-        T* dka = dk_acc + jj * d;
-        for (int64_t c = 0; c < d; ++c) dqa[c] += g * kr[c];
-        for (int64_t c = 0; c < d; ++c) dka[c] += g * qa[c];
-      }
+      accumulate_rows(dq + i * d, d, s, k, d, kj + kb, nb);
+      for (int64_t jj = 0; jj < nb; ++jj)
+        if (s[jj] != T(0)) axpy(dk_acc + jj * d, s[jj], qa, d);
       any = true;
     }
     if (!any) continue;
@@ -293,8 +370,8 @@ void block_backward(const T* q, const T* k, const T* v, int64_t d, int64_t dv, c
       T* dvr = dvv + j * dv;
       const T* ka = dk_acc + jj * d;
       const T* va = dv_acc + jj * dv;
-      for (int64_t c = 0; c < d; ++c) dkr[c] += ka[c];
-      for (int64_t c = 0; c < dv; ++c) dvr[c] += va[c];
+      axpy(dkr, T(1), ka, d);
+      axpy(dvr, T(1), va, dv);
     }
   }
 }

@@ -1,4 +1,12 @@
 # Compiler flags, dependencies and the AVX2 translation units.
+# ccache (when installed) makes rebuilds and extra build trees (sanitizers, helpers) cheap.
+find_program(SMYRF_CCACHE ccache)
+if(SMYRF_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${SMYRF_CCACHE})
+  set(CMAKE_C_COMPILER_LAUNCHER ${SMYRF_CCACHE})
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${SMYRF_CCACHE})
+endif()
+
 find_package(OpenMP REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)

@@ -14,34 +14,59 @@ double unary_scalar(UnaryOp op, double x, double a, double b) {
   constexpr double kInvSqrt2 = 0.70710678118654752440;
   constexpr double kInvSqrt2Pi = 0.39894228040143267794;
   switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Log1p: return std::log1p(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Rsqrt: return 1.0 / std::sqrt(x);
-    case UnaryOp::Abs: return std::fabs(x);
-    case UnaryOp::Sign: return (x > 0) - (x < 0);
-    case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
-    case UnaryOp::Relu: return x > 0 ? x : 0.0;
-    case UnaryOp::LeakyRelu: return x > 0 ? x : a * x;
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Exp:
+      return std::exp(x);
+    case UnaryOp::Log:
+      return std::log(x);
+    case UnaryOp::Log1p:
+      return std::log1p(x);
+    case UnaryOp::Sqrt:
+      return std::sqrt(x);
+    case UnaryOp::Rsqrt:
+      return 1.0 / std::sqrt(x);
+    case UnaryOp::Abs:
+      return std::fabs(x);
+    case UnaryOp::Sign:
+      return (x > 0) - (x < 0);
+    case UnaryOp::Tanh:
+      return std::tanh(x);
+    case UnaryOp::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case UnaryOp::Relu:
+      return x > 0 ? x : 0.0;
+    case UnaryOp::LeakyRelu:
+      return x > 0 ? x : a * x;
     // erfc(-z) == 1 + erf(z), without the cancellation that flushed gelu(x < -8.3) to 0
-    case UnaryOp::Gelu: return 0.5 * x * std::erfc(-x * kInvSqrt2);
-    case UnaryOp::Silu: return x / (1.0 + std::exp(-x));
-    case UnaryOp::PowScalar: return std::pow(x, a);
-    case UnaryOp::Clamp: return x < a ? a : (x > b ? b : x);
-    case UnaryOp::MulScalar: return x * a;
-    case UnaryOp::AddScalar: return x + a;
-    case UnaryOp::Square: return x * x;
-    case UnaryOp::Reciprocal: return 1.0 / x;
-    case UnaryOp::Sin: return std::sin(x);
-    case UnaryOp::Cos: return std::cos(x);
-    case UnaryOp::Expm1: return std::expm1(x);
+    case UnaryOp::Gelu:
+      return 0.5 * x * std::erfc(-x * kInvSqrt2);
+    case UnaryOp::Silu:
+      return x / (1.0 + std::exp(-x));
+    case UnaryOp::PowScalar:
+      return std::pow(x, a);
+    case UnaryOp::Clamp:
+      return x < a ? a : (x > b ? b : x);
+    case UnaryOp::MulScalar:
+      return x * a;
+    case UnaryOp::AddScalar:
+      return x + a;
+    case UnaryOp::Square:
+      return x * x;
+    case UnaryOp::Reciprocal:
+      return 1.0 / x;
+    case UnaryOp::Sin:
+      return std::sin(x);
+    case UnaryOp::Cos:
+      return std::cos(x);
+    case UnaryOp::Expm1:
+      return std::expm1(x);
     case UnaryOp::GeluGrad:
       return 0.5 * std::erfc(-x * kInvSqrt2) + x * kInvSqrt2Pi * std::exp(-0.5 * x * x);
-    case UnaryOp::TanhGradFromOut: return 1.0 - x * x;
-    case UnaryOp::SigmoidGradFromOut: return x * (1.0 - x);
+    case UnaryOp::TanhGradFromOut:
+      return 1.0 - x * x;
+    case UnaryOp::SigmoidGradFromOut:
+      return x * (1.0 - x);
   }
   return x;
 }
@@ -51,15 +76,24 @@ namespace {
 template <typename T>
 T unary_int(UnaryOp op, T x, double a, double b) {
   switch (op) {
-    case UnaryOp::Neg: return static_cast<T>(-x);
-    case UnaryOp::Abs: return x < 0 ? static_cast<T>(-x) : x;
-    case UnaryOp::Sign: return static_cast<T>((x > 0) - (x < 0));
-    case UnaryOp::Relu: return x > 0 ? x : T(0);
-    case UnaryOp::Clamp: return x < a ? static_cast<T>(a) : (x > b ? static_cast<T>(b) : x);
-    case UnaryOp::MulScalar: return static_cast<T>(x * a);
-    case UnaryOp::AddScalar: return static_cast<T>(x + a);
-    case UnaryOp::Square: return static_cast<T>(x * x);
-    default: return static_cast<T>(unary_scalar(op, static_cast<double>(x), a, b));
+    case UnaryOp::Neg:
+      return static_cast<T>(-x);
+    case UnaryOp::Abs:
+      return x < 0 ? static_cast<T>(-x) : x;
+    case UnaryOp::Sign:
+      return static_cast<T>((x > 0) - (x < 0));
+    case UnaryOp::Relu:
+      return x > 0 ? x : T(0);
+    case UnaryOp::Clamp:
+      return x < a ? static_cast<T>(a) : (x > b ? static_cast<T>(b) : x);
+    case UnaryOp::MulScalar:
+      return static_cast<T>(x * a);
+    case UnaryOp::AddScalar:
+      return static_cast<T>(x + a);
+    case UnaryOp::Square:
+      return static_cast<T>(x * x);
+    default:
+      return static_cast<T>(unary_scalar(op, static_cast<double>(x), a, b));
   }
 }
 
@@ -68,13 +102,20 @@ inline T apply_unary(UnaryOp op, T x, double a, double b) {
   if constexpr (std::is_same_v<T, float>) {
     // float math in float where it is exact enough; transcendental ops via double for accuracy
     switch (op) {
-      case UnaryOp::Neg: return -x;
-      case UnaryOp::Relu: return x > 0 ? x : 0.f;
-      case UnaryOp::MulScalar: return x * static_cast<float>(a);
-      case UnaryOp::AddScalar: return x + static_cast<float>(a);
-      case UnaryOp::Square: return x * x;
-      case UnaryOp::Abs: return std::fabs(x);
-      default: return static_cast<float>(unary_scalar(op, x, a, b));
+      case UnaryOp::Neg:
+        return -x;
+      case UnaryOp::Relu:
+        return x > 0 ? x : 0.f;
+      case UnaryOp::MulScalar:
+        return x * static_cast<float>(a);
+      case UnaryOp::AddScalar:
+        return x + static_cast<float>(a);
+      case UnaryOp::Square:
+        return x * x;
+      case UnaryOp::Abs:
+        return std::fabs(x);
+      default:
+        return static_cast<float>(unary_scalar(op, x, a, b));
     }
   } else if constexpr (std::is_same_v<T, double>) {
     return unary_scalar(op, x, a, b);
@@ -86,9 +127,12 @@ inline T apply_unary(UnaryOp op, T x, double a, double b) {
 template <typename T>
 inline T apply_binary(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Add: return static_cast<T>(a + b);
-    case BinaryOp::Sub: return static_cast<T>(a - b);
-    case BinaryOp::Mul: return static_cast<T>(a * b);
+    case BinaryOp::Add:
+      return static_cast<T>(a + b);
+    case BinaryOp::Sub:
+      return static_cast<T>(a - b);
+    case BinaryOp::Mul:
+      return static_cast<T>(a * b);
     case BinaryOp::Div:
       if constexpr (std::is_integral_v<T>) {
         // floor division like PyTorch's div(rounding_mode='floor'); x / 0 gives 0, not a trap
@@ -118,22 +162,34 @@ inline T apply_binary(BinaryOp op, T a, T b) {
 template <>
 inline bool apply_binary<bool>(BinaryOp op, bool a, bool b) {
   switch (op) {
-    case BinaryOp::Add: case BinaryOp::Maximum: return a || b;
-    case BinaryOp::Mul: case BinaryOp::Minimum: return a && b;
-    case BinaryOp::Sub: return a != b;
-    default: return a;
+    case BinaryOp::Add:
+    case BinaryOp::Maximum:
+      return a || b;
+    case BinaryOp::Mul:
+    case BinaryOp::Minimum:
+      return a && b;
+    case BinaryOp::Sub:
+      return a != b;
+    default:
+      return a;
   }
 }
 
 template <typename T>
 inline bool apply_compare(CompareOp op, T a, T b) {
   switch (op) {
-    case CompareOp::Eq: return a == b;
-    case CompareOp::Ne: return a != b;
-    case CompareOp::Lt: return a < b;
-    case CompareOp::Le: return a <= b;
-    case CompareOp::Gt: return a > b;
-    case CompareOp::Ge: return a >= b;
+    case CompareOp::Eq:
+      return a == b;
+    case CompareOp::Ne:
+      return a != b;
+    case CompareOp::Lt:
+      return a < b;
+    case CompareOp::Le:
+      return a <= b;
+    case CompareOp::Gt:
+      return a > b;
+    case CompareOp::Ge:
+      return a >= b;
   }
   return false;
 }
@@ -161,9 +217,10 @@ inline bool strided_inner(const int64_t* s, int ndim) {
   return v != 0 && v != 1;
 }
 
-bool unary_tiled_f32(UnaryOp op, float a, float b, int ndim, const int64_t* sizes,
-                     const float* x, const int64_t* xs, float* y, const int64_t* ys) {
-  if (ndim < 2 || ys[ndim - 1] != 1 || !strided_inner(xs, ndim) || sizes[ndim - 1] < 8) return false;
+bool unary_tiled_f32(UnaryOp op, float a, float b, int ndim, const int64_t* sizes, const float* x,
+                     const int64_t* xs, float* y, const int64_t* ys) {
+  if (ndim < 2 || ys[ndim - 1] != 1 || !strided_inner(xs, ndim) || sizes[ndim - 1] < 8)
+    return false;
   if (!avx2::unary_f32_supported(op, a, b)) return false;
   const int p = tile_dim(ndim, sizes, xs);
   if (p < 0) return false;
@@ -186,21 +243,22 @@ bool binary_tiled_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* 
   if (!(ta || tb) || !avx2::binary_f32_supported(op)) return false;
   const int p = tile_dim(ndim, sizes, ta ? as : bs);
   if (p < 0) return false;
-  nd_loop_tiles<3>(
-      ndim, sizes, {as, bs, ys}, p, kTile, kTile,
-      [&](const std::array<int64_t, 3>& off, int64_t rows, int64_t cols,
-          const std::array<int64_t, 3>& rs, const std::array<int64_t, 3>& cs) {
-        alignas(32) float buf_a[kTile * kTile];
-        alignas(32) float buf_b[kTile * kTile];
-        if (ta) avx2::gather_tile_f32(a + off[0], rs[0], cs[0], rows, cols, buf_a, kTile);
-        if (tb) avx2::gather_tile_f32(b + off[1], rs[1], cs[1], rows, cols, buf_b, kTile);
-        for (int64_t i = 0; i < rows; ++i) {
-          const float* ap = ta ? buf_a + i * kTile : a + off[0] + i * rs[0];
-          const float* bp = tb ? buf_b + i * kTile : b + off[1] + i * rs[1];
-          avx2::binary_f32(op, ap, ta ? 1 : cs[0], bp, tb ? 1 : cs[1], y + off[2] + i * rs[2],
-                           cols);
-        }
-      });
+  nd_loop_tiles<3>(ndim, sizes, {as, bs, ys}, p, kTile, kTile,
+                   [&](const std::array<int64_t, 3>& off, int64_t rows, int64_t cols,
+                       const std::array<int64_t, 3>& rs, const std::array<int64_t, 3>& cs) {
+                     alignas(32) float buf_a[kTile * kTile];
+                     alignas(32) float buf_b[kTile * kTile];
+                     if (ta)
+                       avx2::gather_tile_f32(a + off[0], rs[0], cs[0], rows, cols, buf_a, kTile);
+                     if (tb)
+                       avx2::gather_tile_f32(b + off[1], rs[1], cs[1], rows, cols, buf_b, kTile);
+                     for (int64_t i = 0; i < rows; ++i) {
+                       const float* ap = ta ? buf_a + i * kTile : a + off[0] + i * rs[0];
+                       const float* bp = tb ? buf_b + i * kTile : b + off[1] + i * rs[1];
+                       avx2::binary_f32(op, ap, ta ? 1 : cs[0], bp, tb ? 1 : cs[1],
+                                        y + off[2] + i * rs[2], cols);
+                     }
+                   });
   return true;
 }
 
@@ -211,98 +269,103 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
            const int64_t* xs, T* y, const int64_t* ys) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   if constexpr (std::is_same_v<T, float>) {
-    if (vec && unary_tiled_f32(op, static_cast<float>(a), static_cast<float>(b), ndim, sizes, x,
-                               xs, y, ys))
+    if (vec && unary_tiled_f32(op, static_cast<float>(a), static_cast<float>(b), ndim, sizes, x, xs,
+                               y, ys))
       return;
   }
-  nd_loop<2>(ndim, sizes, {xs, ys}, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                         const std::array<int64_t, 2>& st) {
-    const T* xp = x + off[0];
-    T* yp = y + off[1];
-    if constexpr (std::is_same_v<T, float>) {
-      if (vec && st[0] == 1 && st[1] == 1 &&
-          avx2::unary_f32(op, static_cast<float>(a), static_cast<float>(b), xp, yp, n))
-        return;
-    }
-    for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);
-  });
+  nd_loop<2>(ndim, sizes, {xs, ys},
+             [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+               const T* xp = x + off[0];
+               T* yp = y + off[1];
+               if constexpr (std::is_same_v<T, float>) {
+                 if (vec && st[0] == 1 && st[1] == 1 &&
+                     avx2::unary_f32(op, static_cast<float>(a), static_cast<float>(b), xp, yp, n))
+                   return;
+               }
+               for (int64_t i = 0; i < n; ++i)
+                 yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);
+             });
 }
 
 template <typename T>
-void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
-            const T* b, const int64_t* bs, T* y, const int64_t* ys) {
+void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as, const T* b,
+            const int64_t* bs, T* y, const int64_t* ys) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   if constexpr (std::is_same_v<T, float>) {
     if (vec && binary_tiled_f32(op, ndim, sizes, a, as, b, bs, y, ys)) return;
   }
-  nd_loop<3>(ndim, sizes, {as, bs, ys}, [&](const std::array<int64_t, 3>& off, int64_t n,
-                                             const std::array<int64_t, 3>& st) {
-    const T* ap = a + off[0];
-    const T* bp = b + off[1];
-    T* yp = y + off[2];
-    if constexpr (std::is_same_v<T, float>) {
-      // (0 or 1 exactly: a negative stride, from a flipped view, is not a contiguous run)
-      if (vec && st[2] == 1 && (st[0] == 0 || st[0] == 1) && (st[1] == 0 || st[1] == 1) &&
-          avx2::binary_f32(op, ap, st[0], bp, st[1], yp, n))
-        return;
-    }
-    for (int64_t i = 0; i < n; ++i)
-      yp[i * st[2]] = apply_binary<T>(op, ap[i * st[0]], bp[i * st[1]]);
-  });
+  nd_loop<3>(ndim, sizes, {as, bs, ys},
+             [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+               const T* ap = a + off[0];
+               const T* bp = b + off[1];
+               T* yp = y + off[2];
+               if constexpr (std::is_same_v<T, float>) {
+                 // (0 or 1 exactly: a negative stride, from a flipped view, is not a contiguous
+                 // run)
+                 if (vec && st[2] == 1 && (st[0] == 0 || st[0] == 1) &&
+                     (st[1] == 0 || st[1] == 1) &&
+                     avx2::binary_f32(op, ap, st[0], bp, st[1], yp, n))
+                   return;
+               }
+               for (int64_t i = 0; i < n; ++i)
+                 yp[i * st[2]] = apply_binary<T>(op, ap[i * st[0]], bp[i * st[1]]);
+             });
 }
 
 template <typename T>
 void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
              const T* b, const int64_t* bs, bool* y, const int64_t* ys) {
-  nd_loop<3>(ndim, sizes, {as, bs, ys}, [&](const std::array<int64_t, 3>& off, int64_t n,
-                                             const std::array<int64_t, 3>& st) {
-    for (int64_t i = 0; i < n; ++i)
-      y[off[2] + i * st[2]] = apply_compare<T>(op, a[off[0] + i * st[0]], b[off[1] + i * st[1]]);
-  });
+  nd_loop<3>(ndim, sizes, {as, bs, ys},
+             [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+               for (int64_t i = 0; i < n; ++i)
+                 y[off[2] + i * st[2]] =
+                     apply_compare<T>(op, a[off[0] + i * st[0]], b[off[1] + i * st[1]]);
+             });
 }
 
 template <typename T>
 void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, const T* a,
            const int64_t* as, const T* b, const int64_t* bs, T* y, const int64_t* ys) {
-  nd_loop<4>(ndim, sizes, {cs, as, bs, ys}, [&](const std::array<int64_t, 4>& off, int64_t n,
-                                                 const std::array<int64_t, 4>& st) {
-    for (int64_t i = 0; i < n; ++i)
-      y[off[3] + i * st[3]] = c[off[0] + i * st[0]] ? a[off[1] + i * st[1]] : b[off[2] + i * st[2]];
-  });
+  nd_loop<4>(ndim, sizes, {cs, as, bs, ys},
+             [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
+               for (int64_t i = 0; i < n; ++i)
+                 y[off[3] + i * st[3]] =
+                     c[off[0] + i * st[0]] ? a[off[1] + i * st[1]] : b[off[2] + i * st[2]];
+             });
 }
 
 template <typename S, typename D>
 void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
              const int64_t* ys) {
-  nd_loop<2>(ndim, sizes, {xs, ys}, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                         const std::array<int64_t, 2>& st) {
-    const S* xp = x + off[0];
-    D* yp = y + off[1];
-    if (st[0] == 1 && st[1] == 1) {
-      for (int64_t i = 0; i < n; ++i) yp[i] = static_cast<D>(xp[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = static_cast<D>(xp[i * st[0]]);
-    }
-  });
+  nd_loop<2>(ndim, sizes, {xs, ys},
+             [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+               const S* xp = x + off[0];
+               D* yp = y + off[1];
+               if (st[0] == 1 && st[1] == 1) {
+                 for (int64_t i = 0; i < n; ++i) yp[i] = static_cast<D>(xp[i]);
+               } else {
+                 for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = static_cast<D>(xp[i * st[0]]);
+               }
+             });
 }
 
 template <typename T>
 void fill(int ndim, const int64_t* sizes, T* y, const int64_t* ys, T value) {
-  nd_loop<1>(ndim, sizes, {ys}, [&](const std::array<int64_t, 1>& off, int64_t n,
-                                     const std::array<int64_t, 1>& st) {
-    for (int64_t i = 0; i < n; ++i) y[off[0] + i * st[0]] = value;
-  });
+  nd_loop<1>(ndim, sizes, {ys},
+             [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
+               for (int64_t i = 0; i < n; ++i) y[off[0] + i * st[0]] = value;
+             });
 }
 
-#define SMYRF_INSTANTIATE_EW(T)                                                               \
-  template void unary<T>(UnaryOp, double, double, int, const int64_t*, const T*,             \
-                         const int64_t*, T*, const int64_t*);                                  \
-  template void binary<T>(BinaryOp, int, const int64_t*, const T*, const int64_t*, const T*, \
-                          const int64_t*, T*, const int64_t*);                                 \
-  template void compare<T>(CompareOp, int, const int64_t*, const T*, const int64_t*,         \
-                           const T*, const int64_t*, bool*, const int64_t*);                   \
-  template void where<T>(int, const int64_t*, const bool*, const int64_t*, const T*,         \
-                         const int64_t*, const T*, const int64_t*, T*, const int64_t*);        \
+#define SMYRF_INSTANTIATE_EW(T)                                                                  \
+  template void unary<T>(UnaryOp, double, double, int, const int64_t*, const T*, const int64_t*, \
+                         T*, const int64_t*);                                                    \
+  template void binary<T>(BinaryOp, int, const int64_t*, const T*, const int64_t*, const T*,     \
+                          const int64_t*, T*, const int64_t*);                                   \
+  template void compare<T>(CompareOp, int, const int64_t*, const T*, const int64_t*, const T*,   \
+                           const int64_t*, bool*, const int64_t*);                               \
+  template void where<T>(int, const int64_t*, const bool*, const int64_t*, const T*,             \
+                         const int64_t*, const T*, const int64_t*, T*, const int64_t*);          \
   template void fill<T>(int, const int64_t*, T*, const int64_t*, T);
 SMYRF_INSTANTIATE_EW(bool)
 SMYRF_INSTANTIATE_EW(int32_t)
@@ -310,16 +373,16 @@ SMYRF_INSTANTIATE_EW(int64_t)
 SMYRF_INSTANTIATE_EW(float)
 SMYRF_INSTANTIATE_EW(double)
 
-#define SMYRF_INSTANTIATE_CONVERT_TO(S)                                                     \
-  template void convert<S, bool>(int, const int64_t*, const S*, const int64_t*, bool*,     \
+#define SMYRF_INSTANTIATE_CONVERT_TO(S)                                                      \
+  template void convert<S, bool>(int, const int64_t*, const S*, const int64_t*, bool*,       \
                                  const int64_t*);                                            \
   template void convert<S, int32_t>(int, const int64_t*, const S*, const int64_t*, int32_t*, \
                                     const int64_t*);                                         \
   template void convert<S, int64_t>(int, const int64_t*, const S*, const int64_t*, int64_t*, \
                                     const int64_t*);                                         \
-  template void convert<S, float>(int, const int64_t*, const S*, const int64_t*, float*,   \
+  template void convert<S, float>(int, const int64_t*, const S*, const int64_t*, float*,     \
                                   const int64_t*);                                           \
-  template void convert<S, double>(int, const int64_t*, const S*, const int64_t*, double*, \
+  template void convert<S, double>(int, const int64_t*, const S*, const int64_t*, double*,   \
                                    const int64_t*);
 SMYRF_INSTANTIATE_CONVERT_TO(bool)
 SMYRF_INSTANTIATE_CONVERT_TO(int32_t)

@@ -9,8 +9,29 @@
 namespace smyrf::kernels::cpu {
 
 enum class UnaryOp {
-  Neg, Exp, Log, Log1p, Sqrt, Rsqrt, Abs, Sign, Tanh, Sigmoid, Relu, LeakyRelu, Gelu, Silu,
-  PowScalar, Clamp, MulScalar, AddScalar, Square, Reciprocal, Sin, Cos, Expm1,
+  Neg,
+  Exp,
+  Log,
+  Log1p,
+  Sqrt,
+  Rsqrt,
+  Abs,
+  Sign,
+  Tanh,
+  Sigmoid,
+  Relu,
+  LeakyRelu,
+  Gelu,
+  Silu,
+  PowScalar,
+  Clamp,
+  MulScalar,
+  AddScalar,
+  Square,
+  Reciprocal,
+  Sin,
+  Cos,
+  Expm1,
   GeluGrad,            // d/dx gelu(x) (tanh-free, erf form)
   TanhGradFromOut,     // 1 - y^2
   SigmoidGradFromOut,  // y (1 - y)
@@ -25,8 +46,8 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
            const int64_t* xs, T* y, const int64_t* ys);
 
 template <typename T>
-void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
-            const T* b, const int64_t* bs, T* y, const int64_t* ys);
+void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as, const T* b,
+            const int64_t* bs, T* y, const int64_t* ys);
 
 template <typename T>
 void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,

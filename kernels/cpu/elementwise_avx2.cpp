@@ -33,8 +33,7 @@ inline __m256 maskload_s(const float* p, int64_t s, int64_t i, __m256i m) {
 }
 
 template <typename F>
-inline void map2(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n,
-                 F f) {
+inline void map2(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n, F f) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m256 r0 = f(load_s(a, as, i), load_s(b, bs, i));
@@ -53,16 +52,32 @@ inline void map2(const float* a, int64_t as, const float* b, int64_t bs, float* 
 
 bool unary_f32_supported(UnaryOp op, float a, float b) {
   switch (op) {
-    case UnaryOp::Neg: case UnaryOp::Exp: case UnaryOp::Log: case UnaryOp::Sqrt:
-    case UnaryOp::Rsqrt: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Tanh:
-    case UnaryOp::Sigmoid: case UnaryOp::Relu: case UnaryOp::LeakyRelu: case UnaryOp::Gelu:
-    case UnaryOp::Silu: case UnaryOp::MulScalar: case UnaryOp::AddScalar: case UnaryOp::Square:
-    case UnaryOp::Reciprocal: case UnaryOp::GeluGrad: case UnaryOp::TanhGradFromOut:
+    case UnaryOp::Neg:
+    case UnaryOp::Exp:
+    case UnaryOp::Log:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Rsqrt:
+    case UnaryOp::Abs:
+    case UnaryOp::Sign:
+    case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Relu:
+    case UnaryOp::LeakyRelu:
+    case UnaryOp::Gelu:
+    case UnaryOp::Silu:
+    case UnaryOp::MulScalar:
+    case UnaryOp::AddScalar:
+    case UnaryOp::Square:
+    case UnaryOp::Reciprocal:
+    case UnaryOp::GeluGrad:
+    case UnaryOp::TanhGradFromOut:
     case UnaryOp::SigmoidGradFromOut:
       return true;
     // the reference clamps to a first, so a > b (or NaN bounds) would differ from min(max())
-    case UnaryOp::Clamp: return a <= b;
-    default: return false;
+    case UnaryOp::Clamp:
+      return a <= b;
+    default:
+      return false;
   }
 }
 
@@ -74,52 +89,86 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
   switch (op) {
-    case UnaryOp::Neg: map1(x, y, n, [&](__m256 v) { return _mm256_xor_ps(v, sign_bit); }); break;
-    case UnaryOp::Exp: map1(x, y, n, exp_ps); break;
-    case UnaryOp::Log: map1(x, y, n, log_ps); break;
-    case UnaryOp::Sqrt: map1(x, y, n, [](__m256 v) { return _mm256_sqrt_ps(v); }); break;
+    case UnaryOp::Neg:
+      map1(x, y, n, [&](__m256 v) { return _mm256_xor_ps(v, sign_bit); });
+      break;
+    case UnaryOp::Exp:
+      map1(x, y, n, exp_ps);
+      break;
+    case UnaryOp::Log:
+      map1(x, y, n, log_ps);
+      break;
+    case UnaryOp::Sqrt:
+      map1(x, y, n, [](__m256 v) { return _mm256_sqrt_ps(v); });
+      break;
     case UnaryOp::Rsqrt:
       // a true division, not rsqrt_ps: the reference is correctly rounded 1 / sqrt(x)
       map1(x, y, n, [&](__m256 v) { return _mm256_div_ps(one, _mm256_sqrt_ps(v)); });
       break;
-    case UnaryOp::Abs: map1(x, y, n, abs_ps); break;
+    case UnaryOp::Abs:
+      map1(x, y, n, abs_ps);
+      break;
     case UnaryOp::Sign:
       map1(x, y, n, [&](__m256 v) {
         return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one),
                              _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), one));
       });
       break;
-    case UnaryOp::Tanh: map1(x, y, n, tanh_ps); break;
-    case UnaryOp::Sigmoid: map1(x, y, n, sigmoid_ps); break;
+    case UnaryOp::Tanh:
+      map1(x, y, n, tanh_ps);
+      break;
+    case UnaryOp::Sigmoid:
+      map1(x, y, n, sigmoid_ps);
+      break;
     // max_ps returns its second operand for NaN and for +-0 pairs: NaN -> 0, -0 -> +0, as the
     // reference's x > 0 ? x : 0
-    case UnaryOp::Relu: map1(x, y, n, [&](__m256 v) { return _mm256_max_ps(v, zero); }); break;
+    case UnaryOp::Relu:
+      map1(x, y, n, [&](__m256 v) { return _mm256_max_ps(v, zero); });
+      break;
     case UnaryOp::LeakyRelu:
       map1(x, y, n, [&](__m256 v) {
         return _mm256_blendv_ps(_mm256_mul_ps(v, va), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
       });
       break;
-    case UnaryOp::Gelu: map1(x, y, n, gelu_ps); break;
-    case UnaryOp::Silu: map1(x, y, n, silu_ps); break;
+    case UnaryOp::Gelu:
+      map1(x, y, n, gelu_ps);
+      break;
+    case UnaryOp::Silu:
+      map1(x, y, n, silu_ps);
+      break;
     case UnaryOp::Clamp:
       // x second in max_ps keeps NaN; then NaN second in min_ps keeps it too
       map1(x, y, n, [&](__m256 v) { return _mm256_min_ps(vb, _mm256_max_ps(va, v)); });
       break;
-    case UnaryOp::MulScalar: map1(x, y, n, [&](__m256 v) { return _mm256_mul_ps(v, va); }); break;
-    case UnaryOp::AddScalar: map1(x, y, n, [&](__m256 v) { return _mm256_add_ps(v, va); }); break;
-    case UnaryOp::Square: map1(x, y, n, [](__m256 v) { return _mm256_mul_ps(v, v); }); break;
+    case UnaryOp::MulScalar:
+      map1(x, y, n, [&](__m256 v) { return _mm256_mul_ps(v, va); });
+      break;
+    case UnaryOp::AddScalar:
+      map1(x, y, n, [&](__m256 v) { return _mm256_add_ps(v, va); });
+      break;
+    case UnaryOp::Square:
+      map1(x, y, n, [](__m256 v) { return _mm256_mul_ps(v, v); });
+      break;
     case UnaryOp::Reciprocal:
       map1(x, y, n, [&](__m256 v) { return _mm256_div_ps(one, v); });
       break;
-    case UnaryOp::GeluGrad: map1(x, y, n, gelu_grad_ps); break;
+    case UnaryOp::GeluGrad:
+      map1(x, y, n, gelu_grad_ps);
+      break;
     // one rounding of the exact 1 - y^2 and y - y^2: the same as the reference in double
     case UnaryOp::TanhGradFromOut:
       map1(x, y, n, [&](__m256 v) { return _mm256_fnmadd_ps(v, v, one); });
       break;
     case UnaryOp::SigmoidGradFromOut:
-      map1(x, y, n, [&](__m256 v) { return _mm256_fnmadd_ps(v, v, v); });
+      // y - y^2 is inf - inf for y = +-inf, where the reference's y (1 - y) is -inf
+      map1(x, y, n, [&](__m256 v) {
+        const __m256 inf = _mm256_cmp_ps(abs_ps(v), _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
+        return _mm256_blendv_ps(_mm256_fnmadd_ps(v, v, v), _mm256_mul_ps(v, _mm256_sub_ps(one, v)),
+                                inf);
+      });
       break;
-    default: return false;
+    default:
+      return false;
   }
   return true;
 }
@@ -127,10 +176,18 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
 bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs, float* y,
                 int64_t n) {
   switch (op) {
-    case BinaryOp::Add: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_add_ps(u, v); }); break;
-    case BinaryOp::Sub: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_sub_ps(u, v); }); break;
-    case BinaryOp::Mul: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_mul_ps(u, v); }); break;
-    case BinaryOp::Div: map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_div_ps(u, v); }); break;
+    case BinaryOp::Add:
+      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_add_ps(u, v); });
+      break;
+    case BinaryOp::Sub:
+      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_sub_ps(u, v); });
+      break;
+    case BinaryOp::Mul:
+      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_mul_ps(u, v); });
+      break;
+    case BinaryOp::Div:
+      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_div_ps(u, v); });
+      break;
     // max_ps(u, v) is exactly u > v ? u : v (the reference's choice, +-0 included); lanes with
     // a NaN take u + v, which is NaN
     case BinaryOp::Maximum:
@@ -145,7 +202,8 @@ bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t
                                 _mm256_cmp_ps(u, v, _CMP_UNORD_Q));
       });
       break;
-    default: return false;
+    default:
+      return false;
   }
   return true;
 }

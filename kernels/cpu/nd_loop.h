@@ -116,13 +116,14 @@ void nd_loop_tiles(int ndim, const int64_t* sizes, const std::array<const int64_
       for (int k = 0; k < NOps; ++k) off[k] += i * strides[k][d];
     }
     for (int k = 0; k < NOps; ++k) off[k] += r * tile_rows * row_st[k] + c * tile_cols * col_st[k];
-    const int64_t rows = sizes[p] - r * tile_rows < tile_rows ? sizes[p] - r * tile_rows : tile_rows;
+    const int64_t rows =
+        sizes[p] - r * tile_rows < tile_rows ? sizes[p] - r * tile_rows : tile_rows;
     const int64_t cols =
         sizes[last] - c * tile_cols < tile_cols ? sizes[last] - c * tile_cols : tile_cols;
     tile(off, rows, cols, row_st, col_st);
   };
-  const bool par = total >= kParallelGrain && ntiles > 1 && !omp_in_parallel() &&
-                   omp_get_max_threads() > 1;
+  const bool par =
+      total >= kParallelGrain && ntiles > 1 && !omp_in_parallel() && omp_get_max_threads() > 1;
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t t = 0; t < ntiles; ++t) run(t);
 }

@@ -71,7 +71,8 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
     double s = 0;
     if (log) {
       for (int64_t i = 0; i < n; ++i) s += gr[i];
-      for (int64_t i = 0; i < n; ++i) dr[i] = static_cast<T>(gr[i] - std::exp(static_cast<double>(yr[i])) * s);
+      for (int64_t i = 0; i < n; ++i)
+        dr[i] = static_cast<T>(gr[i] - std::exp(static_cast<double>(yr[i])) * s);
     } else {
       for (int64_t i = 0; i < n; ++i) s += static_cast<double>(gr[i]) * yr[i];
       for (int64_t i = 0; i < n; ++i) dr[i] = static_cast<T>(yr[i] * (gr[i] - s));
@@ -117,7 +118,8 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
                              T* dx, T* dw, T* db, int64_t rows, int64_t n) {
   const int nt = parallel_ok(rows, n) ? omp_get_max_threads() : 1;
   // per-thread partial sums for dw/db, reduced in a fixed order so results are deterministic
-  std::vector<double> pw(dw ? static_cast<size_t>(nt) * n : 0), pb(db ? static_cast<size_t>(nt) * n : 0);
+  std::vector<double> pw(dw ? static_cast<size_t>(nt) * n : 0),
+      pb(db ? static_cast<size_t>(nt) * n : 0);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num();
@@ -193,9 +195,9 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
 }
 
 template <typename T>
-void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse,
-                                 const T* g, T* dlogits, int64_t rows, int64_t C,
-                                 int64_t ignore_index, double eps) {
+void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse, const T* g,
+                                 T* dlogits, int64_t rows, int64_t C, int64_t ignore_index,
+                                 double eps) {
 #pragma omp parallel for if (parallel_ok(rows, C)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = logits + r * C;
@@ -221,17 +223,17 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
   }
 }
 
-#define SMYRF_INSTANTIATE_NORM(T)                                                             \
-  template void softmax_rows<T>(const T*, T*, int64_t, int64_t, bool);                       \
-  template void softmax_rows_backward<T>(const T*, const T*, T*, int64_t, int64_t, bool);    \
-  template void layernorm_rows<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t, \
-                                  double);                                                    \
-  template void layernorm_rows_backward<T>(const T*, const T*, const T*, const T*, const T*,  \
-                                           T*, T*, T*, int64_t, int64_t);                    \
-  template void cross_entropy_rows<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t,    \
-                                      int64_t, double);                                       \
-  template void cross_entropy_rows_backward<T>(const T*, const int64_t*, const T*, const T*,  \
-                                               T*, int64_t, int64_t, int64_t, double);
+#define SMYRF_INSTANTIATE_NORM(T)                                                                  \
+  template void softmax_rows<T>(const T*, T*, int64_t, int64_t, bool);                             \
+  template void softmax_rows_backward<T>(const T*, const T*, T*, int64_t, int64_t, bool);          \
+  template void layernorm_rows<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t,      \
+                                  double);                                                         \
+  template void layernorm_rows_backward<T>(const T*, const T*, const T*, const T*, const T*, T*,   \
+                                           T*, T*, int64_t, int64_t);                              \
+  template void cross_entropy_rows<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t, int64_t, \
+                                      double);                                                     \
+  template void cross_entropy_rows_backward<T>(const T*, const int64_t*, const T*, const T*, T*,   \
+                                               int64_t, int64_t, int64_t, double);
 SMYRF_INSTANTIATE_NORM(float)
 SMYRF_INSTANTIATE_NORM(double)
 

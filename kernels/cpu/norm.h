@@ -33,8 +33,8 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
                         int64_t C, int64_t ignore_index, double eps);
 // dlogits = g_row * (softmax(x) - (1 - eps) onehot(t) - eps / C); zero for ignored rows.
 template <typename T>
-void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse,
-                                 const T* g, T* dlogits, int64_t rows, int64_t C,
-                                 int64_t ignore_index, double eps);
+void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse, const T* g,
+                                 T* dlogits, int64_t rows, int64_t C, int64_t ignore_index,
+                                 double eps);
 
 }  // namespace smyrf::kernels::cpu

@@ -63,10 +63,9 @@ float online_max_sum(const float* x, int64_t n, double* s) {
                                          _mm256_cmp_ps(v2, v3, _CMP_UNORD_Q)));
     const __m256 bm = _mm256_max_ps(_mm256_max_ps(v0, v1), _mm256_max_ps(v2, v3));
     const __m256 mn = _mm256_max_ps(m, bm);
-    __m256 e = _mm256_add_ps(_mm256_add_ps(exp_ps(_mm256_sub_ps(v0, mn)),
-                                           exp_ps(_mm256_sub_ps(v1, mn))),
-                             _mm256_add_ps(exp_ps(_mm256_sub_ps(v2, mn)),
-                                           exp_ps(_mm256_sub_ps(v3, mn))));
+    __m256 e =
+        _mm256_add_ps(_mm256_add_ps(exp_ps(_mm256_sub_ps(v0, mn)), exp_ps(_mm256_sub_ps(v1, mn))),
+                      _mm256_add_ps(exp_ps(_mm256_sub_ps(v2, mn)), exp_ps(_mm256_sub_ps(v3, mn))));
     acc = _mm256_fmadd_ps(acc, exp_ps(_mm256_sub_ps(m, mn)), e);
     m = mn;
   };
@@ -150,7 +149,8 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log) {
   } else {
     const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / s));
     for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(y + i, _mm256_mul_ps(exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)), inv));
+      _mm256_storeu_ps(y + i,
+                       _mm256_mul_ps(exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)), inv));
     if (i < n) {
       const __m256i k = tail_mask(n - i);
       _mm256_maskstore_ps(
@@ -172,7 +172,8 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
       _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i)));
     if (i < n) {
       const __m256i k = tail_mask(n - i);
-      _mm256_maskstore_ps(dx + i, k, f(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k)));
+      _mm256_maskstore_ps(dx + i, k,
+                          f(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k)));
     }
     return;
   }
@@ -193,20 +194,31 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
                        double eps, double* mean, double* rstd) {
   const __m256 zero = _mm256_setzero_ps();
-  const double mu = sum_f32(x, n) / n;
-  const __m256 mv = _mm256_set1_ps(static_cast<float>(mu));
+  // the mean of x - x[0]: float lanes then add values of the row's spread, not of its mean,
+  // so a large common offset does not cost accuracy
+  const __m256 shift = _mm256_set1_ps(x[0]);
+  const double mu = x[0] + row_sum(n, [&](int64_t i, bool tail) {
+                             return tail ? _mm256_sub_ps(load_tail(x + i, n - i, shift), shift)
+                                         : _mm256_sub_ps(_mm256_loadu_ps(x + i), shift);
+                           }) / n;
+  // mean as float hi + lo: x - hi is exact for x near the mean, so rows with a large mean do
+  // not lose the ~ulp(mean) that a float mean alone would cost every xhat
+  const float mu_hi = static_cast<float>(mu);
+  const __m256 mv = _mm256_set1_ps(mu_hi);
+  const __m256 mlo = _mm256_set1_ps(static_cast<float>(mu - mu_hi));
   // two-pass variance (the row is in cache): no cancellation for rows with a large mean
   const double v = row_sum(n, [&](int64_t i, bool tail) {
-    __m256 d = tail ? _mm256_and_ps(_mm256_sub_ps(load_tail(x + i, n - i, mv), mv),
-                                    _mm256_castsi256_ps(tail_mask(n - i)))
-                    : _mm256_sub_ps(_mm256_loadu_ps(x + i), mv);
+    __m256 d =
+        tail ? _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(load_tail(x + i, n - i, mv), mv), mlo),
+                             _mm256_castsi256_ps(tail_mask(n - i)))
+             : _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv), mlo);
     return _mm256_mul_ps(d, d);
   });
   const double rs = 1.0 / std::sqrt(v / n + eps);
   const __m256 rv = _mm256_set1_ps(static_cast<float>(rs));
   const __m256 one = _mm256_set1_ps(1.0f);
   auto f = [&](__m256 xv, __m256 wv, __m256 bv) {
-    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_sub_ps(xv, mv), rv), wv, bv);
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(xv, mv), mlo), rv), wv, bv);
   };
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -224,7 +236,9 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
 
 void layernorm_row_backward_f32(const float* dy, const float* x, double mean, double rstd,
                                 const float* w, float* dx, double* tw, double* tb, int64_t n) {
-  const __m256 mv = _mm256_set1_ps(static_cast<float>(mean));
+  const float mu_hi = static_cast<float>(mean);  // hi + lo, as in the forward
+  const __m256 mv = _mm256_set1_ps(mu_hi);
+  const __m256 mlo = _mm256_set1_ps(static_cast<float>(mean - mu_hi));
   const __m256 rv = _mm256_set1_ps(static_cast<float>(rstd));
   const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
   // pass 1: sum(g) and sum(g xhat), g = dy w; dw / db partials in double (they sum over rows)
@@ -235,7 +249,7 @@ void layernorm_row_backward_f32(const float* dy, const float* x, double mean, do
     const __m256 xv = tail ? _mm256_maskload_ps(x + i, k) : _mm256_loadu_ps(x + i);
     const __m256 wv = w ? (tail ? _mm256_maskload_ps(w + i, k) : _mm256_loadu_ps(w + i)) : one;
     // masked lanes: x = 0 gives xhat = -mean rstd, but g = 0 there, so both sums get 0
-    const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(xv, mv), rv);
+    const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(xv, mv), mlo), rv);
     const __m256 g = _mm256_mul_ps(gv, wv);
     ag = _mm256_add_ps(ag, g);
     agx = _mm256_fmadd_ps(g, xh, agx);
@@ -246,14 +260,16 @@ void layernorm_row_backward_f32(const float* dy, const float* x, double mean, do
         if (tw) {
           _mm256_storeu_pd(tw + i, _mm256_add_pd(_mm256_loadu_pd(tw + i),
                                                  _mm256_cvtps_pd(_mm256_castps256_ps128(gx))));
-          _mm256_storeu_pd(tw + i + 4, _mm256_add_pd(_mm256_loadu_pd(tw + i + 4),
-                                                     _mm256_cvtps_pd(_mm256_extractf128_ps(gx, 1))));
+          _mm256_storeu_pd(tw + i + 4,
+                           _mm256_add_pd(_mm256_loadu_pd(tw + i + 4),
+                                         _mm256_cvtps_pd(_mm256_extractf128_ps(gx, 1))));
         }
         if (tb) {
           _mm256_storeu_pd(tb + i, _mm256_add_pd(_mm256_loadu_pd(tb + i),
                                                  _mm256_cvtps_pd(_mm256_castps256_ps128(gv))));
-          _mm256_storeu_pd(tb + i + 4, _mm256_add_pd(_mm256_loadu_pd(tb + i + 4),
-                                                     _mm256_cvtps_pd(_mm256_extractf128_ps(gv, 1))));
+          _mm256_storeu_pd(tb + i + 4,
+                           _mm256_add_pd(_mm256_loadu_pd(tb + i + 4),
+                                         _mm256_cvtps_pd(_mm256_extractf128_ps(gv, 1))));
         }
       } else {
         alignas(32) float lx[8], lg[8];
@@ -284,7 +300,7 @@ void layernorm_row_backward_f32(const float* dy, const float* x, double mean, do
   const __m256 a = _mm256_set1_ps(static_cast<float>(sg / n));
   const __m256 c = _mm256_set1_ps(static_cast<float>(sgx / n));
   auto f = [&](__m256 gv, __m256 xv, __m256 wv) {
-    const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(xv, mv), rv);
+    const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(xv, mv), mlo), rv);
     const __m256 g = _mm256_mul_ps(gv, wv);
     return _mm256_mul_ps(rv, _mm256_fnmadd_ps(xh, c, _mm256_sub_ps(g, a)));
   };
@@ -327,7 +343,9 @@ void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double
   const __m256 lv = _mm256_set1_ps(static_cast<float>(lse));
   const __m256 gv = _mm256_set1_ps(static_cast<float>(g));
   const __m256 ov = _mm256_set1_ps(static_cast<float>(off));
-  auto f = [&](__m256 v) { return _mm256_mul_ps(gv, _mm256_sub_ps(exp_ps(_mm256_sub_ps(v, lv)), ov)); };
+  auto f = [&](__m256 v) {
+    return _mm256_mul_ps(gv, _mm256_sub_ps(exp_ps(_mm256_sub_ps(v, lv)), ov));
+  };
   int64_t i = 0;
   for (; i + 8 <= C; i += 8) _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(x + i)));
   if (i < C) {

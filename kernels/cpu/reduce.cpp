@@ -57,8 +57,12 @@ T reduce_one(ReduceOp op, int red_ndim, const int64_t* red_sizes, const int64_t*
     for (int64_t i = 0; i < inner_n; ++i) {
       T v = p[i * inner_s];
       switch (op) {
-        case ReduceOp::Sum: acc += static_cast<Acc<T>>(v); break;
-        case ReduceOp::Prod: acc *= static_cast<Acc<T>>(v); break;
+        case ReduceOp::Sum:
+          acc += static_cast<Acc<T>>(v);
+          break;
+        case ReduceOp::Prod:
+          acc *= static_cast<Acc<T>>(v);
+          break;
         case ReduceOp::Max:
         case ReduceOp::Min:
           if constexpr (std::is_floating_point_v<T>) {
@@ -147,7 +151,8 @@ void column_reduce_f32(ReduceOp op, int kept_ndim, const int64_t* kept_sizes,
     for (int64_t j = 0; j < cols; ++j) {
       if (is_sum) {
         double a = 0;
-        for (int t = 0; t < nt; ++t) a += pacc[(static_cast<size_t>(t) * tasks + k) * kColBlock + j];
+        for (int t = 0; t < nt; ++t)
+          a += pacc[(static_cast<size_t>(t) * tasks + k) * kColBlock + j];
         yo[j] = static_cast<float>(a);
       } else {
         // threads in row order, so the first NaN / first extreme wins as in the reference
@@ -221,7 +226,8 @@ void reduce(ReduceOp op, int kept_ndim, const int64_t* kept_sizes, const int64_t
         n_out < omp_get_max_threads() && n_out * n_red >= 4 * kParallelGrain &&
         !omp_in_parallel()) {
       std::vector<int64_t> offs(static_cast<size_t>(n_out));
-      for (int64_t o = 0; o < n_out; ++o) offs[o] = offset_of(o, kept_ndim, kept_sizes, kept_strides);
+      for (int64_t o = 0; o < n_out; ++o)
+        offs[o] = offset_of(o, kept_ndim, kept_sizes, kept_strides);
       row_reduce_split_f32(op, n_out, offs.data(), red_sizes[0], x, y);
       return;
     }
@@ -252,7 +258,8 @@ void reduce(ReduceOp op, int kept_ndim, const int64_t* kept_sizes, const int64_t
     }
     return;
   }
-#pragma omp parallel for if (n_out * n_red >= kParallelGrain && n_out > 1 && !omp_in_parallel()) schedule(static)
+#pragma omp parallel for if (n_out * n_red >= kParallelGrain && n_out > 1 && !omp_in_parallel()) \
+    schedule(static)
   for (int64_t o = 0; o < n_out; ++o) {
     const T* base = x + offset_of(o, kept_ndim, kept_sizes, kept_strides);
     y[o] = reduce_one<T>(op, red_ndim, red_sizes, red_strides, base, vec);
@@ -273,9 +280,16 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
       T v = p[i * rs];
       if constexpr (std::is_floating_point_v<T>) {
         if (std::isnan(bv)) break;
-        if (std::isnan(v)) { best = i; bv = v; break; }
+        if (std::isnan(v)) {
+          best = i;
+          bv = v;
+          break;
+        }
       }
-      if (is_max ? v > bv : v < bv) { best = i; bv = v; }
+      if (is_max ? v > bv : v < bv) {
+        best = i;
+        bv = v;
+      }
     }
     y[o] = best;
   }
@@ -283,7 +297,7 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
 
 #define SMYRF_INSTANTIATE_REDUCE(T)                                                           \
   template void reduce<T>(ReduceOp, int, const int64_t*, const int64_t*, int, const int64_t*, \
-                          const int64_t*, const T*, T*);                                       \
+                          const int64_t*, const T*, T*);                                      \
   template void argreduce<T>(bool, int, const int64_t*, const int64_t*, int64_t, int64_t,     \
                              const T*, int64_t*);
 SMYRF_INSTANTIATE_REDUCE(int32_t)

@@ -35,7 +35,9 @@ float maxmin_f32(const float* x, int64_t n, bool is_max) {
   float best = x[0];
   if (n >= 8) {
     __m256 b0 = _mm256_loadu_ps(x), b1 = b0;
-    __m256 nan = _mm256_setzero_ps();  // lanes that have seen a NaN
+    // lanes that have seen a NaN. The first load counts too: max_ps(b, v) returns v when b is
+    // NaN, so a NaN among the first 8 values used to be dropped.
+    __m256 nan = _mm256_cmp_ps(b0, b0, _CMP_UNORD_Q);
     for (i = 8; i + 16 <= n; i += 16) {
       __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
       nan = _mm256_or_ps(nan, _mm256_cmp_ps(v0, v1, _CMP_UNORD_Q));

@@ -1,0 +1,235 @@
+// Vectorised float32 math for AVX2+FMA (8 lanes): exp, log, tanh, sigmoid, silu, the normal
+// CDF and erf-based gelu / gelu'. Inline, and only for translation units compiled with
+// -mavx2 -mfma (the *_avx2.cpp files).
+//
+// Accuracy, measured against double-precision std:: functions rounded to float (see
+// tests/kernels/test_memory_kernels.cpp, which checks these bounds on dense sweeps):
+//   exp_ps       <= 2 ulp over [-104, 89]; +inf -> +inf, -inf -> 0, x > 88.73 -> +inf,
+//                x < -103.9 -> 0, denormal results rounded once, NaN -> NaN.
+//   log_ps       <= 2 ulp on (0, inf], denormal inputs included; 0 -> -inf, x < 0 -> NaN,
+//                +inf -> +inf, NaN -> NaN.
+//   tanh_ps      <= 3 ulp; sigmoid_ps, silu_ps <= 3 ulp (relative, where the result is normal).
+//   phi_ps       (normal CDF 0.5 (1 + erf(x / sqrt 2))) and gelu_ps <= 8 ulp relative on the
+//                whole range, including the far negative tail where gelu is tiny; near the zero
+//                of gelu' (x ~ -0.75) only an absolute bound (~1e-7) is meaningful.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace smyrf::kernels::cpu::avx2 {
+
+inline __m256 horner(__m256 x, __m256 c, __m256 acc) { return _mm256_fmadd_ps(acc, x, c); }
+
+// exp(x): n = round(x log2 e), r = x - n ln2 (two-constant Cody-Waite, exact for |n| <= 150),
+// exp(r) by a degree-6 minimax polynomial on [-ln2/2, ln2/2], then r * 2^n applied as two
+// power-of-two factors so results in the denormal range are rounded only once and 2^n never
+// needs an exponent outside the normal range.
+inline __m256 exp_ps(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(89.0f), lo = _mm256_set1_ps(-104.0f);
+  // min/max take their second operand when either is NaN; putting x second keeps NaN as NaN.
+  x = _mm256_max_ps(lo, _mm256_min_ps(hi, x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = horner(r, _mm256_set1_ps(1.3981999507e-3f), p);
+  p = horner(r, _mm256_set1_ps(8.3334519073e-3f), p);
+  p = horner(r, _mm256_set1_ps(4.1665795894e-2f), p);
+  p = horner(r, _mm256_set1_ps(1.6666665459e-1f), p);
+  p = horner(r, _mm256_set1_ps(5.0000001201e-1f), p);
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  // n in [-150, 129]: split as n1 + n2 with both in the normal exponent range
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1);
+  const __m256i n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+// log(x) = e ln2 + log(m), m in [sqrt(1/2), sqrt(2)), log(1 + f) = f - f^2/2 + f^3 P(f).
+inline __m256 log_ps(__m256 x0) {
+  const __m256 min_normal = _mm256_castsi256_ps(_mm256_set1_epi32(0x00800000));
+  // denormals: scale by 2^23 and subtract 23 from the exponent
+  const __m256 den = _mm256_cmp_ps(x0, min_normal, _CMP_LT_OQ);
+  __m256 x = _mm256_blendv_ps(x0, _mm256_mul_ps(x0, _mm256_set1_ps(8388608.0f)), den);
+  const __m256i xi = _mm256_castps_si256(x);
+  __m256 e =
+      _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(126)));
+  e = _mm256_sub_ps(e, _mm256_and_ps(den, _mm256_set1_ps(23.0f)));
+  // mantissa in [0.5, 1)
+  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(
+      _mm256_and_si256(xi, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x3F000000)));
+  const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+  e = _mm256_sub_ps(e, _mm256_and_ps(small, _mm256_set1_ps(1.0f)));
+  // f = 2m - 1 for m < sqrt(1/2), else m - 1 (both exact)
+  const __m256 f = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(small, m)), _mm256_set1_ps(1.0f));
+  const __m256 z = _mm256_mul_ps(f, f);
+  __m256 p = _mm256_set1_ps(7.0376836292e-2f);
+  p = horner(f, _mm256_set1_ps(-1.1514610310e-1f), p);
+  p = horner(f, _mm256_set1_ps(1.1676998740e-1f), p);
+  p = horner(f, _mm256_set1_ps(-1.2420140846e-1f), p);
+  p = horner(f, _mm256_set1_ps(1.4249322787e-1f), p);
+  p = horner(f, _mm256_set1_ps(-1.6668057665e-1f), p);
+  p = horner(f, _mm256_set1_ps(2.0000714765e-1f), p);
+  p = horner(f, _mm256_set1_ps(-2.4999993993e-1f), p);
+  p = horner(f, _mm256_set1_ps(3.3333331174e-1f), p);
+  __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, z), f);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
+  y = _mm256_add_ps(f, y);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), y);
+  // specials: 0 -> -inf, negative or NaN -> NaN, +inf -> +inf
+  const __m256 zero = _mm256_setzero_ps();
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(-__builtin_inff()), _mm256_cmp_ps(x0, zero, _CMP_EQ_OQ));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()),
+                       _mm256_cmp_ps(x0, _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_nanf("")),
+                       _mm256_cmp_ps(x0, zero, _CMP_NGE_UQ));  // x < 0 or unordered
+  return y;
+}
+
+inline __m256 abs_ps(__m256 x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+
+// tanh: an odd polynomial for |x| < 0.625 (where 1 - 2/(e^2x + 1) would cancel), otherwise
+// 1 - 2 / (exp(2|x|) + 1) with the sign put back; exp overflow to inf gives exactly 1.
+inline __m256 tanh_ps(__m256 x) {
+  const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+  const __m256 a = abs_ps(x);
+  const __m256 z = _mm256_mul_ps(x, x);
+  __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
+  p = horner(z, _mm256_set1_ps(2.06390887954e-2f), p);
+  p = horner(z, _mm256_set1_ps(-5.37397155531e-2f), p);
+  p = horner(z, _mm256_set1_ps(1.33314422036e-1f), p);
+  p = horner(z, _mm256_set1_ps(-3.33332819422e-1f), p);
+  const __m256 small_r = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+  const __m256 e = exp_ps(_mm256_add_ps(a, a));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 big_r = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+  big_r = _mm256_or_ps(big_r, sign);
+  return _mm256_blendv_ps(big_r, small_r, _mm256_cmp_ps(a, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+}
+
+// sigmoid(x) = 1 / (1 + exp(-x)) for x >= 0 and e / (1 + e), e = exp(x), for x < 0: the
+// exponential is always of -|x|, so it never overflows and the far negative tail (down to the
+// denormal range) keeps its relative accuracy instead of flushing to 0 at x = -88.7.
+inline __m256 sigmoid_ps(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 e = exp_ps(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));  // exp(-|x|)
+  const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+  return _mm256_div_ps(_mm256_blendv_ps(one, e, neg), _mm256_add_ps(one, e));
+}
+
+// silu(x) = x sigmoid(x), same split (so silu(-inf) = -inf * 0 = NaN, as the reference).
+inline __m256 silu_ps(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 e = exp_ps(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));
+  const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+  return _mm256_div_ps(_mm256_blendv_ps(x, _mm256_mul_ps(x, e), neg), _mm256_add_ps(one, e));
+}
+
+// Normal CDF Phi(x) = 0.5 (1 + erf(x / sqrt 2)) with relative accuracy in both tails, and the
+// Gaussian factor exp(-x^2 / 2) it computes on the way (gelu' needs it).
+//   |z| < 1 (z = x / sqrt 2): 0.5 + 0.5 erf(z), erf by an odd polynomial (no cancellation:
+//     Phi >= 0.079 there).
+//   |z| >= 1: erfc(|z|) = exp(-z^2) / |z| * R(1 / z^2) with two rational-free polynomial fits
+//     (|z| < 2 and |z| >= 2); Phi = 0.5 erfc(|z|) for x < 0 and 1 - 0.5 erfc(|z|) for x > 0.
+//   exp(-z^2) is taken as exp(-hi) (1 - lo) where hi + lo = x^2 / 2 exactly (an FMA split), so
+//   the tail does not lose the ~z^2 ulps that rounding z^2 first would cost.
+inline __m256 phi_ps(__m256 x, __m256* gauss) {
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.707106781186547524f));
+  const __m256 a = abs_ps(z);
+  // small |z|: erf(z) = z T(z^2)
+  const __m256 z2 = _mm256_mul_ps(z, z);
+  __m256 t = _mm256_set1_ps(7.853861353153693e-5f);
+  t = horner(z2, _mm256_set1_ps(-8.010193625184903e-4f), t);
+  t = horner(z2, _mm256_set1_ps(5.188327685732524e-3f), t);
+  t = horner(z2, _mm256_set1_ps(-2.685381193529856e-2f), t);
+  t = horner(z2, _mm256_set1_ps(1.128358514861418e-1f), t);
+  t = horner(z2, _mm256_set1_ps(-3.761262582423300e-1f), t);
+  t = horner(z2, _mm256_set1_ps(1.128379165726710e0f), t);
+  const __m256 phi_small = _mm256_fmadd_ps(_mm256_mul_ps(t, z), half, half);
+  // exp(-x^2/2) with the product split exactly
+  const __m256 xx = _mm256_mul_ps(x, x);
+  const __m256 xx_lo = _mm256_fmsub_ps(x, x, xx);
+  const __m256 h = _mm256_mul_ps(xx, half);
+  // where x^2 overflowed the split is meaningless (inf - inf); drop it there
+  const __m256 h_lo = _mm256_and_ps(
+      _mm256_mul_ps(xx_lo, half), _mm256_cmp_ps(xx, _mm256_set1_ps(__builtin_inff()), _CMP_LT_OQ));
+  __m256 g = exp_ps(_mm256_xor_ps(h, _mm256_set1_ps(-0.0f)));
+  g = _mm256_fnmadd_ps(g, h_lo, g);
+  *gauss = g;
+  // tail: erfc(a) = g / a * P(1/a^2); coefficients chosen per lane by the |z| < 2 test
+  const __m256 q = _mm256_div_ps(one, a);
+  const __m256 y = _mm256_mul_ps(q, q);
+  const __m256 mid = _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ);
+  auto c = [&](float p_mid, float p_far) {
+    return _mm256_blendv_ps(_mm256_set1_ps(p_far), _mm256_set1_ps(p_mid), mid);
+  };
+  // the |z| >= 2 fit has degree 7 (its leading coefficient is 0 in the shared Horner scheme)
+  __m256 p = c(2.326819970068386e-2f, 0.0f);
+  p = horner(y, c(-1.387039388740657e-1f, -1.047766399936249e1f), p);
+  p = horner(y, c(3.687424674597105e-1f, 1.297719955372516e1f), p);
+  p = horner(y, c(-5.824733027278666e-1f, -7.495518717768503e0f), p);
+  p = horner(y, c(6.210004621745983e-1f, 2.921019019210786e0f), p);
+  p = horner(y, c(-4.944515323274145e-1f, -1.015265279202700e0f), p);
+  p = horner(y, c(3.404879937665872e-1f, 4.218463358204948e-1f), p);
+  p = horner(y, c(-2.741127028184656e-1f, -2.820767439740514e-1f), p);
+  p = horner(y, c(5.638259427386472e-1f, 5.641895067754075e-1f), p);
+  const __m256 erfc_half = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(g, q), p), half);
+  const __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
+  const __m256 phi_tail = _mm256_blendv_ps(erfc_half, _mm256_sub_ps(one, erfc_half), pos);
+  // a < 1 or NaN takes the polynomial (which carries the NaN)
+  const __m256 use_small = _mm256_cmp_ps(a, one, _CMP_NGE_UQ);
+  return _mm256_blendv_ps(phi_tail, phi_small, use_small);
+}
+
+// gelu(x) = x Phi(x) (erf form, as the reference).
+inline __m256 gelu_ps(__m256 x) {
+  __m256 g;
+  return _mm256_mul_ps(x, phi_ps(x, &g));
+}
+
+// gelu'(x) = Phi(x) + x exp(-x^2/2) / sqrt(2 pi).
+inline __m256 gelu_grad_ps(__m256 x) {
+  __m256 g;
+  const __m256 phi = phi_ps(x, &g);
+  return _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.398942280401432678f)), g, phi);
+}
+
+// Horizontal reductions of one register.
+inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline double hsum_pd(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+  return _mm_cvtsd_f64(s);
+}
+// widen 8 floats and add them to a 4-lane double accumulator
+inline __m256d add_widened(__m256d acc, __m256 v) {
+  acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+  return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+// max / min of the lanes (no NaN handling: callers check NaN separately)
+inline float hmax_ps(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Mask of the first k lanes (0 <= k <= 8), for maskload / maskstore tails.
+inline __m256i tail_mask(int64_t k) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
+}
+
+}  // namespace smyrf::kernels::cpu::avx2

@@ -1,0 +1,532 @@
+// The memory-bound CPU kernels (elementwise, reductions, softmax, layer norm, cross-entropy):
+// every AVX2 path against the scalar reference on odd sizes, unaligned pointers, transposed /
+// broadcast / flipped index spaces and edge values; the vector math against double precision.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/elementwise_avx2.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/reduce.h"
+
+using namespace smyrf::kernels::cpu;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+const int64_t kSizes[] = {1, 7, 33, 1000, 4099};
+
+struct IsaGuard {
+  Isa prev;
+  explicit IsaGuard(Isa isa) : prev(set_active_isa(isa)) {}
+  ~IsaGuard() { set_active_isa(prev); }
+};
+
+// Runs fn under the scalar reference and under AVX2. Returns false (and the test skips the
+// comparison) on a machine or build without AVX2.
+bool have_avx2() {
+  if (!cpu_has_avx2_fma()) MESSAGE("no AVX2+FMA here: AVX2 comparisons skipped");
+  return cpu_has_avx2_fma();
+}
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& e : v) e = d(gen);
+  return v;
+}
+
+// A buffer whose data() is one float past a 32-byte boundary, to exercise unaligned access.
+struct Unaligned {
+  std::vector<float> store;
+  float* p;
+  explicit Unaligned(size_t n, float fill = 0.f) : store(n + 9, fill) {
+    auto addr = reinterpret_cast<uintptr_t>(store.data());
+    size_t skip = ((32 - addr % 32) % 32) / sizeof(float) + 1;
+    p = store.data() + skip;
+  }
+  Unaligned(const std::vector<float>& v) : Unaligned(v.size()) { std::copy(v.begin(), v.end(), p); }
+  float& operator[](size_t i) { return p[i]; }
+};
+
+// a and b agree: both NaN, equal (infinities included), or |a - b| <= rel |b| + abs.
+bool close(float a, float b, double rel, double abs) {
+  if (std::isnan(b) || std::isnan(a)) return std::isnan(a) && std::isnan(b);
+  if (std::isinf(b) || std::isinf(a)) return a == b;
+  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
+}
+
+void check_close(const float* got, const float* want, int64_t n, double rel, double abs,
+                 const char* what) {
+  int64_t bad = -1;
+  for (int64_t i = 0; i < n && bad < 0; ++i)
+    if (!close(got[i], want[i], rel, abs)) bad = i;
+  INFO(std::string(what) << " n=" << n << " first mismatch at " << bad << ": got "
+                         << (bad >= 0 ? got[bad] : 0.f) << " want "
+                         << (bad >= 0 ? want[bad] : 0.f));
+  CHECK(bad < 0);
+}
+
+// distance in float ulps between got and ref (ref in double), denormal ulps below FLT_MIN
+double ulps(float got, double ref) {
+  const float rf = static_cast<float>(ref);
+  if (std::isnan(rf) || std::isnan(got)) return std::isnan(rf) && std::isnan(got) ? 0 : 1e30;
+  if (std::isinf(rf) || std::isinf(got)) return rf == got ? 0 : 1e30;
+  const double u = std::fabs(rf) < std::numeric_limits<float>::min()
+                       ? std::numeric_limits<float>::denorm_min()
+                       : std::ldexp(1.0, std::ilogb(rf) - 23);
+  return std::fabs(got - ref) / u;
+}
+
+std::vector<float> edge_values() {
+  return {0.f,   -0.f,   1.f,   -1.f, kInf,  -kInf,  kNaN, 1e-45f, -1e-45f, 1e-38f,
+          3e38f, -3e38f, 88.7f, 89.f, -87.f, -104.f, 1e6f, -1e6f,  0.5f,    2.f};
+}
+
+}  // namespace
+
+TEST_CASE("vec math: exp, log, tanh, sigmoid, silu, gelu within their ulp bounds") {
+  if (!have_avx2()) return;
+  struct Case {
+    const char* name;
+    UnaryOp op;
+    std::function<double(double)> f;
+    double lo, hi, max_ulp;
+  };
+  const double rs2 = 1.0 / std::sqrt(2.0);
+  const Case cases[] = {
+      {"exp", UnaryOp::Exp, [](double x) { return std::exp(x); }, -110, 95, 2},
+      {"tanh", UnaryOp::Tanh, [](double x) { return std::tanh(x); }, -12, 12, 3},
+      {"sigmoid", UnaryOp::Sigmoid, [](double x) { return 1 / (1 + std::exp(-x)); }, -103, 30, 3},
+      {"silu", UnaryOp::Silu, [](double x) { return x / (1 + std::exp(-x)); }, -80, 30, 4},
+      {"gelu", UnaryOp::Gelu, [&](double x) { return 0.5 * x * std::erfc(-x * rs2); }, -13, 13, 16},
+  };
+  for (const auto& c : cases) {
+    const int n = 1 << 20;
+    std::vector<float> x(n), y(n);
+    for (int i = 0; i < n; ++i) x[i] = static_cast<float>(c.lo + (c.hi - c.lo) * i / (n - 1));
+    REQUIRE(avx2::unary_f32(c.op, 0, 0, x.data(), y.data(), n));
+    double worst = 0;
+    float at = 0;
+    for (int i = 0; i < n; ++i) {
+      const double e = ulps(y[i], c.f(x[i]));
+      if (e > worst) worst = e, at = x[i];
+    }
+    INFO(c.name << ": " << worst << " ulp at x = " << at);
+    CHECK(worst <= c.max_ulp);
+  }
+  // log over every 997th positive float bit pattern, denormals included
+  std::vector<float> x, y;
+  for (uint32_t b = 1; b < 0x7f800000u; b += 997) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    x.push_back(f);
+  }
+  y.resize(x.size());
+  avx2::unary_f32(UnaryOp::Log, 0, 0, x.data(), y.data(), static_cast<int64_t>(x.size()));
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, ulps(y[i], std::log(double(x[i]))));
+  INFO("log: " << worst << " ulp");
+  CHECK(worst <= 2);
+  // gelu': relative where it is not near its zero crossing at x ~ -0.75
+  {
+    const int n = 1 << 18;
+    std::vector<float> xs(n), ys(n);
+    for (int i = 0; i < n; ++i) xs[i] = -13.f + 26.f * i / (n - 1);
+    avx2::unary_f32(UnaryOp::GeluGrad, 0, 0, xs.data(), ys.data(), n);
+    for (int i = 0; i < n; ++i) {
+      const double v = xs[i];
+      const double r = 0.5 * std::erfc(-v * rs2) + v * 0.3989422804014327 * std::exp(-0.5 * v * v);
+      if (!close(ys[i], static_cast<float>(r), 2e-6, 1e-7)) {
+        INFO("gelu' at " << v << " got " << ys[i] << " want " << r);
+        CHECK(false);
+        break;
+      }
+    }
+  }
+  // specials
+  const float sx[] = {kInf, -kInf, kNaN, 89.f, 88.72f, -104.f, -103.9f, 0.f, -0.f, -1.f, 1e-45f};
+  const int ns = sizeof(sx) / sizeof(float);
+  float ex[ns], lg[ns], th[ns], sg[ns];
+  avx2::unary_f32(UnaryOp::Exp, 0, 0, sx, ex, ns);
+  avx2::unary_f32(UnaryOp::Log, 0, 0, sx, lg, ns);
+  avx2::unary_f32(UnaryOp::Tanh, 0, 0, sx, th, ns);
+  avx2::unary_f32(UnaryOp::Sigmoid, 0, 0, sx, sg, ns);
+  CHECK(ex[0] == kInf);
+  CHECK(ex[1] == 0.f);
+  CHECK(std::isnan(ex[2]));
+  CHECK(ex[3] == kInf);
+  CHECK(ulps(ex[4], std::exp(double(88.72f))) <= 2);
+  CHECK(ex[5] == 0.f);
+  CHECK(ex[6] == std::numeric_limits<float>::denorm_min());  // exp(-103.9) = 7.5e-46 rounds up
+  CHECK(lg[0] == kInf);
+  CHECK(std::isnan(lg[1]));
+  CHECK(std::isnan(lg[2]));
+  CHECK(lg[7] == -kInf);
+  CHECK(lg[8] == -kInf);
+  CHECK(std::isnan(lg[9]));
+  CHECK(lg[10] == doctest::Approx(-103.279).epsilon(1e-6));
+  CHECK(th[0] == 1.f);
+  CHECK(th[1] == -1.f);
+  CHECK(std::isnan(th[2]));
+  CHECK(sg[0] == 1.f);
+  CHECK(sg[1] == 0.f);
+  CHECK(sg[6] > 0.f);  // sigmoid(-103.9) is a denormal, not flushed to zero
+}
+
+TEST_CASE("scalar reference: gelu tail is not flushed by 1 + erf cancellation") {
+  IsaGuard g(Isa::Scalar);
+  float x[2] = {-10.f, -9.f}, y[2];
+  int64_t sz = 2, st = 1;
+  unary<float>(UnaryOp::Gelu, 0, 0, 1, &sz, x, &st, y, &st);
+  CHECK(y[0] == doctest::Approx(-7.619853e-23).epsilon(1e-5));
+  CHECK(y[1] == doctest::Approx(-1.0156e-18).epsilon(1e-3));
+}
+
+TEST_CASE("unary ops: AVX2 equals the scalar reference on odd sizes, unaligned, edge values") {
+  if (!have_avx2()) return;
+  struct Op {
+    UnaryOp op;
+    double a, b, rel, abs;
+  };
+  const Op ops[] = {
+      {UnaryOp::Neg, 0, 0, 0, 0},
+      {UnaryOp::Exp, 0, 0, 2.5e-7, 0},
+      {UnaryOp::Log, 0, 0, 2.5e-7, 0},
+      {UnaryOp::Sqrt, 0, 0, 0, 0},
+      {UnaryOp::Rsqrt, 0, 0, 1.2e-7, 0},
+      {UnaryOp::Abs, 0, 0, 0, 0},
+      {UnaryOp::Sign, 0, 0, 0, 0},
+      {UnaryOp::Tanh, 0, 0, 3.6e-7, 0},
+      {UnaryOp::Sigmoid, 0, 0, 3.6e-7, 1e-43},
+      {UnaryOp::Relu, 0, 0, 0, 0},
+      {UnaryOp::LeakyRelu, 0.1, 0, 1.2e-7, 0},
+      {UnaryOp::Gelu, 0, 0, 2e-6, 1e-43},
+      {UnaryOp::Silu, 0, 0, 5e-7, 1e-43},
+      {UnaryOp::Clamp, -0.5, 0.5, 0, 0},
+      {UnaryOp::Clamp, 1, -1, 0, 0},
+      {UnaryOp::MulScalar, 3, 0, 0, 0},
+      {UnaryOp::AddScalar, -2, 0, 0, 0},
+      {UnaryOp::Square, 0, 0, 0, 0},
+      {UnaryOp::Reciprocal, 0, 0, 0, 0},
+      {UnaryOp::GeluGrad, 0, 0, 2e-6, 2e-7},
+      {UnaryOp::TanhGradFromOut, 0, 0, 0, 0},
+      {UnaryOp::SigmoidGradFromOut, 0, 0, 0, 0},
+      {UnaryOp::PowScalar, 2.5, 0, 0, 0},
+      {UnaryOp::Log1p, 0, 0, 0, 0},
+  };
+  const auto edges = edge_values();
+  for (int64_t n : kSizes) {
+    auto v = randn(n, 7 + n, 3.f);
+    for (size_t k = 0; k < edges.size() && k * 3 < static_cast<size_t>(n); ++k) v[k * 3] = edges[k];
+    Unaligned x(v), y_ref(n), y_vec(n);
+    const int64_t st = 1;
+    for (const auto& o : ops) {
+      CAPTURE(static_cast<int>(o.op));
+      {
+        IsaGuard g(Isa::Scalar);
+        unary<float>(o.op, o.a, o.b, 1, &n, x.p, &st, y_ref.p, &st);
+      }
+      {
+        IsaGuard g(Isa::Avx2);
+        unary<float>(o.op, o.a, o.b, 1, &n, x.p, &st, y_vec.p, &st);
+      }
+      check_close(y_vec.p, y_ref.p, n, o.rel, o.abs, "unary");
+      CHECK(y_vec.p[n] == 0.f);  // nothing written past the end
+    }
+  }
+}
+
+namespace {
+// y = op(a, b) over a 2-D or 3-D index space with the given strides, AVX2 vs scalar.
+void binary_case(BinaryOp op, std::vector<int64_t> sizes, std::vector<int64_t> as,
+                 std::vector<int64_t> bs, int64_t a_off, int64_t b_off, uint32_t seed) {
+  int64_t total = 1;
+  for (auto s : sizes) total *= s;
+  auto extent = [&](const std::vector<int64_t>& st) {
+    int64_t e = 0;
+    for (size_t d = 0; d < sizes.size(); ++d) e += (sizes[d] - 1) * std::abs(st[d]);
+    return e + 1;
+  };
+  auto av = randn(extent(as) + a_off, seed), bv = randn(extent(bs) + b_off, seed + 1);
+  av[0] = kNaN;
+  if (bv.size() > 5) bv[5] = -0.f, av[std::min<size_t>(5, av.size() - 1)] = 0.f;
+  if (bv.size() > 9) bv[9] = kInf;
+  Unaligned a(av), b(bv), yr(total), yv(total);
+  std::vector<int64_t> ys(sizes.size(), 1);
+  for (int d = static_cast<int>(sizes.size()) - 2; d >= 0; --d) ys[d] = ys[d + 1] * sizes[d + 1];
+  const int nd = static_cast<int>(sizes.size());
+  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+    IsaGuard g(isa);
+    binary<float>(op, nd, sizes.data(), a.p + a_off, as.data(), b.p + b_off, bs.data(),
+                  isa == Isa::Scalar ? yr.p : yv.p, ys.data());
+  }
+  // elementwise add/sub/mul/div/max/min are exact: AVX2 must equal the reference bit for bit
+  // (NaN payloads aside)
+  check_close(yv.p, yr.p, total, 0, 0, "binary");
+}
+}  // namespace
+
+TEST_CASE("binary ops: contiguous, broadcast, transposed, flipped and permuted operands") {
+  if (!have_avx2()) return;
+  const BinaryOp ops[] = {BinaryOp::Add,     BinaryOp::Sub,     BinaryOp::Mul, BinaryOp::Div,
+                          BinaryOp::Maximum, BinaryOp::Minimum, BinaryOp::Pow};
+  uint32_t seed = 1;
+  for (BinaryOp op : ops) {
+    CAPTURE(static_cast<int>(op));
+    for (int64_t n : kSizes) {
+      binary_case(op, {n}, {1}, {1}, 0, 0, ++seed);
+      binary_case(op, {n}, {1}, {0}, 0, 0, ++seed);       // scalar broadcast
+      binary_case(op, {n}, {-1}, {1}, n - 1, 0, ++seed);  // flipped view
+    }
+    for (auto [r, c] : {std::pair<int64_t, int64_t>{33, 7}, {7, 33}, {100, 129}, {130, 67}}) {
+      binary_case(op, {r, c}, {1, r}, {c, 1}, 0, 0, ++seed);      // a transposed
+      binary_case(op, {r, c}, {c, 1}, {1, r}, 0, 0, ++seed);      // b transposed
+      binary_case(op, {r, c}, {1, r}, {1, r}, 0, 0, ++seed);      // both transposed
+      binary_case(op, {r, c}, {1, r}, {1, 0}, 0, 0, ++seed);      // transposed + column broadcast
+      binary_case(op, {r, c}, {c, 1}, {0, 1}, 0, 0, ++seed);      // row broadcast
+      binary_case(op, {r, c}, {2, 2 * r}, {c, 1}, 0, 0, ++seed);  // strided, transposed
+      binary_case(op, {r, c}, {-1, -r}, {c, 1}, r * c - 1, 0, ++seed);  // flipped transpose
+    }
+    binary_case(op, {5, 37, 41}, {1, 5 * 41, 5}, {37 * 41, 41, 1}, 0, 0, ++seed);  // permuted
+    binary_case(op, {3, 70, 65}, {70 * 65, 1, 70}, {0, 1, 0}, 0, 0, ++seed);
+  }
+}
+
+TEST_CASE("binary maximum / minimum: NaN propagates, the reference's choice between +0 and -0") {
+  if (!have_avx2()) return;
+  std::vector<float> a = {kNaN, 1.f, 0.f, -0.f, kInf, -kInf, 2.f, kNaN, 3.f};
+  std::vector<float> b = {1.f, kNaN, -0.f, 0.f, 1.f, 1.f, kNaN, kNaN, -3.f};
+  const int64_t n = static_cast<int64_t>(a.size()), st = 1;
+  for (BinaryOp op : {BinaryOp::Maximum, BinaryOp::Minimum}) {
+    std::vector<float> yr(n), yv(n);
+    {
+      IsaGuard g(Isa::Scalar);
+      binary<float>(op, 1, &n, a.data(), &st, b.data(), &st, yr.data(), &st);
+    }
+    {
+      IsaGuard g(Isa::Avx2);
+      binary<float>(op, 1, &n, a.data(), &st, b.data(), &st, yv.data(), &st);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      CHECK(std::isnan(yv[i]) == std::isnan(yr[i]));
+      if (!std::isnan(yr[i])) CHECK(std::signbit(yv[i]) == std::signbit(yr[i]));
+      if (!std::isnan(yr[i])) CHECK(yv[i] == yr[i]);
+    }
+    CHECK(std::isnan(yr[0]));
+    CHECK(std::isnan(yr[1]));
+  }
+}
+
+TEST_CASE("unary on transposed and strided inputs goes through the tiled path exactly") {
+  if (!have_avx2()) return;
+  for (auto [r, c] : {std::pair<int64_t, int64_t>{9, 8}, {64, 64}, {100, 129}, {257, 33}}) {
+    for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Gelu, UnaryOp::Neg, UnaryOp::Sin}) {
+      auto v = randn(static_cast<size_t>(2 * r * c), r + c);
+      v[3] = kNaN;
+      v[4] = -kInf;
+      Unaligned x(v), yr(r * c), yv(r * c);
+      const int64_t sizes[2] = {r, c}, ys[2] = {c, 1};
+      for (auto xs : {std::vector<int64_t>{1, r}, std::vector<int64_t>{2, 2 * r},
+                      std::vector<int64_t>{2 * c, 2}}) {
+        for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+          IsaGuard g(isa);
+          unary<float>(op, 0, 0, 2, sizes, x.p, xs.data(), isa == Isa::Scalar ? yr.p : yv.p, ys);
+        }
+        check_close(yv.p, yr.p, r * c, 2e-6, 1e-44, "unary strided");
+      }
+    }
+  }
+}
+
+namespace {
+void reduce_case(ReduceOp op, std::vector<int64_t> kept, std::vector<int64_t> ks,
+                 std::vector<int64_t> red, std::vector<int64_t> rs, size_t extent, uint32_t seed,
+                 bool edges) {
+  auto v = randn(extent, seed);
+  if (edges) {
+    v[extent / 3] = kNaN;
+    v[extent / 2] = kInf;
+    v[extent / 5] = -kInf;
+  }
+  Unaligned x(v);
+  int64_t n_out = 1;
+  for (auto k : kept) n_out *= k;
+  std::vector<float> yr(n_out), yv(n_out);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+    IsaGuard g(isa);
+    reduce<float>(op, static_cast<int>(kept.size()), kept.data(), ks.data(),
+                  static_cast<int>(red.size()), red.data(), rs.data(), x.p,
+                  isa == Isa::Scalar ? yr.data() : yv.data());
+  }
+  // sums: the AVX2 path adds in float lanes folded into double every 1024 elements
+  check_close(yv.data(), yr.data(), n_out, op == ReduceOp::Sum ? 1e-6 : 0,
+              op == ReduceOp::Sum ? 1e-4 : 0, "reduce");
+}
+}  // namespace
+
+TEST_CASE("reductions: rows, columns, transposed, tall-narrow and full reductions") {
+  if (!have_avx2()) return;
+  uint32_t seed = 100;
+  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min}) {
+    CAPTURE(static_cast<int>(op));
+    for (bool edges : {false, true}) {
+      for (int64_t n : kSizes) {
+        // full reduction of a contiguous run
+        reduce_case(op, {}, {}, {n}, {1}, n, ++seed, edges && n > 7);
+        // row reduction of (3, n) and column reduction of (n, 3) / (n, 37)
+        reduce_case(op, {3}, {n}, {n}, {1}, 3 * n, ++seed, edges && n > 7);
+        reduce_case(op, {3}, {1}, {n}, {3}, 3 * n, ++seed, edges && n > 7);
+        reduce_case(op, {37}, {1}, {n}, {37}, 37 * n, ++seed, edges && n > 7);
+        // a transposed (37, n) tensor reduced along its last dim is a column reduction
+        reduce_case(op, {n}, {1}, {37}, {n}, 37 * n, ++seed, edges && n > 7);
+        // 3-D: kept (2, n) contiguous, reduced middle dim
+        reduce_case(op, {2, 33}, {33 * n, 1}, {n}, {33}, 2 * 33 * n, ++seed, edges && n > 7);
+      }
+      // long runs: the thread-split full reduction, tall-narrow columns, wide columns
+      reduce_case(op, {}, {}, {300001}, {1}, 300001, ++seed, edges);
+      reduce_case(op, {2}, {300001}, {300001}, {1}, 600002, ++seed, edges);
+      reduce_case(op, {3}, {1}, {100003}, {3}, 300009, ++seed, edges);
+      reduce_case(op, {1500}, {1}, {201}, {1500}, 1500 * 201, ++seed, edges);
+    }
+  }
+}
+
+namespace {
+template <typename F>
+void both(F&& f) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+    IsaGuard g(isa);
+    f(isa == Isa::Avx2);
+  }
+}
+}  // namespace
+
+TEST_CASE("scalar reference: a softmax row of NaN and -inf is NaN, not zeros") {
+  IsaGuard g(Isa::Scalar);
+  float x[2] = {kNaN, -kInf}, y[2];
+  softmax_rows<float>(x, y, 1, 2, false);
+  CHECK(std::isnan(y[0]));
+  CHECK(std::isnan(y[1]));
+  softmax_rows<float>(x, y, 1, 2, true);
+  CHECK(std::isnan(y[1]));
+}
+
+TEST_CASE("softmax / log_softmax forward and backward: AVX2 vs scalar, edge rows") {
+  if (!have_avx2()) return;
+  const int64_t ns[] = {1, 7, 33, 1000, 4099, 20011};  // 20011: the online single-read path
+  for (int64_t n : ns) {
+    const int64_t rows = 9;
+    auto v = randn(rows * n, n, 4.f);
+    // row 1: all -inf; row 2: some -inf; row 3: a NaN; row 4: +inf; row 5: huge; row 6: tiny
+    for (int64_t i = 0; i < n; ++i) v[1 * n + i] = -kInf;
+    for (int64_t i = 0; i < n; i += 2) v[2 * n + i] = -kInf;
+    v[3 * n + n / 2] = kNaN;
+    v[4 * n + n / 3] = kInf;
+    for (int64_t i = 0; i < n; ++i) v[5 * n + i] *= 1e30f;
+    for (int64_t i = 0; i < n; ++i) v[6 * n + i] *= 1e-30f;
+    for (int64_t i = 0; i < n; ++i) v[7 * n + i] = 80.f + v[7 * n + i];  // exp would overflow
+    Unaligned x(v), dy(randn(rows * n, n + 1));
+    for (bool log : {false, true}) {
+      CAPTURE(log);
+      CAPTURE(n);
+      Unaligned yr(rows * n), yv(rows * n), dr(rows * n), dv(rows * n);
+      both([&](bool vec) { softmax_rows<float>(x.p, vec ? yv.p : yr.p, rows, n, log); });
+      check_close(yv.p, yr.p, rows * n, log ? 1e-6 : 2e-6, log ? 1e-5 : 1e-12, "softmax fwd");
+      // backward from the reference output (skip rows with NaN/inf: both give NaN there)
+      both([&](bool vec) {
+        softmax_rows_backward<float>(yr.p, dy.p, vec ? dv.p : dr.p, rows, n, log);
+      });
+      for (int64_t r : {0, 2, 5, 6, 7, 8})
+        check_close(dv.p + r * n, dr.p + r * n, n, 2e-5,
+                    2e-6 * std::sqrt(double(n)) * (log ? 1 : 0.01), "softmax bwd");
+      CHECK(yv.p[rows * n] == 0.f);
+      CHECK(dv.p[rows * n] == 0.f);
+    }
+  }
+}
+
+TEST_CASE("layernorm forward and backward: AVX2 vs scalar, with and without affine") {
+  if (!have_avx2()) return;
+  for (int64_t n : kSizes) {
+    for (int64_t rows : {1, 5, 70}) {
+      auto v = randn(rows * n, rows + n, 2.f);
+      for (int64_t i = 0; i < n; ++i) v[i] += 1000.f;  // a large mean
+      Unaligned x(v), w(randn(n, 3)), b(randn(n, 4)), dy(randn(rows * n, 5));
+      for (bool affine : {false, true}) {
+        CAPTURE(n);
+        CAPTURE(rows);
+        CAPTURE(affine);
+        Unaligned yr(rows * n), yv(rows * n), dxr(rows * n), dxv(rows * n);
+        std::vector<float> mr(rows), mv(rows), sr(rows), sv(rows), dwr(n), dwv(n), dbr(n), dbv(n);
+        const float* wp = affine ? w.p : nullptr;
+        const float* bp = affine ? b.p : nullptr;
+        both([&](bool vec) {
+          layernorm_rows<float>(x.p, wp, bp, vec ? yv.p : yr.p, vec ? mv.data() : mr.data(),
+                                vec ? sv.data() : sr.data(), rows, n, 1e-5);
+        });
+        check_close(yv.p, yr.p, rows * n, 2e-5, 2e-5, "layernorm fwd");
+        check_close(mv.data(), mr.data(), rows, 1e-6, 1e-6, "mean");
+        check_close(sv.data(), sr.data(), rows, 1e-5, 0, "rstd");
+        both([&](bool vec) {
+          layernorm_rows_backward<float>(dy.p, x.p, mr.data(), sr.data(), wp, vec ? dxv.p : dxr.p,
+                                         affine ? (vec ? dwv.data() : dwr.data()) : nullptr,
+                                         affine ? (vec ? dbv.data() : dbr.data()) : nullptr, rows,
+                                         n);
+        });
+        check_close(dxv.p, dxr.p, rows * n, 1e-4, 1e-4, "layernorm dx");
+        if (affine) {
+          check_close(dwv.data(), dwr.data(), n, 1e-4, 1e-4, "layernorm dw");
+          check_close(dbv.data(), dbr.data(), n, 1e-6, 1e-5, "layernorm db");
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cross-entropy forward and backward: AVX2 vs scalar, smoothing, ignore_index") {
+  if (!have_avx2()) return;
+  for (int64_t C : {1, 7, 33, 1000, 4099, 20011}) {
+    const int64_t rows = 6;
+    auto v = randn(rows * C, C, 3.f);
+    for (int64_t i = 0; i < C; i += 3) v[2 * C + i] = -kInf;  // some -inf logits
+    for (int64_t i = 0; i < C; ++i) v[3 * C + i] += 70.f;     // large logits
+    if (C > 1) v[4 * C + 1] = kNaN;
+    Unaligned x(v), g(randn(rows, 9));
+    std::vector<int64_t> t(rows);
+    for (int64_t r = 0; r < rows; ++r) t[r] = (r * 7919 + 1) % C;
+    t[2] = C > 3 ? 1 : 0;  // a finite target in the row with -inf entries
+    t[5] = -100;           // ignored
+    for (double eps : {0.0, 0.1}) {
+      CAPTURE(C);
+      CAPTURE(eps);
+      std::vector<float> lr(rows), lv(rows), er(rows), ev(rows);
+      both([&](bool vec) {
+        cross_entropy_rows<float>(x.p, t.data(), vec ? lv.data() : lr.data(),
+                                  vec ? ev.data() : er.data(), rows, C, -100, eps);
+      });
+      // eps > 0 with a -inf logit makes the smoothed loss inf: both agree on that too
+      check_close(lv.data(), lr.data(), rows, 1e-5, 1e-5, "ce loss");
+      check_close(ev.data(), er.data(), rows, 1e-6, 1e-6, "ce lse");
+      Unaligned dr(rows * C), dv(rows * C);
+      both([&](bool vec) {
+        cross_entropy_rows_backward<float>(x.p, t.data(), er.data(), g.p, vec ? dv.p : dr.p, rows,
+                                           C, -100, eps);
+      });
+      check_close(dv.p, dr.p, rows * C, 1e-5, 1e-7, "ce dlogits");
+      CHECK(dv.p[rows * C] == 0.f);
+    }
+  }
+}

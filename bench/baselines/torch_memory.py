@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""PyTorch baseline for the memory-bound workloads of bench/memory_bench.cpp.
+
+Same ops, shapes, layouts and byte counts; one JSON line per measurement with the fields our
+benchmark prints (workload, op, shape, layout, threads, median_ms, min_ms, gbps, pct_triad, where
+pct_triad is against a triad measured by PyTorch in this process: torch.add(b, c, alpha=s, out=a)).
+Outputs are preallocated and passed as out= where PyTorch has one, so allocation and page faults
+are not timed (as in ours).
+
+    /usr/bin/python3 bench/baselines/torch_memory.py [workload ...]   (default: all)
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+N = 1 << 24
+
+
+def measure(fn, warmup=2, min_seconds=0.3):
+    for _ in range(warmup):
+        fn()
+    ms = []
+    total = 0.0
+    while len(ms) < 3 or total < min_seconds * 1e3:
+        t0 = time.perf_counter()
+        fn()
+        t = (time.perf_counter() - t0) * 1e3
+        ms.append(t)
+        total += t
+        if len(ms) >= 1000:
+            break
+    return statistics.median(ms), min(ms), len(ms)
+
+
+_triad = None
+
+
+def triad():
+    global _triad
+    if _triad is None:
+        a, b, c = torch.empty(N), torch.randn(N), torch.randn(N)
+        med, mn, runs = measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_seconds=0.5)
+        _triad = (3.0 * 4 * N / (med * 1e6), med, mn, runs)
+    return _triad
+
+
+def emit(workload, op, shape, layout, timing, nbytes):
+    med, mn, runs = timing
+    gbps = nbytes / (med * 1e6)
+    print(json.dumps({"workload": workload, "op": op, "shape": shape, "layout": layout,
+                      "threads": torch.get_num_threads(), "impl": "torch " + torch.__version__,
+                      "median_ms": round(med, 4), "min_ms": round(mn, 4), "runs": runs,
+                      "gbps": round(gbps, 4), "pct_triad": round(100 * gbps / triad()[0], 2)}),
+          flush=True)
+
+
+def w_triad():
+    g, med, mn, runs = triad()
+    emit("triad", "triad", str(N), "contiguous", (med, mn, runs), 3.0 * 4 * N)
+
+
+def w_elementwise():
+    w_triad()
+    R, C = 4096, N // 4096
+    shape = f"{R}x{C}"
+    a = torch.randn(R, C)
+    at = torch.randn(C, R).t()  # transposed view, as ours
+    b = torch.randn(R, C)
+    col = torch.randn(R, 1)
+    row = torch.randn(1, C)
+    y = torch.empty(R, C)
+    for name, fn in (("add", torch.add), ("mul", torch.mul)):
+        emit("elementwise", name, shape, "contiguous", measure(lambda: fn(a, b, out=y)), 3.0 * 4 * N)
+        emit("elementwise", name, shape, "transposed", measure(lambda: fn(at, b, out=y)), 3.0 * 4 * N)
+        emit("elementwise", name, shape, "broadcast", measure(lambda: fn(a, col, out=y)),
+             2.0 * 4 * N + 4.0 * R)
+    gelu_out = lambda x: torch._C._nn.gelu(x, out=y)
+    for name, fn in (("exp", lambda x: torch.exp(x, out=y)), ("gelu", gelu_out)):
+        emit("elementwise", name, shape, "contiguous", measure(lambda: fn(a)), 2.0 * 4 * N)
+        emit("elementwise", name, shape, "transposed", measure(lambda: fn(at)), 2.0 * 4 * N)
+        emit("elementwise", name, shape, "broadcast", measure(lambda: fn(row.expand(R, C))),
+             1.0 * 4 * N + 4.0 * C)
+
+
+def w_softmax():
+    w_triad()
+    for rows, n in ((16384, 1024), (4096, 4096), (1024, 16384), (64, 262144)):
+        shape = f"{rows}x{n}"
+        x = torch.randn(rows, n)
+        y = torch.empty(rows, n)
+        dy = torch.randn(rows, n)
+        dx = torch.empty(rows, n)
+        emit("softmax", "softmax_fwd", shape, "contiguous",
+             measure(lambda: torch._softmax(x, -1, False, out=y)), 2.0 * 4 * rows * n)
+        ys = torch.softmax(x, -1)
+        emit("softmax", "softmax_bwd", shape, "contiguous",
+             measure(lambda: torch.ops.aten._softmax_backward_data.out(
+                 dy, ys, -1, torch.float32, grad_input=dx)),
+             3.0 * 4 * rows * n)
+        emit("softmax", "log_softmax_fwd", shape, "contiguous",
+             measure(lambda: torch._log_softmax(x, -1, False, out=y)), 2.0 * 4 * rows * n)
+
+
+def w_layernorm():
+    w_triad()
+    for rows, n in ((16384, 1024), (4096, 4096), (1024, 16384)):
+        shape = f"{rows}x{n}"
+        x = torch.randn(rows, n)
+        w = torch.randn(n)
+        b = torch.randn(n)
+        emit("layernorm", "layernorm_fwd", shape, "contiguous",
+             measure(lambda: torch.native_layer_norm(x, (n,), w, b, 1e-5)), 2.0 * 4 * rows * n)
+        _, mean, rstd = torch.native_layer_norm(x, (n,), w, b, 1e-5)
+        dy = torch.randn(rows, n)
+        emit("layernorm", "layernorm_bwd", shape, "contiguous",
+             measure(lambda: torch.ops.aten.native_layer_norm_backward(
+                 dy, x, (n,), mean, rstd, w, b, [True, True, True])), 3.0 * 4 * rows * n)
+
+
+def w_cross_entropy():
+    w_triad()
+    for rows, C in ((16384, 1024), (2048, 8192), (512, 32768)):
+        shape = f"{rows}x{C}"
+        x = torch.randn(rows, C)
+        t = (torch.arange(rows) * 7919) % C
+        emit("cross-entropy", "ce_fwd", shape, "contiguous",
+             measure(lambda: F.cross_entropy(x, t, reduction="none")), 4.0 * rows * C)
+        xg = x.clone().requires_grad_(True)
+        g = torch.full((rows,), 1.0 / rows)
+
+        def bwd():
+            xg.grad = None
+            F.cross_entropy(xg, t, reduction="none").backward(g)
+        # includes the forward (PyTorch has no separate fused backward entry for this): an upper
+        # bound on its backward time
+        emit("cross-entropy", "ce_bwd", shape, "contiguous", measure(bwd), 2.0 * 4 * rows * C)
+
+
+def w_reduce():
+    w_triad()
+    R, C = 4096, N // 4096
+    shape = f"{R}x{C}"
+    x = torch.randn(R, C)
+    xt = x.t()
+    out_r, out_c, out_0 = torch.empty(R), torch.empty(C), torch.empty(())
+    for name in ("sum", "max"):
+        if name == "sum":
+            f_all = lambda: torch.sum(x, out=out_0)
+            f_rows = lambda: torch.sum(x, 1, out=out_r)
+            f_cols = lambda: torch.sum(x, 0, out=out_c)
+            f_tr = lambda: torch.sum(xt, 1, out=out_c)
+        else:
+            f_all = lambda: torch.max(x)
+            f_rows = lambda: torch.amax(x, 1, out=out_r)
+            f_cols = lambda: torch.amax(x, 0, out=out_c)
+            f_tr = lambda: torch.amax(xt, 1, out=out_c)
+        for layout, f in (("all", f_all), ("rows", f_rows), ("columns", f_cols), ("transposed", f_tr)):
+            emit("reduce", name, shape, layout, measure(f), 4.0 * N)
+
+
+WORKLOADS = {"triad": w_triad, "elementwise": w_elementwise, "softmax": w_softmax,
+             "layernorm": w_layernorm, "cross-entropy": w_cross_entropy, "reduce": w_reduce}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(WORKLOADS)
+    for name in names:
+        if name not in WORKLOADS:
+            sys.exit(f"unknown workload {name}; one of {', '.join(WORKLOADS)}")
+        if name == "cross-entropy":
+            WORKLOADS[name]()
+        else:
+            with torch.no_grad():
+                WORKLOADS[name]()

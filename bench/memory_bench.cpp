@@ -1,0 +1,277 @@
+// Memory-bound CPU kernels against the machine's own bandwidth: every workload first runs the
+// STREAM triad (a = b + s c) in the same process and reports its kernels' GB/s as a percent of
+// it. Kernels are called directly (kernels/cpu/*.h), on preallocated, pre-faulted buffers.
+//   gbps = bytes the kernel must move (each input read once, each output written once) / median
+//   time. Write-allocate traffic is not counted, as in STREAM.
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/registry.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/reduce.h"
+
+namespace smyrf::bench {
+namespace {
+
+using namespace smyrf::kernels::cpu;
+
+constexpr int64_t kN = 1 << 24;  // 16M floats = 64 MiB per operand, far beyond the caches
+
+std::vector<float> buffer(int64_t n, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(n));
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  // fill in parallel, so first touch spreads pages like the kernels' static schedules do
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) v[i] = 0.f;
+  for (int64_t i = 0; i < n; i += 4099) v[i] = d(gen);
+  for (int64_t i = 0; i < n; ++i)
+    if (i % 4099) v[i] = v[i - i % 4099] * 0.999f + 0.001f * static_cast<float>(i % 97);
+  return v;
+}
+
+void triad_kernel(float* a, const float* b, const float* c, float s, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) a[i] = b[i] + s * c[i];
+}
+
+// Triad bandwidth in GB/s, measured once per process.
+double triad_gbps(const Options& opt, Timing* out = nullptr) {
+  static double gbps = 0;
+  static Timing t;
+  if (gbps == 0) {
+    std::vector<float> a = buffer(kN, 1), b = buffer(kN, 2), c = buffer(kN, 3);
+    t = measure([&] { triad_kernel(a.data(), b.data(), c.data(), 3.f, kN); }, opt.warmup,
+                opt.repeats, 0.5);
+    gbps = 3.0 * 4 * kN / (t.median_ms * 1e6);
+  }
+  if (out) *out = t;
+  return gbps;
+}
+
+void setup_threads(const Options& opt) {
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+}
+
+void report(const Options& opt, const char* workload, const std::string& op,
+            const std::string& shape, const std::string& layout, const Timing& t, double bytes) {
+  const double gbps = bytes / (t.median_ms * 1e6);
+  Record(workload)
+      .set("op", op)
+      .set("shape", shape)
+      .set("layout", layout)
+      .set("threads", effective_threads(opt))
+      .set("isa", isa_name(active_isa()))
+      .timing(t)
+      .set("gbps", gbps)
+      .set("pct_triad", 100.0 * gbps / triad_gbps(opt))
+      .print(opt);
+}
+
+std::string shape_str(int64_t r, int64_t c) { return std::to_string(r) + "x" + std::to_string(c); }
+
+// (rows, n) shapes of 16M elements unless --shapes "r1xn1,r2xn2" says otherwise
+std::vector<std::pair<int64_t, int64_t>> row_shapes(const Options& opt,
+                                                    std::vector<std::pair<int64_t, int64_t>> def) {
+  if (opt.shapes.empty()) return def;
+  std::vector<std::pair<int64_t, int64_t>> out;
+  size_t pos = 0;
+  while (pos < opt.shapes.size()) {
+    size_t end = opt.shapes.find(',', pos);
+    if (end == std::string::npos) end = opt.shapes.size();
+    const std::string s = opt.shapes.substr(pos, end - pos);
+    const size_t x = s.find('x');
+    if (x != std::string::npos)
+      out.emplace_back(std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1)));
+    pos = end + 1;
+  }
+  return out;
+}
+
+void report_triad(const Options& opt) {
+  Timing t;
+  const double g = triad_gbps(opt, &t);
+  Record("triad")
+      .set("op", "triad")
+      .set("shape", std::to_string(kN))
+      .set("layout", "contiguous")
+      .set("threads", effective_threads(opt))
+      .set("isa", "auto")
+      .timing(t)
+      .set("gbps", g)
+      .set("pct_triad", 100.0)
+      .print(opt);
+}
+
+}  // namespace
+
+SMYRF_BENCH_WORKLOAD("triad", "STREAM triad a = b + s c on 16M floats: the bandwidth reference") {
+  setup_threads(opt);
+  report_triad(opt);
+}
+
+SMYRF_BENCH_WORKLOAD("elementwise",
+                     "add, mul, exp, gelu on 4096x4096 floats: contiguous, transposed, broadcast") {
+  setup_threads(opt);
+  report_triad(opt);
+  const int64_t R = 4096, C = kN / R;
+  std::vector<float> a = buffer(kN, 11), b = buffer(kN, 12), y = buffer(kN, 13);
+  std::vector<float> col = buffer(R, 14);
+  const int64_t sizes[2] = {R, C};
+  const int64_t contig[2] = {C, 1}, trans[2] = {1, R}, bcast_col[2] = {1, 0}, bcast_row[2] = {0, 1};
+  const std::string shape = shape_str(R, C);
+  for (const char* name : {"add", "mul"}) {
+    const BinaryOp op = name[0] == 'a' ? BinaryOp::Add : BinaryOp::Mul;
+    struct L {
+      const char* layout;
+      const int64_t* as;
+      const int64_t* bs;
+      const float* bp;
+      double bytes;
+    } layouts[] = {
+        {"contiguous", contig, contig, b.data(), 3.0 * 4 * kN},
+        {"transposed", trans, contig, b.data(), 3.0 * 4 * kN},  // a is a (C, R) buffer viewed as .T
+        {"broadcast", contig, bcast_col, col.data(), 2.0 * 4 * kN + 4.0 * R},  // b is (R, 1)
+    };
+    for (const auto& l : layouts) {
+      Timing t = measure(
+          [&] { binary<float>(op, 2, sizes, a.data(), l.as, l.bp, l.bs, y.data(), contig); },
+          opt.warmup, opt.repeats);
+      report(opt, "elementwise", name, shape, l.layout, t, l.bytes);
+    }
+  }
+  for (const char* name : {"exp", "gelu"}) {
+    const UnaryOp op = name[0] == 'e' ? UnaryOp::Exp : UnaryOp::Gelu;
+    struct L {
+      const char* layout;
+      const int64_t* xs;
+      double bytes;
+    } layouts[] = {
+        {"contiguous", contig, 2.0 * 4 * kN},
+        {"transposed", trans, 2.0 * 4 * kN},
+        {"broadcast", bcast_row, 1.0 * 4 * kN + 4.0 * C},  // x is (1, C) expanded to (R, C)
+    };
+    for (const auto& l : layouts) {
+      Timing t =
+          measure([&] { unary<float>(op, 0, 0, 2, sizes, a.data(), l.xs, y.data(), contig); },
+                  opt.warmup, opt.repeats);
+      report(opt, "elementwise", name, shape, l.layout, t, l.bytes);
+    }
+  }
+}
+
+SMYRF_BENCH_WORKLOAD("softmax",
+                     "softmax / log_softmax rows x n (16M floats), forward and backward") {
+  setup_threads(opt);
+  report_triad(opt);
+  for (auto [rows, n] :
+       row_shapes(opt, {{16384, 1024}, {4096, 4096}, {1024, 16384}, {64, 262144}})) {
+    const int64_t N = rows * n;
+    std::vector<float> x = buffer(N, 21), y = buffer(N, 22), dy = buffer(N, 23), dx = buffer(N, 24);
+    const std::string shape = shape_str(rows, n);
+    Timing t = measure([&] { softmax_rows<float>(x.data(), y.data(), rows, n, false); }, opt.warmup,
+                       opt.repeats);
+    report(opt, "softmax", "softmax_fwd", shape, "contiguous", t, 2.0 * 4 * N);
+    t = measure(
+        [&] { softmax_rows_backward<float>(y.data(), dy.data(), dx.data(), rows, n, false); },
+        opt.warmup, opt.repeats);
+    report(opt, "softmax", "softmax_bwd", shape, "contiguous", t, 3.0 * 4 * N);
+    t = measure([&] { softmax_rows<float>(x.data(), y.data(), rows, n, true); }, opt.warmup,
+                opt.repeats);
+    report(opt, "softmax", "log_softmax_fwd", shape, "contiguous", t, 2.0 * 4 * N);
+  }
+}
+
+SMYRF_BENCH_WORKLOAD("layernorm",
+                     "layer norm rows x n (16M floats) with affine, forward and backward") {
+  setup_threads(opt);
+  report_triad(opt);
+  for (auto [rows, n] : row_shapes(opt, {{16384, 1024}, {4096, 4096}, {1024, 16384}})) {
+    const int64_t N = rows * n;
+    std::vector<float> x = buffer(N, 31), y = buffer(N, 32), dy = buffer(N, 33), dx = buffer(N, 34);
+    std::vector<float> w = buffer(n, 35), b = buffer(n, 36), dw(n), db(n), mean(rows), rstd(rows);
+    const std::string shape = shape_str(rows, n);
+    Timing t = measure(
+        [&] {
+          layernorm_rows<float>(x.data(), w.data(), b.data(), y.data(), mean.data(), rstd.data(),
+                                rows, n, 1e-5);
+        },
+        opt.warmup, opt.repeats);
+    report(opt, "layernorm", "layernorm_fwd", shape, "contiguous", t, 2.0 * 4 * N);
+    t = measure(
+        [&] {
+          layernorm_rows_backward<float>(dy.data(), x.data(), mean.data(), rstd.data(), w.data(),
+                                         dx.data(), dw.data(), db.data(), rows, n);
+        },
+        opt.warmup, opt.repeats);
+    report(opt, "layernorm", "layernorm_bwd", shape, "contiguous", t, 3.0 * 4 * N);
+  }
+}
+
+SMYRF_BENCH_WORKLOAD("cross-entropy",
+                     "cross-entropy rows x classes (16M logits), forward and backward") {
+  setup_threads(opt);
+  report_triad(opt);
+  for (auto [rows, C] : row_shapes(opt, {{16384, 1024}, {2048, 8192}, {512, 32768}})) {
+    const int64_t N = rows * C;
+    std::vector<float> x = buffer(N, 41), dx = buffer(N, 42), loss(rows), lse(rows),
+                       g(rows, 1.f / rows);
+    std::vector<int64_t> target(rows);
+    for (int64_t r = 0; r < rows; ++r) target[r] = (r * 7919) % C;
+    const std::string shape = shape_str(rows, C);
+    Timing t = measure(
+        [&] {
+          cross_entropy_rows<float>(x.data(), target.data(), loss.data(), lse.data(), rows, C, -100,
+                                    0.0);
+        },
+        opt.warmup, opt.repeats);
+    report(opt, "cross-entropy", "ce_fwd", shape, "contiguous", t, 4.0 * N);
+    t = measure(
+        [&] {
+          cross_entropy_rows_backward<float>(x.data(), target.data(), lse.data(), g.data(),
+                                             dx.data(), rows, C, -100, 0.0);
+        },
+        opt.warmup, opt.repeats);
+    report(opt, "cross-entropy", "ce_bwd", shape, "contiguous", t, 2.0 * 4 * N);
+  }
+}
+
+SMYRF_BENCH_WORKLOAD("reduce", "sum / max over 16M floats: all, rows, columns, transposed rows") {
+  setup_threads(opt);
+  report_triad(opt);
+  const int64_t R = 4096, C = kN / R;
+  std::vector<float> x = buffer(kN, 51), y(static_cast<size_t>(R > C ? R : C));
+  const std::string shape = shape_str(R, C);
+  struct Case {
+    const char* layout;
+    int kept_nd;
+    int64_t ks[1], kst[1], rsz[1], rst[1];
+  };
+  // x is (R, C) row-major; "transposed" reduces the last dim of its (C, R) transpose view, which
+  // walks memory with stride C
+  const Case cases[] = {
+      {"all", 0, {1}, {0}, {kN}, {1}},
+      {"rows", 1, {R}, {C}, {C}, {1}},
+      {"columns", 1, {C}, {1}, {R}, {C}},
+      {"transposed", 1, {C}, {1}, {R}, {C}},
+  };
+  for (const char* name : {"sum", "max"}) {
+    const ReduceOp op = name[0] == 's' ? ReduceOp::Sum : ReduceOp::Max;
+    for (const auto& c : cases) {
+      Timing t = measure(
+          [&] { reduce<float>(op, c.kept_nd, c.ks, c.kst, 1, c.rsz, c.rst, x.data(), y.data()); },
+          opt.warmup, opt.repeats);
+      report(opt, "reduce", name, shape, c.layout, t, 4.0 * kN);
+    }
+  }
+}
+
+}  // namespace smyrf::bench

@@ -93,6 +93,9 @@ void record(const char* name, const std::vector<Tensor>& inputs, const std::vect
   for (const Tensor& t : saved)
     if (t.defined()) node->saved.push_back({t.storage(), t.storage()->version()});
   for (size_t i = 0; i < outputs.size(); ++i) {
+    // an op handing back one of its inputs would make that input its own ancestor (a cycle)
+    for (const Tensor& t : inputs)
+      SMYRF_CHECK(!outputs[i].is_same(t), name, "autograd: output " << i << " is one of the op's inputs");
     TensorImpl* o = outputs[i].impl();
     o->requires_grad = true;
     o->grad_fn = node;

@@ -6,7 +6,10 @@
 namespace smyrf {
 
 namespace {
-Tensor view_node(const Tensor& x, const Tensor& y) {
+Tensor view_node(const Tensor& x, const Tensor& y0) {
+  // raw::squeeze returns x itself when there is nothing to squeeze; recording on it would give x
+  // a grad_fn pointing back at x (a leaf would stop being one, and leak through the cycle)
+  Tensor y = y0.is_same(x) ? alias(x) : y0;
   if (needs_grad({x})) {
     Shape s = x.shape();
     record("view", {x}, {y}, [s](const std::vector<Tensor>& g) -> std::vector<Tensor> {

@@ -85,6 +85,17 @@ void check_inplace(const Tensor& t, const Tensor& other, const char* op) {
 }
 }  // namespace
 
+Tensor& Tensor::fill_(double value) {
+  check_inplace(*this, Tensor(), "fill_");
+  raw::fill(*this, value);
+  return *this;
+}
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace(*this, src, "copy_");
+  raw::copy_into(*this, src);
+  return *this;
+}
+
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace(*this, other, "add_");
   raw::binary_(raw::BinaryKind::Add, *this, alpha == 1.0 ? other : raw::unary(raw::UnaryKind::MulScalar, other, alpha));

@@ -140,16 +140,8 @@ std::string Tensor::str() const {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
 
-// ---------------------------------------------------------------- in-place writes
-Tensor& Tensor::fill_(double value) {
-  raw::fill(*this, value);
-  return *this;
-}
-
-Tensor& Tensor::copy_(const Tensor& src) {
-  raw::copy_into(*this, src);
-  return *this;
-}
+// fill_ and copy_ are defined in autograd/tensor_autograd.cpp: they must refuse tensors whose
+// gradient they would silently invalidate, which needs grad mode.
 
 // ---------------------------------------------------------------- factories
 Tensor empty(const Shape& shape, TensorOptions opts) {

@@ -92,7 +92,10 @@ class Tensor {
 
   std::string str() const;  // shape, dtype and (abbreviated) values
 
-  // ---- non-differentiable in-place writes (core); they bump the version counter ----
+  // ---- non-differentiable in-place writes; they bump the version counter. Defined in
+  // autograd/ because, like add_, they refuse a tensor that requires grad while grad mode is on
+  // (the write would not be recorded, so its gradient would be silently wrong) and, under
+  // no_grad, a tensor computed by an op that requires grad. ----
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0); }
   Tensor& copy_(const Tensor& src);  // broadcasts src to this shape, converts dtype

@@ -1,0 +1,377 @@
+// im2col + GEMM convolution, pooling and nearest upsampling (see conv.h).
+#include "kernels/cpu/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+
+namespace smyrf::kernels::cpu {
+namespace {
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Threads for a loop over `items` independent images/planes: never more than the items, and one
+// when already inside a parallel region (nested teams would oversubscribe the two cores).
+int loop_threads(int64_t items) {
+  if (omp_in_parallel()) return 1;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), items)));
+}
+
+// The kernel needs no column matrix when it reads every input pixel exactly once, in order.
+bool is_pointwise(const Conv2dGeometry& g) {
+  return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+}
+
+// Output columns q whose input column q * stride + off lies inside [0, W): [lo, hi).
+void valid_range(int64_t off, int64_t stride, int64_t W, int64_t Q, int64_t& lo, int64_t& hi) {
+  hi = (W - 1 - off) < 0 ? 0 : std::min(Q, (W - 1 - off) / stride + 1);
+  lo = off >= 0 ? 0 : std::min(hi, (-off + stride - 1) / stride);
+}
+
+// col (Cg*R*S, P*Q) from one image-group x (Cg, H, W); rows ordered (c, r, s) like the weight.
+// The valid column range per kernel offset is computed once, so the inner loop is a plain copy
+// (a memcpy-able run when stride_w == 1) with no per-element bounds test.
+template <typename T>
+void im2col(const Conv2dGeometry& g, int64_t Cg, const T* x, T* col) {
+  const int64_t PQ = g.P * g.Q, HW = g.H * g.W;
+  for (int64_t c = 0; c < Cg; ++c) {
+    const T* xc = x + c * HW;
+    for (int64_t r = 0; r < g.R; ++r) {
+      for (int64_t s = 0; s < g.S; ++s) {
+        T* row = col + ((c * g.R + r) * g.S + s) * PQ;
+        const int64_t off_w = s * g.dil_w - g.pad_w;
+        int64_t lo, hi;
+        valid_range(off_w, g.stride_w, g.W, g.Q, lo, hi);
+        for (int64_t p = 0; p < g.P; ++p) {
+          T* out = row + p * g.Q;
+          const int64_t ih = p * g.stride_h + r * g.dil_h - g.pad_h;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(out, out + g.Q, T(0));
+            continue;
+          }
+          const T* in = xc + ih * g.W + off_w;
+          std::fill(out, out + lo, T(0));
+          if (g.stride_w == 1) {
+            std::copy(in + lo, in + hi, out + lo);
+          } else {
+            for (int64_t q = lo; q < hi; ++q) out[q] = in[q * g.stride_w];
+          }
+          std::fill(out + hi, out + g.Q, T(0));
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: adds every column entry back to the pixel it was read from (dx must be
+// zeroed by the caller).
+template <typename T>
+void col2im(const Conv2dGeometry& g, int64_t Cg, const T* col, T* dx) {
+  const int64_t PQ = g.P * g.Q, HW = g.H * g.W;
+  for (int64_t c = 0; c < Cg; ++c) {
+    T* dxc = dx + c * HW;
+    for (int64_t r = 0; r < g.R; ++r) {
+      for (int64_t s = 0; s < g.S; ++s) {
+        const T* row = col + ((c * g.R + r) * g.S + s) * PQ;
+        const int64_t off_w = s * g.dil_w - g.pad_w;
+        int64_t lo, hi;
+        valid_range(off_w, g.stride_w, g.W, g.Q, lo, hi);
+        for (int64_t p = 0; p < g.P; ++p) {
+          const int64_t ih = p * g.stride_h + r * g.dil_h - g.pad_h;
+          if (ih < 0 || ih >= g.H) continue;
+          const T* in = row + p * g.Q;
+          T* out = dxc + ih * g.W + off_w;
+          if (g.stride_w == 1) {
+            for (int64_t q = lo; q < hi; ++q) out[q] += in[q];
+          } else {
+            for (int64_t q = lo; q < hi; ++q) out[q * g.stride_w] += in[q];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
+  const int64_t CRS = Cg * g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
+  const bool pointwise = is_pointwise(g);
+  const int nt = loop_threads(g.N);
+  // Allocated before the parallel region: an exception inside one would terminate.
+  std::vector<T> cols(pointwise ? 0 : static_cast<size_t>(nt * CRS * PQ));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    T* col = pointwise ? nullptr : cols.data() + omp_get_thread_num() * CRS * PQ;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* xg = x + (n * g.C + grp * Cg) * HW;
+        const T* b = xg;
+        if (!pointwise) {
+          im2col(g, Cg, xg, col);
+          b = col;
+        }
+        T* yg = y + (n * g.K + grp * Kg) * PQ;
+        gemm(false, false, Kg, PQ, CRS, T(1), w + grp * Kg * CRS, CRS, b, PQ, T(0), yg, PQ);
+        if (bias) {
+          for (int64_t k = 0; k < Kg; ++k) {
+            const T bk = bias[grp * Kg + k];
+            T* row = yg + k * PQ;
+            for (int64_t i = 0; i < PQ; ++i) row[i] += bk;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* dx) {
+  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
+  const int64_t CRS = Cg * g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
+  const bool pointwise = is_pointwise(g);
+  const int nt = loop_threads(g.N);
+  std::vector<T> cols(pointwise ? 0 : static_cast<size_t>(nt * CRS * PQ));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    T* col = pointwise ? nullptr : cols.data() + omp_get_thread_num() * CRS * PQ;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* dyg = dy + (n * g.K + grp * Kg) * PQ;
+        const T* wg = w + grp * Kg * CRS;
+        T* dxg = dx + (n * g.C + grp * Cg) * HW;
+        if (pointwise) {
+          gemm(true, false, CRS, PQ, Kg, T(1), wg, CRS, dyg, PQ, T(0), dxg, PQ);
+        } else {
+          gemm(true, false, CRS, PQ, Kg, T(1), wg, CRS, dyg, PQ, T(0), col, PQ);
+          std::fill(dxg, dxg + Cg * HW, T(0));
+          col2im(g, Cg, col, dxg);
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward_filter(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* dbias) {
+  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
+  const int64_t CRS = Cg * g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W, KCRS = g.K * CRS;
+  const bool pointwise = is_pointwise(g);
+  const int nt = loop_threads(g.N);
+  std::vector<T> cols(pointwise ? 0 : static_cast<size_t>(nt * CRS * PQ));
+  // Each thread sums its images' products into its own copy of dw (thread 0 into dw itself),
+  // and the copies are added at the end: no atomics, and a fixed order, so it is deterministic.
+  std::vector<T> partial(static_cast<size_t>((nt - 1) * KCRS));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int tid = omp_get_thread_num();
+    T* col = pointwise ? nullptr : cols.data() + tid * CRS * PQ;
+    T* acc = tid == 0 ? dw : partial.data() + (tid - 1) * KCRS;
+    std::fill(acc, acc + KCRS, T(0));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* xg = x + (n * g.C + grp * Cg) * HW;
+        const T* b = xg;
+        if (!pointwise) {
+          im2col(g, Cg, xg, col);
+          b = col;
+        }
+        const T* dyg = dy + (n * g.K + grp * Kg) * PQ;
+        gemm(false, true, Kg, CRS, PQ, T(1), dyg, PQ, b, PQ, T(1), acc + grp * Kg * CRS, CRS);
+      }
+    }
+  }
+  for (int t = 1; t < nt; ++t) {
+    const T* src = partial.data() + (t - 1) * KCRS;
+    for (int64_t i = 0; i < KCRS; ++i) dw[i] += src[i];
+  }
+  if (dbias) {
+    const int bt = loop_threads(g.K);
+#pragma omp parallel for num_threads(bt) if (bt > 1) schedule(static)
+    for (int64_t k = 0; k < g.K; ++k) {
+      double s = 0;  // double: sums over N*P*Q terms
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* row = dy + (n * g.K + k) * PQ;
+        for (int64_t i = 0; i < PQ; ++i) s += row[i];
+      }
+      dbias[k] = static_cast<T>(s);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------ pooling
+
+namespace {
+// Window of output cell (p, q): rows [h0, h1), cols [w0, w1) clipped to the image, and the
+// divisor PyTorch uses (the unclipped window, which with ceil_mode=False is kh*kw exactly).
+struct Window {
+  int64_t h0, h1, w0, w1, divisor;
+};
+inline Window window(const Pool2dGeometry& g, int64_t p, int64_t q, bool count_include_pad) {
+  const int64_t hs = p * g.stride_h - g.pad_h, ws = q * g.stride_w - g.pad_w;
+  const int64_t he = std::min(hs + g.kh, g.H + g.pad_h), we = std::min(ws + g.kw, g.W + g.pad_w);
+  const int64_t full = (he - hs) * (we - ws);
+  Window w{std::max<int64_t>(hs, 0), std::min(he, g.H), std::max<int64_t>(ws, 0), std::min(we, g.W),
+           0};
+  w.divisor = count_include_pad ? full : (w.h1 - w.h0) * (w.w1 - w.w0);
+  return w;
+}
+}  // namespace
+
+template <typename T>
+void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, bool count_include_pad) {
+  const int nt = loop_threads(g.planes);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    const T* xp = x + pl * g.H * g.W;
+    T* yp = y + pl * g.P * g.Q;
+    for (int64_t p = 0; p < g.P; ++p) {
+      for (int64_t q = 0; q < g.Q; ++q) {
+        const Window w = window(g, p, q, count_include_pad);
+        T s = 0;
+        for (int64_t h = w.h0; h < w.h1; ++h)
+          for (int64_t c = w.w0; c < w.w1; ++c) s += xp[h * g.W + c];
+        yp[p * g.Q + q] = w.divisor > 0 ? s / static_cast<T>(w.divisor) : T(0);
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_pool2d_backward(const Pool2dGeometry& g, const T* dy, T* dx, bool count_include_pad) {
+  const int nt = loop_threads(g.planes);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    T* dxp = dx + pl * g.H * g.W;
+    const T* dyp = dy + pl * g.P * g.Q;
+    std::fill(dxp, dxp + g.H * g.W, T(0));
+    for (int64_t p = 0; p < g.P; ++p) {
+      for (int64_t q = 0; q < g.Q; ++q) {
+        const Window w = window(g, p, q, count_include_pad);
+        if (w.divisor <= 0) continue;
+        const T v = dyp[p * g.Q + q] / static_cast<T>(w.divisor);
+        for (int64_t h = w.h0; h < w.h1; ++h)
+          for (int64_t c = w.w0; c < w.w1; ++c) dxp[h * g.W + c] += v;
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* indices) {
+  const int nt = loop_threads(g.planes);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    const T* xp = x + pl * g.H * g.W;
+    T* yp = y + pl * g.P * g.Q;
+    int64_t* ip = indices + pl * g.P * g.Q;
+    for (int64_t p = 0; p < g.P; ++p) {
+      for (int64_t q = 0; q < g.Q; ++q) {
+        const Window w = window(g, p, q, true);
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t arg = w.h0 * g.W + w.w0;
+        for (int64_t h = w.h0; h < w.h1; ++h) {
+          for (int64_t c = w.w0; c < w.w1; ++c) {
+            const T v = xp[h * g.W + c];
+            if (v > best || std::isnan(v)) {
+              best = v;
+              arg = h * g.W + c;
+              if (std::isnan(v)) goto done;  // NaN propagates, as in PyTorch
+            }
+          }
+        }
+      done:
+        yp[p * g.Q + q] = best;
+        ip[p * g.Q + q] = arg;
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_pool2d_backward(const Pool2dGeometry& g, const T* dy, const int64_t* indices, T* dx) {
+  const int nt = loop_threads(g.planes);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    T* dxp = dx + pl * g.H * g.W;
+    const T* dyp = dy + pl * g.P * g.Q;
+    const int64_t* ip = indices + pl * g.P * g.Q;
+    std::fill(dxp, dxp + g.H * g.W, T(0));
+    for (int64_t i = 0; i < g.P * g.Q; ++i) dxp[ip[i]] += dyp[i];
+  }
+}
+
+template <typename T>
+void upsample_nearest2d_forward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
+                                const T* x, T* y) {
+  const int64_t OW = W * fw;
+  const int nt = loop_threads(planes);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const T* xp = x + pl * H * W;
+    T* yp = y + pl * H * fh * OW;
+    for (int64_t h = 0; h < H; ++h) {
+      T* first = yp + h * fh * OW;
+      for (int64_t c = 0; c < W; ++c)
+        std::fill(first + c * fw, first + (c + 1) * fw, xp[h * W + c]);
+      for (int64_t i = 1; i < fh; ++i) std::copy(first, first + OW, first + i * OW);
+    }
+  }
+}
+
+template <typename T>
+void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
+                                 const T* dy, T* dx) {
+  const int64_t OW = W * fw;
+  const int nt = loop_threads(planes);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const T* dyp = dy + pl * H * fh * OW;
+    T* dxp = dx + pl * H * W;
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t c = 0; c < W; ++c) {
+        T s = 0;
+        for (int64_t i = 0; i < fh; ++i) {
+          const T* row = dyp + (h * fh + i) * OW + c * fw;
+          for (int64_t j = 0; j < fw; ++j) s += row[j];
+        }
+        dxp[h * W + c] = s;
+      }
+    }
+  }
+}
+
+#define SMYRF_CONV_INSTANTIATE(T)                                                             \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);   \
+  template void conv2d_backward_data<T>(const Conv2dGeometry&, const T*, const T*, T*);       \
+  template void conv2d_backward_filter<T>(const Conv2dGeometry&, const T*, const T*, T*, T*); \
+  template void avg_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, bool);             \
+  template void avg_pool2d_backward<T>(const Pool2dGeometry&, const T*, T*, bool);            \
+  template void max_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, int64_t*);         \
+  template void max_pool2d_backward<T>(const Pool2dGeometry&, const T*, const int64_t*, T*);  \
+  template void upsample_nearest2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,    \
+                                              const T*, T*);                                  \
+  template void upsample_nearest2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,   \
+                                               const T*, T*);
+SMYRF_CONV_INSTANTIATE(float)
+SMYRF_CONV_INSTANTIATE(double)
+#undef SMYRF_CONV_INSTANTIATE
+
+}  // namespace smyrf::kernels::cpu

@@ -1,0 +1,305 @@
+// conv2d forward / backward-data / backward-filter, pooling and nearest upsampling against naive
+// double-precision loops written straight from the definitions, on odd sizes, strides, padding,
+// dilation and groups; float32 through both sgemm variants (AVX2 and scalar) and float64.
+//
+// Tolerance for float32: each output is a sum of `terms` products of values in [-1, 1]; the
+// GEMM's rounding is a few ulps per term, so |err| <= 1e-6 * (terms + 1) * 8 is generous for a
+// correct kernel and still orders of magnitude below any indexing mistake (O(1) errors).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/cpu_features.h"
+
+using namespace smyrf::kernels::cpu;
+
+namespace {
+
+std::vector<double> random_values(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::vector<double> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+template <typename T>
+std::vector<T> cast(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+Conv2dGeometry make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
+                    int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                    int64_t groups) {
+  Conv2dGeometry g;
+  g.N = N, g.C = C, g.H = H, g.W = W, g.K = K, g.R = R, g.S = S;
+  g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw, g.dil_h = dh, g.dil_w = dw;
+  g.groups = groups;
+  g.P = conv2d_out_size(H, R, sh, ph, dh);
+  g.Q = conv2d_out_size(W, S, sw, pw, dw);
+  return g;
+}
+
+// Visits every (n, k, p, q, c, r, s) term of the convolution with the flat indices it touches.
+template <typename F>
+void for_each_term(const Conv2dGeometry& g, F f) {
+  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t p = 0; p < g.P; ++p)
+        for (int64_t q = 0; q < g.Q; ++q)
+          for (int64_t cl = 0; cl < Cg; ++cl)
+            for (int64_t r = 0; r < g.R; ++r)
+              for (int64_t s = 0; s < g.S; ++s) {
+                const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
+                const int64_t w = q * g.stride_w - g.pad_w + s * g.dil_w;
+                if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
+                const int64_t c = (k / Kg) * Cg + cl;
+                f(((n * g.C + c) * g.H + h) * g.W + w, ((k * Cg + cl) * g.R + r) * g.S + s,
+                  ((n * g.K + k) * g.P + p) * g.Q + q);
+              }
+}
+
+struct Reference {
+  std::vector<double> y, dx, dw, db;
+};
+
+Reference reference(const Conv2dGeometry& g, const std::vector<double>& x,
+                    const std::vector<double>& w, const std::vector<double>& b,
+                    const std::vector<double>& dy) {
+  Reference ref;
+  const int64_t PQ = g.P * g.Q;
+  ref.y.assign(static_cast<size_t>(g.N * g.K * PQ), 0.0);
+  ref.dx.assign(x.size(), 0.0);
+  ref.dw.assign(w.size(), 0.0);
+  ref.db.assign(static_cast<size_t>(g.K), 0.0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t i = 0; i < PQ; ++i) {
+        ref.y[(n * g.K + k) * PQ + i] = b.empty() ? 0.0 : b[k];
+        ref.db[k] += dy[(n * g.K + k) * PQ + i];
+      }
+  for_each_term(g, [&](int64_t xi, int64_t wi, int64_t yi) {
+    ref.y[yi] += x[xi] * w[wi];
+    ref.dx[xi] += w[wi] * dy[yi];
+    ref.dw[wi] += x[xi] * dy[yi];
+  });
+  return ref;
+}
+
+template <typename T>
+void expect_close(const std::vector<T>& got, const std::vector<double>& want, double tol,
+                  const char* what) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double e = std::fabs(static_cast<double>(got[i]) - want[i]);
+    if (!(e <= worst)) worst = e, at = i;
+  }
+  INFO(what << ": worst error " << worst << " at " << at << " (got " << got[at] << ", want "
+            << want[at] << ")");
+  CHECK(worst <= tol);
+}
+
+template <typename T>
+void check_conv(const Conv2dGeometry& g, bool with_bias, uint32_t seed) {
+  INFO("N=" << g.N << " C=" << g.C << " H=" << g.H << " W=" << g.W << " K=" << g.K << " R=" << g.R
+            << " S=" << g.S << " stride=" << g.stride_h << "," << g.stride_w << " pad=" << g.pad_h
+            << "," << g.pad_w << " dil=" << g.dil_h << "," << g.dil_w << " groups=" << g.groups);
+  REQUIRE(g.P > 0);
+  REQUIRE(g.Q > 0);
+  const int64_t Cg = g.C / g.groups;
+  const auto x = random_values(static_cast<size_t>(g.N * g.C * g.H * g.W), seed);
+  const auto w = random_values(static_cast<size_t>(g.K * Cg * g.R * g.S), seed + 1);
+  const auto b =
+      with_bias ? random_values(static_cast<size_t>(g.K), seed + 2) : std::vector<double>{};
+  const auto dy = random_values(static_cast<size_t>(g.N * g.K * g.P * g.Q), seed + 3);
+  const Reference ref = reference(g, x, w, b, dy);
+
+  const double eps = std::is_same<T, float>::value ? 1e-6 : 1e-14;
+  const double tol_y = 8 * eps * (Cg * g.R * g.S + 2);
+  const double tol_dx = 8 * eps * (g.K / g.groups * g.R * g.S + 2);
+  const double tol_dw = 8 * eps * (g.N * g.P * g.Q + 2);
+
+  auto xt = cast<T>(x), wt = cast<T>(w), bt = cast<T>(b), dyt = cast<T>(dy);
+  std::vector<T> y(ref.y.size(), T(7)), dx(ref.dx.size(), T(7)), dw(ref.dw.size(), T(7)),
+      db(ref.db.size(), T(7));  // 7: stale values a kernel forgot to overwrite show up
+  conv2d_forward<T>(g, xt.data(), wt.data(), with_bias ? bt.data() : nullptr, y.data());
+  conv2d_backward_data<T>(g, dyt.data(), wt.data(), dx.data());
+  conv2d_backward_filter<T>(g, xt.data(), dyt.data(), dw.data(), db.data());
+  expect_close(y, ref.y, tol_y, "forward");
+  expect_close(dx, ref.dx, tol_dx, "backward data");
+  expect_close(dw, ref.dw, tol_dw, "backward filter");
+  expect_close(db, ref.db, tol_dw, "bias gradient");
+}
+
+std::vector<Conv2dGeometry> conv_cases() {
+  return {
+      make(2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 3x3 same padding, odd sizes
+      make(3, 5, 9, 8, 6, 3, 2, 2, 1, 1, 0, 1, 1, 1),    // rectangular kernel, mixed stride
+      make(2, 4, 11, 10, 3, 3, 3, 1, 2, 2, 2, 2, 2, 1),  // dilation 2 with padding 2
+      make(3, 4, 6, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 2),    // 2 groups, stride 2
+      make(2, 6, 5, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6),    // depthwise
+      make(5, 5, 6, 7, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1),    // pointwise (no im2col)
+      make(2, 6, 5, 5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2),    // pointwise, grouped
+      make(2, 4, 7, 6, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1),    // 1x1 stride 2 (needs im2col)
+      make(2, 3, 4, 4, 2, 6, 6, 1, 1, 1, 1, 1, 1, 1),    // kernel = padded input: 1x1 output
+      make(1, 8, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // one image: the GEMM is threaded
+      make(3, 2, 5, 5, 3, 4, 4, 3, 3, 2, 2, 1, 1, 1),    // big padding and stride 3
+      make(4, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // BigGAN-like block
+  };
+}
+
+}  // namespace
+
+TEST_CASE("conv2d kernels match the naive loops: float32 AVX2 and scalar sgemm") {
+  for (Isa isa : {Isa::Avx2, Isa::Scalar}) {
+    const Isa prev = set_active_isa(isa);
+    INFO("isa " << isa_name(active_isa()));
+    uint32_t seed = 10;
+    for (const auto& g : conv_cases()) {
+      check_conv<float>(g, true, seed);
+      check_conv<float>(g, false, seed + 100);
+      seed += 7;
+    }
+    set_active_isa(prev);
+  }
+}
+
+TEST_CASE("conv2d kernels match the naive loops: float64") {
+  uint32_t seed = 500;
+  for (const auto& g : conv_cases()) {
+    check_conv<double>(g, true, seed);
+    seed += 7;
+  }
+}
+
+TEST_CASE("conv2d output size arithmetic") {
+  CHECK(conv2d_out_size(32, 3, 1, 1, 1) == 32);
+  CHECK(conv2d_out_size(7, 3, 2, 1, 1) == 4);
+  CHECK(conv2d_out_size(11, 3, 1, 2, 2) == 11);
+  CHECK(conv2d_out_size(4, 7, 1, 1, 1) == 0);  // kernel larger than the padded input
+}
+
+// --------------------------------------------------------------------------- pooling
+
+namespace {
+Pool2dGeometry pool(int64_t planes, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
+                    int64_t sw, int64_t ph, int64_t pw) {
+  Pool2dGeometry g;
+  g.planes = planes, g.H = H, g.W = W, g.kh = kh, g.kw = kw;
+  g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw;
+  g.P = conv2d_out_size(H, kh, sh, ph, 1);
+  g.Q = conv2d_out_size(W, kw, sw, pw, 1);
+  return g;
+}
+
+// Visits every in-image cell of every output window.
+template <typename F>
+void for_each_window_cell(const Pool2dGeometry& g, F f) {
+  for (int64_t pl = 0; pl < g.planes; ++pl)
+    for (int64_t p = 0; p < g.P; ++p)
+      for (int64_t q = 0; q < g.Q; ++q)
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t h = p * g.stride_h - g.pad_h + i, w = q * g.stride_w - g.pad_w + j;
+            if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
+            f(pl, (pl * g.P + p) * g.Q + q, (pl * g.H + h) * g.W + w);
+          }
+}
+
+std::vector<Pool2dGeometry> pool_cases() {
+  return {pool(3, 8, 8, 2, 2, 2, 2, 0, 0), pool(2, 7, 9, 3, 3, 2, 2, 1, 1),
+          pool(4, 5, 6, 3, 2, 1, 2, 1, 1), pool(1, 32, 32, 2, 2, 2, 2, 0, 0),
+          pool(3, 6, 5, 4, 4, 3, 1, 2, 0)};
+}
+}  // namespace
+
+TEST_CASE("avg_pool2d forward and backward match the definition, with and without pad counting") {
+  for (const auto& g : pool_cases()) {
+    for (bool include_pad : {true, false}) {
+      INFO("H=" << g.H << " W=" << g.W << " k=" << g.kh << "x" << g.kw << " pad=" << g.pad_h << ","
+                << g.pad_w << " include_pad=" << include_pad);
+      const auto x = random_values(static_cast<size_t>(g.planes * g.H * g.W), 3);
+      const auto dy = random_values(static_cast<size_t>(g.planes * g.P * g.Q), 4);
+      std::vector<double> count(dy.size(), 0.0), sum(dy.size(), 0.0), want_dx(x.size(), 0.0);
+      for_each_window_cell(g,
+                           [&](int64_t, int64_t o, int64_t i) { count[o] += 1, sum[o] += x[i]; });
+      std::vector<double> want_y(dy.size());
+      for (size_t o = 0; o < dy.size(); ++o) {
+        const double d = include_pad ? static_cast<double>(g.kh * g.kw) : count[o];
+        want_y[o] = sum[o] / d;
+        count[o] = d;
+      }
+      for_each_window_cell(g,
+                           [&](int64_t, int64_t o, int64_t i) { want_dx[i] += dy[o] / count[o]; });
+      std::vector<float> y(dy.size()), dx(x.size(), 7.0f);
+      auto xf = cast<float>(x), dyf = cast<float>(dy);
+      avg_pool2d_forward<float>(g, xf.data(), y.data(), include_pad);
+      avg_pool2d_backward<float>(g, dyf.data(), dx.data(), include_pad);
+      expect_close(y, want_y, 1e-5, "avg forward");
+      expect_close(dx, want_dx, 1e-5, "avg backward");
+    }
+  }
+}
+
+TEST_CASE("max_pool2d returns PyTorch-style argmax indices and routes gradients to them") {
+  for (const auto& g : pool_cases()) {
+    INFO("H=" << g.H << " W=" << g.W << " k=" << g.kh << "x" << g.kw << " pad=" << g.pad_h);
+    const auto x = random_values(static_cast<size_t>(g.planes * g.H * g.W), 5);
+    const auto dy = random_values(static_cast<size_t>(g.planes * g.P * g.Q), 6);
+    std::vector<double> best(dy.size(), -1e300), want_dx(x.size(), 0.0);
+    std::vector<int64_t> arg(dy.size(), -1);
+    for_each_window_cell(g, [&](int64_t pl, int64_t o, int64_t i) {
+      if (x[i] > best[o]) best[o] = x[i], arg[o] = i - pl * g.H * g.W;
+    });
+    for (size_t o = 0; o < dy.size(); ++o)
+      want_dx[static_cast<int64_t>(o) / (g.P * g.Q) * g.H * g.W + arg[o]] += dy[o];
+    std::vector<double> y(dy.size()), dx(x.size(), 7.0);
+    std::vector<int64_t> idx(dy.size(), -5);
+    max_pool2d_forward<double>(g, x.data(), y.data(), idx.data());
+    max_pool2d_backward<double>(g, dy.data(), idx.data(), dx.data());
+    expect_close(y, best, 0.0, "max values");
+    CHECK(idx == arg);
+    expect_close(dx, want_dx, 1e-12, "max backward");
+  }
+}
+
+TEST_CASE("max_pool2d: ties keep the first maximum and NaN propagates") {
+  const Pool2dGeometry g = pool(1, 2, 4, 2, 2, 2, 2, 0, 0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> x = {1, 3, 0, nan,  //
+                                3, 2, 5, 9};
+  std::vector<float> y(2);
+  std::vector<int64_t> idx(2);
+  max_pool2d_forward<float>(g, x.data(), y.data(), idx.data());
+  CHECK(y[0] == 3.0f);
+  CHECK(idx[0] == 1);  // first of the two 3s in scan order
+  CHECK(std::isnan(y[1]));
+  CHECK(idx[1] == 3);
+}
+
+TEST_CASE("upsample_nearest2d repeats pixels and its backward sums the blocks") {
+  const int64_t planes = 3, H = 3, W = 5, fh = 2, fw = 3;
+  const auto x = random_values(static_cast<size_t>(planes * H * W), 8);
+  const auto dy = random_values(static_cast<size_t>(planes * H * fh * W * fw), 9);
+  std::vector<double> want_y(dy.size()), want_dx(x.size(), 0.0);
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t oh = 0; oh < H * fh; ++oh)
+      for (int64_t ow = 0; ow < W * fw; ++ow) {
+        const int64_t o = (pl * H * fh + oh) * W * fw + ow, i = (pl * H + oh / fh) * W + ow / fw;
+        want_y[o] = x[i];
+        want_dx[i] += dy[o];
+      }
+  std::vector<double> y(dy.size()), dx(x.size(), 7.0);
+  upsample_nearest2d_forward<double>(planes, H, W, fh, fw, x.data(), y.data());
+  upsample_nearest2d_backward<double>(planes, H, W, fh, fw, dy.data(), dx.data());
+  expect_close(y, want_y, 0.0, "upsample forward");
+  expect_close(dx, want_dx, 1e-12, "upsample backward");
+}

@@ -75,7 +75,14 @@ namespace {
 Edge edge_for(const Tensor& t) {
   if (!t.defined() || !t.impl()->requires_grad) return Edge{};
   if (t.impl()->grad_fn) return Edge{t.impl()->grad_fn, t.impl()->output_nr};
-  return Edge{std::make_shared<AccumulateGrad>(t.impl_ptr()), 0};
+  // One accumulator per leaf (held weakly: the graph owns it), so a leaf used several times
+  // receives one summed gradient and its hooks run once, as a non-leaf's do.
+  std::shared_ptr<Node> acc = t.impl()->grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    t.impl()->grad_accumulator = acc;
+  }
+  return Edge{acc, 0};
 }
 }  // namespace
 

@@ -187,7 +187,10 @@ Tensor one_hot(const Tensor& index, int64_t num_classes) { return raw::one_hot(i
 
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   auto [v, idx] = raw::sort(x, dim, descending);
-  if (needs_grad({x}) && x.dim() > 0) {
+  if (needs_grad({x}) && x.dim() == 0) {
+    // a 0-d tensor sorts to a copy of itself: without this node its gradient was dropped
+    record("sort_values", {x}, {v}, [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
+  } else if (needs_grad({x})) {
     Tensor is = alias(idx);
     Shape s = x.shape();
     DType dt = x.dtype();
@@ -287,6 +290,7 @@ Tensor Tensor::to(DType dt) const {
   return y;
 }
 Tensor Tensor::to(Device device) const {
+  if (device == this->device()) return *this;  // a no-op, also for tensors inside a graph
   SMYRF_CHECK_HINT(!needs_grad({*this}), "to(device)",
                    "copies between devices are not recorded by autograd",
                    "move leaves (parameters, inputs) before building the graph");

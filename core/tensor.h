@@ -42,6 +42,7 @@ struct TensorImpl {
   uint32_t output_nr = 0;
   std::vector<TensorHook> grad_hooks;  // called with the gradient of this tensor during backward
   bool retains_grad = false;           // non-leaf keeps .grad() after backward
+  std::weak_ptr<Node> grad_accumulator;  // a leaf's AccumulateGrad node, shared by all its uses
 };
 
 struct TensorOptions {

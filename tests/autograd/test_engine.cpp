@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "autograd/function.h"
 #include "autograd/ops.h"
@@ -351,4 +352,48 @@ TEST_CASE("dtype of gradients follows the input through to_dtype") {
   y.backward();
   CHECK(x.grad().dtype() == DType::Float32);
   CHECK(x.grad().to_vector<float>() == std::vector<float>{2.0f, 2.0f});
+}
+
+TEST_CASE("a leaf used several times gets one summed gradient and its hook runs once") {
+  Tensor x = leaf({1.0, 2.0});
+  std::vector<std::vector<double>> seen;
+  x.register_hook([&](const Tensor& g) { seen.push_back(g.to_vector<double>()); });
+  Tensor y = sum(x * x + x * 3.0);  // three uses of x through two nodes
+  y.backward();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == std::vector<double>{5.0, 7.0});
+  CHECK(vec(x.grad()) == std::vector<double>{5.0, 7.0});
+}
+
+TEST_CASE("sorting a 0-d tensor keeps its gradient") {
+  Tensor x = tensor({2.5}).reshape({});
+  x.requires_grad_();
+  auto [v, i] = sort(x);
+  REQUIRE(v.requires_grad());
+  (v * 3.0).backward();
+  CHECK(vec(x.grad()) == std::vector<double>{3.0});
+}
+
+TEST_CASE("to() the device a tensor is already on is a no-op inside a graph") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor h = x * 2.0;
+  Tensor same = h.to(Device::cpu());
+  CHECK(same.is_same(h));
+  sum(same * same).backward();
+  CHECK(vec(x.grad()) == std::vector<double>{8.0, 16.0});
+}
+
+TEST_CASE("grad mode is per thread and restored after a failed backward") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = sum(x * x);
+  {
+    NoGradGuard ng;
+    x.add_(1.0);
+    bool other_thread_enabled = false;
+    std::thread t([&] { other_thread_enabled = GradMode::is_enabled(); });
+    t.join();
+    CHECK(other_thread_enabled);
+  }
+  CHECK_THROWS_AS(y.backward(), Error);
+  CHECK(GradMode::is_enabled());  // the engine's own no_grad scope unwound
 }

@@ -31,6 +31,10 @@ SMYRF_GRADCHECK_CASE("layer_norm", "weight only on a transposed input") {
   gc::check([](const Ins& in) { return layer_norm(in[0], {3}, in[1]); },
             {gc::transposed({4, 3}, 314), gc::randn64({3}, 315)});
 }
+SMYRF_GRADCHECK_CASE("layer_norm", "bias only") {
+  gc::check([](const Ins& in) { return layer_norm(in[0], {4}, Tensor(), in[1]); },
+            {gc::randn64({3, 4}, 319), gc::randn64({4}, 320)});
+}
 SMYRF_GRADCHECK_CASE("layer_norm", "constant weight and bias with a learnable input") {
   gc::check([](const Ins& in) { return layer_norm(in[0], {5}, in[1], in[2], 1e-3); },
             {gc::randn64({2, 5}, 316), gc::randn64({5}, 317, false), gc::randn64({5}, 318, false)});

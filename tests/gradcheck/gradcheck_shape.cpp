@@ -172,3 +172,6 @@ SMYRF_GRADCHECK_CASE("topk", "largest and smallest") {
   gc::check([](const Ins& in) { return topk(in[0], 2, 1).first + topk(in[0], 2, 1, false).first; },
             {gc::distinct({3, 5}, 242)});
 }
+SMYRF_GRADCHECK_CASE("sort_values", "0-d input") {
+  gc::check([](const Ins& in) { return sort(in[0]).first * in[0]; }, {gc::randn64({}, 243)});
+}

@@ -11,6 +11,9 @@ find_package(OpenMP REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+# stb (Debian's libstb-dev): image decoding and PNG writing; the library carries the implementations.
+find_path(SMYRF_STB_INCLUDE stb_image.h PATH_SUFFIXES stb REQUIRED)
+find_library(SMYRF_STB_LIBRARY stb REQUIRED)
 
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   add_compile_options(-Wall -Wextra -Wno-unused-parameter)

@@ -18,6 +18,7 @@ function(smyrf_test_suite dir label)
   set(_name test_${dir})
   add_executable(${_name} ${_srcs})
   target_link_libraries(${_name} PRIVATE smyrf_test_main smyrf_bench)
+  target_include_directories(${_name} SYSTEM PRIVATE ${SMYRF_STB_INCLUDE})
   smyrf_apply_avx2_flags("${_srcs}")
   doctest_discover_tests(${_name} PROPERTIES LABELS ${label} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     ADD_LABELS 0)

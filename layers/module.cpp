@@ -1,6 +1,7 @@
 #include "layers/module.h"
 
 #include <set>
+#include <unordered_set>
 
 #include "autograd/grad_mode.h"
 #include "core/ops.h"
@@ -54,7 +55,13 @@ void Module::collect(const std::string& prefix, bool params, bool recurse, Named
 NamedTensors Module::named_parameters(bool recurse) const {
   NamedTensors out;
   collect("", true, recurse, out);
-  return out;
+  // A tensor registered twice (tied weights) is listed once, under its first name, as PyTorch
+  // does; otherwise an optimizer would apply two updates per step to it.
+  NamedTensors unique;
+  std::unordered_set<const TensorImpl*> seen;
+  for (auto& nt : out)
+    if (seen.insert(nt.second.impl()).second) unique.push_back(nt);
+  return unique;
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
@@ -84,10 +91,15 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
+void Module::collect_state(const std::string& prefix, NamedTensors& out) const {
+  collect(prefix, true, false, out);
+  collect(prefix, false, false, out);
+  for (auto& [n, m] : children_) m->collect_state(prefix + n + ".", out);
+}
+
 NamedTensors Module::state_dict() const {
-  NamedTensors out = named_parameters();
-  NamedTensors b = named_buffers();
-  out.insert(out.end(), b.begin(), b.end());
+  NamedTensors out;
+  collect_state("", out);
   return out;
 }
 
@@ -115,7 +127,9 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
     }
     throw Error("load_state_dict", msg, "pass strict=false to load a subset");
   }
-  NoGradGuard ng;
+  // Check every shape before copying anything: a failed load must not leave the module half
+  // overwritten with the checkpoint's values.
+  std::vector<std::pair<Tensor, Tensor>> copies;
   for (auto& [n, src] : state) {
     for (auto& [mn, dst] : mine) {
       if (mn != n) continue;
@@ -123,9 +137,11 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
                        "'" << n << "' has shape " << shape_str(src.shape()) << " in the state dict but "
                            << shape_str(dst.shape()) << " in the module",
                        "the checkpoint was written by a model of another configuration");
-      raw::copy_into(dst, src);
+      copies.emplace_back(dst, src);
     }
   }
+  NoGradGuard ng;
+  for (auto& [dst, src] : copies) raw::copy_into(dst, src);
 }
 
 void Module::train(bool on) {

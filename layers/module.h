@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "core/named_tensors.h"
 
 namespace smyrf::layers {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+// The same type as smyrf::NamedTensors, so a state_dict() goes straight to save_safetensors.
+using NamedTensors = ::smyrf::NamedTensors;
 
 class Module {
  public:
@@ -21,6 +23,7 @@ class Module {
   virtual Tensor forward(const Tensor& x);
   virtual std::string name() const { return "Module"; }
 
+  // Own parameters, then children's (dotted names); a tensor registered twice is listed once.
   NamedTensors named_parameters(bool recurse = true) const;
   std::vector<Tensor> parameters(bool recurse = true) const;
   NamedTensors named_buffers(bool recurse = true) const;
@@ -28,7 +31,8 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;  // excludes self
   int64_t num_parameters() const;
 
-  // Parameters then buffers, dotted names, in registration order.
+  // Dotted names in PyTorch's order: each module's own parameters, then its own buffers, then
+  // its children's entries (recursively). Tied tensors appear under every name, as in PyTorch.
   NamedTensors state_dict() const;
   // Copies values into this module's tensors (shapes must match). strict: every key of the
   // module must be present and no unknown key may appear. Throws with the offending names.
@@ -54,6 +58,7 @@ class Module {
  private:
   void check_new_name(const std::string& name) const;
   void collect(const std::string& prefix, bool params, bool recurse, NamedTensors& out) const;
+  void collect_state(const std::string& prefix, NamedTensors& out) const;
   NamedTensors params_;
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;

@@ -43,7 +43,10 @@ void put(layers::NamedTensors& out, const std::vector<std::vector<Tensor>>& s, c
     for (size_t i = 0; i < s[gi].size(); ++i)
       out.emplace_back(std::to_string(gi) + "." + std::to_string(i) + "." + what, s[gi][i]);
 }
-void get(const layers::NamedTensors& in, std::vector<std::vector<Tensor>>& s, const std::string& what) {
+// Appends (dst, src) pairs after checking names and shapes; nothing is copied here, so the
+// caller can validate every buffer before changing any (a failed load keeps the old state).
+void get(const layers::NamedTensors& in, std::vector<std::vector<Tensor>>& s, const std::string& what,
+         std::vector<std::pair<Tensor, Tensor>>& copies) {
   for (size_t gi = 0; gi < s.size(); ++gi)
     for (size_t i = 0; i < s[gi].size(); ++i) {
       std::string key = std::to_string(gi) + "." + std::to_string(i) + "." + what;
@@ -52,12 +55,15 @@ void get(const layers::NamedTensors& in, std::vector<std::vector<Tensor>>& s, co
         if (n == key) {
           SMYRF_CHECK(t.shape() == s[gi][i].shape(), "optimizer.load_state",
                       "'" << key << "' has shape " << shape_str(t.shape()) << ", expected " << shape_str(s[gi][i].shape()));
-          raw::copy_into(s[gi][i], t);
+          copies.emplace_back(s[gi][i], t);
           found = true;
         }
       SMYRF_CHECK_HINT(found, "optimizer.load_state", "missing '" << key << "'",
                        "the state was saved by an optimizer over other parameters");
     }
+}
+void apply(const std::vector<std::pair<Tensor, Tensor>>& copies) {
+  for (auto& [dst, src] : copies) raw::copy_into(dst, src);
 }
 int64_t get_step(const layers::NamedTensors& in) {
   for (auto& [n, t] : in)
@@ -98,8 +104,11 @@ layers::NamedTensors SGD::state() const {
   return out;
 }
 void SGD::load_state(const layers::NamedTensors& s) {
-  step_ = get_step(s);
-  get(s, momentum_, "momentum");
+  const int64_t step = get_step(s);
+  std::vector<std::pair<Tensor, Tensor>> copies;
+  get(s, momentum_, "momentum", copies);
+  apply(copies);
+  step_ = step;
 }
 
 AdamW::AdamW(std::vector<Tensor> params, Options o) : AdamW(one_group(std::move(params)), o) {}
@@ -136,9 +145,12 @@ layers::NamedTensors AdamW::state() const {
   return out;
 }
 void AdamW::load_state(const layers::NamedTensors& s) {
-  step_ = get_step(s);
-  get(s, m_, "exp_avg");
-  get(s, v_, "exp_avg_sq");
+  const int64_t step = get_step(s);
+  std::vector<std::pair<Tensor, Tensor>> copies;
+  get(s, m_, "exp_avg", copies);
+  get(s, v_, "exp_avg_sq", copies);
+  apply(copies);
+  step_ = step;
 }
 
 }  // namespace smyrf::train

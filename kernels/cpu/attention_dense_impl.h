@@ -124,9 +124,12 @@ void dense_backward(const AttentionParams& p, const T* q, const T* k, const T* v
   std::vector<T> dq_private(static_cast<size_t>(nthreads) * nq * d);
 #pragma omp parallel num_threads(nthreads)
   {
-    int tid = 0;
+    // The team may be smaller than requested (nested regions, dynamic adjustment): only the
+    // buffers of threads in this team are zeroed and reduced.
+    int tid = 0, team = 1;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
+    team = omp_get_num_threads();
 #endif
     T* my_dq = dq_private.data() + static_cast<int64_t>(tid) * nq * d;
     Workspace<T> ws;
@@ -157,7 +160,7 @@ void dense_backward(const AttentionParams& p, const T* q, const T* k, const T* v
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < nq; ++i) {
         T* row = dq + (bh * nq + i) * d;
-        for (int th = 0; th < nthreads; ++th) {
+        for (int th = 0; th < team; ++th) {
           const T* src = dq_private.data() + (static_cast<int64_t>(th) * nq + i) * d;
           for (int64_t c = 0; c < d; ++c) row[c] += src[c];
         }

@@ -144,22 +144,29 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str
 // gradient they would silently invalidate, which needs grad mode.
 
 // ---------------------------------------------------------------- factories
+// Every factory that honours opts.requires_grad goes through this, so no path (full, from_vector)
+// can hand out an integer tensor that claims to require gradients.
+static void check_grad_dtype(const TensorOptions& opts) {
+  SMYRF_CHECK_HINT(!opts.requires_grad || is_floating(opts.dtype), "requires_grad",
+                   "only floating tensors can require gradients, not " << dtype_name(opts.dtype),
+                   "create a float32/float64 tensor, or drop requires_grad");
+}
+
 Tensor empty(const Shape& shape, TensorOptions opts) {
   for (int64_t d : shape)
     SMYRF_CHECK(d >= 0, "empty", "negative dimension in shape " << shape_str(shape));
+  check_grad_dtype(opts);
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(shape_numel(shape) * dtype_size(opts.dtype), opts.device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = opts.dtype;
   impl->requires_grad = opts.requires_grad;
-  if (opts.requires_grad)
-    SMYRF_CHECK(is_floating(opts.dtype), "requires_grad",
-                "only floating tensors can require gradients, not " << dtype_name(opts.dtype));
   return Tensor(impl);
 }
 
 Tensor full(const Shape& shape, double value, TensorOptions opts) {
+  check_grad_dtype(opts);
   bool rg = opts.requires_grad;
   opts.requires_grad = false;
   Tensor t = empty(shape, opts);
@@ -185,6 +192,7 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptio
   SMYRF_CHECK_HINT(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector",
                    values.size() << " values do not fill shape " << shape_str(shape),
                    "the shape needs " << shape_numel(shape) << " values");
+  check_grad_dtype(opts);
   Tensor t = empty(shape, TensorOptions(DTypeOf<T>::value));
   if (!values.empty()) {
     if constexpr (std::is_same_v<T, bool>) {

@@ -36,6 +36,9 @@ void require_cpu(const Tensor& t, const char* op) {
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   SMYRF_CHECK(!ts.empty(), "cat", "needs at least one tensor");
   const Tensor& first = ts[0];
+  // normalize_dim accepts dim 0 on a 0-d tensor, and shape()[0] of it read out of bounds
+  SMYRF_CHECK_HINT(first.dim() > 0, "cat", "cannot concatenate 0-d tensors (shape " << shape_str(first.shape()) << ")",
+                   "use stack, or unsqueeze them to shape (1,)");
   dim = normalize_dim(dim, first.dim(), "cat");
   DType dt = first.dtype();
   int64_t total = 0;

@@ -123,8 +123,10 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdi
   SMYRF_CHECK(is_floating(x.dtype()), "logsumexp", "needs a floating tensor, got " << dtype_name(x.dtype()));
   std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), "logsumexp");
   Tensor m = reduce(ReduceKind::Max, x, dims, true);
-  // rows that are all -inf: shift by 0 so the result is -inf, not NaN
-  Tensor finite_m = where(compare_scalar(CompareKind::Eq, m, -std::numeric_limits<double>::infinity()),
+  // rows whose max is infinite (all -inf, or any +inf): shift by 0 so the result is -inf / +inf;
+  // shifting by +inf made x - m = inf - inf = NaN
+  Tensor finite_m = where(compare_scalar(CompareKind::Eq, unary(UnaryKind::Abs, m),
+                                         std::numeric_limits<double>::infinity()),
                           zeros_like(m), m);
   Tensor s = reduce(ReduceKind::Sum, unary(UnaryKind::Exp, binary(BinaryKind::Sub, x, finite_m)), dims, keepdim);
   Tensor mm = keepdim ? finite_m : reshape(finite_m, s.shape());

@@ -1,4 +1,6 @@
 // The autograd and math methods of Tensor (declared in core/tensor.h; see the note there).
+#include <cmath>
+
 #include "autograd/function.h"
 #include "autograd/ops.h"
 #include "core/ops.h"
@@ -108,12 +110,12 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 Tensor& Tensor::mul_(double s) {
   check_inplace(*this, Tensor(), "mul_");
-  raw::binary_(raw::BinaryKind::Mul, *this, scalar_tensor(s, TensorOptions(dtype())));
+  raw::binary_(raw::BinaryKind::Mul, *this, scalar_tensor(s, TensorOptions(is_floating(dtype()) || std::floor(s) == s ? dtype() : kFloat64)));
   return *this;
 }
 Tensor& Tensor::add_(double s) {
   check_inplace(*this, Tensor(), "add_");
-  raw::binary_(raw::BinaryKind::Add, *this, scalar_tensor(s, TensorOptions(dtype())));
+  raw::binary_(raw::BinaryKind::Add, *this, scalar_tensor(s, TensorOptions(is_floating(dtype()) || std::floor(s) == s ? dtype() : kFloat64)));
   return *this;
 }
 

@@ -63,6 +63,12 @@ Tensor binary(BinaryKind kind, const Tensor& a0, const Tensor& b0) {
 void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src0) {
   require_same_device(dst, src0, "binary_");
   require_cpu(dst, "binary_");
+  // as PyTorch: a float result cannot be stored in an integer destination (converting src first
+  // truncated it, so int_tensor.mul_(0.5) silently zeroed the tensor)
+  SMYRF_CHECK_HINT(is_floating(dst.dtype()) || !is_floating(src0.dtype()), "in-place op",
+                   "a " << dtype_name(src0.dtype()) << " operand cannot update a " << dtype_name(dst.dtype())
+                        << " tensor in place",
+                   "use the out-of-place op, or convert the destination with .to(kFloat32)");
   Tensor src = to_dtype(src0, dst.dtype());
   Shape bs = broadcast_shapes(src.shape(), dst.shape(), "in-place op");
   SMYRF_CHECK_HINT(bs == dst.shape(), "in-place op",

@@ -13,6 +13,13 @@ namespace smyrf {
 Storage::Storage(size_t nbytes, Device device, bool zero) : nbytes_(nbytes), device_(device) {
   if (device.is_cuda()) {
 #ifdef SMYRF_WITH_CUDA
+    // checked here so a machine without a GPU gets an Error naming the device, not a raw
+    // cudaErrorNoDevice from cudaSetDevice
+    static const int count = kernels::cuda::device_count();  // fixed for the process
+    SMYRF_CHECK_HINT(device.index >= 0 && device.index < count, "storage",
+                     "cannot allocate on " << device.str() << ": " << count << " CUDA device(s) visible",
+                     (count == 0 ? "no GPU or driver on this machine; use Device::cpu()"
+                                 : "use an index below the device count"));
     data_ = kernels::cuda::device_alloc(nbytes == 0 ? 1 : nbytes, device.index);
     if (zero && nbytes) kernels::cuda::device_memset_zero(data_, nbytes);
     return;

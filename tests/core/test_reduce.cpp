@@ -1,0 +1,278 @@
+// Reductions over any set of dims with keepdim, against double loops: sum, mean, amax/amin,
+// max/min with indices, argmax/argmin, var, std, norm, logsumexp; non-contiguous inputs,
+// integer dtypes, NaN/inf and empty dims.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core_test_util.h"
+
+using namespace smyrf;
+using namespace smyrf::test;
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Groups the values of a tensor of shape s by the output position of a reduction over dims.
+struct Groups {
+  Shape out_keep;  // shape with reduced dims as 1
+  Shape out;       // with or without them, per keepdim
+  std::vector<std::vector<double>> g;
+};
+
+Groups group(const std::vector<double>& v, const Shape& s, std::vector<int64_t> dims,
+             bool keepdim) {
+  const int64_t nd = static_cast<int64_t>(s.size());
+  if (dims.empty())
+    for (int64_t d = 0; d < nd; ++d) dims.push_back(d);
+  for (auto& d : dims) d = d < 0 ? d + nd : d;
+  Groups r;
+  r.out_keep = s;
+  for (int64_t d : dims) r.out_keep[d] = 1;
+  for (int64_t d = 0; d < nd; ++d) {
+    bool red = std::find(dims.begin(), dims.end(), d) != dims.end();
+    if (!red || keepdim) r.out.push_back(red ? 1 : s[d]);
+  }
+  r.g.resize(static_cast<size_t>(shape_numel(r.out_keep)));
+  for (size_t i = 0; i < v.size(); ++i) {
+    auto idx = unravel(static_cast<int64_t>(i), s);
+    for (int64_t d : dims) idx[d] = 0;
+    r.g[ravel(idx, r.out_keep)].push_back(v[i]);
+  }
+  return r;
+}
+
+double ref_sum(const std::vector<double>& g) {
+  double s = 0;
+  for (double x : g) s += x;
+  return s;
+}
+double ref_mean(const std::vector<double>& g) { return ref_sum(g) / g.size(); }
+double ref_max(const std::vector<double>& g) {
+  double m = -kInf;
+  for (double x : g) {
+    if (std::isnan(x)) return x;
+    m = std::max(m, x);
+  }
+  return m;
+}
+double ref_min(const std::vector<double>& g) {
+  double m = kInf;
+  for (double x : g) {
+    if (std::isnan(x)) return x;
+    m = std::min(m, x);
+  }
+  return m;
+}
+double ref_var(const std::vector<double>& g, int correction) {
+  double m = ref_mean(g), s = 0;
+  for (double x : g) s += (x - m) * (x - m);
+  return s / (static_cast<double>(g.size()) - correction);
+}
+double ref_lse(const std::vector<double>& g) {
+  double m = ref_max(g);
+  if (std::isinf(m)) return m;  // all -inf -> -inf; any +inf -> +inf
+  double s = 0;
+  for (double x : g) s += std::exp(x - m);
+  return m + std::log(s);
+}
+
+template <typename Op, typename Ref>
+void check_reduce(Op op, Ref ref, const Tensor& x, const std::vector<double>& xv,
+                  const std::vector<int64_t>& dims, bool keepdim, double rtol,
+                  double atol = 1e-12) {
+  CAPTURE(shape_str(x.shape()));
+  CAPTURE(shape_str(Shape(dims)));
+  CAPTURE(keepdim);
+  Groups gr = group(xv, x.shape(), dims, keepdim);
+  std::vector<double> want;
+  for (const auto& g : gr.g) want.push_back(ref(g));
+  check_values(op(x, dims, keepdim), gr.out, want, rtol, atol);
+}
+
+// A (7, 5, 33) float tensor in three layouts: contiguous, permuted, and a stepped slice.
+struct Input {
+  Tensor t;
+  std::vector<double> v;
+};
+std::vector<Input> inputs(DType dt) {
+  std::vector<double> v = as_stored(uniform_values(7 * 5 * 33, 31, -3, 3), dt);
+  Tensor c = make(v, {7, 5, 33}, dt);
+  Tensor p = c.permute({2, 0, 1});
+  Tensor s = make(as_stored(uniform_values(7 * 10 * 33, 32, -3, 3), dt), {7, 10, 33}, dt)
+                 .slice(1, 1, 10, 2);
+  std::vector<double> sv = read_view(as_stored(uniform_values(7 * 10 * 33, 32, -3, 3), dt), s);
+  return {{c, v}, {p, read_view(v, p)}, {s, sv}};
+}
+
+const std::vector<std::vector<int64_t>> kDimSets = {{}, {0}, {1}, {-1}, {0, 2}, {1, 2}, {0, 1, 2}};
+}  // namespace
+
+TEST_CASE("sum and mean over any dims with keepdim, float32 and float64, any layout") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double rt = dt == kFloat32 ? 1e-5 : 1e-12;
+    for (const Input& in : inputs(dt))
+      for (const auto& dims : kDimSets)
+        for (bool keep : {false, true}) {
+          check_reduce([](const Tensor& x, auto d, bool k) { return sum(x, d, k); }, ref_sum, in.t,
+                       in.v, dims, keep, rt, 1e-5);
+          check_reduce([](const Tensor& x, auto d, bool k) { return mean(x, d, k); }, ref_mean,
+                       in.t, in.v, dims, keep, rt, 1e-6);
+        }
+  }
+}
+
+TEST_CASE("amax, amin, var, std, norm and logsumexp over any dims") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double rt = dt == kFloat32 ? 2e-5 : 1e-11;
+    for (const Input& in : inputs(dt))
+      for (const auto& dims : kDimSets)
+        for (bool keep : {false, true}) {
+          check_reduce([](const Tensor& x, auto d, bool k) { return amax(x, d, k); }, ref_max, in.t,
+                       in.v, dims, keep, 0, 0);
+          check_reduce([](const Tensor& x, auto d, bool k) { return amin(x, d, k); }, ref_min, in.t,
+                       in.v, dims, keep, 0, 0);
+          check_reduce([](const Tensor& x, auto d, bool k) { return var(x, d, 1, k); },
+                       [](const std::vector<double>& g) { return ref_var(g, 1); }, in.t, in.v, dims,
+                       keep, rt, 1e-6);
+          check_reduce([](const Tensor& x, auto d, bool k) { return var(x, d, 0, k); },
+                       [](const std::vector<double>& g) { return ref_var(g, 0); }, in.t, in.v, dims,
+                       keep, rt, 1e-6);
+          check_reduce([](const Tensor& x, auto d, bool k) { return smyrf::std(x, d, 1, k); },
+                       [](const std::vector<double>& g) { return std::sqrt(ref_var(g, 1)); }, in.t,
+                       in.v, dims, keep, rt, 1e-6);
+          check_reduce([](const Tensor& x, auto d, bool k) { return norm(x, 2.0, d, k); },
+                       [](const std::vector<double>& g) {
+                         double s = 0;
+                         for (double e : g) s += e * e;
+                         return std::sqrt(s);
+                       },
+                       in.t, in.v, dims, keep, rt, 1e-6);
+          check_reduce([](const Tensor& x, auto d, bool k) { return logsumexp(x, d, k); }, ref_lse,
+                       in.t, in.v, dims, keep, rt, 1e-6);
+        }
+  }
+}
+
+TEST_CASE("norm with p = 1, 3 and inf") {
+  std::vector<double> v = uniform_values(7 * 33, 40);
+  Tensor x = make(v, {7, 33}, kFloat64);
+  for (double p : {1.0, 3.0, kInf}) {
+    CAPTURE(p);
+    check_reduce([p](const Tensor& t, auto d, bool k) { return norm(t, p, d, k); },
+                 [p](const std::vector<double>& g) {
+                   double s = 0;
+                   for (double e : g)
+                     s = std::isinf(p) ? std::max(s, std::fabs(e)) : s + std::pow(std::fabs(e), p);
+                   return std::isinf(p) ? s : std::pow(s, 1.0 / p);
+                 },
+                 x, v, {1}, false, 1e-12);
+  }
+}
+
+TEST_CASE("max/min along a dim return values and first indices; argmax/argmin") {
+  // ties: the first index wins
+  Tensor x = make({1, 3, 3, 0, 2, -1, -1, 5}, {2, 4}, kFloat32);
+  auto [mv, mi] = max(x, 1);
+  check_values(mv, {2}, {3, 5}, 0, 0);
+  check_values(mi, {2}, {1, 3}, 0, 0);
+  CHECK(mi.dtype() == kInt64);
+  auto [nv, ni] = min(x, 1, true);
+  check_values(nv, {2, 1}, {0, -1}, 0, 0);
+  check_values(ni, {2, 1}, {3, 1}, 0, 0);
+  check_values(argmax(x, 0), {4}, {1, 0, 0, 1}, 0, 0);
+  check_values(argmin(x, -1, true), {2, 1}, {3, 1}, 0, 0);
+  // against a loop on odd shapes, transposed, every dtype
+  for (DType dt : {kInt32, kInt64, kFloat32, kFloat64}) {
+    std::vector<double> v = as_stored(int_values(7 * 33, 41, -5, 5), dt);
+    Tensor base = make(v, {7, 33}, dt);
+    for (const Tensor& t : {base, base.t()}) {
+      std::vector<double> tv = read_view(v, t);
+      for (int64_t d : {0, 1}) {
+        CAPTURE(dtype_name(dt));
+        CAPTURE(d);
+        const int64_t n = t.size(d), m = t.size(1 - d);
+        std::vector<double> want_max, want_min;
+        for (int64_t o = 0; o < m; ++o) {
+          int64_t bi = 0, si = 0;
+          auto at = [&](int64_t i) { return d == 0 ? tv[i * m + o] : tv[o * n + i]; };
+          for (int64_t i = 1; i < n; ++i) {
+            if (at(i) > at(bi)) bi = i;
+            if (at(i) < at(si)) si = i;
+          }
+          want_max.push_back(static_cast<double>(bi));
+          want_min.push_back(static_cast<double>(si));
+        }
+        check_values(argmax(t, d), {m}, want_max, 0, 0);
+        check_values(argmin(t, d), {m}, want_min, 0, 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("integer and bool reductions") {
+  std::vector<double> v = int_values(7 * 33, 42, -100, 100);
+  for (DType dt : {kInt32, kInt64}) {
+    CAPTURE(dtype_name(dt));
+    Tensor x = make(v, {7, 33}, dt);
+    for (const auto& dims : std::vector<std::vector<int64_t>>{{}, {0}, {1}}) {
+      check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x, v,
+                   dims, false, 0, 0);
+      check_reduce([](const Tensor& t, auto d, bool k) { return amax(t, d, k); }, ref_max, x, v,
+                   dims, true, 0, 0);
+      check_reduce([](const Tensor& t, auto d, bool k) { return amin(t, d, k); }, ref_min, x, v,
+                   dims, false, 0, 0);
+    }
+    CHECK(sum(x).dtype() == dt);
+    // the mean of integers is a float32
+    CHECK(mean(x).dtype() == kFloat32);
+    CHECK(mean(x).item() == doctest::Approx(ref_mean(v)).epsilon(1e-6));
+  }
+  Tensor b = make({1, 0, 1, 1}, {4}).to(kBool);
+  CHECK(sum(b).item<int64_t>() == 3);  // bool sums count
+}
+
+TEST_CASE("reductions propagate NaN and handle inf; empty dims") {
+  Tensor x = make({1, kNaN, 3, 4, 5, 6}, {2, 3}, kFloat32);
+  check_values(sum(x, {1}), {2}, {kNaN, 15}, 0, 0);
+  check_values(amax(x, {1}), {2}, {kNaN, 6}, 0, 0);
+  check_values(amin(x, {0}), {3}, {1, kNaN, 3}, 0, 0);
+  check_values(argmax(x, 1), {2}, {1, 2}, 0, 0);  // NaN wins argmax, as in PyTorch
+  Tensor inf = make({kInf, 1, -kInf, -kInf, 2, 3}, {2, 3}, kFloat64);
+  check_values(sum(inf, {1}), {2}, {kNaN, -kInf}, 0, 0);
+  check_values(amax(inf, {1}), {2}, {kInf, 3}, 0, 0);
+  // logsumexp: a row of -inf is -inf (not NaN); a row with +inf is +inf
+  Tensor l = make({-kInf, -kInf, kInf, 1, 0, 0}, {3, 2}, kFloat64);
+  check_values(logsumexp(l, {1}), {3}, {-kInf, kInf, std::log(2.0)}, 1e-15, 0);
+  Tensor lf = make({-kInf, -kInf, kInf, 1, 0, 0}, {3, 2}, kFloat32);
+  check_values(logsumexp(lf, {1}), {3}, {-kInf, kInf, static_cast<float>(std::log(2.0))}, 1e-7, 0);
+  // sums over an empty dim are 0; mean of nothing is NaN
+  Tensor e = zeros({3, 0});
+  check_values(sum(e, {1}), {3}, {0, 0, 0}, 0, 0);
+  check_values(mean(e, {1}), {3}, {kNaN, kNaN, kNaN}, 0, 0);
+  check_values(sum(e, {0}), {0}, {}, 0, 0);
+  // a large sum in float32 is accumulated accurately (double accumulators)
+  Tensor big = full({1000003}, 0.1);
+  CHECK(sum(big).item() == doctest::Approx(1000003 * static_cast<double>(0.1f)).epsilon(1e-6));
+  // scalars
+  CHECK(sum(scalar_tensor(2.5)).item() == 2.5);
+  CHECK(amax(scalar_tensor(2.5), {0}).item() == 2.5);
+}
+
+TEST_CASE("long reductions split across threads agree with the loop") {
+  // big enough for the threaded row and column paths, with an odd tail
+  const int64_t rows = 4099, cols = 33;
+  std::vector<double> v = uniform_values(rows * cols, 43);
+  Tensor x = make(v, {rows, cols}, kFloat32);
+  std::vector<double> vs = as_stored(v, kFloat32);
+  check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x, vs, {0},
+               false, 1e-5, 1e-4);
+  check_reduce([](const Tensor& t, auto d, bool k) { return amax(t, d, k); }, ref_max, x, vs, {0},
+               false, 0, 0);
+  check_reduce([](const Tensor& t, auto d, bool k) { return amin(t, d, k); }, ref_min, x, vs, {},
+               false, 0, 0);
+  check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x, vs, {},
+               false, 1e-6, 1e-3);
+}

@@ -4,6 +4,7 @@
 #include <stb_image.h>
 #include <zlib.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <set>

@@ -129,7 +129,9 @@ std::string Tensor::str() const {
   os << ",\n       ";
   std::vector<double> v = to_vector<double>();
   if (dim() == 0) {
-    os << std::setprecision(5) << v[0];
+    // integers print whole, as in n-d tensors (setprecision(5) showed 123456789 as 1.2346e+08)
+    if (is_floating_point()) os << std::setprecision(5) << v[0];
+    else os << static_cast<int64_t>(v[0]);
   } else {
     int64_t pos = 0;
     print_values(os, v, shape(), 0, pos, 7, is_floating_point());

@@ -224,3 +224,18 @@ TEST_CASE("sort puts NaN last ascending and first descending; topk") {
   check_values(bs, {4}, {0, 0, 1, 1}, 0, 0);
   check_values(bsi, {4}, {1, 3, 0, 2}, 0, 0);
 }
+
+TEST_CASE("edge shapes: empty sorts, chunks beyond the size, 1-D cross_entropy, 0-d stack") {
+  auto [v, i] = sort(zeros({3, 0}), 1);
+  CHECK(v.shape() == Shape{3, 0});
+  CHECK(i.shape() == Shape{3, 0});
+  auto ch = chunk(make({1, 2}, {2}), 5);
+  REQUIRE(ch.size() == 2);
+  CHECK(ch[1].item() == 2.0);
+  check_values(stack({scalar_tensor(1), scalar_tensor(2)}), {2}, {1, 2}, 0, 0);
+  // 1-D logits (C) with a 0-d target
+  Tensor l = make({1, 2, 3}, {3}, kFloat64);
+  const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  check_values(cross_entropy(l, scalar_tensor(2, kInt64), -100, 0.0, Reduction::None), {},
+               {lse - 3}, 1e-14, 0);
+}

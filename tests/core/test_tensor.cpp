@@ -376,3 +376,10 @@ TEST_CASE("printing shows shape, dtype and abbreviates long dims") {
   CHECK(Tensor().str() == "Tensor(undefined)");
   CHECK(make({1}, {1}).requires_grad_().str().find("requires_grad") != std::string::npos);
 }
+
+TEST_CASE("printing integers keeps every digit, in 0-d and n-d tensors") {
+  CHECK(scalar_tensor(123456789, kInt64).str().find("123456789") != std::string::npos);
+  CHECK(make({123456789, -7}, {2}, kInt64).str().find("[123456789, -7]") != std::string::npos);
+  CHECK(scalar_tensor(1, kBool).str().find("dtype=bool") != std::string::npos);
+  CHECK(zeros({2, 0}).str().find("shape=(2, 0)") != std::string::npos);
+}

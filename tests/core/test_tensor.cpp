@@ -347,6 +347,9 @@ TEST_CASE("the version counter guards tensors saved for backward") {
   // in-place on a tensor that requires grad is refused with a hint
   check_error([&] { w.add_(1.0); }, {"[add_]", "requires grad"});
   check_error([&] { w.mul_(2.0); }, {"[mul_]", "requires grad"});
+  // zero_/fill_/copy_ too: a silent write into a leaf would corrupt what backward sees
+  check_error([&] { w.zero_(); }, {"requires grad"});
+  check_error([&] { w.copy_(zeros({3})); }, {"requires grad"});
 }
 
 TEST_CASE("printing shows shape, dtype and abbreviates long dims") {

@@ -90,7 +90,10 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
       threads > 1 && batch >= 2 * threads &&
       (avx2 ? sgemm_avx2_prefers_batch_parallel(M, N, K) : M * N * K <= 256 * 256 * 256);
   if (per_product) {
-#pragma omp parallel for num_threads(threads) schedule(static)
+    // Dynamic chunks of ~1/16 of a thread's share: cheap to hand out, and a preempted thread
+    // (the host is shared) does not hold the others at the join.
+    const int64_t chunk = std::max<int64_t>(1, batch / (threads * 16));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, chunk)
     for (int64_t b = 0; b < batch; ++b) {
 #if defined(SMYRF_HAVE_AVX2_BUILD)
       if (avx2) {

@@ -40,17 +40,18 @@ void valid_range(int64_t off, int64_t stride, int64_t W, int64_t Q, int64_t& lo,
   lo = off >= 0 ? 0 : std::min(hi, (-off + stride - 1) / stride);
 }
 
-// col (Cg*R*S, P*Q) from one image-group x (Cg, H, W); rows ordered (c, r, s) like the weight.
+// col (Cg*R*S, P*Q), rows ld apart, from one image-group x (Cg, H, W); rows ordered (c, r, s)
+// like the weight.
 // The valid column range per kernel offset is computed once, so the inner loop is a plain copy
 // (a memcpy-able run when stride_w == 1) with no per-element bounds test.
 template <typename T>
-void im2col(const Conv2dGeometry& g, int64_t Cg, const T* x, T* col) {
-  const int64_t PQ = g.P * g.Q, HW = g.H * g.W;
+void im2col(const Conv2dGeometry& g, int64_t Cg, const T* x, T* col, int64_t ld) {
+  const int64_t HW = g.H * g.W;
   for (int64_t c = 0; c < Cg; ++c) {
     const T* xc = x + c * HW;
     for (int64_t r = 0; r < g.R; ++r) {
       for (int64_t s = 0; s < g.S; ++s) {
-        T* row = col + ((c * g.R + r) * g.S + s) * PQ;
+        T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t off_w = s * g.dil_w - g.pad_w;
         int64_t lo, hi;
         valid_range(off_w, g.stride_w, g.W, g.Q, lo, hi);
@@ -78,13 +79,13 @@ void im2col(const Conv2dGeometry& g, int64_t Cg, const T* x, T* col) {
 // The adjoint of im2col: adds every column entry back to the pixel it was read from (dx must be
 // zeroed by the caller).
 template <typename T>
-void col2im(const Conv2dGeometry& g, int64_t Cg, const T* col, T* dx) {
-  const int64_t PQ = g.P * g.Q, HW = g.H * g.W;
+void col2im(const Conv2dGeometry& g, int64_t Cg, const T* col, int64_t ld, T* dx) {
+  const int64_t HW = g.H * g.W;
   for (int64_t c = 0; c < Cg; ++c) {
     T* dxc = dx + c * HW;
     for (int64_t r = 0; r < g.R; ++r) {
       for (int64_t s = 0; s < g.S; ++s) {
-        const T* row = col + ((c * g.R + r) * g.S + s) * PQ;
+        const T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t off_w = s * g.dil_w - g.pad_w;
         int64_t lo, hi;
         valid_range(off_w, g.stride_w, g.W, g.Q, lo, hi);
@@ -104,35 +105,78 @@ void col2im(const Conv2dGeometry& g, int64_t Cg, const T* col, T* dx) {
   }
 }
 
+// Images per GEMM. Small images give thin GEMMs (P*Q = 16 columns at 4x4) whose packing costs
+// as much as their arithmetic, so several images' columns are placed side by side until a GEMM
+// has about kTargetColumns columns, without leaving a thread idle.
+constexpr int64_t kTargetColumns = 512;
+int64_t images_per_gemm(const Conv2dGeometry& g, int nt) {
+  const int64_t PQ = g.P * g.Q;
+  if (PQ >= kTargetColumns / 2) return 1;
+  const int64_t per_thread = (g.N + nt - 1) / nt;
+  return std::max<int64_t>(1, std::min(per_thread, kTargetColumns / PQ));
+}
+
+// Work shared by the three passes: which images a chunk covers and the per-thread scratch.
+struct ConvPlan {
+  int64_t Cg, Kg, CRS, PQ, HW, nb, chunks;
+  bool pointwise;
+  int nt;
+  ConvPlan(const Conv2dGeometry& g) {
+    Cg = g.C / g.groups, Kg = g.K / g.groups, CRS = Cg * g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
+    pointwise = is_pointwise(g);
+    nt = loop_threads(g.N);
+    nb = images_per_gemm(g, nt);
+    chunks = (g.N + nb - 1) / nb;
+    nt = static_cast<int>(std::min<int64_t>(nt, chunks));
+  }
+  // A single pointwise image is its own column matrix; everything else is gathered.
+  bool needs_col() const { return !(pointwise && nb == 1); }
+  size_t col_size() const { return needs_col() ? static_cast<size_t>(CRS * nb * PQ) : 0; }
+  size_t out_size() const { return nb > 1 ? static_cast<size_t>(Kg * nb * PQ) : 0; }
+};
+
+// The column matrix of images [n0, n0 + cnt) of group grp, (CRS, cnt * PQ); returns it (or the
+// image itself when no copy is needed).
+template <typename T>
+const T* gather_columns(const Conv2dGeometry& g, const ConvPlan& pl, const T* x, int64_t n0,
+                        int64_t cnt, int64_t grp, T* col) {
+  if (!pl.needs_col()) return x + (n0 * g.C + grp * pl.Cg) * pl.HW;
+  for (int64_t i = 0; i < cnt; ++i)
+    im2col(g, pl.Cg, x + ((n0 + i) * g.C + grp * pl.Cg) * pl.HW, col + i * pl.PQ, cnt * pl.PQ);
+  return col;
+}
+
 }  // namespace
 
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
-  const int64_t CRS = Cg * g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
-  const bool pointwise = is_pointwise(g);
-  const int nt = loop_threads(g.N);
+  const ConvPlan pl(g);
   // Allocated before the parallel region: an exception inside one would terminate.
-  std::vector<T> cols(pointwise ? 0 : static_cast<size_t>(nt * CRS * PQ));
-#pragma omp parallel num_threads(nt) if (nt > 1)
+  std::vector<T> cols(pl.nt * pl.col_size()), outs(pl.nt * pl.out_size());
+#pragma omp parallel num_threads(pl.nt) if (pl.nt > 1)
   {
-    T* col = pointwise ? nullptr : cols.data() + omp_get_thread_num() * CRS * PQ;
+    const int tid = omp_get_thread_num();
+    T* col = cols.data() + tid * pl.col_size();
+    T* tmp = outs.data() + tid * pl.out_size();
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t ch = 0; ch < pl.chunks; ++ch) {
+      const int64_t n0 = ch * pl.nb, cnt = std::min(pl.nb, g.N - n0), ncol = cnt * pl.PQ;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const T* xg = x + (n * g.C + grp * Cg) * HW;
-        const T* b = xg;
-        if (!pointwise) {
-          im2col(g, Cg, xg, col);
-          b = col;
-        }
-        T* yg = y + (n * g.K + grp * Kg) * PQ;
-        gemm(false, false, Kg, PQ, CRS, T(1), w + grp * Kg * CRS, CRS, b, PQ, T(0), yg, PQ);
-        if (bias) {
-          for (int64_t k = 0; k < Kg; ++k) {
-            const T bk = bias[grp * Kg + k];
-            T* row = yg + k * PQ;
-            for (int64_t i = 0; i < PQ; ++i) row[i] += bk;
+        const T* b = gather_columns(g, pl, x, n0, cnt, grp, col);
+        // one image writes straight into y; several go through tmp and are scattered per image
+        T* out = pl.nb > 1 ? tmp : y + (n0 * g.K + grp * pl.Kg) * pl.PQ;
+        gemm(false, false, pl.Kg, ncol, pl.CRS, T(1), w + grp * pl.Kg * pl.CRS, pl.CRS, b, ncol,
+             T(0), out, ncol);
+        for (int64_t i = 0; i < cnt; ++i) {
+          for (int64_t k = 0; k < pl.Kg; ++k) {
+            T* dst = y + ((n0 + i) * g.K + grp * pl.Kg + k) * pl.PQ;
+            const T bk = bias ? bias[grp * pl.Kg + k] : T(0);
+            if (pl.nb > 1) {
+              const T* src = tmp + k * ncol + i * pl.PQ;
+              for (int64_t j = 0; j < pl.PQ; ++j) dst[j] = src[j] + bk;
+            } else if (bias) {
+              for (int64_t j = 0; j < pl.PQ; ++j) dst[j] += bk;
+            }
           }
         }
       }
@@ -140,28 +184,47 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   }
 }
 
+namespace {
+// dy of images [n0, n0 + cnt) of group grp as one (Kg, cnt * PQ) matrix (a view when cnt == 1).
+template <typename T>
+const T* gather_dy(const Conv2dGeometry& g, const ConvPlan& pl, const T* dy, int64_t n0,
+                   int64_t cnt, int64_t grp, T* tmp) {
+  if (cnt == 1 && pl.nb == 1) return dy + (n0 * g.K + grp * pl.Kg) * pl.PQ;
+  const int64_t ncol = cnt * pl.PQ;
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int64_t k = 0; k < pl.Kg; ++k) {
+      const T* src = dy + ((n0 + i) * g.K + grp * pl.Kg + k) * pl.PQ;
+      std::copy(src, src + pl.PQ, tmp + k * ncol + i * pl.PQ);
+    }
+  return tmp;
+}
+}  // namespace
+
 template <typename T>
 void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* dx) {
-  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
-  const int64_t CRS = Cg * g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
-  const bool pointwise = is_pointwise(g);
-  const int nt = loop_threads(g.N);
-  std::vector<T> cols(pointwise ? 0 : static_cast<size_t>(nt * CRS * PQ));
-#pragma omp parallel num_threads(nt) if (nt > 1)
+  const ConvPlan pl(g);
+  std::vector<T> cols(pl.nt * pl.col_size()), outs(pl.nt * pl.out_size());
+#pragma omp parallel num_threads(pl.nt) if (pl.nt > 1)
   {
-    T* col = pointwise ? nullptr : cols.data() + omp_get_thread_num() * CRS * PQ;
+    const int tid = omp_get_thread_num();
+    T* col = cols.data() + tid * pl.col_size();
+    T* tmp = outs.data() + tid * pl.out_size();
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t ch = 0; ch < pl.chunks; ++ch) {
+      const int64_t n0 = ch * pl.nb, cnt = std::min(pl.nb, g.N - n0), ncol = cnt * pl.PQ;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const T* dyg = dy + (n * g.K + grp * Kg) * PQ;
-        const T* wg = w + grp * Kg * CRS;
-        T* dxg = dx + (n * g.C + grp * Cg) * HW;
-        if (pointwise) {
-          gemm(true, false, CRS, PQ, Kg, T(1), wg, CRS, dyg, PQ, T(0), dxg, PQ);
-        } else {
-          gemm(true, false, CRS, PQ, Kg, T(1), wg, CRS, dyg, PQ, T(0), col, PQ);
-          std::fill(dxg, dxg + Cg * HW, T(0));
-          col2im(g, Cg, col, dxg);
+        const T* dyg = gather_dy(g, pl, dy, n0, cnt, grp, tmp);
+        const T* wg = w + grp * pl.Kg * pl.CRS;
+        if (!pl.needs_col()) {
+          gemm(true, false, pl.CRS, ncol, pl.Kg, T(1), wg, pl.CRS, dyg, ncol, T(0),
+               dx + (n0 * g.C + grp * pl.Cg) * pl.HW, ncol);
+          continue;
+        }
+        gemm(true, false, pl.CRS, ncol, pl.Kg, T(1), wg, pl.CRS, dyg, ncol, T(0), col, ncol);
+        for (int64_t i = 0; i < cnt; ++i) {
+          T* dxg = dx + ((n0 + i) * g.C + grp * pl.Cg) * pl.HW;
+          std::fill(dxg, dxg + pl.Cg * pl.HW, T(0));
+          col2im(g, pl.Cg, col + i * pl.PQ, ncol, dxg);
         }
       }
     }
@@ -170,35 +233,31 @@ void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* d
 
 template <typename T>
 void conv2d_backward_filter(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* dbias) {
-  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
-  const int64_t CRS = Cg * g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W, KCRS = g.K * CRS;
-  const bool pointwise = is_pointwise(g);
-  const int nt = loop_threads(g.N);
-  std::vector<T> cols(pointwise ? 0 : static_cast<size_t>(nt * CRS * PQ));
+  const ConvPlan pl(g);
+  const int64_t KCRS = g.K * pl.CRS;
+  std::vector<T> cols(pl.nt * pl.col_size()), outs(pl.nt * pl.out_size());
   // Each thread sums its images' products into its own copy of dw (thread 0 into dw itself),
   // and the copies are added at the end: no atomics, and a fixed order, so it is deterministic.
-  std::vector<T> partial(static_cast<size_t>((nt - 1) * KCRS));
-#pragma omp parallel num_threads(nt) if (nt > 1)
+  std::vector<T> partial(static_cast<size_t>((pl.nt - 1) * KCRS));
+#pragma omp parallel num_threads(pl.nt) if (pl.nt > 1)
   {
     const int tid = omp_get_thread_num();
-    T* col = pointwise ? nullptr : cols.data() + tid * CRS * PQ;
+    T* col = cols.data() + tid * pl.col_size();
+    T* tmp = outs.data() + tid * pl.out_size();
     T* acc = tid == 0 ? dw : partial.data() + (tid - 1) * KCRS;
     std::fill(acc, acc + KCRS, T(0));
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t ch = 0; ch < pl.chunks; ++ch) {
+      const int64_t n0 = ch * pl.nb, cnt = std::min(pl.nb, g.N - n0), ncol = cnt * pl.PQ;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const T* xg = x + (n * g.C + grp * Cg) * HW;
-        const T* b = xg;
-        if (!pointwise) {
-          im2col(g, Cg, xg, col);
-          b = col;
-        }
-        const T* dyg = dy + (n * g.K + grp * Kg) * PQ;
-        gemm(false, true, Kg, CRS, PQ, T(1), dyg, PQ, b, PQ, T(1), acc + grp * Kg * CRS, CRS);
+        const T* b = gather_columns(g, pl, x, n0, cnt, grp, col);
+        const T* dyg = gather_dy(g, pl, dy, n0, cnt, grp, tmp);
+        gemm(false, true, pl.Kg, pl.CRS, ncol, T(1), dyg, ncol, b, ncol, T(1),
+             acc + grp * pl.Kg * pl.CRS, pl.CRS);
       }
     }
   }
-  for (int t = 1; t < nt; ++t) {
+  for (int t = 1; t < pl.nt; ++t) {
     const T* src = partial.data() + (t - 1) * KCRS;
     for (int64_t i = 0; i < KCRS; ++i) dw[i] += src[i];
   }
@@ -208,8 +267,8 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const T* x, const T* dy, T*
     for (int64_t k = 0; k < g.K; ++k) {
       double s = 0;  // double: sums over N*P*Q terms
       for (int64_t n = 0; n < g.N; ++n) {
-        const T* row = dy + (n * g.K + k) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) s += row[i];
+        const T* row = dy + (n * g.K + k) * pl.PQ;
+        for (int64_t i = 0; i < pl.PQ; ++i) s += row[i];
       }
       dbias[k] = static_cast<T>(s);
     }

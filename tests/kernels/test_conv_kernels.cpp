@@ -152,7 +152,10 @@ std::vector<Conv2dGeometry> conv_cases() {
       make(2, 3, 4, 4, 2, 6, 6, 1, 1, 1, 1, 1, 1, 1),    // kernel = padded input: 1x1 output
       make(1, 8, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // one image: the GEMM is threaded
       make(3, 2, 5, 5, 3, 4, 4, 3, 3, 2, 2, 1, 1, 1),    // big padding and stride 3
-      make(4, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // BigGAN-like block
+      make(4, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      make(3, 3, 17, 16, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // large image: one image per GEMM
+      make(3, 4, 16, 16, 5, 1, 1, 1, 1, 0, 0, 1, 1,
+           1),  // pointwise, one image per GEMM  // BigGAN-like block
   };
 }
 

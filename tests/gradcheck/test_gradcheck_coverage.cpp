@@ -20,20 +20,11 @@ std::vector<std::string> differentiable_ops() {
 TEST_CASE("gradcheck coverage: every differentiable op has a case") {
   std::map<std::string, int> count;
   for (const smyrf::gc::Case& c : smyrf::gc::registry()) count[c.op]++;
-  // The dense and SMYRF attention ops get their cases from the attention work (owner: the
-  // engineer adding autograd attention / smyrf_attention). Until those land, their absence is
-  // reported as a warning here; once a case exists for them it is counted like any other op.
-  const std::set<std::string> owned_elsewhere = {"attention", "smyrf_attention"};
-  for (const std::string& op : differentiable_ops()) {
-    if (count[op] > 0) continue;
-    if (owned_elsewhere.count(op))
-      WARN_MESSAGE(count[op] > 0, "differentiable op '" << op << "' has no gradcheck case yet");
-    else
-      CHECK_MESSAGE(count[op] > 0, "differentiable op '"
-                                       << op
-                                       << "' has no gradcheck case: add one in "
-                                          "tests/gradcheck/ with SMYRF_GRADCHECK_CASE");
-  }
+  for (const std::string& op : differentiable_ops())
+    CHECK_MESSAGE(count[op] > 0, "differentiable op '"
+                                     << op
+                                     << "' has no gradcheck case: add one in "
+                                        "tests/gradcheck/ with SMYRF_GRADCHECK_CASE");
 }
 
 TEST_CASE("gradcheck coverage: case labels are known and names are usable") {

@@ -1,22 +1,39 @@
-// `smyrf bench attention`: dense fused attention against SMYRF clustered attention, float32, on
-// the kernels of kernels/cpu directly (no tensors), plus an approximation table.
+// `smyrf bench attention`: dense attention against SMYRF clustered attention, float32.
 //
-// Timing rows: batch*heads in {1, 8}, d = 64, N in {1024, ..., 16384}; dense and SMYRF with
-// (n_hashes, cluster) in {(2, 32), (4, 64), (8, 128)}; "fwd" (SMYRF includes hashing and sorting)
-// and "fwd+bwd". Dense rows whose work exceeds a budget are skipped unless --shapes names N.
-// Approximation rows (N = 2048, BH = 4): relative output error ||o - o_dense|| / ||o_dense|| and
-// the cosine of the q/k/v gradients with the dense ones, on Gaussian inputs and on clustered
-// inputs (tokens near a few shared centres, where SMYRF's clusters are meaningful).
+// Timing rows ("attention", level "op"): through the autograd ops smyrf::attention and
+// smyrf::smyrf_attention on (1, BH, N, 64) tensors, BH = batch*heads in {1, 8}, N in
+// {1024, ..., 16384}; dense and SMYRF with (n_hashes, cluster) in {(2, 32), (4, 64), (8, 128)};
+// "fwd" (the op under no_grad; SMYRF includes hashing and sorting) and "fwd+bwd" (the op, then
+// backward). median_ms, and peak_mib: the peak resident memory the call adds (VmHWM after a
+// clear_refs reset minus VmRSS before; inputs excluded, the op's outputs, plan and gradients
+// included). Dense rows above 7e10 forward FLOPs are skipped unless --shapes names them.
+// Fit rows ("attention-fit"): per (impl, pass, BH) the least-squares exponent of time and of
+// memory in N over the measured N in 2048..16384.
+// Approximation rows (N = 2048, BH = 4, kernels directly; only without --shapes): relative
+// output error ||o - o_dense|| / ||o_dense|| and the cosine of the q/k/v gradients with the dense
+// ones, on Gaussian inputs and on clustered inputs (tokens near a few shared centres).
 //
-// --shapes filters N: a comma-separated list of sequence lengths ("1024,4096").
+// --shapes selects timing cases: comma-separated "N" (both BH) or "BHxN" ("8x1024,8x2048").
+#include <malloc.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "autograd/attention_ops.h"
+#include "autograd/grad_mode.h"
 #include "bench/registry.h"
+#include "core/random.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/smyrf.h"
@@ -27,15 +44,6 @@ namespace {
 using kernels::cpu::AttentionParams;
 using kernels::cpu::SmyrfParams;
 using kernels::cpu::SmyrfPlan;
-
-std::vector<int64_t> parse_lengths(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ','))
-    if (!tok.empty()) out.push_back(std::stoll(tok));
-  return out;
-}
 
 std::vector<float> gaussian(size_t n, uint32_t seed) {
   std::mt19937 gen(seed);
@@ -103,46 +111,138 @@ struct Buffers {
         dv(bh * n * d) {}
 };
 
+// Peak resident memory added by fn, in MiB: resets the high-water mark (/proc/self/clear_refs,
+// "5"), reads VmRSS, runs fn, reads VmHWM. Negative when the kernel refuses the reset. Meaningful
+// only with the mmap threshold pinned (see timing_rows): otherwise glibc keeps freed buffers of
+// earlier runs mapped and the next run reuses them without raising the RSS.
+double peak_added_mib(const std::function<void()>& fn) {
+  auto read_kib = [](const char* key) -> double {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    const size_t n = std::strlen(key);
+    while (std::getline(f, line))
+      if (line.compare(0, n, key) == 0) return std::atof(line.c_str() + n);
+    return -1;
+  };
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    if (!(clear << "5" << std::flush)) return -1;
+  }
+  const double base = read_kib("VmRSS:");
+  fn();
+  const double peak = read_kib("VmHWM:");
+  return base < 0 || peak < 0 ? -1 : (peak - base) / 1024.0;
+}
+
+// Least-squares slope of log y over log x: the exponent of y ~ x^e.
+double fitted_exponent(const std::vector<std::pair<double, double>>& pts) {
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  const double n = static_cast<double>(pts.size());
+  for (const auto& [x, y] : pts) {
+    const double lx = std::log(x), ly = std::log(std::max(y, 1e-9));
+    sx += lx, sy += ly, sxx += lx * lx, sxy += lx * ly;
+  }
+  const double den = n * sxx - sx * sx;
+  return den == 0 ? 0 : (n * sxy - sx * sy) / den;
+}
+
+// --shapes for the timing rows: "N" (both batch*heads) or "BHxN" tokens, comma-separated.
+struct ShapeFilter {
+  std::vector<std::pair<int64_t, int64_t>> cases;  // (bh, n); bh 0 = both
+  bool wants(int64_t bh, int64_t n) const {
+    for (const auto& [b, m] : cases)
+      if (m == n && (b == 0 || b == bh)) return true;
+    return false;
+  }
+};
+
+ShapeFilter parse_filter(const std::string& s) {
+  ShapeFilter f;
+  std::stringstream ss(s);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    if (tok.empty()) continue;
+    const size_t x = tok.find('x');
+    if (x == std::string::npos)
+      f.cases.emplace_back(0, std::stoll(tok));
+    else
+      f.cases.emplace_back(std::stoll(tok.substr(0, x)), std::stoll(tok.substr(x + 1)));
+  }
+  return f;
+}
+
+// Timing and memory through the autograd ops (autograd/attention_ops.h): "fwd" is the op under
+// no_grad; "fwd+bwd" records the node and runs backward from a fixed upstream gradient, so the
+// numbers include the op's allocations (output, lse, SMYRF plan, gradients).
 void timing_rows(const Options& opt) {
+  // Every buffer above 64 KiB is mmapped and unmapped on free, so RSS tracks live memory (glibc
+  // otherwise raises its mmap threshold after the first large free and keeps the pages).
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   const int64_t d = 64;
   std::vector<int64_t> lengths = {1024, 2048, 4096, 8192, 16384};
   const bool filtered = !opt.shapes.empty();
-  if (filtered) lengths = parse_lengths(opt.shapes);
+  const ShapeFilter filter = parse_filter(opt.shapes);
+  if (filtered) {
+    lengths.clear();
+    for (const auto& [b, m] : filter.cases)
+      if (std::find(lengths.begin(), lengths.end(), m) == lengths.end()) lengths.push_back(m);
+  }
   const int threads = effective_threads(opt);
+  // (impl, pass, bh) -> (N, median ms, MiB) for the exponent fits
+  std::map<std::tuple<std::string, std::string, int64_t>,
+           std::vector<std::tuple<double, double, double>>>
+      series;
   for (int64_t bh : {1, 8}) {
     for (int64_t n : lengths) {
-      Buffers b(bh, n, d);
+      if (filtered && !filter.wants(bh, n)) continue;
+      Generator gen(1);
+      const Tensor q = randn({1, bh, n, d}, kFloat32, &gen).requires_grad_();
+      const Tensor k = randn({1, bh, n, d}, kFloat32, &gen).requires_grad_();
+      const Tensor v = randn({1, bh, n, d}, kFloat32, &gen).requires_grad_();
+      const Tensor up = randn({1, bh, n, d}, kFloat32, &gen);
       auto emit = [&](const char* impl, const char* pass, int64_t nh, int64_t cl, double flops,
-                      const Timing& t) {
+                      const Timing& t, double mib) {
         Record r("attention");
         r.set("impl", impl).set("pass", pass).set("batch_heads", bh).set("n", n).set("d", d);
         r.set("n_hashes", nh)
             .set("cluster", cl)
             .set("threads", threads)
-            .set("isa", kernels::cpu::isa_name(kernels::cpu::active_isa()));
+            .set("isa", kernels::cpu::isa_name(kernels::cpu::active_isa()))
+            .set("level", "op");
         r.timing(t);
         r.set("gflops", flops / (t.median_ms * 1e6));
+        r.set("peak_mib", mib);
         r.print(opt);
+        series[{impl, pass, bh}].emplace_back(static_cast<double>(n), t.median_ms, mib);
+      };
+      auto run = [&](const std::function<Tensor()>& op, bool backward) {
+        if (!backward) {
+          NoGradGuard ng;
+          op();
+          return;
+        }
+        op().backward(up);
+        for (const Tensor* t : {&q, &k, &v}) t->zero_grad();
+      };
+      auto measure_op = [&](const char* impl, int64_t nh, int64_t cl, double fwd_flops,
+                            const std::function<Tensor()>& op, int warm, int reps) {
+        for (bool backward : {false, true}) {
+          auto fn = [&] { run(op, backward); };
+          const Timing t = measure(fn, warm, reps);
+          const double mib = peak_added_mib(fn);
+          emit(impl, backward ? "fwd+bwd" : "fwd", nh, cl, backward ? 3.5 * fwd_flops : fwd_flops,
+               t, mib);
+        }
       };
       // Dense: 4 N^2 d FLOPs forward, 10 N^2 d more for the backward (recompute + 4 products).
       const double dense_fwd_flops = 4.0 * bh * n * n * d;
-      const bool dense_ok = filtered || dense_fwd_flops <= 4.0 * 8 * 4096.0 * 4096 * 64;
+      const bool dense_ok = filtered || dense_fwd_flops <= 7e10;
       const int reps_big = dense_fwd_flops > 1e11 ? 1 : opt.repeats;
       const int warm_big = dense_fwd_flops > 1e11 ? 0 : opt.warmup;
       if (dense_ok) {
-        const AttentionParams p = dense_params(bh, n, d);
-        auto fwd = [&] {
-          kernels::cpu::attention_forward<float>(p, b.q.data(), b.k.data(), b.v.data(), nullptr,
-                                                 b.out.data(), b.lse.data());
-        };
-        emit("dense", "fwd", 0, 0, dense_fwd_flops, measure(fwd, warm_big, reps_big));
-        auto fb = [&] {
-          fwd();
-          kernels::cpu::attention_backward<float>(p, b.q.data(), b.k.data(), b.v.data(), nullptr,
-                                                  b.out.data(), b.lse.data(), b.dout.data(),
-                                                  b.dq.data(), b.dk.data(), b.dv.data());
-        };
-        emit("dense", "fwd+bwd", 0, 0, 3.5 * dense_fwd_flops, measure(fb, warm_big, reps_big));
+        measure_op(
+            "dense", 0, 0, dense_fwd_flops, [&] { return attention(q, k, v); }, warm_big, reps_big);
       } else {
         Record r("attention");
         r.set("impl", "dense")
@@ -152,25 +252,37 @@ void timing_rows(const Options& opt) {
         r.print(opt);
       }
       for (const Config& c : kConfigs) {
-        const SmyrfParams p = smyrf_params(bh, n, d, c);
+        SmyrfOptions o;
+        o.n_hashes = c.n_hashes;
+        o.q_cluster_size = o.k_cluster_size = c.cluster;
+        o.seed = 1234;
         const double flops = 4.0 * bh * n * c.cluster * d * c.n_hashes;
-        SmyrfPlan plan;
-        auto fwd = [&] {
-          plan = kernels::cpu::smyrf_make_plan<float>(p, b.q.data(), b.k.data());
-          kernels::cpu::smyrf_forward<float>(p, plan, b.q.data(), b.k.data(), b.v.data(),
-                                             b.out.data(), b.lse.data());
-        };
-        emit(c.name, "fwd", c.n_hashes, c.cluster, flops, measure(fwd, opt.warmup, opt.repeats));
-        auto fb = [&] {
-          fwd();
-          kernels::cpu::smyrf_backward<float>(p, plan, b.q.data(), b.k.data(), b.v.data(),
-                                              b.out.data(), b.lse.data(), b.dout.data(),
-                                              b.dq.data(), b.dk.data(), b.dv.data());
-        };
-        emit(c.name, "fwd+bwd", c.n_hashes, c.cluster, 3.5 * flops,
-             measure(fb, opt.warmup, opt.repeats));
+        measure_op(
+            c.name, c.n_hashes, c.cluster, flops, [&] { return smyrf_attention(q, k, v, o); },
+            opt.warmup, opt.repeats);
       }
     }
+  }
+  // Exponents of time and memory in N over 2048..16384 (the points measured in that range).
+  for (const auto& [key, pts] : series) {
+    std::vector<std::pair<double, double>> tp, mp;
+    double lo = 0, hi = 0;
+    for (const auto& [n, ms, mib] : pts) {
+      if (n < 2048 || n > 16384) continue;
+      tp.emplace_back(n, ms);
+      if (mib > 0) mp.emplace_back(n, mib);
+      lo = lo == 0 ? n : std::min(lo, n);
+      hi = std::max(hi, n);
+    }
+    if (tp.size() < 2) continue;
+    Record r("attention-fit");
+    r.set("impl", std::get<0>(key))
+        .set("pass", std::get<1>(key))
+        .set("batch_heads", std::get<2>(key));
+    r.set("n_min", lo).set("n_max", hi).set("points", static_cast<int64_t>(tp.size()));
+    r.set("time_exponent", fitted_exponent(tp));
+    r.set("mem_exponent", mp.size() >= 2 ? fitted_exponent(mp) : 0.0);
+    r.print(opt);
   }
 }
 
@@ -236,7 +348,7 @@ void approximation_rows(const Options& opt) {
 SMYRF_BENCH_WORKLOAD("attention",
                      "dense vs SMYRF attention kernels (float32): fwd and fwd+bwd median ms, and "
                      "SMYRF's approximation error; --shapes filters N") {
-  approximation_rows(opt);
+  if (opt.shapes.empty()) approximation_rows(opt);
   timing_rows(opt);
 }
 

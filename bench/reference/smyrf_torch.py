@@ -130,6 +130,34 @@ def self_check():
     print(json.dumps({"check": "ok"}))
 
 
+def peak_added_mib(fn):
+    """Peak resident memory fn adds, MiB (as `smyrf bench attention`: reset VmHWM through
+    /proc/self/clear_refs, VmHWM after minus VmRSS before); -1 where the reset is refused."""
+    def read(key):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return float(line.split()[1])
+        return -1.0
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return -1.0
+    base = read("VmRSS:")
+    fn()
+    return (read("VmHWM:") - base) / 1024.0
+
+
+def pin_mmap_threshold():
+    """Buffers above 64 KiB are mmapped and unmapped on free (glibc would otherwise keep freed
+    pages mapped after raising its threshold), so RSS follows live memory; same as our bench."""
+    import ctypes
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+
+
 def time_fn(fn):
     for _ in range(2):
         fn()
@@ -170,10 +198,12 @@ def main():
             with torch.no_grad():
                 attn(q, k, v)
 
+    pin_mmap_threshold()
     med, mn = time_fn(run)
+    mib = peak_added_mib(run)
     print(json.dumps({"workload": "attention", "impl": name, "pass": mode, "batch_heads": bh,
                       "n": n, "d": d, "n_hashes": n_hashes, "cluster": cluster,
-                      "median_ms": med, "min_ms": mn, "torch": torch.__version__,
+                      "median_ms": med, "min_ms": mn, "peak_mib": mib, "torch": torch.__version__,
                       "threads": torch.get_num_threads()}))
 
 

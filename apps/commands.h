@@ -8,6 +8,7 @@ namespace smyrf::apps {
 void add_info_command(CLI::App& app);   // build and machine facts
 void add_demo_command(CLI::App& app);   // a short training run that shows a falling loss
 void add_bench_command(CLI::App& app);  // benchmark workloads (bench/registry.h)
+void add_lm_command(CLI::App& app);     // pretrain, sample and evaluate transformers
 
 // The exit status set by the command that ran (0 unless it reported failure).
 int exit_code();

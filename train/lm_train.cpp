@@ -1,0 +1,413 @@
+#include "train/lm_train.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "core/atomic_file.h"
+#include "data/loader.h"
+#include "models/bert.h"
+#include "train/checkpoint.h"
+#include "train/clip.h"
+#include "train/optim.h"
+#include "train/plot.h"
+#include "train/schedule.h"
+
+namespace smyrf::train {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kOp = "lm_train";
+constexpr const char* kCkpt = "ckpt";
+
+std::string path_in(const std::string& dir, const std::string& file) {
+  return (fs::path(dir) / file).string();
+}
+
+// A per-batch MLM mask seed: a pure function of the run seed and the batch's window starts, so
+// the masks of a resumed run match without saving any generator.
+uint64_t mix_seed(uint64_t seed, const std::vector<int64_t>& idx) {
+  uint64_t h = seed ^ 0x9E3779B97F4A7C15ull;
+  for (int64_t v : idx) {
+    h ^= static_cast<uint64_t>(v) + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    h *= 0xBF58476D1CE4E5B9ull;
+  }
+  return h;
+}
+
+// (inputs, targets) for windows starting at `starts`: GPT shifts by one; BERT masks.
+data::Batch make_lm_batch(const std::vector<int32_t>& stream, const std::vector<int64_t>& starts,
+                          int64_t context, bool causal, int64_t mask_id, uint64_t mask_seed) {
+  const int64_t B = static_cast<int64_t>(starts.size());
+  std::vector<int64_t> x(B * context), y(causal ? B * context : 0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < context; ++i) {
+      x[b * context + i] = stream[starts[b] + i];
+      if (causal) y[b * context + i] = stream[starts[b] + i + 1];
+    }
+  Tensor xt = from_vector(x, {B, context});
+  if (causal) return {xt, from_vector(y, {B, context})};
+  Generator g(mask_seed);
+  models::MlmBatch mb = models::mask_tokens(xt, mask_id, g);
+  return {mb.inputs, mb.targets};
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  char buf[32];
+  const long t = std::lround(s);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+// Keeps the log lines up to `step` (a resumed run rewrites what the interrupted one logged after
+// its checkpoint) and returns them parsed.
+std::vector<json> trim_log(const std::string& path, int64_t step) {
+  std::vector<json> kept;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.contains("step")) continue;  // a torn last line after a crash
+    if (j["step"].get<int64_t>() <= step) kept.push_back(j);
+  }
+  std::string text;
+  for (auto& j : kept) text += j.dump() + "\n";
+  write_file_atomic(path, text, kOp);
+  return kept;
+}
+
+void draw_curves(const std::string& path, const std::vector<json>& log) {
+  PlotSeries train, val;
+  val.color = {214, 39, 40};
+  for (const json& j : log) {
+    if (j.contains("loss"))
+      train.x.push_back(j["step"].get<double>()), train.y.push_back(j["loss"].get<double>());
+    if (j.contains("val_loss"))
+      val.x.push_back(j["step"].get<double>()), val.y.push_back(j["val_loss"].get<double>());
+  }
+  save_plot(path, {train, val});
+}
+
+}  // namespace
+
+json LmTrainOptions::to_json() const {
+  return json{{"model", model.to_json()},
+              {"data", data},
+              {"tokenizer", tokenizer},
+              {"bpe_vocab", bpe_vocab},
+              {"val_fraction", val_fraction},
+              {"batch", batch},
+              {"accum", accum},
+              {"steps", steps},
+              {"warmup", warmup},
+              {"lr", lr},
+              {"min_lr_ratio", min_lr_ratio},
+              {"weight_decay", weight_decay},
+              {"beta1", beta1},
+              {"beta2", beta2},
+              {"clip", clip},
+              {"eval_every", eval_every},
+              {"eval_tokens", eval_tokens},
+              {"seed", seed},
+              {"out", out},
+              {"prefetch", prefetch}};
+}
+
+LmTrainOptions LmTrainOptions::from_json(const json& j) {
+  LmTrainOptions o;
+  try {
+    o.model = models::ModelConfig::from_json(j.value("model", json::object()));
+    o.data = j.value("data", o.data);
+    o.tokenizer = j.value("tokenizer", o.tokenizer);
+    o.bpe_vocab = j.value("bpe_vocab", o.bpe_vocab);
+    o.val_fraction = j.value("val_fraction", o.val_fraction);
+    o.batch = j.value("batch", o.batch);
+    o.accum = j.value("accum", o.accum);
+    o.steps = j.value("steps", o.steps);
+    o.warmup = j.value("warmup", o.warmup);
+    o.lr = j.value("lr", o.lr);
+    o.min_lr_ratio = j.value("min_lr_ratio", o.min_lr_ratio);
+    o.weight_decay = j.value("weight_decay", o.weight_decay);
+    o.beta1 = j.value("beta1", o.beta1);
+    o.beta2 = j.value("beta2", o.beta2);
+    o.clip = j.value("clip", o.clip);
+    o.eval_every = j.value("eval_every", o.eval_every);
+    o.eval_tokens = j.value("eval_tokens", o.eval_tokens);
+    o.seed = j.value("seed", o.seed);
+    o.out = j.value("out", o.out);
+    o.prefetch = j.value("prefetch", o.prefetch);
+  } catch (const json::exception& e) {
+    SMYRF_CHECK(false, kOp, "bad training options " << j.dump() << ": " << e.what());
+  }
+  return o;
+}
+
+LmData prepare_lm_data(const LmTrainOptions& o, const std::string& tokenizer_path, bool save) {
+  const std::string text = o.text.empty() ? data::read_corpus(o.data) : o.text;
+  LmData d;
+  if (!tokenizer_path.empty() && fs::exists(tokenizer_path)) {
+    d.tokenizer = data::tokenizer_from_json(read_file(tokenizer_path, kOp));
+  } else if (o.tokenizer == "byte") {
+    d.tokenizer = std::make_unique<data::ByteTokenizer>();
+  } else {
+    SMYRF_CHECK_HINT(o.tokenizer == "bpe", kOp, "unknown tokenizer '" << o.tokenizer << "'",
+                     "use byte or bpe");
+    // learned from the training part only, so validation text stays unseen
+    const size_t cut = text.size() - static_cast<size_t>(text.size() * o.val_fraction);
+    d.tokenizer = std::make_unique<data::BpeTokenizer>(
+        data::BpeTokenizer::train(text.substr(0, cut), o.bpe_vocab));
+  }
+  if (save && !tokenizer_path.empty())
+    write_file_atomic(tokenizer_path, d.tokenizer->to_json(), kOp);
+  d.streams = data::split_tokens(d.tokenizer->encode(text), o.val_fraction);
+  d.bytes_per_token.resize(d.tokenizer->vocab_size());
+  for (int64_t id = 0; id < d.tokenizer->vocab_size(); ++id)
+    d.bytes_per_token[id] =
+        static_cast<int32_t>(d.tokenizer->decode({static_cast<int32_t>(id)}).size());
+  return d;
+}
+
+LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t>& stream,
+                         const std::vector<int32_t>& bytes_per_token, int64_t batch,
+                         int64_t max_tokens, const models::ForwardOptions& forward,
+                         uint64_t mask_seed) {
+  const int64_t ctx = model.config().context, n = static_cast<int64_t>(stream.size());
+  const bool causal = model.causal();
+  // GPT windows need context + 1 tokens (inputs and shifted targets)
+  const int64_t span = causal ? ctx + 1 : ctx;
+  SMYRF_CHECK_HINT(
+      n >= span, "evaluate_lm",
+      "the validation stream has " << n << " tokens, fewer than one window of " << span,
+      "use a larger corpus, a larger val fraction or a shorter context");
+  std::vector<int64_t> starts;
+  for (int64_t s = 0; s + span <= n; s += ctx) {
+    if (max_tokens > 0 && static_cast<int64_t>(starts.size()) * ctx >= max_tokens) break;
+    starts.push_back(s);
+  }
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard ng;
+  LmEvalResult r;
+  double nats = 0;
+  const int64_t mask_id = model.config().vocab_size - 1;
+  for (size_t b0 = 0; b0 < starts.size(); b0 += batch) {
+    std::vector<int64_t> chunk(starts.begin() + b0,
+                               starts.begin() + std::min(starts.size(), b0 + size_t(batch)));
+    data::Batch xy = make_lm_batch(stream, chunk, ctx, causal, mask_id, mix_seed(mask_seed, chunk));
+    Tensor logits = model.forward(xy[0], forward);
+    Tensor tg = xy[1];
+    int64_t count = 0;
+    for (int64_t t : tg.to_vector<int64_t>()) count += t != -100;
+    nats += models::TransformerLM::loss(logits, tg).item() * static_cast<double>(count);
+    r.targets += count;
+    for (int64_t s : chunk)
+      for (int64_t i = 0; i < ctx; ++i) {
+        const int32_t id = stream[s + i + (causal ? 1 : 0)];
+        r.bytes += id < static_cast<int32_t>(bytes_per_token.size()) ? bytes_per_token[id] : 0;
+      }
+    r.tokens += static_cast<int64_t>(chunk.size()) * ctx;
+  }
+  model.train(was_training);
+  r.loss = nats / static_cast<double>(std::max<int64_t>(r.targets, 1));
+  r.bpb = r.loss * static_cast<double>(r.tokens) /
+          static_cast<double>(std::max<int64_t>(r.bytes, 1)) / std::log(2.0);
+  return r;
+}
+
+LmTrainResult train_lm(const LmTrainOptions& given) {
+  LmTrainOptions o = given;
+  fs::create_directories(o.out);
+  const bool resuming = o.resume && checkpoint_exists(o.out, kCkpt);
+  if (resuming) {
+    // the run's own options win: a resumed run must be the run that was interrupted
+    json side = json::parse(read_file(path_in(o.out, std::string(kCkpt) + ".json"), kOp));
+    LmTrainOptions saved = LmTrainOptions::from_json(side.at("config"));
+    saved.text = given.text, saved.out = given.out, saved.steps = given.steps;
+    saved.stop_at = given.stop_at, saved.time_limit_s = given.time_limit_s;
+    saved.progress = given.progress, saved.plot = given.plot, saved.resume = true;
+    o = saved;
+  }
+  SMYRF_CHECK(o.batch > 0 && o.accum > 0 && o.steps > 0 && o.eval_every > 0 && o.warmup >= 0, kOp,
+              "batch, accum, steps and eval_every must be positive, got batch "
+                  << o.batch << ", accum " << o.accum << ", steps " << o.steps << ", eval_every "
+                  << o.eval_every);
+  const std::string tok_path = path_in(o.out, "tokenizer.json");
+  if (!resuming && fs::exists(tok_path)) fs::remove(tok_path);  // a fresh run trains its own
+  LmData d = prepare_lm_data(o, tok_path, !resuming);
+  o.model.vocab_size = d.tokenizer->vocab_size() + (o.model.kind == "bert" ? 1 : 0);
+  o.model.validate();
+
+  Generator init_gen(o.seed);
+  std::unique_ptr<models::TransformerLM> model = models::make_model(o.model, &init_gen);
+  model->train();
+
+  // decay only the weight matrices of Linear layers (dim 2, not the embeddings)
+  ParamGroup decay{{}, o.weight_decay}, no_decay{{}, 0.0};
+  for (auto& [name, p] : model->named_parameters()) {
+    const bool embedding =
+        name.find(".wte.") != std::string::npos || name.find(".wpe.") != std::string::npos;
+    (p.dim() >= 2 && !embedding ? decay : no_decay).params.push_back(p);
+  }
+  AdamW opt(
+      {decay, no_decay},
+      AdamW::Options{}.set_lr(o.lr).set_betas(o.beta1, o.beta2).set_weight_decay(o.weight_decay));
+
+  const int64_t ctx = o.model.context;
+  const auto& train_stream = d.streams.train;
+  const int64_t n_starts = static_cast<int64_t>(train_stream.size()) - ctx;  // GPT needs ctx + 1
+  SMYRF_CHECK_HINT(n_starts >= o.batch, kOp,
+                   "the training stream has " << train_stream.size() << " tokens, too few for "
+                                              << o.batch << " windows of " << ctx + 1,
+                   "use a larger corpus or a shorter context");
+  const bool causal = model->causal();
+  const int64_t mask_id = o.model.vocab_size - 1;
+  const uint64_t seed = o.seed;
+  data::DataLoader::Options lo;
+  lo.batch_size = o.batch;
+  lo.seed = o.seed + 1;
+  lo.prefetch = o.prefetch;
+  data::DataLoader loader(
+      n_starts,
+      [&train_stream, ctx, causal, mask_id, seed](const std::vector<int64_t>& starts) {
+        return make_lm_batch(train_stream, starts, ctx, causal, mask_id, mix_seed(seed, starts));
+      },
+      lo);
+
+  CheckpointTargets targets{model.get(), &opt, model->generators()};
+  int64_t step = 0;
+  const std::string log_path = path_in(o.out, "log.jsonl");
+  std::vector<json> log;
+  if (resuming) {
+    CheckpointInfo info = load_checkpoint(o.out, kCkpt, targets);
+    step = info.step;
+    loader.seek({info.extra.at("epoch").get<int64_t>(), info.extra.at("batch").get<int64_t>()});
+    log = trim_log(log_path, step);
+  } else {
+    write_file_atomic(log_path, "", kOp);
+  }
+  std::ofstream log_out(log_path, std::ios::app);
+  auto write_log = [&](const json& j) {
+    log.push_back(j);
+    log_out << j.dump() << "\n";
+    log_out.flush();
+  };
+  auto save = [&]() {
+    const auto pos = loader.position();
+    CheckpointInfo info;
+    info.step = step;
+    info.config = o.to_json();
+    info.extra = {{"epoch", pos.epoch}, {"batch", pos.batch}};
+    save_checkpoint(o.out, kCkpt, targets, info);
+  };
+
+  LmTrainResult res;
+  res.parameters = model->num_parameters();
+  const bool tty = isatty(2);
+  const int64_t tokens_per_step = o.batch * o.accum * ctx;
+  const auto t_start = std::chrono::steady_clock::now();
+  double train_seconds = 0;
+  int64_t steps_run = 0;
+  const int64_t first_step = step;
+  if (o.progress)
+    std::fprintf(
+        stderr, "%s %s: %lld parameters, %s tokens (vocab %lld), %zu train / %zu val tokens%s\n",
+        o.model.kind.c_str(), o.model.attention.c_str(), static_cast<long long>(res.parameters),
+        d.tokenizer->kind().c_str(), static_cast<long long>(d.tokenizer->vocab_size()),
+        d.streams.train.size(), d.streams.val.size(),
+        resuming ? (" (resumed at step " + std::to_string(step) + ")").c_str() : "");
+  bool stop = false;
+  while (step < o.steps && !stop) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double lr = warmup_cosine_lr(step, o.warmup, o.steps, o.lr, o.lr * o.min_lr_ratio);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    double loss_sum = 0;
+    for (int64_t m = 0; m < o.accum; ++m) {
+      data::Batch xy = loader.next();
+      Tensor loss = models::TransformerLM::loss(model->forward(xy[0], {}), xy[1]);
+      // the mean over micro-batches: scale each so the summed gradients are that mean's
+      (o.accum > 1 ? loss * (1.0 / static_cast<double>(o.accum)) : loss).backward();
+      loss_sum += loss.item();
+    }
+    const double grad_norm = clip_grad_norm_(model->parameters(), o.clip);
+    opt.step();
+    ++step;
+    ++steps_run;
+    const double loss = loss_sum / static_cast<double>(o.accum);
+    res.losses.push_back(loss);
+    res.loss_steps.push_back(step);
+    train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tps = static_cast<double>(steps_run * tokens_per_step) / train_seconds;
+    write_log({{"step", step},
+               {"loss", loss},
+               {"lr", lr},
+               {"grad_norm", grad_norm},
+               {"tokens_per_s", tps}});
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    if (o.stop_at >= 0 && step >= o.stop_at) stop = true;
+    if (o.time_limit_s > 0 && elapsed >= o.time_limit_s) stop = true;
+    if (o.progress && (tty || step % 10 == 0 || step == o.steps)) {
+      const double eta = train_seconds / steps_run * static_cast<double>(o.steps - step);
+      const int width = 24, filled = static_cast<int>(width * step / o.steps);
+      std::fprintf(stderr, "%s[%s%s] step %lld/%lld  loss %.4f  %.0f tok/s  left %s   %s",
+                   tty ? "\r" : "", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), static_cast<long long>(step),
+                   static_cast<long long>(o.steps), loss, tps, format_duration(eta).c_str(),
+                   tty ? "" : "\n");
+    }
+    const bool last = step == o.steps;
+    if (step % o.eval_every == 0 || last || stop) {
+      models::ForwardOptions eval_fwd;
+      eval_fwd.seed = o.seed * 7919 + 17;  // fixed clusters: comparable evaluations
+      res.last_eval = evaluate_lm(*model, d.streams.val, d.bytes_per_token, o.batch,
+                                  last ? 0 : o.eval_tokens, eval_fwd);
+      write_log({{"step", step},
+                 {"val_loss", res.last_eval.loss},
+                 {"val_bpb", res.last_eval.bpb},
+                 {"eval_tokens", res.last_eval.tokens}});
+      if (o.progress)
+        std::fprintf(stderr, "%sstep %lld: val loss %.4f, %.4f bits per byte (%lld tokens)\n",
+                     tty ? "\n" : "", static_cast<long long>(step), res.last_eval.loss,
+                     res.last_eval.bpb, static_cast<long long>(res.last_eval.tokens));
+      save();
+    }
+  }
+  (void)first_step;
+  res.step = step;
+  res.tokens_per_s =
+      train_seconds > 0 ? static_cast<double>(steps_run * tokens_per_step) / train_seconds : 0;
+  if (o.plot) draw_curves(path_in(o.out, "loss.png"), log);
+  return res;
+}
+
+LoadedLm load_lm(const std::string& dir) {
+  SMYRF_CHECK_HINT(checkpoint_exists(dir, kCkpt), kOp, "no checkpoint in '" << dir << "'",
+                   "train first: smyrf lm train --out " << dir);
+  json side = json::parse(read_file(path_in(dir, std::string(kCkpt) + ".json"), kOp));
+  LoadedLm l;
+  l.options = LmTrainOptions::from_json(side.at("config"));
+  l.tokenizer = data::tokenizer_from_json(read_file(path_in(dir, "tokenizer.json"), kOp));
+  Generator g(0);
+  l.model = models::make_model(l.options.model, &g);
+  CheckpointTargets t{l.model.get(), nullptr, l.model->generators()};
+  l.step = load_checkpoint(dir, kCkpt, t).step;
+  l.model->eval();
+  return l;
+}
+
+}  // namespace smyrf::train

@@ -1,6 +1,10 @@
 #include "core/device.h"
 
 #ifdef SMYRF_WITH_CUDA
+#include <stdexcept>
+
+#include "core/error.h"
+#include "kernels/cuda/allocator.h"
 #include "kernels/cuda/runtime.h"
 #endif
 
@@ -23,6 +27,48 @@ int cuda_device_count() {
   return kernels::cuda::device_count();
 #else
   return 0;
+#endif
+}
+
+CudaMemoryStats cuda_memory_stats(int device) {
+  CudaMemoryStats r;
+#ifdef SMYRF_WITH_CUDA
+  kernels::cuda::AllocatorStats s = kernels::cuda::allocator_stats(device);
+  r.allocated = s.allocated, r.cached = s.cached, r.peak_allocated = s.peak_allocated;
+  r.num_mallocs = s.num_mallocs, r.num_frees = s.num_frees;
+#else
+  (void)device;
+#endif
+  return r;
+}
+
+void cuda_reset_peak_memory(int device) {
+#ifdef SMYRF_WITH_CUDA
+  kernels::cuda::reset_peak_stats(device);
+#else
+  (void)device;
+#endif
+}
+
+void cuda_empty_cache() {
+#ifdef SMYRF_WITH_CUDA
+  if (kernels::cuda::device_count() == 0) return;
+  try {
+    kernels::cuda::empty_cache();
+  } catch (const std::runtime_error& e) {
+    throw Error("cuda_empty_cache", e.what());
+  }
+#endif
+}
+
+void cuda_synchronize() {
+#ifdef SMYRF_WITH_CUDA
+  if (kernels::cuda::device_count() == 0) return;
+  try {
+    kernels::cuda::synchronize();
+  } catch (const std::runtime_error& e) {
+    throw Error("cuda_synchronize", e.what());
+  }
 #endif
 }
 

@@ -1,6 +1,8 @@
 // Where a tensor's storage lives. The CUDA device is part of the API in every build; in a build
 // without CUDA (or before the CUDA backend supports an op) using it raises an smyrf::Error.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace smyrf {
@@ -23,5 +25,19 @@ struct Device {
 bool built_with_cuda();
 // Number of usable CUDA devices (0 without CUDA or without a GPU); never throws.
 int cuda_device_count();
+
+// The CUDA caching allocator (kernels/cuda/allocator.h) seen from core: bytes held by tensors,
+// bytes cached in free lists, the peak, and how many cudaMalloc/cudaFree calls were made (a
+// training loop in steady state adds none). All zero in a build without CUDA.
+struct CudaMemoryStats {
+  size_t allocated = 0, cached = 0, peak_allocated = 0;
+  uint64_t num_mallocs = 0, num_frees = 0;
+};
+CudaMemoryStats cuda_memory_stats(int device = 0);
+void cuda_reset_peak_memory(int device = 0);
+// Hands every cached block back to the driver (for other processes; never needed for correctness).
+void cuda_empty_cache();
+// Waits for all queued work on the device (for timing; host reads synchronise by themselves).
+void cuda_synchronize();
 
 }  // namespace smyrf

@@ -1,16 +1,19 @@
-// Elementwise ops: validation, dtype promotion, broadcasting, then the CPU kernels.
+// Elementwise ops: validation, dtype promotion, broadcasting, then the CPU or CUDA kernels.
 #include "core/iter.h"
 #include "core/ops.h"
+#include "core/ops_cuda.h"
 
 namespace smyrf::raw {
 namespace kc = kernels::cpu;
 
 namespace {
-void require_cpu(const Tensor& t, const char* op) {
-  SMYRF_CHECK_HINT(t.device().is_cpu(), op,
-                   "no " << t.device().str() << " kernel for " << op << " (" << dtype_name(t.dtype()) << ")",
-                   "the CUDA backend does not implement this op; copy to the CPU with .to(Device::cpu())");
+// A 0-d CPU tensor next to a CUDA operand is a scalar: it follows the other operand to its
+// device (as in PyTorch), so `x > 0`-style helpers that build CPU scalars work on the GPU.
+Tensor follow(const Tensor& t, const Tensor& other) {
+  if (t.device() == other.device() || t.dim() != 0 || !t.device().is_cpu()) return t;
+  return to_device(t, other.device());
 }
+TensorOptions on(DType dt, const Tensor& like) { return TensorOptions(dt).set_device(like.device()); }
 void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
   SMYRF_CHECK_HINT(a.device() == b.device(), op,
                    "operands on different devices: " << a.device().str() << " and " << b.device().str(),
@@ -28,12 +31,15 @@ bool int_closed(UnaryKind k) {
 }  // namespace
 
 Tensor unary(UnaryKind kind, const Tensor& x0, double a, double b) {
-  require_cpu(x0, "unary");
   Tensor x = x0;
   if (x.dtype() == DType::Bool || (!is_floating(x.dtype()) && !int_closed(kind)))
     x = to_dtype(x, DType::Float32);
-  Tensor out = empty(x.shape(), TensorOptions(x.dtype()));
+  Tensor out = empty(x.shape(), on(x.dtype(), x));
   IterPlan p = make_iter_plan(x.shape(), {x.strides(), out.strides()}, "unary");
+  if (x.device().is_cuda()) {
+    cuda_ops::unary(kind, a, b, p, x, out);
+    return out;
+  }
   SMYRF_DISPATCH_NUMERIC(x.dtype(), "unary", [&] {
     kc::unary<scalar_t>(kind, a, b, p.ndim, p.sizes, static_cast<const scalar_t*>(x.raw_data()), p.s(0),
                         static_cast<scalar_t*>(out.raw_data()), p.s(1));
@@ -41,17 +47,21 @@ Tensor unary(UnaryKind kind, const Tensor& x0, double a, double b) {
   return out;
 }
 
-Tensor binary(BinaryKind kind, const Tensor& a0, const Tensor& b0) {
+Tensor binary(BinaryKind kind, const Tensor& a1, const Tensor& b1) {
+  const Tensor a0 = follow(a1, b1), b0 = follow(b1, a1);
   require_same_device(a0, b0, "binary");
-  require_cpu(a0, "binary");
   DType dt = promote_types(a0.dtype(), b0.dtype());
   if (kind == BinaryKind::Pow && !is_floating(dt)) dt = DType::Float32;
   Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
   const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
   const char* op = names[static_cast<int>(kind)];
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = empty(shape, TensorOptions(dt));
+  Tensor out = empty(shape, on(dt, a));
   IterPlan p = make_iter_plan(shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()}, op);
+  if (out.device().is_cuda()) {
+    cuda_ops::binary(kind, p, a, b, out);
+    return out;
+  }
   SMYRF_DISPATCH_ALL(dt, op, [&] {
     kc::binary<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(a.raw_data()), p.s(0),
                          static_cast<const scalar_t*>(b.raw_data()), p.s(1),
@@ -60,9 +70,9 @@ Tensor binary(BinaryKind kind, const Tensor& a0, const Tensor& b0) {
   return out;
 }
 
-void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src0) {
+void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src1) {
+  const Tensor src0 = follow(src1, dst);
   require_same_device(dst, src0, "binary_");
-  require_cpu(dst, "binary_");
   // as PyTorch: a float result cannot be stored in an integer destination (converting src first
   // truncated it, so int_tensor.mul_(0.5) silently zeroed the tensor)
   SMYRF_CHECK_HINT(is_floating(dst.dtype()) || !is_floating(src0.dtype()), "in-place op",
@@ -76,6 +86,11 @@ void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src0) {
                    "in-place ops cannot grow the destination; use the out-of-place op");
   IterPlan p = make_iter_plan(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape()), dst.strides()},
                               "in-place op");
+  if (dst.device().is_cuda()) {
+    cuda_ops::binary(kind, p, dst, src, dst);
+    dst.storage()->bump_version();
+    return;
+  }
   SMYRF_DISPATCH_ALL(dst.dtype(), "in-place op", [&] {
     kc::binary<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(dst.raw_data()), p.s(0),
                          static_cast<const scalar_t*>(src.raw_data()), p.s(1),
@@ -84,15 +99,19 @@ void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src0) {
   dst.storage()->bump_version();
 }
 
-Tensor compare(CompareKind kind, const Tensor& a0, const Tensor& b0) {
+Tensor compare(CompareKind kind, const Tensor& a1, const Tensor& b1) {
+  const Tensor a0 = follow(a1, b1), b0 = follow(b1, a1);
   require_same_device(a0, b0, "compare");
-  require_cpu(a0, "compare");
   DType dt = promote_types(a0.dtype(), b0.dtype());
   Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), "compare");
-  Tensor out = empty(shape, TensorOptions(DType::Bool));
+  Tensor out = empty(shape, on(DType::Bool, a));
   IterPlan p = make_iter_plan(shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()},
                               "compare");
+  if (out.device().is_cuda()) {
+    cuda_ops::compare(kind, p, a, b, out);
+    return out;
+  }
   SMYRF_DISPATCH_ALL(dt, "compare", [&] {
     kc::compare<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(a.raw_data()), p.s(0),
                           static_cast<const scalar_t*>(b.raw_data()), p.s(1), out.data_ptr<bool>(), p.s(2));
@@ -102,11 +121,11 @@ Tensor compare(CompareKind kind, const Tensor& a0, const Tensor& b0) {
 
 Tensor compare_scalar(CompareKind kind, const Tensor& a, double s) {
   DType dt = is_floating(a.dtype()) ? a.dtype() : DType::Float64;
-  return compare(kind, a, scalar_tensor(s, TensorOptions(dt)));
+  return compare(kind, a, scalar_tensor(s, TensorOptions(dt).set_device(a.device())));
 }
 
 Tensor logical_not(const Tensor& a) {
-  return compare(CompareKind::Eq, to_dtype(a, DType::Bool), scalar_tensor(0, TensorOptions(DType::Bool)));
+  return compare(CompareKind::Eq, to_dtype(a, DType::Bool), scalar_tensor(0, on(DType::Bool, a)));
 }
 Tensor logical_and(const Tensor& a, const Tensor& b) {
   return binary(BinaryKind::Mul, to_dtype(a, DType::Bool), to_dtype(b, DType::Bool));
@@ -115,20 +134,26 @@ Tensor logical_or(const Tensor& a, const Tensor& b) {
   return binary(BinaryKind::Add, to_dtype(a, DType::Bool), to_dtype(b, DType::Bool));
 }
 
-Tensor where(const Tensor& cond0, const Tensor& a0, const Tensor& b0) {
-  require_cpu(cond0, "where");
+Tensor where(const Tensor& cond1, const Tensor& a1, const Tensor& b1) {
+  const Tensor cond0 = follow(cond1, a1.device() == cond1.device() ? b1 : a1);
+  const Tensor a0 = follow(a1, cond0), b0 = follow(b1, cond0);
   require_same_device(a0, b0, "where");
+  require_same_device(cond0, a0, "where");
   SMYRF_CHECK_HINT(cond0.dtype() == DType::Bool, "where",
                    "condition must be bool, got " << dtype_name(cond0.dtype()),
                    "build it with a comparison, e.g. x > 0");
   DType dt = promote_types(a0.dtype(), b0.dtype());
   Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
   Shape shape = broadcast_shapes(broadcast_shapes(cond0.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor out = empty(shape, TensorOptions(dt));
+  Tensor out = empty(shape, on(dt, a));
   IterPlan p = make_iter_plan(shape,
                               {broadcast_strides(cond0, shape), broadcast_strides(a, shape),
                                broadcast_strides(b, shape), out.strides()},
                               "where");
+  if (out.device().is_cuda()) {
+    cuda_ops::where(p, cond0, a, b, out);
+    return out;
+  }
   SMYRF_DISPATCH_ALL(dt, "where", [&] {
     kc::where<scalar_t>(p.ndim, p.sizes, cond0.data_ptr<bool>(), p.s(0), static_cast<const scalar_t*>(a.raw_data()),
                         p.s(1), static_cast<const scalar_t*>(b.raw_data()), p.s(2),
@@ -144,7 +169,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   SMYRF_CHECK_HINT(bs == x.shape(), "masked_fill",
                    "mask of shape " << shape_str(mask.shape()) << " does not broadcast to " << shape_str(x.shape()),
                    "the mask may only have broadcast dims");
-  return where(mask, scalar_tensor(value, TensorOptions(x.dtype())), x);
+  return where(mask, scalar_tensor(value, on(x.dtype(), x)), x);
 }
 
 }  // namespace smyrf::raw

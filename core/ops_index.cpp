@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "core/ops.h"
+#include "core/ops_cuda.h"
 #include "kernels/cpu/index.h"
 
 namespace smyrf::raw {
@@ -18,9 +19,11 @@ void split_around(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
 Tensor checked_index(const Tensor& index, int64_t n, const char* op) {
   SMYRF_CHECK_HINT(is_integral(index.dtype()), op, "index must be int32 or int64, got " << dtype_name(index.dtype()),
                    "convert with .to(kInt64)");
-  SMYRF_CHECK(index.device().is_cpu(), op, "no " << index.device().str() << " kernel for " << op);
   Tensor idx = contiguous(to_dtype(index, DType::Int64));
-  const int64_t* p = idx.data_ptr<int64_t>();
+  // CUDA indices are checked on the host (one device -> host copy): the same Error on both
+  // devices instead of an out-of-bounds read in a kernel
+  const Tensor host = idx.device().is_cpu() ? idx : to_device(idx, Device::cpu());
+  const int64_t* p = host.data_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     SMYRF_CHECK_HINT(p[i] >= 0 && p[i] < n, op, "index " << p[i] << " is out of range for a dim of size " << n,
                      "indices must be in [0, " << n << ")");
@@ -31,6 +34,12 @@ void require_cpu(const Tensor& t, const char* op) {
   SMYRF_CHECK_HINT(t.device().is_cpu(), op, "no " << t.device().str() << " kernel for " << op,
                    "copy the tensor to the CPU");
 }
+void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  SMYRF_CHECK_HINT(a.device() == b.device(), op,
+                   "operands on different devices: " << a.device().str() << " and " << b.device().str(),
+                   "move both to one device with .to(device)");
+}
+TensorOptions on(DType dt, const Tensor& like) { return TensorOptions(dt).set_device(like.device()); }
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
@@ -83,16 +92,20 @@ Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  require_cpu(x, "index_select");
+  require_same_device(x, index, "index_select");
   dim = normalize_dim(dim, x.dim(), "index_select");
   SMYRF_CHECK(index.dim() <= 1, "index_select", "index must be 1-D, got " << shape_str(index.shape()));
   Tensor idx = checked_index(index, x.shape()[dim], "index_select");
   Tensor xc = contiguous(x);
   Shape s = x.shape();
   s[dim] = idx.numel();
-  Tensor out = empty(s, TensorOptions(x.dtype()));
+  Tensor out = empty(s, on(x.dtype(), x));
   int64_t outer, inner;
   split_around(x.shape(), dim, outer, inner);
+  if (x.device().is_cuda()) {
+    cuda_ops::index_select(xc, idx, out, outer, x.shape()[dim], idx.numel(), inner);
+    return out;
+  }
   SMYRF_DISPATCH_ALL(x.dtype(), "index_select", [&] {
     if constexpr (!std::is_same_v<scalar_t, bool>) {
       kc::index_select<scalar_t>(xc.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), outer,
@@ -106,7 +119,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  require_cpu(x, "index_add");
+  require_same_device(x, index, "index_add");
+  require_same_device(x, src, "index_add");
   dim = normalize_dim(dim, x.dim(), "index_add");
   SMYRF_CHECK(index.dim() <= 1, "index_add", "index must be 1-D, got " << shape_str(index.shape()));
   Tensor idx = checked_index(index, x.shape()[dim], "index_add");
@@ -119,6 +133,10 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   Tensor sc = contiguous(to_dtype(src, x.dtype()));
   int64_t outer, inner;
   split_around(x.shape(), dim, outer, inner);
+  if (x.device().is_cuda()) {
+    cuda_ops::index_add(out, idx, sc, outer, x.shape()[dim], idx.numel(), inner);
+    return out;
+  }
   SMYRF_DISPATCH_NUMERIC(x.dtype(), "index_add", [&] {
     kc::index_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), sc.data_ptr<scalar_t>(), outer,
                             x.shape()[dim], idx.numel(), inner);
@@ -127,7 +145,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  require_cpu(x, "gather");
+  require_same_device(x, index, "gather");
   dim = normalize_dim(dim, x.dim(), "gather");
   SMYRF_CHECK_HINT(index.dim() == x.dim(), "gather",
                    "index of shape " << shape_str(index.shape()) << " and input " << shape_str(x.shape())
@@ -143,9 +161,13 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t d = 0; d < x.dim(); ++d)
     if (d != dim) xs = slice(xs, d, 0, index.shape()[d], 1);
   Tensor xc = contiguous(xs);
-  Tensor out = empty(index.shape(), TensorOptions(x.dtype()));
+  Tensor out = empty(index.shape(), on(x.dtype(), x));
   int64_t outer, inner;
   split_around(index.shape(), dim, outer, inner);
+  if (x.device().is_cuda()) {
+    cuda_ops::gather(xc, idx, out, outer, x.shape()[dim], index.shape()[dim], inner);
+    return out;
+  }
   SMYRF_DISPATCH_ALL(x.dtype(), "gather", [&] {
     kc::gather<scalar_t>(xc.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), outer,
                          x.shape()[dim], index.shape()[dim], inner);
@@ -154,7 +176,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  require_cpu(x, "scatter_add");
+  require_same_device(x, index, "scatter_add");
+  require_same_device(x, src, "scatter_add");
   dim = normalize_dim(dim, x.dim(), "scatter_add");
   SMYRF_CHECK_HINT(index.shape() == src.shape(), "scatter_add",
                    "index " << shape_str(index.shape()) << " and source " << shape_str(src.shape()) << " differ",
@@ -173,6 +196,10 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   Tensor sc = contiguous(to_dtype(src, x.dtype()));
   int64_t outer, inner;
   split_around(index.shape(), dim, outer, inner);
+  if (x.device().is_cuda()) {
+    cuda_ops::scatter_add(out, idx, sc, outer, x.shape()[dim], index.shape()[dim], inner);
+    return out;
+  }
   SMYRF_DISPATCH_NUMERIC(x.dtype(), "scatter_add", [&] {
     kc::scatter_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), sc.data_ptr<scalar_t>(), outer,
                               x.shape()[dim], index.shape()[dim], inner);
@@ -182,6 +209,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 
 Tensor one_hot(const Tensor& index, int64_t num_classes) {
   SMYRF_CHECK(num_classes > 0, "one_hot", "num_classes must be positive, got " << num_classes);
+  require_cpu(index, "one_hot");
   Tensor idx = checked_index(index, num_classes, "one_hot");
   Shape s = index.shape();
   s.push_back(num_classes);
@@ -193,19 +221,22 @@ Tensor one_hot(const Tensor& index, int64_t num_classes) {
 }
 
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
-  require_cpu(x, "sort");
-  if (x.dim() == 0) return {clone(x), zeros({}, TensorOptions(DType::Int64))};
+  if (x.dim() == 0) return {clone(x), zeros({}, on(DType::Int64, x))};
   dim = normalize_dim(dim, x.dim(), "sort");
   Tensor xc = contiguous(transpose(x, dim, -1));
   Tensor xx = xc.dtype() == DType::Bool ? to_dtype(xc, DType::Int32) : xc;
-  Tensor vals = empty(xx.shape(), TensorOptions(xx.dtype()));
-  Tensor idx = empty(xx.shape(), TensorOptions(DType::Int64));
+  Tensor vals = empty(xx.shape(), on(xx.dtype(), xx));
+  Tensor idx = empty(xx.shape(), on(DType::Int64, xx));
   const int64_t n = xx.shape().back();
   const int64_t rows = n ? xx.numel() / n : 0;
-  SMYRF_DISPATCH_NUMERIC(xx.dtype(), "sort", [&] {
-    kc::sort_rows<scalar_t>(xx.data_ptr<scalar_t>(), vals.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), rows, n,
-                            descending);
-  });
+  if (xx.device().is_cuda()) {
+    cuda_ops::sort_rows(xx, vals, idx, rows, n, descending);
+  } else {
+    SMYRF_DISPATCH_NUMERIC(xx.dtype(), "sort", [&] {
+      kc::sort_rows<scalar_t>(xx.data_ptr<scalar_t>(), vals.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), rows, n,
+                              descending);
+    });
+  }
   vals = to_dtype(vals, x.dtype());
   return {contiguous(transpose(vals, dim, -1)), contiguous(transpose(idx, dim, -1))};
 }

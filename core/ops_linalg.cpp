@@ -2,6 +2,7 @@
 // Transposed views are passed to GEMM as transpose flags, not copied.
 #include "core/iter.h"
 #include "core/ops.h"
+#include "core/ops_cuda.h"
 #include "kernels/cpu/gemm.h"
 
 namespace smyrf::raw {
@@ -40,8 +41,6 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
               "operands must have at least 1 dim, got " << shape_str(a0.shape()) << " @ " << shape_str(b0.shape()));
   SMYRF_CHECK_HINT(a0.device() == b0.device(), "matmul",
                    "operands on " << a0.device().str() << " and " << b0.device().str(), "move both to one device");
-  SMYRF_CHECK_HINT(a0.device().is_cpu(), "matmul", "no " << a0.device().str() << " kernel for matmul",
-                   "copy the operands to the CPU");
   SMYRF_CHECK_HINT(a0.dtype() == b0.dtype() && is_floating(a0.dtype()), "matmul",
                    "operands must share a floating dtype, got " << dtype_name(a0.dtype()) << " @ "
                                                                 << dtype_name(b0.dtype()),
@@ -72,7 +71,7 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   }
   Shape out_shape = batch;
   out_shape.push_back(M), out_shape.push_back(N);
-  Tensor out = empty(out_shape, TensorOptions(a.dtype()));
+  Tensor out = empty(out_shape, TensorOptions(a.dtype()).set_device(a.device()));
   Shape sa(a.strides().begin(), a.strides().end() - 2), sb(b.strides().begin(), b.strides().end() - 2);
   Shape so(out.strides().begin(), out.strides().end() - 2);
   IterPlan p = make_iter_plan(batch, {sa, sb, so}, "matmul");
@@ -89,7 +88,10 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
       rem /= p.sizes[d];
       oa += i * p.s(0)[d], ob += i * p.s(1)[d], oo += i * p.s(2)[d];
     }
-    if (a.dtype() == DType::Float32) {
+    if (out.device().is_cuda()) {  // cuBLAS, same row-major interface
+      cuda_ops::gemm_batched(la.trans, lb.trans, inner_batch, M, N, K, a, oa, la.ld, isa, b, ob, lb.ld, isb, out, oo,
+                             N, iso);
+    } else if (a.dtype() == DType::Float32) {
       kc::sgemm_batched(la.trans, lb.trans, inner_batch, M, N, K, 1.0f, a.data_ptr<float>() + oa, la.ld, isa,
                         b.data_ptr<float>() + ob, lb.ld, isb, 0.0f, out.data_ptr<float>() + oo, N, iso);
     } else {

@@ -1,15 +1,14 @@
 // Fused row kernels: softmax, layer norm and cross-entropy. The reduced dim is moved last and
 // made contiguous, so the kernels see (rows, n) buffers.
 #include "core/ops.h"
+#include "core/ops_cuda.h"
 #include "kernels/cpu/norm.h"
 
 namespace smyrf::raw {
 namespace kc = kernels::cpu;
 
 namespace {
-void require_float_cpu(const Tensor& t, const char* op) {
-  SMYRF_CHECK_HINT(t.device().is_cpu(), op, "no " << t.device().str() << " kernel for " << op,
-                   "copy the tensor to the CPU");
+void require_float(const Tensor& t, const char* op) {
   SMYRF_CHECK_HINT(is_floating(t.dtype()), op, "needs a floating tensor, got " << dtype_name(t.dtype()),
                    "convert with .to(kFloat32)");
 }
@@ -19,16 +18,26 @@ Tensor dim_last(const Tensor& x, int64_t dim) {
 Tensor dim_back(const Tensor& y, int64_t dim) {
   return y.dim() == 0 || dim == y.dim() - 1 ? y : contiguous(transpose(y, dim, -1));
 }
+TensorOptions on(DType dt, const Tensor& like) { return TensorOptions(dt).set_device(like.device()); }
+void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  SMYRF_CHECK_HINT(!b.defined() || a.device() == b.device(), op,
+                   "operands on different devices: " << a.device().str() << " and " << b.device().str(),
+                   "move both to one device with .to(device)");
+}
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
-  require_float_cpu(x, op);
+  require_float(x, op);
   dim = normalize_dim(dim, x.dim(), op);
   Tensor xc = dim_last(x, dim);
-  Tensor y = empty(xc.shape(), TensorOptions(x.dtype()));
+  Tensor y = empty(xc.shape(), on(x.dtype(), x));
   const int64_t n = x.dim() ? xc.shape().back() : 1;
   const int64_t rows = n ? xc.numel() / n : 0;
+  if (x.device().is_cuda()) {
+    cuda_ops::softmax_rows(xc, y, rows, n, log);
+    return dim_back(y, dim);
+  }
   SMYRF_DISPATCH_FLOAT(x.dtype(), op, [&] {
     kc::softmax_rows<scalar_t>(xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rows, n, log);
   });
@@ -37,12 +46,17 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
 
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim, bool log) {
   const char* op = log ? "log_softmax_backward" : "softmax_backward";
-  require_float_cpu(y, op);
+  require_float(y, op);
+  require_same_device(y, dy, op);
   dim = normalize_dim(dim, y.dim(), op);
   Tensor yc = dim_last(y, dim), gc = dim_last(to_dtype(dy, y.dtype()), dim);
-  Tensor dx = empty(yc.shape(), TensorOptions(y.dtype()));
+  Tensor dx = empty(yc.shape(), on(y.dtype(), y));
   const int64_t n = y.dim() ? yc.shape().back() : 1;
   const int64_t rows = n ? yc.numel() / n : 0;
+  if (y.device().is_cuda()) {
+    cuda_ops::softmax_rows_backward(yc, gc, dx, rows, n, log);
+    return dim_back(dx, dim);
+  }
   SMYRF_DISPATCH_FLOAT(y.dtype(), op, [&] {
     kc::softmax_rows_backward<scalar_t>(yc.data_ptr<scalar_t>(), gc.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(),
                                         rows, n, log);
@@ -51,7 +65,7 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim, bool log
 }
 
 LayerNormResult layer_norm(const Tensor& x0, int64_t n, const Tensor& weight, const Tensor& bias, double eps) {
-  require_float_cpu(x0, "layer_norm");
+  require_float(x0, "layer_norm");
   SMYRF_CHECK_HINT(n > 0 && x0.numel() % n == 0, "layer_norm",
                    "normalized size " << n << " does not divide input " << shape_str(x0.shape()),
                    "normalized_shape must match the trailing dims of the input");
@@ -64,11 +78,17 @@ LayerNormResult layer_norm(const Tensor& x0, int64_t n, const Tensor& weight, co
   };
   check_param(weight, "weight");
   check_param(bias, "bias");
+  require_same_device(x0, weight, "layer_norm");
+  require_same_device(x0, bias, "layer_norm");
   Tensor x = contiguous(x0);
   Tensor w = weight.defined() ? contiguous(weight) : Tensor(), b = bias.defined() ? contiguous(bias) : Tensor();
   const int64_t rows = x.numel() / n;
-  LayerNormResult r{empty(x.shape(), TensorOptions(x.dtype())), empty({rows}, TensorOptions(x.dtype())),
-                    empty({rows}, TensorOptions(x.dtype()))};
+  LayerNormResult r{empty(x.shape(), on(x.dtype(), x)), empty({rows}, on(x.dtype(), x)),
+                    empty({rows}, on(x.dtype(), x))};
+  if (x.device().is_cuda()) {
+    cuda_ops::layernorm_rows(x, w, b, r.y, r.mean, r.rstd, rows, n, eps);
+    return r;
+  }
   SMYRF_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&] {
     kc::layernorm_rows<scalar_t>(x.data_ptr<scalar_t>(), w.defined() ? w.data_ptr<scalar_t>() : nullptr,
                                  b.defined() ? b.data_ptr<scalar_t>() : nullptr, r.y.data_ptr<scalar_t>(),
@@ -83,9 +103,14 @@ LayerNormGrads layer_norm_backward(const Tensor& dy0, const Tensor& x0, const Te
   Tensor w = weight.defined() ? contiguous(weight) : Tensor();
   const int64_t rows = x.numel() / n;
   LayerNormGrads g;
-  g.dx = empty(x.shape(), TensorOptions(x.dtype()));
-  g.dweight = empty({n}, TensorOptions(x.dtype()));
-  g.dbias = empty({n}, TensorOptions(x.dtype()));
+  g.dx = empty(x.shape(), on(x.dtype(), x));
+  g.dweight = empty({n}, on(x.dtype(), x));
+  g.dbias = empty({n}, on(x.dtype(), x));
+  if (x.device().is_cuda()) {
+    cuda_ops::layernorm_rows_backward(dy, x, contiguous(mean), contiguous(rstd), w, g.dx, g.dweight, g.dbias, rows,
+                                      n);
+    return g;
+  }
   SMYRF_DISPATCH_FLOAT(x.dtype(), "layer_norm_backward", [&] {
     kc::layernorm_rows_backward<scalar_t>(dy.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), mean.data_ptr<scalar_t>(),
                                           rstd.data_ptr<scalar_t>(), w.defined() ? w.data_ptr<scalar_t>() : nullptr,
@@ -97,7 +122,7 @@ LayerNormGrads layer_norm_backward(const Tensor& dy0, const Tensor& x0, const Te
 
 CrossEntropyResult cross_entropy_rows(const Tensor& logits0, const Tensor& target0, int64_t ignore_index,
                                       double smoothing) {
-  require_float_cpu(logits0, "cross_entropy");
+  require_float(logits0, "cross_entropy");
   SMYRF_CHECK_HINT(logits0.dim() == 2, "cross_entropy",
                    "logits must be (N, C), got " << shape_str(logits0.shape()), "flatten leading dims first");
   SMYRF_CHECK_HINT(is_integral(target0.dtype()), "cross_entropy",
@@ -108,15 +133,23 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits0, const Tensor& targe
                                       << shape_str(logits0.shape()),
                    "target must be (N,) for logits (N, C)");
   SMYRF_CHECK(smoothing >= 0 && smoothing <= 1, "cross_entropy", "label_smoothing must be in [0, 1], got " << smoothing);
+  require_same_device(logits0, target0, "cross_entropy");
   Tensor logits = contiguous(logits0);
   Tensor target = contiguous(to_dtype(target0, DType::Int64));
   const int64_t rows = logits.shape()[0], C = logits.shape()[1];
-  const int64_t* t = target.data_ptr<int64_t>();
+  // targets are validated on the host (one small device -> host copy for CUDA targets), so a bad
+  // target is the same clear Error on both devices instead of an out-of-bounds read on the GPU
+  const Tensor host_target = target.device().is_cpu() ? target : to_device(target, Device::cpu());
+  const int64_t* t = host_target.data_ptr<int64_t>();
   for (int64_t r = 0; r < rows; ++r)
     SMYRF_CHECK_HINT(t[r] == ignore_index || (t[r] >= 0 && t[r] < C), "cross_entropy",
                      "target " << t[r] << " at row " << r << " is out of range for " << C << " classes",
                      "targets must be in [0, C) or equal ignore_index (" << ignore_index << ")");
-  CrossEntropyResult res{empty({rows}, TensorOptions(logits.dtype())), empty({rows}, TensorOptions(logits.dtype()))};
+  CrossEntropyResult res{empty({rows}, on(logits.dtype(), logits)), empty({rows}, on(logits.dtype(), logits))};
+  if (logits.device().is_cuda()) {
+    cuda_ops::cross_entropy_rows(logits, target, res.loss, res.lse, rows, C, ignore_index, smoothing);
+    return res;
+  }
   SMYRF_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
     kc::cross_entropy_rows<scalar_t>(logits.data_ptr<scalar_t>(), t, res.loss.data_ptr<scalar_t>(),
                                      res.lse.data_ptr<scalar_t>(), rows, C, ignore_index, smoothing);
@@ -130,7 +163,11 @@ Tensor cross_entropy_rows_backward(const Tensor& logits0, const Tensor& target0,
   Tensor target = contiguous(to_dtype(target0, DType::Int64));
   Tensor g = contiguous(to_dtype(g0, logits.dtype()));
   const int64_t rows = logits.shape()[0], C = logits.shape()[1];
-  Tensor d = empty(logits.shape(), TensorOptions(logits.dtype()));
+  Tensor d = empty(logits.shape(), on(logits.dtype(), logits));
+  if (logits.device().is_cuda()) {
+    cuda_ops::cross_entropy_rows_backward(logits, target, contiguous(lse), g, d, rows, C, ignore_index, smoothing);
+    return d;
+  }
   SMYRF_DISPATCH_FLOAT(logits.dtype(), "cross_entropy_backward", [&] {
     kc::cross_entropy_rows_backward<scalar_t>(logits.data_ptr<scalar_t>(), target.data_ptr<int64_t>(),
                                               contiguous(lse).data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),

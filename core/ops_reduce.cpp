@@ -4,6 +4,7 @@
 
 #include "core/iter.h"
 #include "core/ops.h"
+#include "core/ops_cuda.h"
 
 namespace smyrf::raw {
 namespace kc = kernels::cpu;
@@ -35,8 +36,6 @@ Shape reduced_shape(const Shape& s, const std::vector<int64_t>& dims, bool keepd
 
 Tensor reduce(ReduceKind kind, const Tensor& x0, const std::vector<int64_t>& dims0, bool keepdim) {
   const char* op = reduce_name(kind);
-  SMYRF_CHECK_HINT(x0.device().is_cpu(), op, "no " << x0.device().str() << " kernel for " << op,
-                   "copy the tensor to the CPU");
   Tensor x = x0;
   if (x.dtype() == DType::Bool) x = to_dtype(x, DType::Int64);
   if (kind == ReduceKind::Mean && !is_floating(x.dtype())) x = to_dtype(x, DType::Float32);
@@ -62,7 +61,7 @@ Tensor reduce(ReduceKind kind, const Tensor& x0, const std::vector<int64_t>& dim
   }
   // merge contiguous reduced dims so the innermost run is as long as possible
   IterPlan rp = make_iter_plan(red_sizes, {red_strides}, op);
-  Tensor out = empty(out_shape, TensorOptions(x.dtype()));
+  Tensor out = empty(out_shape, TensorOptions(x.dtype()).set_device(x.device()));
   kc::ReduceOp kop = kind == ReduceKind::Max ? kc::ReduceOp::Max
                      : kind == ReduceKind::Min ? kc::ReduceOp::Min
                      : kind == ReduceKind::Prod ? kc::ReduceOp::Prod
@@ -72,11 +71,15 @@ Tensor reduce(ReduceKind kind, const Tensor& x0, const std::vector<int64_t>& dim
       fill(out, kind == ReduceKind::Prod ? 1.0 : (kind == ReduceKind::Mean ? NAN : 0.0));
       return out;
     }
-    SMYRF_DISPATCH_NUMERIC(x.dtype(), op, [&] {
-      kc::reduce<scalar_t>(kop, static_cast<int>(kept_sizes.size()), kept_sizes.data(), kept_strides.data(),
-                           rp.ndim, rp.sizes, rp.s(0), static_cast<const scalar_t*>(x.raw_data()),
-                           static_cast<scalar_t*>(out.raw_data()));
-    });
+    if (x.device().is_cuda()) {
+      cuda_ops::reduce(kop, static_cast<int>(kept_sizes.size()), kept_sizes.data(), kept_strides.data(), rp, x, out);
+    } else {
+      SMYRF_DISPATCH_NUMERIC(x.dtype(), op, [&] {
+        kc::reduce<scalar_t>(kop, static_cast<int>(kept_sizes.size()), kept_sizes.data(), kept_strides.data(),
+                             rp.ndim, rp.sizes, rp.s(0), static_cast<const scalar_t*>(x.raw_data()),
+                             static_cast<scalar_t*>(out.raw_data()));
+      });
+    }
   }
   if (kind == ReduceKind::Mean) return unary(UnaryKind::MulScalar, out, 1.0 / static_cast<double>(count));
   return out;
@@ -84,9 +87,8 @@ Tensor reduce(ReduceKind kind, const Tensor& x0, const std::vector<int64_t>& dim
 
 Tensor argreduce(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
   const char* op = is_max ? "argmax" : "argmin";
-  SMYRF_CHECK(x.device().is_cpu(), op, "no " << x.device().str() << " kernel");
   dim = normalize_dim(dim, x.dim(), op);
-  if (x.dim() == 0) return zeros({}, TensorOptions(DType::Int64));
+  if (x.dim() == 0) return zeros({}, TensorOptions(DType::Int64).set_device(x.device()));
   const int64_t n = x.shape()[dim];
   SMYRF_CHECK(n > 0, op, "cannot take the " << op << " over an empty dim of " << shape_str(x.shape()));
   Shape kept_sizes, kept_strides, out_shape;
@@ -100,7 +102,12 @@ Tensor argreduce(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
     out_shape.push_back(x.shape()[i]);
   }
   Tensor xx = x.dtype() == DType::Bool ? to_dtype(x, DType::Int32) : x;
-  Tensor out = empty(out_shape, TensorOptions(DType::Int64));
+  Tensor out = empty(out_shape, TensorOptions(DType::Int64).set_device(x.device()));
+  if (x.device().is_cuda()) {
+    cuda_ops::argreduce(is_max, static_cast<int>(kept_sizes.size()), kept_sizes.data(), kept_strides.data(), n,
+                        xx.strides()[dim], xx, out);
+    return out;
+  }
   SMYRF_DISPATCH_NUMERIC(xx.dtype(), op, [&] {
     kc::argreduce<scalar_t>(is_max, static_cast<int>(kept_sizes.size()), kept_sizes.data(), kept_strides.data(), n,
                             xx.strides()[dim], static_cast<const scalar_t*>(xx.raw_data()), out.data_ptr<int64_t>());

@@ -4,9 +4,7 @@
 
 #include "core/iter.h"
 #include "core/ops.h"
-#ifdef SMYRF_WITH_CUDA
-#include "kernels/cuda/runtime.h"
-#endif
+#include "core/ops_cuda.h"
 
 namespace smyrf::raw {
 
@@ -194,38 +192,38 @@ Tensor unsqueeze(const Tensor& t, int64_t dim) {
 }
 
 // ---------------------------------------------------------------- copies
-namespace {
-void check_cpu(const Tensor& t, const char* op) {
-  SMYRF_CHECK_HINT(t.device().is_cpu(), op,
-                   "no " << t.device().str() << " kernel for " << op << " (" << dtype_name(t.dtype()) << ")",
-                   "copy the tensor to the CPU with .to(Device::cpu())");
-}
-}  // namespace
 
 void copy_into(const Tensor& dst, const Tensor& src) {
   SMYRF_CHECK(dst.defined() && src.defined(), "copy_", "undefined tensor");
-  if (dst.device().is_cuda() || src.device().is_cuda()) {
-    SMYRF_CHECK_HINT(dst.shape() == src.shape() && dst.dtype() == src.dtype() && dst.is_contiguous() &&
-                         src.is_contiguous(),
-                     "copy_", "cross-device copies need equal shapes, dtypes and contiguous tensors: "
-                                  << shape_str(dst.shape()) << " " << dtype_name(dst.dtype()) << " <- "
-                                  << shape_str(src.shape()) << " " << dtype_name(src.dtype()),
-                     "call contiguous() and to(dtype) on the source first");
-#ifdef SMYRF_WITH_CUDA
-    kernels::cuda::memcpy_any(dst.raw_data(), dst.device().is_cuda(), src.raw_data(), src.device().is_cuda(),
-                              src.numel() * dtype_size(src.dtype()));
-    dst.storage()->bump_version();
-    return;
-#else
-    throw Error("copy_", "CUDA tensors need a build with CUDA");
-#endif
-  }
   Shape shape = dst.shape();
   Shape bs = broadcast_shapes(src.shape(), shape, "copy_");
   SMYRF_CHECK_HINT(bs == shape, "copy_",
                    "source of shape " << shape_str(src.shape()) << " does not broadcast to " << shape_str(shape),
                    "the destination shape must be the broadcast shape");
+  if (dst.device() != src.device()) {
+    // Across devices only dense bytes move: broadcast/convert/strided work happens on the source's
+    // side when the destination is dense, else on the destination's side after a dense copy.
+    if (dst.is_contiguous() && src.is_contiguous() && src.shape() == shape && src.dtype() == dst.dtype()) {
+      cuda_ops::copy_bytes(dst, src);
+    } else if (dst.is_contiguous()) {
+      TensorOptions o(dst.dtype());
+      o.device = src.device();
+      Tensor staged = empty(shape, o);  // dense, dst's dtype, on the source's device
+      copy_into(staged, src);
+      cuda_ops::copy_bytes(dst, staged);
+    } else {
+      copy_into(dst, to_device(contiguous(src), dst.device()));
+      return;  // the inner copy_into bumped dst's version
+    }
+    dst.storage()->bump_version();
+    return;
+  }
   IterPlan p = make_iter_plan(shape, {broadcast_strides(src, shape), dst.strides()}, "copy_");
+  if (dst.device().is_cuda()) {
+    cuda_ops::convert(p, src, dst);
+    dst.storage()->bump_version();
+    return;
+  }
   const DType sd = src.dtype(), dd = dst.dtype();
   SMYRF_DISPATCH_ALL(sd, "copy_", [&] {
     using S = scalar_t;
@@ -238,12 +236,12 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 }
 
 void fill(const Tensor& dst, double value) {
+  IterPlan p = make_iter_plan(dst.shape(), {dst.strides()}, "fill_");
   if (dst.device().is_cuda()) {
-    Tensor host = full(dst.shape(), value, TensorOptions(dst.dtype()));
-    copy_into(dst, host);
+    cuda_ops::fill(p, dst, value);
+    dst.storage()->bump_version();
     return;
   }
-  IterPlan p = make_iter_plan(dst.shape(), {dst.strides()}, "fill_");
   SMYRF_DISPATCH_ALL(dst.dtype(), "fill_", [&] {
     kernels::cpu::fill<scalar_t>(p.ndim, p.sizes, static_cast<scalar_t*>(dst.raw_data()), p.s(0),
                                  static_cast<scalar_t>(value));
@@ -266,17 +264,14 @@ Tensor clone(const Tensor& t) {
 
 Tensor to_dtype(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
-  check_cpu(t, "to(dtype)");
-  Tensor out = empty(t.shape(), TensorOptions(dtype));
+  Tensor out = empty(t.shape(), TensorOptions(dtype).set_device(t.device()));
   copy_into(out, t);
   return out;
 }
 
 Tensor to_device(const Tensor& t, Device device) {
   if (t.device() == device) return t;
-  Tensor src = t.device().is_cpu() ? contiguous(t) : t;
-  SMYRF_CHECK_HINT(src.is_contiguous(), "to(device)", "source on " << t.device().str() << " is not contiguous",
-                   "call contiguous() on the device first");
+  Tensor src = contiguous(t);  // on its own device (a CUDA kernel for CUDA tensors)
   TensorOptions o(t.dtype());
   o.device = device;
   Tensor out = empty(t.shape(), o);

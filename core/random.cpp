@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/ops.h"
+#include "core/ops_cuda.h"
 #include "kernels/cpu/philox.h"
 #include "kernels/cpu/random_fill.h"
 
@@ -40,11 +41,15 @@ Tensor real_draw(const Shape& shape, TensorOptions opts, Generator* gen, bool no
                  const char* op) {
   SMYRF_CHECK_HINT(is_floating(opts.dtype), op, "needs a floating dtype, got " << dtype_name(opts.dtype),
                    "use randint for integers");
-  Tensor t = empty(shape, TensorOptions(opts.dtype));
+  Tensor t = empty(shape, TensorOptions(opts.dtype).set_device(opts.device));
   const int64_t n = t.numel();
   Generator& g = pick(gen);
   const bool wide = opts.dtype == DType::Float64;
   const uint64_t off = g.advance(kc::random_blocks(n, wide));
+  if (t.device().is_cuda()) {  // drawn on the GPU: the same Philox numbers as the CPU path
+    normal_dist ? cuda_ops::random_normal(t, g.seed(), off, a, b) : cuda_ops::random_uniform(t, g.seed(), off, a, b);
+    return finish(t, opts);
+  }
   if (wide) {
     double* p = t.data_ptr<double>();
     normal_dist ? kc::random_normal_f64(p, n, g.seed(), off, a, b) : kc::random_uniform_f64(p, n, g.seed(), off, a, b);
@@ -74,10 +79,13 @@ Tensor normal(const Shape& shape, double mean, double std, TensorOptions opts, G
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts, Generator* gen) {
   SMYRF_CHECK_HINT(high > low, "randint", "empty range [" << low << ", " << high << ")", "high must exceed low");
-  Tensor t = empty(shape, TensorOptions(DType::Int64));
+  Tensor t = empty(shape, TensorOptions(DType::Int64).set_device(opts.device));
   Generator& g = pick(gen);
   const uint64_t off = g.advance(kc::random_blocks(t.numel(), true));
-  kc::random_int64(t.data_ptr<int64_t>(), t.numel(), g.seed(), off, low, high);
+  if (t.device().is_cuda())
+    cuda_ops::random_int64(t, g.seed(), off, low, high);
+  else
+    kc::random_int64(t.data_ptr<int64_t>(), t.numel(), g.seed(), off, low, high);
   TensorOptions o = opts;
   o.requires_grad = false;
   return finish(raw::to_dtype(t, opts.dtype), o);

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #ifdef SMYRF_WITH_CUDA
+#include "kernels/cuda/allocator.h"
 #include "kernels/cuda/runtime.h"
 #endif
 
@@ -20,8 +21,18 @@ Storage::Storage(size_t nbytes, Device device, bool zero) : nbytes_(nbytes), dev
                      "cannot allocate on " << device.str() << ": " << count << " CUDA device(s) visible",
                      (count == 0 ? "no GPU or driver on this machine; use Device::cpu()"
                                  : "use an index below the device count"));
-    data_ = kernels::cuda::device_alloc(nbytes == 0 ? 1 : nbytes, device.index);
-    if (zero && nbytes) kernels::cuda::device_memset_zero(data_, nbytes);
+    // through the caching allocator, for the current stream (see kernels/cuda/allocator.h)
+    try {
+      data_ = kernels::cuda::cached_alloc(nbytes, device.index, kernels::cuda::current_stream());
+      if (zero && nbytes) kernels::cuda::memset_zero_async(data_, nbytes);
+    } catch (const kernels::cuda::OutOfMemory& e) {
+      throw Error(
+          "storage", e.what(),
+          "use a smaller batch, free tensors you no longer need, or call cuda_empty_cache() when "
+          "another process needs the cached memory");
+    } catch (const std::runtime_error& e) {
+      throw Error("storage", e.what());
+    }
     return;
 #else
     throw Error("storage", "cannot allocate on " + device.str() + ": smyrf was built without CUDA",
@@ -39,7 +50,7 @@ Storage::~Storage() {
   if (!data_) return;
   if (device_.is_cuda()) {
 #ifdef SMYRF_WITH_CUDA
-    kernels::cuda::device_free(data_, device_.index);
+    kernels::cuda::cached_free(data_);
 #endif
     return;
   }

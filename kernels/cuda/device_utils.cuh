@@ -1,0 +1,133 @@
+// Internal to the .cu files: strided index spaces, launch helpers and block reductions.
+// Status: compiled only; not yet run on a GPU.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/check.h"
+
+namespace smyrf::kernels::cuda::detail {
+
+constexpr int kMaxDims = 16;  // as kernels/cpu/nd_loop.h: core's IterPlan never has more
+
+// An n-d index space with per-operand element strides, passed to kernels by value (a few hundred
+// bytes of kernel parameters). `contiguous` marks the common case where every operand is one
+// dense run: then element i sits at offset i for every operand and no division is needed.
+template <int N>
+struct Strided {
+  int ndim = 0;
+  int64_t numel = 1;
+  bool contiguous = true;
+  int64_t sizes[kMaxDims];
+  int64_t st[N][kMaxDims];
+};
+
+template <int N>
+Strided<N> make_strided(int ndim, const int64_t* sizes, const int64_t* const (&strides)[N]) {
+  if (ndim > kMaxDims) throw std::runtime_error("[cuda] more than 16 non-mergeable dims");
+  Strided<N> s;
+  s.ndim = ndim;
+  for (int d = 0; d < ndim; ++d) {
+    s.sizes[d] = sizes[d];
+    s.numel *= sizes[d];
+    for (int k = 0; k < N; ++k) s.st[k][d] = strides[k][d];
+  }
+  s.contiguous = ndim == 0 || (ndim == 1 && [&] {
+                   for (int k = 0; k < N; ++k)
+                     if (strides[k][0] != 1) return false;
+                   return true;
+                 }());
+  return s;
+}
+
+template <int N>
+__device__ __forceinline__ void offsets_of(const Strided<N>& s, int64_t i, int64_t (&off)[N]) {
+  if (s.contiguous) {
+    for (int k = 0; k < N; ++k) off[k] = i;
+    return;
+  }
+  for (int k = 0; k < N; ++k) off[k] = 0;
+  for (int d = s.ndim - 1; d >= 0; --d) {
+    const int64_t sz = s.sizes[d];
+    const int64_t q = i / sz, idx = i - q * sz;
+    i = q;
+    for (int k = 0; k < N; ++k) off[k] += idx * s.st[k][d];
+  }
+}
+
+// Grid-stride loop over the index space; f(off) does one element.
+template <int N, typename F>
+__global__ void pointwise_kernel(Strided<N> s, F f) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < s.numel;
+       i += step) {
+    int64_t off[N];
+    offsets_of(s, i, off);
+    f(off);
+  }
+}
+
+template <int N, typename F>
+void launch_pointwise(const Strided<N>& s, const F& f) {
+  if (s.numel == 0) return;
+  constexpr int kThreads = 256;
+  pointwise_kernel<N, F><<<grid_for(s.numel, kThreads), kThreads, 0, stream()>>>(s, f);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
+
+// Accumulator type of sums: double for floating inputs (as the CPU reference), int64 for integers.
+template <typename T>
+using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+template <typename T>
+__device__ __forceinline__ bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return v != v;
+  return false;
+}
+
+// Reduces v over the block with the associative op f (a fixed tree: deterministic run to run).
+// All threads get the result. blockDim.x must be a multiple of 32 and at most 1024.
+template <typename T, typename F>
+__device__ T block_reduce(T v, F f) {
+  __shared__ T warp_vals[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  for (int o = 16; o > 0; o >>= 1) v = f(v, __shfl_down_sync(0xffffffffu, v, o));
+  __syncthreads();  // warp_vals may still be read by a previous call
+  if (lane == 0) warp_vals[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < nwarps ? warp_vals[lane] : warp_vals[0];
+    // lanes past nwarps repeat warp 0's value; f must tolerate that, so they are masked below
+    for (int o = 16; o > 0; o >>= 1) {
+      T other = __shfl_down_sync(0xffffffffu, v, o);
+      if (lane + o < nwarps) v = f(v, other);
+    }
+    if (lane == 0) warp_vals[0] = v;
+  }
+  __syncthreads();
+  return warp_vals[0];
+}
+
+struct SumOp {
+  template <typename T>
+  __device__ T operator()(T a, T b) const {
+    return a + b;
+  }
+};
+// NaN-propagating max/min (as the CPU kernels)
+struct MaxOp {
+  template <typename T>
+  __device__ T operator()(T a, T b) const {
+    return is_nan(a) ? a : (is_nan(b) ? b : (a > b ? a : b));
+  }
+};
+struct MinOp {
+  template <typename T>
+  __device__ T operator()(T a, T b) const {
+    return is_nan(a) ? a : (is_nan(b) ? b : (a < b ? a : b));
+  }
+};
+
+}  // namespace smyrf::kernels::cuda::detail

@@ -1,0 +1,297 @@
+// Elementwise kernels. One kernel per (family, dtype) with the op chosen by a switch on a value
+// that is uniform across the grid: the branch costs a few instructions per element of a
+// bandwidth-bound kernel, and it keeps the number of instantiations (and nvcc time) small.
+// Status: compiled only; not yet run on a GPU.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cuda/device_utils.cuh"
+#include "kernels/cuda/elementwise.h"
+
+namespace smyrf::kernels::cuda {
+namespace {
+using namespace detail;
+
+template <typename T>
+__device__ T unary_float(UnaryOp op, T x, T a, T b) {
+  constexpr T kInvSqrt2 = static_cast<T>(0.70710678118654752440);
+  constexpr T kInvSqrt2Pi = static_cast<T>(0.39894228040143267794);
+  const T one = 1, half = static_cast<T>(0.5);
+  switch (op) {
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Exp:
+      return std::exp(x);
+    case UnaryOp::Log:
+      return std::log(x);
+    case UnaryOp::Log1p:
+      return std::log1p(x);
+    case UnaryOp::Sqrt:
+      return std::sqrt(x);
+    case UnaryOp::Rsqrt:
+      return one / std::sqrt(x);
+    case UnaryOp::Abs:
+      return std::fabs(x);
+    case UnaryOp::Sign:
+      return static_cast<T>((x > 0) - (x < 0));
+    case UnaryOp::Tanh:
+      return std::tanh(x);
+    case UnaryOp::Sigmoid:
+      return one / (one + std::exp(-x));
+    case UnaryOp::Relu:
+      return x > 0 ? x : T(0);
+    case UnaryOp::LeakyRelu:
+      return x > 0 ? x : a * x;
+    // erfc(-z) == 1 + erf(z) without cancellation for very negative x (as the CPU)
+    case UnaryOp::Gelu:
+      return half * x * std::erfc(-x * kInvSqrt2);
+    case UnaryOp::Silu:
+      return x / (one + std::exp(-x));
+    case UnaryOp::PowScalar:
+      return std::pow(x, a);
+    case UnaryOp::Clamp:
+      return x < a ? a : (x > b ? b : x);
+    case UnaryOp::MulScalar:
+      return x * a;
+    case UnaryOp::AddScalar:
+      return x + a;
+    case UnaryOp::Square:
+      return x * x;
+    case UnaryOp::Reciprocal:
+      return one / x;
+    case UnaryOp::Sin:
+      return std::sin(x);
+    case UnaryOp::Cos:
+      return std::cos(x);
+    case UnaryOp::Expm1:
+      return std::expm1(x);
+    case UnaryOp::GeluGrad:
+      return half * std::erfc(-x * kInvSqrt2) + x * kInvSqrt2Pi * std::exp(-half * x * x);
+    case UnaryOp::TanhGradFromOut:
+      return one - x * x;
+    case UnaryOp::SigmoidGradFromOut:
+      return x * (one - x);
+  }
+  return x;
+}
+
+// Integer semantics of kernels/cpu/elementwise.cpp: closed ops in the integer type, the rest
+// through double and truncated back.
+template <typename T>
+__device__ T unary_int(UnaryOp op, T x, double a, double b) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return static_cast<T>(-x);
+    case UnaryOp::Abs:
+      return x < 0 ? static_cast<T>(-x) : x;
+    case UnaryOp::Sign:
+      return static_cast<T>((x > 0) - (x < 0));
+    case UnaryOp::Relu:
+      return x > 0 ? x : T(0);
+    case UnaryOp::Clamp:
+      return x < a ? static_cast<T>(a) : (x > b ? static_cast<T>(b) : x);
+    case UnaryOp::MulScalar:
+      return static_cast<T>(x * a);
+    case UnaryOp::AddScalar:
+      return static_cast<T>(x + a);
+    case UnaryOp::Square:
+      return static_cast<T>(x * x);
+    default:
+      return static_cast<T>(unary_float<double>(op, static_cast<double>(x), a, b));
+  }
+}
+
+template <typename T>
+struct UnaryF {
+  UnaryOp op;
+  double a, b;
+  const T* x;
+  T* y;
+  __device__ void operator()(const int64_t (&o)[2]) const {
+    if constexpr (std::is_floating_point_v<T>)
+      y[o[1]] = unary_float<T>(op, x[o[0]], static_cast<T>(a), static_cast<T>(b));
+    else
+      y[o[1]] = unary_int<T>(op, x[o[0]], a, b);
+  }
+};
+
+template <typename T>
+__device__ T apply_binary(BinaryOp op, T a, T b) {
+  if constexpr (std::is_same_v<T, bool>) {
+    switch (op) {
+      case BinaryOp::Add:
+      case BinaryOp::Maximum:
+        return a || b;
+      case BinaryOp::Mul:
+      case BinaryOp::Minimum:
+        return a && b;
+      case BinaryOp::Sub:
+        return a != b;
+      default:
+        return a;
+    }
+  } else {
+    switch (op) {
+      case BinaryOp::Add:
+        return static_cast<T>(a + b);
+      case BinaryOp::Sub:
+        return static_cast<T>(a - b);
+      case BinaryOp::Mul:
+        return static_cast<T>(a * b);
+      case BinaryOp::Div:
+        if constexpr (std::is_integral_v<T>) {
+          // floor division, x / 0 = 0 (as the CPU)
+          if (b == 0) return T(0);
+          T q = static_cast<T>(a / b);
+          if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+          return q;
+        } else {
+          return a / b;
+        }
+      case BinaryOp::Pow:
+        if constexpr (std::is_same_v<T, float>)
+          return std::pow(a, b);
+        else
+          return static_cast<T>(std::pow(static_cast<double>(a), static_cast<double>(b)));
+      case BinaryOp::Maximum:
+        return MaxOp{}(a, b);
+      case BinaryOp::Minimum:
+        return MinOp{}(a, b);
+    }
+    return a;
+  }
+}
+
+template <typename T>
+struct BinaryF {
+  BinaryOp op;
+  const T *a, *b;
+  T* y;
+  __device__ void operator()(const int64_t (&o)[3]) const {
+    y[o[2]] = apply_binary<T>(op, a[o[0]], b[o[1]]);
+  }
+};
+
+template <typename T>
+struct CompareF {
+  CompareOp op;
+  const T *a, *b;
+  bool* y;
+  __device__ void operator()(const int64_t (&o)[3]) const {
+    const T u = a[o[0]], v = b[o[1]];
+    bool r = false;
+    switch (op) {
+      case CompareOp::Eq:
+        r = u == v;
+        break;
+      case CompareOp::Ne:
+        r = u != v;
+        break;
+      case CompareOp::Lt:
+        r = u < v;
+        break;
+      case CompareOp::Le:
+        r = u <= v;
+        break;
+      case CompareOp::Gt:
+        r = u > v;
+        break;
+      case CompareOp::Ge:
+        r = u >= v;
+        break;
+    }
+    y[o[2]] = r;
+  }
+};
+
+template <typename T>
+struct WhereF {
+  const bool* c;
+  const T *a, *b;
+  T* y;
+  __device__ void operator()(const int64_t (&o)[4]) const { y[o[3]] = c[o[0]] ? a[o[1]] : b[o[2]]; }
+};
+
+template <typename S, typename D>
+struct ConvertF {
+  const S* x;
+  D* y;
+  __device__ void operator()(const int64_t (&o)[2]) const { y[o[1]] = static_cast<D>(x[o[0]]); }
+};
+
+template <typename T>
+struct FillF {
+  T* y;
+  T v;
+  __device__ void operator()(const int64_t (&o)[1]) const { y[o[0]] = v; }
+};
+}  // namespace
+
+template <typename T>
+void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const T* x,
+           const int64_t* xs, T* y, const int64_t* ys) {
+  launch_pointwise(make_strided<2>(ndim, sizes, {xs, ys}), UnaryF<T>{op, a, b, x, y});
+}
+
+template <typename T>
+void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as, const T* b,
+            const int64_t* bs, T* y, const int64_t* ys) {
+  launch_pointwise(make_strided<3>(ndim, sizes, {as, bs, ys}), BinaryF<T>{op, a, b, y});
+}
+
+template <typename T>
+void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
+             const T* b, const int64_t* bs, bool* y, const int64_t* ys) {
+  launch_pointwise(make_strided<3>(ndim, sizes, {as, bs, ys}), CompareF<T>{op, a, b, y});
+}
+
+template <typename T>
+void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, const T* a,
+           const int64_t* as, const T* b, const int64_t* bs, T* y, const int64_t* ys) {
+  launch_pointwise(make_strided<4>(ndim, sizes, {cs, as, bs, ys}), WhereF<T>{c, a, b, y});
+}
+
+template <typename S, typename D>
+void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
+             const int64_t* ys) {
+  launch_pointwise(make_strided<2>(ndim, sizes, {xs, ys}), ConvertF<S, D>{x, y});
+}
+
+template <typename T>
+void fill(int ndim, const int64_t* sizes, T* y, const int64_t* ys, T value) {
+  launch_pointwise(make_strided<1>(ndim, sizes, {ys}), FillF<T>{y, value});
+}
+
+#define SMYRF_EW_ALL(T)                                                                        \
+  template void binary<T>(BinaryOp, int, const int64_t*, const T*, const int64_t*, const T*,   \
+                          const int64_t*, T*, const int64_t*);                                 \
+  template void compare<T>(CompareOp, int, const int64_t*, const T*, const int64_t*, const T*, \
+                           const int64_t*, bool*, const int64_t*);                             \
+  template void where<T>(int, const int64_t*, const bool*, const int64_t*, const T*,           \
+                         const int64_t*, const T*, const int64_t*, T*, const int64_t*);        \
+  template void fill<T>(int, const int64_t*, T*, const int64_t*, T);                           \
+  template void convert<T, bool>(int, const int64_t*, const T*, const int64_t*, bool*,         \
+                                 const int64_t*);                                              \
+  template void convert<T, int32_t>(int, const int64_t*, const T*, const int64_t*, int32_t*,   \
+                                    const int64_t*);                                           \
+  template void convert<T, int64_t>(int, const int64_t*, const T*, const int64_t*, int64_t*,   \
+                                    const int64_t*);                                           \
+  template void convert<T, float>(int, const int64_t*, const T*, const int64_t*, float*,       \
+                                  const int64_t*);                                             \
+  template void convert<T, double>(int, const int64_t*, const T*, const int64_t*, double*,     \
+                                   const int64_t*);
+SMYRF_EW_ALL(bool)
+SMYRF_EW_ALL(int32_t)
+SMYRF_EW_ALL(int64_t)
+SMYRF_EW_ALL(float)
+SMYRF_EW_ALL(double)
+#define SMYRF_EW_UNARY(T)                                                                        \
+  template void unary<T>(UnaryOp, double, double, int, const int64_t*, const T*, const int64_t*, \
+                         T*, const int64_t*);
+SMYRF_EW_UNARY(int32_t)
+SMYRF_EW_UNARY(int64_t)
+SMYRF_EW_UNARY(float)
+SMYRF_EW_UNARY(double)
+
+}  // namespace smyrf::kernels::cuda

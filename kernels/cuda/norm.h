@@ -1,0 +1,35 @@
+// CUDA row kernels on contiguous (rows, n) device buffers: softmax / log_softmax, layer norm and
+// cross-entropy, forward and backward, with the semantics of kernels/cpu/norm.h (all -inf rows,
+// NaN propagation, ignore_index, label smoothing). A row is handled by one warp when n <= 1024
+// and by a block of 256 threads otherwise; row sums accumulate in double. dw/db of the layer
+// norm backward are summed over rows in a fixed order (per-chunk partials, then a second pass),
+// without atomics, so they are deterministic. float and double. Queued on the current stream.
+//
+// Status: compiled only; not yet run on a GPU.
+#pragma once
+#include <cstdint>
+
+namespace smyrf::kernels::cuda {
+
+template <typename T>
+void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log);
+template <typename T>
+void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t n, bool log);
+
+template <typename T>
+void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
+                    int64_t n, double eps);
+template <typename T>
+void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* w,
+                             T* dx, T* dw, T* db, int64_t rows, int64_t n);
+
+// target: int64 device buffer, already validated by the caller.
+template <typename T>
+void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
+                        int64_t C, int64_t ignore_index, double eps);
+template <typename T>
+void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse, const T* g,
+                                 T* dlogits, int64_t rows, int64_t C, int64_t ignore_index,
+                                 double eps);
+
+}  // namespace smyrf::kernels::cuda

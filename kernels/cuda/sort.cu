@@ -1,0 +1,157 @@
+// Sorting through CUB radix sort: the only translation unit that includes CUB (its headers are
+// heavy; keeping them here keeps nvcc time down). Radix sort is stable, ascending and descending.
+// Status: compiled only; not yet run on a GPU.
+#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_segmented_radix_sort.cuh>
+
+#include <climits>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/allocator.h"
+#include "kernels/cuda/device_utils.cuh"
+#include "kernels/cuda/index.h"
+
+namespace smyrf::kernels::cuda {
+namespace {
+using namespace detail;
+constexpr int kThreads = 256;
+
+struct Scratch {
+  void* p = nullptr;
+  explicit Scratch(size_t bytes) : p(cached_alloc(bytes, current_device(), current_stream())) {}
+  ~Scratch() { cached_free(p); }
+};
+
+// Radix sort orders keys by their bits: -0.0 would precede +0.0 and a NaN with the sign bit set
+// would sort below -inf. Canonical keys (one +NaN, +0.0) give the CPU's order: NaN largest, signed
+// zeros equal (kept in order by stability). The sorted values are gathered from x afterwards.
+template <typename T>
+__global__ void prepare_keys(const T* x, T* keys, int64_t* vals, int64_t n, int64_t total) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += step) {
+    T v = x[i];
+    if constexpr (std::is_floating_point_v<T>) {
+      if (v != v)
+        v = static_cast<T>(NAN);
+      else if (v == T(0))
+        v = T(0);
+    }
+    keys[i] = v;
+    vals[i] = i % n;
+  }
+}
+
+template <typename V>
+__global__ void iota_rows(V* vals, int64_t n, int64_t total) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += step)
+    vals[i] = static_cast<V>(i % n);
+}
+
+__global__ void row_offsets(int* off, int64_t rows, int64_t n) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; r <= rows;
+       r += step)
+    off[r] = static_cast<int>(r * n);
+}
+
+template <typename T>
+__global__ void gather_sorted(const T* x, const int64_t* idx, T* values, int64_t n, int64_t total) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += step)
+    values[i] = x[(i / n) * n + idx[i]];
+}
+
+void check_cub(cudaError_t err, const char* what, const char* file, int line) {
+  if (err != cudaSuccess) throw_cuda(err, what, file, line);
+}
+#define SMYRF_CUB_CHECK(call) check_cub((call), #call, __FILE__, __LINE__)
+
+// Sorts (keys, vals) rows of length n: one radix sort when there is one row, a segmented one
+// otherwise. bits limits the key bits examined (small index keys need few passes).
+template <typename K, typename V>
+void sort_pairs(const K* kin, K* kout, const V* vin, V* vout, int64_t rows, int64_t n,
+                bool descending, int end_bit) {
+  const int64_t total = rows * n;
+  cudaStream_t st = stream();
+  size_t bytes = 0;
+  if (rows == 1) {
+    auto run = [&](void* tmp) {
+      if (descending)
+        SMYRF_CUB_CHECK(cub::DeviceRadixSort::SortPairsDescending(tmp, bytes, kin, kout, vin, vout,
+                                                                  total, 0, end_bit, st));
+      else
+        SMYRF_CUB_CHECK(cub::DeviceRadixSort::SortPairs(tmp, bytes, kin, kout, vin, vout, total, 0,
+                                                        end_bit, st));
+    };
+    run(nullptr);
+    Scratch tmp(bytes);
+    run(tmp.p);
+    return;
+  }
+  Scratch offs(static_cast<size_t>(rows + 1) * sizeof(int));
+  int* off = static_cast<int*>(offs.p);
+  row_offsets<<<grid_for(rows + 1, kThreads), kThreads, 0, st>>>(off, rows, n);
+  SMYRF_CUDA_CHECK_LAUNCH();
+  const int items = static_cast<int>(total), segs = static_cast<int>(rows);
+  auto run = [&](void* tmp) {
+    if (descending)
+      SMYRF_CUB_CHECK(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+          tmp, bytes, kin, kout, vin, vout, items, segs, off, off + 1, 0, end_bit, st));
+    else
+      SMYRF_CUB_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
+          tmp, bytes, kin, kout, vin, vout, items, segs, off, off + 1, 0, end_bit, st));
+  };
+  run(nullptr);
+  Scratch tmp(bytes);
+  run(tmp.p);
+}
+}  // namespace
+
+template <typename T>
+void sort_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, bool descending) {
+  const int64_t total = rows * n;
+  if (total == 0) return;
+  if (total >= INT_MAX) throw std::runtime_error("[cuda] sort: rows * n must be below 2^31");
+  Scratch keys(static_cast<size_t>(total) * sizeof(T)),
+      skeys(static_cast<size_t>(total) * sizeof(T)),
+      vals(static_cast<size_t>(total) * sizeof(int64_t));
+  prepare_keys<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+      x, static_cast<T*>(keys.p), static_cast<int64_t*>(vals.p), n, total);
+  SMYRF_CUDA_CHECK_LAUNCH();
+  sort_pairs<T, int64_t>(static_cast<T*>(keys.p), static_cast<T*>(skeys.p),
+                         static_cast<int64_t*>(vals.p), indices, rows, n, descending,
+                         static_cast<int>(sizeof(T) * 8));
+  gather_sorted<T>
+      <<<grid_for(total, kThreads), kThreads, 0, stream()>>>(x, indices, values, n, total);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
+
+namespace detail {
+void stable_argsort_small_keys(const int64_t* keys, int64_t rows, int64_t k, int64_t key_bound,
+                               int64_t* sorted_keys, int32_t* perm) {
+  const int64_t total = rows * k;
+  if (total == 0) return;
+  if (total >= INT_MAX)
+    throw std::runtime_error("[cuda] index_add/scatter_add: more than 2^31 indices");
+  int bits = 1;  // keys are in [0, key_bound): only their low bits need radix passes
+  while (bits < 63 && (int64_t{1} << bits) < key_bound) ++bits;
+  Scratch vals(static_cast<size_t>(total) * sizeof(int32_t));
+  iota_rows<int32_t><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+      static_cast<int32_t*>(vals.p), k, total);
+  SMYRF_CUDA_CHECK_LAUNCH();
+  sort_pairs<int64_t, int32_t>(keys, sorted_keys, static_cast<int32_t*>(vals.p), perm, rows, k,
+                               false, bits);
+}
+}  // namespace detail
+
+template void sort_rows<int32_t>(const int32_t*, int32_t*, int64_t*, int64_t, int64_t, bool);
+template void sort_rows<int64_t>(const int64_t*, int64_t*, int64_t*, int64_t, int64_t, bool);
+template void sort_rows<float>(const float*, float*, int64_t*, int64_t, int64_t, bool);
+template void sort_rows<double>(const double*, double*, int64_t*, int64_t, int64_t, bool);
+
+}  // namespace smyrf::kernels::cuda

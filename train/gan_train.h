@@ -1,0 +1,115 @@
+// Training SMYRF-BigGAN (docs/biggan.md): hinge loss, Adam with betas (0, 0.999) and separate G
+// and D learning rates, d_steps discriminator steps per generator step, an EMA copy of G.
+//
+// One iteration (BigGAN-PyTorch's training function):
+//   d_steps times: a real batch (x, y) from the loader, fake labels uniform over the classes and
+//     z ~ N(0, 1) from the noise generator, G(z, y_fake) without gradients (G in training mode, so
+//     its BN statistics and spectral-norm vectors move as in BigGAN), one D forward on
+//     cat(fake, real), loss_D = mean(relu(1 + D(fake))) + mean(relu(1 - D(real))), an Adam step
+//     of D;
+//   then fresh z and fake labels, loss_G = -mean(D(G(z, y))) with D's parameters frozen (no
+//     weight gradients computed), an Adam step of G, and the EMA update of G_ema (decay 0, a
+//     copy, before ema_start; models::ema_update).
+// "images/s" counts generator iterations: batch / seconds per iteration (all its D steps
+// included), the unit of the PyTorch reference (a 1 D + 1 G step pair).
+//
+// A run lives in `out`:
+//   ckpt.safetensors         G, D and G_ema as one state dict with prefixes "G.", "D.", "G_ema."
+//                            (each part in BigGAN-PyTorch names), written atomically
+//   ckpt.optim.safetensors   both Adam states ("G." and "D." prefixes)
+//   ckpt.json                sidecar: step, config (these options), generator states (noise,
+//                            G and D attention hashes), data-loader position (train/checkpoint.h)
+//   samples/step_NNNNNN.png, samples.png   G_ema in eval mode on a fixed z and fixed labels (one
+//                            row per class), every sample_every steps and at the end
+//   log.jsonl                per step {"step", "d_loss_real", "d_loss_fake", "g_loss",
+//                            "d_real", "d_fake" (mean D outputs), "gamma_G"/"gamma_D" (attention
+//                            gains), "sigma" (top singular values of a few layers), "images_per_s"}
+//   losses.png               D and G losses against the step
+// and shows a progress bar on stderr (a line every 10 steps when stderr is not a terminal).
+//
+// Exact resume: weights, optimizers, spectral-norm vectors and BN statistics are in the state
+// dict; the noise and attention-hash generators are in the sidecar; the batch order is a pure
+// function of the seed and the saved loader position; grids use a z drawn from a generator
+// seeded only by the run seed. A run stopped at step k and resumed logs bit-identical losses.
+//
+// Errors: smyrf::Error (op "gan_train") for inconsistent options, data that does not fit the
+// model (size, channels, classes), and a resume without a checkpoint.
+#pragma once
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/image_dataset.h"
+#include "models/biggan.h"
+#include "train/optim.h"
+
+namespace smyrf::train {
+
+struct GanTrainOptions {
+  models::BigGanConfig model;  // image_channels, resolution and n_classes must fit the data
+  std::string data;            // empty: Fashion-MNIST from data_dir; else an image folder
+  std::string data_dir = data::kFashionMnistDir;
+  int64_t max_images = 0;  // > 0: only the first max_images training images (smoke runs)
+  int64_t batch = 32, d_steps = 2;
+  int64_t steps = 100000;
+  double g_lr = 2e-4, d_lr = 2e-4, beta1 = 0.0, beta2 = 0.999, adam_eps = 1e-8;
+  double ema_decay = 0.999;
+  int64_t ema_start = 200;
+  int64_t sample_every = 100;  // grids (0: only at the end)
+  int64_t ckpt_every = 200;    // checkpoints (0: only at the end)
+  int64_t samples_per_class = 10;
+  double sample_truncation = 0;  // grids from truncated z (0: none)
+  uint64_t seed = 1;
+  std::string out = "runs/gan";
+  bool resume = false;      // continue from out/ckpt (its options win, except the run controls)
+  int64_t stop_at = -1;     // stop after this step, with a checkpoint (an interruption)
+  double time_limit_s = 0;  // > 0: stop with a checkpoint and a grid once this much time passed
+  bool progress = true;
+  bool write_samples = true;
+  int prefetch = 1;
+  const data::ImageDataset* dataset = nullptr;  // when set: train on it (tests); not saved
+
+  nlohmann::json to_json() const;
+  static GanTrainOptions from_json(const nlohmann::json& j);  // missing keys keep defaults
+};
+
+struct GanStepStats {
+  int64_t step = 0;
+  double d_loss_real = 0, d_loss_fake = 0, g_loss = 0, d_real = 0, d_fake = 0;
+  std::vector<double> gamma_g, gamma_d;
+};
+
+struct GanTrainResult {
+  int64_t step = 0;
+  std::vector<GanStepStats> history;  // every step run by this call
+  double images_per_s = 0;            // of this call
+  double seconds = 0;
+  std::string last_grid;  // path of the latest sample grid ("" when none was written)
+};
+
+GanTrainResult train_gan(const GanTrainOptions& options);
+
+// The models of a run folder, restored from its checkpoint: G_ema (eval mode) for sampling.
+struct LoadedGan {
+  GanTrainOptions options;
+  std::shared_ptr<models::BigGanGenerator> g_ema;
+  int64_t step = 0;
+};
+LoadedGan load_gan(const std::string& run_dir);
+
+// n images (n, C, R, R) of class `label` (or, for label < 0, classes cycling 0, 1, ...) from G in
+// eval mode without gradients, z truncated at `truncation` (<= 0: none), z and the attention
+// hashes drawn from a generator seeded with `seed`; returned with their labels. Batches of 100.
+struct GanSamples {
+  Tensor images, labels;
+};
+GanSamples sample_gan(models::BigGanGenerator& g, int64_t n, int64_t label, double truncation,
+                      uint64_t seed);
+
+// Loss helpers (hinge): D's two terms and G's, from D's scores (N).
+Tensor hinge_d_real(const Tensor& d_real);  // mean(relu(1 - d_real))
+Tensor hinge_d_fake(const Tensor& d_fake);  // mean(relu(1 + d_fake))
+Tensor hinge_g(const Tensor& d_fake);       // -mean(d_fake)
+
+}  // namespace smyrf::train

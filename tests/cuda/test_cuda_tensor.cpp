@@ -21,6 +21,7 @@ TEST_CASE("cuda: fill_ on a device tensor matches the CPU") {
 }
 
 TEST_CASE("cuda: an op without a CUDA kernel names the op and the device") {
-  Tensor d = ones({4}, TensorOptions(kFloat32).set_device(Device::cuda(0)));
-  CHECK_THROWS_WITH_AS(exp(d), doctest::Contains("cuda:0"), Error);
+  // one_hot has no CUDA kernel (yet): it must refuse with the op and device, not read device memory
+  Tensor d = zeros({4}, TensorOptions(kInt64).set_device(Device::cuda(0)));
+  CHECK_THROWS_WITH_AS(one_hot(d, 3), doctest::Contains("cuda:0"), Error);
 }

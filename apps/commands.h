@@ -10,6 +10,7 @@ void add_demo_command(CLI::App& app);   // a short training run that shows a fal
 void add_bench_command(CLI::App& app);  // benchmark workloads (bench/registry.h)
 void add_classifier_command(CLI::App& app);  // FCD classifier: train, calibrate (eval-real)
 void add_lm_command(CLI::App& app);     // pretrain, sample and evaluate transformers
+void add_gan_command(CLI::App& app);    // train and sample SMYRF-BigGAN
 
 // The exit status set by the command that ran (0 unless it reported failure).
 int exit_code();

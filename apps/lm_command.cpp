@@ -122,7 +122,8 @@ void add_sample(CLI::App& lm) {
     Generator gen(a.seed);
     std::vector<int32_t> prompt = l.tokenizer->encode(a.prompt);
     std::vector<int32_t> out = train::sample_tokens(*l.model, prompt, a.tokens, so, gen);
-    std::fwrite(l.tokenizer->decode(out).data(), 1, l.tokenizer->decode(out).size(), stdout);
+    const std::string text = l.tokenizer->decode(out);
+    std::fwrite(text.data(), 1, text.size(), stdout);
     std::printf("\n");
   });
 }

@@ -321,7 +321,6 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
   const auto t_start = std::chrono::steady_clock::now();
   double train_seconds = 0;
   int64_t steps_run = 0;
-  const int64_t first_step = step;
   if (o.progress)
     std::fprintf(
         stderr, "%s %s: %lld parameters, %s tokens (vocab %lld), %zu train / %zu val tokens%s\n",
@@ -387,7 +386,6 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
       save();
     }
   }
-  (void)first_step;
   res.step = step;
   res.tokens_per_s =
       train_seconds > 0 ? static_cast<double>(steps_run * tokens_per_step) / train_seconds : 0;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench.h"
 #include "bench/registry.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm.h"
@@ -58,6 +59,10 @@ std::vector<float> random_buffer(size_t n, uint32_t seed) {
 }
 
 void run_case(const Options& opt, const char* workload, const GemmCase& c) {
+  if (opt.device == "cuda") {  // cuBLAS through core tensors on cuda:0
+    run_cuda_gemm(opt, workload, c.batch, c.m, c.n, c.k, c.trans, shape_string(c).c_str());
+    return;
+  }
   using kernels::cpu::sgemm;
   using kernels::cpu::sgemm_batched;
   const bool ta = c.trans[0] == 'T', tb = c.trans[1] == 'T';
@@ -98,6 +103,11 @@ SMYRF_BENCH_WORKLOAD("gemm", "sgemm GFLOP/s: squares 128..2048, NT/TN at 1024, r
   };
   for (const GemmCase& c : cases)
     if (selected(opt, c)) run_case(opt, "gemm", c);
+  if (opt.device == "cuda") {  // sizes where a GPU reaches its peak
+    const GemmCase big[] = {{1, 4096, 4096, 4096, "NN"}, {1, 8192, 8192, 8192, "NN"}};
+    for (const GemmCase& c : big)
+      if (selected(opt, c)) run_case(opt, "gemm", c);
+  }
 }
 
 // Clustered attention multiplies thousands of small blocks. Batches are sized so every case

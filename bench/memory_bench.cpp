@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench.h"
 #include "bench/registry.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise.h"
@@ -120,6 +121,10 @@ SMYRF_BENCH_WORKLOAD("triad", "STREAM triad a = b + s c on 16M floats: the bandw
 
 SMYRF_BENCH_WORKLOAD("elementwise",
                      "add, mul, exp, gelu on 4096x4096 floats: contiguous, transposed, broadcast") {
+  if (opt.device == "cuda") {  // GPU kernels against a device-to-device copy
+    run_cuda_elementwise(opt);
+    return;
+  }
   setup_threads(opt);
   report_triad(opt);
   const int64_t R = 4096, C = kN / R;

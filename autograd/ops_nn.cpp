@@ -122,7 +122,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   SMYRF_CHECK(p >= 0 && p <= 1, "dropout", "probability must be in [0, 1], got " << p);
   if (!training || p == 0) return x;
   if (p == 1) return x * 0.0;
-  Tensor keep = bernoulli(x.shape(), 1.0 - p, gen);
+  Tensor keep = bernoulli(x.shape(), 1.0 - p, gen, x.device());  // the mask lives with x
   Tensor scale = raw::unary(UnaryKind::MulScalar, raw::to_dtype(keep, x.dtype()), 1.0 / (1.0 - p));
   Tensor y = raw::binary(BinaryKind::Mul, x, scale);
   if (needs_grad({x})) {

@@ -91,11 +91,15 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts
   return finish(raw::to_dtype(t, opts.dtype), o);
 }
 
-Tensor bernoulli(const Shape& shape, double p, Generator* gen) {
+Tensor bernoulli(const Shape& shape, double p, Generator* gen, Device device) {
   SMYRF_CHECK(p >= 0 && p <= 1, "bernoulli", "probability must be in [0, 1], got " << p);
-  Tensor t = empty(shape, TensorOptions(DType::Bool));
+  Tensor t = empty(shape, TensorOptions(DType::Bool).set_device(device));
   Generator& g = pick(gen);
   const uint64_t off = g.advance(kc::random_blocks(t.numel(), false));
+  if (t.device().is_cuda()) {
+    cuda_ops::random_bernoulli(t, g.seed(), off, p);
+    return t;
+  }
   kc::random_bernoulli(t.data_ptr<bool>(), t.numel(), g.seed(), off, p);
   return t;
 }

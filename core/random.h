@@ -44,8 +44,8 @@ Tensor normal(const Shape& shape, double mean, double std, TensorOptions opts = 
 // integers in [low, high); int64 unless opts say otherwise
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts = DType::Int64,
                Generator* gen = nullptr);
-// bool tensor, true with probability p
-Tensor bernoulli(const Shape& shape, double p, Generator* gen = nullptr);
+// bool tensor, true with probability p; drawn on `device` (the same mask on CPU and CUDA)
+Tensor bernoulli(const Shape& shape, double p, Generator* gen = nullptr, Device device = Device::cpu());
 // a random permutation of 0..n-1 (int64)
 Tensor randperm(int64_t n, Generator* gen = nullptr);
 

@@ -127,3 +127,11 @@ TEST_CASE("cuda: gradients of a small network equal the CPU's") {
   const char* names[] = {"loss", "dx", "dw1", "db1", "dw2", "demb"};
   for (size_t i = 0; i < c.size(); ++i) check_close(g[i], c[i], 1e-4, 1e-5, names[i]);
 }
+
+TEST_CASE("cuda: dropout draws the same mask on the GPU as on the CPU") {
+  Tensor x = rnd({37, 101}, 110);
+  Generator a(5), b(5);
+  check_close(dropout(cu(x), 0.3, true, &b), dropout(x, 0.3, true, &a), 1e-7, 0, "dropout");
+  CHECK(values_of(bernoulli({1001}, 0.4, &a)) ==
+        values_of(bernoulli({1001}, 0.4, &b, Device::cuda(0))));
+}

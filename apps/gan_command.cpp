@@ -1,10 +1,15 @@
-// `smyrf gan train | sample`: train SMYRF-BigGAN (or its dense twin) on Fashion-MNIST or a
-// folder of images, and sample a trained run (train/gan_train.h does the work).
+// `smyrf gan train | sample | eval`: train SMYRF-BigGAN (or its dense twin) on Fashion-MNIST or a
+// folder of images, sample a trained run, and evaluate it with the frozen Fashion-MNIST
+// classifier (FCD, KID, accuracy, class histogram; train/gan_train.h does the work).
 #include <cstdio>
 #include <string>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "apps/commands.h"
 #include "data/png.h"
+#include "train/classifier_train.h"
 #include "train/gan_train.h"
 
 namespace smyrf::apps {
@@ -111,13 +116,70 @@ void add_sample(CLI::App& gan) {
   });
 }
 
+void add_eval(CLI::App& gan) {
+  auto* cmd = gan.add_subcommand(
+      "eval",
+      "FCD/KID/accuracy/histogram of a run's EMA generator against the Fashion-MNIST test "
+      "set, in the frozen classifier's feature space (train it with smyrf classifier train)");
+  static std::string run = "runs/gan", classifier = "runs/classifier",
+                     data_dir = data::kFashionMnistDir;
+  static int64_t per_class = 1000, kid_subsets = 100, kid_subset_size = 1000;
+  static double truncation = 0;
+  static uint64_t seed = 1;
+  cmd->add_option("--run", run, "run folder with a checkpoint")->capture_default_str();
+  cmd->add_option("--classifier", classifier, "folder of the frozen classifier")
+      ->capture_default_str();
+  cmd->add_option("--data", data_dir, "folder of the Fashion-MNIST IDX files")
+      ->capture_default_str();
+  cmd->add_option("--per-class", per_class, "generated images per class")->capture_default_str();
+  cmd->add_option("--truncation", truncation, "truncation of z (0: none)")->capture_default_str();
+  cmd->add_option("--seed", seed, "seed of z and of the KID subsets")->capture_default_str();
+  cmd->add_option("--kid-subsets", kid_subsets, "KID subsets")->capture_default_str();
+  cmd->add_option("--kid-subset-size", kid_subset_size, "KID subset size")->capture_default_str();
+  cmd->callback([] {
+    train::LoadedGan l = train::load_gan(run);
+    train::FrozenClassifier fc = train::load_frozen_classifier(classifier);
+    const data::ImageDataset test = data::load_fashion_mnist(data_dir, "test", 32);
+    const train::ClassifierOutputs ref = train::classify_images(*fc.model, test.images);
+    const train::GaussianStats ref_stats = train::fit_gaussian(ref.features);
+    train::SampleMetricsOptions mo;
+    mo.kid_subsets = kid_subsets, mo.kid_subset_size = kid_subset_size, mo.kid_seed = seed;
+    const train::GanEvalResult r =
+        train::evaluate_gan(*l.g_ema, *fc.model, ref, ref_stats, per_class, truncation, seed, mo);
+    const train::SampleMetrics& m = r.metrics;
+    std::printf("gan eval: %s, step %lld, %s attention, %lld images (truncation %g), %s\n",
+                run.c_str(), static_cast<long long>(l.step), l.options.model.attention.c_str(),
+                static_cast<long long>(r.images), truncation, fc.info.version.c_str());
+    std::printf("  FCD-FMNIST (%s)  %.3f\n", fc.info.version.c_str(), m.fcd);
+    std::printf("  KID  %.5f +- %.5f (%lld subsets of %lld)\n", m.kid.mean, m.kid.std,
+                static_cast<long long>(m.kid.subsets), static_cast<long long>(m.kid.subset_size));
+    std::printf("  accuracy on conditioning labels  %.2f%%\n  predicted classes ",
+                100 * m.accuracy);
+    for (int64_t h : m.histogram) std::printf(" %lld", static_cast<long long>(h));
+    std::printf("\n  (%.0f s)\n", r.seconds);
+    const nlohmann::json j = {{"step", l.step},
+                              {"attention", l.options.model.attention},
+                              {"classifier", fc.info.version},
+                              {"images", r.images},
+                              {"truncation", truncation},
+                              {"seed", seed},
+                              {"fcd", m.fcd},
+                              {"kid_mean", m.kid.mean},
+                              {"kid_std", m.kid.std},
+                              {"accuracy", m.accuracy},
+                              {"histogram", m.histogram}};
+    std::ofstream(run + "/eval.jsonl", std::ios::app) << j.dump() << "\n";
+  });
+}
+
 }  // namespace
 
 void add_gan_command(CLI::App& app) {
-  auto* gan = app.add_subcommand("gan", "Train and sample SMYRF-BigGAN");
+  auto* gan = app.add_subcommand("gan", "Train, sample and evaluate SMYRF-BigGAN");
   gan->require_subcommand(1);
   add_train(*gan);
   add_sample(*gan);
+  add_eval(*gan);
 }
 
 }  // namespace smyrf::apps

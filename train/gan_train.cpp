@@ -251,6 +251,32 @@ GanSamples sample_gan(BigGanGenerator& g, int64_t n, int64_t label, double trunc
   return {parts.size() == 1 ? parts[0] : cat(parts, 0), from_vector<int64_t>(ys, {n})};
 }
 
+GanEvalResult evaluate_gan(BigGanGenerator& g, models::Classifier& classifier,
+                           const ClassifierOutputs& reference, const GaussianStats& reference_stats,
+                           int64_t per_class, double truncation, uint64_t seed,
+                           const SampleMetricsOptions& options) {
+  const models::BigGanConfig& c = g.config();
+  const models::ClassifierConfig& k = classifier.config();
+  SMYRF_CHECK_HINT(c.image_channels == k.in_channels && c.resolution == k.image_size &&
+                       c.n_classes == k.num_classes,
+                   "gan_eval",
+                   "the generator makes " << c.n_classes << " classes of " << c.image_channels
+                                          << "x" << c.resolution << "x" << c.resolution
+                                          << " images but the classifier reads " << k.num_classes
+                                          << " classes of " << k.in_channels << "x" << k.image_size
+                                          << "x" << k.image_size,
+                   "FCD is defined for runs trained on Fashion-MNIST (1x32x32, 10 classes)");
+  SMYRF_CHECK_HINT(per_class >= 2, "gan_eval", "per_class must be at least 2, got " << per_class,
+                   "the protocol uses 1000");
+  const auto t0 = std::chrono::steady_clock::now();
+  const GanSamples s = sample_gan(g, per_class * c.n_classes, -1, truncation, seed);
+  GanEvalResult r;
+  r.images = s.images.size(0);
+  r.metrics = evaluate_samples(classifier, s.images, s.labels, reference, reference_stats, options);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
 // ---------------------------------------------------------------- training
 
 GanTrainResult train_gan(const GanTrainOptions& given) {

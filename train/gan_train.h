@@ -42,6 +42,7 @@
 
 #include "data/image_dataset.h"
 #include "models/biggan.h"
+#include "train/metrics.h"
 #include "train/optim.h"
 
 namespace smyrf::train {
@@ -106,6 +107,21 @@ struct GanSamples {
 };
 GanSamples sample_gan(models::BigGanGenerator& g, int64_t n, int64_t label, double truncation,
                       uint64_t seed);
+
+// The evaluation protocol of biggan.md on a generator (G_ema): per_class images of every class
+// (sample_gan with `seed` and `truncation`) against the reference set (the 10k test images) in
+// the frozen classifier's feature space: FCD, KID, accuracy against the conditioning labels and
+// the predicted-class histogram (train/metrics.h). The images must match the classifier's input
+// (Fashion-MNIST: 1x32x32). Throws smyrf::Error (op "gan_eval") when they do not.
+struct GanEvalResult {
+  SampleMetrics metrics;
+  int64_t images = 0;
+  double seconds = 0;  // generation and evaluation
+};
+GanEvalResult evaluate_gan(models::BigGanGenerator& g, models::Classifier& classifier,
+                           const ClassifierOutputs& reference, const GaussianStats& reference_stats,
+                           int64_t per_class, double truncation, uint64_t seed,
+                           const SampleMetricsOptions& options = {});
 
 // Loss helpers (hinge): D's two terms and G's, from D's scores (N).
 Tensor hinge_d_real(const Tensor& d_real);  // mean(relu(1 - d_real))

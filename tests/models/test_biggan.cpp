@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "core/threading.h"
 #include "models/biggan.h"
+#include "models/classifier.h"
 #include "train/gan_train.h"
 
 using namespace smyrf;
@@ -43,6 +45,16 @@ std::map<std::string, Shape> shapes(const layers::Module& m) {
   for (auto& [n, t] : m.state_dict()) out[n] = t.shape();
   return out;
 }
+
+// The tiny models here run hundreds of small ops; on a loaded 2-core machine an OpenMP team spends
+// far more time waiting for its other thread than computing (40 s against 1 s measured), so the
+// heavier tests run on one thread, restored afterwards. Exact resume does not depend on it: both
+// runs of the comparison use the same count.
+struct OneThread {
+  int saved = num_threads();
+  OneThread() { set_num_threads(1); }
+  ~OneThread() { set_num_threads(saved); }
+};
 
 Tensor labels(std::vector<int64_t> v) {
   return from_vector<int64_t>(v, {static_cast<int64_t>(v.size())});
@@ -145,6 +157,7 @@ TEST_CASE("biggan: architecture table for 64 and 128, config checks and JSON rou
 }
 
 TEST_CASE("biggan: output shapes and range; spectral norm keeps weights at sigma 1") {
+  OneThread one;
   Generator gen(3);
   BigGanGenerator g(tiny(), &gen);
   BigGanDiscriminator d(tiny(), &gen);
@@ -172,6 +185,7 @@ TEST_CASE("biggan: output shapes and range; spectral norm keeps weights at sigma
 }
 
 TEST_CASE("biggan: gradients reach every parameter of G and D, attention gains included") {
+  OneThread one;
   for (const char* kind : {"smyrf", "dense"}) {
     CAPTURE(kind);
     Generator gen(4);
@@ -200,6 +214,7 @@ TEST_CASE("biggan: gradients reach every parameter of G and D, attention gains i
 }
 
 TEST_CASE("biggan: dense and SMYRF twins share weights; both run on the same state") {
+  OneThread one;
   Generator g1(5), g2(5);
   BigGanGenerator smyrf_g(tiny("smyrf"), &g1);
   BigGanGenerator dense_g(tiny("dense"), &g2);
@@ -319,6 +334,7 @@ std::string temp_dir(const std::string& name) {
 }  // namespace
 
 TEST_CASE("gan train: a tiny pair trains without NaN, logs health signals and writes a grid") {
+  OneThread one;
   const data::ImageDataset ds = toy_dataset();
   const std::string dir = temp_dir("train");
   train::GanTrainOptions o = toy_options(ds, dir);
@@ -362,6 +378,7 @@ TEST_CASE("gan train: a tiny pair trains without NaN, logs health signals and wr
 }
 
 TEST_CASE("gan train: a run stopped and resumed continues with bit-identical losses") {
+  OneThread one;
   const data::ImageDataset ds = toy_dataset();
   const std::string a = temp_dir("straight"), b = temp_dir("resumed");
   train::GanTrainOptions oa = toy_options(ds, a);
@@ -387,6 +404,10 @@ TEST_CASE("gan train: a run stopped and resumed continues with bit-identical los
     CHECK(y.d_loss_real == x.d_loss_real);
     CHECK(y.d_loss_fake == x.d_loss_fake);
     CHECK(y.g_loss == x.g_loss);
+    // the raw scores too: a saturated hinge (all real scores beyond the margin) would hide a
+    // resumed run that reads the wrong real batches
+    CHECK(y.d_real == x.d_real);
+    CHECK(y.d_fake == x.d_fake);
     CHECK(y.gamma_g == x.gamma_g);
   }
   // and the EMA generators end identical
@@ -398,4 +419,37 @@ TEST_CASE("gan train: a run stopped and resumed continues with bit-identical los
                   ea[i].first);
   std::filesystem::remove_all(a);
   std::filesystem::remove_all(b);
+}
+
+TEST_CASE("gan eval: generated images go through the classifier protocol; mismatches throw") {
+  OneThread one;
+  Generator gen(12);
+  BigGanConfig c = tiny("dense");
+  c.n_classes = 10;
+  BigGanGenerator g(c, &gen);
+  ClassifierConfig kc;
+  kc.widths = {8, 8, 8};
+  kc.feature_dim = 16;
+  Classifier classifier(kc, &gen);
+  classifier.eval();
+  const Tensor ref_images = clamp(randn({40, 1, 32, 32}, {}, &gen), -1, 1);
+  const train::ClassifierOutputs ref = train::classify_images(classifier, ref_images);
+  const train::GaussianStats stats = train::fit_gaussian(ref.features);
+  train::SampleMetricsOptions mo;
+  mo.kid_subsets = 3;
+  mo.kid_subset_size = 20;
+  const train::GanEvalResult r = train::evaluate_gan(g, classifier, ref, stats, 3, 0.0, 1, mo);
+  CHECK(r.images == 30);
+  int64_t total = 0;
+  for (int64_t h : r.metrics.histogram) total += h;
+  CHECK(total == 30);
+  CHECK(r.metrics.accuracy >= 0);
+  CHECK(r.metrics.accuracy <= 1);
+  CHECK(std::isfinite(r.metrics.fcd));
+  CHECK(r.metrics.fcd >= 0);
+  // same seed, same numbers
+  CHECK(train::evaluate_gan(g, classifier, ref, stats, 3, 0.0, 1, mo).metrics.fcd == r.metrics.fcd);
+  BigGanGenerator three(tiny("dense"), &gen);  // 3 classes: not Fashion-MNIST's 10
+  CHECK_THROWS_WITH_AS(train::evaluate_gan(three, classifier, ref, stats, 3, 0.0, 1, mo),
+                       doctest::Contains("classes"), Error);
 }

@@ -374,7 +374,7 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
       models::ForwardOptions eval_fwd;
       eval_fwd.seed = o.seed * 7919 + 17;  // fixed clusters: comparable evaluations
       res.last_eval = evaluate_lm(*model, d.streams.val, d.bytes_per_token, o.batch,
-                                  last ? 0 : o.eval_tokens, eval_fwd);
+                                  last || stop ? 0 : o.eval_tokens, eval_fwd);
       write_log({{"step", step},
                  {"val_loss", res.last_eval.loss},
                  {"val_bpb", res.last_eval.bpb},

@@ -44,7 +44,8 @@ struct LmTrainOptions {
   double clip = 1.0;            // max global gradient norm; <= 0 disables clipping
   int64_t eval_every = 200;     // evaluate (and checkpoint) every K steps and at the end
   int64_t eval_tokens = 65536;  // periodic evaluations use this prefix of the validation split;
-                                // the final one uses all of it. 0 = always all
+                                // the last one of a call (steps reached, stop_at or time limit)
+                                // uses all of it. 0 = always all
   uint64_t seed = 1;
   std::string out = "runs/lm";
   bool resume = false;      // continue from out/ckpt when it exists (its options win, except the

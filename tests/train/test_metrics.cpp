@@ -263,7 +263,8 @@ TEST_CASE("distortions: strength 0 is the identity; what each one changes") {
   Tensor c = full({1, 1, 32, 32}, 0.25);
   CHECK(max_abs_diff(distort_images(c, Distortion::Blur, 1.0, 0).to(kFloat64).to_vector<double>(),
                      c.to(kFloat64).to_vector<double>()) < 1e-6);
-  CHECK(smyrf::std(distort_images(x, Distortion::Blur, 1.0, 0)).item() < 0.5 * smyrf::std(x).item());
+  CHECK(smyrf::std(distort_images(x, Distortion::Blur, 1.0, 0)).item() <
+        0.5 * smyrf::std(x).item());
   // Occlusion: exactly side^2 pixels per image become 0, inside the central 28x28.
   Tensor ones_img = ones({3, 1, 32, 32});
   Tensor occ = distort_images(ones_img, Distortion::Occlusion, 10, 4);

@@ -1,4 +1,5 @@
 #include "train/gan_train.h"
+#include "train/run_files.h"
 
 #include <unistd.h>
 
@@ -25,9 +26,7 @@ using models::BigGanGenerator;
 constexpr const char* kOp = "gan_train";
 constexpr const char* kCkpt = "ckpt";
 
-std::string path_in(const std::string& dir, const std::string& file) {
-  return (fs::path(dir) / file).string();
-}
+std::string path_in(const std::string& dir, const std::string& file) { return run_path(dir, file); }
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -88,23 +87,7 @@ class PairOptimizer : public Optimizer {
   Optimizer& d_;
 };
 
-// Keeps the log lines up to `step` (a resumed run rewrites what the interrupted one logged after
-// its checkpoint) and returns them parsed.
-std::vector<json> trim_log(const std::string& path, int64_t step) {
-  std::vector<json> kept;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.contains("step")) continue;  // a torn last line after a crash
-    if (j["step"].get<int64_t>() <= step) kept.push_back(j);
-  }
-  std::string text;
-  for (auto& j : kept) text += j.dump() + "\n";
-  write_file_atomic(path, text, kOp);
-  return kept;
-}
+std::vector<json> trim_log(const std::string& path, int64_t step) { return trim_run_log(path, step, kOp); }
 
 data::ImageDataset load_data(const GanTrainOptions& o) {
   const models::BigGanConfig& c = o.model;

@@ -1,4 +1,5 @@
 #include "train/lm_train.h"
+#include "train/run_files.h"
 
 #include <unistd.h>
 
@@ -29,9 +30,7 @@ namespace {
 constexpr const char* kOp = "lm_train";
 constexpr const char* kCkpt = "ckpt";
 
-std::string path_in(const std::string& dir, const std::string& file) {
-  return (fs::path(dir) / file).string();
-}
+std::string path_in(const std::string& dir, const std::string& file) { return run_path(dir, file); }
 
 // A per-batch MLM mask seed: a pure function of the run seed and the batch's window starts, so
 // the masks of a resumed run match without saving any generator.
@@ -72,23 +71,7 @@ std::string format_duration(double s) {
   return buf;
 }
 
-// Keeps the log lines up to `step` (a resumed run rewrites what the interrupted one logged after
-// its checkpoint) and returns them parsed.
-std::vector<json> trim_log(const std::string& path, int64_t step) {
-  std::vector<json> kept;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.contains("step")) continue;  // a torn last line after a crash
-    if (j["step"].get<int64_t>() <= step) kept.push_back(j);
-  }
-  std::string text;
-  for (auto& j : kept) text += j.dump() + "\n";
-  write_file_atomic(path, text, kOp);
-  return kept;
-}
+std::vector<json> trim_log(const std::string& path, int64_t step) { return trim_run_log(path, step, kOp); }
 
 void draw_curves(const std::string& path, const std::vector<json>& log) {
   PlotSeries train, val;

@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/allocator.h"
+#include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/index.h"
 
@@ -81,16 +82,6 @@ __global__ void scatter_add_runs(T* y, const int64_t* skeys, const int32_t* perm
   }
 }
 
-// Scratch from the caching allocator, returned when the scope ends (stream-ordered reuse).
-struct Scratch {
-  void* p;
-  explicit Scratch(size_t bytes) : p(cached_alloc(bytes, current_device(), current_stream())) {}
-  ~Scratch() { cached_free(p); }
-  template <typename U>
-  U* as() const {
-    return static_cast<U*>(p);
-  }
-};
 }  // namespace
 
 template <typename T>

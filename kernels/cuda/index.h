@@ -40,6 +40,9 @@ namespace detail {
 // by key (perm) and the sorted keys. Defined in sort.cu (the only CUB translation unit).
 void stable_argsort_small_keys(const int64_t* keys, int64_t rows, int64_t k, int64_t key_bound,
                                int64_t* sorted_keys, int32_t* perm);
+// For each of `rows` rows of n double keys, the positions 0..n-1 stably sorted by key (order).
+// Keys must not be NaN (+inf is allowed and sorts last: SMYRF uses it for padded tokens).
+void stable_argsort_double_rows(const double* keys, int64_t rows, int64_t n, int32_t* order);
 }  // namespace detail
 
 }  // namespace smyrf::kernels::cuda

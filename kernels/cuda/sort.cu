@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/allocator.h"
+#include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/index.h"
 
@@ -17,11 +18,6 @@ namespace {
 using namespace detail;
 constexpr int kThreads = 256;
 
-struct Scratch {
-  void* p = nullptr;
-  explicit Scratch(size_t bytes) : p(cached_alloc(bytes, current_device(), current_stream())) {}
-  ~Scratch() { cached_free(p); }
-};
 
 // Radix sort orders keys by their bits: -0.0 would precede +0.0 and a NaN with the sign bit set
 // would sort below -inf. Canonical keys (one +NaN, +0.0) give the CPU's order: NaN largest, signed
@@ -146,6 +142,19 @@ void stable_argsort_small_keys(const int64_t* keys, int64_t rows, int64_t k, int
   SMYRF_CUDA_CHECK_LAUNCH();
   sort_pairs<int64_t, int32_t>(keys, sorted_keys, static_cast<int32_t*>(vals.p), perm, rows, k,
                                false, bits);
+}
+
+void stable_argsort_double_rows(const double* keys, int64_t rows, int64_t n, int32_t* order) {
+  const int64_t total = rows * n;
+  if (total == 0) return;
+  if (total >= INT_MAX) throw std::runtime_error("[cuda] argsort: rows * n must be below 2^31");
+  Scratch vals(static_cast<size_t>(total) * sizeof(int32_t)),
+      skeys(static_cast<size_t>(total) * sizeof(double));
+  iota_rows<int32_t><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+      static_cast<int32_t*>(vals.p), n, total);
+  SMYRF_CUDA_CHECK_LAUNCH();
+  sort_pairs<double, int32_t>(keys, static_cast<double*>(skeys.p), static_cast<int32_t*>(vals.p),
+                              order, rows, n, false, 64);
 }
 }  // namespace detail
 

@@ -1,0 +1,52 @@
+// Dense and SMYRF attention on raw CUDA buffers: the semantics, layouts and parameters of
+// kernels/cpu/attention.h and kernels/cpu/smyrf.h (read those first), float32 only.
+//
+// Every pointer, including the masks and the bias inside the parameter structs, is a device
+// pointer; work is queued on the current stream. Each kernel reads q/k/v rows through the
+// cluster permutation while it loads its tiles (no permuted copies), keeps the online softmax per
+// query in registers, merges the rounds' (out, LSE) in original token order, and the backward
+// recomputes probabilities from the global LSE (the spec's exact gradient). Deterministic and free
+// of atomics: within one launch every query (forward, dq) and every key (dk, dv) is owned by one
+// thread, and SMYRF rounds are launched one after another.
+//
+// Limits (std::invalid_argument, "[attention] ..." / "[smyrf_attention] ..."): head sizes d and
+// dv at most 128; causal SMYRF is not implemented on CUDA yet (the causal snapshots of smyrf.h are
+// CPU only; dense causal attention works).
+//
+// Status: compiled only; these kernels have never run on a GPU. They are straightforward
+// thread-per-row CUDA-core kernels (no tensor cores, no bf16 yet): correctness first.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/smyrf.h"
+#include "kernels/cuda/device_buffer.h"
+
+namespace smyrf::kernels::cuda {
+
+constexpr int64_t kAttentionMaxHead = 128;
+
+void attention_forward(const cpu::AttentionParams& p, const float* q, const float* k,
+                       const float* v, const float* bias, float* out, float* lse);
+// dq, dk, dv are overwritten.
+void attention_backward(const cpu::AttentionParams& p, const float* q, const float* k,
+                        const float* v, const float* bias, const float* out, const float* lse,
+                        const float* dout, float* dq, float* dk, float* dv);
+
+// The clustering of every (bh, round) on the device: as cpu::SmyrfPlan (non-causal part).
+struct SmyrfDevicePlan {
+  int64_t batch_heads = 0, rounds = 0, nq = 0, nk = 0, n_chunks = 0;
+  DeviceArray<int32_t> q_order, k_order;      // (BH, R, Nq), (BH, R, Nk): sorted token indices
+  DeviceArray<int32_t> q_cluster, k_cluster;  // chunk id per token, -1 for padding
+  DeviceArray<int32_t> q_real, k_real;        // (BH): real tokens
+};
+
+SmyrfDevicePlan smyrf_make_plan(const cpu::SmyrfParams& p, const float* q, const float* k);
+void smyrf_forward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const float* q,
+                   const float* k, const float* v, float* out, float* lse);
+// dq, dk, dv are overwritten with the exact gradients of the clustered function.
+void smyrf_backward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const float* q,
+                    const float* k, const float* v, const float* out, const float* lse,
+                    const float* dout, float* dq, float* dk, float* dv);
+
+}  // namespace smyrf::kernels::cuda

@@ -1,0 +1,47 @@
+// CUDA dispatch for the fused network ops that autograd/ calls directly on the CPU through
+// kernels/cpu (attention, SMYRF attention, convolution): the same parameters, device buffers.
+// Each function makes the tensors' device current and turns kernel failures into smyrf::Error
+// naming the op; in a build without CUDA every function throws (unreachable: no CUDA tensor can
+// exist there). All CUDA #ifdefs live in ops_cuda_nn.cpp.
+//
+// Tensors are contiguous, on one CUDA device; attention is float32 only; masks and bias in the
+// parameter structs must already point to device memory.
+//
+// Status: compiled only; not yet run on a GPU (tests/cuda/test_cuda_attention.cpp and
+// test_cuda_conv.cpp compare with the CPU).
+#pragma once
+#include <memory>
+
+#include "core/tensor.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/smyrf.h"
+
+namespace smyrf::cuda_ops {
+
+void attention_forward(const kernels::cpu::AttentionParams& p, const Tensor& q, const Tensor& k,
+                       const Tensor& v, const Tensor& bias, const Tensor& out, const Tensor& lse);
+void attention_backward(const kernels::cpu::AttentionParams& p, const Tensor& q, const Tensor& k,
+                        const Tensor& v, const Tensor& bias, const Tensor& out, const Tensor& lse,
+                        const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+
+// The device clustering of one call (kept by the autograd node for backward).
+struct SmyrfCudaPlan;
+std::shared_ptr<SmyrfCudaPlan> smyrf_make_plan(const kernels::cpu::SmyrfParams& p, const Tensor& q,
+                                               const Tensor& k);
+void smyrf_forward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan, const Tensor& q,
+                   const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse);
+void smyrf_backward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan, const Tensor& q,
+                    const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                    const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+// Cluster ids of the plan, (BH, R, Nq) and (BH, R, Nk) int32 tensors on the plan's device.
+void smyrf_clusters(const SmyrfCudaPlan& plan, const Tensor& q_cluster, const Tensor& k_cluster);
+
+void conv2d_forward(const kernels::cpu::Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                    const Tensor& bias, const Tensor& y);
+void conv2d_backward_data(const kernels::cpu::Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
+                          const Tensor& dx);
+void conv2d_backward_filter(const kernels::cpu::Conv2dGeometry& g, const Tensor& x,
+                            const Tensor& dy, const Tensor& dw, const Tensor& dbias);
+
+}  // namespace smyrf::cuda_ops

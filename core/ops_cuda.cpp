@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #ifdef SMYRF_WITH_CUDA
+#include "core/ops_cuda_run.h"
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/index.h"
@@ -21,24 +22,8 @@ namespace smyrf::cuda_ops {
 #ifdef SMYRF_WITH_CUDA
 namespace kg = kernels::cuda;
 
-namespace {
-// Makes t's device current, runs f, and rethrows kernel failures as smyrf::Error naming the op.
-template <typename F>
-void run(const char* op, const Tensor& t, F&& f) {
-  try {
-    kg::set_device(t.device().index);
-    f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    throw Error(op, e.what());
-  }
-}
-template <typename T>
-T* ptr(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
-}
-}  // namespace
+using detail::ptr;
+using detail::run;
 
 void unary(kernels::cpu::UnaryOp op, double a, double b, const IterPlan& p, const Tensor& x,
            const Tensor& out) {

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #ifdef SMYRF_WITH_CUDA
+#include "core/ops_cuda_run.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/runtime.h"
@@ -20,24 +21,10 @@ struct SmyrfCudaPlan {
   kg::SmyrfDevicePlan plan;
 };
 
+using detail::ptr;
+using detail::run;
+
 namespace {
-template <typename F>
-void run(const char* op, const Tensor& t, F&& f) {
-  try {
-    kg::set_device(t.device().index);
-    f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::invalid_argument& e) {
-    throw Error(op, e.what(), "see the op's documentation for the CUDA limits");
-  } catch (const std::runtime_error& e) {
-    throw Error(op, e.what());
-  }
-}
-template <typename T>
-T* ptr(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
-}
 void require_float(const char* op, const Tensor& t) {
   if (t.dtype() != kFloat32)
     throw Error(op, std::string("CUDA kernels take float32, got ") + dtype_name(t.dtype()),

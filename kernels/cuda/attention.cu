@@ -29,9 +29,9 @@ void set_dropout(attn::Problem& P, double p, uint64_t seed) {
   P.drop_seed = seed;
 }
 
-attn::Problem dense_problem(const cpu::AttentionParams& p, const float* bias) {
-  cpu::attention_check(p);
-  check_heads("attention", p.d, p.dv);
+// The fields both parameter structs share (sizes, scale, dropout).
+template <typename Params>
+attn::Problem common_problem(const Params& p) {
   attn::Problem P;
   P.nq = p.nq;
   P.nk = p.nk;
@@ -39,12 +39,19 @@ attn::Problem dense_problem(const cpu::AttentionParams& p, const float* bias) {
   P.dv = static_cast<int>(p.dv);
   P.heads = p.heads;
   P.scale = static_cast<float>(p.scale);
+  set_dropout(P, p.dropout_p, p.dropout_seed);
+  return P;
+}
+
+attn::Problem dense_problem(const cpu::AttentionParams& p, const float* bias) {
+  cpu::attention_check(p);
+  check_heads("attention", p.d, p.dv);
+  attn::Problem P = common_problem(p);
   P.causal = p.causal;
   P.key_mask = p.key_mask;
   P.query_mask = p.query_mask;
   P.bias = bias;
   P.bias_bh_stride = p.bias_bh_stride;
-  set_dropout(P, p.dropout_p, p.dropout_seed);
   return P;
 }
 
@@ -60,14 +67,7 @@ attn::Problem smyrf_problem(const cpu::SmyrfParams& p, const SmyrfDevicePlan& pl
     throw std::invalid_argument(
         "[smyrf_attention] the device plan does not match the parameters; hint: build it with "
         "smyrf_make_plan from the same SmyrfParams");
-  attn::Problem P;
-  P.nq = p.nq;
-  P.nk = p.nk;
-  P.d = static_cast<int>(p.d);
-  P.dv = static_cast<int>(p.dv);
-  P.heads = p.heads;
-  P.scale = static_cast<float>(p.scale);
-  set_dropout(P, p.dropout_p, p.dropout_seed);
+  attn::Problem P = common_problem(p);
   P.q_order = plan.q_order.data();
   P.k_order = plan.k_order.data();
   P.q_cluster = plan.q_cluster.data();

@@ -116,6 +116,40 @@ __device__ __forceinline__ bool query_is_padding(const Problem& P, int64_t bh, i
   return !cluster_mode(P) && P.query_mask && !P.query_mask[(bh / P.heads) * P.nq + i];
 }
 
+// Stages rows [t0, t0 + n) of the problem's query (or key) list into shared memory: their
+// original indices into idx, the rows of a (width wa) into sa and of b (width wb) into sb.
+// Every thread of the block must call it (it synchronises).
+__device__ __forceinline__ void stage_rows(const Problem& P, bool queries, int64_t bh, int64_t t0,
+                                           int n, const float* __restrict__ a, int wa,
+                                           const float* __restrict__ b, int wb, float* sa,
+                                           float* sb, int64_t* idx) {
+  const int64_t len = queries ? P.nq : P.nk;
+  __syncthreads();  // the previous tile may still be read
+  if (threadIdx.x < n) idx[threadIdx.x] = row_index(P, queries, bh, t0 + threadIdx.x);
+  __syncthreads();
+  for (int e = threadIdx.x; e < n * wa; e += blockDim.x)
+    sa[e] = a[(bh * len + idx[e / wa]) * wa + e % wa];
+  for (int e = threadIdx.x; e < n * wb; e += blockDim.x)
+    sb[e] = b[(bh * len + idx[e / wb]) * wb + e % wb];
+  __syncthreads();
+}
+
+// The list positions of this block: owned rows (one per thread) and the other side's range.
+struct BlockRows {
+  int64_t bh, own_lo, own_hi, other_lo, other_hi, pos;
+  bool owns;
+};
+__device__ __forceinline__ BlockRows block_rows(const Problem& P, bool own_queries) {
+  BlockRows r;
+  r.bh = blockIdx.z;
+  const int64_t chunk = blockIdx.y;
+  row_range(P, own_queries, r.bh, chunk, &r.own_lo, &r.own_hi);
+  row_range(P, !own_queries, r.bh, chunk, &r.other_lo, &r.other_hi);
+  r.pos = r.own_lo + static_cast<int64_t>(blockIdx.x) * kRows + threadIdx.x;
+  r.owns = r.pos < r.own_hi;
+  return r;
+}
+
 // Forward over one problem: out_i and lse_i of this problem's keys, then either written (dense)
 // or merged into the running (out, lse) of earlier rounds (cluster mode: out/lse hold the merge).
 __global__ void forward_kernel(Problem P, const float* __restrict__ q, const float* __restrict__ k,
@@ -124,13 +158,10 @@ __global__ void forward_kernel(Problem P, const float* __restrict__ q, const flo
   __shared__ float sk[kTile * kMaxHead];
   __shared__ float sv[kTile * kMaxHead];
   __shared__ int64_t sj[kTile];
-  const int64_t bh = blockIdx.z, chunk = blockIdx.y;
-  int64_t qlo, qhi, klo, khi;
-  row_range(P, true, bh, chunk, &qlo, &qhi);
-  row_range(P, false, bh, chunk, &klo, &khi);
-  const int64_t pos = qlo + static_cast<int64_t>(blockIdx.x) * kRows + threadIdx.x;
-  const bool owns = pos < qhi;
-  const int64_t i = owns ? row_index(P, true, bh, pos) : 0;
+  const BlockRows br = block_rows(P, true);
+  const int64_t bh = br.bh, khi = br.other_hi;
+  const bool owns = br.owns;
+  const int64_t i = owns ? row_index(P, true, bh, br.pos) : 0;
   const bool active = owns && !query_is_padding(P, bh, i);
   const int d = P.d, dv = P.dv;
 
@@ -140,16 +171,9 @@ __global__ void forward_kernel(Problem P, const float* __restrict__ q, const flo
   for (int c = 0; c < dv; ++c) acc[c] = 0.0f;
   float m = -INFINITY, l = 0.0f;
 
-  for (int64_t t0 = klo; t0 < khi; t0 += kTile) {
+  for (int64_t t0 = br.other_lo; t0 < khi; t0 += kTile) {
     const int n = static_cast<int>(min(static_cast<int64_t>(kTile), khi - t0));
-    __syncthreads();
-    if (threadIdx.x < n) sj[threadIdx.x] = row_index(P, false, bh, t0 + threadIdx.x);
-    __syncthreads();
-    for (int e = threadIdx.x; e < n * d; e += blockDim.x)
-      sk[e] = k[(bh * P.nk + sj[e / d]) * d + e % d];
-    for (int e = threadIdx.x; e < n * dv; e += blockDim.x)
-      sv[e] = v[(bh * P.nk + sj[e / dv]) * dv + e % dv];
-    __syncthreads();
+    stage_rows(P, false, bh, t0, n, k, d, v, dv, sk, sv, sj);
     if (!active) continue;
     for (int t = 0; t < n; ++t) {
       const int64_t j = sj[t];
@@ -215,13 +239,10 @@ __global__ void dq_kernel(Problem P, const float* __restrict__ q, const float* _
   __shared__ float sk[kTile * kMaxHead];
   __shared__ float sv[kTile * kMaxHead];
   __shared__ int64_t sj[kTile];
-  const int64_t bh = blockIdx.z, chunk = blockIdx.y;
-  int64_t qlo, qhi, klo, khi;
-  row_range(P, true, bh, chunk, &qlo, &qhi);
-  row_range(P, false, bh, chunk, &klo, &khi);
-  const int64_t pos = qlo + static_cast<int64_t>(blockIdx.x) * kRows + threadIdx.x;
-  const bool owns = pos < qhi;
-  const int64_t i = owns ? row_index(P, true, bh, pos) : 0;
+  const BlockRows br = block_rows(P, true);
+  const int64_t bh = br.bh, khi = br.other_hi;
+  const bool owns = br.owns;
+  const int64_t i = owns ? row_index(P, true, bh, br.pos) : 0;
   const float lse_i = owns ? lse[bh * P.nq + i] : -INFINITY;
   const bool active = owns && lse_i != -INFINITY && !query_is_padding(P, bh, i);
   const int d = P.d, dv = P.dv;
@@ -234,16 +255,9 @@ __global__ void dq_kernel(Problem P, const float* __restrict__ q, const float* _
   for (int c = 0; c < d; ++c) g[c] = 0.0f;
   const float Di = active ? D[bh * P.nq + i] : 0.0f;
 
-  for (int64_t t0 = klo; t0 < khi; t0 += kTile) {
+  for (int64_t t0 = br.other_lo; t0 < khi; t0 += kTile) {
     const int n = static_cast<int>(min(static_cast<int64_t>(kTile), khi - t0));
-    __syncthreads();
-    if (threadIdx.x < n) sj[threadIdx.x] = row_index(P, false, bh, t0 + threadIdx.x);
-    __syncthreads();
-    for (int e = threadIdx.x; e < n * d; e += blockDim.x)
-      sk[e] = k[(bh * P.nk + sj[e / d]) * d + e % d];
-    for (int e = threadIdx.x; e < n * dv; e += blockDim.x)
-      sv[e] = v[(bh * P.nk + sj[e / dv]) * dv + e % dv];
-    __syncthreads();
+    stage_rows(P, false, bh, t0, n, k, d, v, dv, sk, sv, sj);
     if (!active) continue;
     for (int t = 0; t < n; ++t) {
       const int64_t j = sj[t];
@@ -274,13 +288,10 @@ __global__ void dkv_kernel(Problem P, const float* __restrict__ q, const float* 
   __shared__ float sdo[kTile * kMaxHead];
   __shared__ int64_t si[kTile];
   __shared__ float slse[kTile], sD[kTile];
-  const int64_t bh = blockIdx.z, chunk = blockIdx.y;
-  int64_t qlo, qhi, klo, khi;
-  row_range(P, true, bh, chunk, &qlo, &qhi);
-  row_range(P, false, bh, chunk, &klo, &khi);
-  const int64_t pos = klo + static_cast<int64_t>(blockIdx.x) * kRows + threadIdx.x;
-  const bool owns = pos < khi;
-  const int64_t j = owns ? row_index(P, false, bh, pos) : 0;
+  const BlockRows br = block_rows(P, false);
+  const int64_t bh = br.bh, qhi = br.other_hi;
+  const bool owns = br.owns;
+  const int64_t j = owns ? row_index(P, false, bh, br.pos) : 0;
   const int d = P.d, dv = P.dv;
 
   float kr[kMaxHead], vr[kMaxHead], gk[kMaxHead], gv[kMaxHead];
@@ -291,21 +302,14 @@ __global__ void dkv_kernel(Problem P, const float* __restrict__ q, const float* 
   for (int c = 0; c < d; ++c) gk[c] = 0.0f;
   for (int c = 0; c < dv; ++c) gv[c] = 0.0f;
 
-  for (int64_t t0 = qlo; t0 < qhi; t0 += kTile) {
+  for (int64_t t0 = br.other_lo; t0 < qhi; t0 += kTile) {
     const int n = static_cast<int>(min(static_cast<int64_t>(kTile), qhi - t0));
-    __syncthreads();
-    if (threadIdx.x < n) {
-      const int64_t i = row_index(P, true, bh, t0 + threadIdx.x);
-      si[threadIdx.x] = i;
-      const float L = lse[bh * P.nq + i];
-      slse[threadIdx.x] = query_is_padding(P, bh, i) ? -INFINITY : L;
+    stage_rows(P, true, bh, t0, n, q, d, dout, dv, sq, sdo, si);
+    if (threadIdx.x < n) {  // per-query scalars; read after the next barrier
+      const int64_t i = si[threadIdx.x];
+      slse[threadIdx.x] = query_is_padding(P, bh, i) ? -INFINITY : lse[bh * P.nq + i];
       sD[threadIdx.x] = D[bh * P.nq + i];
     }
-    __syncthreads();
-    for (int e = threadIdx.x; e < n * d; e += blockDim.x)
-      sq[e] = q[(bh * P.nq + si[e / d]) * d + e % d];
-    for (int e = threadIdx.x; e < n * dv; e += blockDim.x)
-      sdo[e] = dout[(bh * P.nq + si[e / dv]) * dv + e % dv];
     __syncthreads();
     if (!owns) continue;
     for (int t = 0; t < n; ++t) {

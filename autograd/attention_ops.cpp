@@ -12,6 +12,7 @@
 
 #include "autograd/function.h"
 #include "core/ops.h"
+#include "core/ops_cuda_nn.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/smyrf.h"
 
@@ -37,9 +38,14 @@ Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v
                    "q, k and v must be (batch, heads, N, d); got " << s,
                    "split heads with reshape + permute, or unsqueeze(1) for one head");
   for (const Tensor* t : {&q, &k, &v}) {
-    SMYRF_CHECK_HINT(t->device().is_cpu(), op,
-                     "no " << t->device().str() << " kernel (" << s << ")",
-                     "move the tensors to the CPU");
+    SMYRF_CHECK_HINT(t->device() == q.device(), op,
+                     "q is on " << q.device().str() << " but another input is on "
+                                << t->device().str() << " (" << s << ")",
+                     "move q, k and v to one device");
+    SMYRF_CHECK_HINT(
+        !t->device().is_cuda() || t->dtype() == kFloat32, op,
+        "the CUDA kernels take float32, got " << dtype_name(t->dtype()) << " (" << s << ")",
+        "convert with .to(kFloat32), or run float64 on the CPU");
     SMYRF_CHECK_HINT(
         t->dtype() == kFloat32 || t->dtype() == kFloat64, op,
         "inputs must be float32 or float64, got " << dtype_name(t->dtype()) << " (" << s << ")",
@@ -69,9 +75,19 @@ Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v
   return dm;
 }
 
-// A (B, N) bool mask as bytes (nonzero = real token); empty when the mask is undefined.
-std::vector<uint8_t> mask_bytes(const char* op, const Tensor& mask, const char* name, int64_t B,
-                                int64_t n, const char* len_name) {
+// A (B, N) mask as the kernels read it: bytes, nonzero = real token. On the CPU a byte vector;
+// on CUDA a contiguous bool tensor on the device (bool is one byte holding 0 or 1).
+struct MaskBuffer {
+  std::vector<uint8_t> bytes;
+  Tensor device_copy;
+  const uint8_t* data() const {
+    if (device_copy.defined()) return static_cast<const uint8_t*>(device_copy.raw_data());
+    return bytes.empty() ? nullptr : bytes.data();
+  }
+};
+
+MaskBuffer mask_bytes(const char* op, const Tensor& mask, const char* name, int64_t B, int64_t n,
+                      const char* len_name, const Device& device) {
   if (!mask.defined()) return {};
   SMYRF_CHECK_HINT(mask.dtype() == kBool, op,
                    name << " must be bool (true = real token), got " << dtype_name(mask.dtype()),
@@ -80,12 +96,18 @@ std::vector<uint8_t> mask_bytes(const char* op, const Tensor& mask, const char* 
                    name << " must be (batch, " << len_name << ") = (" << B << ", " << n << "), got "
                         << shape_str(mask.shape()),
                    "one row per batch element, true for real tokens");
-  SMYRF_CHECK_HINT(mask.device().is_cpu(), op, name << " is on " << mask.device().str(),
-                   "move it to the CPU");
+  SMYRF_CHECK_HINT(mask.device() == device, op,
+                   name << " is on " << mask.device().str() << " but q is on " << device.str(),
+                   "move the mask to q's device");
+  MaskBuffer out;
   const Tensor c = raw::contiguous(mask);
+  if (device.is_cuda()) {
+    out.device_copy = c;
+    return out;
+  }
   const bool* p = c.data_ptr<bool>();
-  std::vector<uint8_t> out(static_cast<size_t>(B * n));
-  for (size_t i = 0; i < out.size(); ++i) out[i] = p[i] ? 1 : 0;
+  out.bytes.resize(static_cast<size_t>(B * n));
+  for (size_t i = 0; i < out.bytes.size(); ++i) out.bytes[i] = p[i] ? 1 : 0;
   return out;
 }
 
@@ -137,37 +159,38 @@ uint64_t draw_dropout(const char* op, const AttentionOptions& o, double* p) {
 // Owns the mask bytes the kernel parameters point into, so the backward can run later.
 struct DenseState {
   kc::AttentionParams p;
-  std::vector<uint8_t> key_mask, query_mask;
+  MaskBuffer key_mask, query_mask;
   kc::AttentionParams params() const {
     kc::AttentionParams r = p;
-    r.key_mask = key_mask.empty() ? nullptr : key_mask.data();
-    r.query_mask = query_mask.empty() ? nullptr : query_mask.data();
+    r.key_mask = key_mask.data();
+    r.query_mask = query_mask.data();
     return r;
   }
 };
 
 struct SmyrfState {
   kc::SmyrfParams p;
-  std::vector<uint8_t> key_mask, query_mask;
-  kc::SmyrfPlan plan;
+  MaskBuffer key_mask, query_mask;
+  kc::SmyrfPlan plan;                                  // CPU
+  std::shared_ptr<cuda_ops::SmyrfCudaPlan> cuda_plan;  // CUDA
   kc::SmyrfParams params() const {
     kc::SmyrfParams r = p;
-    r.key_mask = key_mask.empty() ? nullptr : key_mask.data();
-    r.query_mask = query_mask.empty() ? nullptr : query_mask.data();
+    r.key_mask = key_mask.data();
+    r.query_mask = query_mask.data();
     return r;
   }
 };
 
-Tensor check_bias(const Tensor& bias, const Dims& dm, DType dt) {
+Tensor check_bias(const Tensor& bias, const Dims& dm, DType dt, const Device& device) {
   const char* op = "attention";
   if (!bias.defined()) return Tensor();
   SMYRF_CHECK_HINT(!bias.requires_grad(), op,
                    "the bias " << shape_str(bias.shape()) << " requires grad, but it is a constant",
                    "pass bias.detach(); the bias receives no gradient");
-  SMYRF_CHECK_HINT(bias.dtype() == dt && bias.device().is_cpu(), op,
+  SMYRF_CHECK_HINT(bias.dtype() == dt && bias.device() == device, op,
                    "bias is " << dtype_name(bias.dtype()) << " on " << bias.device().str()
-                              << " but q is " << dtype_name(dt) << " on cpu",
-                   "convert the bias to q's dtype");
+                              << " but q is " << dtype_name(dt) << " on " << device.str(),
+                   "convert the bias to q's dtype and device");
   const bool shared = bias.dim() == 2 && bias.size(0) == dm.nq && bias.size(1) == dm.nk;
   const bool per_row = bias.dim() == 4 && bias.size(0) == dm.B && bias.size(1) == dm.H &&
                        bias.size(2) == dm.nq && bias.size(3) == dm.nk;
@@ -187,9 +210,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   const Dims dm = check_qkv(op, q, k, v);
   const std::string shapes = qkv_str(q, k, v);
   auto st = std::make_shared<DenseState>();
-  st->key_mask = mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk");
-  st->query_mask = mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq");
-  const Tensor bias = check_bias(o.bias, dm, q.dtype());
+  st->key_mask =
+      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device());
+  st->query_mask =
+      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", q.device());
+  const Tensor bias = check_bias(o.bias, dm, q.dtype(), q.device());
   kc::AttentionParams& p = st->p;
   p.batch_heads = dm.B * dm.H;
   p.heads = dm.H;
@@ -200,26 +225,35 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   p.dropout_seed = draw_dropout(op, o, &p.dropout_p);
 
   const Tensor qc = raw::contiguous(q), kc_ = raw::contiguous(k), vc = raw::contiguous(v);
-  Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, TensorOptions(q.dtype()));
-  Tensor lse = empty({dm.B, dm.H, dm.nq}, TensorOptions(q.dtype()));
+  const TensorOptions like_q = TensorOptions(q.dtype()).set_device(q.device());
+  Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, like_q);
+  Tensor lse = empty({dm.B, dm.H, dm.nq}, like_q);
   const kc::AttentionParams params = st->params();
-  dispatch(q.dtype(), [&](auto t) {
-    using T = decltype(t);
-    call_kernel(op, shapes, [&] {
-      kc::attention_forward<T>(params, qc.data_ptr<T>(), kc_.data_ptr<T>(), vc.data_ptr<T>(),
-                               bias.defined() ? bias.data_ptr<T>() : nullptr, out.data_ptr<T>(),
-                               lse.data_ptr<T>());
+  if (q.device().is_cuda())
+    cuda_ops::attention_forward(params, qc, kc_, vc, bias, out, lse);
+  else
+    dispatch(q.dtype(), [&](auto t) {
+      using T = decltype(t);
+      call_kernel(op, shapes, [&] {
+        kc::attention_forward<T>(params, qc.data_ptr<T>(), kc_.data_ptr<T>(), vc.data_ptr<T>(),
+                                 bias.defined() ? bias.data_ptr<T>() : nullptr, out.data_ptr<T>(),
+                                 lse.data_ptr<T>());
+      });
     });
-  });
   if (needs_grad({q, k, v})) {
     const Tensor qs = alias(qc), ks = alias(kc_), vs = alias(vc), os = alias(out);
     record(op, {q, k, v}, {out},
            [st, qs, ks, vs, os, lse, bias](const std::vector<Tensor>& g) -> std::vector<Tensor> {
              const Tensor go = raw::contiguous(g[0]);
-             Tensor dq = empty(qs.shape(), TensorOptions(qs.dtype()));
-             Tensor dk = empty(ks.shape(), TensorOptions(ks.dtype()));
-             Tensor dv = empty(vs.shape(), TensorOptions(vs.dtype()));
+             const TensorOptions like = TensorOptions(qs.dtype()).set_device(qs.device());
+             Tensor dq = empty(qs.shape(), like);
+             Tensor dk = empty(ks.shape(), like);
+             Tensor dv = empty(vs.shape(), like);
              const kc::AttentionParams bp = st->params();
+             if (qs.device().is_cuda()) {
+               cuda_ops::attention_backward(bp, qs, ks, vs, bias, os, lse, go, dq, dk, dv);
+               return {dq, dk, dv};
+             }
              dispatch(qs.dtype(), [&](auto t) {
                using T = decltype(t);
                kc::attention_backward<T>(bp, qs.data_ptr<T>(), ks.data_ptr<T>(), vs.data_ptr<T>(),
@@ -291,6 +325,19 @@ void fill_diagnostics(SmyrfDiagnostics& dg, const SmyrfState& st, const Dims& dm
   dg.multiplicity = Tensor();
   dg.coverage = Tensor();
   const bool clusters = !p.causal && (dg.want_clusters || dg.want_coverage);
+  if (qc.device().is_cuda()) {
+    SMYRF_CHECK_HINT(
+        !dg.want_multiplicity && !dg.want_coverage, op,
+        "the multiplicity and coverage diagnostics are computed on the CPU only",
+        "run the call on CPU copies of q, k, v with the same seed (diagnostics->seed)");
+    if (dg.want_clusters) {
+      const TensorOptions ints = TensorOptions(kInt32).set_device(qc.device());
+      dg.q_cluster = empty({dm.B, dm.H, R, dm.nq}, ints);
+      dg.k_cluster = empty({dm.B, dm.H, R, dm.nk}, ints);
+      cuda_ops::smyrf_clusters(*st.cuda_plan, dg.q_cluster, dg.k_cluster);
+    }
+    return;
+  }
   if (clusters) {
     dg.q_cluster = empty({dm.B, dm.H, R, dm.nq}, TensorOptions(kInt32));
     dg.k_cluster = empty({dm.B, dm.H, R, dm.nk}, TensorOptions(kInt32));
@@ -359,8 +406,10 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
             o.q_cluster_size * std::max<int64_t>(dm.nk, 1), std::max<int64_t>(dm.nq, 1)));
   }
   auto st = std::make_shared<SmyrfState>();
-  st->key_mask = mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk");
-  st->query_mask = mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq");
+  st->key_mask =
+      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device());
+  st->query_mask =
+      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", q.device());
   kc::SmyrfParams& p = st->p;
   p.batch_heads = dm.B * dm.H;
   p.heads = dm.H;
@@ -377,17 +426,22 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   p.dropout_seed = draw_dropout(op, o, &p.dropout_p);
 
   const Tensor qc = raw::contiguous(q), kc_ = raw::contiguous(k), vc = raw::contiguous(v);
-  Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, TensorOptions(q.dtype()));
-  Tensor lse = empty({dm.B, dm.H, dm.nq}, TensorOptions(q.dtype()));
+  const TensorOptions like_q = TensorOptions(q.dtype()).set_device(q.device());
+  Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, like_q);
+  Tensor lse = empty({dm.B, dm.H, dm.nq}, like_q);
   const kc::SmyrfParams params = st->params();
-  dispatch(q.dtype(), [&](auto t) {
-    using T = decltype(t);
-    call_kernel(op, shapes, [&] {
-      st->plan = kc::smyrf_make_plan<T>(params, qc.data_ptr<T>(), kc_.data_ptr<T>());
-      kc::smyrf_forward<T>(params, st->plan, qc.data_ptr<T>(), kc_.data_ptr<T>(), vc.data_ptr<T>(),
-                           out.data_ptr<T>(), lse.data_ptr<T>());
+  if (q.device().is_cuda()) {
+    st->cuda_plan = cuda_ops::smyrf_make_plan(params, qc, kc_);
+    cuda_ops::smyrf_forward(params, *st->cuda_plan, qc, kc_, vc, out, lse);
+  } else
+    dispatch(q.dtype(), [&](auto t) {
+      using T = decltype(t);
+      call_kernel(op, shapes, [&] {
+        st->plan = kc::smyrf_make_plan<T>(params, qc.data_ptr<T>(), kc_.data_ptr<T>());
+        kc::smyrf_forward<T>(params, st->plan, qc.data_ptr<T>(), kc_.data_ptr<T>(),
+                             vc.data_ptr<T>(), out.data_ptr<T>(), lse.data_ptr<T>());
+      });
     });
-  });
   if (o.diagnostics) {
     o.diagnostics->seed = p.seed;
     o.diagnostics->dropout_seed = p.dropout_seed;
@@ -398,10 +452,15 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
     record(op, {q, k, v}, {out},
            [st, qs, ks, vs, os, lse](const std::vector<Tensor>& g) -> std::vector<Tensor> {
              const Tensor go = raw::contiguous(g[0]);
-             Tensor dq = empty(qs.shape(), TensorOptions(qs.dtype()));
-             Tensor dk = empty(ks.shape(), TensorOptions(ks.dtype()));
-             Tensor dv = empty(vs.shape(), TensorOptions(vs.dtype()));
+             const TensorOptions like = TensorOptions(qs.dtype()).set_device(qs.device());
+             Tensor dq = empty(qs.shape(), like);
+             Tensor dk = empty(ks.shape(), like);
+             Tensor dv = empty(vs.shape(), like);
              const kc::SmyrfParams bp = st->params();
+             if (qs.device().is_cuda()) {
+               cuda_ops::smyrf_backward(bp, *st->cuda_plan, qs, ks, vs, os, lse, go, dq, dk, dv);
+               return {dq, dk, dv};
+             }
              dispatch(qs.dtype(), [&](auto t) {
                using T = decltype(t);
                kc::smyrf_backward<T>(bp, st->plan, qs.data_ptr<T>(), ks.data_ptr<T>(),

@@ -1,4 +1,5 @@
-// Dense and SMYRF attention as differentiable ops (CPU, float32 and float64).
+// Dense and SMYRF attention as differentiable ops: CPU (float32 and float64) and CUDA (float32;
+// kernels/cuda/attention.h, compiled but not yet run on a GPU; causal SMYRF is CPU only).
 //
 // Shapes: q (B, H, Nq, d), k (B, H, Nk, d), v (B, H, Nk, dv) -> out (B, H, Nq, dv).
 // B = batch, H = heads. Nq != Nk is cross-attention. Inputs of any strides are accepted (copied to
@@ -16,11 +17,11 @@
 // gets zero gradient; nothing becomes NaN.
 //
 // Errors are smyrf::Error naming the op and the shapes, with a hint, for: undefined inputs, ranks
-// other than 4, non-CPU or non-float inputs, mixed dtypes, q/k head sizes that differ, k/v lengths
-// that differ, batch or heads that differ, masks of the wrong shape or dtype, a bias of the wrong
-// shape or one that requires grad, dropout outside [0, 1), and (SMYRF) non-positive n_hashes or
-// cluster sizes, query/key chunk counts that cannot pair (ceil(Nq/Cq) != ceil(Nk/Ck)) and causal
-// mode with Nq != Nk.
+// other than 4, inputs on different devices, non-float inputs (float64 on CUDA), mixed dtypes, q/k
+// head sizes that differ, k/v lengths that differ, batch or heads that differ, masks of the wrong
+// shape or dtype, a bias of the wrong shape or one that requires grad, dropout outside [0, 1), and
+// (SMYRF) non-positive n_hashes or cluster sizes, query/key chunk counts that cannot pair
+// (ceil(Nq/Cq) != ceil(Nk/Ck)) and causal mode with Nq != Nk.
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -8,6 +8,7 @@
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
 #include "core/ops.h"
+#include "core/ops_cuda_nn.h"
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/conv.h"
 
@@ -32,11 +33,12 @@ void dispatch_floating(DType dt, const char* op, F&& f) {
   }
 }
 
-void check_nchw(const Tensor& x, const char* op) {
+// cuda_ok: the op has a CUDA path (conv2d through cuDNN); the others are CPU only.
+void check_nchw(const Tensor& x, const char* op, bool cuda_ok = false) {
   SMYRF_CHECK(x.defined(), op, "input is undefined");
   SMYRF_CHECK_HINT(x.dim() == 4, op, "input must be (N, C, H, W), got " << shape_str(x.shape()),
                    "add a batch dim with unsqueeze(0)");
-  SMYRF_CHECK_HINT(x.device().is_cpu(), op,
+  SMYRF_CHECK_HINT(x.device().is_cpu() || (cuda_ok && x.device().is_cuda()), op,
                    "no " << x.device().str() << " kernel for " << dtype_name(x.dtype()),
                    "move the tensor to the CPU");
   SMYRF_CHECK_HINT(x.is_floating_point(), op,
@@ -59,7 +61,7 @@ bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
 kc::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, IntPair stride,
                                  IntPair padding, IntPair dilation, int64_t groups) {
   const char* op = "conv2d";
-  check_nchw(x, op);
+  check_nchw(x, op, /*cuda_ok=*/true);
   SMYRF_CHECK(w.defined(), op, "weight is undefined");
   SMYRF_CHECK_HINT(
       w.dim() == 4, op,
@@ -108,8 +110,12 @@ kc::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor&
 
 Tensor conv_forward(const kc::Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                     const Tensor& b) {
-  Tensor out = empty({g.N, g.K, g.P, g.Q}, TensorOptions(x.dtype()));
+  Tensor out = empty({g.N, g.K, g.P, g.Q}, TensorOptions(x.dtype()).set_device(x.device()));
   if (out.numel() == 0) return out;
+  if (x.device().is_cuda()) {
+    cuda_ops::conv2d_forward(g, x, w, b, out);
+    return out;
+  }
   dispatch_floating(x.dtype(), "conv2d", [&](auto t) {
     using T = decltype(t);
     kc::conv2d_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(),
@@ -160,10 +166,17 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, IntPai
     record("conv2d", {x_in, w_in, b_in}, {y},
            [g, xs, ws, gx, gw, gb](const std::vector<Tensor>& grads) -> std::vector<Tensor> {
              Tensor dy = raw::contiguous(grads[0]);
+             const TensorOptions like = TensorOptions(xs.dtype()).set_device(xs.device());
              Tensor dx, dw, db;
-             if (gx) dx = empty(xs.shape(), TensorOptions(xs.dtype()));
-             if (gw) dw = empty(ws.shape(), TensorOptions(ws.dtype()));
-             if (gb) db = empty({g.K}, TensorOptions(ws.dtype()));
+             if (gx) dx = empty(xs.shape(), like);
+             if (gw) dw = empty(ws.shape(), like);
+             if (gb) db = empty({g.K}, like);
+             if (xs.device().is_cuda()) {
+               if (gx) cuda_ops::conv2d_backward_data(g, dy, ws, dx);
+               if (gw || gb)
+                 cuda_ops::conv2d_backward_filter(g, xs, dy, gw ? dw : empty(ws.shape(), like), db);
+               return {dx, dw, db};
+             }
              dispatch_floating(xs.dtype(), "conv2d", [&](auto t) {
                using T = decltype(t);
                if (gx) {

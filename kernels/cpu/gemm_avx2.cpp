@@ -237,38 +237,51 @@ void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t
 // zero padding rows past mc.
 void pack_a_block(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
                   int64_t kc, float* dst) {
-  for (int64_t ip = 0; ip < mc; ip += MR, dst += kc * MR) {
-    const int m = static_cast<int>(std::min<int64_t>(MR, mc - ip));
-    if (trans_a) {
-      // op(A)(i, k) = A[k * lda + i]: MR contiguous floats per k.
-      const float* src = A + k0 * lda + i0 + ip;
-      for (int64_t k = 0; k < kc; ++k, src += lda) {
-        float* d = dst + k * MR;
+  if (trans_a) {
+    // op(A)(i, k) = A[k * lda + i]: each k is one contiguous run of mc floats in A. Walk A row by
+    // row (k outer) and deal each run out to the panels 6 floats at a time, so every source line
+    // is read once and in order; going panel by panel instead reads 6 floats from each of kc
+    // rows lda apart, which for a power-of-two lda thrashes a handful of L1 sets.
+    const int64_t full = mc / MR * MR;
+    const float* src = A + k0 * lda + i0;
+    for (int64_t k = 0; k < kc; ++k, src += lda) {
+      float* d = dst + k * MR;
+      int64_t ip = 0;
+      for (; ip < full; ip += MR, d += kc * MR) {
+        _mm_storeu_ps(d, _mm_loadu_ps(src + ip));
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + 4),
+                      _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(src + ip + 4))));
+      }
+      if (ip < mc) {
+        const int m = static_cast<int>(mc - ip);
         int i = 0;
-        for (; i < m; ++i) d[i] = src[i];
+        for (; i < m; ++i) d[i] = src[ip + i];
         for (; i < MR; ++i) d[i] = 0.0f;
       }
+    }
+    return;
+  }
+  for (int64_t ip = 0; ip < mc; ip += MR, dst += kc * MR) {
+    const int m = static_cast<int>(std::min<int64_t>(MR, mc - ip));
+    const float* src = A + (i0 + ip) * lda + k0;
+    if (m == MR) {
+      // Transpose 6 rows by 8 k's at a time through registers-sized chunks.
+      int64_t k = 0;
+      for (; k + 8 <= kc; k += 8) {
+        float* d = dst + k * MR;
+        for (int i = 0; i < MR; ++i) {
+          const float* s = src + i * lda + k;
+          for (int kk = 0; kk < 8; ++kk) d[kk * MR + i] = s[kk];
+        }
+      }
+      for (; k < kc; ++k)
+        for (int i = 0; i < MR; ++i) dst[k * MR + i] = src[i * lda + k];
     } else {
-      const float* src = A + (i0 + ip) * lda + k0;
-      if (m == MR) {
-        // Transpose 6 rows by 8 k's at a time through registers-sized chunks.
-        int64_t k = 0;
-        for (; k + 8 <= kc; k += 8) {
-          float* d = dst + k * MR;
-          for (int i = 0; i < MR; ++i) {
-            const float* s = src + i * lda + k;
-            for (int kk = 0; kk < 8; ++kk) d[kk * MR + i] = s[kk];
-          }
-        }
-        for (; k < kc; ++k)
-          for (int i = 0; i < MR; ++i) dst[k * MR + i] = src[i * lda + k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k) {
-          float* d = dst + k * MR;
-          int i = 0;
-          for (; i < m; ++i) d[i] = src[i * lda + k];
-          for (; i < MR; ++i) d[i] = 0.0f;
-        }
+      for (int64_t k = 0; k < kc; ++k) {
+        float* d = dst + k * MR;
+        int i = 0;
+        for (; i < m; ++i) d[i] = src[i * lda + k];
+        for (; i < MR; ++i) d[i] = 0.0f;
       }
     }
   }

@@ -165,6 +165,26 @@ TEST_CASE("sgemm on sizes that cross the cache blocks and the thread split") {
   });
 }
 
+TEST_CASE("sgemm packs a transposed A on every panel remainder (TN, blocked path)") {
+  // The blocked path packs op(A) = A^T row by row of A and deals each row out to 6-row panels;
+  // M = 96 + r leaves an edge panel of r rows (r = 0..5) in the last M block, K = 400 crosses
+  // the K block, and a padded lda checks the row walk does not assume lda == M.
+  for_each_isa([&] {
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t pad : {int64_t{0}, int64_t{3}}) {
+        Problem p;
+        p.ta = true;
+        p.tb = (r & 1) != 0;
+        p.M = 96 + r, p.N = 37, p.K = 400;
+        p.pad_a = pad;
+        p.beta = r == 2 ? 1.0f : 0.0f;
+        check_sgemm(p);
+        p.M = 193 + r, p.K = 130;  // several M blocks, one thread per row slice
+        check_sgemm(p);
+      }
+  });
+}
+
 TEST_CASE("sgemm on strided submatrices (lda, ldb, ldc above the minimum)") {
   for_each_isa([&] {
     for (int t = 0; t < 4; ++t)

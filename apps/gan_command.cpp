@@ -2,6 +2,7 @@
 // folder of images, sample a trained run, and evaluate it with the frozen Fashion-MNIST
 // classifier (FCD, KID, accuracy, class histogram; train/gan_train.h does the work).
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <fstream>
@@ -26,6 +27,7 @@ void add_train(CLI::App& gan) {
   static int64_t ch = -1, dim_z = -1, n_hashes = -1, cq = -1, ck = -1, g_attn = -1, d_attn = -1,
                  channels = -1, resolution = -1;
   static std::string attention;
+  static int64_t eval_every = -1;
   cmd->add_option("--preset", preset, "model configuration: cpu or gpu (biggan.md)")
       ->check(CLI::IsMember({"cpu", "gpu"}))
       ->capture_default_str();
@@ -57,6 +59,14 @@ void add_train(CLI::App& gan) {
   cmd->add_option("--ema-decay", o.ema_decay, "decay of the EMA copy of G")->capture_default_str();
   cmd->add_option("--ema-start", o.ema_start, "step from which G_ema averages (before: copies)")
       ->capture_default_str();
+  cmd->add_option("--eval-every", eval_every,
+                  "FCD/KID of G_ema every K steps into evals.jsonl and fcd.png (default: 500 when "
+                  "the frozen classifier exists and the data is Fashion-MNIST, else off; 0: off)");
+  cmd->add_option("--eval-per-class", o.eval_per_class,
+                  "generated images per class in each periodic evaluation")
+      ->capture_default_str();
+  cmd->add_option("--classifier", o.classifier, "frozen classifier folder for the evaluations")
+      ->capture_default_str();
   cmd->add_option("--sample-every", o.sample_every, "write a sample grid every K steps")
       ->capture_default_str();
   cmd->add_option("--ckpt-every", o.ckpt_every, "write a checkpoint every K steps")
@@ -80,6 +90,15 @@ void add_train(CLI::App& gan) {
     if (cq > 0) o.model.q_cluster_size = cq;
     if (ck > 0) o.model.k_cluster_size = ck;
     o.time_limit_s = minutes * 60.0;
+    // periodic FCD/KID by default when it can run: Fashion-MNIST data and a frozen classifier
+    const bool can_eval =
+        o.data.empty() && std::filesystem::exists(o.classifier + "/classifier.json");
+    o.eval_every = eval_every >= 0 ? eval_every : (can_eval ? 500 : 0);
+    if (eval_every < 0 && !can_eval && o.data.empty())
+      std::fprintf(stderr,
+                   "gan train: no frozen classifier in %s, so no periodic FCD/KID (train one with "
+                   "smyrf classifier train)\n",
+                   o.classifier.c_str());
     const train::GanTrainResult r = train::train_gan(o);
     std::printf("gan train: %lld steps, %.2f images/s, samples in %s\n",
                 static_cast<long long>(r.step), r.images_per_s,

@@ -8,12 +8,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "autograd/grad_mode.h"
 #include "core/atomic_file.h"
 #include "data/loader.h"
 #include "data/png.h"
 #include "train/checkpoint.h"
+#include "train/classifier_train.h"
 #include "train/plot.h"
 
 namespace smyrf::train {
@@ -87,7 +89,9 @@ class PairOptimizer : public Optimizer {
   Optimizer& d_;
 };
 
-std::vector<json> trim_log(const std::string& path, int64_t step) { return trim_run_log(path, step, kOp); }
+std::vector<json> trim_log(const std::string& path, int64_t step) {
+  return trim_run_log(path, step, kOp);
+}
 
 data::ImageDataset load_data(const GanTrainOptions& o) {
   const models::BigGanConfig& c = o.model;
@@ -144,6 +148,53 @@ void add_sigmas(json& out, const std::string& prefix, const Net& net) {
     out[prefix + layers[i].first] = layers[i].second->last_sigma();
 }
 
+// FCD/KID of G_ema during training against the Fashion-MNIST test set (see eval_every).
+class PeriodicEval {
+ public:
+  explicit PeriodicEval(const GanTrainOptions& o) : o_(o) {
+    classifier_ = load_frozen_classifier(o.classifier);
+    const data::ImageDataset test = data::load_fashion_mnist(o.data_dir, "test", 32);
+    reference_ = classify_images(*classifier_.model, test.images);
+    reference_stats_ = fit_gaussian(reference_.features);
+  }
+
+  json evaluate(models::BigGanGenerator& g_ema, int64_t step) {
+    SampleMetricsOptions mo;
+    mo.kid_subsets = 10;
+    mo.kid_subset_size = std::min<int64_t>(1000, o_.eval_per_class * o_.model.n_classes);
+    mo.kid_seed = o_.seed;
+    const GanEvalResult r = evaluate_gan(g_ema, *classifier_.model, reference_, reference_stats_,
+                                         o_.eval_per_class, 0.0, o_.seed + 7, mo);
+    return {{"step", step},
+            {"fcd", r.metrics.fcd},
+            {"kid_mean", r.metrics.kid.mean},
+            {"kid_std", r.metrics.kid.std},
+            {"accuracy", r.metrics.accuracy},
+            {"images", r.images},
+            {"classifier", classifier_.info.version},
+            {"seconds", r.seconds}};
+  }
+
+ private:
+  const GanTrainOptions& o_;
+  FrozenClassifier classifier_;
+  ClassifierOutputs reference_;
+  GaussianStats reference_stats_;
+};
+
+// FCD against the step, from every line of the evaluation log.
+void plot_eval_curve(const std::string& eval_path, const std::string& png) {
+  PlotSeries fcd{{}, {}, {44, 160, 44}};
+  std::ifstream in(eval_path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const json j = json::parse(line);
+    fcd.x.push_back(j.at("step").get<double>());
+    fcd.y.push_back(j.at("fcd").get<double>());
+  }
+  save_plot(png, {fcd});
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- options
@@ -166,6 +217,9 @@ json GanTrainOptions::to_json() const {
           {"sample_every", sample_every},
           {"ckpt_every", ckpt_every},
           {"samples_per_class", samples_per_class},
+          {"eval_every", eval_every},
+          {"eval_per_class", eval_per_class},
+          {"classifier", classifier},
           {"sample_truncation", sample_truncation},
           {"seed", seed},
           {"out", out}};
@@ -193,6 +247,9 @@ GanTrainOptions GanTrainOptions::from_json(const json& j) {
   get("sample_every", o.sample_every);
   get("ckpt_every", o.ckpt_every);
   get("samples_per_class", o.samples_per_class);
+  get("eval_every", o.eval_every);
+  get("eval_per_class", o.eval_per_class);
+  get("classifier", o.classifier);
   get("sample_truncation", o.sample_truncation);
   get("seed", o.seed);
   get("out", o.out);
@@ -284,6 +341,16 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
   SMYRF_CHECK_HINT(o.batch > 0 && o.d_steps > 0 && o.steps >= 0, kOp,
                    "batch " << o.batch << ", d_steps " << o.d_steps << ", steps " << o.steps,
                    "batch and d_steps must be positive");
+  if (o.eval_every > 0) {  // periodic evaluation: Fashion-MNIST only (its classifier)
+    SMYRF_CHECK_HINT(
+        o.data.empty(), kOp,
+        "periodic evaluation (eval_every " << o.eval_every << ") needs Fashion-MNIST training data",
+        "its feature network is the Fashion-MNIST classifier; drop --eval-every for "
+        "an image folder");
+    SMYRF_CHECK_HINT(o.eval_per_class > 0, kOp,
+                     "eval_per_class must be positive, got " << o.eval_per_class,
+                     "100 per class gives a 1k-image FCD");
+  }
   fs::create_directories(o.out);
 
   data::ImageDataset owned;
@@ -385,6 +452,27 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
     res.last_grid = path_in(o.out, "samples.png");
   };
 
+  // Periodic evaluation: the classifier and the test set's features are loaded once.
+  std::unique_ptr<PeriodicEval> evaluator;
+  const std::string eval_path = path_in(o.out, "evals.jsonl");
+  if (o.eval_every > 0) {
+    evaluator = std::make_unique<PeriodicEval>(o);
+    if (resuming)
+      trim_log(eval_path, step);
+    else
+      write_file_atomic(eval_path, "", kOp);
+  }
+  auto run_eval = [&]() {
+    const json j = evaluator->evaluate(G_ema, step);
+    std::ofstream(eval_path, std::ios::app) << j.dump() << "\n";
+    if (o.progress)
+      std::fprintf(stderr, "%seval at step %lld: FCD %.3f  KID %.5f  accuracy %.1f%% (%.0f s)\n",
+                   isatty(2) ? "\n" : "", static_cast<long long>(step), j.at("fcd").get<double>(),
+                   j.at("kid_mean").get<double>(), 100 * j.at("accuracy").get<double>(),
+                   j.at("seconds").get<double>());
+    if (o.write_samples) plot_eval_curve(eval_path, path_in(o.out, "fcd.png"));
+  };
+
   const bool tty = isatty(2);
   const auto t_start = std::chrono::steady_clock::now();
   double train_seconds = 0;
@@ -483,6 +571,7 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
     const bool last = step == o.steps || stop;
     if ((o.sample_every > 0 && step % o.sample_every == 0) || last) write_grid();
     if ((o.ckpt_every > 0 && step % o.ckpt_every == 0) || last) save();
+    if (evaluator && (step % o.eval_every == 0 || last)) run_eval();
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
   res.step = step;

@@ -25,6 +25,14 @@
 //                            "d_real", "d_fake" (mean D outputs), "gamma_G"/"gamma_D" (attention
 //                            gains), "sigma" (top singular values of a few layers), "images_per_s"}
 //   losses.png               D and G losses against the step
+//   evals.jsonl, fcd.png     with eval_every > 0: every eval_every steps and at the end, FCD and
+//                            KID of G_ema on eval_per_class images per class against the test set
+//                            in the frozen classifier's feature space ({"step", "fcd", "kid_mean",
+//                            "kid_std", "accuracy", "images", "classifier", "seconds"}), and the
+//                            FCD curve. A small-sample FCD is biased upwards against the 10k-image
+//                            protocol of `smyrf gan eval`: it is for curves and twin comparisons.
+//                            Evaluation time is excluded from images/s; the z of every evaluation
+//                            come from their own seed, so resume stays exact.
 // and shows a progress bar on stderr (a line every 10 steps when stderr is not a terminal).
 //
 // Exact resume: weights, optimizers, spectral-norm vectors and BN statistics are in the state
@@ -60,7 +68,10 @@ struct GanTrainOptions {
   int64_t sample_every = 100;  // grids (0: only at the end)
   int64_t ckpt_every = 200;    // checkpoints (0: only at the end)
   int64_t samples_per_class = 10;
-  double sample_truncation = 0;  // grids from truncated z (0: none)
+  int64_t eval_every = 0;        // periodic FCD/KID of G_ema (0: off); Fashion-MNIST 1x32x32 only
+  int64_t eval_per_class = 100;  // generated images per class in each periodic evaluation
+  std::string classifier = "runs/classifier";  // frozen classifier folder for the evaluations
+  double sample_truncation = 0;                // grids from truncated z (0: none)
   uint64_t seed = 1;
   std::string out = "runs/gan";
   bool resume = false;      // continue from out/ckpt (its options win, except the run controls)

@@ -17,6 +17,7 @@
 #include "core/threading.h"
 #include "models/biggan.h"
 #include "models/classifier.h"
+#include "train/classifier_train.h"
 #include "train/gan_train.h"
 
 using namespace smyrf;
@@ -452,4 +453,69 @@ TEST_CASE("gan eval: generated images go through the classifier protocol; mismat
   BigGanGenerator three(tiny("dense"), &gen);  // 3 classes: not Fashion-MNIST's 10
   CHECK_THROWS_WITH_AS(train::evaluate_gan(three, classifier, ref, stats, 3, 0.0, 1, mo),
                        doctest::Contains("classes"), Error);
+}
+
+TEST_CASE("gan train: periodic FCD/KID of G_ema lands in evals.jsonl and survives a resume") {
+  OneThread one;
+  // a 10-class toy set (the evaluation is Fashion-MNIST's protocol) and a frozen untrained
+  // classifier: the numbers are meaningless, the bookkeeping is what is tested
+  data::ImageDataset ds = toy_dataset();
+  ds.labels = from_vector<int64_t>(
+      [&] {
+        std::vector<int64_t> y(static_cast<size_t>(ds.size()));
+        for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int64_t>(i % 10);
+        return y;
+      }(),
+      {ds.size()});
+  ds.num_classes = 10;
+  Generator gen(21);
+  ClassifierConfig kc;
+  kc.widths = {4, 4, 4};
+  kc.feature_dim = 8;
+  Classifier classifier(kc, &gen);
+  const std::string cdir = temp_dir("classifier"), a = temp_dir("eval_a"), b = temp_dir("eval_b");
+  train::save_frozen_classifier(classifier, cdir);
+
+  auto options = [&](const std::string& out) {
+    train::GanTrainOptions o = toy_options(ds, out);
+    o.model.n_classes = 10;
+    o.steps = 4;
+    o.eval_every = 2;
+    o.eval_per_class = 3;
+    o.classifier = cdir;
+    o.write_samples = false;
+    return o;
+  };
+  auto read_evals = [](const std::string& dir) {
+    std::vector<nlohmann::json> v;
+    std::ifstream in(dir + "/evals.jsonl");
+    for (std::string line; std::getline(in, line);) v.push_back(nlohmann::json::parse(line));
+    return v;
+  };
+  train::train_gan(options(a));
+  const auto straight = read_evals(a);
+  REQUIRE(straight.size() == 2);
+  CHECK(straight[0].at("step") == 2);
+  CHECK(straight[1].at("step") == 4);
+  CHECK(straight[1].at("images") == 30);
+  CHECK(std::isfinite(straight[1].at("fcd").get<double>()));
+  CHECK(straight[1].at("classifier").get<std::string>().rfind("classifier v", 0) == 0);
+
+  train::GanTrainOptions ob = options(b);
+  ob.stop_at = 3;  // stops between evaluations: the resumed run must not repeat step 2's line
+  train::train_gan(ob);
+  ob.stop_at = -1;
+  ob.resume = true;
+  train::train_gan(ob);
+  const auto resumed = read_evals(b);
+  REQUIRE(resumed.size() == 3);  // steps 2, 3 (the stop) and 4
+  CHECK(resumed[0].at("fcd") == straight[0].at("fcd"));
+  CHECK(resumed[2].at("step") == 4);
+  CHECK(resumed[2].at("fcd") == straight[1].at("fcd"));
+
+  train::GanTrainOptions bad = options(a);
+  bad.data = "some/folder";
+  bad.dataset = nullptr;
+  CHECK_THROWS_WITH_AS(train::train_gan(bad), doctest::Contains("Fashion-MNIST"), Error);
+  for (const auto& d : {cdir, a, b}) std::filesystem::remove_all(d);
 }

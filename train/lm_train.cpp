@@ -71,7 +71,9 @@ std::string format_duration(double s) {
   return buf;
 }
 
-std::vector<json> trim_log(const std::string& path, int64_t step) { return trim_run_log(path, step, kOp); }
+std::vector<json> trim_log(const std::string& path, int64_t step) {
+  return trim_run_log(path, step, kOp);
+}
 
 void draw_curves(const std::string& path, const std::vector<json>& log) {
   PlotSeries train, val;
@@ -211,6 +213,17 @@ LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t
   return r;
 }
 
+std::vector<ParamGroup> lm_param_groups(models::TransformerLM& model, double weight_decay) {
+  // decay only the weight matrices of Linear layers (dim 2, not the embeddings)
+  ParamGroup decay{{}, weight_decay}, no_decay{{}, 0.0};
+  for (auto& [name, p] : model.named_parameters()) {
+    const bool embedding =
+        name.find(".wte.") != std::string::npos || name.find(".wpe.") != std::string::npos;
+    (p.dim() >= 2 && !embedding ? decay : no_decay).params.push_back(p);
+  }
+  return {decay, no_decay};
+}
+
 LmTrainResult train_lm(const LmTrainOptions& given) {
   LmTrainOptions o = given;
   fs::create_directories(o.out);
@@ -238,15 +251,8 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
   std::unique_ptr<models::TransformerLM> model = models::make_model(o.model, &init_gen);
   model->train();
 
-  // decay only the weight matrices of Linear layers (dim 2, not the embeddings)
-  ParamGroup decay{{}, o.weight_decay}, no_decay{{}, 0.0};
-  for (auto& [name, p] : model->named_parameters()) {
-    const bool embedding =
-        name.find(".wte.") != std::string::npos || name.find(".wpe.") != std::string::npos;
-    (p.dim() >= 2 && !embedding ? decay : no_decay).params.push_back(p);
-  }
   AdamW opt(
-      {decay, no_decay},
+      lm_param_groups(*model, o.weight_decay),
       AdamW::Options{}.set_lr(o.lr).set_betas(o.beta1, o.beta2).set_weight_decay(o.weight_decay));
 
   const int64_t ctx = o.model.context;

@@ -29,6 +29,7 @@
 
 #include "data/text.h"
 #include "models/transformer.h"
+#include "train/optim.h"
 
 namespace smyrf::train {
 
@@ -95,6 +96,10 @@ LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t
                          const std::vector<int32_t>& bytes_per_token, int64_t batch,
                          int64_t max_tokens, const models::ForwardOptions& forward,
                          uint64_t mask_seed = 1234);
+
+// The AdamW groups of a language model: decay on the weight matrices of Linear layers, none on
+// biases, norms and the token and position embeddings.
+std::vector<ParamGroup> lm_param_groups(models::TransformerLM& model, double weight_decay);
 
 // Loads the model of a run folder (ckpt + tokenizer) for sampling and evaluation.
 struct LoadedLm {

@@ -1,12 +1,14 @@
 #include "train/optim.h"
 
 #include "core/ops.h"
+#include "core/ops_cuda.h"
 #include "kernels/cpu/optim.h"
 
 namespace smyrf::train {
 namespace kc = kernels::cpu;
 
-Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::move(groups)), lr_(lr) {
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr)
+    : groups_(std::move(groups)), lr_(lr) {
   for (auto& g : groups_)
     for (auto& p : g.params) check_param(p, "optimizer");
 }
@@ -14,9 +16,10 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::m
 void Optimizer::check_param(const Tensor& p, const char* op) {
   SMYRF_CHECK_HINT(p.defined() && p.is_leaf() && p.requires_grad(), op,
                    "parameters must be leaf tensors that require grad", "pass module.parameters()");
-  SMYRF_CHECK_HINT(p.is_contiguous() && p.device().is_cpu() && is_floating(p.dtype()), op,
-                   "parameter of shape " << shape_str(p.shape()) << " must be a contiguous float CPU tensor",
-                   "create parameters with the factories (they are contiguous)");
+  SMYRF_CHECK_HINT(
+      p.is_contiguous() && p.device().is_cpu() && is_floating(p.dtype()), op,
+      "parameter of shape " << shape_str(p.shape()) << " must be a contiguous float CPU tensor",
+      "create parameters with the factories (they are contiguous)");
 }
 
 void Optimizer::zero_grad() {
@@ -38,15 +41,16 @@ std::vector<std::vector<Tensor>> zero_state(const std::vector<ParamGroup>& group
   }
   return s;
 }
-void put(layers::NamedTensors& out, const std::vector<std::vector<Tensor>>& s, const std::string& what) {
+void put(layers::NamedTensors& out, const std::vector<std::vector<Tensor>>& s,
+         const std::string& what) {
   for (size_t gi = 0; gi < s.size(); ++gi)
     for (size_t i = 0; i < s[gi].size(); ++i)
       out.emplace_back(std::to_string(gi) + "." + std::to_string(i) + "." + what, s[gi][i]);
 }
 // Appends (dst, src) pairs after checking names and shapes; nothing is copied here, so the
 // caller can validate every buffer before changing any (a failed load keeps the old state).
-void get(const layers::NamedTensors& in, std::vector<std::vector<Tensor>>& s, const std::string& what,
-         std::vector<std::pair<Tensor, Tensor>>& copies) {
+void get(const layers::NamedTensors& in, std::vector<std::vector<Tensor>>& s,
+         const std::string& what, std::vector<std::pair<Tensor, Tensor>>& copies) {
   for (size_t gi = 0; gi < s.size(); ++gi)
     for (size_t i = 0; i < s[gi].size(); ++i) {
       std::string key = std::to_string(gi) + "." + std::to_string(i) + "." + what;
@@ -54,7 +58,8 @@ void get(const layers::NamedTensors& in, std::vector<std::vector<Tensor>>& s, co
       for (auto& [n, t] : in)
         if (n == key) {
           SMYRF_CHECK(t.shape() == s[gi][i].shape(), "optimizer.load_state",
-                      "'" << key << "' has shape " << shape_str(t.shape()) << ", expected " << shape_str(s[gi][i].shape()));
+                      "'" << key << "' has shape " << shape_str(t.shape()) << ", expected "
+                          << shape_str(s[gi][i].shape()));
           copies.emplace_back(s[gi][i], t);
           found = true;
         }
@@ -87,10 +92,17 @@ void SGD::step() {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       g = raw::contiguous(g);
+      if (p.device().is_cuda()) {  // the same update in kernels/cuda (not yet run on a GPU)
+        cuda_ops::sgd_update(p, g, opt_.momentum != 0 ? momentum_[gi][i] : Tensor(), lr_,
+                             opt_.momentum, wd, opt_.nesterov, step_ == 1);
+        p.storage()->bump_version();
+        continue;
+      }
       SMYRF_DISPATCH_FLOAT(p.dtype(), "SGD.step", [&] {
-        kc::sgd_update<scalar_t>(p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
-                                 opt_.momentum != 0 ? momentum_[gi][i].data_ptr<scalar_t>() : nullptr, p.numel(),
-                                 lr_, opt_.momentum, wd, opt_.nesterov, step_ == 1);
+        kc::sgd_update<scalar_t>(
+            p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
+            opt_.momentum != 0 ? momentum_[gi][i].data_ptr<scalar_t>() : nullptr, p.numel(), lr_,
+            opt_.momentum, wd, opt_.nesterov, step_ == 1);
       });
       p.storage()->bump_version();
     }
@@ -112,7 +124,8 @@ void SGD::load_state(const layers::NamedTensors& s) {
 }
 
 AdamW::AdamW(std::vector<Tensor> params, Options o) : AdamW(one_group(std::move(params)), o) {}
-AdamW::AdamW(std::vector<ParamGroup> groups, Options o) : Optimizer(std::move(groups), o.lr), opt_(o) {
+AdamW::AdamW(std::vector<ParamGroup> groups, Options o)
+    : Optimizer(std::move(groups), o.lr), opt_(o) {
   m_ = zero_state(groups_);
   v_ = zero_state(groups_);
 }
@@ -127,10 +140,17 @@ void AdamW::step() {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       g = raw::contiguous(g);
+      if (p.device().is_cuda()) {  // the same update in kernels/cuda (not yet run on a GPU)
+        cuda_ops::adam_update(p, g, m_[gi][i], v_[gi][i], lr_, opt_.beta1, opt_.beta2, opt_.eps, wd,
+                              opt_.decoupled, step_);
+        p.storage()->bump_version();
+        continue;
+      }
       SMYRF_DISPATCH_FLOAT(p.dtype(), "AdamW.step", [&] {
-        kc::adam_update<scalar_t>(p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), m_[gi][i].data_ptr<scalar_t>(),
-                                  v_[gi][i].data_ptr<scalar_t>(), p.numel(), lr_, opt_.beta1, opt_.beta2, opt_.eps,
-                                  wd, opt_.decoupled, step_);
+        kc::adam_update<scalar_t>(p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
+                                  m_[gi][i].data_ptr<scalar_t>(), v_[gi][i].data_ptr<scalar_t>(),
+                                  p.numel(), lr_, opt_.beta1, opt_.beta2, opt_.eps, wd,
+                                  opt_.decoupled, step_);
       });
       p.storage()->bump_version();
     }

@@ -33,6 +33,7 @@ namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
 
 constexpr int64_t kKeyTile = 64;     // keys per transposed tile
 constexpr int64_t kQueryBlock = 64;  // queries per block_forward call in the drivers
+constexpr int64_t kBwdRows = 32;     // query rows per register-blocked dk/dv update in backward
 
 // Marker types: no additive pair term, no dropout. Compile-time so the common path has no calls.
 struct NoPair {
@@ -64,12 +65,17 @@ struct HashDrop {
 
 template <typename T>
 struct Workspace {
-  std::vector<T> kt, vt, s, dp, m, l, dk_acc, dv_acc, o, lse;
+  std::vector<T> kt, vt, s, dp, m, l, dk_acc, dv_acc, o, lse, pt, dst;
+  std::vector<int32_t> rows, alist;
   void reserve(int64_t d, int64_t dv, int64_t nq) {
+    pt.resize(kKeyTile * kBwdRows);
+    dst.resize(kKeyTile * kBwdRows);
+    rows.resize(kBwdRows);
+    alist.resize(kBwdRows);
     kt.resize(kKeyTile * d);
     vt.resize(kKeyTile * dv);
-    s.resize(kKeyTile);
-    dp.resize(kKeyTile);
+    s.resize(2 * kKeyTile);
+    dp.resize(2 * kKeyTile);
     dk_acc.resize(kKeyTile * d);
     dv_acc.resize(kKeyTile * dv);
     m.resize(nq);
@@ -168,6 +174,21 @@ inline void accumulate_rows(T* o, int64_t n, const T* w, const T* base, int64_t 
     if (w[jj] != T(0)) axpy(o, w[jj], base + static_cast<int64_t>(idx[jj]) * ld, n);
 }
 
+// Two rows at once: s0 = x0 . tile, s1 = x1 . tile (the AVX2 build shares each tile load).
+template <typename T>
+inline void rows2_times_tile(const T* x0, const T* x1, const T* t, int64_t d, T* s0, T* s1) {
+  row_times_tile(x0, t, d, s0);
+  row_times_tile(x1, t, d, s1);
+}
+
+// o0 += sum_jj w0[jj] base[idx[jj]], o1 += sum_jj w1[jj] base[idx[jj]]; o0 and o1 must differ.
+template <typename T>
+inline void accumulate_rows2(T* o0, T* o1, int64_t n, const T* w0, const T* w1, const T* base,
+                             int64_t ld, const int32_t* idx, int64_t nb) {
+  accumulate_rows(o0, n, w0, base, ld, idx, nb);
+  accumulate_rows(o1, n, w1, base, ld, idx, nb);
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 static_assert(kKeyTile == 64, "the AVX2 micro-kernels assume 64-key tiles");
 
@@ -235,6 +256,74 @@ inline void accumulate_rows(float* o, int64_t n, const float* w, const float* ba
   if (c0 < n)
     for (int64_t jj = 0; jj < nb; ++jj)
       if (w[jj] != 0.f) axpy(o + c0, w[jj], base + static_cast<int64_t>(idx[jj]) * ld + c0, n - c0);
+}
+
+// 2 rows x 32 keys of accumulators per pass: 6 loads feed 8 multiply-adds (one row: 9 for 8).
+inline void rows2_times_tile(const float* x0, const float* x1, const float* t, int64_t d, float* s0,
+                             float* s1) {
+  for (int64_t h = 0; h < kKeyTile; h += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (int64_t c = 0; c < d; ++c) {
+      const float* r = t + c * kKeyTile + h;
+      const __m256 t0 = _mm256_loadu_ps(r), t1 = _mm256_loadu_ps(r + 8);
+      const __m256 t2 = _mm256_loadu_ps(r + 16), t3 = _mm256_loadu_ps(r + 24);
+      const __m256 x = _mm256_broadcast_ss(x0 + c), y = _mm256_broadcast_ss(x1 + c);
+      a0 = _mm256_fmadd_ps(x, t0, a0);
+      a1 = _mm256_fmadd_ps(x, t1, a1);
+      a2 = _mm256_fmadd_ps(x, t2, a2);
+      a3 = _mm256_fmadd_ps(x, t3, a3);
+      b0 = _mm256_fmadd_ps(y, t0, b0);
+      b1 = _mm256_fmadd_ps(y, t1, b1);
+      b2 = _mm256_fmadd_ps(y, t2, b2);
+      b3 = _mm256_fmadd_ps(y, t3, b3);
+    }
+    _mm256_storeu_ps(s0 + h, a0);
+    _mm256_storeu_ps(s0 + h + 8, a1);
+    _mm256_storeu_ps(s0 + h + 16, a2);
+    _mm256_storeu_ps(s0 + h + 24, a3);
+    _mm256_storeu_ps(s1 + h, b0);
+    _mm256_storeu_ps(s1 + h + 8, b1);
+    _mm256_storeu_ps(s1 + h + 16, b2);
+    _mm256_storeu_ps(s1 + h + 24, b3);
+  }
+}
+
+// Two output rows share each loaded base row: 6 loads per 8 multiply-adds.
+inline void accumulate_rows2(float* o0, float* o1, int64_t n, const float* w0, const float* w1,
+                             const float* base, int64_t ld, const int32_t* idx, int64_t nb) {
+  int64_t c0 = 0;
+  for (; c0 + 32 <= n; c0 += 32) {
+    __m256 a0 = _mm256_loadu_ps(o0 + c0), a1 = _mm256_loadu_ps(o0 + c0 + 8);
+    __m256 a2 = _mm256_loadu_ps(o0 + c0 + 16), a3 = _mm256_loadu_ps(o0 + c0 + 24);
+    __m256 b0 = _mm256_loadu_ps(o1 + c0), b1 = _mm256_loadu_ps(o1 + c0 + 8);
+    __m256 b2 = _mm256_loadu_ps(o1 + c0 + 16), b3 = _mm256_loadu_ps(o1 + c0 + 24);
+    for (int64_t jj = 0; jj < nb; ++jj) {
+      const float* r = base + static_cast<int64_t>(idx[jj]) * ld + c0;
+      const __m256 r0 = _mm256_loadu_ps(r), r1 = _mm256_loadu_ps(r + 8);
+      const __m256 r2 = _mm256_loadu_ps(r + 16), r3 = _mm256_loadu_ps(r + 24);
+      const __m256 x = _mm256_broadcast_ss(w0 + jj), y = _mm256_broadcast_ss(w1 + jj);
+      a0 = _mm256_fmadd_ps(x, r0, a0);
+      a1 = _mm256_fmadd_ps(x, r1, a1);
+      a2 = _mm256_fmadd_ps(x, r2, a2);
+      a3 = _mm256_fmadd_ps(x, r3, a3);
+      b0 = _mm256_fmadd_ps(y, r0, b0);
+      b1 = _mm256_fmadd_ps(y, r1, b1);
+      b2 = _mm256_fmadd_ps(y, r2, b2);
+      b3 = _mm256_fmadd_ps(y, r3, b3);
+    }
+    _mm256_storeu_ps(o0 + c0, a0);
+    _mm256_storeu_ps(o0 + c0 + 8, a1);
+    _mm256_storeu_ps(o0 + c0 + 16, a2);
+    _mm256_storeu_ps(o0 + c0 + 24, a3);
+    _mm256_storeu_ps(o1 + c0, b0);
+    _mm256_storeu_ps(o1 + c0 + 8, b1);
+    _mm256_storeu_ps(o1 + c0 + 16, b2);
+    _mm256_storeu_ps(o1 + c0 + 24, b3);
+  }
+  if (c0 < n) {
+    accumulate_rows(o0 + c0, n - c0, w0, base + c0, ld, idx, nb);
+    accumulate_rows(o1 + c0, n - c0, w1, base + c0, ld, idx, nb);
+  }
 }
 #endif
 
@@ -311,67 +400,109 @@ void block_forward(const T* q, int64_t ldq, const T* k, int64_t ldk, const T* v,
 // each query (indexed by the query row, like dout): adds into dq rows qi[a] (row stride d) and dk,
 // dv rows kj[b] (row strides d and dv). P_ij = exp(score - lse_i) is recomputed, never stored.
 // Queries with lse = -inf contribute nothing.
+//
+// Flash-style tiling: for each key tile (kKeyTile keys, transposed into kt/vt) the queries are
+// taken kBwdRows at a time. Per query row the score row, P, dP = dout . v and dS are computed
+// against the whole tile and dq gets dS k (register-blocked over the tile's key rows); P z and dS
+// are also stored transposed (key-major), so that afterwards dv += (P z)^T dout and
+// dk += dS^T q run as register-blocked sums over the block's query rows. That keeps every
+// accumulator of the three products in registers instead of a load/store per multiply-add.
 template <typename T, typename Pair, typename Drop>
 void block_backward(const T* q, const T* k, const T* v, int64_t d, int64_t dv, const int32_t* qi,
                     int64_t nq, const int32_t* kj, int64_t nk, T scale, Pair pair, Drop drop,
                     const T* lse, const T* dsum, const T* dout, T* dq, T* dk, T* dvv,
                     Workspace<T>& ws) {
-  T* s = ws.s.data();
-  T* dp = ws.dp.data();
+  T* s = ws.s.data();    // 2 rows of kKeyTile: scores, then P, then scale * dS
+  T* dp = ws.dp.data();  // 2 rows of kKeyTile: dout . v
   T* kt = ws.kt.data();
   T* vt = ws.vt.data();
   T* dk_acc = ws.dk_acc.data();
   T* dv_acc = ws.dv_acc.data();
+  T* pt = ws.pt.data();    // (kKeyTile, kBwdRows): P z of the block, key-major
+  T* dst = ws.dst.data();  // (kKeyTile, kBwdRows): scale * dS of the block, key-major
+  int32_t* rows = ws.rows.data();
+  int32_t* alist = ws.alist.data();
   for (int64_t kb = 0; kb < nk; kb += kKeyTile) {
     const int64_t nb = std::min(kKeyTile, nk - kb);
     gather_transposed(k, d, d, kj + kb, nb, kt);
     gather_transposed(v, dv, dv, kj + kb, nb, vt);
     std::fill(dk_acc, dk_acc + nb * d, T(0));
     std::fill(dv_acc, dv_acc + nb * dv, T(0));
-    bool any = false;
-    for (int64_t a = 0; a < nq; ++a) {
+    // Turns the raw products of block row r (query position a) into P z (pt column r) and
+    // scale * dS (in sr and dst column r).
+    auto finish_row = [&](int64_t r, int64_t a, T* sr, T* dpr) {
       const int64_t i = qi[a];
       const T lse_i = lse[i];
-      if (lse_i == neg_inf<T>()) continue;
-      const T* qa = q + i * d;
-      const T* doa = dout + i * dv;
-      scores_row(qa, kt, d, nb, scale, pair, a, kb, s);
-      for (int64_t jj = 0; jj < nb; ++jj) s[jj] -= lse_i;
-      exp_inplace(s, nb);  // s = P
-      row_times_tile(doa, vt, dv, dp);
+      for (int64_t jj = 0; jj < nb; ++jj) sr[jj] *= scale;
+      if constexpr (!std::is_same_v<Pair, NoPair>) {
+        for (int64_t jj = 0; jj < nb; ++jj) sr[jj] += pair(a, kb + jj);
+      }
+      for (int64_t jj = 0; jj < nb; ++jj) sr[jj] -= lse_i;
+      exp_inplace(sr, nb);  // P
       if constexpr (!std::is_same_v<Drop, NoDrop>) {
         for (int64_t jj = 0; jj < nb; ++jj) {
           const T z = drop(a, kb + jj);
-          dp[jj] *= z;  // dL/dP_ij = z_ij dout_i . v_j
-          // dv uses P z; stash it in the dk accumulator pass below via pz
-          const T pz = s[jj] * z;
-          T* dva = dv_acc + jj * dv;
-          if (pz != T(0)) axpy(dva, pz, doa, dv);
+          dpr[jj] *= z;                        // dL/dP_ij = z_ij dout_i . v_j
+          pt[jj * kBwdRows + r] = sr[jj] * z;  // dv uses P z
         }
       } else {
-        for (int64_t jj = 0; jj < nb; ++jj) {
-          const T pj = s[jj];
-          if (pj == T(0)) continue;
-          T* dva = dv_acc + jj * dv;
-          axpy(dva, pj, doa, dv);
-        }
+        for (int64_t jj = 0; jj < nb; ++jj) pt[jj * kBwdRows + r] = sr[jj];
       }
       const T di = dsum[i];
-      for (int64_t jj = 0; jj < nb; ++jj) s[jj] = scale * s[jj] * (dp[jj] - di);  // scale * dS
-      accumulate_rows(dq + i * d, d, s, k, d, kj + kb, nb);
-      for (int64_t jj = 0; jj < nb; ++jj)
-        if (s[jj] != T(0)) axpy(dk_acc + jj * d, s[jj], qa, d);
+      for (int64_t jj = 0; jj < nb; ++jj) {
+        sr[jj] = scale * sr[jj] * (dpr[jj] - di);
+        dst[jj * kBwdRows + r] = sr[jj];
+      }
+    };
+    bool any = false;
+    for (int64_t a0 = 0; a0 < nq; a0 += kBwdRows) {
+      const int64_t a1 = std::min(nq, a0 + kBwdRows);
+      int64_t r = 0;
+      for (int64_t a = a0; a < a1; ++a) {
+        if (lse[qi[a]] == neg_inf<T>()) continue;
+        alist[r] = static_cast<int32_t>(a);
+        rows[r++] = qi[a];
+      }
+      if (r == 0) continue;
       any = true;
+      int64_t t = 0;
+      for (; t + 2 <= r; t += 2) {
+        const int64_t i0 = rows[t], i1 = rows[t + 1];
+        rows2_times_tile(q + i0 * d, q + i1 * d, kt, d, s, s + kKeyTile);
+        rows2_times_tile(dout + i0 * dv, dout + i1 * dv, vt, dv, dp, dp + kKeyTile);
+        finish_row(t, alist[t], s, dp);
+        finish_row(t + 1, alist[t + 1], s + kKeyTile, dp + kKeyTile);
+        if (i0 != i1) {
+          accumulate_rows2(dq + i0 * d, dq + i1 * d, d, s, s + kKeyTile, k, d, kj + kb, nb);
+        } else {
+          accumulate_rows(dq + i0 * d, d, s, k, d, kj + kb, nb);
+          accumulate_rows(dq + i1 * d, d, s + kKeyTile, k, d, kj + kb, nb);
+        }
+      }
+      if (t < r) {
+        const int64_t i0 = rows[t];
+        row_times_tile(q + i0 * d, kt, d, s);
+        row_times_tile(dout + i0 * dv, vt, dv, dp);
+        finish_row(t, alist[t], s, dp);
+        accumulate_rows(dq + i0 * d, d, s, k, d, kj + kb, nb);
+      }
+      int64_t jj = 0;
+      for (; jj + 2 <= nb; jj += 2) {
+        accumulate_rows2(dv_acc + jj * dv, dv_acc + (jj + 1) * dv, dv, pt + jj * kBwdRows,
+                         pt + (jj + 1) * kBwdRows, dout, dv, rows, r);
+        accumulate_rows2(dk_acc + jj * d, dk_acc + (jj + 1) * d, d, dst + jj * kBwdRows,
+                         dst + (jj + 1) * kBwdRows, q, d, rows, r);
+      }
+      if (jj < nb) {
+        accumulate_rows(dv_acc + jj * dv, dv, pt + jj * kBwdRows, dout, dv, rows, r);
+        accumulate_rows(dk_acc + jj * d, d, dst + jj * kBwdRows, q, d, rows, r);
+      }
     }
     if (!any) continue;
     for (int64_t jj = 0; jj < nb; ++jj) {
       const int64_t j = kj[kb + jj];
-      T* dkr = dk + j * d;
-      T* dvr = dvv + j * dv;
-      const T* ka = dk_acc + jj * d;
-      const T* va = dv_acc + jj * dv;
-      axpy(dkr, T(1), ka, d);
-      axpy(dvr, T(1), va, dv);
+      axpy(dk + j * d, T(1), dk_acc + jj * d, d);
+      axpy(dvv + j * dv, T(1), dv_acc + jj * dv, dv);
     }
   }
 }

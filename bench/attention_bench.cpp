@@ -13,7 +13,8 @@
 // output error ||o - o_dense|| / ||o_dense|| and the cosine of the q/k/v gradients with the dense
 // ones, on Gaussian inputs and on clustered inputs (tokens near a few shared centres).
 //
-// --shapes selects timing cases: comma-separated "N" (both BH) or "BHxN" ("8x1024,8x2048").
+// --shapes selects timing cases: comma-separated "N" (both BH) or "BHxN" ("8x1024,8x2048");
+// --shapes approx prints only the approximation rows.
 #include <malloc.h>
 
 #include <algorithm>
@@ -348,6 +349,10 @@ void approximation_rows(const Options& opt) {
 SMYRF_BENCH_WORKLOAD("attention",
                      "dense vs SMYRF attention kernels (float32): fwd and fwd+bwd median ms, and "
                      "SMYRF's approximation error; --shapes filters N") {
+  if (opt.shapes == "approx") {  // only the approximation table (bench/compare attention)
+    approximation_rows(opt);
+    return;
+  }
   if (opt.shapes.empty()) approximation_rows(opt);
   timing_rows(opt);
 }

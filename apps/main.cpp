@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   smyrf::apps::add_classifier_command(app);
   smyrf::apps::add_lm_command(app);
   smyrf::apps::add_gan_command(app);
+  smyrf::apps::add_study_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

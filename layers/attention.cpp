@@ -91,8 +91,13 @@ Tensor Attention::forward(const Tensor& x, const Tensor& kv_in, const AttentionC
   const Tensor q = split(q_proj->forward(x), nq);
   const Tensor k = split(k_proj->forward(kv), nk);
   const Tensor v = split(v_proj->forward(kv), nk);
+  capture_forward("q", q);
+  capture_forward("k", k);
+  capture_forward("v", v);
   const Tensor a = run_attention(q, k, v, kind_, smyrf_, call, dropout_, is_training(), rng_,
                                  std::nullopt, &last_seed_);
+  capture_forward("out", a);
+  capture_backward("grad_out", a);
   return out_proj->forward(a.permute({0, 2, 1, 3}).reshape({B, nq, embed_dim}));
 }
 
@@ -138,8 +143,13 @@ Tensor SelfAttention2d::forward(const Tensor& x, const AttentionCall& call) {
   const Tensor q = tokens(theta->forward(x), c8, n);
   const Tensor k = tokens(max_pool2d(phi->forward(x), 2), c8, n / 4);
   const Tensor v = tokens(max_pool2d(g->forward(x), 2), c2, n / 4);
+  capture_forward("q", q);
+  capture_forward("k", k);
+  capture_forward("v", v);
   const Tensor a = run_attention(q, k, v, kind_, smyrf_, call, 0.0, is_training(), rng_, 1.0,
                                  &last_seed_);  // (B, 1, n, c2)
+  capture_forward("out", a);
+  capture_backward("grad_out", a);
   const Tensor y = o->forward(a.squeeze(1).transpose(1, 2).reshape({B, c2, H, W}));
   return x + gamma * y;
 }

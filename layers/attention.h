@@ -14,6 +14,10 @@
 // (fresh clusters per step, as the paper), followed by the attention-dropout seed when training;
 // last_seed() reports the hash seed of the latest call so a recomputation (activation
 // checkpointing, evaluation of the same clusters) can pass it back through AttentionCall::seed.
+//
+// Capture points (Module hooks, layers/module.h), both layers: forward "q", "k", "v" (the per-head
+// inputs of the attention op, (B, H, N, d); SelfAttention2d has H = 1 and pooled keys/values)
+// and "out" (its output); backward "grad_out" (the upstream gradient of "out").
 #pragma once
 #include <memory>
 #include <optional>

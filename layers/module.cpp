@@ -9,7 +9,8 @@
 namespace smyrf::layers {
 
 Tensor Module::forward(const Tensor&) {
-  throw Error(name(), "this module has no single-tensor forward", "call the module's own forward overload");
+  throw Error(name(), "this module has no single-tensor forward",
+              "call the module's own forward overload");
 }
 
 void Module::check_new_name(const std::string& name) const {
@@ -46,7 +47,8 @@ void Module::set_buffer(const std::string& name, const Tensor& t) {
   throw Error(this->name(), "no buffer named '" + name + "'");
 }
 
-void Module::collect(const std::string& prefix, bool params, bool recurse, NamedTensors& out) const {
+void Module::collect(const std::string& prefix, bool params, bool recurse,
+                     NamedTensors& out) const {
   for (auto& [n, t] : params ? params_ : buffers_) out.emplace_back(prefix + n, t);
   if (!recurse) return;
   for (auto& [n, m] : children_) m->collect(prefix + n + ".", params, true, out);
@@ -134,8 +136,9 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
     for (auto& [mn, dst] : mine) {
       if (mn != n) continue;
       SMYRF_CHECK_HINT(dst.shape() == src.shape(), "load_state_dict",
-                       "'" << n << "' has shape " << shape_str(src.shape()) << " in the state dict but "
-                           << shape_str(dst.shape()) << " in the module",
+                       "'" << n << "' has shape " << shape_str(src.shape())
+                           << " in the state dict but " << shape_str(dst.shape())
+                           << " in the module",
                        "the checkpoint was written by a model of another configuration");
       copies.emplace_back(dst, src);
     }
@@ -162,6 +165,57 @@ Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   for (auto& m : layers_) h = m->forward(h);
   return h;
+}
+
+int64_t Module::register_forward_hook(CaptureHook hook) {
+  SMYRF_CHECK(hook != nullptr, name(), "register_forward_hook: empty hook");
+  forward_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+int64_t Module::register_backward_hook(CaptureHook hook) {
+  SMYRF_CHECK(hook != nullptr, name(), "register_backward_hook: empty hook");
+  backward_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void Module::remove_hook(int64_t id) {
+  for (auto* list : {&forward_hooks_, &backward_hooks_})
+    for (auto it = list->begin(); it != list->end(); ++it)
+      if (it->first == id) {
+        list->erase(it);
+        if (backward_hooks_.empty()) kept_.clear();
+        return;
+      }
+}
+
+void Module::capture_forward(const std::string& point, const Tensor& t) const {
+  for (auto& [id, h] : forward_hooks_) h(point, t);
+}
+
+void Module::capture_backward(const std::string& point, const Tensor& t) const {
+  if (backward_hooks_.empty() || !t.defined() || !t.requires_grad()) return;
+  // a copy of the hooks present at forward time: the graph may outlive this module's list
+  std::vector<CaptureHook> hooks;
+  for (auto& [id, h] : backward_hooks_) hooks.push_back(h);
+  t.register_hook([hooks, point](const Tensor& g) {
+    for (auto& h : hooks) h(point, g);
+  });
+  for (auto& [p, kept] : kept_)
+    if (p == point) {
+      kept = t;
+      return;
+    }
+  kept_.emplace_back(point, t);
+}
+
+std::shared_ptr<Module> find_module(const Module& root, const std::string& dotted_name) {
+  std::string names;
+  for (auto& [n, m] : root.named_modules()) {
+    if (n == dotted_name) return m;
+    if (names.size() < 2000) names += (names.empty() ? "" : ", ") + n;
+  }
+  throw Error(root.name(), "no submodule named '" + dotted_name + "'", "available: " + names);
 }
 
 }  // namespace smyrf::layers

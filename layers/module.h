@@ -2,6 +2,7 @@
 // registration order, so named_parameters() and state_dict() list dotted names the way PyTorch
 // does ("blocks.0.attn.qkv.weight"), and a state dict written by one can be read by the other.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +16,15 @@ namespace smyrf::layers {
 // The same type as smyrf::NamedTensors, so a state_dict() goes straight to save_safetensors.
 using NamedTensors = ::smyrf::NamedTensors;
 
+// Hooks: observe named capture points of a module during forward and backward without changing
+// its computation. A layer declares its capture points (Attention and SelfAttention2d: "q", "k",
+// "v" going into the attention op, "out" coming out of it, each (B, H, N, d); and the gradient
+// point "grad_out", the upstream gradient of "out"). A forward hook is called with every forward
+// capture point as it is computed; a backward hook with every gradient point during backward
+// (through an autograd tensor hook, so only when the captured tensor requires grad). Hooks see
+// the tensors themselves: clone() what you keep if a later in-place write could change it.
+using CaptureHook = std::function<void(const std::string& point, const Tensor& value)>;
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -27,8 +37,11 @@ class Module {
   NamedTensors named_parameters(bool recurse = true) const;
   std::vector<Tensor> parameters(bool recurse = true) const;
   NamedTensors named_buffers(bool recurse = true) const;
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;  // excludes self
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const {
+    return children_;
+  }
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules()
+      const;  // excludes self
   int64_t num_parameters() const;
 
   // Dotted names in PyTorch's order: each module's own parameters, then its own buffers, then
@@ -43,7 +56,22 @@ class Module {
   bool is_training() const { return training_; }
   void zero_grad();
 
+  // Returns an id for remove_hook. Hooks run in registration order.
+  int64_t register_forward_hook(CaptureHook hook);
+  int64_t register_backward_hook(CaptureHook hook);
+  void remove_hook(int64_t id);  // unknown ids are ignored
+  bool has_hooks() const { return !forward_hooks_.empty() || !backward_hooks_.empty(); }
+
  protected:
+  // Called by layers at their capture points: runs the forward hooks with (point, t).
+  void capture_forward(const std::string& point, const Tensor& t) const;
+  // Arranges for the backward hooks to receive the gradient of t as gradient point `point`
+  // (nothing when there are none or t does not require grad). The autograd engine reaches a
+  // tensor hook only while the tensor is alive, so the module keeps the latest t of each point
+  // (and with it that pass's graph) until the next capture of the point or until its backward
+  // hooks are all removed.
+  void capture_backward(const std::string& point, const Tensor& t) const;
+
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);
   template <typename M>
@@ -63,7 +91,14 @@ class Module {
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::vector<std::pair<int64_t, CaptureHook>> forward_hooks_, backward_hooks_;
+  mutable std::vector<std::pair<std::string, Tensor>> kept_;  // see capture_backward
+  int64_t next_hook_id_ = 1;
 };
+
+// The submodule of root named by its dotted path ("transformer.h.0.attn"); throws smyrf::Error
+// listing the available names when there is none.
+std::shared_ptr<Module> find_module(const Module& root, const std::string& dotted_name);
 
 // Applies its children in order; names them "0", "1", ... like torch.nn.Sequential.
 class Sequential : public Module {

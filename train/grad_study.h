@@ -1,0 +1,142 @@
+// The gradient study (issue 8): how far SMYRF's gradients are from dense attention's, and why.
+//
+// SMYRF's backward is exact for the clustered function with the clusters held fixed
+// (docs/smyrf.md); this library measures its distance to the DENSE gradient on the same inputs.
+// Files: grad_study_inputs.cpp (synthetic inputs and capture from checkpoints), _metrics.cpp (one
+// head, one configuration), _sweep.cpp (the configurations and the run), _report.cpp (CSV, PNG
+// plots and the Markdown report). All float64 on the CPU; deterministic in StudyOptions::seed.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/attention_ops.h"
+#include "core/tensor.h"
+
+namespace smyrf::train {
+
+// Per-head attention inputs: q (B, H, Nq, d), k (B, H, Nk, d), v (B, H, Nk, dv) and the upstream
+// gradient dout (B, H, Nq, dv), all float64, with the scale and causal rule of their layer.
+struct StudyInput {
+  std::string source;  // "gaussian", "clustered", or "<run dir>:<layer>" for captured inputs
+  std::string layer;   // the layer name ("synthetic" for synthetic inputs)
+  Tensor q, k, v, dout;
+  double scale = 1.0;
+  double temperature = 1.0;  // synthetic: scale = 1 / (temperature * sqrt(d)); captured: 1
+  bool causal = false;
+};
+
+// Synthetic inputs, B = 1: kind "gaussian" (q, k, v, dout i.i.d. N(0, 1)) or "clustered" (q and
+// k drawn around 8 shared random centres of norm 2 d^(1/4) with N(0, 0.1^2) noise, so scaled
+// scores are about 4 within a centre and clusters that matter exist). Low temperature (< 1)
+// sharpens the dense attention, high (> 1) flattens it. Throws smyrf::Error for an unknown kind or
+// non-positive sizes.
+StudyInput synthetic_input(const std::string& kind, int64_t n, int64_t d, int64_t heads,
+                           double temperature, uint64_t seed);
+
+// Captured inputs: one forward/backward pass of a checkpoint on `batch` sequences (LM: windows
+// of the run's validation text and the model's own loss; GAN: G_ema on random z and labels, with
+// the loss sum(image * r) for a fixed random r, since a run folder restores G_ema but not D),
+// with hooks (layers/module.h) on the named attention layer collecting q, k, v and grad_out.
+// run_dir holds an `smyrf lm train` or `smyrf gan train` run. Throws smyrf::Error naming the
+// available layers when `layer` is not an attention layer of the model.
+StudyInput capture_input(const std::string& run_dir, const std::string& layer, int64_t batch,
+                         uint64_t seed);
+// The attention layer names of a checkpoint's model (for --layer hints).
+std::vector<std::string> attention_layers(const std::string& run_dir);
+
+// One SMYRF configuration of the study.
+struct StudyConfig {
+  int64_t n_hashes = 2, q_cluster = 32, k_cluster = 32;
+  SmyrfDuplicates duplicates = SmyrfDuplicates::Multiset;
+  int64_t n_seeds = 1;  // hash seeds averaged for bias and variance
+  uint64_t seed = 1;    // the seeds used are derived from this one
+};
+
+// Distribution of a per-token quantity over tokens.
+struct Dist {
+  double mean = 0, p10 = 0, p50 = 0, p90 = 0;
+};
+Dist distribution(std::vector<double> values);  // NaNs skipped; all zero when empty
+// Pearson correlation; 0 when either side is constant or there are < 2 pairs.
+double pearson(const std::vector<double>& x, const std::vector<double>& y);
+
+// Metrics of one (batch row, head), averaged over the n_seeds hash seeds where they are per-seed.
+struct HeadMetrics {
+  int64_t batch = 0, head = 0;
+  // per-token cosine and relative error against dense (dq and out per query; dk, dv per key);
+  // "whole" = the same measure on the flattened head tensor
+  std::map<std::string, Dist> token;    // keys "cos_dq", "err_dq", ..., "cos_out", "err_out"
+  std::map<std::string, double> whole;  // keys "cos_dq", "err_dq", ... (flattened)
+  Dist coverage;                        // dense attention mass the clusters cover, per query
+  double corr_coverage_err_dq = 0;      // Pearson over queries: coverage vs relative dq error
+  double keys_no_grad = 0;              // fraction of keys no query attends (zero dk and dv)
+  std::vector<double> mult_hist;        // share of (query, key) pairs with M = 0..n_hashes
+  // seed-averaged gradient g_bar = mean_s g_s of [dq, dk, dv] against dense g:
+  double bias_err = 0;  // |g_bar - g| / |g|
+  double bias_cos = 0;  // cos(g_bar, g)
+  double variance = 0;  // mean_s |g_s - g_bar|^2 / |g|^2 (0 for one seed)
+};
+
+// All heads of an input under one configuration. Throws smyrf::Error (op "grad_study") for
+// configurations the op rejects, with its message.
+std::vector<HeadMetrics> measure(const StudyInput& in, const StudyConfig& c);
+
+// ---- the sweep ----
+struct StudyOptions {
+  std::string out = "runs/study-grads";
+  uint64_t seed = 1;
+  // synthetic inputs (used when checkpoint is empty)
+  std::vector<std::string> kinds{"gaussian", "clustered"};
+  std::vector<int64_t> lengths{128, 256, 512};  // N sweep; the first of them... see sweep.cpp
+  int64_t n = 256, d = 32, heads = 2;
+  std::vector<double> temperatures{0.25, 1.0, 4.0};
+  // real inputs
+  std::string checkpoint;  // an lm or gan run folder
+  std::string layer;       // attention layer name; empty = every attention layer
+  int64_t batch = 2;
+  int64_t train_steps = 3;  // parameter-gradient comparison steps (LM checkpoints; 0 = skip)
+  // grids
+  std::vector<int64_t> n_hashes{1, 2, 4, 8};
+  std::vector<int64_t> clusters{16, 32, 64};      // query cluster sizes (key: scaled by Nk/Nq)
+  std::vector<double> budgets{0.125, 0.25, 0.5};  // n_hashes * Ck / Nk
+  std::vector<int64_t> seed_counts{1, 2, 4, 8, 16};
+  bool progress = true;
+};
+
+// One measurement row of the CSV.
+struct StudyRow {
+  std::string sweep, source, layer;
+  int64_t batch = 0, head = 0, n = 0, d = 0, n_hashes = 0, q_cluster = 0, k_cluster = 0,
+          n_seeds = 1;
+  double budget = 0, temperature = 1;
+  std::string duplicates = "multiset";
+  std::string metric, stat;  // e.g. ("err_dq", "p50"), ("cos_dq", "whole"), ("mult_hist", "2")
+  double value = 0;
+};
+
+struct StudyResult {
+  std::vector<StudyRow> rows;
+  std::vector<std::string> files;  // written into options.out
+};
+
+// Runs every sweep, writes measurements.csv, the plots and report.md into options.out, shows a
+// progress bar on stderr. Deterministic: same options, same numbers.
+StudyResult run_grad_study(const StudyOptions& options);
+
+// Parameter-level comparison for an LM checkpoint: over `steps` SGD steps (dense gradients drive
+// the updates), the cosine between the gradient with every attention layer SMYRF (configuration
+// c, fixed seeds) and the dense gradient, for each attention layer's projection weights and for
+// all parameters. Rows use sweep "params".
+std::vector<StudyRow> param_gradient_study(const std::string& run_dir, const StudyConfig& c,
+                                           int64_t steps, int64_t batch, uint64_t seed);
+
+// ---- outputs (grad_study_report.cpp) ----
+void write_csv(const std::string& path, const std::vector<StudyRow>& rows);
+// The plots and report.md from the rows; returns the file names written.
+std::vector<std::string> write_report(const std::string& dir, const std::vector<StudyRow>& rows,
+                                      const StudyOptions& options);
+
+}  // namespace smyrf::train

@@ -1,0 +1,171 @@
+// Inputs of the gradient study: synthetic heads and heads captured from checkpoints with hooks.
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "autograd/grad_mode.h"
+#include "core/random.h"
+#include "layers/attention.h"
+#include "models/bert.h"
+#include "train/gan_train.h"
+#include "train/grad_study.h"
+#include "train/lm_train.h"
+#include "train/run_files.h"
+
+namespace smyrf::train {
+
+namespace {
+constexpr const char* kOp = "grad_study";
+namespace fs = std::filesystem;
+
+std::vector<double> normal(int64_t n, Generator& g) {
+  return randn({n}, kFloat64, &g).to_vector<double>();
+}
+
+// True when the run folder was written by `smyrf gan train` (its sidecar config has the GAN's
+// keys); LM runs have a tokenizer.json.
+bool is_lm_run(const std::string& dir) { return fs::exists(run_path(dir, "tokenizer.json")); }
+}  // namespace
+
+StudyInput synthetic_input(const std::string& kind, int64_t n, int64_t d, int64_t heads,
+                           double temperature, uint64_t seed) {
+  SMYRF_CHECK_HINT(kind == "gaussian" || kind == "clustered", kOp,
+                   "unknown synthetic input '" << kind << "'", "use gaussian or clustered");
+  SMYRF_CHECK_HINT(n > 0 && d > 0 && heads > 0 && temperature > 0, kOp,
+                   "synthetic sizes must be positive: n " << n << ", d " << d << ", heads " << heads
+                                                          << ", temperature " << temperature,
+                   "e.g. n 256, d 32, heads 2, temperature 1");
+  Generator g(seed * 0x9E3779B97F4A7C15ull + 11);
+  const int64_t total = heads * n * d;
+  std::vector<double> q = normal(total, g), k = normal(total, g);
+  if (kind == "clustered") {
+    constexpr int64_t kCentres = 8;
+    const std::vector<double> c = normal(heads * kCentres * d, g);
+    const std::vector<double> pick = rand({2 * heads * n}, kFloat64, &g).to_vector<double>();
+    for (int64_t h = 0; h < heads; ++h) {
+      // centres of norm 2 d^(1/4): scaled scores about 4 within a centre and about 0 across
+      // centres, so the dense attention of a token concentrates on its own centre
+      std::vector<double> norm(kCentres, 0);
+      for (int64_t m = 0; m < kCentres; ++m)
+        for (int64_t e = 0; e < d; ++e)
+          norm[m] += c[(h * kCentres + m) * d + e] * c[(h * kCentres + m) * d + e];
+      for (int side = 0; side < 2; ++side) {
+        std::vector<double>& x = side == 0 ? q : k;
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t m = std::min<int64_t>(
+              kCentres - 1, static_cast<int64_t>(pick[(side * heads + h) * n + i] * kCentres));
+          const double s = 2.0 * std::pow(static_cast<double>(d), 0.25) / std::sqrt(norm[m]);
+          for (int64_t e = 0; e < d; ++e) {
+            double& v = x[(h * n + i) * d + e];
+            v = c[(h * kCentres + m) * d + e] * s + 0.1 * v;
+          }
+        }
+      }
+    }
+  }
+  StudyInput in;
+  in.source = kind;
+  in.layer = "synthetic";
+  in.q = from_vector(q, {1, heads, n, d});
+  in.k = from_vector(k, {1, heads, n, d});
+  in.v = from_vector(normal(total, g), {1, heads, n, d});
+  in.dout = from_vector(normal(total, g), {1, heads, n, d});
+  in.temperature = temperature;
+  in.scale = 1.0 / (temperature * std::sqrt(static_cast<double>(d)));
+  return in;
+}
+
+std::vector<std::string> attention_layers(const std::string& dir) {
+  std::vector<std::string> names;
+  auto collect = [&](const layers::Module& m, const std::string& prefix) {
+    for (auto& [n, sub] : m.named_modules())
+      if (dynamic_cast<layers::Attention*>(sub.get()) ||
+          dynamic_cast<layers::SelfAttention2d*>(sub.get()))
+        names.push_back(prefix + n);
+  };
+  if (is_lm_run(dir)) {
+    LoadedLm l = load_lm(dir);
+    collect(*l.model, "");
+  } else {
+    LoadedGan l = load_gan(dir);
+    collect(*l.g_ema, "");
+  }
+  return names;
+}
+
+StudyInput capture_input(const std::string& dir, const std::string& layer, int64_t batch,
+                         uint64_t seed) {
+  SMYRF_CHECK_HINT(batch > 0, kOp, "batch must be positive, got " << batch, "e.g. --batch 2");
+  std::map<std::string, Tensor> got;
+  auto hook = [&](const std::string& point, const Tensor& t) {
+    got[point] = t.detach().to(kFloat64).contiguous().clone();
+  };
+  auto attach = [&](layers::Module& root) -> std::shared_ptr<layers::Module> {
+    std::shared_ptr<layers::Module> m = layers::find_module(root, layer);
+    SMYRF_CHECK_HINT(dynamic_cast<layers::Attention*>(m.get()) ||
+                         dynamic_cast<layers::SelfAttention2d*>(m.get()),
+                     kOp, "'" << layer << "' is a " << m->name() << ", not an attention layer",
+                     "pick one of the Attention / SelfAttention2d layers");
+    m->register_forward_hook(hook);
+    m->register_backward_hook(hook);
+    return m;
+  };
+  StudyInput in;
+  in.source = dir + ":" + layer;
+  in.layer = layer;
+  Generator g(seed * 31 + 7);
+  if (is_lm_run(dir)) {
+    LoadedLm l = load_lm(dir);
+    auto m = attach(*l.model);
+    const auto* att = dynamic_cast<layers::Attention*>(m.get());
+    SMYRF_CHECK(att != nullptr, kOp, "'" << layer << "' is not an Attention layer of the LM");
+    LmData d = prepare_lm_data(l.options, run_path(dir, "tokenizer.json"), false);
+    const int64_t ctx = l.model->config().context;
+    const bool causal = l.model->causal();
+    const std::vector<int32_t>& stream =
+        d.streams.val.size() > static_cast<size_t>(ctx + 1) ? d.streams.val : d.streams.train;
+    SMYRF_CHECK_HINT(stream.size() > static_cast<size_t>(ctx + 1), kOp,
+                     "the run's text has fewer than " << ctx + 1 << " tokens",
+                     "train on a larger corpus");
+    std::vector<int64_t> x(batch * ctx), y(batch * ctx);
+    const uint64_t span = stream.size() - ctx - 1;
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t s = static_cast<int64_t>(g.next_u64() % span);
+      for (int64_t i = 0; i < ctx; ++i)
+        x[b * ctx + i] = stream[s + i], y[b * ctx + i] = stream[s + i + 1];
+    }
+    Tensor xt = from_vector(x, {batch, ctx}), yt = from_vector(y, {batch, ctx});
+    if (!causal) {
+      models::MlmBatch mb = models::mask_tokens(xt, l.model->config().vocab_size - 1, g);
+      xt = mb.inputs, yt = mb.targets;
+    }
+    models::ForwardOptions f;
+    f.attention = layers::AttentionKind::Dense;  // the dense pass is the reference
+    models::TransformerLM::loss(l.model->forward(xt, f), yt).backward();
+    in.causal = causal;
+    in.scale = 1.0 / std::sqrt(static_cast<double>(att->head_dim));
+  } else {
+    LoadedGan l = load_gan(dir);
+    attach(*l.g_ema);
+    const auto& c = l.g_ema->config();
+    Tensor z = randn({batch, c.dim_z}, kFloat32, &g);
+    std::vector<int64_t> labels(batch);
+    for (int64_t b = 0; b < batch; ++b)
+      labels[b] = static_cast<int64_t>(g.next_u64() % c.n_classes);
+    models::GanForward call;
+    call.attention = layers::AttentionKind::Dense;
+    Tensor img = l.g_ema->forward(z, from_vector(labels, {batch}), call);
+    // G_ema alone has no loss: a fixed random direction stands in for D's gradient
+    Tensor r = randn(img.shape(), kFloat32, &g);
+    (img * r).sum().backward();
+    in.scale = 1.0;  // BigGAN's convention
+  }
+  for (const char* p : {"q", "k", "v", "grad_out"})
+    SMYRF_CHECK_HINT(got.count(p) && got[p].defined(), kOp,
+                     "layer '" << layer << "' did not report '" << p << "'",
+                     "its attention output must take part in the loss");
+  in.q = got["q"], in.k = got["k"], in.v = got["v"], in.dout = got["grad_out"];
+  return in;
+}
+
+}  // namespace smyrf::train

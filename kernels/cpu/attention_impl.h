@@ -359,28 +359,50 @@ void block_forward(const T* q, int64_t ldq, const T* k, int64_t ldk, const T* v,
   for (int64_t kb = 0; kb < nk; kb += kKeyTile) {
     const int64_t nb = std::min(kKeyTile, nk - kb);
     gather_transposed(k, ldk, d, kj + kb, nb, kt);
-    for (int64_t a = 0; a < nq; ++a) {
-      const T* qa = q + static_cast<int64_t>(qi[a]) * ldq;
-      scores_row(qa, kt, d, nb, scale, pair, a, kb, s);
+    // Online-softmax update of row a from its raw products sr with the tile; leaves the weights
+    // P z in sr and rescales o_a. False when the tile holds no finite score for the row.
+    auto softmax_step = [&](int64_t a, T* sr) {
+      for (int64_t jj = 0; jj < nb; ++jj) sr[jj] *= scale;
+      if constexpr (!std::is_same_v<Pair, NoPair>) {
+        for (int64_t jj = 0; jj < nb; ++jj) sr[jj] += pair(a, kb + jj);
+      }
       T row_max = neg_inf<T>();
-      for (int64_t jj = 0; jj < nb; ++jj) row_max = s[jj] > row_max ? s[jj] : row_max;
-      if (row_max == neg_inf<T>()) continue;
+      for (int64_t jj = 0; jj < nb; ++jj) row_max = sr[jj] > row_max ? sr[jj] : row_max;
+      if (row_max == neg_inf<T>()) return false;
       const T m_new = row_max > m[a] ? row_max : m[a];
       const T corr = m[a] == neg_inf<T>() ? T(0) : std::exp(m[a] - m_new);
-      for (int64_t jj = 0; jj < nb; ++jj) s[jj] -= m_new;
-      exp_inplace(s, nb);
+      for (int64_t jj = 0; jj < nb; ++jj) sr[jj] -= m_new;
+      exp_inplace(sr, nb);
       T sum = 0;
-      for (int64_t jj = 0; jj < nb; ++jj) sum += s[jj];
+      for (int64_t jj = 0; jj < nb; ++jj) sum += sr[jj];
       l[a] = l[a] * corr + sum;
       m[a] = m_new;
       if constexpr (!std::is_same_v<Drop, NoDrop>) {
-        for (int64_t jj = 0; jj < nb; ++jj) s[jj] *= drop(a, kb + jj);
+        for (int64_t jj = 0; jj < nb; ++jj) sr[jj] *= drop(a, kb + jj);
       }
       T* oa = o + a * dv;
       if (corr != T(1)) {
         for (int64_t c = 0; c < dv; ++c) oa[c] *= corr;
       }
-      accumulate_rows(oa, dv, s, v, ldv, kj + kb, nb);
+      return true;
+    };
+    // Query rows in pairs: the two-row micro-kernels share every load of the key and value rows.
+    int64_t a = 0;
+    for (; a + 2 <= nq; a += 2) {
+      rows2_times_tile(q + static_cast<int64_t>(qi[a]) * ldq,
+                       q + static_cast<int64_t>(qi[a + 1]) * ldq, kt, d, s, s + kKeyTile);
+      const bool u0 = softmax_step(a, s), u1 = softmax_step(a + 1, s + kKeyTile);
+      if (u0 && u1) {
+        accumulate_rows2(o + a * dv, o + (a + 1) * dv, dv, s, s + kKeyTile, v, ldv, kj + kb, nb);
+      } else if (u0) {
+        accumulate_rows(o + a * dv, dv, s, v, ldv, kj + kb, nb);
+      } else if (u1) {
+        accumulate_rows(o + (a + 1) * dv, dv, s + kKeyTile, v, ldv, kj + kb, nb);
+      }
+    }
+    if (a < nq) {
+      row_times_tile(q + static_cast<int64_t>(qi[a]) * ldq, kt, d, s);
+      if (softmax_step(a, s)) accumulate_rows(o + a * dv, dv, s, v, ldv, kj + kb, nb);
     }
   }
   for (int64_t a = 0; a < nq; ++a) {

@@ -101,6 +101,15 @@ StudyInput capture_input(const std::string& dir, const std::string& layer, int64
     got[point] = t.detach().to(kFloat64).contiguous().clone();
   };
   auto attach = [&](layers::Module& root) -> std::shared_ptr<layers::Module> {
+    std::string names;
+    for (auto& [n, sub] : root.named_modules())
+      if (dynamic_cast<layers::Attention*>(sub.get()) ||
+          dynamic_cast<layers::SelfAttention2d*>(sub.get()))
+        names += (names.empty() ? "" : ", ") + n;
+    bool found = false;
+    for (auto& [n, sub] : root.named_modules()) found |= n == layer;
+    SMYRF_CHECK_HINT(found, kOp, "'" << dir << "' has no layer named '" << layer << "'",
+                     "attention layers: " << names);
     std::shared_ptr<layers::Module> m = layers::find_module(root, layer);
     SMYRF_CHECK_HINT(dynamic_cast<layers::Attention*>(m.get()) ||
                          dynamic_cast<layers::SelfAttention2d*>(m.get()),

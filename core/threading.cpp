@@ -7,17 +7,8 @@
 #include "core/error.h"
 
 namespace smyrf {
-namespace {
-// Applied before main() so that every kernel, including static initialisers, sees it.
-struct ApplyEnvironment {
-  ApplyEnvironment() {
-    if (const char* s = std::getenv("SMYRF_NUM_THREADS")) {
-      int n = std::atoi(s);
-      if (n > 0) omp_set_num_threads(n);
-    }
-  }
-} apply_environment;
-}  // namespace
+// SMYRF_NUM_THREADS is applied at start-up by kernels/cpu/cpu_features.cpp, which every program
+// that runs a kernel links (this file is not pulled out of the static library by all of them).
 
 int num_threads() { return omp_get_max_threads(); }
 

@@ -4,8 +4,23 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <omp.h>
+
 namespace smyrf::kernels::cpu {
 namespace {
+// SMYRF_NUM_THREADS (documented in core/threading.h) is applied here, before main(), rather than
+// in core/threading.cpp: this object is linked into every executable that runs a kernel, while
+// threading.o is only pulled out of the static library by programs that call num_threads() or
+// set_num_threads() (the smyrf CLI calls neither, and silently ignored the variable).
+struct ApplyThreadEnvironment {
+  ApplyThreadEnvironment() {
+    if (const char* s = std::getenv("SMYRF_NUM_THREADS")) {
+      const int n = std::atoi(s);
+      if (n > 0) omp_set_num_threads(n);
+    }
+  }
+} apply_thread_environment;
+
 Isa detect() {
   const char* env = std::getenv("SMYRF_CPU");
   if (env && std::strcmp(env, "scalar") == 0) return Isa::Scalar;

@@ -1,7 +1,13 @@
 // The backward engine: dependency counting over the graph reachable from the roots, then nodes
 // run in a topological order (Kahn), each once, with the sum of the gradients flowing into it.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -25,6 +31,40 @@ bool is_registered_differentiable_op(const char* name) {
     if (std::strcmp(n, name) == 0) return true;
   return false;
 }
+
+// ---------------------------------------------------------------- profiling
+// Opt-in (SMYRF_PROFILE=1): wall time of every node's backward, summed per op name and printed to
+// stderr at exit, largest first. There is no sampling profiler on the CPU targets; this is enough
+// to see which backward ops dominate a training step. Off, it costs one cached getenv test.
+namespace {
+struct BackwardProfile {
+  std::mutex m;
+  std::map<std::string, std::pair<double, long>> ms_calls;
+  ~BackwardProfile() {
+    std::vector<std::pair<std::string, std::pair<double, long>>> v(ms_calls.begin(),
+                                                                   ms_calls.end());
+    std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+    double total = 0;
+    for (auto& e : v) total += e.second.first;
+    std::fprintf(stderr, "[SMYRF_PROFILE] backward time per op (total %.1f ms)\n", total);
+    for (auto& e : v)
+      std::fprintf(stderr, "  %-28s %10.1f ms %5.1f%% %8ld calls\n", e.first.c_str(),
+                   e.second.first, total > 0 ? 100.0 * e.second.first / total : 0.0,
+                   e.second.second);
+  }
+};
+bool profile_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("SMYRF_PROFILE");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  return on;
+}
+BackwardProfile& backward_profile() {
+  static BackwardProfile p;
+  return p;
+}
+}  // namespace
 
 // ---------------------------------------------------------------- nodes
 std::vector<Tensor> Node::apply(const std::vector<Tensor>& grad_outputs) {
@@ -185,7 +225,20 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
         }
       }
     }
-    std::vector<Tensor> gin = n->apply(gout);
+    std::vector<Tensor> gin;
+    if (profile_enabled()) {
+      BackwardProfile& prof = backward_profile();
+      auto t0 = std::chrono::steady_clock::now();
+      gin = n->apply(gout);
+      double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::lock_guard<std::mutex> lock(prof.m);
+      auto& slot = prof.ms_calls[n->name()];
+      slot.first += ms;
+      slot.second += 1;
+    } else {
+      gin = n->apply(gout);
+    }
     if (!retain_graph) n->release();
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Edge& e = n->next[i];

@@ -149,7 +149,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       if (bs.dim() == 1) G = raw::unsqueeze(G, G.dim());
       Tensor da, db;
       if (ga) da = raw::sum_to(raw::matmul_t(G, false, B, true), A.shape());
-      if (gb) db = raw::sum_to(raw::matmul_t(A, true, G, false), B.shape());
+      if (gb && B.dim() == 2 && A.dim() > 2) {
+        // a batched input times a shared matrix (every linear layer): fold the batch into the
+        // GEMM's K (one (K, rows) x (rows, N) product) instead of one GEMM per batch entry + sum
+        int64_t K = A.size(-1), N = G.size(-1), rows = A.numel() / K;
+        db = raw::matmul_t(raw::reshape(A, {rows, K}), true, raw::reshape(G, {rows, N}), false);
+      } else if (gb) {
+        db = raw::sum_to(raw::matmul_t(A, true, G, false), B.shape());
+      }
       if (ga) da = raw::reshape(da, as.shape());
       if (gb) db = raw::reshape(db, bs.shape());
       return {da, db};

@@ -136,6 +136,11 @@ SMYRF_GRADCHECK_CASE("matmul", "batch broadcasting of both operands") {
   gc::check([](const Ins& in) { return matmul(in[0], in[1]); },
             {gc::randn64({2, 1, 3, 4}, 134), gc::randn64({3, 4, 2}, 135)});
 }
+SMYRF_GRADCHECK_CASE("matmul", "non-contiguous batched input times a shared matrix") {
+  // the weight gradient folds the batch into one GEMM (reshape copies a non-contiguous input)
+  gc::check([](const Ins& in) { return matmul(transpose(in[0], 0, 1), in[1]); },
+            {gc::randn64({3, 2, 4}, 147), gc::randn64({4, 5}, 148)});
+}
 SMYRF_GRADCHECK_CASE("matmul", "vector times batched matrix") {
   gc::check([](const Ins& in) { return matmul(in[0], in[1]); },
             {gc::randn64({4}, 136), gc::randn64({2, 4, 3}, 137)});

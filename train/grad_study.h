@@ -4,7 +4,8 @@
 // (docs/smyrf.md); this library measures its distance to the DENSE gradient on the same inputs.
 // Files: grad_study_inputs.cpp (synthetic inputs and capture from checkpoints), _metrics.cpp (one
 // head, one configuration), _sweep.cpp (the configurations and the run), _report.cpp (CSV, PNG
-// plots and the Markdown report). All float64 on the CPU; deterministic in StudyOptions::seed.
+// plots and the Markdown report). All float64 on the CPU; deterministic in StudyOptions::seed
+// (captured inputs inherit the float32 model pass's ulp-level run-to-run differences).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -35,6 +35,8 @@ std::string fmt(double v, int prec = 3) {
   return os.str();
 }
 
+const char* const kColorNames[] = {"blue",   "red",  "green", "purple",
+                                   "orange", "cyan", "brown", "pink"};
 const std::array<uint8_t, 3> kColors[] = {{31, 119, 180},  {214, 39, 40},  {44, 160, 44},
                                           {148, 103, 189}, {255, 127, 14}, {23, 190, 207},
                                           {140, 86, 75},   {227, 119, 194}};
@@ -95,6 +97,10 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
   };
 
   // ---- plots ----
+  std::string legend_budget, legend_seeds;  // plot.h draws no text: the report names the colours
+  auto legend = [](std::string& l, size_t color, const std::string& what) {
+    l += std::string(l.empty() ? "" : "; ") + kColorNames[color % 8] + " = " + what;
+  };
   {  // relative dq error against the memory budget, one line per (input, n_hashes)
     std::vector<PlotSeries> series;
     size_t color = 0;
@@ -102,13 +108,16 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
       auto in_src = of_source(src);
       for (int64_t h : distinct<int64_t>(
                rows, [&](const StudyRow& r) { return in_src(r) && r.sweep == "budget"; },
-               [](const StudyRow& r) { return r.n_hashes; }))
+               [](const StudyRow& r) { return r.n_hashes; })) {
+        legend(legend_budget, color,
+               src.substr(0, src.find('|')) + " " + std::to_string(h) + " hash(es)");
         series.push_back(line(
             rows,
             [&, h](const StudyRow& r) {
               return in_src(r) && is(r, "budget", "err_dq", "whole") && r.n_hashes == h;
             },
             [](const StudyRow& r) { return r.budget; }, color++));
+      }
     }
     save_plot(run_path(dir, "error_vs_budget.png"), series);
     files.push_back("error_vs_budget.png");
@@ -143,10 +152,12 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
     size_t color = 0;
     for (const std::string& src : sources) {
       auto in_src = of_source(src);
-      for (const char* m : {"bias_err", "variance"})
+      for (const char* m : {"bias_err", "variance"}) {
+        legend(legend_seeds, color, src.substr(0, src.find('|')) + " " + m);
         series.push_back(line(
             rows, [&](const StudyRow& r) { return in_src(r) && is(r, "seeds", m, "value"); },
             [](const StudyRow& r) { return static_cast<double>(r.n_seeds); }, color++));
+      }
     }
     save_plot(run_path(dir, "bias_variance_vs_seeds.png"), series);
     files.push_back("bias_variance_vs_seeds.png");
@@ -157,13 +168,16 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
   md << "# Gradient study: SMYRF against dense attention\n\n"
      << "SMYRF's gradient is exact for the clustered function with the clusters held fixed; "
         "these are its distances to the dense gradient on the same inputs. Errors are relative "
-        "(|g_smyrf - g_dense| / |g_dense|) over a whole head; cosines likewise; means over heads. "
+        "(|g_smyrf - g_dense| / |g_dense|) over a whole head; cosines likewise; means over "
+        "heads. "
         "Seed "
      << o.seed << ". Every number below is computed from measurements.csv (" << rows.size()
      << " rows).\n\n"
      << "Plots: error_vs_budget.png (dq error against n_hashes x Ck / Nk, one line per input and "
         "n_hashes), cosine_vs_coverage.png (each head of each configuration), "
-        "bias_variance_vs_seeds.png (per input: bias, then variance).\n\n";
+        "bias_variance_vs_seeds.png (per input: bias, then variance).\n\n"
+     << "Colours of error_vs_budget.png: " << legend_budget << ".\n\n"
+     << "Colours of bias_variance_vs_seeds.png: " << legend_seeds << ".\n\n";
   for (const std::string& src : sources) {
     auto in_src = of_source(src);
     md << "## " << src.substr(0, src.find('|'))
@@ -230,7 +244,8 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
       return in_src(r) && (r.sweep == "grid" || r.sweep == "budget") &&
              r.metric == "corr_coverage_err_dq";
     });
-    md << "- Correlation over queries between covered dense mass and dq error (mean over heads and "
+    md << "- Correlation over queries between covered dense mass and dq error (mean over heads "
+          "and "
           "configurations): "
        << fmt(corr) << (corr < -0.3 ? " (less coverage, more error)" : "") << ".\n";
     // temperature and length sweeps

@@ -45,3 +45,64 @@ TEST_CASE("threading: SMYRF_NUM_THREADS sets the kernels' thread count at start-
   CHECK(child_passes(1));
   CHECK(child_passes(3));
 }
+
+namespace {
+constexpr const char* kSpinChildCase = "threading: re-executed child runs with the short spin";
+
+// Forks; the child prepares its environment with `setup`, then calls reexec_with_short_omp_spin
+// with an argv that selects only kSpinChildCase. Returns the child's exit status (or -1): 0 when
+// the re-executed test passed, `no_exec_status` when the call returned instead of re-executing.
+int spin_child_status(void (*setup)(), int no_exec_status) {
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    setup();
+    std::string tc = std::string("--test-case=") + kSpinChildCase;
+    std::string a0 = "test_core", a1 = "--minimal";
+    char* argv[] = {a0.data(), tc.data(), a1.data(), nullptr};
+    smyrf::reexec_with_short_omp_spin(argv);
+    _exit(no_exec_status);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+}  // namespace
+
+TEST_CASE("threading: re-executed child runs with the short spin") {
+  const char* mode = std::getenv("SMYRF_SPIN_CHILD");
+  if (!mode) return;  // only meaningful in the children started below
+  const std::string m = mode;
+  CHECK(m == "expect-reexec");  // "must-not-reexec" children must never get here
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  REQUIRE(spin != nullptr);
+  CHECK(std::string(spin) == "300");
+}
+
+TEST_CASE(
+    "threading: reexec_with_short_omp_spin re-executes once, and never over the user's choice") {
+  // no policy set: the program is re-executed with GOMP_SPINCOUNT=300 (status 0 from the child
+  // case; 7 would mean the call returned instead)
+  CHECK(spin_child_status(
+            [] {
+              unsetenv("OMP_WAIT_POLICY");
+              unsetenv("GOMP_SPINCOUNT");
+              unsetenv("SMYRF_KEEP_OMP_SPIN");
+              setenv("SMYRF_SPIN_CHILD", "expect-reexec", 1);
+            },
+            7) == 0);
+  // any user setting wins: the call returns (status 0 from _exit) and nothing is re-executed
+  for (const char* var : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "SMYRF_KEEP_OMP_SPIN"}) {
+    static const char* chosen;
+    chosen = var;
+    CHECK(spin_child_status(
+              [] {
+                unsetenv("OMP_WAIT_POLICY");
+                unsetenv("GOMP_SPINCOUNT");
+                unsetenv("SMYRF_KEEP_OMP_SPIN");
+                setenv(chosen, "active", 1);
+                setenv("SMYRF_SPIN_CHILD", "must-not-reexec", 1);
+              },
+              0) == 0);
+  }
+}

@@ -139,7 +139,9 @@ void dense_backward(const AttentionParams& p, const T* q, const T* k, const T* v
       std::fill(my_dq, my_dq + nq * d, T(0));
       const uint8_t* qmask = p.query_mask ? p.query_mask + (bh / p.heads) * nq : nullptr;
       const T* lse_bh = lse + bh * nq;
-#pragma omp for schedule(dynamic)
+      // static round-robin, not dynamic: which key tiles feed which thread's private dq must not
+      // depend on timing, or the sum below (and so dq) would differ from run to run
+#pragma omp for schedule(static, 1)
       for (int64_t t = 0; t < ktiles; ++t) {
         const int64_t j0 = t * kKeyTile, j1 = std::min(nk, j0 + kKeyTile);
         // Causal: only queries with i + (nk - nq) >= j0 can see a key of this tile.

@@ -402,11 +402,11 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  // Up to 128^3 (~50-80 us on one thread) the product runs on one thread. A second thread saves
-  // at most ~30 us there on a quiet host, but on an oversubscribed one the join waits until the
-  // other thread is scheduled again: measured at load 8, 128^3 with 2 threads took a median of
-  // 20 ms per product in some runs (a whole time slice) against 0.08 ms on one thread.
-  if (M * N * K <= 128 * 128 * 128) threads = 1;
+  // Below ~48^3 the fork/join costs more than a second core gains. (Running up to 128^3 on one
+  // thread protects an oversubscribed host, where a join can wait a whole time slice, but costs
+  // a quiet one: 128^3 fell from 1.56x to 0.69x OpenBLAS in bench/compare gemm. The quiet host is
+  // what we optimise for; a loaded one is better served by a shorter OpenMP spin.)
+  if (M * N * K < 48 * 48 * 48) threads = 1;
   // Split C into slices of whole tiles along the larger dimension. Large products get a few
   // slices per thread, handed out dynamically: the host is shared, and when one thread is
   // preempted the other takes over its slices instead of idling at the join for a whole time

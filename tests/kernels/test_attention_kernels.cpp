@@ -2,6 +2,8 @@
 // the Philox known-answer vectors, edge cases and ISA/precision agreement.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -324,6 +326,31 @@ TEST_CASE("dense attention: float agrees with double, AVX2 agrees with scalar on
       }
     }
   }
+}
+
+TEST_CASE("dense attention backward is bit-identical from run to run on two threads") {
+  // Each thread sums the dq of the key tiles it processed into a private buffer; if the tile to
+  // thread assignment followed timing (a dynamic schedule), dq would change in its last bits
+  // between identical calls. 1024 keys = 16 tiles, so a timing-driven split shows up at once.
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  AttentionParams p;
+  p.batch_heads = 2;
+  p.heads = 2;
+  p.nq = p.nk = 1024;
+  p.d = p.dv = 32;
+  p.scale = 1.0 / std::sqrt(32.0);
+  p.causal = true;
+  auto q = randn(2 * 1024 * 32, 31), k = randn(2 * 1024 * 32, 32), v = randn(2 * 1024 * 32, 33),
+       dout = randn(2 * 1024 * 32, 34);
+  const Grads first = run_kernel<float>(p, q, k, v, nullptr, 0, dout);
+  for (int rep = 0; rep < 6; ++rep) {
+    const Grads again = run_kernel<float>(p, q, k, v, nullptr, 0, dout);
+    CHECK(again.dq == first.dq);
+    CHECK(again.dk == first.dk);
+    CHECK(again.dv == first.dv);
+  }
+  omp_set_num_threads(saved_threads);
 }
 
 TEST_CASE("dense attention rejects bad arguments with an [attention] message") {

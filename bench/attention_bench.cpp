@@ -15,7 +15,6 @@
 //
 // --shapes selects timing cases: comma-separated "N" (both BH) or "BHxN" ("8x1024,8x2048");
 // --shapes approx prints only the approximation rows.
-#include <malloc.h>
 
 #include <algorithm>
 #include <cmath>
@@ -33,6 +32,7 @@
 
 #include "autograd/attention_ops.h"
 #include "autograd/grad_mode.h"
+#include "bench/memory_probe.h"
 #include "bench/registry.h"
 #include "core/random.h"
 #include "kernels/cpu/attention.h"
@@ -112,29 +112,6 @@ struct Buffers {
         dv(bh * n * d) {}
 };
 
-// Peak resident memory added by fn, in MiB: resets the high-water mark (/proc/self/clear_refs,
-// "5"), reads VmRSS, runs fn, reads VmHWM. Negative when the kernel refuses the reset. Meaningful
-// only with the mmap threshold pinned (see timing_rows): otherwise glibc keeps freed buffers of
-// earlier runs mapped and the next run reuses them without raising the RSS.
-double peak_added_mib(const std::function<void()>& fn) {
-  auto read_kib = [](const char* key) -> double {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    const size_t n = std::strlen(key);
-    while (std::getline(f, line))
-      if (line.compare(0, n, key) == 0) return std::atof(line.c_str() + n);
-    return -1;
-  };
-  {
-    std::ofstream clear("/proc/self/clear_refs");
-    if (!(clear << "5" << std::flush)) return -1;
-  }
-  const double base = read_kib("VmRSS:");
-  fn();
-  const double peak = read_kib("VmHWM:");
-  return base < 0 || peak < 0 ? -1 : (peak - base) / 1024.0;
-}
-
 // Least-squares slope of log y over log x: the exponent of y ~ x^e.
 double fitted_exponent(const std::vector<std::pair<double, double>>& pts) {
   double sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -178,8 +155,7 @@ ShapeFilter parse_filter(const std::string& s) {
 void timing_rows(const Options& opt) {
   // Every buffer above 64 KiB is mmapped and unmapped on free, so RSS tracks live memory (glibc
   // otherwise raises its mmap threshold after the first large free and keeps the pages).
-  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  pin_mmap_threshold();
   const int64_t d = 64;
   std::vector<int64_t> lengths = {1024, 2048, 4096, 8192, 16384};
   const bool filtered = !opt.shapes.empty();

@@ -249,8 +249,8 @@ void pack_a_block(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t
       int64_t ip = 0;
       for (; ip < full; ip += MR, d += kc * MR) {
         _mm_storeu_ps(d, _mm_loadu_ps(src + ip));
-        _mm_storel_pi(reinterpret_cast<__m64*>(d + 4),
-                      _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(src + ip + 4))));
+        // the last two of MR = 6: one 8-byte move (memcpy: float data has no double alignment)
+        std::memcpy(d + 4, src + ip + 4, 2 * sizeof(float));
       }
       if (ip < mc) {
         const int m = static_cast<int>(mc - ip);

@@ -86,8 +86,9 @@ struct MaskBuffer {
   }
 };
 
+// `device` is q's (the mask must be there too); `run_on` is where the kernel reads it.
 MaskBuffer mask_bytes(const char* op, const Tensor& mask, const char* name, int64_t B, int64_t n,
-                      const char* len_name, const Device& device) {
+                      const char* len_name, const Device& device, const Device& run_on) {
   if (!mask.defined()) return {};
   SMYRF_CHECK_HINT(mask.dtype() == kBool, op,
                    name << " must be bool (true = real token), got " << dtype_name(mask.dtype()),
@@ -100,8 +101,8 @@ MaskBuffer mask_bytes(const char* op, const Tensor& mask, const char* name, int6
                    name << " is on " << mask.device().str() << " but q is on " << device.str(),
                    "move the mask to q's device");
   MaskBuffer out;
-  const Tensor c = raw::contiguous(mask);
-  if (device.is_cuda()) {
+  const Tensor c = raw::contiguous(run_on == device ? mask : raw::to_device(mask, run_on));
+  if (run_on.is_cuda()) {
     out.device_copy = c;
     return out;
   }
@@ -210,10 +211,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   const Dims dm = check_qkv(op, q, k, v);
   const std::string shapes = qkv_str(q, k, v);
   auto st = std::make_shared<DenseState>();
+  const Device run_on = q.device();
   st->key_mask =
-      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device());
-  st->query_mask =
-      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", q.device());
+      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device(), run_on);
+  st->query_mask = mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq",
+                              q.device(), run_on);
   const Tensor bias = check_bias(o.bias, dm, q.dtype(), q.device());
   kc::AttentionParams& p = st->p;
   p.batch_heads = dm.B * dm.H;
@@ -406,10 +408,14 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
             o.q_cluster_size * std::max<int64_t>(dm.nk, 1), std::max<int64_t>(dm.nq, 1)));
   }
   auto st = std::make_shared<SmyrfState>();
+  // Causal SMYRF has no CUDA kernel (its sorted past-key snapshots grow block by block, a
+  // sequential walk): CUDA inputs run the CPU kernels on host copies, and the results and
+  // gradients are copied back, so the op works on every device.
+  const Device run_on = q.device().is_cuda() && o.causal ? Device::cpu() : q.device();
   st->key_mask =
-      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device());
-  st->query_mask =
-      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", q.device());
+      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device(), run_on);
+  st->query_mask = mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq",
+                              q.device(), run_on);
   kc::SmyrfParams& p = st->p;
   p.batch_heads = dm.B * dm.H;
   p.heads = dm.H;
@@ -425,12 +431,16 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   p.seed = o.seed ? *o.seed : (o.generator ? *o.generator : default_generator()).next_u64();
   p.dropout_seed = draw_dropout(op, o, &p.dropout_p);
 
-  const Tensor qc = raw::contiguous(q), kc_ = raw::contiguous(k), vc = raw::contiguous(v);
-  const TensorOptions like_q = TensorOptions(q.dtype()).set_device(q.device());
+  auto on_run = [&](const Tensor& t) {
+    const Tensor c = raw::contiguous(t);
+    return c.device() == run_on ? c : raw::to_device(c, run_on);
+  };
+  const Tensor qc = on_run(q), kc_ = on_run(k), vc = on_run(v);
+  const TensorOptions like_q = TensorOptions(q.dtype()).set_device(run_on);
   Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, like_q);
   Tensor lse = empty({dm.B, dm.H, dm.nq}, like_q);
   const kc::SmyrfParams params = st->params();
-  if (q.device().is_cuda()) {
+  if (run_on.is_cuda()) {
     st->cuda_plan = cuda_ops::smyrf_make_plan(params, qc, kc_);
     cuda_ops::smyrf_forward(params, *st->cuda_plan, qc, kc_, vc, out, lse);
   } else
@@ -447,11 +457,14 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
     o.diagnostics->dropout_seed = p.dropout_seed;
     fill_diagnostics(*o.diagnostics, *st, dm, qc, kc_);
   }
+  const Device user = q.device();
+  const Tensor result = run_on == user ? out : raw::to_device(out, user);
   if (needs_grad({q, k, v})) {
     const Tensor qs = alias(qc), ks = alias(kc_), vs = alias(vc), os = alias(out);
-    record(op, {q, k, v}, {out},
-           [st, qs, ks, vs, os, lse](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             const Tensor go = raw::contiguous(g[0]);
+    record(op, {q, k, v}, {result},
+           [st, qs, ks, vs, os, lse, user](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             const Tensor gc = raw::contiguous(g[0]);
+             const Tensor go = gc.device() == qs.device() ? gc : raw::to_device(gc, qs.device());
              const TensorOptions like = TensorOptions(qs.dtype()).set_device(qs.device());
              Tensor dq = empty(qs.shape(), like);
              Tensor dk = empty(ks.shape(), like);
@@ -468,11 +481,12 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
                                      go.data_ptr<T>(), dq.data_ptr<T>(), dk.data_ptr<T>(),
                                      dv.data_ptr<T>());
              });
-             return {dq, dk, dv};
+             if (user == qs.device()) return {dq, dk, dv};
+             return {raw::to_device(dq, user), raw::to_device(dk, user), raw::to_device(dv, user)};
            },
            {q, k, v, out});
   }
-  return out;
+  return result;
 }
 
 }  // namespace smyrf

@@ -1,5 +1,7 @@
 // Dense and SMYRF attention as differentiable ops: CPU (float32 and float64) and CUDA (float32;
-// kernels/cuda/attention.h, compiled but not yet run on a GPU; causal SMYRF is CPU only).
+// kernels/cuda/attention.h, compiled but not yet run on a GPU). Causal SMYRF on CUDA tensors runs
+// the CPU kernels on host copies (its snapshot walk is sequential) and returns CUDA tensors; its
+// diagnostics then come back as CPU tensors.
 //
 // Shapes: q (B, H, Nq, d), k (B, H, Nk, d), v (B, H, Nk, dv) -> out (B, H, Nq, dv).
 // B = batch, H = heads. Nq != Nk is cross-attention. Inputs of any strides are accepted (copied to

@@ -58,10 +58,7 @@ attn::Problem dense_problem(const cpu::AttentionParams& p, const float* bias) {
 attn::Problem smyrf_problem(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan) {
   cpu::smyrf_check(p);
   check_heads("smyrf_attention", p.d, p.dv);
-  if (p.causal)
-    throw std::invalid_argument(
-        "[smyrf_attention] causal SMYRF is not implemented on CUDA; hint: run it on the CPU, or "
-        "use dense causal attention on CUDA");
+  smyrf_require_non_causal(p);
   if (plan.batch_heads != p.batch_heads || plan.rounds != p.n_hashes || plan.nq != p.nq ||
       plan.nk != p.nk)
     throw std::invalid_argument(

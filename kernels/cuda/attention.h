@@ -10,8 +10,10 @@
 // thread, and SMYRF rounds are launched one after another.
 //
 // Limits (std::invalid_argument, "[attention] ..." / "[smyrf_attention] ..."): head sizes d and
-// dv at most 128; causal SMYRF is not implemented on CUDA yet (the causal snapshots of smyrf.h are
-// CPU only; dense causal attention works).
+// dv at most 128; the SMYRF kernels are the clustered (non-causal) ones: causal SMYRF walks
+// sorted past-key snapshots block by block (smyrf.h), a sequential algorithm that
+// autograd/attention_ops runs through the CPU kernels on host copies for CUDA tensors. Dense
+// causal attention runs here.
 //
 // Status: compiled only; these kernels have never run on a GPU. They are straightforward
 // thread-per-row CUDA-core kernels (no tensor cores, no bf16 yet): correctness first.
@@ -40,6 +42,9 @@ struct SmyrfDevicePlan {
   DeviceArray<int32_t> q_cluster, k_cluster;  // chunk id per token, -1 for padding
   DeviceArray<int32_t> q_real, k_real;        // (BH): real tokens
 };
+
+// Throws std::invalid_argument for causal parameters (see above).
+void smyrf_require_non_causal(const cpu::SmyrfParams& p);
 
 SmyrfDevicePlan smyrf_make_plan(const cpu::SmyrfParams& p, const float* q, const float* k);
 void smyrf_forward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const float* q,

@@ -81,12 +81,16 @@ __global__ void cluster_kernel(const int32_t* order, const int32_t* real, int32_
 
 }  // namespace
 
-SmyrfDevicePlan smyrf_make_plan(const cpu::SmyrfParams& p, const float* q, const float* k) {
-  cpu::smyrf_check(p);
+void smyrf_require_non_causal(const cpu::SmyrfParams& p) {
   if (p.causal)
     throw std::invalid_argument(
-        "[smyrf_attention] causal SMYRF is not implemented on CUDA; hint: run it on the CPU, or "
-        "use dense causal attention on CUDA");
+        "[smyrf_attention] the CUDA SMYRF kernels are the clustered (non-causal) ones; hint: "
+        "smyrf_attention() runs causal SMYRF through the CPU kernels for CUDA tensors");
+}
+
+SmyrfDevicePlan smyrf_make_plan(const cpu::SmyrfParams& p, const float* q, const float* k) {
+  cpu::smyrf_check(p);
+  smyrf_require_non_causal(p);
   const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d;
   SmyrfDevicePlan plan;
   plan.batch_heads = BH;

@@ -135,10 +135,19 @@ TEST_CASE("cuda: SMYRF clusters on CUDA are the CPU's clusters") {
   check_equal(dg.k_cluster, dc.k_cluster, "k clusters");
 }
 
-TEST_CASE("cuda: causal SMYRF on CUDA is refused with a clear error") {
-  const Qkv x = inputs(1, 1, 64, 64, 16, 16, 95);
-  SmyrfOptions o;
-  o.causal = true;
-  CHECK_THROWS_WITH_AS(smyrf_attention(cu(x.q), cu(x.k), cu(x.v), o),
-                       doctest::Contains("not implemented on CUDA"), std::exception);
+TEST_CASE("cuda: causal SMYRF on CUDA tensors equals the CPU op (host kernels, device results)") {
+  const Qkv x = inputs(2, 2, 96, 96, 16, 16, 95);
+  compare_both(
+      x,
+      [](const Tensor& q, const Tensor& k, const Tensor& v) {
+        SmyrfOptions o;
+        o.causal = true;
+        o.n_hashes = 2;
+        o.q_cluster_size = 16;
+        o.k_cluster_size = 24;
+        o.seed = 7;
+        o.key_padding_mask = key_mask_for(2, 96, q.device());
+        return smyrf_attention(q, k, v, o);
+      },
+      "causal smyrf");
 }

@@ -89,10 +89,6 @@ class PairOptimizer : public Optimizer {
   Optimizer& d_;
 };
 
-std::vector<json> trim_log(const std::string& path, int64_t step) {
-  return trim_run_log(path, step, kOp);
-}
-
 data::ImageDataset load_data(const GanTrainOptions& o) {
   const models::BigGanConfig& c = o.model;
   data::ImageDataset ds;
@@ -183,12 +179,9 @@ class PeriodicEval {
 };
 
 // FCD against the step, from every line of the evaluation log.
-void plot_eval_curve(const std::string& eval_path, const std::string& png) {
+void plot_eval_curve(const std::vector<json>& evals, const std::string& png) {
   PlotSeries fcd{{}, {}, {44, 160, 44}};
-  std::ifstream in(eval_path);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    const json j = json::parse(line);
+  for (const json& j : evals) {
     fcd.x.push_back(j.at("step").get<double>());
     fcd.y.push_back(j.at("fcd").get<double>());
   }
@@ -400,31 +393,11 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
                             {{"noise", &noise},
                              {"G_attention", &G.attention_generator()},
                              {"D_attention", &D.attention_generator()}}};
-  int64_t step = 0;
-  const std::string log_path = path_in(o.out, "log.jsonl");
-  std::vector<json> log;
-  if (resuming) {
-    CheckpointInfo info = load_checkpoint(o.out, kCkpt, targets);
-    step = info.step;
-    loader.seek({info.extra.at("epoch").get<int64_t>(), info.extra.at("batch").get<int64_t>()});
-    log = trim_log(log_path, step);
-  } else {
-    write_file_atomic(log_path, "", kOp);
-  }
-  std::ofstream log_out(log_path, std::ios::app);
-  auto write_log = [&](const json& j) {
-    log.push_back(j);
-    log_out << j.dump() << "\n";
-    log_out.flush();
-  };
-  auto save = [&]() {
-    const auto pos = loader.position();
-    CheckpointInfo info;
-    info.step = step;
-    info.config = o.to_json();
-    info.extra = {{"epoch", pos.epoch}, {"batch", pos.batch}};
-    save_checkpoint(o.out, kCkpt, targets, info);
-  };
+  int64_t step = resuming ? resume_run_checkpoint(o.out, kCkpt, targets, loader) : 0;
+  RunLog run_log(path_in(o.out, "log.jsonl"), resuming, step, kOp);
+  const std::vector<json>& log = run_log.entries();
+  auto write_log = [&](const json& j) { run_log.write(j); };
+  auto save = [&]() { save_run_checkpoint(o.out, kCkpt, targets, step, o.to_json(), loader); };
 
   // The grid's z and labels depend on the run seed only, so every grid of a run (resumed or not)
   // shows the same points of latent space.
@@ -454,23 +427,20 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
 
   // Periodic evaluation: the classifier and the test set's features are loaded once.
   std::unique_ptr<PeriodicEval> evaluator;
-  const std::string eval_path = path_in(o.out, "evals.jsonl");
+  std::unique_ptr<RunLog> eval_log;
   if (o.eval_every > 0) {
     evaluator = std::make_unique<PeriodicEval>(o);
-    if (resuming)
-      trim_log(eval_path, step);
-    else
-      write_file_atomic(eval_path, "", kOp);
+    eval_log = std::make_unique<RunLog>(path_in(o.out, "evals.jsonl"), resuming, step, kOp);
   }
   auto run_eval = [&]() {
     const json j = evaluator->evaluate(G_ema, step);
-    std::ofstream(eval_path, std::ios::app) << j.dump() << "\n";
+    eval_log->write(j);
     if (o.progress)
       std::fprintf(stderr, "%seval at step %lld: FCD %.3f  KID %.5f  accuracy %.1f%% (%.0f s)\n",
                    isatty(2) ? "\n" : "", static_cast<long long>(step), j.at("fcd").get<double>(),
                    j.at("kid_mean").get<double>(), 100 * j.at("accuracy").get<double>(),
                    j.at("seconds").get<double>());
-    if (o.write_samples) plot_eval_curve(eval_path, path_in(o.out, "fcd.png"));
+    if (o.write_samples) plot_eval_curve(eval_log->entries(), path_in(o.out, "fcd.png"));
   };
 
   const bool tty = isatty(2);

@@ -71,10 +71,6 @@ std::string format_duration(double s) {
   return buf;
 }
 
-std::vector<json> trim_log(const std::string& path, int64_t step) {
-  return trim_run_log(path, step, kOp);
-}
-
 void draw_curves(const std::string& path, const std::vector<json>& log) {
   PlotSeries train, val;
   val.color = {214, 39, 40};
@@ -277,31 +273,11 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
       lo);
 
   CheckpointTargets targets{model.get(), &opt, model->generators()};
-  int64_t step = 0;
-  const std::string log_path = path_in(o.out, "log.jsonl");
-  std::vector<json> log;
-  if (resuming) {
-    CheckpointInfo info = load_checkpoint(o.out, kCkpt, targets);
-    step = info.step;
-    loader.seek({info.extra.at("epoch").get<int64_t>(), info.extra.at("batch").get<int64_t>()});
-    log = trim_log(log_path, step);
-  } else {
-    write_file_atomic(log_path, "", kOp);
-  }
-  std::ofstream log_out(log_path, std::ios::app);
-  auto write_log = [&](const json& j) {
-    log.push_back(j);
-    log_out << j.dump() << "\n";
-    log_out.flush();
-  };
-  auto save = [&]() {
-    const auto pos = loader.position();
-    CheckpointInfo info;
-    info.step = step;
-    info.config = o.to_json();
-    info.extra = {{"epoch", pos.epoch}, {"batch", pos.batch}};
-    save_checkpoint(o.out, kCkpt, targets, info);
-  };
+  int64_t step = resuming ? resume_run_checkpoint(o.out, kCkpt, targets, loader) : 0;
+  RunLog run_log(path_in(o.out, "log.jsonl"), resuming, step, kOp);
+  const std::vector<json>& log = run_log.entries();
+  auto write_log = [&](const json& j) { run_log.write(j); };
+  auto save = [&]() { save_run_checkpoint(o.out, kCkpt, targets, step, o.to_json(), loader); };
 
   LmTrainResult res;
   res.parameters = model->num_parameters();

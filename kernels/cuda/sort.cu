@@ -18,7 +18,6 @@ namespace {
 using namespace detail;
 constexpr int kThreads = 256;
 
-
 // Radix sort orders keys by their bits: -0.0 would precede +0.0 and a NaN with the sign bit set
 // would sort below -inf. Canonical keys (one +NaN, +0.0) give the CPU's order: NaN largest, signed
 // zeros equal (kept in order by stability). The sorted values are gathered from x afterwards.

@@ -6,6 +6,7 @@
 // tiles those kernels build anyway.
 #pragma once
 #include "kernels/cpu/attention_impl.h"
+#include "kernels/cpu/attention_rows_impl.h"
 #include "kernels/cpu/smyrf.h"
 #include "kernels/cpu/smyrf_plan.h"
 
@@ -185,8 +186,7 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
   const bool set = p.duplicates == SmyrfDuplicates::Set;
 #pragma omp parallel
   {
-    Workspace<T> ws;
-    ws.reserve(d, dv, 1);
+    std::vector<T> s_buf, dp_buf, o_r(dv);  // per-row scratch (row_forward/row_backward)
     std::vector<int32_t> keys;
     std::vector<int64_t> start(R), len(R);
 #pragma omp for schedule(dynamic)
@@ -213,15 +213,18 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
             keys.clear();
             const int64_t nk = causal_key_list(w, p, bh, r, i, start[r], len[r], keys);
             CausalSetSkip<T> skip{&w, start.data(), len.data(), r, s, keys.data()};
+            if (static_cast<int64_t>(s_buf.size()) < nk) s_buf.resize(nk), dp_buf.resize(nk);
             with_drop<T>(p, bh, &qi, keys.data(), set, skip, [&](auto pair, auto drop) {
               if (backward) {
-                block_backward(qb, kb, vb, d, dv, &qi, 1, keys.data(), nk, scale, pair, drop,
-                               lse_in + bh * n, dsum + bh * n, dout + bh * n * dv, dq + bh * n * d,
-                               dk + bh * n * d, dvv + bh * n * dv, ws);
+                row_backward(qb, kb, vb, d, dv, i, keys.data(), nk, scale, pair, drop,
+                             lse_in[bh * n + i], dsum[bh * n + i], dout + bh * n * dv,
+                             dq + bh * n * d, dk + bh * n * d, dvv + bh * n * dv, s_buf.data(),
+                             dp_buf.data());
               } else {
-                block_forward(qb, d, kb, d, vb, dv, d, dv, &qi, 1, keys.data(), nk, scale, pair,
-                              drop, ws.o.data(), ws.lse.data(), ws);
-                merge_round(oi, li, ws.o.data(), ws.lse[0], dv);
+                T lse_r;
+                row_forward(qb + i * d, kb, vb, d, dv, keys.data(), nk, scale, pair, drop,
+                            o_r.data(), &lse_r, s_buf.data());
+                merge_round(oi, li, o_r.data(), lse_r, dv);
               }
             });
           }

@@ -382,13 +382,22 @@ TEST_CASE("SMYRF: AVX2 agrees with scalar and float agrees with double") {
   struct Shape {
     int64_t nq, nk, d, dv, R, cq, ck;
     bool causal;
+    SmyrfDuplicates dup = SmyrfDuplicates::Multiset;
+    double dropout = 0;
   };
+  // The causal cases run the per-row kernels (attention_rows_impl.h): d 64 takes the 4-row dot
+  // path only, 33/31 its masked tails and the 1-row remainder; set semantics and dropout too.
   const Shape shapes[] = {{133, 133, 17, 9, 3, 16, 16, false},
                           {300, 75, 64, 64, 2, 40, 10, false},
-                          {97, 97, 33, 31, 2, 8, 20, true}};
+                          {97, 97, 33, 31, 2, 8, 20, true},
+                          {130, 130, 64, 64, 2, 16, 24, true},
+                          {101, 101, 24, 40, 3, 7, 13, true, SmyrfDuplicates::Set, 0.2}};
   for (const Shape& s : shapes) {
     Problem pr = make_problem(1, 2, s.nq, s.nk, s.d, s.dv, s.R, s.cq, s.ck, true, false);
     pr.p.causal = s.causal;
+    pr.p.duplicates = s.dup;
+    pr.p.dropout_p = s.dropout;
+    pr.p.dropout_seed = 5;
     const Isa prev = set_active_isa(Isa::Scalar);
     const Result ds = run_smyrf<double>(pr);
     const Result fs = run_smyrf<float>(pr);

@@ -310,6 +310,51 @@ GanEvalResult evaluate_gan(BigGanGenerator& g, models::Classifier& classifier,
   return r;
 }
 
+// ---------------------------------------------------------------- one iteration
+
+GanStepStats gan_iteration(const GanIteration& it, const GanTrainOptions& o, int64_t step) {
+  BigGanGenerator& G = it.G;
+  BigGanDiscriminator& D = it.D;
+  const int64_t B = o.batch, nc = o.model.n_classes;
+  GanStepStats st;
+  // ---- D steps
+  for (int64_t k = 0; k < o.d_steps; ++k) {
+    const std::vector<Tensor> real = it.next_real();
+    Tensor fake;
+    const Tensor y_fake = randint(0, nc, {B}, DType::Int64, &it.noise);
+    {
+      NoGradGuard ng;
+      fake = G.forward(randn({B, o.model.dim_z}, {}, &it.noise), y_fake);
+    }
+    it.opt_d.zero_grad();
+    const Tensor out = D.forward(cat({fake, real[0]}, 0), cat({y_fake, real[1]}, 0));
+    const Tensor d_fake = out.narrow(0, 0, B), d_real = out.narrow(0, B, B);
+    const Tensor l_real = hinge_d_real(d_real), l_fake = hinge_d_fake(d_fake);
+    (l_real + l_fake).backward();
+    it.opt_d.step();
+    // the last D step's numbers represent the iteration
+    st.d_loss_real = l_real.item<double>();
+    st.d_loss_fake = l_fake.item<double>();
+    st.d_real = mean_of(d_real);
+    st.d_fake = mean_of(d_fake);
+  }
+  // ---- G step, D frozen so its weight gradients are not computed
+  for (auto& p : D.parameters()) p.requires_grad_(false);
+  it.opt_g.zero_grad();
+  const Tensor y_g = randint(0, nc, {B}, DType::Int64, &it.noise);
+  const Tensor z_g = randn({B, o.model.dim_z}, {}, &it.noise);
+  const Tensor l_g = hinge_g(D.forward(G.forward(z_g, y_g), y_g));
+  l_g.backward();
+  it.opt_g.step();
+  for (auto& p : D.parameters()) p.requires_grad_(true);
+  if (it.G_ema) models::ema_update(*it.G_ema, G, step > o.ema_start ? o.ema_decay : 0.0);
+  st.step = step;
+  st.g_loss = l_g.item<double>();
+  st.gamma_g = gammas(G.attention_blocks());
+  st.gamma_d = gammas(D.attention_blocks());
+  return st;
+}
+
 // ---------------------------------------------------------------- training
 
 GanTrainResult train_gan(const GanTrainOptions& given) {
@@ -458,48 +503,15 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
                  static_cast<long long>(o.model.n_classes), static_cast<long long>(o.batch),
                  static_cast<long long>(o.d_steps),
                  resuming ? (" (resumed at step " + std::to_string(step) + ")").c_str() : "");
-  const int64_t B = o.batch, nc = o.model.n_classes;
+  const int64_t B = o.batch;
+  const GanIteration iteration{
+      G, D, &G_ema, opt_g, opt_d, noise, [&loader] { return loader.next(); }};
   bool stop = false;
   while (step < o.steps && !stop) {
     const auto t0 = std::chrono::steady_clock::now();
-    GanStepStats st;
-    // ---- D steps
-    for (int64_t k = 0; k < o.d_steps; ++k) {
-      data::Batch real = loader.next();
-      Tensor fake;
-      const Tensor y_fake = randint(0, nc, {B}, DType::Int64, &noise);
-      {
-        NoGradGuard ng;
-        fake = G.forward(randn({B, o.model.dim_z}, {}, &noise), y_fake);
-      }
-      opt_d.zero_grad();
-      const Tensor out = D.forward(cat({fake, real[0]}, 0), cat({y_fake, real[1]}, 0));
-      const Tensor d_fake = out.narrow(0, 0, B), d_real = out.narrow(0, B, B);
-      const Tensor l_real = hinge_d_real(d_real), l_fake = hinge_d_fake(d_fake);
-      (l_real + l_fake).backward();
-      opt_d.step();
-      // the last D step's numbers represent the iteration
-      st.d_loss_real = l_real.item<double>();
-      st.d_loss_fake = l_fake.item<double>();
-      st.d_real = mean_of(d_real);
-      st.d_fake = mean_of(d_fake);
-    }
-    // ---- G step, D frozen so its weight gradients are not computed
-    for (auto& p : D.parameters()) p.requires_grad_(false);
-    opt_g.zero_grad();
-    const Tensor y_g = randint(0, nc, {B}, DType::Int64, &noise);
-    const Tensor z_g = randn({B, o.model.dim_z}, {}, &noise);
-    const Tensor l_g = hinge_g(D.forward(G.forward(z_g, y_g), y_g));
-    l_g.backward();
-    opt_g.step();
-    for (auto& p : D.parameters()) p.requires_grad_(true);
     ++step;
     ++steps_run;
-    models::ema_update(G_ema, G, step > o.ema_start ? o.ema_decay : 0.0);
-    st.step = step;
-    st.g_loss = l_g.item<double>();
-    st.gamma_g = gammas(G.attention_blocks());
-    st.gamma_d = gammas(D.attention_blocks());
+    const GanStepStats st = gan_iteration(iteration, o, step);
     train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double ips = static_cast<double>(steps_run * B) / train_seconds;
     res.history.push_back(st);

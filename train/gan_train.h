@@ -43,6 +43,7 @@
 // Errors: smyrf::Error (op "gan_train") for inconsistent options, data that does not fit the
 // model (size, channels, classes), and a resume without a checkpoint.
 #pragma once
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -101,6 +102,23 @@ struct GanTrainResult {
 };
 
 GanTrainResult train_gan(const GanTrainOptions& options);
+
+// One training iteration exactly as train_gan runs it (its loop calls this, and so does
+// `smyrf bench gan-step`): o.d_steps D steps (each: next_real() for the real batch, fake labels and
+// z from `noise`, G without gradients, D on cat(fake, real), hinge loss, opt_d step), one G step
+// with D's parameters frozen (opt_g step), then the EMA update of G_ema for iteration `step` (the
+// step number this iteration completes; decay 0 up to o.ema_start). G_ema may be null (no EMA).
+// Returns the iteration's losses, mean D outputs and attention gains (last D step's numbers).
+struct GanIteration {
+  models::BigGanGenerator& G;
+  models::BigGanDiscriminator& D;
+  models::BigGanGenerator* G_ema;
+  Optimizer& opt_g;
+  Optimizer& opt_d;
+  Generator& noise;
+  std::function<std::vector<Tensor>()> next_real;  // {images (B, C, R, R), labels (B) int64}
+};
+GanStepStats gan_iteration(const GanIteration& it, const GanTrainOptions& o, int64_t step);
 
 // The models of a run folder, restored from its checkpoint: G_ema (eval mode) for sampling.
 struct LoadedGan {

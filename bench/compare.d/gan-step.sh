@@ -1,0 +1,65 @@
+# bench/compare gan-step: one full BigGAN training iteration (d_steps D steps, one G step, Adam,
+# spectral norm, EMA), ours (smyrf bench gan-step) against the same G and D in PyTorch
+# (bench/reference/biggan_torch.py), interleaved case by case for ROUNDS rounds. The SMYRF case
+# (cpu) is compared with PyTorch's dense twin (cpu-dense): PyTorch 1.13 has no clustered
+# attention. SHAPES filters cases by name (cpu,cpu-dense,ch32-attn16). REPEATS: timed iterations
+# per process (default 2, after one warm-up iteration).
+
+compare_gan_step() {
+  local cases=(cpu cpu-dense ch32-attn16)
+  if [[ -n "${SHAPES:-}" ]]; then cases=(${SHAPES//,/ }); fi
+  local repeats="${REPEATS:-2}" results round c twin line
+  results="$(mktemp)"
+  for ((round = 1; round <= ROUNDS; round++)); do
+    echo "round $round/$ROUNDS" >&2
+    for c in "${cases[@]}"; do
+      line="$("$SMYRF_BIN" bench gan-step --json --repeats "$repeats" --shapes "$c" |
+        grep '^{' | head -1)"
+      [[ -n "$line" ]] || die "smyrf bench gan-step printed nothing for $c"
+      printf 'ours\t%s\t%s\n' "$c" "$line" >>"$results"
+      twin="$c"
+      [[ "$c" == cpu ]] && twin=cpu-dense
+      line="$("$PY" "$ROOT/bench/reference/biggan_torch.py" --repeats "$repeats" "$twin" |
+        grep '^{' | head -1)"
+      [[ -n "$line" ]] || die "biggan_torch.py printed nothing for $twin"
+      printf 'torch\t%s\t%s\n' "$c" "$line" >>"$results"
+    done
+  done
+  "$PY" - "$results" <<'PYEOF'
+import json, statistics, sys
+runs, order = {}, []
+for line in open(sys.argv[1]):
+    impl, case, js = line.rstrip("\n").split("\t", 2)
+    r = json.loads(js)
+    if case not in runs:
+        runs[case] = {}
+        order.append(case)
+    runs[case].setdefault(impl, []).append(r)
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+print("\ngan-step: images/s of one training iteration (D steps + G step + Adam + SN + EMA), batch 32,")
+print("2 threads, medians over rounds; PyTorch runs the dense twin of the SMYRF case (cpu).")
+hdr = (f"{'case':>12} | {'ours img/s':>10} | {'torch img/s':>11} | {'ours/torch':>10} | "
+       f"{'ours ms':>8} | {'torch ms':>8} | {'params G/D (ours = torch)':>26}")
+print(hdr)
+print("-" * len(hdr))
+out = []
+for c in order:
+    o, t = runs[c]["ours"], runs[c]["torch"]
+    oi, ti = med(o, "images_per_s"), med(t, "images_per_s")
+    same = (o[0]["g_parameters"] == t[0]["g_parameters"] and
+            o[0]["d_parameters"] == t[0]["d_parameters"])
+    params = f"{o[0]['g_parameters']}/{o[0]['d_parameters']} {'yes' if same else 'NO'}"
+    print(f"{c:>12} | {oi:10.2f} | {ti:11.2f} | {oi / ti:10.2f} | {med(o, 'median_ms'):8.0f} | "
+          f"{med(t, 'median_ms'):8.0f} | {params:>26}")
+    out.append({"workload": "gan-step", "shape": c, "ours_images_per_s": round(oi, 3),
+                "torch_images_per_s": round(ti, 3), "ratio_vs_torch": round(oi / ti, 3),
+                "ours_ms": round(med(o, "median_ms"), 1), "torch_ms": round(med(t, "median_ms"), 1),
+                "torch_case": t[0]["shape"], "g_parameters": o[0]["g_parameters"],
+                "d_parameters": o[0]["d_parameters"], "parameters_match": same,
+                "rounds": len(o)})
+print()
+for l in out:
+    print(json.dumps(l))
+PYEOF
+  rm -f "$results"
+}

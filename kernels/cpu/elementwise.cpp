@@ -196,9 +196,13 @@ inline bool apply_compare(CompareOp op, T a, T b) {
 
 // Transposed float inputs under AVX2: when the output runs along the last dim but an input is
 // strided there and contiguous along another dim p, the plain row loop would read one element
-// per cache line. Instead tiles of the (p, last) plane are gathered through 8x8 register
-// transposes into a small buffer and the contiguous vector kernel runs on its rows.
-constexpr int64_t kTile = 64;
+// per cache line. Instead tiles of the (p, last) plane are cut into strips of 8 rows, each
+// gathered through 8x8 register transposes into an 8 KiB buffer on which the contiguous vector
+// kernel runs. Tiles are 16 rows x 256 columns: every output row is written in 1 KiB runs
+// (long write runs mattered most: 64 x 64 tiles, 256 B runs, were 1.3x slower on 4096^2), and
+// the tile's source lines (16 KiB) plus the strip buffer stay in a 32 KiB L1 between the two
+// strips that share each source cache line.
+constexpr int64_t kTileRows = 16, kTileCols = 256, kStrip = 8;
 
 // The dim (other than the last) along which operand strides `s` are smallest in magnitude, or -1
 // when no such dim beats the last one (then reading along the last dim is already best).
@@ -224,14 +228,18 @@ bool unary_tiled_f32(UnaryOp op, float a, float b, int ndim, const int64_t* size
   if (!avx2::unary_f32_supported(op, a, b)) return false;
   const int p = tile_dim(ndim, sizes, xs);
   if (p < 0) return false;
-  nd_loop_tiles<2>(ndim, sizes, {xs, ys}, p, kTile, kTile,
-                   [&](const std::array<int64_t, 2>& off, int64_t rows, int64_t cols,
-                       const std::array<int64_t, 2>& rs, const std::array<int64_t, 2>& cs) {
-                     alignas(32) float buf[kTile * kTile];
-                     avx2::gather_tile_f32(x + off[0], rs[0], cs[0], rows, cols, buf, kTile);
-                     for (int64_t i = 0; i < rows; ++i)
-                       avx2::unary_f32(op, a, b, buf + i * kTile, y + off[1] + i * rs[1], cols);
-                   });
+  nd_loop_tiles<2>(
+      ndim, sizes, {xs, ys}, p, kTileRows, kTileCols,
+      [&](const std::array<int64_t, 2>& off, int64_t rows, int64_t cols,
+          const std::array<int64_t, 2>& rs, const std::array<int64_t, 2>& cs) {
+        alignas(32) float buf[kStrip * kTileCols];
+        for (int64_t i0 = 0; i0 < rows; i0 += kStrip) {
+          const int64_t nr = rows - i0 < kStrip ? rows - i0 : kStrip;
+          avx2::gather_tile_f32(x + off[0] + i0 * rs[0], rs[0], cs[0], nr, cols, buf, kTileCols);
+          for (int64_t i = 0; i < nr; ++i)
+            avx2::unary_f32(op, a, b, buf + i * kTileCols, y + off[1] + (i0 + i) * rs[1], cols);
+        }
+      });
   return true;
 }
 
@@ -243,20 +251,23 @@ bool binary_tiled_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* 
   if (!(ta || tb) || !avx2::binary_f32_supported(op)) return false;
   const int p = tile_dim(ndim, sizes, ta ? as : bs);
   if (p < 0) return false;
-  nd_loop_tiles<3>(ndim, sizes, {as, bs, ys}, p, kTile, kTile,
+  nd_loop_tiles<3>(ndim, sizes, {as, bs, ys}, p, kTileRows, kTileCols,
                    [&](const std::array<int64_t, 3>& off, int64_t rows, int64_t cols,
                        const std::array<int64_t, 3>& rs, const std::array<int64_t, 3>& cs) {
-                     alignas(32) float buf_a[kTile * kTile];
-                     alignas(32) float buf_b[kTile * kTile];
-                     if (ta)
-                       avx2::gather_tile_f32(a + off[0], rs[0], cs[0], rows, cols, buf_a, kTile);
-                     if (tb)
-                       avx2::gather_tile_f32(b + off[1], rs[1], cs[1], rows, cols, buf_b, kTile);
-                     for (int64_t i = 0; i < rows; ++i) {
-                       const float* ap = ta ? buf_a + i * kTile : a + off[0] + i * rs[0];
-                       const float* bp = tb ? buf_b + i * kTile : b + off[1] + i * rs[1];
-                       avx2::binary_f32(op, ap, ta ? 1 : cs[0], bp, tb ? 1 : cs[1],
-                                        y + off[2] + i * rs[2], cols);
+                     alignas(32) float buf_a[kStrip * kTileCols];
+                     alignas(32) float buf_b[kStrip * kTileCols];
+                     for (int64_t i0 = 0; i0 < rows; i0 += kStrip) {
+                       const int64_t nr = rows - i0 < kStrip ? rows - i0 : kStrip;
+                       const float* a0 = a + off[0] + i0 * rs[0];
+                       const float* b0 = b + off[1] + i0 * rs[1];
+                       if (ta) avx2::gather_tile_f32(a0, rs[0], cs[0], nr, cols, buf_a, kTileCols);
+                       if (tb) avx2::gather_tile_f32(b0, rs[1], cs[1], nr, cols, buf_b, kTileCols);
+                       for (int64_t i = 0; i < nr; ++i) {
+                         const float* ap = ta ? buf_a + i * kTileCols : a0 + i * rs[0];
+                         const float* bp = tb ? buf_b + i * kTileCols : b0 + i * rs[1];
+                         avx2::binary_f32(op, ap, ta ? 1 : cs[0], bp, tb ? 1 : cs[1],
+                                          y + off[2] + (i0 + i) * rs[2], cols);
+                       }
                      }
                    });
   return true;

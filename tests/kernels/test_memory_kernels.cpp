@@ -312,7 +312,13 @@ TEST_CASE("binary ops: contiguous, broadcast, transposed, flipped and permuted o
       binary_case(op, {n}, {1}, {0}, 0, 0, ++seed);       // scalar broadcast
       binary_case(op, {n}, {-1}, {1}, n - 1, 0, ++seed);  // flipped view
     }
-    for (auto [r, c] : {std::pair<int64_t, int64_t>{33, 7}, {7, 33}, {100, 129}, {130, 67}}) {
+    // 37x517 and 300x20 cross the 16 x 256 tiles with partial 8-row strips and column tails
+    for (auto [r, c] : {std::pair<int64_t, int64_t>{33, 7},
+                        {7, 33},
+                        {100, 129},
+                        {130, 67},
+                        {37, 517},
+                        {300, 20}}) {
       binary_case(op, {r, c}, {1, r}, {c, 1}, 0, 0, ++seed);      // a transposed
       binary_case(op, {r, c}, {c, 1}, {1, r}, 0, 0, ++seed);      // b transposed
       binary_case(op, {r, c}, {1, r}, {1, r}, 0, 0, ++seed);      // both transposed
@@ -323,6 +329,9 @@ TEST_CASE("binary ops: contiguous, broadcast, transposed, flipped and permuted o
     }
     binary_case(op, {5, 37, 41}, {1, 5 * 41, 5}, {37 * 41, 41, 1}, 0, 0, ++seed);  // permuted
     binary_case(op, {3, 70, 65}, {70 * 65, 1, 70}, {0, 1, 0}, 0, 0, ++seed);
+    // 4-D, last two dims swapped (a (2, 3, 300, 19) tensor viewed as (2, 3, 19, 300))
+    binary_case(op, {2, 3, 19, 300}, {3 * 300 * 19, 300 * 19, 1, 19},
+                {3 * 19 * 300, 19 * 300, 300, 1}, 0, 0, ++seed);
   }
 }
 
@@ -354,21 +363,31 @@ TEST_CASE("binary maximum / minimum: NaN propagates, the reference's choice betw
 TEST_CASE("unary on transposed and strided inputs goes through the tiled path exactly") {
   if (!have_avx2()) return;
   // 100x129 and 70x75 leave tiles whose rows and columns are not multiples of the 8x8 block.
-  for (auto [r, c] :
-       {std::pair<int64_t, int64_t>{9, 8}, {64, 64}, {100, 129}, {257, 33}, {70, 75}, {15, 200}}) {
+  for (auto [r, c] : {std::pair<int64_t, int64_t>{9, 8},
+                      {64, 64},
+                      {100, 129},
+                      {257, 33},
+                      {70, 75},
+                      {15, 200},
+                      {37, 517},
+                      {21, 300}}) {
     for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Gelu, UnaryOp::Neg, UnaryOp::Sin}) {
       auto v = randn(static_cast<size_t>(2 * r * c), r + c);
       v[3] = kNaN;
       v[4] = -kInf;
-      Unaligned x(v), yr(r * c), yv(r * c);
-      const int64_t sizes[2] = {r, c}, ys[2] = {c, 1};
-      for (auto xs : {std::vector<int64_t>{1, r}, std::vector<int64_t>{2, 2 * r},
-                      std::vector<int64_t>{2 * c, 2}}) {
-        for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
-          IsaGuard g(isa);
-          unary<float>(op, 0, 0, 2, sizes, x.p, xs.data(), isa == Isa::Scalar ? yr.p : yv.p, ys);
+      // the output is contiguous or has padded rows (stride c + 3: the padding must stay 7)
+      Unaligned x(v), yr(r * (c + 3), 7.f), yv(r * (c + 3), 7.f);
+      const int64_t sizes[2] = {r, c};
+      for (int64_t ld : {c, c + 3}) {
+        const int64_t ys[2] = {ld, 1};
+        for (auto xs : {std::vector<int64_t>{1, r}, std::vector<int64_t>{2, 2 * r},
+                        std::vector<int64_t>{2 * c, 2}}) {
+          for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+            IsaGuard g(isa);
+            unary<float>(op, 0, 0, 2, sizes, x.p, xs.data(), isa == Isa::Scalar ? yr.p : yv.p, ys);
+          }
+          check_close(yv.p, yr.p, r * (c + 3), 2e-6, 1e-44, "unary strided");
         }
-        check_close(yv.p, yr.p, r * c, 2e-6, 1e-44, "unary strided");
       }
     }
   }

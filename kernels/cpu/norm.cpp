@@ -27,7 +27,7 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
     T* yr = y + r * n;
     if constexpr (std::is_same_v<T, float>) {
       if (use_avx2()) {
-        avx2::softmax_row_f32(xr, yr, n, log);
+        avx2::softmax_row_f32(xr, yr, n, log, r + 1 < rows ? xr + n : nullptr);
         continue;
       }
     }
@@ -90,7 +90,7 @@ void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, 
     double mu, rs;
     if constexpr (std::is_same_v<T, float>) {
       if (use_avx2()) {
-        avx2::layernorm_row_f32(xr, w, b, yr, n, eps, &mu, &rs);
+        avx2::layernorm_row_f32(xr, w, b, yr, n, eps, &mu, &rs, r + 1 < rows ? xr + n : nullptr);
         mean[r] = static_cast<T>(mu);
         rstd[r] = static_cast<T>(rs);
         continue;
@@ -133,7 +133,9 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
       const double mu = mean[r], rs = rstd[r];
       if constexpr (std::is_same_v<T, float>) {
         if (use_avx2()) {
-          avx2::layernorm_row_backward_f32(gr, xr, mu, rs, w, dr, tw, tb, n);
+          avx2::layernorm_row_backward_f32(gr, xr, mu, rs, w, dr, tw, tb, n,
+                                           r + 1 < rows ? gr + n : nullptr,
+                                           r + 1 < rows ? xr + n : nullptr);
           continue;
         }
       }
@@ -172,7 +174,8 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
     const T* xr = logits + r * C;
     double l, sum_x = 0;
     if constexpr (std::is_same_v<T, float>) {
-      if (use_avx2()) avx2::cross_entropy_row_f32(xr, C, &l, &sum_x);
+      if (use_avx2())
+        avx2::cross_entropy_row_f32(xr, C, &l, &sum_x, r + 1 < rows ? xr + C : nullptr);
     }
     if (!(std::is_same_v<T, float> && use_avx2())) {
       double m = -std::numeric_limits<double>::infinity();

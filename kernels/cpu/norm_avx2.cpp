@@ -19,8 +19,34 @@ constexpr int64_t kFlush = 1024;
 // Rows up to this many floats stay in L1/L2 between passes; longer rows use the single-pass
 // online max + sum so the row is read from memory twice instead of three times.
 constexpr int64_t kCachedRow = 16384;
+// Cross-entropy reads its row twice (sum + max, then exp-sum): rows up to 256 KiB stay in L2.
+constexpr int64_t kCachedLogits = 65536;
 
 inline __m256 neg_inf() { return _mm256_set1_ps(-std::numeric_limits<float>::infinity()); }
+
+// Software prefetch of the row this thread handles next, one 64-byte line per step(), issued
+// from the passes that work on a row already in cache (exp-sum, variance, write). Without it the
+// row's passes alternate between waiting on memory (first read) and computing with memory idle;
+// with it the next row streams in while this one computes. Rows up to 16 KiB go to L1, longer
+// ones to L2 (they would evict the current row from L1). A null row prefetches nothing.
+struct RowPrefetch {
+  const char* p;
+  const char* end;
+  bool l1;
+  RowPrefetch(const float* row, int64_t n)
+      : p(reinterpret_cast<const char*>(row)),
+        end(row ? reinterpret_cast<const char*>(row + n) : nullptr),
+        l1(n <= 4096) {}
+  inline void step() {
+    if (p < end) {
+      if (l1)
+        _mm_prefetch(p, _MM_HINT_T0);
+      else
+        _mm_prefetch(p, _MM_HINT_T1);
+      p += 64;
+    }
+  }
+};
 
 // Masked tail load with `pad` in the lanes past the end.
 inline __m256 load_tail(const float* p, int64_t k, __m256 pad) {
@@ -63,10 +89,10 @@ float online_max_sum(const float* x, int64_t n, double* s) {
                                          _mm256_cmp_ps(v2, v3, _CMP_UNORD_Q)));
     const __m256 bm = _mm256_max_ps(_mm256_max_ps(v0, v1), _mm256_max_ps(v2, v3));
     const __m256 mn = _mm256_max_ps(m, bm);
-    __m256 e =
-        _mm256_add_ps(_mm256_add_ps(exp_ps(_mm256_sub_ps(v0, mn)), exp_ps(_mm256_sub_ps(v1, mn))),
-                      _mm256_add_ps(exp_ps(_mm256_sub_ps(v2, mn)), exp_ps(_mm256_sub_ps(v3, mn))));
-    acc = _mm256_fmadd_ps(acc, exp_ps(_mm256_sub_ps(m, mn)), e);
+    __m256 e = _mm256_add_ps(
+        _mm256_add_ps(exp_nonpos_ps(_mm256_sub_ps(v0, mn)), exp_nonpos_ps(_mm256_sub_ps(v1, mn))),
+        _mm256_add_ps(exp_nonpos_ps(_mm256_sub_ps(v2, mn)), exp_nonpos_ps(_mm256_sub_ps(v3, mn))));
+    acc = _mm256_fmadd_ps(acc, exp_nonpos_ps(_mm256_sub_ps(m, mn)), e);
     m = mn;
   };
   int64_t i = 0;
@@ -87,15 +113,17 @@ float online_max_sum(const float* x, int64_t n, double* s) {
   }
   // + inf anywhere makes the reference NaN (exp(inf - inf)); the lane math already has NaN then
   const float mx = hmax_ps(m);
-  *s = hsum_pd(add_widened(_mm256_setzero_pd(),
-                           _mm256_mul_ps(acc, exp_ps(_mm256_sub_ps(m, _mm256_set1_ps(mx))))));
+  *s =
+      hsum_pd(add_widened(_mm256_setzero_pd(),
+                          _mm256_mul_ps(acc, exp_nonpos_ps(_mm256_sub_ps(m, _mm256_set1_ps(mx))))));
   // a sum of 0 means no entry above -inf (the max of a finite entry contributes exp(0) = 1)
   return *s == 0 ? -std::numeric_limits<float>::infinity() : mx;
 }
 
 }  // namespace
 
-void softmax_row_f32(const float* x, float* y, int64_t n, bool log) {
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next) {
+  RowPrefetch pf(next, n);
   double s;
   float m;
   const bool cached = n <= kCachedRow;
@@ -113,19 +141,21 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log) {
   if (cached) {
     if (log) {
       s = row_sum(n, [&](int64_t i, bool tail) {
+        if (i % 16 == 0) pf.step();
         __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
-        return exp_ps(_mm256_sub_ps(v, mv));
+        return exp_nonpos_ps(_mm256_sub_ps(v, mv));
       });
     } else {
       // store exp(x - m) now and scale it below, while the row is still in cache
       s = row_sum(n, [&](int64_t i, bool tail) {
         if (tail) {
           const __m256i k = tail_mask(n - i);
-          __m256 e = exp_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
+          __m256 e = exp_nonpos_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
           _mm256_maskstore_ps(y + i, k, e);
           return e;
         }
-        __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+        if (i % 16 == 0) pf.step();
+        __m256 e = exp_nonpos_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
         _mm256_storeu_ps(y + i, e);
         return e;
       });
@@ -149,12 +179,13 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log) {
   } else {
     const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / s));
     for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(y + i,
-                       _mm256_mul_ps(exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)), inv));
+      _mm256_storeu_ps(
+          y + i, _mm256_mul_ps(exp_nonpos_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)), inv));
     if (i < n) {
       const __m256i k = tail_mask(n - i);
       _mm256_maskstore_ps(
-          y + i, k, _mm256_mul_ps(exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), mv)), inv));
+          y + i, k,
+          _mm256_mul_ps(exp_nonpos_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), mv)), inv));
     }
   }
 }
@@ -192,7 +223,8 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
 }
 
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
-                       double eps, double* mean, double* rstd) {
+                       double eps, double* mean, double* rstd, const float* next) {
+  RowPrefetch pf(next, n);
   const __m256 zero = _mm256_setzero_ps();
   // the mean of x - x[0]: float lanes then add values of the row's spread, not of its mean,
   // so a large common offset does not cost accuracy
@@ -208,6 +240,7 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
   const __m256 mlo = _mm256_set1_ps(static_cast<float>(mu - mu_hi));
   // two-pass variance (the row is in cache): no cancellation for rows with a large mean
   const double v = row_sum(n, [&](int64_t i, bool tail) {
+    if (i % 32 == 0) pf.step();  // half the next row here, the rest in the write pass
     __m256 d =
         tail ? _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(load_tail(x + i, n - i, mv), mv), mlo),
                              _mm256_castsi256_ps(tail_mask(n - i)))
@@ -221,9 +254,11 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
     return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(xv, mv), mlo), rv), wv, bv);
   };
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
+  for (; i + 8 <= n; i += 8) {
+    if (i % 32 == 0) pf.step();
     _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i), w ? _mm256_loadu_ps(w + i) : one,
                               b ? _mm256_loadu_ps(b + i) : zero));
+  }
   if (i < n) {
     const __m256i k = tail_mask(n - i);
     _mm256_maskstore_ps(y + i, k,
@@ -235,7 +270,9 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
 }
 
 void layernorm_row_backward_f32(const float* dy, const float* x, double mean, double rstd,
-                                const float* w, float* dx, double* tw, double* tb, int64_t n) {
+                                const float* w, float* dx, double* tw, double* tb, int64_t n,
+                                const float* next_dy, const float* next_x) {
+  RowPrefetch pf_dy(next_dy, n), pf_x(next_x, n);
   const float mu_hi = static_cast<float>(mean);  // hi + lo, as in the forward
   const __m256 mv = _mm256_set1_ps(mu_hi);
   const __m256 mlo = _mm256_set1_ps(static_cast<float>(mean - mu_hi));
@@ -305,9 +342,11 @@ void layernorm_row_backward_f32(const float* dy, const float* x, double mean, do
     return _mm256_mul_ps(rv, _mm256_fnmadd_ps(xh, c, _mm256_sub_ps(g, a)));
   };
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
+  for (; i + 8 <= n; i += 8) {
+    if (i % 16 == 0) pf_dy.step(), pf_x.step();
     _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(dy + i), _mm256_loadu_ps(x + i),
                                w ? _mm256_loadu_ps(w + i) : one));
+  }
   if (i < n) {
     const __m256i k = tail_mask(n - i);
     _mm256_maskstore_ps(dx + i, k,
@@ -316,21 +355,40 @@ void layernorm_row_backward_f32(const float* dy, const float* x, double mean, do
   }
 }
 
-void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x) {
-  const __m256 zero = _mm256_setzero_ps();
-  *sum_x = row_sum(C, [&](int64_t i, bool tail) {
-    return tail ? load_tail(x + i, C - i, zero) : _mm256_loadu_ps(x + i);
-  });
+void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x,
+                           const float* next) {
   double s;
   float m;
-  if (C <= kCachedRow) {
-    m = maxmin_f32(x, C, true);
+  if (C <= kCachedLogits) {
+    // pass 1 (the row's only read from memory): the plain sum and the max together; a NaN
+    // makes the max NaN (max_ps keeps its second operand when either is NaN: x goes second)
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 mx0 = neg_inf(), mx1 = mx0, nan = zero;
+    *sum_x = row_sum(C, [&](int64_t i, bool tail) {
+      const __m256 v = tail ? load_tail(x + i, C - i, zero) : _mm256_loadu_ps(x + i);
+      const __m256 vm = tail ? load_tail(x + i, C - i, neg_inf()) : v;
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(vm, vm, _CMP_UNORD_Q));
+      if ((i & 8) == 0)
+        mx0 = _mm256_max_ps(mx0, vm);
+      else
+        mx1 = _mm256_max_ps(mx1, vm);
+      return v;
+    });
+    m = _mm256_movemask_ps(nan) ? std::numeric_limits<float>::quiet_NaN()
+                                : hmax_ps(_mm256_max_ps(mx0, mx1));
+    // pass 2 (in cache): the exp-sum, the bound for this kernel, while the next row streams in
+    RowPrefetch pf(next, C);
     const __m256 mv = _mm256_set1_ps(m);
     s = row_sum(C, [&](int64_t i, bool tail) {
+      if (i % 16 == 0) pf.step();
       __m256 v = tail ? load_tail(x + i, C - i, neg_inf()) : _mm256_loadu_ps(x + i);
-      return exp_ps(_mm256_sub_ps(v, mv));
+      return exp_nonpos_ps(_mm256_sub_ps(v, mv));
     });
   } else {
+    const __m256 zero = _mm256_setzero_ps();
+    *sum_x = row_sum(C, [&](int64_t i, bool tail) {
+      return tail ? load_tail(x + i, C - i, zero) : _mm256_loadu_ps(x + i);
+    });
     m = online_max_sum(x, C, &s);
   }
   // an all -inf row: the reference's exp(-inf - -inf) is NaN, and so is this
@@ -344,7 +402,7 @@ void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double
   const __m256 gv = _mm256_set1_ps(static_cast<float>(g));
   const __m256 ov = _mm256_set1_ps(static_cast<float>(off));
   auto f = [&](__m256 v) {
-    return _mm256_mul_ps(gv, _mm256_sub_ps(exp_ps(_mm256_sub_ps(v, lv)), ov));
+    return _mm256_mul_ps(gv, _mm256_sub_ps(exp_nonpos_ps(_mm256_sub_ps(v, lv)), ov));
   };
   int64_t i = 0;
   for (; i + 8 <= C; i += 8) _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(x + i)));

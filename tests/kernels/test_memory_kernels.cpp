@@ -540,7 +540,8 @@ TEST_CASE("layernorm forward and backward: AVX2 vs scalar, with and without affi
 
 TEST_CASE("cross-entropy forward and backward: AVX2 vs scalar, smoothing, ignore_index") {
   if (!have_avx2()) return;
-  for (int64_t C : {1, 7, 33, 1000, 4099, 20011}) {
+  // 70001: past kCachedLogits, the online single-read path
+  for (int64_t C : {1, 7, 33, 1000, 4099, 20011, 70001}) {
     const int64_t rows = 6;
     auto v = randn(rows * C, C, 3.f);
     for (int64_t i = 0; i < C; i += 3) v[2 * C + i] = -kInf;  // some -inf logits

@@ -270,7 +270,7 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
 }
 
 void layernorm_row_backward_f32(const float* dy, const float* x, double mean, double rstd,
-                                const float* w, float* dx, double* tw, double* tb, int64_t n,
+                                const float* w, float* dx, float* tw, float* tb, int64_t n,
                                 const float* next_dy, const float* next_x) {
   RowPrefetch pf_dy(next_dy, n), pf_x(next_x, n);
   const float mu_hi = static_cast<float>(mean);  // hi + lo, as in the forward
@@ -278,7 +278,7 @@ void layernorm_row_backward_f32(const float* dy, const float* x, double mean, do
   const __m256 mlo = _mm256_set1_ps(static_cast<float>(mean - mu_hi));
   const __m256 rv = _mm256_set1_ps(static_cast<float>(rstd));
   const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-  // pass 1: sum(g) and sum(g xhat), g = dy w; dw / db partials in double (they sum over rows)
+  // pass 1: sum(g) and sum(g xhat), g = dy w; dw / db partials into the caller's float rows
   __m256 sg0 = zero, sg1 = zero, sgx0 = zero, sgx1 = zero;
   double sg = 0, sgx = 0;
   auto step = [&](int64_t i, __m256i k, bool tail, __m256& ag, __m256& agx) {
@@ -292,30 +292,12 @@ void layernorm_row_backward_f32(const float* dy, const float* x, double mean, do
     agx = _mm256_fmadd_ps(g, xh, agx);
     if (tw || tb) {
       const __m256 gx = _mm256_mul_ps(gv, xh);
-      const int64_t lanes = tail ? 0 : 8;
-      if (lanes == 8) {
-        if (tw) {
-          _mm256_storeu_pd(tw + i, _mm256_add_pd(_mm256_loadu_pd(tw + i),
-                                                 _mm256_cvtps_pd(_mm256_castps256_ps128(gx))));
-          _mm256_storeu_pd(tw + i + 4,
-                           _mm256_add_pd(_mm256_loadu_pd(tw + i + 4),
-                                         _mm256_cvtps_pd(_mm256_extractf128_ps(gx, 1))));
-        }
-        if (tb) {
-          _mm256_storeu_pd(tb + i, _mm256_add_pd(_mm256_loadu_pd(tb + i),
-                                                 _mm256_cvtps_pd(_mm256_castps256_ps128(gv))));
-          _mm256_storeu_pd(tb + i + 4,
-                           _mm256_add_pd(_mm256_loadu_pd(tb + i + 4),
-                                         _mm256_cvtps_pd(_mm256_extractf128_ps(gv, 1))));
-        }
-      } else {
-        alignas(32) float lx[8], lg[8];
-        _mm256_store_ps(lx, gx);
-        _mm256_store_ps(lg, gv);
-        for (int64_t j = i; j < n; ++j) {
-          if (tw) tw[j] += lx[j - i];
-          if (tb) tb[j] += lg[j - i];
-        }
+      if (!tail) {
+        if (tw) _mm256_storeu_ps(tw + i, _mm256_add_ps(_mm256_loadu_ps(tw + i), gx));
+        if (tb) _mm256_storeu_ps(tb + i, _mm256_add_ps(_mm256_loadu_ps(tb + i), gv));
+      } else {  // masked lanes: gx = gv = 0 there, and the store leaves them alone
+        if (tw) _mm256_maskstore_ps(tw + i, k, _mm256_add_ps(_mm256_maskload_ps(tw + i, k), gx));
+        if (tb) _mm256_maskstore_ps(tb + i, k, _mm256_add_ps(_mm256_maskload_ps(tb + i, k), gv));
       }
     }
   };

@@ -11,9 +11,10 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
                        double eps, double* mean, double* rstd, const float* next);
 // One row of the layer-norm backward: writes dx and adds dy * xhat to tw[i] and dy to tb[i]
-// (double per-thread partials of dw / db; either may be null).
+// (float per-thread partials of dw / db, which the caller folds into double every few rows;
+// either may be null).
 void layernorm_row_backward_f32(const float* dy, const float* x, double mean, double rstd,
-                                const float* w, float* dx, double* tw, double* tb, int64_t n,
+                                const float* w, float* dx, float* tw, float* tb, int64_t n,
                                 const float* next_dy, const float* next_x);
 // logsumexp of a row of logits and the plain sum of the row (for label smoothing).
 void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x,

@@ -585,7 +585,13 @@ LoadedGan load_gan(const std::string& dir) {
   l.step = load_checkpoint(dir, kCkpt, t).step;
   l.g_ema = state.G_ema;
   l.g_ema->eval();
+  l.g = state.G;
+  l.d = state.D;
+  l.g->train();
+  l.d->train();
   return l;
 }
+
+data::ImageDataset load_gan_data(const GanTrainOptions& options) { return load_data(options); }
 
 }  // namespace smyrf::train

@@ -120,13 +120,23 @@ struct GanIteration {
 };
 GanStepStats gan_iteration(const GanIteration& it, const GanTrainOptions& o, int64_t step);
 
-// The models of a run folder, restored from its checkpoint: G_ema (eval mode) for sampling.
+// The models of a run folder, restored from its one checkpoint: G_ema (eval mode) for sampling,
+// and the trained G and D (training mode, as the training step runs them: G's batch norm uses
+// batch statistics and both networks' spectral-norm vectors move on every forward), e.g. for the
+// gradient study's real hinge losses (train/grad_study.h).
 struct LoadedGan {
   GanTrainOptions options;
   std::shared_ptr<models::BigGanGenerator> g_ema;
+  std::shared_ptr<models::BigGanGenerator> g;
+  std::shared_ptr<models::BigGanDiscriminator> d;
   int64_t step = 0;
 };
 LoadedGan load_gan(const std::string& run_dir);
+
+// The training images of a run's options exactly as train_gan reads them: options.data (an image
+// folder) or Fashion-MNIST from options.data_dir, the first max_images when that is set. The
+// readers' errors (op "image_folder" / "fashion_mnist") name the missing or bad path.
+data::ImageDataset load_gan_data(const GanTrainOptions& options);
 
 // n images (n, C, R, R) of class `label` (or, for label < 0, classes cycling 0, 1, ...) from G in
 // eval mode without gradients, z truncated at `truncation` (<= 0: none), z and the attention

@@ -1,14 +1,24 @@
 // `smyrf bench lm-step`: one full training step (forward, loss, backward, AdamW update) of the
 // default GPT (4 layers, d 256, 4 heads, byte vocabulary) and of a BERT of the same size, dense and
 // SMYRF, at the contexts of the pretraining issue. Prints tokens/s (batch * context / median step
-// time), the step's median and minimum milliseconds, and the peak resident memory one step adds
-// (weights, optimizer state and inputs excluded: they exist before the measured step).
+// time), the step's median and minimum milliseconds, its CPU time (user + system, all threads:
+// a figure that stays meaningful on a loaded host where wall time does not), and the peak
+// resident memory one step adds (weights, optimizer state and inputs excluded: they exist before
+// the measured step).
+//
+// Timing runs under the malloc policy of `smyrf lm train` (train/alloc_policy.h: freed buffers are
+// kept for reuse, as PyTorch's caching allocator does). Only the memory measurement, done first
+// for every case, pins the mmap threshold (bench/memory_probe.h): timed that way, every step
+// paid a page fault per 4 KiB of every activation (at gpt-1024-dense ~1 s of system time per
+// step on one thread), which training does not.
 //
 // SMYRF settings are chosen at about a quarter or less of dense attention's score memory: causal
 // (GPT) per query n_hashes * window + block / 2 keys on average against dense causal's N / 2;
 // non-causal (BERT) n_hashes * Ck against N. The printed "attn_pairs_ratio" states it per case.
 //
 // --shapes filters cases by name, e.g. "gpt-256-dense,gpt-4096-smyrf".
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -20,6 +30,7 @@
 #include "core/random.h"
 #include "models/bert.h"
 #include "models/gpt.h"
+#include "train/alloc_policy.h"
 #include "train/lm_train.h"
 #include "train/optim.h"
 
@@ -53,6 +64,14 @@ std::vector<LmCase> cases() {
   };
 }
 
+// User + system time of the whole process (all threads), seconds.
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec * 1e-6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 bool selected(const Options& opt, const LmCase& c) {
   if (opt.shapes.empty()) return true;
   std::stringstream ss(opt.shapes);
@@ -62,42 +81,62 @@ bool selected(const Options& opt, const LmCase& c) {
   return false;
 }
 
-void run_case(const Options& opt, const LmCase& c) {
-  models::ModelConfig mc;
-  mc.kind = c.model;
-  mc.vocab_size = c.model == "bert" ? 257 : 256;  // bytes (+ [MASK] for BERT)
-  mc.context = c.context;
-  mc.attention = c.attention;
-  mc.n_hashes = c.n_hashes;
-  mc.q_cluster_size = c.cq;
-  mc.k_cluster_size = c.ck;
-  Generator init(1);
-  std::unique_ptr<models::TransformerLM> model;
-  if (c.model == "gpt")
-    model = std::make_unique<models::GPT>(mc, &init);
-  else
-    model = std::make_unique<models::BERT>(mc, &init);
-  model->train();
-  train::AdamW opt_w(train::lm_param_groups(*model, 0.1),
-                     train::AdamW::Options{}.set_lr(1e-4).set_weight_decay(0.1));
-
-  // Random byte windows; BERT predicts 15% of the positions (the rest are ignored, -100).
-  Generator data(2);
-  const Tensor idx = randint(0, 256, {c.batch, c.context}, DType::Int64, &data);
-  Tensor targets = randint(0, 256, {c.batch, c.context}, DType::Int64, &data);
-  if (c.model == "bert") {
-    const Tensor keep = rand({c.batch, c.context}, {}, &data) < 0.15;
-    targets = where(keep, targets, full({c.batch, c.context}, -100.0, TensorOptions(kInt64)));
+// One case's model, optimizer and inputs; step() is one training step.
+struct LmStep {
+  explicit LmStep(const LmCase& c) {
+    models::ModelConfig mc;
+    mc.kind = c.model;
+    mc.vocab_size = c.model == "bert" ? 257 : 256;  // bytes (+ [MASK] for BERT)
+    mc.context = c.context;
+    mc.attention = c.attention;
+    mc.n_hashes = c.n_hashes;
+    mc.q_cluster_size = c.cq;
+    mc.k_cluster_size = c.ck;
+    Generator init(1);
+    if (c.model == "gpt")
+      model = std::make_unique<models::GPT>(mc, &init);
+    else
+      model = std::make_unique<models::BERT>(mc, &init);
+    model->train();
+    opt_w =
+        std::make_unique<train::AdamW>(train::lm_param_groups(*model, 0.1),
+                                       train::AdamW::Options{}.set_lr(1e-4).set_weight_decay(0.1));
+    // Random byte windows; BERT predicts 15% of the positions (the rest are ignored, -100).
+    Generator data(2);
+    idx = randint(0, 256, {c.batch, c.context}, DType::Int64, &data);
+    targets = randint(0, 256, {c.batch, c.context}, DType::Int64, &data);
+    if (c.model == "bert") {
+      const Tensor keep = rand({c.batch, c.context}, {}, &data) < 0.15;
+      targets = where(keep, targets, full({c.batch, c.context}, -100.0, TensorOptions(kInt64)));
+    }
   }
-  auto step = [&] {
-    opt_w.zero_grad();
+  void step() {
+    opt_w->zero_grad();
     Tensor loss = models::TransformerLM::loss(model->forward(idx, {}), targets);
     loss.backward();
-    opt_w.step();
-  };
+    opt_w->step();
+  }
+  std::unique_ptr<models::TransformerLM> model;
+  std::unique_ptr<train::AdamW> opt_w;
+  Tensor idx, targets;
+};
+
+// Peak resident memory one step adds, after one warm-up step. Runs with every buffer above
+// 64 KiB mapped and unmapped on its own (pin_mmap_threshold), before any timing in this process
+// has filled malloc's heap: freed heap chunks stay resident and would inflate the figure.
+double measure_memory(const LmCase& c) {
+  LmStep s(c);
+  s.step();
+  return peak_added_mib([&] { s.step(); });
+}
+
+void run_case(const Options& opt, const LmCase& c, double mib) {
+  LmStep s(c);
   const int repeats = opt.repeats > 0 ? opt.repeats : 3;
-  const Timing t = measure(step, std::max(1, opt.warmup > 1 ? 1 : opt.warmup), repeats, 0.0);
-  const double mib = peak_added_mib(step);
+  const int warmup = std::max(1, opt.warmup > 1 ? 1 : opt.warmup);
+  const double cpu0 = process_cpu_seconds();
+  const Timing t = measure([&] { s.step(); }, warmup, repeats, 0.0);
+  const double cpu_ms = 1000.0 * (process_cpu_seconds() - cpu0) / (warmup + repeats);
   const double tokens = static_cast<double>(c.batch * c.context);
   Record r("lm-step");
   r.set("shape", c.name())
@@ -109,9 +148,10 @@ void run_case(const Options& opt, const LmCase& c) {
   r.set("attn_pairs_ratio", c.pairs_ratio())
       .set("threads", effective_threads(opt))
       .timing(t)
+      .set("cpu_ms_per_step", cpu_ms)
       .set("tokens_per_s", tokens / (t.median_ms / 1000.0))
       .set("peak_step_mib", mib)
-      .set("parameters", model->num_parameters());
+      .set("parameters", s.model->num_parameters());
   r.print(opt);
 }
 
@@ -120,9 +160,16 @@ void run_case(const Options& opt, const LmCase& c) {
 SMYRF_BENCH_WORKLOAD("lm-step",
                      "GPT/BERT training step (fwd, loss, bwd, AdamW): tokens/s and step memory "
                      "at contexts 256..4096, dense and SMYRF") {
-  pin_mmap_threshold();
+  std::vector<LmCase> todo;
   for (const LmCase& c : cases())
-    if (selected(opt, c)) run_case(opt, c);
+    if (selected(opt, c)) todo.push_back(c);
+  // Memory first, for every case, while malloc's heap is still empty; then the timing under the
+  // training loop's malloc policy.
+  pin_mmap_threshold();
+  std::vector<double> mib;
+  for (const LmCase& c : todo) mib.push_back(measure_memory(c));
+  train::retain_freed_memory();
+  for (size_t i = 0; i < todo.size(); ++i) run_case(opt, todo[i], mib[i]);
 }
 
 }  // namespace smyrf::bench

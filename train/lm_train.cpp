@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "data/loader.h"
 #include "models/bert.h"
+#include "train/alloc_policy.h"
 #include "train/checkpoint.h"
 #include "train/clip.h"
 #include "train/optim.h"
@@ -221,6 +222,8 @@ std::vector<ParamGroup> lm_param_groups(models::TransformerLM& model, double wei
 }
 
 LmTrainResult train_lm(const LmTrainOptions& given) {
+  // every step frees and reallocates the same large buffers: keep them (train/alloc_policy.h)
+  retain_freed_memory();
   LmTrainOptions o = given;
   fs::create_directories(o.out);
   const bool resuming = o.resume && checkpoint_exists(o.out, kCkpt);

@@ -37,15 +37,23 @@ struct StudyInput {
 StudyInput synthetic_input(const std::string& kind, int64_t n, int64_t d, int64_t heads,
                            double temperature, uint64_t seed);
 
-// Captured inputs: one forward/backward pass of a checkpoint on `batch` sequences (LM: windows
-// of the run's validation text and the model's own loss; GAN: G_ema on random z and labels, with
-// the loss sum(image * r) for a fixed random r, since a run folder restores G_ema but not D),
-// with hooks (layers/module.h) on the named attention layer collecting q, k, v and grad_out.
-// run_dir holds an `smyrf lm train` or `smyrf gan train` run. Throws smyrf::Error naming the
-// available layers when `layer` is not an attention layer of the model.
+// Captured inputs: one forward/backward pass of a checkpoint with dense attention, with hooks
+// (layers/module.h) on the named attention layer collecting q, k, v and grad_out. run_dir holds an
+// `smyrf lm train` or `smyrf gan train` run. All draws come from Generator(seed * 31 + 7):
+//  - LM: `batch` windows of the run's validation text (training text when that is too short; one
+//    next_u64() % span per window start), masked by models::mask_tokens for BERT; the model's loss.
+//  - GAN: layers are named "G.<path>" (the trained G, training mode), "G_ema.<path>" (eval mode) or
+//    "D.<path>"; the draws of the training step: y = randint(0, n_classes, {batch}), then
+//    z = randn({batch, dim_z}). G and G_ema layers: the generator's hinge loss
+//    -mean(D(G(z, y), y)) (D frozen, training mode). D layers: the discriminator's hinge loss
+//    mean(relu(1 + D(fake))) + mean(relu(1 - D(real))) on D(cat(fake, real)), fake = G(z, y)
+//    without gradients, real = `batch` images of the run's training data (load_gan_data) at
+//    indices next_u64() % size, so q, k, v and dout have 2 * batch rows: fakes first.
+// Throws smyrf::Error naming the available layers when `layer` is not an attention layer of the
+// run, and naming the image path when a D capture cannot read the run's training images.
 StudyInput capture_input(const std::string& run_dir, const std::string& layer, int64_t batch,
                          uint64_t seed);
-// The attention layer names of a checkpoint's model (for --layer hints).
+// The attention layer names of a checkpoint's model (GAN: G.*, G_ema.* and D.* layers).
 std::vector<std::string> attention_layers(const std::string& run_dir);
 
 // One SMYRF configuration of the study.

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops.h"
 #include "core/random.h"
 #include "layers/attention.h"
 #include "models/bert.h"
@@ -75,20 +76,60 @@ StudyInput synthetic_input(const std::string& kind, int64_t n, int64_t d, int64_
   return in;
 }
 
+namespace {
+bool is_attention(const layers::Module* m) {
+  return dynamic_cast<const layers::Attention*>(m) ||
+         dynamic_cast<const layers::SelfAttention2d*>(m);
+}
+
+void collect_attention(const layers::Module& m, const std::string& prefix,
+                       std::vector<std::string>& names) {
+  for (auto& [n, sub] : m.named_modules())
+    if (is_attention(sub.get())) names.push_back(prefix + n);
+}
+
+std::vector<std::string> gan_attention_layers(const LoadedGan& l) {
+  std::vector<std::string> names;
+  collect_attention(*l.g, "G.", names);
+  collect_attention(*l.g_ema, "G_ema.", names);
+  collect_attention(*l.d, "D.", names);
+  return names;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+// Hooks on the attention layer `path` of root that copy q, k, v and grad_out into `got`
+// (float64). `shown` is the user's name of the layer, `names` the valid names for the error.
+void attach_capture(layers::Module& root, const std::string& path, const std::string& dir,
+                    const std::string& shown, const std::vector<std::string>& names,
+                    std::map<std::string, Tensor>& got) {
+  bool found = false;
+  for (auto& [n, sub] : root.named_modules()) found |= n == path;
+  SMYRF_CHECK_HINT(found, kOp, "'" << dir << "' has no layer named '" << shown << "'",
+                   "attention layers: " << joined(names));
+  std::shared_ptr<layers::Module> m = layers::find_module(root, path);
+  SMYRF_CHECK_HINT(is_attention(m.get()), kOp,
+                   "'" << shown << "' is a " << m->name() << ", not an attention layer",
+                   "attention layers: " << joined(names));
+  auto hook = [&got](const std::string& point, const Tensor& t) {
+    if (point != "out") got[point] = t.detach().to(kFloat64).contiguous().clone();
+  };
+  m->register_forward_hook(hook);
+  m->register_backward_hook(hook);
+}
+}  // namespace
+
 std::vector<std::string> attention_layers(const std::string& dir) {
   std::vector<std::string> names;
-  auto collect = [&](const layers::Module& m, const std::string& prefix) {
-    for (auto& [n, sub] : m.named_modules())
-      if (dynamic_cast<layers::Attention*>(sub.get()) ||
-          dynamic_cast<layers::SelfAttention2d*>(sub.get()))
-        names.push_back(prefix + n);
-  };
   if (is_lm_run(dir)) {
     LoadedLm l = load_lm(dir);
-    collect(*l.model, "");
+    collect_attention(*l.model, "", names);
   } else {
-    LoadedGan l = load_gan(dir);
-    collect(*l.g_ema, "");
+    names = gan_attention_layers(load_gan(dir));
   }
   return names;
 }
@@ -97,36 +138,16 @@ StudyInput capture_input(const std::string& dir, const std::string& layer, int64
                          uint64_t seed) {
   SMYRF_CHECK_HINT(batch > 0, kOp, "batch must be positive, got " << batch, "e.g. --batch 2");
   std::map<std::string, Tensor> got;
-  auto hook = [&](const std::string& point, const Tensor& t) {
-    got[point] = t.detach().to(kFloat64).contiguous().clone();
-  };
-  auto attach = [&](layers::Module& root) -> std::shared_ptr<layers::Module> {
-    std::string names;
-    for (auto& [n, sub] : root.named_modules())
-      if (dynamic_cast<layers::Attention*>(sub.get()) ||
-          dynamic_cast<layers::SelfAttention2d*>(sub.get()))
-        names += (names.empty() ? "" : ", ") + n;
-    bool found = false;
-    for (auto& [n, sub] : root.named_modules()) found |= n == layer;
-    SMYRF_CHECK_HINT(found, kOp, "'" << dir << "' has no layer named '" << layer << "'",
-                     "attention layers: " << names);
-    std::shared_ptr<layers::Module> m = layers::find_module(root, layer);
-    SMYRF_CHECK_HINT(dynamic_cast<layers::Attention*>(m.get()) ||
-                         dynamic_cast<layers::SelfAttention2d*>(m.get()),
-                     kOp, "'" << layer << "' is a " << m->name() << ", not an attention layer",
-                     "pick one of the Attention / SelfAttention2d layers");
-    m->register_forward_hook(hook);
-    m->register_backward_hook(hook);
-    return m;
-  };
   StudyInput in;
   in.source = dir + ":" + layer;
   in.layer = layer;
   Generator g(seed * 31 + 7);
   if (is_lm_run(dir)) {
     LoadedLm l = load_lm(dir);
-    auto m = attach(*l.model);
-    const auto* att = dynamic_cast<layers::Attention*>(m.get());
+    std::vector<std::string> names;
+    collect_attention(*l.model, "", names);
+    attach_capture(*l.model, layer, dir, layer, names, got);
+    const auto* att = dynamic_cast<layers::Attention*>(layers::find_module(*l.model, layer).get());
     SMYRF_CHECK(att != nullptr, kOp, "'" << layer << "' is not an Attention layer of the LM");
     LmData d = prepare_lm_data(l.options, run_path(dir, "tokenizer.json"), false);
     const int64_t ctx = l.model->config().context;
@@ -155,18 +176,63 @@ StudyInput capture_input(const std::string& dir, const std::string& layer, int64
     in.scale = 1.0 / std::sqrt(static_cast<double>(att->head_dim));
   } else {
     LoadedGan l = load_gan(dir);
-    attach(*l.g_ema);
-    const auto& c = l.g_ema->config();
-    Tensor z = randn({batch, c.dim_z}, kFloat32, &g);
-    std::vector<int64_t> labels(batch);
-    for (int64_t b = 0; b < batch; ++b)
-      labels[b] = static_cast<int64_t>(g.next_u64() % c.n_classes);
-    models::GanForward call;
-    call.attention = layers::AttentionKind::Dense;
-    Tensor img = l.g_ema->forward(z, from_vector(labels, {batch}), call);
-    // G_ema alone has no loss: a fixed random direction stands in for D's gradient
-    Tensor r = randn(img.shape(), kFloat32, &g);
-    (img * r).sum().backward();
+    const std::vector<std::string> names = gan_attention_layers(l);
+    const size_t dot = layer.find('.');
+    const std::string net = dot == std::string::npos ? "" : layer.substr(0, dot);
+    SMYRF_CHECK_HINT(net == "G" || net == "G_ema" || net == "D", kOp,
+                     "'" << layer << "' names no network of the GAN run '" << dir
+                         << "' (names start with G., G_ema. or D.)",
+                     "attention layers: " << joined(names));
+    layers::Module& root = net == "G"       ? static_cast<layers::Module&>(*l.g)
+                           : net == "G_ema" ? static_cast<layers::Module&>(*l.g_ema)
+                                            : static_cast<layers::Module&>(*l.d);
+    attach_capture(root, layer.substr(dot + 1), dir, layer, names, got);
+    const models::BigGanConfig& c = l.options.model;
+    models::GanForward dense;
+    dense.attention = layers::AttentionKind::Dense;  // the dense pass is the reference
+    // the draws of the training step (gan_iteration): fake labels, then z
+    const Tensor y_fake = randint(0, c.n_classes, {batch}, DType::Int64, &g);
+    const Tensor z = randn({batch, c.dim_z}, {}, &g);
+    Tensor loss;
+    if (net == "D") {
+      // the discriminator's hinge loss on cat(fake, real), as the D step computes it
+      data::ImageDataset ds;
+      const std::string where = l.options.data.empty() ? l.options.data_dir : l.options.data;
+      try {
+        ds = load_gan_data(l.options);
+      } catch (const Error& e) {
+        throw Error(kOp,
+                    "capturing '" + layer +
+                        "' needs a real batch from the run's training images '" + where +
+                        "', which could not be read: " + e.what(),
+                    "restore the images at that path, or capture a G. or G_ema. layer");
+      }
+      SMYRF_CHECK_HINT(ds.size() > 0 && ds.images.size(1) == c.image_channels &&
+                           ds.images.size(2) == c.resolution && ds.images.size(3) == c.resolution,
+                       kOp,
+                       "the images in '" << where << "' are " << shape_str(ds.images.shape())
+                                         << " but D takes (N, " << c.image_channels << ", "
+                                         << c.resolution << ", " << c.resolution << ")",
+                       "the run's training data must be unchanged");
+      std::vector<int64_t> idx(batch);
+      for (int64_t b = 0; b < batch; ++b)
+        idx[b] = static_cast<int64_t>(g.next_u64() % static_cast<uint64_t>(ds.size()));
+      const Tensor at = from_vector(idx, {batch});
+      Tensor fake;
+      {
+        NoGradGuard ng;
+        fake = l.g->forward(z, y_fake, dense);
+      }
+      const Tensor out = l.d->forward(cat({fake, index_select(ds.images, 0, at)}, 0),
+                                      cat({y_fake, index_select(ds.labels, 0, at)}, 0), dense);
+      loss = hinge_d_fake(out.narrow(0, 0, batch)) + hinge_d_real(out.narrow(0, batch, batch));
+    } else {
+      // the generator's hinge loss -mean(D(G(z, y), y)), D frozen as in the G step
+      for (Tensor& p : l.d->parameters()) p.requires_grad_(false);
+      models::BigGanGenerator& gen = net == "G" ? *l.g : *l.g_ema;
+      loss = hinge_g(l.d->forward(gen.forward(z, y_fake, dense), y_fake, dense));
+    }
+    loss.backward();
     in.scale = 1.0;  // BigGAN's convention
   }
   for (const char* p : {"q", "k", "v", "grad_out"})

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/gemm.h"
 
 namespace smyrf::kernels::cpu {
@@ -150,6 +152,9 @@ const T* gather_columns(const Conv2dGeometry& g, const ConvPlan& pl, const T* x,
 
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (conv2d_direct_applies(g, ConvPass::Forward)) return conv2d_direct_forward(g, x, w, bias, y);
+  }
   const ConvPlan pl(g);
   // Allocated before the parallel region: an exception inside one would terminate.
   std::vector<T> cols(pl.nt * pl.col_size()), outs(pl.nt * pl.out_size());
@@ -202,6 +207,10 @@ const T* gather_dy(const Conv2dGeometry& g, const ConvPlan& pl, const T* dy, int
 
 template <typename T>
 void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* dx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (conv2d_direct_applies(g, ConvPass::BackwardData))
+      return conv2d_direct_backward_data(g, dy, w, dx);
+  }
   const ConvPlan pl(g);
   std::vector<T> cols(pl.nt * pl.col_size()), outs(pl.nt * pl.out_size());
 #pragma omp parallel num_threads(pl.nt) if (pl.nt > 1)
@@ -233,6 +242,10 @@ void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* d
 
 template <typename T>
 void conv2d_backward_filter(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* dbias) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (conv2d_direct_applies(g, ConvPass::BackwardFilter))
+      return conv2d_direct_backward_filter(g, x, dy, dw, dbias);
+  }
   const ConvPlan pl(g);
   const int64_t KCRS = g.K * pl.CRS;
   std::vector<T> cols(pl.nt * pl.col_size()), outs(pl.nt * pl.out_size());

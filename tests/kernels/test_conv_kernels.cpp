@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu_features.h"
 
 using namespace smyrf::kernels::cpu;
@@ -173,6 +174,72 @@ TEST_CASE("conv2d kernels match the naive loops: float32 AVX2 and scalar sgemm")
     }
     set_active_isa(prev);
   }
+}
+
+// The direct stride-1 kernels (conv_direct.h), called directly so every case runs them whatever
+// the im2col/direct heuristic picks: channel counts that leave 1, 2 or 3 channels after the
+// 4-channel tiles (and K = 1, the single-channel tile), odd image sizes whose last pixel tile is
+// partial, rectangular kernels, asymmetric and zero padding, dilation, padding wider than the
+// kernel (forward and filter only: backward data needs pad <= dil*(R-1)), one image.
+TEST_CASE("direct conv2d kernels match the naive loops: AVX2 and scalar") {
+  const std::vector<Conv2dGeometry> cases = {
+      make(3, 5, 9, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1),      // K = 7: 4 + 3
+      make(2, 3, 11, 13, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // K = 6: 4 + 2
+      make(2, 4, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1),      // K = 5: 4 + 1
+      make(2, 32, 8, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // K = 1 (G's grayscale output)
+      make(2, 32, 12, 12, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // K = 3 (RGB output)
+      make(2, 6, 10, 9, 8, 3, 2, 1, 1, 1, 0, 1, 1, 1),     // rectangular kernel, pad (1, 0)
+      make(2, 4, 9, 11, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1),     // valid convolution
+      make(2, 3, 11, 10, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1),    // dilation 2, pad 2
+      make(2, 3, 9, 9, 4, 3, 3, 1, 1, 2, 1, 1, 1, 1),      // pad (2, 1) = dil*(R-1): the limit
+      make(2, 3, 7, 8, 4, 2, 2, 1, 1, 2, 2, 1, 1, 1),      // pad 2 > dil*(R-1) = 1: no bwd data
+      make(1, 7, 5, 5, 9, 5, 5, 1, 1, 2, 2, 1, 1, 1),      // 5x5, one image
+      make(3, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // BigGAN CPU block, long rows
+      make(4, 32, 4, 4, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 4x4 images: a third of the row is pad
+  };
+  for (Isa isa : {Isa::Avx2, Isa::Scalar}) {
+    const Isa prev = set_active_isa(isa);
+    uint32_t seed = 900;
+    for (const auto& g : cases) {
+      INFO("isa " << isa_name(active_isa()) << " N=" << g.N << " C=" << g.C << " H=" << g.H
+                  << " W=" << g.W << " K=" << g.K << " R=" << g.R << " S=" << g.S
+                  << " pad=" << g.pad_h << "," << g.pad_w << " dil=" << g.dil_h);
+      REQUIRE(conv2d_direct_supports(g, ConvPass::Forward));
+      const auto x = random_values(static_cast<size_t>(g.N * g.C * g.H * g.W), seed);
+      const auto w = random_values(static_cast<size_t>(g.K * g.C * g.R * g.S), seed + 1);
+      const auto b = random_values(static_cast<size_t>(g.K), seed + 2);
+      const auto dy = random_values(static_cast<size_t>(g.N * g.K * g.P * g.Q), seed + 3);
+      seed += 11;
+      const Reference ref = reference(g, x, w, b, dy);
+      const double eps = 1e-6;
+      auto xt = cast<float>(x), wt = cast<float>(w), bt = cast<float>(b), dyt = cast<float>(dy);
+      std::vector<float> y(ref.y.size(), 7.0f), dx(ref.dx.size(), 7.0f), dw(ref.dw.size(), 7.0f),
+          db(ref.db.size(), 7.0f);
+      conv2d_direct_forward(g, xt.data(), wt.data(), bt.data(), y.data());
+      expect_close(y, ref.y, 8 * eps * (g.C * g.R * g.S + 2), "direct forward");
+      conv2d_direct_backward_filter(g, xt.data(), dyt.data(), dw.data(), db.data());
+      expect_close(dw, ref.dw, 8 * eps * (g.N * g.P * g.Q + 2), "direct backward filter");
+      expect_close(db, ref.db, 8 * eps * (g.N * g.P * g.Q + 2), "direct bias gradient");
+      const bool data_ok = g.pad_h <= g.dil_h * (g.R - 1) && g.pad_w <= g.dil_w * (g.S - 1);
+      CHECK(conv2d_direct_supports(g, ConvPass::BackwardData) == data_ok);
+      if (data_ok) {
+        conv2d_direct_backward_data(g, dyt.data(), wt.data(), dx.data());
+        expect_close(dx, ref.dx, 8 * eps * (g.K * g.R * g.S + 2), "direct backward data");
+      }
+    }
+    set_active_isa(prev);
+  }
+}
+
+TEST_CASE("direct conv2d is only offered for stride 1, one group and kernels above 1x1") {
+  CHECK_FALSE(
+      conv2d_direct_supports(make(2, 4, 8, 8, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1), ConvPass::Forward));
+  CHECK_FALSE(
+      conv2d_direct_supports(make(2, 4, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2), ConvPass::Forward));
+  CHECK_FALSE(
+      conv2d_direct_supports(make(2, 4, 8, 8, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), ConvPass::Forward));
+  CHECK(conv2d_direct_applies(make(32, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                              ConvPass::BackwardFilter));
 }
 
 TEST_CASE("conv2d kernels match the naive loops: float64") {

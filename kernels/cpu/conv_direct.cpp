@@ -70,19 +70,28 @@ struct Flat {
   }
 };
 
-// y (N, K, P, Q) = conv of x (N, Cin, Hin, Win) under `f` with weights wt (T, K), plus bias.
+// The kernel's weight layout: output channels in blocks of 4, each block (T, 4), so the 4 weights
+// a tap broadcasts are adjacent and a block's weights are read in order; zero past K.
+std::vector<float> blocked_weights(int64_t T, int64_t K) {
+  return std::vector<float>(static_cast<size_t>(round_up(K, 4) * T), 0.0f);
+}
+int64_t block_index(int64_t T, int64_t k, int64_t t) { return ((k / 4) * T + t) * 4 + k % 4; }
+
+// y (N, K, P, Q) = conv of x (N, Cin, Hin, Win) under `f` with weights wt (blocked_weights layout),
+// plus bias.
 void run_forward(const Flat& f, int64_t N, const float* x, const float* wt, int64_t K,
                  const float* bias, float* y) {
   const std::vector<int64_t> off = f.offsets();
   const int64_t ldo = round_up(f.L + kSlack, 8);
   const int nt = threads_for(N);
   std::vector<float> ins(static_cast<size_t>(nt) * f.in_size(), 0.0f);
-  std::vector<float> outs(static_cast<size_t>(nt * K * ldo));
+  const int64_t K4 = round_up(K, 4);  // the kernel runs whole 4-channel blocks
+  std::vector<float> outs(static_cast<size_t>(nt * K4 * ldo));
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int tid = omp_get_thread_num();
     float* in = ins.data() + tid * f.in_size();
-    float* out = outs.data() + tid * K * ldo;
+    float* out = outs.data() + tid * K4 * ldo;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
       f.fill(x + n * f.Cin * f.Hin * f.Win, in);
@@ -119,10 +128,9 @@ bool conv2d_direct_applies(const Conv2dGeometry& g, ConvPass pass) {
 void conv2d_direct_forward(const Conv2dGeometry& g, const float* x, const float* w,
                            const float* bias, float* y) {
   const Flat f(g.C, g.H, g.W, g.pad_h, g.pad_w, g.R, g.S, g.dil_h, g.dil_w);
-  // wt (T, K): the K weights of a tap side by side, broadcast one by one by the kernel
-  std::vector<float> wt(static_cast<size_t>(f.T * g.K));
+  std::vector<float> wt = blocked_weights(f.T, g.K);
   for (int64_t k = 0; k < g.K; ++k)
-    for (int64_t t = 0; t < f.T; ++t) wt[t * g.K + k] = w[k * f.T + t];
+    for (int64_t t = 0; t < f.T; ++t) wt[block_index(f.T, k, t)] = w[k * f.T + t];
   run_forward(f, g.N, x, wt.data(), g.K, bias, y);
 }
 
@@ -132,12 +140,12 @@ void conv2d_direct_backward_data(const Conv2dGeometry& g, const float* dy, const
   const Flat f(g.K, g.P, g.Q, g.dil_h * (g.R - 1) - g.pad_h, g.dil_w * (g.S - 1) - g.pad_w, g.R,
                g.S, g.dil_h, g.dil_w);
   const int64_t RS = g.R * g.S;
-  std::vector<float> wt(static_cast<size_t>(f.T * g.C));
+  std::vector<float> wt = blocked_weights(f.T, g.C);
   for (int64_t k = 0; k < g.K; ++k)
     for (int64_t c = 0; c < g.C; ++c)
       for (int64_t r = 0; r < g.R; ++r)
         for (int64_t s = 0; s < g.S; ++s)
-          wt[((k * g.R + r) * g.S + s) * g.C + c] =
+          wt[block_index(f.T, c, (k * g.R + r) * g.S + s)] =
               w[(k * g.C + c) * RS + (g.R - 1 - r) * g.S + (g.S - 1 - s)];
   run_forward(f, g.N, dy, wt.data(), g.C, nullptr, dx);
 }
@@ -196,7 +204,7 @@ void taps_forward_scalar(const float* in, const int64_t* off, int64_t T, const f
     float* o = out + k * ldo;
     std::fill(o, o + L, 0.0f);
     for (int64_t t = 0; t < T; ++t) {
-      const float wv = wt[t * K + k];
+      const float wv = wt[((k / 4) * T + t) * 4 + k % 4];
       const float* src = in + off[t];
       for (int64_t j = 0; j < L; ++j) o[j] += wv * src[j];
     }

@@ -43,8 +43,10 @@ void conv2d_direct_backward_filter(const Conv2dGeometry& g, const float* x, cons
 
 namespace direct {
 // The inner kernels, on buffers the callers above prepare (exposed for the AVX2 twin):
-//   taps_forward: out[k * ldo + j] = sum_t wt[t * K + k] * in[off[t] + j] for k < K and
-//     j < round_up(L, 64); `in` must be readable that far past every off[t].
+//   taps_forward: out[k * ldo + j] = sum_t wt[((k / 4) * T + t) * 4 + k % 4] * in[off[t] + j]
+//     for k < K and j < L: the weights in blocks of 4 channels, each block (T, 4), zero past K.
+//     It may write rows up to round_up(K, 4) and columns up to L + 63 (ldo >= L + 64), and reads
+//     `in` up to 64 floats past off[t] + L.
 //   taps_filter: acc[k * T + t] += sum_{j < L8} a[k * lda + j] * in[off[t] + j], L8 a multiple
 //     of 8 (a is zero where it should not count).
 void taps_forward_scalar(const float* in, const int64_t* off, int64_t T, const float* wt, int64_t K,

@@ -10,36 +10,30 @@ namespace {
 // KB output channels x VB vectors of 8 pixels, all taps: KB broadcasts and VB loads feed KB*VB
 // FMAs per tap (4 x 3: 7 loads per 12 FMAs, 16 registers).
 template <int KB, int VB>
-inline void forward_tile(const float* in, const int64_t* off, int64_t T, const float* wt, int64_t K,
+inline void forward_tile(const float* in, const int64_t* off, int64_t T, const float* wt,
                          float* out, int64_t ldo) {
   __m256 acc[KB][VB];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int kb = 0; kb < KB; ++kb)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < VB; ++v) acc[kb][v] = _mm256_setzero_ps();
   for (int64_t t = 0; t < T; ++t) {
     const float* src = in + off[t];
     __m256 xv[VB];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < VB; ++v) xv[v] = _mm256_loadu_ps(src + 8 * v);
-    const float* wk = wt + t * K;
-    #pragma GCC unroll 8
+    const float* wk = wt + t * 4;  // the block's 4 weights of tap t
+#pragma GCC unroll 8
     for (int kb = 0; kb < KB; ++kb) {
       const __m256 wv = _mm256_broadcast_ss(wk + kb);
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int v = 0; v < VB; ++v) acc[kb][v] = _mm256_fmadd_ps(wv, xv[v], acc[kb][v]);
     }
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int kb = 0; kb < KB; ++kb)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < VB; ++v) _mm256_storeu_ps(out + kb * ldo + 8 * v, acc[kb][v]);
-}
-
-template <int KB, int VB>
-void forward_channels(const float* in, const int64_t* off, int64_t T, const float* wt, int64_t K,
-                      int64_t k0, float* out, int64_t ldo, int64_t j0) {
-  forward_tile<KB, VB>(in + j0, off, T, wt + k0, K, out + k0 * ldo + j0, ldo);
 }
 
 // KB channels x TB taps of dot products over the pixels, 8 at a time.
@@ -47,27 +41,27 @@ template <int KB, int TB>
 inline void filter_tile(const float* a, int64_t lda, const float* in, const int64_t* off,
                         int64_t L8, float* acc, int64_t T) {
   __m256 s[KB][TB];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int kb = 0; kb < KB; ++kb)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int tb = 0; tb < TB; ++tb) s[kb][tb] = _mm256_setzero_ps();
   const float* src[TB];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int tb = 0; tb < TB; ++tb) src[tb] = in + off[tb];
   for (int64_t j = 0; j < L8; j += 8) {
     __m256 xv[TB];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int tb = 0; tb < TB; ++tb) xv[tb] = _mm256_loadu_ps(src[tb] + j);
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int kb = 0; kb < KB; ++kb) {
       const __m256 av = _mm256_loadu_ps(a + kb * lda + j);
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int tb = 0; tb < TB; ++tb) s[kb][tb] = _mm256_fmadd_ps(av, xv[tb], s[kb][tb]);
     }
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int kb = 0; kb < KB; ++kb)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int tb = 0; tb < TB; ++tb) {
       const __m128 lo = _mm256_castps256_ps128(s[kb][tb]), hi = _mm256_extractf128_ps(s[kb][tb], 1);
       __m128 v = _mm_add_ps(lo, hi);
@@ -90,30 +84,16 @@ void filter_channels(const float* a, int64_t lda, const float* in, const int64_t
 
 void taps_forward_avx2(const float* in, const int64_t* off, int64_t T, const float* wt, int64_t K,
                        float* out, int64_t ldo, int64_t L) {
-  // Pixel blocks outside, channel blocks inside: the taps' input rows of a pixel block stay in
-  // L1 while every channel block streams them.
   if (K == 1) {  // the image layer of a grayscale G: one channel, wider pixel tiles
-    for (int64_t j0 = 0; j0 < L; j0 += 64)
-      forward_channels<1, 8>(in, off, T, wt, K, 0, out, ldo, j0);
+    for (int64_t j0 = 0; j0 < L; j0 += 64) forward_tile<1, 8>(in + j0, off, T, wt, out + j0, ldo);
     return;
   }
-  for (int64_t j0 = 0; j0 < L; j0 += 24) {
-    int64_t k0 = 0;
-    for (; k0 + 4 <= K; k0 += 4) forward_channels<4, 3>(in, off, T, wt, K, k0, out, ldo, j0);
-    switch (K - k0) {
-      case 3:
-        forward_channels<3, 3>(in, off, T, wt, K, k0, out, ldo, j0);
-        break;
-      case 2:
-        forward_channels<2, 3>(in, off, T, wt, K, k0, out, ldo, j0);
-        break;
-      case 1:
-        forward_channels<1, 3>(in, off, T, wt, K, k0, out, ldo, j0);
-        break;
-      default:
-        break;
-    }
-  }
+  // Pixel blocks outside, channel blocks inside: the taps' input rows of a pixel block stay in
+  // cache while every channel block streams them; a block's weights are contiguous (T x 4).
+  const int64_t KB4 = (K + 3) / 4;
+  for (int64_t j0 = 0; j0 < L; j0 += 24)
+    for (int64_t kb = 0; kb < KB4; ++kb)
+      forward_tile<4, 3>(in + j0, off, T, wt + kb * T * 4, out + kb * 4 * ldo + j0, ldo);
 }
 
 void taps_filter_avx2(const float* a, int64_t lda, int64_t K, const float* in, const int64_t* off,

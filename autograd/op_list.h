@@ -10,7 +10,7 @@
   X(matmul) X(softmax) X(log_softmax) X(logsumexp) X(cat) X(gather) X(index_select)            \
   X(scatter_add) X(index_add) X(masked_fill) X(sort_values) X(cross_entropy) X(dropout)        \
   X(layer_norm) X(view) X(permute) X(slice) X(select) X(expand) X(to_dtype) X(clone)           \
-  X(contiguous) X(attention) X(smyrf_attention)                                               \
+  X(contiguous) X(linear) X(attention) X(smyrf_attention)                                     \
   X(conv2d) X(avg_pool2d) X(max_pool2d) X(upsample_nearest2d) X(batch_norm)
 
 namespace smyrf {

@@ -172,18 +172,4 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return matmul(a, b);
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  SMYRF_CHECK_HINT(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear",
-                   "input " << shape_str(x.shape()) << " does not match weight " << shape_str(weight.shape()),
-                   "weight is (out_features, in_features) and the input's last dim is in_features");
-  Tensor y = matmul(x, transpose(weight, 0, 1));
-  if (bias.defined()) {
-    SMYRF_CHECK_HINT(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear",
-                     "bias of shape " << shape_str(bias.shape()) << " for weight " << shape_str(weight.shape()),
-                     "bias is (out_features,)");
-    y = y + bias;
-  }
-  return y;
-}
-
 }  // namespace smyrf

@@ -165,3 +165,10 @@ SMYRF_GRADCHECK_CASE("linear", "without bias") {
   gc::check([](const Ins& in) { return linear(in[0], in[1]); },
             {gc::randn64({3, 4}, 147), gc::randn64({2, 4}, 148)});
 }
+SMYRF_GRADCHECK_CASE("linear", "non-contiguous input and transposed weight; 1-d input") {
+  // the input is folded to (rows, K) with a copy; the weight view is made contiguous
+  gc::check([](const Ins& in) { return linear(transpose(in[0], 0, 1), in[1], in[2]); },
+            {gc::randn64({3, 2, 4}, 149), gc::transposed({5, 4}, 150), gc::randn64({5}, 151)});
+  gc::check([](const Ins& in) { return linear(in[0], in[1], in[2]); },
+            {gc::randn64({4}, 152), gc::randn64({3, 4}, 153), gc::randn64({3}, 154)});
+}

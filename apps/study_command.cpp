@@ -22,7 +22,8 @@ void add_study_command(CLI::App& app) {
   cmd->add_option("--checkpoint", o.checkpoint,
                   "an `smyrf lm train` or `smyrf gan train` run folder (empty: synthetic inputs)");
   cmd->add_option("--layer", o.layer,
-                  "attention layer to capture, e.g. transformer.h.0.attn (empty: all)");
+                  "attention layer to capture, e.g. transformer.h.0.attn, or for a GAN run "
+                  "G.<path>, G_ema.<path> or D.<path> (empty: all)");
   cmd->add_option("--batch", o.batch, "sequences / images captured")->capture_default_str();
   cmd->add_option("--train-steps", o.train_steps,
                   "parameter-gradient comparison steps on an LM checkpoint (0: skip)")
@@ -44,6 +45,13 @@ void add_study_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seeds", o.seed_counts, "numbers of hash seeds for bias and variance")
       ->capture_default_str();
+  cmd->add_option("--device", o.device,
+                  "where the attention ops run: cpu (float64) or cuda (float32 on the GPU, "
+                  "metrics in float64 on the host)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_flag("--float32-inputs", o.float32_inputs,
+                "round inputs to float32 on the CPU too (what a CUDA run measures)");
   cmd->add_flag("!--no-progress", o.progress, "no progress bar");
   cmd->callback([] {
     train::StudyResult r = train::run_grad_study(o);

@@ -4,8 +4,10 @@
 // (docs/smyrf.md); this library measures its distance to the DENSE gradient on the same inputs.
 // Files: grad_study_inputs.cpp (synthetic inputs and capture from checkpoints), _metrics.cpp (one
 // head, one configuration), _sweep.cpp (the configurations and the run), _report.cpp (CSV, PNG
-// plots and the Markdown report). All float64 on the CPU; deterministic in StudyOptions::seed
-// (captured inputs inherit the float32 model pass's ulp-level run-to-run differences).
+// plots and the Markdown report). On the CPU all float64; on CUDA (StudyOptions::device "cuda")
+// the dense and SMYRF ops run in float32 on the device and the metrics in float64 on the host.
+// Deterministic in StudyOptions::seed, captured inputs included (their model pass is
+// bit-reproducible on the CPU).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -62,6 +64,10 @@ struct StudyConfig {
   SmyrfDuplicates duplicates = SmyrfDuplicates::Multiset;
   int64_t n_seeds = 1;  // hash seeds averaged for bias and variance
   uint64_t seed = 1;    // the seeds used are derived from this one
+  // Where the dense and SMYRF ops run. CUDA: q, k, v and dout are rounded to float32 and copied
+  // to the device, outputs and gradients come back as float64 for the metrics; the coverage and
+  // multiplicity of non-causal SMYRF are computed on the host from the device's cluster ids.
+  Device device = Device::cpu();
 };
 
 // Distribution of a per-token quantity over tokens.
@@ -90,8 +96,19 @@ struct HeadMetrics {
 };
 
 // All heads of an input under one configuration. Throws smyrf::Error (op "grad_study") for
-// configurations the op rejects, with its message.
+// configurations the op rejects, with its message, and for a CUDA device that is not there.
 std::vector<HeadMetrics> measure(const StudyInput& in, const StudyConfig& c);
+// The multiplicity M (Nq x Nk row-major: rounds in which query i and key j share a cluster) and
+// the covered dense mass per query of one non-causal head without masks, from its cluster ids
+// (R, Nq) and (R, Nk) (-1: padding), as SmyrfDiagnostics defines them: CUDA runs of the study
+// get only the cluster ids from the device. q (Nq, d) and k (Nk, d) are the head's inputs.
+void diagnostics_from_clusters(const std::vector<double>& q, const std::vector<double>& k,
+                               int64_t nq, int64_t nk, int64_t d, double scale,
+                               const std::vector<int32_t>& q_cluster,
+                               const std::vector<int32_t>& k_cluster, int64_t rounds,
+                               std::vector<int32_t>& M, std::vector<double>& coverage);
+// Throws smyrf::Error (op "grad_study") unless this binary has CUDA and `device` is visible.
+void check_cuda_device(const Device& device);
 
 // ---- the sweep ----
 struct StudyOptions {
@@ -112,6 +129,10 @@ struct StudyOptions {
   std::vector<int64_t> clusters{16, 32, 64};      // query cluster sizes (key: scaled by Nk/Nq)
   std::vector<double> budgets{0.125, 0.25, 0.5};  // n_hashes * Ck / Nk
   std::vector<int64_t> seed_counts{1, 2, 4, 8, 16};
+  // "cpu" or "cuda" (the attention ops of every measurement; captures and the parameter study
+  // stay on the CPU). CUDA rounds every input to float32 first.
+  std::string device = "cpu";
+  bool float32_inputs = false;  // CPU: round inputs to float32 too (what a CUDA run measures)
   bool progress = true;
 };
 

@@ -2,6 +2,7 @@
 // dense attention's output and gradients against SMYRF's with n_seeds hash seeds.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "train/grad_study.h"
@@ -16,11 +17,15 @@ struct Grads {
 };
 
 // One head (1, 1, N, d) through dense (smyrf == nullptr) or SMYRF attention, forward and
-// backward with the upstream gradient dout.
+// backward with the upstream gradient dout, on `device` (CUDA: float32 copies; the results come
+// back as float64 host values).
 Grads run_head(const Tensor& q0, const Tensor& k0, const Tensor& v0, const Tensor& dout,
-               const StudyInput& in, const SmyrfOptions* smyrf) {
-  Tensor q = q0.clone().requires_grad_(), k = k0.clone().requires_grad_(),
-         v = v0.clone().requires_grad_();
+               const StudyInput& in, const SmyrfOptions* smyrf, const Device& device) {
+  auto place = [&](const Tensor& t) {
+    return device.is_cuda() ? t.to(kFloat32).to(device) : t.clone();
+  };
+  Tensor q = place(q0).requires_grad_(), k = place(k0).requires_grad_(),
+         v = place(v0).requires_grad_();
   Tensor out;
   if (smyrf) {
     out = smyrf_attention(q, k, v, *smyrf);
@@ -30,9 +35,11 @@ Grads run_head(const Tensor& q0, const Tensor& k0, const Tensor& v0, const Tenso
     o.causal = in.causal;
     out = attention(q, k, v, o);
   }
-  out.backward(dout);
-  return {out.detach().to_vector<double>(), q.grad().to_vector<double>(),
-          k.grad().to_vector<double>(), v.grad().to_vector<double>()};
+  out.backward(device.is_cuda() ? place(dout) : dout);
+  auto host = [](const Tensor& t) {
+    return t.to(Device::cpu()).to(kFloat64).contiguous().to_vector<double>();
+  };
+  return {host(out.detach()), host(q.grad()), host(k.grad()), host(v.grad())};
 }
 
 double dot(const double* a, const double* b, int64_t n) {
@@ -87,6 +94,47 @@ uint64_t hash_seed(uint64_t seed, int64_t s) {
 }
 }  // namespace
 
+void diagnostics_from_clusters(const std::vector<double>& q, const std::vector<double>& k,
+                               int64_t nq, int64_t nk, int64_t d, double scale,
+                               const std::vector<int32_t>& qcl, const std::vector<int32_t>& kcl,
+                               int64_t rounds, std::vector<int32_t>& M,
+                               std::vector<double>& coverage) {
+  M.assign(nq * nk, 0);
+  for (int64_t r = 0; r < rounds; ++r)
+    for (int64_t i = 0; i < nq; ++i) {
+      const int32_t c = qcl[r * nq + i];
+      if (c < 0) continue;
+      for (int64_t j = 0; j < nk; ++j) M[i * nk + j] += kcl[r * nk + j] == c;
+    }
+  coverage.assign(nq, 0);
+  std::vector<double> s(nk);
+  for (int64_t i = 0; i < nq; ++i) {
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < nk; ++j) {
+      double dot = 0;
+      for (int64_t e = 0; e < d; ++e) dot += q[i * d + e] * k[j * d + e];
+      s[j] = scale * dot;
+      mx = std::max(mx, s[j]);
+    }
+    double all = 0, seen = 0;
+    for (int64_t j = 0; j < nk; ++j) {
+      const double p = std::exp(s[j] - mx);
+      all += p;
+      if (M[i * nk + j] > 0) seen += p;
+    }
+    coverage[i] = all > 0 ? seen / all : 0;
+  }
+}
+
+void check_cuda_device(const Device& device) {
+  SMYRF_CHECK_HINT(
+      built_with_cuda() && device.index >= 0 && device.index < cuda_device_count(), kOp,
+      "the study cannot run on " << device.str() << ": this binary was built "
+                                 << (built_with_cuda() ? "with" : "without") << " CUDA and sees "
+                                 << cuda_device_count() << " CUDA device(s)",
+      "build with -DSMYRF_CUDA=ON on a machine with an NVIDIA GPU, or use --device cpu");
+}
+
 Dist distribution(std::vector<double> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
   Dist d;
@@ -128,16 +176,19 @@ std::vector<HeadMetrics> measure(const StudyInput& in, const StudyConfig& c) {
           in.dout.shape() == Shape({in.q.size(0), in.q.size(1), in.q.size(2), in.v.size(3)}),
       kOp, "inputs must be q (B, H, Nq, d) and dout (B, H, Nq, dv)",
       "build them with synthetic_input or capture_input");
+  if (c.device.is_cuda()) check_cuda_device(c.device);
   const int64_t B = in.q.size(0), H = in.q.size(1), nq = in.q.size(2), nk = in.k.size(2);
   const int64_t d = in.q.size(3), dv = in.v.size(3);
   std::vector<HeadMetrics> result;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
+      // (CUDA: the float32 values the device sees, so host-side measures use the same inputs)
       auto head = [&](const Tensor& t) {
-        return t.to(kFloat64).narrow(0, b, 1).narrow(1, h, 1).contiguous();
+        const Tensor x = t.to(kFloat64).narrow(0, b, 1).narrow(1, h, 1).contiguous();
+        return c.device.is_cuda() ? x.to(kFloat32).to(kFloat64) : x;
       };
       const Tensor q = head(in.q), k = head(in.k), v = head(in.v), dout = head(in.dout);
-      const Grads dense = run_head(q, k, v, dout, in, nullptr);
+      const Grads dense = run_head(q, k, v, dout, in, nullptr, c.device);
       const std::vector<double> g_dense = concat(dense);
       HeadMetrics m;
       m.batch = b, m.head = h;
@@ -156,13 +207,16 @@ std::vector<HeadMetrics> measure(const StudyInput& in, const StudyConfig& c) {
         o.duplicates = c.duplicates;
         o.seed = hash_seed(c.seed, s);
         SmyrfDiagnostics dg;
-        dg.want_clusters = false;
-        dg.want_coverage = true;
-        dg.want_multiplicity = true;
+        // CUDA computes cluster ids only (non-causal; causal SMYRF runs on host copies and
+        // reports everything): M and the coverage then come from diagnostics_from_clusters
+        const bool ids_only = c.device.is_cuda() && !in.causal;
+        dg.want_clusters = ids_only;
+        dg.want_coverage = !ids_only;
+        dg.want_multiplicity = !ids_only;
         o.diagnostics = &dg;
         Grads sm;
         try {
-          sm = run_head(q, k, v, dout, in, &o);
+          sm = run_head(q, k, v, dout, in, &o, c.device);
         } catch (const Error& e) {
           throw Error(kOp,
                       std::string("configuration n_hashes ") + std::to_string(c.n_hashes) + " Cq " +
@@ -191,10 +245,19 @@ std::vector<HeadMetrics> measure(const StudyInput& in, const StudyConfig& c) {
           if (std::string(name) == "dq")
             for (int64_t i = 0; i < nq; ++i) err_dq_sum[i] += er[i];
         }
-        const std::vector<double> cov = dg.coverage.to_vector<double>();
+        std::vector<double> cov;
+        std::vector<int32_t> M;
+        if (ids_only) {
+          diagnostics_from_clusters(q.to_vector<double>(), k.to_vector<double>(), nq, nk, d,
+                                    in.scale, dg.q_cluster.to(Device::cpu()).to_vector<int32_t>(),
+                                    dg.k_cluster.to(Device::cpu()).to_vector<int32_t>(), c.n_hashes,
+                                    M, cov);
+        } else {
+          cov = dg.coverage.to(Device::cpu()).to_vector<double>();
+          M = dg.multiplicity.to(Device::cpu()).to_vector<int32_t>();
+        }
         for (int64_t i = 0; i < nq; ++i) coverage_sum[i] += cov[i];
         // multiplicity: histogram over pairs the dense attention allows, unattended keys
-        const std::vector<int32_t> M = dg.multiplicity.to_vector<int32_t>();
         int64_t pairs = 0, no_grad = 0;
         std::vector<double> hist(c.n_hashes + 1, 0);
         std::vector<int32_t> col(nk, 0);

@@ -171,8 +171,14 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
         "(|g_smyrf - g_dense| / |g_dense|) over a whole head; cosines likewise; means over "
         "heads. "
         "Seed "
-     << o.seed << ". Every number below is computed from measurements.csv (" << rows.size()
-     << " rows).\n\n"
+     << o.seed << ". "
+     << (o.device == "cuda"
+             ? "Device: CUDA. The dense and SMYRF ops ran in float32 on the GPU on inputs "
+               "rounded to float32; the metrics are float64 on the host (captures and parameter "
+               "gradients ran on the CPU). Float32 rounding moves errors by about 1e-6."
+         : o.float32_inputs ? "Device: CPU, float64 ops on inputs rounded to float32."
+                            : "Device: CPU, float64.")
+     << " Every number below is computed from measurements.csv (" << rows.size() << " rows).\n\n"
      << "Plots: error_vs_budget.png (dq error against n_hashes x Ck / Nk, one line per input and "
         "n_hashes), cosine_vs_coverage.png (each head of each configuration), "
         "bias_variance_vs_seeds.png (per input: bias, then variance).\n\n"

@@ -79,6 +79,7 @@ void input_jobs(std::vector<Job>& jobs, const std::shared_ptr<StudyInput>& in,
   const int64_t nq = in->q.size(2), nk = in->k.size(2);
   auto job = [&](const std::string& sweep, StudyConfig c) {
     c.seed = seed ^ (jobs.size() * 0x9E3779B97F4A7C15ull);
+    c.device = o.device == "cuda" ? Device::cuda(0) : Device::cpu();
     jobs.push_back({sweep + " " + in->source, [in, c, sweep](std::vector<StudyRow>& rows) {
                       append_rows(rows, sweep, *in, c, measure(*in, c));
                     }});
@@ -111,6 +112,23 @@ void input_jobs(std::vector<Job>& jobs, const std::shared_ptr<StudyInput>& in,
   }
 }
 
+// The device of the study's attention ops ("cpu" or "cuda"; checked to be there).
+Device study_device(const StudyOptions& o) {
+  SMYRF_CHECK_HINT(o.device == "cpu" || o.device == "cuda", kOp,
+                   "unknown device '" << o.device << "'", "use --device cpu or --device cuda");
+  if (o.device == "cpu") return Device::cpu();
+  check_cuda_device(Device::cuda(0));
+  return Device::cuda(0);
+}
+
+// The input as the study measures it: rounded to float32 for CUDA runs (what the device sees)
+// and when float32_inputs asks for it.
+std::shared_ptr<StudyInput> prepared(StudyInput in, const StudyOptions& o) {
+  if (o.device == "cuda" || o.float32_inputs)
+    for (Tensor* t : {&in.q, &in.k, &in.v, &in.dout}) *t = t->to(kFloat32).to(kFloat64);
+  return std::make_shared<StudyInput>(std::move(in));
+}
+
 std::string format_duration(double s) {
   char buf[32];
   const long t = std::lround(std::max(0.0, s));
@@ -120,27 +138,30 @@ std::string format_duration(double s) {
 }  // namespace
 
 StudyResult run_grad_study(const StudyOptions& o) {
+  const Device device = study_device(o);
   std::vector<Job> jobs;
   std::vector<std::shared_ptr<StudyInput>> inputs;
   if (o.checkpoint.empty()) {
     uint64_t s = o.seed;
     for (const std::string& kind : o.kinds) {
-      auto base = std::make_shared<StudyInput>(synthetic_input(kind, o.n, o.d, o.heads, 1.0, ++s));
+      auto base = prepared(synthetic_input(kind, o.n, o.d, o.heads, 1.0, ++s), o);
       input_jobs(jobs, base, o, s * 1000003);
       for (int64_t n : o.lengths) {
-        auto in = std::make_shared<StudyInput>(synthetic_input(kind, n, o.d, o.heads, 1.0, ++s));
+        auto in = prepared(synthetic_input(kind, n, o.d, o.heads, 1.0, ++s), o);
         StudyConfig c;
         if (!make_config(*in, 2, std::max<int64_t>(4, n / 8), c)) continue;
         c.seed = s;
+        c.device = device;
         jobs.push_back({"length " + kind, [in, c](std::vector<StudyRow>& rows) {
                           append_rows(rows, "length", *in, c, measure(*in, c));
                         }});
       }
       for (double t : o.temperatures) {
-        auto in = std::make_shared<StudyInput>(synthetic_input(kind, o.n, o.d, o.heads, t, ++s));
+        auto in = prepared(synthetic_input(kind, o.n, o.d, o.heads, t, ++s), o);
         StudyConfig c;
         make_config(*in, 2, std::max<int64_t>(4, o.n / 8), c);
         c.seed = s;
+        c.device = device;
         jobs.push_back({"temperature " + kind, [in, c](std::vector<StudyRow>& rows) {
                           append_rows(rows, "temperature", *in, c, measure(*in, c));
                         }});
@@ -153,7 +174,7 @@ StudyResult run_grad_study(const StudyOptions& o) {
                      "train a model with attention");
     uint64_t s = o.seed;
     for (const std::string& l : layers) {
-      auto in = std::make_shared<StudyInput>(capture_input(o.checkpoint, l, o.batch, o.seed));
+      auto in = prepared(capture_input(o.checkpoint, l, o.batch, o.seed), o);
       input_jobs(jobs, in, o, ++s * 1000003);
     }
     if (o.train_steps > 0 && fs::exists(run_path(o.checkpoint, "tokenizer.json"))) {

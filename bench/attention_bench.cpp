@@ -32,6 +32,7 @@
 
 #include "autograd/attention_ops.h"
 #include "autograd/grad_mode.h"
+#include "bench/cuda_bench.h"
 #include "bench/memory_probe.h"
 #include "bench/registry.h"
 #include "core/random.h"
@@ -325,6 +326,10 @@ void approximation_rows(const Options& opt) {
 SMYRF_BENCH_WORKLOAD("attention",
                      "dense vs SMYRF attention kernels (float32): fwd and fwd+bwd median ms, and "
                      "SMYRF's approximation error; --shapes filters N") {
+  if (opt.device == "cuda") {  // CUDA tensors, event timing: cuda_attention_bench.cpp
+    run_cuda_attention(opt);
+    return;
+  }
   if (opt.shapes == "approx") {  // only the approximation table (bench/compare attention)
     approximation_rows(opt);
     return;

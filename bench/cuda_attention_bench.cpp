@@ -1,0 +1,235 @@
+// `smyrf bench attention --device cuda` (see cuda_bench.h). Status: compiled only; it has never
+// run on a GPU.
+//
+// Rows ("attention", device "cuda", level "op", timer "cuda-event"): the autograd ops
+// smyrf::attention and smyrf::smyrf_attention on float32 (1, BH, N, d) CUDA tensors, BH in
+// {8, 32}, d in {64, 128}, N in {1024, 4096, 16384} (and 65536 for SMYRF), dense and SMYRF with
+// (n_hashes, cluster) in {(4, 64), (4, 256)}; "fwd" (the op under no_grad; SMYRF includes hashing
+// and sorting) and "fwd+bwd" (the op, then backward from a fixed upstream gradient).
+// Each run is timed with CUDA events on the current stream after a device synchronisation
+// (median and min of the runs); peak_mib is the caching allocator's peak during one extra run
+// minus what was allocated before it (inputs excluded; output, LSE, plan and gradients included).
+// Dense cases above 1.2e12 forward FLOPs are skipped unless --shapes names them, and once 90 s
+// have passed the remaining cases are skipped (gpu-check gives the workload 120 s): both print a
+// "skipped" row. --shapes: comma-separated "N", "BHxN" or "BHxNxD". bfloat16 is not measured: the
+// CUDA attention kernels are float32 only (kernels/cuda/attention.h).
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "autograd/attention_ops.h"
+#include "autograd/grad_mode.h"
+#include "bench/cuda_bench.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/random.h"
+
+#if SMYRF_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace smyrf::bench {
+namespace {
+
+constexpr const char* kWhat = "bench attention";
+
+#if SMYRF_WITH_CUDA
+void check(cudaError_t e, const char* call, int line) {
+  if (e != cudaSuccess)
+    throw Error(kWhat,
+                std::string(call) + " failed at " + __FILE__ + ":" + std::to_string(line) + ": " +
+                    cudaGetErrorString(e),
+                "check the driver and that no other process holds the GPU");
+}
+#define SMYRF_BENCH_CUDA(call) check((call), #call, __LINE__)
+#endif
+
+// fn timed with CUDA events on the current stream: the device is synchronised, the start event
+// recorded, fn queued, the stop event recorded and waited for. warmup untimed runs first.
+Timing measure_events(const std::function<void()>& fn, int warmup, int repeats) {
+#if SMYRF_WITH_CUDA
+  auto stream = static_cast<cudaStream_t>(kernels::cuda::current_stream());
+  cudaEvent_t start = nullptr, stop = nullptr;
+  SMYRF_BENCH_CUDA(cudaEventCreate(&start));
+  SMYRF_BENCH_CUDA(cudaEventCreate(&stop));
+  std::vector<double> ms;
+  try {
+    for (int i = 0; i < warmup; ++i) fn();
+    for (int i = 0; i < repeats; ++i) {
+      cuda_synchronize();
+      SMYRF_BENCH_CUDA(cudaEventRecord(start, stream));
+      fn();
+      SMYRF_BENCH_CUDA(cudaEventRecord(stop, stream));
+      SMYRF_BENCH_CUDA(cudaEventSynchronize(stop));
+      float t = 0;
+      SMYRF_BENCH_CUDA(cudaEventElapsedTime(&t, start, stop));
+      ms.push_back(t);
+    }
+  } catch (...) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    throw;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  Timing t;
+  t.runs = static_cast<int>(ms.size());
+  t.min_ms = ms.front();
+  t.median_ms =
+      ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  return t;
+#else
+  (void)fn, (void)warmup, (void)repeats;
+  throw Error(kWhat, "CUDA event timing needs a build with CUDA",
+              "configure on a machine with nvcc (cmake -DSMYRF_CUDA=ON)");
+#endif
+}
+
+// MiB the caching allocator's peak rises above what was allocated before one run of fn.
+double peak_added_mib(const std::function<void()>& fn) {
+  cuda_synchronize();
+  const size_t before = cuda_memory_stats().allocated;
+  cuda_reset_peak_memory();
+  fn();
+  cuda_synchronize();
+  const size_t peak = cuda_memory_stats().peak_allocated;
+  return peak > before ? static_cast<double>(peak - before) / (1024.0 * 1024.0) : 0.0;
+}
+
+struct Shape3 {
+  int64_t bh = 0, n = 0, d = 0;  // 0 = any
+};
+
+std::vector<Shape3> parse_shapes(const std::string& s) {
+  std::vector<Shape3> out;
+  std::stringstream ss(s);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    if (tok.empty()) continue;
+    std::vector<int64_t> v;
+    std::stringstream ts(tok);
+    std::string part;
+    while (std::getline(ts, part, 'x')) {
+      try {
+        v.push_back(std::stoll(part));
+      } catch (const std::exception&) {
+        throw Error(kWhat, "bad --shapes entry '" + tok + "'",
+                    "use N, BHxN or BHxNxD, e.g. 8x16384x64");
+      }
+    }
+    if (v.size() == 1)
+      out.push_back({0, v[0], 0});
+    else if (v.size() == 2)
+      out.push_back({v[0], v[1], 0});
+    else if (v.size() == 3)
+      out.push_back({v[0], v[1], v[2]});
+    else
+      throw Error(kWhat, "bad --shapes entry '" + tok + "'",
+                  "use N, BHxN or BHxNxD, e.g. 8x16384x64");
+  }
+  return out;
+}
+
+struct SmyrfCase {
+  const char* name;
+  int64_t n_hashes, cluster;
+};
+constexpr SmyrfCase kSmyrf[] = {{"smyrf-4x64", 4, 64}, {"smyrf-4x256", 4, 256}};
+
+}  // namespace
+
+void run_cuda_attention(const Options& opt) {
+  require_cuda_device(kWhat);
+  const std::vector<Shape3> wanted = parse_shapes(opt.shapes);
+  const bool filtered = !wanted.empty();
+  auto named = [&](int64_t bh, int64_t n, int64_t d) {
+    for (const Shape3& s : wanted)
+      if (s.n == n && (s.bh == 0 || s.bh == bh) && (s.d == 0 || s.d == d)) return true;
+    return false;
+  };
+  std::vector<int64_t> lengths = {1024, 4096, 16384, 65536};
+  if (filtered) {
+    lengths.clear();
+    for (const Shape3& s : wanted)
+      if (std::find(lengths.begin(), lengths.end(), s.n) == lengths.end()) lengths.push_back(s.n);
+  }
+  const int warmup = std::max(1, opt.warmup);
+  const int repeats = opt.repeats > 0 ? opt.repeats : 5;
+  const Device dev = Device::cuda(0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out_of_time = [&] {
+    return !filtered &&
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 90;
+  };
+  auto skipped = [&](const char* impl, int64_t bh, int64_t n, int64_t d, const char* why) {
+    Record r("attention");
+    r.set("impl", impl).set("batch_heads", bh).set("n", n).set("d", d).set("device", "cuda");
+    r.set("skipped", why).print(opt);
+  };
+  for (int64_t bh : {8, 32})
+    for (int64_t d : {64, 128})
+      for (int64_t n : lengths) {
+        if (filtered && !named(bh, n, d)) continue;
+        Generator gen(1);
+        auto input = [&](bool grad) {
+          Tensor t = randn({1, bh, n, d}, kFloat32, &gen).to(dev);
+          if (grad) t.requires_grad_();
+          return t;
+        };
+        const Tensor q = input(true), k = input(true), v = input(true), up = input(false);
+        auto run = [&](const std::function<Tensor()>& op, bool backward) {
+          if (!backward) {
+            NoGradGuard ng;
+            op();
+            return;
+          }
+          op().backward(up);
+          for (const Tensor* t : {&q, &k, &v}) t->zero_grad();
+        };
+        auto measure_op = [&](const char* impl, int64_t nh, int64_t cl, double fwd_flops,
+                              const std::function<Tensor()>& op) {
+          for (bool backward : {false, true}) {
+            if (out_of_time()) {
+              skipped(impl, bh, n, d, "time budget (90 s) spent; pass --shapes");
+              continue;
+            }
+            auto fn = [&] { run(op, backward); };
+            const Timing t = measure_events(fn, warmup, repeats);
+            const double mib = peak_added_mib(fn);
+            const double flops = backward ? 3.5 * fwd_flops : fwd_flops;
+            Record r("attention");
+            r.set("impl", impl).set("pass", backward ? "fwd+bwd" : "fwd");
+            r.set("batch_heads", bh).set("n", n).set("d", d).set("n_hashes", nh).set("cluster", cl);
+            r.set("device", "cuda").set("dtype", "float32").set("level", "op");
+            r.set("timer", "cuda-event");
+            r.timing(t);
+            r.set("gflops", flops / (t.median_ms * 1e6));
+            r.set("peak_mib", mib);
+            r.print(opt);
+          }
+        };
+        // dense: 4 N^2 d FLOPs forward; the backward about 2.5 times that again
+        const double dense_flops = 4.0 * bh * n * n * d;
+        if (filtered || dense_flops <= 1.2e12)
+          measure_op("dense", 0, 0, dense_flops, [&] { return attention(q, k, v); });
+        else
+          skipped("dense", bh, n, d, "above 1.2e12 forward FLOPs; pass --shapes");
+        for (const SmyrfCase& c : kSmyrf) {
+          if (c.cluster > n) continue;
+          SmyrfOptions o;
+          o.n_hashes = c.n_hashes;
+          o.q_cluster_size = o.k_cluster_size = c.cluster;
+          o.seed = 1234;
+          measure_op(c.name, c.n_hashes, c.cluster, 4.0 * bh * n * c.cluster * d * c.n_hashes,
+                     [&] { return smyrf_attention(q, k, v, o); });
+        }
+      }
+}
+
+}  // namespace smyrf::bench

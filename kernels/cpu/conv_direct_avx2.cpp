@@ -2,6 +2,8 @@
 // conv_direct.cpp and the tests compare both with the naive loops.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/cpu/conv_direct.h"
 
 namespace smyrf::kernels::cpu::direct {
@@ -11,12 +13,13 @@ namespace {
 // FMAs per tap (4 x 3: 7 loads per 12 FMAs, 16 registers).
 template <int KB, int VB>
 inline void forward_tile(const float* in, const int64_t* off, int64_t T, const float* wt,
-                         float* out, int64_t ldo) {
+                         float* out, int64_t ldo, bool accumulate) {
   __m256 acc[KB][VB];
 #pragma GCC unroll 8
   for (int kb = 0; kb < KB; ++kb)
 #pragma GCC unroll 8
-    for (int v = 0; v < VB; ++v) acc[kb][v] = _mm256_setzero_ps();
+    for (int v = 0; v < VB; ++v)
+      acc[kb][v] = accumulate ? _mm256_loadu_ps(out + kb * ldo + 8 * v) : _mm256_setzero_ps();
   for (int64_t t = 0; t < T; ++t) {
     const float* src = in + off[t];
     __m256 xv[VB];
@@ -84,16 +87,26 @@ void filter_channels(const float* a, int64_t lda, const float* in, const int64_t
 
 void taps_forward_avx2(const float* in, const int64_t* off, int64_t T, const float* wt, int64_t K,
                        float* out, int64_t ldo, int64_t L) {
-  if (K == 1) {  // the image layer of a grayscale G: one channel, wider pixel tiles
-    for (int64_t j0 = 0; j0 < L; j0 += 64) forward_tile<1, 8>(in + j0, off, T, wt, out + j0, ldo);
-    return;
-  }
-  // Pixel blocks outside, channel blocks inside: the taps' input rows of a pixel block stay in
-  // cache while every channel block streams them; a block's weights are contiguous (T x 4).
+  // Taps in chunks whose input rows (about 2 cache lines per tap and pixel tile) fit L1 with
+  // room to spare: with 128 input channels all 1152 taps of a tile would not, and every channel
+  // block would re-read them from L2. Later chunks add to the tile's partial sums.
+  constexpr int64_t kTapChunk = 192;
   const int64_t KB4 = (K + 3) / 4;
-  for (int64_t j0 = 0; j0 < L; j0 += 24)
-    for (int64_t kb = 0; kb < KB4; ++kb)
-      forward_tile<4, 3>(in + j0, off, T, wt + kb * T * 4, out + kb * 4 * ldo + j0, ldo);
+  for (int64_t t0 = 0; t0 < T; t0 += kTapChunk) {
+    const int64_t tc = std::min(kTapChunk, T - t0);
+    const bool acc = t0 > 0;
+    if (K == 1) {  // the image layer of a grayscale G: one channel, wider pixel tiles
+      for (int64_t j0 = 0; j0 < L; j0 += 64)
+        forward_tile<1, 8>(in + j0, off + t0, tc, wt + t0 * 4, out + j0, ldo, acc);
+      continue;
+    }
+    // Pixel tiles outside, channel blocks inside: a pixel tile's input rows stay in L1 while
+    // every channel block streams them; a block's weights are contiguous (T x 4).
+    for (int64_t j0 = 0; j0 < L; j0 += 24)
+      for (int64_t kb = 0; kb < KB4; ++kb)
+        forward_tile<4, 3>(in + j0, off + t0, tc, wt + (kb * T + t0) * 4, out + kb * 4 * ldo + j0,
+                           ldo, acc);
+  }
 }
 
 void taps_filter_avx2(const float* a, int64_t lda, int64_t K, const float* in, const int64_t* off,

@@ -83,14 +83,29 @@ void run_case(const Options& opt, const ConvCase& cc) {
 }  // namespace
 
 // CPU smoke config (ch 8: widths 32) and one-GPU widths (ch 32: 128), batch 32: G's 3x3 convs
-// after each 2x upsample, 1x1 skips, the image-to-features and features-to-image convs.
+// after each 2x upsample, 1x1 skips, the image-to-features and features-to-image convs; D's
+// batch-64 convs of the CPU configuration.
 SMYRF_BENCH_WORKLOAD("conv2d",
                      "conv2d fwd and fwd+bwd GFLOP/s on BigGAN CPU-config shapes (batch 32)") {
   const ConvCase cases[] = {
-      {32, 32, 8, 32, 3, 1, 1},    {32, 32, 16, 32, 3, 1, 1},   {32, 32, 32, 32, 3, 1, 1},
-      {32, 32, 16, 32, 1, 1, 0},   {32, 3, 32, 32, 3, 1, 1},    {32, 32, 32, 3, 3, 1, 1},
-      {32, 128, 4, 128, 3, 1, 1},  {32, 128, 8, 128, 3, 1, 1},  {32, 128, 16, 128, 3, 1, 1},
-      {32, 128, 32, 128, 3, 1, 1}, {32, 128, 16, 128, 1, 1, 0},
+      {32, 32, 8, 32, 3, 1, 1},
+      {32, 32, 16, 32, 3, 1, 1},
+      {32, 32, 32, 32, 3, 1, 1},
+      {32, 32, 16, 32, 1, 1, 0},
+      {32, 3, 32, 32, 3, 1, 1},
+      {32, 32, 32, 3, 3, 1, 1},
+      {32, 128, 4, 128, 3, 1, 1},
+      {32, 128, 8, 128, 3, 1, 1},
+      {32, 128, 16, 128, 3, 1, 1},
+      {32, 128, 32, 128, 3, 1, 1},
+      {32, 128, 16, 128, 1, 1, 0},
+      // the CPU configuration's D runs on cat(fake, real), batch 64, and starts from 1 channel;
+      // its G ends in a 32 -> 1 conv; the ch-32 G ends in 128 -> 3
+      {64, 1, 32, 32, 3, 1, 1},
+      {64, 32, 32, 32, 3, 1, 1},
+      {64, 32, 16, 32, 3, 1, 1},
+      {32, 32, 32, 1, 3, 1, 1},
+      {32, 128, 32, 3, 3, 1, 1},
   };
   for (const ConvCase& c : cases)
     if (selected(opt, case_name(c))) run_case(opt, c);

@@ -3,23 +3,25 @@
 # (bench/reference/biggan_torch.py), interleaved case by case for ROUNDS rounds. The SMYRF case
 # (cpu) is compared with PyTorch's dense twin (cpu-dense): PyTorch 1.13 has no clustered
 # attention. SHAPES filters cases by name (cpu,cpu-dense,ch32-attn16). REPEATS: timed iterations
-# per process (default 2, after one warm-up iteration).
+# per process (default 2, after one warm-up iteration). THREADS: both sides' threads (default 2).
 
 compare_gan_step() {
   local cases=(cpu cpu-dense ch32-attn16)
   if [[ -n "${SHAPES:-}" ]]; then cases=(${SHAPES//,/ }); fi
-  local repeats="${REPEATS:-2}" results round c twin line
+  local repeats="${REPEATS:-2}" threads="${THREADS:-2}" results round c twin line
   results="$(mktemp)"
   for ((round = 1; round <= ROUNDS; round++)); do
     echo "round $round/$ROUNDS" >&2
     for c in "${cases[@]}"; do
-      line="$("$SMYRF_BIN" bench gan-step --json --repeats "$repeats" --shapes "$c" |
+      line="$("$SMYRF_BIN" bench gan-step --json --threads "$threads" --repeats "$repeats" \
+        --shapes "$c" |
         grep '^{' | head -1)"
       [[ -n "$line" ]] || die "smyrf bench gan-step printed nothing for $c"
       printf 'ours\t%s\t%s\n' "$c" "$line" >>"$results"
       twin="$c"
       [[ "$c" == cpu ]] && twin=cpu-dense
-      line="$("$PY" "$ROOT/bench/reference/biggan_torch.py" --repeats "$repeats" "$twin" |
+      line="$("$PY" "$ROOT/bench/reference/biggan_torch.py" --threads "$threads" --repeats "$repeats" \
+        "$twin" |
         grep '^{' | head -1)"
       [[ -n "$line" ]] || die "biggan_torch.py printed nothing for $twin"
       printf 'torch\t%s\t%s\n' "$c" "$line" >>"$results"
@@ -37,7 +39,7 @@ for line in open(sys.argv[1]):
     runs[case].setdefault(impl, []).append(r)
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 print("\ngan-step: images/s of one training iteration (D steps + G step + Adam + SN + EMA), batch 32,")
-print("2 threads, medians over rounds; PyTorch runs the dense twin of the SMYRF case (cpu).")
+print(f"{runs[order[0]]['ours'][0]['threads']} threads, medians over rounds; PyTorch runs the dense twin of the SMYRF case (cpu).")
 hdr = (f"{'case':>12} | {'ours img/s':>10} | {'torch img/s':>11} | {'ours/torch':>10} | "
        f"{'ours ms':>8} | {'torch ms':>8} | {'params G/D (ours = torch)':>26}")
 print(hdr)

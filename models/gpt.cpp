@@ -15,7 +15,8 @@ TransformerLM::TransformerLM(const ModelConfig& config, bool causal, Generator* 
 
 Tensor TransformerLM::forward(const Tensor& idx, const ForwardOptions& o) {
   Tensor h = transformer->forward(idx, causal_, o);
-  return matmul(h, transformer->wte->weight.t());
+  // logits = h wte^T: linear folds (B, T) into one GEMM's rows (matmul ran one per batch entry)
+  return linear(h, transformer->wte->weight);
 }
 
 Tensor TransformerLM::loss(const Tensor& logits, const Tensor& targets) {

@@ -5,7 +5,9 @@
 // and group, Y_g (K/g, P*Q) = W_g (K/g, C/g*R*S) @ col (C/g*R*S, P*Q). 1x1 kernels with stride 1
 // and no padding skip im2col (the image already is the column matrix). Images are split across
 // the OpenMP threads (each runs its GEMMs single-threaded); with fewer images than threads the
-// GEMM itself is threaded instead.
+// GEMM itself is threaded instead. float32 convolutions with stride 1, one group, a kernel above
+// 1x1 and at most 64 input or output channels run the direct kernels of conv_direct.h instead
+// (no column matrix; chosen by measurement, see conv2d_direct_applies).
 //
 // Pooling and upsampling work on N*C independent planes, split across threads.
 #pragma once

@@ -218,7 +218,18 @@ void timing_rows(const Options& opt) {
       const bool dense_ok = filtered || dense_fwd_flops <= 7e10;
       const int reps_big = dense_fwd_flops > 1e11 ? 1 : opt.repeats;
       const int warm_big = dense_fwd_flops > 1e11 ? 0 : opt.warmup;
-      if (dense_ok) {
+      // SMYRF_ATTN_IMPLS (comma list, e.g. "smyrf-4x64"): only those rows, for profiling runs.
+      const char* impls_env = std::getenv("SMYRF_ATTN_IMPLS");
+      auto impl_wanted = [&](const char* name) {
+        if (!impls_env || !*impls_env) return true;
+        std::stringstream ss(impls_env);
+        std::string tok;
+        while (std::getline(ss, tok, ','))
+          if (tok == name) return true;
+        return false;
+      };
+      if (!impl_wanted("dense")) {
+      } else if (dense_ok) {
         measure_op(
             "dense", 0, 0, dense_fwd_flops, [&] { return attention(q, k, v); }, warm_big, reps_big);
       } else {
@@ -230,6 +241,7 @@ void timing_rows(const Options& opt) {
         r.print(opt);
       }
       for (const Config& c : kConfigs) {
+        if (!impl_wanted(c.name)) continue;
         SmyrfOptions o;
         o.n_hashes = c.n_hashes;
         o.q_cluster_size = o.k_cluster_size = c.cluster;

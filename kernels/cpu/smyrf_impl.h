@@ -9,6 +9,7 @@
 #include "kernels/cpu/attention_rows_impl.h"
 #include "kernels/cpu/smyrf.h"
 #include "kernels/cpu/smyrf_plan.h"
+#include "kernels/cpu/smyrf_tiles_impl.h"
 
 namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
 
@@ -64,6 +65,30 @@ inline void merge_round(T* out, T* lse, const T* o_r, T lse_r, int64_t dv) {
   *lse = m + std::log(s);
 }
 
+// The packed-tile kernels (smyrf_tiles_impl.h) exist in the AVX2 build for float only; they
+// serve the clusters without pair term or dropout when the sizes fit one 64 x 64 tile.
+#if defined(__AVX2__) && defined(__FMA__)
+constexpr bool kHaveTiles = true;
+template <typename T>
+using TileScratchFor = std::conditional_t<std::is_same_v<T, float>, TileScratch, char>;
+#else
+constexpr bool kHaveTiles = false;
+template <typename T>
+using TileScratchFor = char;
+inline void tile_forward(...) {}
+inline void tile_backward(...) {}
+#endif
+
+template <typename T>
+bool use_tiles(const SmyrfParams& p) {
+#if defined(__AVX2__) && defined(__FMA__)
+  return std::is_same_v<T, float> && p.dropout_p == 0 && smyrf_tiles_ok(p.cq, p.ck, p.d, p.dv);
+#else
+  (void)p;
+  return false;
+#endif
+}
+
 // Calls f(pair, drop) with compile-time no-op functors where the options allow.
 template <typename T, typename PairT, typename F>
 void with_drop(const SmyrfParams& p, int64_t bh, const int32_t* qi, const int32_t* kj,
@@ -94,11 +119,14 @@ void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* 
   const int64_t nc = plan.n_chunks;
   const T scale = static_cast<T>(p.scale);
   const bool set = p.duplicates == SmyrfDuplicates::Set;
-  for (int64_t r = 0; r < R; ++r) {
+  const bool tiles = use_tiles<T>(p);
+  // One team for all rounds; the barrier closing each round's loop keeps the merge in round order.
 #pragma omp parallel
-    {
-      Workspace<T> ws;
-      ws.reserve(d, dv, kQueryBlock);
+  {
+    Workspace<T> ws;
+    ws.reserve(d, dv, kQueryBlock);
+    TileScratchFor<T> ts;
+    for (int64_t r = 0; r < R; ++r) {
 #pragma omp for schedule(dynamic)
       for (int64_t task = 0; task < BH * nc; ++task) {
         const int64_t bh = task / nc, c = task % nc;
@@ -107,6 +135,17 @@ void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* 
         const int64_t q0 = c * p.cq, q1 = std::min<int64_t>(q0 + p.cq, plan.q_real[bh]);
         const int64_t k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
         if (q1 <= q0 || k1 <= k0) continue;
+        if constexpr (std::is_same_v<T, float> && kHaveTiles) {
+          if (tiles && !(set && r > 0)) {
+            const int32_t* qi = qo + q0;
+            tile_forward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, q1 - q0,
+                         ko + k0, k1 - k0, scale, ws.o.data(), ws.lse.data(), ts);
+            for (int64_t a = 0; a < q1 - q0; ++a)
+              merge_round(out + (bh * nq + qi[a]) * dv, lse + bh * nq + qi[a], ws.o.data() + a * dv,
+                          ws.lse[a], dv);
+            continue;
+          }
+        }
         for (int64_t sub = q0; sub < q1; sub += kQueryBlock) {
           const int64_t n = std::min(kQueryBlock, q1 - sub);
           const int32_t* qi = qo + sub;
@@ -139,12 +178,15 @@ void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T*
   const int64_t nc = plan.n_chunks;
   const T scale = static_cast<T>(p.scale);
   const bool set = p.duplicates == SmyrfDuplicates::Set;
-  // Within a round the clusters partition queries and keys, so tasks write disjoint rows.
-  for (int64_t r = 0; r < R; ++r) {
+  const bool tiles = use_tiles<T>(p);
+  // Within a round the clusters partition queries and keys, so tasks write disjoint rows; the
+  // barrier closing each round's loop orders the rounds (deterministic sums, no atomics).
 #pragma omp parallel
-    {
-      Workspace<T> ws;
-      ws.reserve(d, dv, 1);
+  {
+    Workspace<T> ws;
+    ws.reserve(d, dv, 1);
+    TileScratchFor<T> ts;
+    for (int64_t r = 0; r < R; ++r) {
 #pragma omp for schedule(dynamic)
       for (int64_t task = 0; task < BH * nc; ++task) {
         const int64_t bh = task / nc, c = task % nc;
@@ -153,6 +195,15 @@ void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T*
         const int64_t q0 = c * p.cq, q1 = std::min<int64_t>(q0 + p.cq, plan.q_real[bh]);
         const int64_t k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
         if (q1 <= q0 || k1 <= k0) continue;
+        if constexpr (std::is_same_v<T, float> && kHaveTiles) {
+          if (tiles && !(set && r > 0)) {
+            tile_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qo + q0,
+                          q1 - q0, ko + k0, k1 - k0, scale, lse + bh * nq, dsum + bh * nq,
+                          dout + bh * nq * dv, dq + bh * nq * d, dk + bh * nk * d,
+                          dvv + bh * nk * dv, ts);
+            continue;
+          }
+        }
         const int32_t* qi = qo + q0;
         const int32_t* kj = ko + k0;
         SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,

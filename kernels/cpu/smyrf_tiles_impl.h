@@ -1,0 +1,310 @@
+// Internal to smyrf_avx2.cpp: GEMM-shaped float32 kernels for one SMYRF cluster (at most 64
+// queries and 64 keys), used by the non-causal drivers in smyrf_impl.h when the pair term and the
+// dropout are absent (multiset semantics, or the first round under set semantics).
+//
+// A cluster is small enough to be done in one key tile, so there is no online softmax: its q, k,
+// v (and dout) rows are gathered once into packed contiguous buffers (the permutation costs that
+// gather anyway) and every product runs through one register-blocked micro-kernel,
+//   C (R x 16) = A (R x K, row stride lda) * B (K x 16, row stride ldb),   R <= 6,
+// 12 accumulators, 2 loads and R broadcasts per k step (FMA-bound on AVX2).
+//   forward:  S = Q K^T, P = exp(scale S - m) row-wise, O = P V / l, lse = m + log l
+//   backward: S, P = exp(scale S - lse_global), dP = dO V^T, dS = scale P o (dP - D),
+//             dQ += dS K, dK += dS^T Q, dV += P^T dO
+// with P^T and dS^T made by 8x8 register transposes. Results agree with the generic tile code
+// up to float rounding (the AVX2-vs-scalar tests cover both paths).
+//
+// Requirements (checked by smyrf_tiles_ok): nq, nk <= 64, d and dv multiples of 8, <= 128.
+#pragma once
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/attention_impl.h"
+
+namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
+
+constexpr int64_t kTileRows = 64;   // queries or keys per cluster tile
+constexpr int64_t kTileFeat = 128;  // largest d, dv
+
+inline bool smyrf_tiles_ok(int64_t cq, int64_t ck, int64_t d, int64_t dv) {
+  return cq <= kTileRows && ck <= kTileRows && d % 8 == 0 && dv % 8 == 0 && d <= kTileFeat &&
+         dv <= kTileFeat && d > 0 && dv > 0;
+}
+
+// Thread-local packed buffers of one cluster (about 260 KiB at the largest d, dv; mostly L2).
+struct TileScratch {
+  std::vector<float> qp, kp, vp, dop;  // (64, d|dv) gathered rows
+  std::vector<float> kt, vt;           // (d|dv, 64) transposed keys / values
+  std::vector<float> s, dp, t0, t1;    // (64, 64): scores / P, dP / dS, P^T, dS^T
+  std::vector<float> c;                // (64, 128) product result before scatter
+  TileScratch()
+      : qp(kTileRows * kTileFeat),
+        kp(kTileRows * kTileFeat),
+        vp(kTileRows * kTileFeat),
+        dop(kTileRows * kTileFeat),
+        kt(kTileFeat * kTileRows),
+        vt(kTileFeat * kTileRows),
+        s(kTileRows * kTileRows),
+        dp(kTileRows * kTileRows),
+        t0(kTileRows * kTileRows),
+        t1(kTileRows * kTileRows),
+        c(kTileRows * kTileFeat) {}
+};
+
+// C[r][0..W) = sum_k A[r * lda + k] * B[k * ldb + 0..W) for r < R, W = 8 * NV (NV 1 or 2).
+// Named accumulators (not an array): GCC keeps an __m256 array in memory and stores it after
+// every multiply-add.
+#define SMYRF_TILE_ROW(r)                                             \
+  if constexpr (R > r) {                                              \
+    const __m256 a = _mm256_broadcast_ss(A + r * lda + k);            \
+    c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                        \
+    if constexpr (NV == 2) c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1); \
+  }
+#define SMYRF_TILE_STORE(r)                                            \
+  if constexpr (R > r) {                                               \
+    _mm256_storeu_ps(C + r * ldc, c##r##0);                            \
+    if constexpr (NV == 2) _mm256_storeu_ps(C + r * ldc + 8, c##r##1); \
+  }
+template <int R, int NV>
+inline void tile_mk(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C,
+                    int64_t ldc) {
+  static_assert(R >= 1 && R <= 6 && (NV == 1 || NV == 2), "6 x 16 register tile at most");
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(B + k * ldb);
+    const __m256 b1 = NV == 2 ? _mm256_loadu_ps(B + k * ldb + 8) : b0;
+    SMYRF_TILE_ROW(0)
+    SMYRF_TILE_ROW(1)
+    SMYRF_TILE_ROW(2)
+    SMYRF_TILE_ROW(3)
+    SMYRF_TILE_ROW(4)
+    SMYRF_TILE_ROW(5)
+  }
+  SMYRF_TILE_STORE(0)
+  SMYRF_TILE_STORE(1)
+  SMYRF_TILE_STORE(2)
+  SMYRF_TILE_STORE(3)
+  SMYRF_TILE_STORE(4)
+  SMYRF_TILE_STORE(5)
+}
+#undef SMYRF_TILE_ROW
+#undef SMYRF_TILE_STORE
+
+template <int R>
+inline void tile_rows(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
+                      int64_t N, float* C, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 16 <= N; j += 16) tile_mk<R, 2>(A, lda, B + j, ldb, K, C + j, ldc);
+  if (j < N) tile_mk<R, 1>(A, lda, B + j, ldb, K, C + j, ldc);
+}
+
+// C (M x N) = A (M x K) B (K x N); N a multiple of 8, M any.
+inline void tile_gemm(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
+                      int64_t N, int64_t K, float* C, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 6 <= M; i += 6) tile_rows<6>(A + i * lda, lda, B, ldb, K, N, C + i * ldc, ldc);
+  const float* a = A + i * lda;
+  float* c = C + i * ldc;
+  switch (M - i) {
+    case 5:
+      tile_rows<5>(a, lda, B, ldb, K, N, c, ldc);
+      break;
+    case 4:
+      tile_rows<4>(a, lda, B, ldb, K, N, c, ldc);
+      break;
+    case 3:
+      tile_rows<3>(a, lda, B, ldb, K, N, c, ldc);
+      break;
+    case 2:
+      tile_rows<2>(a, lda, B, ldb, K, N, c, ldc);
+      break;
+    case 1:
+      tile_rows<1>(a, lda, B, ldb, K, N, c, ldc);
+      break;
+    default:
+      break;
+  }
+}
+
+inline void transpose8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
+  __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+  __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+  __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// dst (cols x rows8, stride ldd) = src (rows8 x cols)^T for rows8 = n rounded up to 8 and cols a
+// multiple of 8; src rows n..rows8-1 must be readable (their results are never used).
+inline void transpose_tile(const float* src, int64_t lds, int64_t n, int64_t cols, float* dst,
+                           int64_t ldd) {
+  for (int64_t i = 0; i < n; i += 8)
+    for (int64_t c = 0; c < cols; c += 8)
+      transpose8(src + i * lds + c, lds, dst + c * ldd + i, ldd);
+}
+
+// Packs rows idx[0..n) of x (row length w, stride w) into out (stride w), rows n..n8 zero.
+inline void pack_rows(const float* x, int64_t w, const int32_t* idx, int64_t n, float* out) {
+  for (int64_t a = 0; a < n; ++a) {
+    const float* src = x + static_cast<int64_t>(idx[a]) * w;
+    for (int64_t c = 0; c < w; c += 8) _mm256_storeu_ps(out + a * w + c, _mm256_loadu_ps(src + c));
+  }
+  const int64_t n8 = (n + 7) & ~int64_t(7);
+  for (int64_t a = n; a < n8; ++a)
+    for (int64_t c = 0; c < w; c += 8) _mm256_storeu_ps(out + a * w + c, _mm256_setzero_ps());
+}
+
+// Packs rows idx[0..n) of x and their transpose (w x 64; columns n..n8 zero).
+inline void pack_rows_t(const float* x, int64_t w, const int32_t* idx, int64_t n, float* rows,
+                        float* t) {
+  pack_rows(x, w, idx, n, rows);
+  const int64_t n8 = (n + 7) & ~int64_t(7);
+  transpose_tile(rows, w, n8, w, t, kTileRows);  // columns >= n8 are never read (N = n8)
+}
+
+inline float hmax8(__m256 x) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+inline float hsum8(__m256 x) {
+  __m128 m = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_add_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+// One cluster, forward: o (nq, dv) normalised and lse (nq) of the queries qi against keys kj.
+// nq, nk >= 1.
+inline void tile_forward(const float* q, const float* k, const float* v, int64_t d, int64_t dv,
+                         const int32_t* qi, int64_t nq, const int32_t* kj, int64_t nk, float scale,
+                         float* o, float* lse, TileScratch& ts) {
+  float* qp = ts.qp.data();
+  float* s = ts.s.data();
+  pack_rows(q, d, qi, nq, qp);
+  pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
+  pack_rows(v, dv, kj, nk, ts.vp.data());
+  const int64_t nk8 = (nk + 7) & ~int64_t(7);
+  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows);
+  const __m256 vs = _mm256_set1_ps(scale);
+  const __m256i tail = tail_mask(nk - (nk8 - 8));  // valid lanes of the last 8-key group
+  const __m256 ninf = _mm256_set1_ps(neg_inf<float>());
+  for (int64_t a = 0; a < nq; ++a) {
+    float* sr = s + a * kTileRows;
+    __m256 mx = ninf;
+    for (int64_t j = 0; j < nk8; j += 8) {
+      __m256 x = _mm256_mul_ps(_mm256_loadu_ps(sr + j), vs);
+      if (j + 8 == nk8) x = _mm256_blendv_ps(ninf, x, _mm256_castsi256_ps(tail));
+      _mm256_storeu_ps(sr + j, x);
+      mx = _mm256_max_ps(mx, x);
+    }
+    const float m = hmax8(mx);
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < nk8; j += 8) {
+      const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sr + j), vm));
+      _mm256_storeu_ps(sr + j, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    const float l = hsum8(sum);
+    lse[a] = m + std::log(l);
+    ts.t0[a] = 1.0f / l;
+  }
+  tile_gemm(s, kTileRows, ts.vp.data(), dv, nq, dv, nk, o, dv);
+  for (int64_t a = 0; a < nq; ++a) {
+    const __m256 inv = _mm256_set1_ps(ts.t0[a]);
+    for (int64_t c = 0; c < dv; c += 8)
+      _mm256_storeu_ps(o + a * dv + c, _mm256_mul_ps(_mm256_loadu_ps(o + a * dv + c), inv));
+  }
+}
+
+// rows idx[a] of y (stride w) += c rows a (stride w), a < n.
+inline void scatter_add(float* y, int64_t w, const int32_t* idx, int64_t n, const float* c) {
+  for (int64_t a = 0; a < n; ++a) {
+    float* dst = y + static_cast<int64_t>(idx[a]) * w;
+    for (int64_t e = 0; e < w; e += 8)
+      _mm256_storeu_ps(dst + e,
+                       _mm256_add_ps(_mm256_loadu_ps(dst + e), _mm256_loadu_ps(c + a * w + e)));
+  }
+}
+
+// One cluster, backward with the global lse and D = dout . out per query (indexed by query row):
+// adds the cluster's contributions into dq rows qi and dk, dv rows kj. nq, nk >= 1.
+inline void tile_backward(const float* q, const float* k, const float* v, int64_t d, int64_t dv,
+                          const int32_t* qi, int64_t nq, const int32_t* kj, int64_t nk, float scale,
+                          const float* lse, const float* dsum, const float* dout, float* dq,
+                          float* dk, float* dvv, TileScratch& ts) {
+  float* qp = ts.qp.data();
+  float* dop = ts.dop.data();
+  float* s = ts.s.data();
+  float* dp = ts.dp.data();
+  float* c = ts.c.data();
+  pack_rows(q, d, qi, nq, qp);
+  pack_rows(dout, dv, qi, nq, dop);
+  pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
+  pack_rows_t(v, dv, kj, nk, ts.vp.data(), ts.vt.data());
+  const int64_t nk8 = (nk + 7) & ~int64_t(7), nq8 = (nq + 7) & ~int64_t(7);
+  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows);
+  tile_gemm(dop, dv, ts.vt.data(), kTileRows, nq, nk8, dv, dp, kTileRows);
+  const __m256 vs = _mm256_set1_ps(scale);
+  const __m256i tail = tail_mask(nk - (nk8 - 8));
+  for (int64_t a = 0; a < nq; ++a) {
+    float* sr = s + a * kTileRows;
+    float* dr = dp + a * kTileRows;
+    const float li = lse[qi[a]];
+    if (li == neg_inf<float>()) {  // no key in any round: no gradient
+      for (int64_t j = 0; j < nk8; j += 8) {
+        _mm256_storeu_ps(sr + j, _mm256_setzero_ps());
+        _mm256_storeu_ps(dr + j, _mm256_setzero_ps());
+      }
+      continue;
+    }
+    const __m256 vl = _mm256_set1_ps(li), vd = _mm256_set1_ps(dsum[qi[a]]);
+    for (int64_t j = 0; j < nk8; j += 8) {
+      __m256 p = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vl));
+      if (j + 8 == nk8) p = _mm256_and_ps(p, _mm256_castsi256_ps(tail));
+      _mm256_storeu_ps(sr + j, p);
+      const __m256 ds =
+          _mm256_mul_ps(_mm256_mul_ps(p, vs), _mm256_sub_ps(_mm256_loadu_ps(dr + j), vd));
+      _mm256_storeu_ps(dr + j, ds);
+    }
+  }
+  // dQ = dS K
+  tile_gemm(dp, kTileRows, ts.kp.data(), d, nq, d, nk, c, d);
+  scatter_add(dq, d, qi, nq, c);
+  // P^T, dS^T (nk8 x nq8; rows nq..nq8 of s/dp are never read as products: K = nq)
+  for (int64_t a = nq; a < nq8; ++a)
+    for (int64_t j = 0; j < nk8; j += 8) {
+      _mm256_storeu_ps(s + a * kTileRows + j, _mm256_setzero_ps());
+      _mm256_storeu_ps(dp + a * kTileRows + j, _mm256_setzero_ps());
+    }
+  transpose_tile(s, kTileRows, nq8, nk8, ts.t0.data(), kTileRows);
+  transpose_tile(dp, kTileRows, nq8, nk8, ts.t1.data(), kTileRows);
+  // dV = P^T dO, dK = dS^T Q
+  tile_gemm(ts.t0.data(), kTileRows, dop, dv, nk, dv, nq, c, dv);
+  scatter_add(dvv, dv, kj, nk, c);
+  tile_gemm(ts.t1.data(), kTileRows, qp, d, nk, d, nq, c, d);
+  scatter_add(dk, d, kj, nk, c);
+}
+
+}  // namespace smyrf::kernels::cpu::SMYRF_ISA_NS
+#endif

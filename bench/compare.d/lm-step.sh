@@ -1,7 +1,9 @@
 # bench/compare lm-step: one GPT/BERT training step, ours (smyrf bench lm-step) against the same
 # model in PyTorch (bench/reference/gpt_torch.py), interleaved case by case for ROUNDS rounds.
 # SMYRF cases are compared with PyTorch's dense attention at the same model and context (PyTorch
-# 1.13 has no clustered attention). SHAPES filters cases by name (gpt-256-dense,...).
+# 1.13 has no clustered attention). SHAPES filters cases by name (gpt-256-dense,...). LM_THREADS
+# (default 2) sets both sides' thread count: LM_THREADS=1 compares the work each side does on a
+# loaded host, where two-thread runs mostly measure the other jobs and OpenMP spin-waiting.
 
 compare_lm_step() {
   local cases=(gpt-256-dense gpt-1024-dense gpt-1024-smyrf gpt-4096-dense gpt-4096-smyrf
@@ -12,11 +14,13 @@ compare_lm_step() {
   for ((round = 1; round <= ROUNDS; round++)); do
     echo "round $round/$ROUNDS" >&2
     for c in "${cases[@]}"; do
-      line="$("$SMYRF_BIN" bench lm-step --json --repeats 2 --shapes "$c" | grep '^{' | head -1)"
+      line="$("$SMYRF_BIN" bench lm-step --json --repeats 2 --threads "${LM_THREADS:-2}" \
+               --shapes "$c" | grep '^{' | head -1)"
       [[ -n "$line" ]] || die "smyrf bench lm-step printed nothing for $c"
       printf 'ours\t%s\t%s\n' "$c" "$line" >>"$results"
       twin="${c%-*}-dense"
-      line="$("$PY" "$ROOT/bench/reference/gpt_torch.py" --repeats 2 "$twin" | grep '^{' | head -1)"
+      line="$(OPENBLAS_NUM_THREADS="${LM_THREADS:-2}" "$PY" "$ROOT/bench/reference/gpt_torch.py" \
+               --repeats 2 --threads "${LM_THREADS:-2}" "$twin" | grep '^{' | head -1)"
       [[ -n "$line" ]] || die "gpt_torch.py printed nothing for $twin"
       printf 'torch\t%s\t%s\n' "$c" "$line" >>"$results"
     done
@@ -37,8 +41,10 @@ print("PyTorch runs dense attention (its twin of a SMYRF case is the dense model
 print("'ours step MiB': resident memory one step adds with the mmap threshold pinned (every")
 print("buffer returned to the OS); PyTorch's allocator keeps freed pages, so its figure in the JSON")
 print("(torch_peak_step_mib) only shows growth beyond the warm-up step and is not comparable.")
+print("'cpu torch/ours': CPU time per step (user + system, all threads), PyTorch's over ours;")
+print("it counts OpenMP spin-waiting too, so on a loaded host compare with LM_THREADS=1.")
 hdr = (f"{'case':>16} | {'ours tok/s':>10} | {'torch tok/s':>11} | {'ours/torch':>10} | "
-       f"{'ours step MiB':>13}")
+       f"{'cpu torch/ours':>14} | {'ours step MiB':>13}")
 print(hdr)
 print("-" * len(hdr))
 out = []
@@ -46,9 +52,13 @@ for c in order:
     o, t = runs[c]["ours"], runs[c]["torch"]
     ot, tt = med(o, "tokens_per_s"), med(t, "tokens_per_s")
     om, tm = med(o, "peak_step_mib"), med(t, "peak_step_mib")
-    print(f"{c:>16} | {ot:10.0f} | {tt:11.0f} | {ot / tt:10.2f} | {om:13.0f}")
+    # CPU time per step (all threads): on a loaded host the wall-time ratio mostly measures the
+    # other jobs; the CPU-time ratio still compares the work each side does
+    oc, tc = med(o, "cpu_ms_per_step"), med(t, "cpu_ms_per_step")
+    print(f"{c:>16} | {ot:10.0f} | {tt:11.0f} | {ot / tt:10.2f} | {tc / oc:14.2f} | {om:13.0f}")
     out.append({"workload": "lm-step", "shape": c, "ours_tokens_per_s": round(ot, 1),
                 "torch_tokens_per_s": round(tt, 1), "ratio_vs_torch": round(ot / tt, 3),
+                "ours_cpu_ms_per_step": round(oc, 1), "torch_cpu_ms_per_step": round(tc, 1),
                 "ours_peak_step_mib": round(om, 1), "torch_peak_step_mib": round(tm, 1),
                 "attn_pairs_ratio": o[0].get("attn_pairs_ratio"), "rounds": len(o)})
 print()

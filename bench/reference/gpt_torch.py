@@ -4,7 +4,8 @@ separate q, k, v and output projections, exact GELU MLP, learned positions, outp
 token embedding, dense attention written as a PyTorch 1.13 user would: softmax(q k^T / sqrt(d) +
 mask) v), one training step = forward, cross-entropy, backward, AdamW (decay 0.1 on Linear
 weights only). Runs with 2 threads and prints one JSON line per case in the units of
-`smyrf bench lm-step --json` (tokens_per_s, median_ms, min_ms, peak_step_mib: the peak resident memory one step adds).
+`smyrf bench lm-step --json` (tokens_per_s, median_ms, min_ms, cpu_ms_per_step: user + system
+time of all threads per timed step, peak_step_mib: the peak resident memory one step adds).
 
 usage: gpt_torch.py [--threads N] [--repeats R] CASE...   CASE as named by smyrf, e.g. gpt-256-dense
 (SMYRF cases have no PyTorch twin: ask for the dense case of the same model and context.)
@@ -109,15 +110,18 @@ def run(case, repeats):
 
     step()  # warm-up (allocations, optimizer state)
     times = []
+    cpu0 = time.process_time()  # all threads of the process: stays meaningful on a loaded host
     for _ in range(repeats):
         t0 = time.perf_counter()
         step()
         times.append((time.perf_counter() - t0) * 1000)
+    cpu_ms = (time.process_time() - cpu0) * 1000 / repeats
     med = statistics.median(times)
     mib = peak_added_mib(step)
     print(json.dumps({"workload": "lm-step", "shape": case, "impl": "torch",
                       "torch": torch.__version__, "threads": torch.get_num_threads(),
                       "median_ms": med, "min_ms": min(times), "runs": len(times),
+                      "cpu_ms_per_step": cpu_ms,
                       "tokens_per_s": batch * ctx / (med / 1000), "peak_step_mib": mib}))
 
 

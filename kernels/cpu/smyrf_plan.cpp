@@ -7,6 +7,8 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "kernels/cpu/philox.h"
 
@@ -39,20 +41,55 @@ double sq_norm(const T* x, int64_t d) {
   return acc;
 }
 
-// Sorts tokens by (padded, hash, index) and records order, chunk ids and the real count.
-void sort_tokens(const std::vector<double>& hash, const uint8_t* mask, int64_t n, int64_t chunk,
-                 int32_t* order, int32_t* cluster, int32_t* real) {
-  std::iota(order, order + n, 0);
-  std::stable_sort(order, order + n, [&](int32_t x, int32_t y) {
-    const bool px = mask && !mask[x], py = mask && !mask[y];
-    if (px != py) return py;  // real before padded
-    return hash[x] < hash[y];
-  });
-  int32_t count = 0;
-  for (int64_t t = 0; t < n; ++t) count += (!mask || mask[t]) ? 1 : 0;
-  *real = count;
+// Sorts tokens by (padded, hash, index) and records order, chunk ids and the real count. Sorting
+// (hash, index) pairs of the real tokens and appending the padded ones in index order gives the
+// stable order by (padded, hash) without an indirect, mask-testing comparator.
+void sort_tokens(const double* hash, const uint8_t* mask, int64_t n, int64_t chunk, int32_t* order,
+                 int32_t* cluster, int32_t* real, std::vector<std::pair<double, int32_t>>& keys) {
+  keys.clear();
+  for (int64_t t = 0; t < n; ++t)
+    if (!mask || mask[t]) keys.emplace_back(hash[t], static_cast<int32_t>(t));
+  std::sort(keys.begin(), keys.end());
+  const int64_t count = static_cast<int64_t>(keys.size());
+  for (int64_t pos = 0; pos < count; ++pos) order[pos] = keys[pos].second;
+  int64_t tail = count;
+  if (mask)
+    for (int64_t t = 0; t < n; ++t)
+      if (!mask[t]) order[tail++] = static_cast<int32_t>(t);
+  *real = static_cast<int32_t>(count);
   for (int64_t pos = 0; pos < n; ++pos)
     cluster[order[pos]] = pos < count ? static_cast<int32_t>(pos / chunk) : -1;
+}
+
+// For rows x[0..n) (length d): norms[i] = |x_i|^2 and dots[r * n + i] = a_r . x_i for every round
+// r. Each sum runs serially over c, as dot() and sq_norm() do (so the hashes do not depend on
+// this batching), but the rounds' chains are interleaved: one chain is latency-bound.
+template <typename T>
+void norms_and_dots(const T* x, int64_t n, int64_t d, const std::vector<std::vector<double>>& dirs,
+                    double* norms, double* dots) {
+  const int64_t R = static_cast<int64_t>(dirs.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const T* xi = x + i * d;
+    norms[i] = sq_norm(xi, d);
+    int64_t r = 0;
+    for (; r + 4 <= R; r += 4) {
+      const double *a0 = dirs[r].data(), *a1 = dirs[r + 1].data();
+      const double *a2 = dirs[r + 2].data(), *a3 = dirs[r + 3].data();
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int64_t c = 0; c < d; ++c) {
+        const double xc = static_cast<double>(xi[c]);
+        s0 += a0[c] * xc;
+        s1 += a1[c] * xc;
+        s2 += a2[c] * xc;
+        s3 += a3[c] * xc;
+      }
+      dots[r * n + i] = s0;
+      dots[(r + 1) * n + i] = s1;
+      dots[(r + 2) * n + i] = s2;
+      dots[(r + 3) * n + i] = s3;
+    }
+    for (; r < R; ++r) dots[r * n + i] = dot(dirs[r].data(), xi, d);
+  }
 }
 
 }  // namespace
@@ -136,36 +173,56 @@ SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
   plan.k_cluster.resize(BH * R * nk);
   plan.q_real.resize(BH);
   plan.k_real.resize(BH);
-#pragma omp parallel for collapse(2) schedule(dynamic)
-  for (int64_t bh = 0; bh < BH; ++bh) {
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t b = bh / p.heads;
-      const uint8_t* qm = p.query_mask ? p.query_mask + b * nq : nullptr;
-      const uint8_t* km = p.key_mask ? p.key_mask + b * nk : nullptr;
-      std::vector<double> qn(nq), kn(nk), qh(nq), kh(nk);
-      double mq = 0, mk = 0;  // max squared norms over real tokens
-      for (int64_t i = 0; i < nq; ++i) {
-        qn[i] = sq_norm(q + (bh * nq + i) * d, d);
-        if (!qm || qm[i]) mq = std::max(mq, qn[i]);
-      }
-      for (int64_t j = 0; j < nk; ++j) {
-        kn[j] = sq_norm(k + (bh * nk + j) * d, d);
-        if (!km || km[j]) mk = std::max(mk, kn[j]);
-      }
-      const double m2 = mq + mk;
-      const double* a = dirs[r].data();
-      for (int64_t i = 0; i < nq; ++i)
-        qh[i] = dot(a, q + (bh * nq + i) * d, d) + a[d + 1] * std::sqrt(std::max(0.0, m2 - qn[i]));
-      for (int64_t j = 0; j < nk; ++j)
-        kh[j] = dot(a, k + (bh * nk + j) * d, d) + a[d] * std::sqrt(std::max(0.0, m2 - kn[j]));
-      int32_t qreal = 0, kreal = 0;
-      sort_tokens(qh, qm, nq, p.cq, plan.q_order.data() + (bh * R + r) * nq,
-                  plan.q_cluster.data() + (bh * R + r) * nq, &qreal);
-      sort_tokens(kh, km, nk, p.ck, plan.k_order.data() + (bh * R + r) * nk,
-                  plan.k_cluster.data() + (bh * R + r) * nk, &kreal);
-      if (r == 0) {
-        plan.q_real[bh] = qreal;
-        plan.k_real[bh] = kreal;
+  // Pass 1: norms once per token and the dot products of all rounds (rows in blocks of 256).
+  std::vector<double> qn(BH * nq), kn(BH * nk), qh(BH * R * nq), kh(BH * R * nk);
+  constexpr int64_t kRows = 256;
+  const int64_t qb = ceil_div(nq, kRows), kb = ceil_div(nk, kRows);
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t task = 0; task < BH * (qb + kb); ++task) {
+    const int64_t bh = task / (qb + kb), t = task % (qb + kb);
+    const bool is_q = t < qb;
+    const int64_t n = is_q ? nq : nk;
+    const int64_t i0 = (is_q ? t : t - qb) * kRows, cnt = std::min(kRows, n - i0);
+    const T* x = (is_q ? q + bh * nq * d : k + bh * nk * d) + i0 * d;
+    std::vector<double> dots(static_cast<size_t>(R * cnt));
+    double* norms = (is_q ? qn.data() + bh * nq : kn.data() + bh * nk) + i0;
+    norms_and_dots(x, cnt, d, dirs, norms, dots.data());
+    double* h = (is_q ? qh.data() : kh.data()) + bh * R * n + i0;
+    for (int64_t r = 0; r < R; ++r)
+      std::copy(dots.data() + r * cnt, dots.data() + (r + 1) * cnt, h + r * n);
+  }
+  // Pass 2: the lifting terms, then the sorts, per (bh, round).
+#pragma omp parallel
+  {
+    std::vector<std::pair<double, int32_t>> keys;
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t b = bh / p.heads;
+        const uint8_t* qm = p.query_mask ? p.query_mask + b * nq : nullptr;
+        const uint8_t* km = p.key_mask ? p.key_mask + b * nk : nullptr;
+        const double* qnb = qn.data() + bh * nq;
+        const double* knb = kn.data() + bh * nk;
+        double mq = 0, mk = 0;  // max squared norms over real tokens
+        for (int64_t i = 0; i < nq; ++i)
+          if (!qm || qm[i]) mq = std::max(mq, qnb[i]);
+        for (int64_t j = 0; j < nk; ++j)
+          if (!km || km[j]) mk = std::max(mk, knb[j]);
+        const double m2 = mq + mk;
+        const double* a = dirs[r].data();
+        double* qhr = qh.data() + (bh * R + r) * nq;
+        double* khr = kh.data() + (bh * R + r) * nk;
+        for (int64_t i = 0; i < nq; ++i) qhr[i] += a[d + 1] * std::sqrt(std::max(0.0, m2 - qnb[i]));
+        for (int64_t j = 0; j < nk; ++j) khr[j] += a[d] * std::sqrt(std::max(0.0, m2 - knb[j]));
+        int32_t qreal = 0, kreal = 0;
+        sort_tokens(qhr, qm, nq, p.cq, plan.q_order.data() + (bh * R + r) * nq,
+                    plan.q_cluster.data() + (bh * R + r) * nq, &qreal, keys);
+        sort_tokens(khr, km, nk, p.ck, plan.k_order.data() + (bh * R + r) * nk,
+                    plan.k_cluster.data() + (bh * R + r) * nk, &kreal, keys);
+        if (r == 0) {
+          plan.q_real[bh] = qreal;
+          plan.k_real[bh] = kreal;
+        }
       }
     }
   }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/reduce_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
@@ -122,9 +123,72 @@ float online_max_sum(const float* x, int64_t n, double* s) {
 
 }  // namespace
 
+namespace {
+// y = exp(x - m) over one cached run; returns the sum (in double).
+double exp_store_sum(const float* x, float* y, int64_t n, float m, RowPrefetch& pf) {
+  const __m256 mv = _mm256_set1_ps(m);
+  return row_sum(n, [&](int64_t i, bool tail) {
+    if (tail) {
+      const __m256i k = tail_mask(n - i);
+      __m256 e = exp_nonpos_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
+      _mm256_maskstore_ps(y + i, k, e);
+      return e;
+    }
+    if (i % 16 == 0) pf.step();
+    __m256 e = exp_nonpos_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+    _mm256_storeu_ps(y + i, e);
+    return e;
+  });
+}
+
+void scale_row(float* y, int64_t n, float f) {
+  const __m256 fv = _mm256_set1_ps(f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), fv));
+  if (i < n) {
+    const __m256i k = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, k, _mm256_mul_ps(_mm256_maskload_ps(y + i, k), fv));
+  }
+}
+
+// softmax of a row longer than kCachedRow, in chunks of kCachedRow: each chunk gets its own max
+// m_c and stores exp(x - m_c) with its sum s_c while it is in cache (one exp per element, where
+// the online form needs 2.25); then every chunk is scaled by exp(m_c - M) / S, M = max m_c,
+// S = sum s_c exp(m_c - M). x is read once and y twice, instead of x twice with 2.25x the exps.
+void softmax_row_chunked(const float* x, float* y, int64_t n) {
+  const int64_t nc = (n + kCachedRow - 1) / kCachedRow;
+  std::vector<float> cm(static_cast<size_t>(nc));
+  std::vector<double> cs(static_cast<size_t>(nc));
+  RowPrefetch none(nullptr, 0);
+  float M = -std::numeric_limits<float>::infinity();
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t b = c * kCachedRow, len = n - b < kCachedRow ? n - b : kCachedRow;
+    const float m = maxmin_f32(x + b, len, true);  // NaN if any NaN
+    if (std::isnan(m)) return fill_row(y, n, std::numeric_limits<float>::quiet_NaN());
+    cm[c] = m;
+    if (std::isinf(m) && m < 0) {  // an all -inf chunk: zeros, no weight
+      fill_row(y + b, len, 0.f);
+      cs[c] = 0;
+      continue;
+    }
+    cs[c] = exp_store_sum(x + b, y + b, len, m, none);
+    M = m > M ? m : M;
+  }
+  if (std::isinf(M) && M < 0) return;  // every entry -inf: already zeros
+  double S = 0;
+  for (int64_t c = 0; c < nc; ++c) S += cs[c] * std::exp(static_cast<double>(cm[c]) - M);
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t b = c * kCachedRow, len = n - b < kCachedRow ? n - b : kCachedRow;
+    scale_row(y + b, len, static_cast<float>(std::exp(static_cast<double>(cm[c]) - M) / S));
+  }
+}
+}  // namespace
+
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next) {
+  if (!log && n > kCachedRow) return softmax_row_chunked(x, y, n);
+  // softmax rows up to kCachedRow and log_softmax rows of any length from here
   RowPrefetch pf(next, n);
-  double s;
+  double s = 0;
   float m;
   const bool cached = n <= kCachedRow;
   if (cached) {
@@ -137,56 +201,25 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float*
     for (int64_t i = 0; i < n; ++i) y[i] = log ? x[i] : 0.f;
     return;
   }
-  const __m256 mv = _mm256_set1_ps(m);
-  if (cached) {
-    if (log) {
-      s = row_sum(n, [&](int64_t i, bool tail) {
-        if (i % 16 == 0) pf.step();
-        __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
-        return exp_nonpos_ps(_mm256_sub_ps(v, mv));
-      });
-    } else {
-      // store exp(x - m) now and scale it below, while the row is still in cache
-      s = row_sum(n, [&](int64_t i, bool tail) {
-        if (tail) {
-          const __m256i k = tail_mask(n - i);
-          __m256 e = exp_nonpos_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
-          _mm256_maskstore_ps(y + i, k, e);
-          return e;
-        }
-        if (i % 16 == 0) pf.step();
-        __m256 e = exp_nonpos_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
-        _mm256_storeu_ps(y + i, e);
-        return e;
-      });
-    }
+  if (!log) {
+    // store exp(x - m) now and scale it, while the row is still in cache
+    s = exp_store_sum(x, y, n, m, pf);
+    return scale_row(y, n, static_cast<float>(1.0 / s));
   }
+  if (cached) {
+    const __m256 mv = _mm256_set1_ps(m);
+    s = row_sum(n, [&](int64_t i, bool tail) {
+      if (i % 16 == 0) pf.step();
+      __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
+      return exp_nonpos_ps(_mm256_sub_ps(v, mv));
+    });
+  }
+  const __m256 l = _mm256_set1_ps(static_cast<float>(m + std::log(s)));
   int64_t i = 0;
-  if (log) {
-    const __m256 l = _mm256_set1_ps(static_cast<float>(m + std::log(s)));
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), l));
-    if (i < n) {
-      const __m256i k = tail_mask(n - i);
-      _mm256_maskstore_ps(y + i, k, _mm256_sub_ps(_mm256_maskload_ps(x + i, k), l));
-    }
-  } else if (cached) {
-    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / s));
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inv));
-    if (i < n) {
-      const __m256i k = tail_mask(n - i);
-      _mm256_maskstore_ps(y + i, k, _mm256_mul_ps(_mm256_maskload_ps(y + i, k), inv));
-    }
-  } else {
-    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / s));
-    for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(
-          y + i, _mm256_mul_ps(exp_nonpos_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)), inv));
-    if (i < n) {
-      const __m256i k = tail_mask(n - i);
-      _mm256_maskstore_ps(
-          y + i, k,
-          _mm256_mul_ps(exp_nonpos_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), mv)), inv));
-    }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), l));
+  if (i < n) {
+    const __m256i k = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, k, _mm256_sub_ps(_mm256_maskload_ps(x + i, k), l));
   }
 }
 

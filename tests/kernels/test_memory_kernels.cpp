@@ -468,7 +468,8 @@ TEST_CASE("scalar reference: a softmax row of NaN and -inf is NaN, not zeros") {
 
 TEST_CASE("softmax / log_softmax forward and backward: AVX2 vs scalar, edge rows") {
   if (!have_avx2()) return;
-  const int64_t ns[] = {1, 7, 33, 1000, 4099, 20011};  // 20011: the online single-read path
+  // 20011: the chunked (softmax) and online (log_softmax) long-row paths; 40000: three chunks
+  const int64_t ns[] = {1, 7, 33, 1000, 4099, 20011, 40000};
   for (int64_t n : ns) {
     const int64_t rows = 9;
     auto v = randn(rows * n, n, 4.f);
@@ -480,6 +481,8 @@ TEST_CASE("softmax / log_softmax forward and backward: AVX2 vs scalar, edge rows
     for (int64_t i = 0; i < n; ++i) v[5 * n + i] *= 1e30f;
     for (int64_t i = 0; i < n; ++i) v[6 * n + i] *= 1e-30f;
     for (int64_t i = 0; i < n; ++i) v[7 * n + i] = 80.f + v[7 * n + i];  // exp would overflow
+    // row 8: the first 16384 entries -inf (for n = 20011, a whole chunk of the long-row path)
+    for (int64_t i = 0; i < std::min<int64_t>(n - 1, 16384); ++i) v[8 * n + i] = -kInf;
     Unaligned x(v), dy(randn(rows * n, n + 1));
     for (bool log : {false, true}) {
       CAPTURE(log);

@@ -40,8 +40,11 @@ for line in open(sys.argv[1]):
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 print("\ngan-step: images/s of one training iteration (D steps + G step + Adam + SN + EMA), batch 32,")
 print(f"{runs[order[0]]['ours'][0]['threads']} threads, medians over rounds; PyTorch runs the dense twin of the SMYRF case (cpu).")
+print("'cpu ratio': torch CPU ms / ours CPU ms per iteration, the load-independent figure with one")
+print("thread on a shared host (wall time there includes preemption; with 2 threads CPU time also")
+print("counts spinning, so use the images/s ratio on a quiet host).")
 hdr = (f"{'case':>12} | {'ours img/s':>10} | {'torch img/s':>11} | {'ours/torch':>10} | "
-       f"{'ours ms':>8} | {'torch ms':>8} | {'params G/D (ours = torch)':>26}")
+       f"{'ours ms':>8} | {'torch ms':>8} | {'cpu ratio':>9} | {'params G/D (ours = torch)':>26}")
 print(hdr)
 print("-" * len(hdr))
 out = []
@@ -52,10 +55,12 @@ for c in order:
             o[0]["d_parameters"] == t[0]["d_parameters"])
     params = f"{o[0]['g_parameters']}/{o[0]['d_parameters']} {'yes' if same else 'NO'}"
     print(f"{c:>12} | {oi:10.2f} | {ti:11.2f} | {oi / ti:10.2f} | {med(o, 'median_ms'):8.0f} | "
-          f"{med(t, 'median_ms'):8.0f} | {params:>26}")
+          f"{med(t, 'median_ms'):8.0f} | {med(t, 'cpu_ms') / med(o, 'cpu_ms'):9.2f} | {params:>26}")
     out.append({"workload": "gan-step", "shape": c, "ours_images_per_s": round(oi, 3),
                 "torch_images_per_s": round(ti, 3), "ratio_vs_torch": round(oi / ti, 3),
                 "ours_ms": round(med(o, "median_ms"), 1), "torch_ms": round(med(t, "median_ms"), 1),
+                "ours_cpu_ms": round(med(o, "cpu_ms"), 1), "torch_cpu_ms": round(med(t, "cpu_ms"), 1),
+                "cpu_ratio_vs_torch": round(med(t, "cpu_ms") / med(o, "cpu_ms"), 3),
                 "torch_case": t[0]["shape"], "g_parameters": o[0]["g_parameters"],
                 "d_parameters": o[0]["d_parameters"], "parameters_match": same,
                 "rounds": len(o)})

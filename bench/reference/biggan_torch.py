@@ -21,7 +21,7 @@ Attention is dense (PyTorch has no SMYRF): the twin of a SMYRF case is its dense
 Cases (names as smyrf's): cpu-dense (ch 8, dim_z 64, shared 64, 1x32x32, attention G 32 / D 16,
 2 D steps), ch32-attn16 (ch 32, dim_z 120, shared 128, 3x32x32, attention 16 / 16, 1 D step);
 batch 32, 10 classes. Prints one JSON line per case in the units of `smyrf bench gan-step --json`
-(images_per_s, median_ms, min_ms) plus the parameter counts of G and D, which must equal smyrf's.
+(images_per_s, median_ms, min_ms, cpu_ms: process CPU time per iteration) plus the parameter counts of G and D, which must equal smyrf's.
 
 usage: biggan_torch.py [--threads N] [--repeats R] CASE...
 """
@@ -250,17 +250,19 @@ def run(case, repeats):
         return l_g.item()
 
     iteration()  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         iteration()
         times.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
     med = statistics.median(times)
     print(json.dumps({"workload": "gan-step", "shape": case, "impl": "torch",
                       "torch": torch.__version__, "threads": torch.get_num_threads(),
                       "batch": BATCH, "d_steps": c["d_steps"], "median_ms": med,
                       "min_ms": min(times), "runs": len(times),
-                      "images_per_s": BATCH / (med / 1e3), "g_parameters": count(G),
+                      "images_per_s": BATCH / (med / 1e3), "cpu_ms": statistics.median(cpu),
+                      "g_parameters": count(G),
                       "d_parameters": count(D)}), flush=True)
 
 

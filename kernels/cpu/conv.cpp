@@ -307,9 +307,32 @@ inline Window window(const Pool2dGeometry& g, int64_t p, int64_t q, bool count_i
 }
 }  // namespace
 
+namespace {
+// BigGAN's D pools 2x2 with stride 2 and no padding: every window is full (divisor 4 either way)
+// and needs no window arithmetic per output cell.
+bool is_pool2x2(const Pool2dGeometry& g) {
+  return g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+         g.pad_w == 0;
+}
+}  // namespace
+
 template <typename T>
 void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, bool count_include_pad) {
   const int nt = loop_threads(g.planes);
+  if (is_pool2x2(g)) {
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t pl = 0; pl < g.planes; ++pl) {
+      const T* xp = x + pl * g.H * g.W;
+      T* yp = y + pl * g.P * g.Q;
+      for (int64_t p = 0; p < g.P; ++p) {
+        const T* r0 = xp + 2 * p * g.W;
+        const T* r1 = r0 + g.W;
+        for (int64_t q = 0; q < g.Q; ++q)
+          yp[p * g.Q + q] = (r0[2 * q] + r0[2 * q + 1] + r1[2 * q] + r1[2 * q + 1]) * T(0.25);
+      }
+    }
+    return;
+  }
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const T* xp = x + pl * g.H * g.W;
@@ -329,6 +352,24 @@ void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, bool count_in
 template <typename T>
 void avg_pool2d_backward(const Pool2dGeometry& g, const T* dy, T* dx, bool count_include_pad) {
   const int nt = loop_threads(g.planes);
+  if (is_pool2x2(g)) {
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t pl = 0; pl < g.planes; ++pl) {
+      T* dxp = dx + pl * g.H * g.W;
+      const T* dyp = dy + pl * g.P * g.Q;
+      if (g.H != 2 * g.P || g.W != 2 * g.Q)  // an odd last row or column gets no gradient
+        std::fill(dxp, dxp + g.H * g.W, T(0));
+      for (int64_t p = 0; p < g.P; ++p) {
+        T* r0 = dxp + 2 * p * g.W;
+        T* r1 = r0 + g.W;
+        for (int64_t q = 0; q < g.Q; ++q) {
+          const T v = dyp[p * g.Q + q] * T(0.25);
+          r0[2 * q] = r0[2 * q + 1] = r1[2 * q] = r1[2 * q + 1] = v;
+        }
+      }
+    }
+    return;
+  }
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     T* dxp = dx + pl * g.H * g.W;

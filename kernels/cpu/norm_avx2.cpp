@@ -17,8 +17,9 @@ namespace smyrf::kernels::cpu::avx2 {
 namespace {
 
 constexpr int64_t kFlush = 1024;
-// Rows up to this many floats stay in L1/L2 between passes; longer rows use the single-pass
-// online max + sum so the row is read from memory twice instead of three times.
+// Rows up to this many floats stay in L1/L2 between passes. Longer softmax rows go in chunks of
+// this size (softmax_row_chunked); longer log_softmax rows use the single-pass online max + sum,
+// so the row is read from memory twice instead of three times.
 constexpr int64_t kCachedRow = 16384;
 // Cross-entropy reads its row twice (sum + max, then exp-sum): rows up to 256 KiB stay in L2.
 constexpr int64_t kCachedLogits = 65536;

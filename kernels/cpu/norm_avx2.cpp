@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -18,8 +19,7 @@ namespace {
 
 constexpr int64_t kFlush = 1024;
 // Rows up to this many floats stay in L1/L2 between passes. Longer softmax rows go in chunks of
-// this size (softmax_row_chunked); longer log_softmax rows use the single-pass online max + sum,
-// so the row is read from memory twice instead of three times.
+// this size (softmax_row_chunked), softmax and log_softmax alike.
 constexpr int64_t kCachedRow = 16384;
 // Cross-entropy reads its row twice (sum + max, then exp-sum): rows up to 256 KiB stay in L2.
 constexpr int64_t kCachedLogits = 65536;
@@ -152,11 +152,12 @@ void scale_row(float* y, int64_t n, float f) {
   }
 }
 
-// softmax of a row longer than kCachedRow, in chunks of kCachedRow: each chunk gets its own max
-// m_c and stores exp(x - m_c) with its sum s_c while it is in cache (one exp per element, where
-// the online form needs 2.25); then every chunk is scaled by exp(m_c - M) / S, M = max m_c,
-// S = sum s_c exp(m_c - M). x is read once and y twice, instead of x twice with 2.25x the exps.
-void softmax_row_chunked(const float* x, float* y, int64_t n) {
+// softmax / log_softmax of a row longer than kCachedRow, in chunks of kCachedRow: each chunk
+// gets its own max m_c and sum s_c of exp(x - m_c) while it is in cache (softmax also stores the
+// exps), one exp per element where the online form needs 1.25 (log) or 2.25 (softmax). With
+// M = max m_c and S = sum s_c exp(m_c - M), softmax scales each chunk by exp(m_c - M) / S (x read
+// once, y twice) and log_softmax writes x - M - log S (x read twice, as online).
+void softmax_row_chunked(const float* x, float* y, int64_t n, bool log) {
   const int64_t nc = (n + kCachedRow - 1) / kCachedRow;
   std::vector<float> cm(static_cast<size_t>(nc));
   std::vector<double> cs(static_cast<size_t>(nc));
@@ -167,17 +168,39 @@ void softmax_row_chunked(const float* x, float* y, int64_t n) {
     const float m = maxmin_f32(x + b, len, true);  // NaN if any NaN
     if (std::isnan(m)) return fill_row(y, n, std::numeric_limits<float>::quiet_NaN());
     cm[c] = m;
-    if (std::isinf(m) && m < 0) {  // an all -inf chunk: zeros, no weight
-      fill_row(y + b, len, 0.f);
+    if (std::isinf(m) && m < 0) {  // an all -inf chunk: no weight (softmax: zeros)
+      if (!log) fill_row(y + b, len, 0.f);
       cs[c] = 0;
       continue;
     }
-    cs[c] = exp_store_sum(x + b, y + b, len, m, none);
+    if (log) {
+      const __m256 mv = _mm256_set1_ps(m);
+      const float* xb = x + b;
+      cs[c] = row_sum(len, [&](int64_t i, bool tail) {
+        __m256 v = tail ? load_tail(xb + i, len - i, neg_inf()) : _mm256_loadu_ps(xb + i);
+        return exp_nonpos_ps(_mm256_sub_ps(v, mv));
+      });
+    } else {
+      cs[c] = exp_store_sum(x + b, y + b, len, m, none);
+    }
     M = m > M ? m : M;
   }
-  if (std::isinf(M) && M < 0) return;  // every entry -inf: already zeros
+  if (std::isinf(M) && M < 0) {  // every entry -inf: softmax zeros (written), log_softmax x
+    if (log) std::copy(x, x + n, y);
+    return;
+  }
   double S = 0;
   for (int64_t c = 0; c < nc; ++c) S += cs[c] * std::exp(static_cast<double>(cm[c]) - M);
+  if (log) {
+    const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), l));
+    if (i < n) {
+      const __m256i k = tail_mask(n - i);
+      _mm256_maskstore_ps(y + i, k, _mm256_sub_ps(_mm256_maskload_ps(x + i, k), l));
+    }
+    return;
+  }
   for (int64_t c = 0; c < nc; ++c) {
     const int64_t b = c * kCachedRow, len = n - b < kCachedRow ? n - b : kCachedRow;
     scale_row(y + b, len, static_cast<float>(std::exp(static_cast<double>(cm[c]) - M) / S));
@@ -186,17 +209,9 @@ void softmax_row_chunked(const float* x, float* y, int64_t n) {
 }  // namespace
 
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next) {
-  if (!log && n > kCachedRow) return softmax_row_chunked(x, y, n);
-  // softmax rows up to kCachedRow and log_softmax rows of any length from here
+  if (n > kCachedRow) return softmax_row_chunked(x, y, n, log);
   RowPrefetch pf(next, n);
-  double s = 0;
-  float m;
-  const bool cached = n <= kCachedRow;
-  if (cached) {
-    m = maxmin_f32(x, n, true);  // NaN if any NaN
-  } else {
-    m = online_max_sum(x, n, &s);
-  }
+  const float m = maxmin_f32(x, n, true);  // NaN if any NaN
   if (std::isnan(m)) return fill_row(y, n, std::numeric_limits<float>::quiet_NaN());
   if (std::isinf(m) && m < 0) {  // every entry -inf
     for (int64_t i = 0; i < n; ++i) y[i] = log ? x[i] : 0.f;
@@ -204,17 +219,15 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float*
   }
   if (!log) {
     // store exp(x - m) now and scale it, while the row is still in cache
-    s = exp_store_sum(x, y, n, m, pf);
+    const double s = exp_store_sum(x, y, n, m, pf);
     return scale_row(y, n, static_cast<float>(1.0 / s));
   }
-  if (cached) {
-    const __m256 mv = _mm256_set1_ps(m);
-    s = row_sum(n, [&](int64_t i, bool tail) {
-      if (i % 16 == 0) pf.step();
-      __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
-      return exp_nonpos_ps(_mm256_sub_ps(v, mv));
-    });
-  }
+  const __m256 mv = _mm256_set1_ps(m);
+  const double s = row_sum(n, [&](int64_t i, bool tail) {
+    if (i % 16 == 0) pf.step();
+    __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
+    return exp_nonpos_ps(_mm256_sub_ps(v, mv));
+  });
   const __m256 l = _mm256_set1_ps(static_cast<float>(m + std::log(s)));
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), l));

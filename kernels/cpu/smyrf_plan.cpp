@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -41,17 +42,63 @@ double sq_norm(const T* x, int64_t d) {
   return acc;
 }
 
-// Sorts tokens by (padded, hash, index) and records order, chunk ids and the real count. Sorting
-// (hash, index) pairs of the real tokens and appending the padded ones in index order gives the
-// stable order by (padded, hash) without an indirect, mask-testing comparator.
+// Order-preserving map of a double onto uint64 (negative numbers flipped whole, positive ones get
+// the sign bit): a < b as doubles iff key(a) < key(b) as integers, for non-NaN values; -0.0 is
+// first turned into +0.0 so that equal hashes stay ties.
+inline uint64_t sort_key(double x) {
+  x += 0.0;  // -0.0 + 0.0 = +0.0 (no fast-math here)
+  uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return (u >> 63) ? ~u : (u | (uint64_t(1) << 63));
+}
+
+// Stable LSD radix sort of (key, index) items by key, 11-bit digits; digits on which every item
+// agrees are skipped. Items enter in index order, so ties stay in index order.
+struct RadixScratch {
+  std::vector<uint64_t> k0, k1;
+  std::vector<int32_t> i0, i1;
+};
+
+void radix_sort(RadixScratch& rs, int64_t n) {
+  constexpr int kBits = 11, kBuckets = 1 << kBits;
+  rs.k1.resize(n);
+  rs.i1.resize(n);
+  std::vector<uint32_t> count(kBuckets);
+  for (int shift = 0; shift < 64; shift += kBits) {
+    std::fill(count.begin(), count.end(), 0u);
+    for (int64_t t = 0; t < n; ++t) ++count[(rs.k0[t] >> shift) & (kBuckets - 1)];
+    if (n == 0 || count[(rs.k0[0] >> shift) & (kBuckets - 1)] == n) continue;  // all agree
+    uint32_t sum = 0;
+    for (auto& c : count) {
+      const uint32_t c0 = c;
+      c = sum;
+      sum += c0;
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      const uint32_t pos = count[(rs.k0[t] >> shift) & (kBuckets - 1)]++;
+      rs.k1[pos] = rs.k0[t];
+      rs.i1[pos] = rs.i0[t];
+    }
+    rs.k0.swap(rs.k1);
+    rs.i0.swap(rs.i1);
+  }
+}
+
+// Sorts tokens by (padded, hash, index) and records order, chunk ids and the real count: the real
+// tokens, entered in index order, are radix-sorted by hash (stable), the padded ones follow in
+// index order. Same order as a stable sort by (padded, hash) for non-NaN hashes.
 void sort_tokens(const double* hash, const uint8_t* mask, int64_t n, int64_t chunk, int32_t* order,
-                 int32_t* cluster, int32_t* real, std::vector<std::pair<double, int32_t>>& keys) {
-  keys.clear();
+                 int32_t* cluster, int32_t* real, RadixScratch& rs) {
+  rs.k0.clear();
+  rs.i0.clear();
   for (int64_t t = 0; t < n; ++t)
-    if (!mask || mask[t]) keys.emplace_back(hash[t], static_cast<int32_t>(t));
-  std::sort(keys.begin(), keys.end());
-  const int64_t count = static_cast<int64_t>(keys.size());
-  for (int64_t pos = 0; pos < count; ++pos) order[pos] = keys[pos].second;
+    if (!mask || mask[t]) {
+      rs.k0.push_back(sort_key(hash[t]));
+      rs.i0.push_back(static_cast<int32_t>(t));
+    }
+  const int64_t count = static_cast<int64_t>(rs.k0.size());
+  radix_sort(rs, count);
+  std::copy(rs.i0.begin(), rs.i0.begin() + count, order);
   int64_t tail = count;
   if (mask)
     for (int64_t t = 0; t < n; ++t)
@@ -194,7 +241,7 @@ SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
   // Pass 2: the lifting terms, then the sorts, per (bh, round).
 #pragma omp parallel
   {
-    std::vector<std::pair<double, int32_t>> keys;
+    RadixScratch keys;
 #pragma omp for collapse(2) schedule(dynamic)
     for (int64_t bh = 0; bh < BH; ++bh) {
       for (int64_t r = 0; r < R; ++r) {

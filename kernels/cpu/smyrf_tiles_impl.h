@@ -18,6 +18,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -163,7 +164,17 @@ inline void transpose_tile(const float* src, int64_t lds, int64_t n, int64_t col
 
 // Packs rows idx[0..n) of x (row length w, stride w) into out (stride w), rows n..n8 zero.
 inline void pack_rows(const float* x, int64_t w, const int32_t* idx, int64_t n, float* out) {
+  constexpr int64_t kAhead = 6;  // rows in flight: the sorted order defeats the prefetcher
+  for (int64_t a = 0; a < std::min(n, kAhead); ++a)
+    for (int64_t c = 0; c < w; c += 16)
+      _mm_prefetch(reinterpret_cast<const char*>(x + static_cast<int64_t>(idx[a]) * w + c),
+                   _MM_HINT_T0);
   for (int64_t a = 0; a < n; ++a) {
+    if (a + kAhead < n)
+      for (int64_t c = 0; c < w; c += 16)
+        _mm_prefetch(
+            reinterpret_cast<const char*>(x + static_cast<int64_t>(idx[a + kAhead]) * w + c),
+            _MM_HINT_T0);
     const float* src = x + static_cast<int64_t>(idx[a]) * w;
     for (int64_t c = 0; c < w; c += 8) _mm256_storeu_ps(out + a * w + c, _mm256_loadu_ps(src + c));
   }

@@ -4,6 +4,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
@@ -120,6 +122,12 @@ bool conv2d_direct_supports(const Conv2dGeometry& g, ConvPass pass) {
 }
 
 bool conv2d_direct_applies(const Conv2dGeometry& g, ConvPass pass) {
+  // SMYRF_CONV_DIRECT=0 keeps every convolution on im2col + GEMM (for comparisons)
+  static const bool enabled = [] {
+    const char* e = std::getenv("SMYRF_CONV_DIRECT");
+    return !(e && std::string(e) == "0");
+  }();
+  if (!enabled) return false;
   // Measured (one thread, batch 32, 3x3): direct wins wherever one side has few channels, where
   // im2col's column matrix costs more than the thin GEMM it feeds (32 -> 32 channels at 32x32:
   // 2.5x; 128 -> 3 or 128 -> 1, BigGAN's image layers: 5-10x; 3 or 1 -> 128: equal to 1.15x);

@@ -29,6 +29,7 @@ enum class ConvPass { Forward, BackwardData, BackwardFilter };
 
 // Whether the direct kernels handle this geometry and pass (stride 1, groups 1, a kernel larger
 // than 1x1, and for BackwardData pad <= dil*(kernel-1)), and are chosen over im2col for it.
+// The environment variable SMYRF_CONV_DIRECT=0 (read once) turns the direct path off.
 bool conv2d_direct_applies(const Conv2dGeometry& g, ConvPass pass);
 // Whether they can run it at all (the same without the speed heuristic); tests use this.
 bool conv2d_direct_supports(const Conv2dGeometry& g, ConvPass pass);

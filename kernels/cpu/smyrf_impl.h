@@ -76,6 +76,7 @@ constexpr bool kHaveTiles = false;
 template <typename T>
 using TileScratchFor = char;
 inline void tile_forward(...) {}
+inline void prefetch_rows(...) {}
 inline void tile_backward(...) {}
 #endif
 
@@ -138,6 +139,7 @@ void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* 
         if constexpr (std::is_same_v<T, float> && kHaveTiles) {
           if (tiles && !(set && r > 0)) {
             const int32_t* qi = qo + q0;
+            prefetch_rows(out + bh * nq * dv, dv, qi, q1 - q0);
             tile_forward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, q1 - q0,
                          ko + k0, k1 - k0, scale, ws.o.data(), ws.lse.data(), ts);
             for (int64_t a = 0; a < q1 - q0; ++a)

@@ -162,6 +162,15 @@ inline void transpose_tile(const float* src, int64_t lds, int64_t n, int64_t col
       transpose8(src + i * lds + c, lds, dst + c * ldd + i, ldd);
 }
 
+// Brings rows idx[0..n) of y (length w floats) towards L2: the rows a cluster will
+// read-modify-write (merge into out, scatter into dq/dk/dv) arrive while its products run.
+inline void prefetch_rows(const float* y, int64_t w, const int32_t* idx, int64_t n) {
+  for (int64_t a = 0; a < n; ++a)
+    for (int64_t c = 0; c < w; c += 16)
+      _mm_prefetch(reinterpret_cast<const char*>(y + static_cast<int64_t>(idx[a]) * w + c),
+                   _MM_HINT_T1);
+}
+
 // Packs rows idx[0..n) of x (row length w, stride w) into out (stride w), rows n..n8 zero.
 inline void pack_rows(const float* x, int64_t w, const int32_t* idx, int64_t n, float* out) {
   constexpr int64_t kAhead = 6;  // rows in flight: the sorted order defeats the prefetcher
@@ -269,6 +278,9 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   float* s = ts.s.data();
   float* dp = ts.dp.data();
   float* c = ts.c.data();
+  prefetch_rows(dq, d, qi, nq);
+  prefetch_rows(dk, d, kj, nk);
+  prefetch_rows(dvv, dv, kj, nk);
   pack_rows(q, d, qi, nq, qp);
   pack_rows(dout, dv, qi, nq, dop);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());

@@ -66,7 +66,7 @@ inline void merge_round(T* out, T* lse, const T* o_r, T lse_r, int64_t dv) {
 }
 
 // The packed-tile kernels (smyrf_tiles_impl.h) exist in the AVX2 build for float only; they
-// serve the clusters without pair term or dropout when the sizes fit one 64 x 64 tile.
+// serve the clusters without pair term or dropout when the sizes fit one 128 x 128 tile.
 #if defined(__AVX2__) && defined(__FMA__)
 constexpr bool kHaveTiles = true;
 template <typename T>
@@ -125,7 +125,7 @@ void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* 
 #pragma omp parallel
   {
     Workspace<T> ws;
-    ws.reserve(d, dv, kQueryBlock);
+    ws.reserve(d, dv, 2 * kQueryBlock);  // o, lse: a packed tile holds up to 128 queries
     TileScratchFor<T> ts;
     for (int64_t r = 0; r < R; ++r) {
 #pragma omp for schedule(dynamic)

@@ -1,5 +1,5 @@
-// Internal to smyrf_avx2.cpp: GEMM-shaped float32 kernels for one SMYRF cluster (at most 64
-// queries and 64 keys), used by the non-causal drivers in smyrf_impl.h when the pair term and the
+// Internal to smyrf_avx2.cpp: GEMM-shaped float32 kernels for one SMYRF cluster (at most 128
+// queries and 128 keys), used by the non-causal drivers in smyrf_impl.h when the pair term and the
 // dropout are absent (multiset semantics, or the first round under set semantics).
 //
 // A cluster is small enough to be done in one key tile, so there is no online softmax: its q, k,
@@ -13,7 +13,7 @@
 // with P^T and dS^T made by 8x8 register transposes. Results agree with the generic tile code
 // up to float rounding (the AVX2-vs-scalar tests cover both paths).
 //
-// Requirements (checked by smyrf_tiles_ok): nq, nk <= 64, d and dv multiples of 8, <= 128.
+// Requirements (checked by smyrf_tiles_ok): nq, nk <= 128, d and dv multiples of 8, <= 128.
 #pragma once
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -26,7 +26,7 @@
 
 namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
 
-constexpr int64_t kTileRows = 64;   // queries or keys per cluster tile
+constexpr int64_t kTileRows = 128;  // queries or keys per cluster tile (row stride of S, P^T)
 constexpr int64_t kTileFeat = 128;  // largest d, dv
 
 inline bool smyrf_tiles_ok(int64_t cq, int64_t ck, int64_t d, int64_t dv) {
@@ -34,12 +34,13 @@ inline bool smyrf_tiles_ok(int64_t cq, int64_t ck, int64_t d, int64_t dv) {
          dv <= kTileFeat && d > 0 && dv > 0;
 }
 
-// Thread-local packed buffers of one cluster (about 260 KiB at the largest d, dv; mostly L2).
+// Thread-local packed buffers of one cluster (about 0.7 MiB at 128 x 128; a 64-cluster with
+// d = 64 touches about 110 KiB of them).
 struct TileScratch {
-  std::vector<float> qp, kp, vp, dop;  // (64, d|dv) gathered rows
-  std::vector<float> kt, vt;           // (d|dv, 64) transposed keys / values
-  std::vector<float> s, dp, t0, t1;    // (64, 64): scores / P, dP / dS, P^T, dS^T
-  std::vector<float> c;                // (64, 128) product result before scatter
+  std::vector<float> qp, kp, vp, dop;  // (128, d|dv) gathered rows
+  std::vector<float> kt, vt;           // (d|dv, 128) transposed keys / values
+  std::vector<float> s, dp, t0, t1;    // (128, 128): scores / P, dP / dS, P^T, dS^T
+  std::vector<float> c;                // (128, 128) product result before scatter
   TileScratch()
       : qp(kTileRows * kTileFeat),
         kp(kTileRows * kTileFeat),
@@ -192,7 +193,7 @@ inline void pack_rows(const float* x, int64_t w, const int32_t* idx, int64_t n, 
     for (int64_t c = 0; c < w; c += 8) _mm256_storeu_ps(out + a * w + c, _mm256_setzero_ps());
 }
 
-// Packs rows idx[0..n) of x and their transpose (w x 64; columns n..n8 zero).
+// Packs rows idx[0..n) of x and their transpose (w x kTileRows; columns n..n8 zero).
 inline void pack_rows_t(const float* x, int64_t w, const int32_t* idx, int64_t n, float* rows,
                         float* t) {
   pack_rows(x, w, idx, n, rows);

@@ -386,12 +386,12 @@ TEST_CASE("SMYRF: AVX2 agrees with scalar and float agrees with double") {
     double dropout = 0;
     bool qmask = false;
   };
-  // Non-causal float AVX2 runs the packed 64 x 64 cluster tiles (smyrf_tiles_impl.h) when d and dv
-  // are multiples of 8 and the clusters fit: full and 1-query tail clusters, cross-attention,
-  // query masks, and set semantics (tiles in round 0, the generic code after). d 17 / dropout take
-  // the generic tile code.
-  // The causal cases run the per-row kernels (attention_rows_impl.h): d 64 takes the 4-row dot
-  // path only, 33/31 its masked tails and the 1-row remainder; set semantics and dropout too.
+  // Non-causal float AVX2 runs the packed (up to 128 x 128) cluster tiles (smyrf_tiles_impl.h) when
+  // d and dv are multiples of 8 and the clusters fit: full and 1-query tail clusters,
+  // cross-attention, query masks, and set semantics (tiles in round 0, the generic code after). d
+  // 17 / dropout take the generic tile code. The causal cases run the per-row kernels
+  // (attention_rows_impl.h): d 64 takes the 4-row dot path only, 33/31 its masked tails and the
+  // 1-row remainder; set semantics and dropout too.
   const Shape shapes[] = {{133, 133, 17, 9, 3, 16, 16, false},
                           {300, 75, 64, 64, 2, 40, 10, false},
                           {97, 97, 33, 31, 2, 8, 20, true},
@@ -401,7 +401,9 @@ TEST_CASE("SMYRF: AVX2 agrees with scalar and float agrees with double") {
                           {200, 131, 32, 8, 2, 50, 33, false},
                           {190, 190, 64, 64, 3, 48, 48, false, SmyrfDuplicates::Set},
                           {150, 150, 40, 64, 2, 64, 64, false, SmyrfDuplicates::Multiset, 0, true},
-                          {70, 70, 128, 128, 2, 64, 64, false}};
+                          {70, 70, 128, 128, 2, 64, 64, false},
+                          {300, 300, 64, 64, 2, 128, 128, false},
+                          {260, 130, 16, 8, 2, 100, 50, false}};
   for (const Shape& s : shapes) {
     Problem pr = make_problem(1, 2, s.nq, s.nk, s.d, s.dv, s.R, s.cq, s.ck, true, s.qmask);
     pr.p.causal = s.causal;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,16 @@ TEST_CASE("lm: a tiny GPT's training loss falls over 30 steps and it writes its 
   for (const char* f : {"ckpt.json", "ckpt.safetensors", "ckpt.optim.safetensors", "log.jsonl",
                         "loss.png", "tokenizer.json"})
     CHECK_MESSAGE(fs::exists(fs::path(o.out) / f), f);
+  // the last evaluation covers the whole split and also logs the periodic prefix, which the
+  // curve uses (so its last point is comparable with the others)
+  {
+    std::ifstream log(fs::path(o.out) / "log.jsonl");
+    std::string line, last_val;
+    while (std::getline(log, line))
+      if (line.find("val_loss") != std::string::npos) last_val = line;
+    CHECK(last_val.find("\"val_loss_prefix\"") != std::string::npos);
+    CHECK(last_val.find("\"eval_tokens_prefix\":256") != std::string::npos);
+  }
   // the saved run loads back and evaluates to the same validation loss
   LoadedLm l = load_lm(o.out);
   CHECK(l.step == 30);

@@ -161,16 +161,16 @@ void run_case(const Options& opt, const LmCase& c, double mib) {
 SMYRF_BENCH_WORKLOAD("lm-step",
                      "GPT/BERT training step (fwd, loss, bwd, AdamW): tokens/s and step memory "
                      "at contexts 256..4096, dense and SMYRF") {
-  std::vector<LmCase> todo;
+  std::vector<LmCase> chosen;
   for (const LmCase& c : cases())
-    if (selected(opt, c)) todo.push_back(c);
+    if (selected(opt, c)) chosen.push_back(c);
   // Memory first, for every case, while malloc's heap is still empty; then the timing under the
   // training loop's malloc policy.
   pin_mmap_threshold();
   std::vector<double> mib;
-  for (const LmCase& c : todo) mib.push_back(measure_memory(c));
+  for (const LmCase& c : chosen) mib.push_back(measure_memory(c));
   train::retain_freed_memory();
-  for (size_t i = 0; i < todo.size(); ++i) run_case(opt, todo[i], mib[i]);
+  for (size_t i = 0; i < chosen.size(); ++i) run_case(opt, chosen[i], mib[i]);
 }
 
 }  // namespace smyrf::bench

@@ -169,7 +169,7 @@ LmData prepare_lm_data(const LmTrainOptions& o, const std::string& tokenizer_pat
 LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t>& stream,
                          const std::vector<int32_t>& bytes_per_token, int64_t batch,
                          int64_t max_tokens, const models::ForwardOptions& forward,
-                         uint64_t mask_seed) {
+                         uint64_t mask_seed, int64_t prefix_tokens, LmEvalResult* prefix) {
   const int64_t ctx = model.config().context, n = static_cast<int64_t>(stream.size());
   const bool causal = model.causal();
   // GPT windows need context + 1 tokens (inputs and shifted targets)
@@ -178,20 +178,31 @@ LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t
       n >= span, "evaluate_lm",
       "the validation stream has " << n << " tokens, fewer than one window of " << span,
       "use a larger corpus, a larger val fraction or a shorter context");
-  std::vector<int64_t> starts;
-  for (int64_t s = 0; s + span <= n; s += ctx) {
-    if (max_tokens > 0 && static_cast<int64_t>(starts.size()) * ctx >= max_tokens) break;
-    starts.push_back(s);
-  }
+  // windows a call with this token limit evaluates (limit 0: all)
+  auto window_count = [&](int64_t limit) {
+    size_t w = 0;
+    for (int64_t s = 0; s + span <= n; s += ctx, ++w)
+      if (limit > 0 && static_cast<int64_t>(w) * ctx >= limit) break;
+    return w;
+  };
+  std::vector<int64_t> starts(window_count(max_tokens));
+  for (size_t w = 0; w < starts.size(); ++w) starts[w] = static_cast<int64_t>(w) * ctx;
+  const size_t prefix_windows = prefix ? window_count(prefix_tokens) : 0;
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard ng;
   LmEvalResult r;
   double nats = 0;
   const int64_t mask_id = model.config().vocab_size - 1;
-  for (size_t b0 = 0; b0 < starts.size(); b0 += batch) {
-    std::vector<int64_t> chunk(starts.begin() + b0,
-                               starts.begin() + std::min(starts.size(), b0 + size_t(batch)));
+  auto finish = [&](LmEvalResult& e, double total_nats) {
+    e.loss = total_nats / static_cast<double>(std::max<int64_t>(e.targets, 1));
+    e.bpb = e.loss * static_cast<double>(e.tokens) /
+            static_cast<double>(std::max<int64_t>(e.bytes, 1)) / std::log(2.0);
+  };
+  for (size_t b0 = 0, b1; b0 < starts.size(); b0 = b1) {
+    b1 = std::min(starts.size(), b0 + size_t(batch));
+    if (b0 < prefix_windows && b1 > prefix_windows) b1 = prefix_windows;
+    std::vector<int64_t> chunk(starts.begin() + b0, starts.begin() + b1);
     data::Batch xy = make_lm_batch(stream, chunk, ctx, causal, mask_id, mix_seed(mask_seed, chunk));
     Tensor logits = model.forward(xy[0], forward);
     Tensor tg = xy[1];
@@ -205,11 +216,13 @@ LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t
         r.bytes += id < static_cast<int32_t>(bytes_per_token.size()) ? bytes_per_token[id] : 0;
       }
     r.tokens += static_cast<int64_t>(chunk.size()) * ctx;
+    if (prefix && b1 == std::min(prefix_windows, starts.size())) {
+      *prefix = r;
+      finish(*prefix, nats);
+    }
   }
   model.train(was_training);
-  r.loss = nats / static_cast<double>(std::max<int64_t>(r.targets, 1));
-  r.bpb = r.loss * static_cast<double>(r.tokens) /
-          static_cast<double>(std::max<int64_t>(r.bytes, 1)) / std::log(2.0);
+  finish(r, nats);
   return r;
 }
 
@@ -344,15 +357,17 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
     if (step % o.eval_every == 0 || last || stop) {
       models::ForwardOptions eval_fwd;
       eval_fwd.seed = o.seed * 7919 + 17;  // fixed clusters: comparable evaluations
-      res.last_eval = evaluate_lm(*model, d.streams.val, d.bytes_per_token, o.batch,
-                                  last || stop ? 0 : o.eval_tokens, eval_fwd);
+      // The last evaluation covers the whole split and reports the periodic prefix with it.
+      const bool whole = last || stop;
+      LmEvalResult prefix;
+      res.last_eval =
+          evaluate_lm(*model, d.streams.val, d.bytes_per_token, o.batch, whole ? 0 : o.eval_tokens,
+                      eval_fwd, 1234, whole ? o.eval_tokens : 0, whole ? &prefix : nullptr);
       json entry{{"step", step},
                  {"val_loss", res.last_eval.loss},
                  {"val_bpb", res.last_eval.bpb},
                  {"eval_tokens", res.last_eval.tokens}};
-      if ((last || stop) && o.eval_tokens > 0 && res.last_eval.tokens > o.eval_tokens) {
-        const LmEvalResult prefix =
-            evaluate_lm(*model, d.streams.val, d.bytes_per_token, o.batch, o.eval_tokens, eval_fwd);
+      if (whole && o.eval_tokens > 0 && res.last_eval.tokens > prefix.tokens) {
         entry["val_loss_prefix"] = prefix.loss;
         entry["eval_tokens_prefix"] = prefix.tokens;
       }

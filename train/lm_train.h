@@ -90,12 +90,16 @@ LmData prepare_lm_data(const LmTrainOptions& options, const std::string& tokeniz
 
 // Loss over consecutive windows of `stream` (stride context): GPT predicts each next token; BERT
 // predicts tokens masked by a generator seeded with mask_seed (the same masks every call).
-// max_tokens > 0 stops after that many tokens. Runs in eval mode without gradients and restores
-// the model's mode. Throws when the stream is shorter than one window.
+// max_tokens > 0 stops after that many tokens. With `prefix` given, also reports in it the
+// result that max_tokens = prefix_tokens would give, from the same pass (batches are cut at that
+// boundary, so the prefix windows are batched exactly as in a call that stops there). Runs in
+// eval mode without gradients and restores the model's mode. Throws when the stream is shorter
+// than one window.
 LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t>& stream,
                          const std::vector<int32_t>& bytes_per_token, int64_t batch,
                          int64_t max_tokens, const models::ForwardOptions& forward,
-                         uint64_t mask_seed = 1234);
+                         uint64_t mask_seed = 1234, int64_t prefix_tokens = 0,
+                         LmEvalResult* prefix = nullptr);
 
 // The AdamW groups of a language model: decay on the weight matrices of Linear layers, none on
 // biases, norms and the token and position embeddings.

@@ -101,6 +101,15 @@ TEST_CASE("lm: a tiny GPT's training loss falls over 30 steps and it writes its 
   f.seed = o.seed * 7919 + 17;
   LmEvalResult e = evaluate_lm(*l.model, d.streams.val, d.bytes_per_token, o.batch, 0, f);
   CHECK(e.loss == doctest::Approx(r.last_eval.loss).epsilon(1e-6));
+  // the prefix reported by a whole-split pass is the result of a call that stops there (5
+  // windows: not a whole number of batches of 8)
+  LmEvalResult prefix;
+  evaluate_lm(*l.model, d.streams.val, d.bytes_per_token, o.batch, 0, f, 1234, 160, &prefix);
+  const LmEvalResult alone =
+      evaluate_lm(*l.model, d.streams.val, d.bytes_per_token, o.batch, 160, f);
+  CHECK(prefix.tokens == alone.tokens);
+  CHECK(prefix.loss == alone.loss);
+  CHECK(prefix.bpb == alone.bpb);
 }
 
 TEST_CASE("lm: a run stopped at step k and resumed reaches bit-identical losses") {

@@ -67,9 +67,9 @@ void where(const IterPlan& p, const Tensor& cond, const Tensor& a, const Tensor&
 
 void convert(const IterPlan& p, const Tensor& src, const Tensor& dst) {
   run("copy_", dst, [&] {
-    SMYRF_DISPATCH_ALL(src.dtype(), "copy_", [&] {
+    SMYRF_DISPATCH_CAST(src.dtype(), "copy_", [&] {
       using S = scalar_t;
-      SMYRF_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
+      SMYRF_DISPATCH_CAST(dst.dtype(), "copy_", [&] {
         kg::convert<S, scalar_t>(p.ndim, p.sizes, ptr<S>(src), p.s(0), ptr<scalar_t>(dst), p.s(1));
       });
     });
@@ -78,7 +78,7 @@ void convert(const IterPlan& p, const Tensor& src, const Tensor& dst) {
 
 void fill(const IterPlan& p, const Tensor& dst, double value) {
   run("fill_", dst, [&] {
-    SMYRF_DISPATCH_ALL(dst.dtype(), "fill_", [&] {
+    SMYRF_DISPATCH_CAST(dst.dtype(), "fill_", [&] {
       kg::fill<scalar_t>(p.ndim, p.sizes, ptr<scalar_t>(dst), p.s(0), static_cast<scalar_t>(value));
     });
   });

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/bf16_cast.h"
 #include "core/iter.h"
 #include "core/ops.h"
 #include "core/ops_cuda.h"
@@ -225,6 +226,11 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     return;
   }
   const DType sd = src.dtype(), dd = dst.dtype();
+  if (sd == kBFloat16 || dd == kBFloat16) {  // casts only (core/bf16_cast.h)
+    detail::convert_cpu_bf16(p, src, dst);
+    dst.storage()->bump_version();
+    return;
+  }
   SMYRF_DISPATCH_ALL(sd, "copy_", [&] {
     using S = scalar_t;
     SMYRF_DISPATCH_ALL(dd, "copy_", [&] {
@@ -239,6 +245,11 @@ void fill(const Tensor& dst, double value) {
   IterPlan p = make_iter_plan(dst.shape(), {dst.strides()}, "fill_");
   if (dst.device().is_cuda()) {
     cuda_ops::fill(p, dst, value);
+    dst.storage()->bump_version();
+    return;
+  }
+  if (dst.dtype() == kBFloat16) {
+    detail::fill_cpu_bf16(p, dst, value);
     dst.storage()->bump_version();
     return;
   }

@@ -57,6 +57,7 @@ template int32_t* Tensor::data_ptr<int32_t>() const;
 template int64_t* Tensor::data_ptr<int64_t>() const;
 template float* Tensor::data_ptr<float>() const;
 template double* Tensor::data_ptr<double>() const;
+template bfloat16* Tensor::data_ptr<bfloat16>() const;
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
@@ -71,6 +72,7 @@ template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<bfloat16> Tensor::to_vector<bfloat16>() const;
 
 template <typename T>
 T Tensor::item() const {

@@ -6,6 +6,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/bfloat16.h"  // dependency-free scalar type (casts only)
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/elementwise.h"
 
@@ -286,6 +287,21 @@ SMYRF_EW_ALL(int32_t)
 SMYRF_EW_ALL(int64_t)
 SMYRF_EW_ALL(float)
 SMYRF_EW_ALL(double)
+// bfloat16: casts from and to every type (static_cast through float32, round to nearest even)
+// and fill; no arithmetic (core rejects bfloat16 elsewhere).
+#define SMYRF_EW_BF16(T)                                                                         \
+  template void convert<T, bfloat16>(int, const int64_t*, const T*, const int64_t*, bfloat16*, \
+                                     const int64_t*);                                          \
+  template void convert<bfloat16, T>(int, const int64_t*, const bfloat16*, const int64_t*, T*, \
+                                     const int64_t*);
+SMYRF_EW_BF16(bool)
+SMYRF_EW_BF16(int32_t)
+SMYRF_EW_BF16(int64_t)
+SMYRF_EW_BF16(float)
+SMYRF_EW_BF16(double)
+template void convert<bfloat16, bfloat16>(int, const int64_t*, const bfloat16*, const int64_t*,
+                                          bfloat16*, const int64_t*);
+template void fill<bfloat16>(int, const int64_t*, bfloat16*, const int64_t*, bfloat16);
 #define SMYRF_EW_UNARY(T)                                                                        \
   template void unary<T>(UnaryOp, double, double, int, const int64_t*, const T*, const int64_t*, \
                          T*, const int64_t*);

@@ -13,6 +13,10 @@
 
 #include "kernels/cpu/elementwise.h"
 
+namespace smyrf {
+struct bfloat16;  // core/bfloat16.h (a dependency-free scalar type)
+}
+
 namespace smyrf::kernels::cuda {
 
 using cpu::BinaryOp;
@@ -35,11 +39,11 @@ template <typename T>
 void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, const T* a,
            const int64_t* as, const T* b, const int64_t* bs, T* y, const int64_t* ys);
 
-template <typename S, typename D>  // any pair of the five types
+template <typename S, typename D>  // any pair of the five types and smyrf::bfloat16
 void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
              const int64_t* ys);
 
-template <typename T>
+template <typename T>  // the five types and smyrf::bfloat16
 void fill(int ndim, const int64_t* sizes, T* y, const int64_t* ys, T value);
 
 }  // namespace smyrf::kernels::cuda

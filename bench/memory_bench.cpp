@@ -14,6 +14,7 @@
 
 #include "bench/cuda_bench.h"
 #include "bench/registry.h"
+#include "core/storage.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/norm.h"
@@ -26,8 +27,23 @@ using namespace smyrf::kernels::cpu;
 
 constexpr int64_t kN = 1 << 24;  // 16M floats = 64 MiB per operand, far beyond the caches
 
-std::vector<float> buffer(int64_t n, uint32_t seed) {
-  std::vector<float> v(static_cast<size_t>(n));
+// A float buffer from cpu_alloc (what a tensor of that size gets).
+class Buf {
+ public:
+  explicit Buf(int64_t n) : p_(static_cast<float*>(cpu_alloc(sizeof(float) * n))) {}
+  ~Buf() { cpu_free(p_); }
+  Buf(Buf&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  float* data() const { return p_; }
+  float& operator[](int64_t i) const { return p_[i]; }
+
+ private:
+  float* p_;
+};
+
+Buf buffer(int64_t n, uint32_t seed) {
+  Buf v(n);
   std::mt19937 gen(seed);
   std::normal_distribution<float> d(0.f, 1.f);
   // fill in parallel, so first touch spreads pages like the kernels' static schedules do
@@ -49,7 +65,7 @@ double triad_gbps(const Options& opt, Timing* out = nullptr) {
   static double gbps = 0;
   static Timing t;
   if (gbps == 0) {
-    std::vector<float> a = buffer(kN, 1), b = buffer(kN, 2), c = buffer(kN, 3);
+    Buf a = buffer(kN, 1), b = buffer(kN, 2), c = buffer(kN, 3);
     t = measure([&] { triad_kernel(a.data(), b.data(), c.data(), 3.f, kN); }, opt.warmup,
                 opt.repeats, 0.5);
     gbps = 3.0 * 4 * kN / (t.median_ms * 1e6);
@@ -128,8 +144,8 @@ SMYRF_BENCH_WORKLOAD("elementwise",
   setup_threads(opt);
   report_triad(opt);
   const int64_t R = 4096, C = kN / R;
-  std::vector<float> a = buffer(kN, 11), b = buffer(kN, 12), y = buffer(kN, 13);
-  std::vector<float> col = buffer(R, 14);
+  Buf a = buffer(kN, 11), b = buffer(kN, 12), y = buffer(kN, 13);
+  Buf col = buffer(R, 14);
   const int64_t sizes[2] = {R, C};
   const int64_t contig[2] = {C, 1}, trans[2] = {1, R}, bcast_col[2] = {1, 0}, bcast_row[2] = {0, 1};
   const std::string shape = shape_str(R, C);
@@ -180,7 +196,7 @@ SMYRF_BENCH_WORKLOAD("softmax",
   for (auto [rows, n] :
        row_shapes(opt, {{16384, 1024}, {4096, 4096}, {1024, 16384}, {64, 262144}})) {
     const int64_t N = rows * n;
-    std::vector<float> x = buffer(N, 21), y = buffer(N, 22), dy = buffer(N, 23), dx = buffer(N, 24);
+    Buf x = buffer(N, 21), y = buffer(N, 22), dy = buffer(N, 23), dx = buffer(N, 24);
     const std::string shape = shape_str(rows, n);
     Timing t = measure([&] { softmax_rows<float>(x.data(), y.data(), rows, n, false); }, opt.warmup,
                        opt.repeats);
@@ -201,8 +217,9 @@ SMYRF_BENCH_WORKLOAD("layernorm",
   report_triad(opt);
   for (auto [rows, n] : row_shapes(opt, {{16384, 1024}, {4096, 4096}, {1024, 16384}})) {
     const int64_t N = rows * n;
-    std::vector<float> x = buffer(N, 31), y = buffer(N, 32), dy = buffer(N, 33), dx = buffer(N, 34);
-    std::vector<float> w = buffer(n, 35), b = buffer(n, 36), dw(n), db(n), mean(rows), rstd(rows);
+    Buf x = buffer(N, 31), y = buffer(N, 32), dy = buffer(N, 33), dx = buffer(N, 34);
+    Buf w = buffer(n, 35), b = buffer(n, 36);
+    std::vector<float> dw(n), db(n), mean(rows), rstd(rows);
     const std::string shape = shape_str(rows, n);
     Timing t = measure(
         [&] {
@@ -227,8 +244,8 @@ SMYRF_BENCH_WORKLOAD("cross-entropy",
   report_triad(opt);
   for (auto [rows, C] : row_shapes(opt, {{16384, 1024}, {2048, 8192}, {512, 32768}})) {
     const int64_t N = rows * C;
-    std::vector<float> x = buffer(N, 41), dx = buffer(N, 42), loss(rows), lse(rows),
-                       g(rows, 1.f / rows);
+    Buf x = buffer(N, 41), dx = buffer(N, 42);
+    std::vector<float> loss(rows), lse(rows), g(rows, 1.f / rows);
     std::vector<int64_t> target(rows);
     for (int64_t r = 0; r < rows; ++r) target[r] = (r * 7919) % C;
     const std::string shape = shape_str(rows, C);
@@ -253,7 +270,8 @@ SMYRF_BENCH_WORKLOAD("reduce", "sum / max over 16M floats: all, rows, columns, t
   setup_threads(opt);
   report_triad(opt);
   const int64_t R = 4096, C = kN / R;
-  std::vector<float> x = buffer(kN, 51), y(static_cast<size_t>(R > C ? R : C));
+  Buf x = buffer(kN, 51);
+  std::vector<float> y(static_cast<size_t>(R > C ? R : C));
   const std::string shape = shape_str(R, C);
   struct Case {
     const char* layout;

@@ -1,5 +1,7 @@
 #include "core/storage.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -11,16 +13,52 @@
 
 namespace smyrf {
 
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+}
+
+bool cpu_hugepages_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("SMYRF_HUGEPAGES");
+    return !(v && v[0] == '0');
+  }();
+  return on;
+}
+
+void* cpu_alloc(size_t nbytes) {
+  void* p = nullptr;
+  if (nbytes >= kHugePageMin && cpu_hugepages_enabled()) {
+    // whole 2 MiB pages: the last one is not shared with a neighbouring allocation, so it can be
+    // huge too, and the waste is under 2 MiB on allocations of 4 MiB and more
+    const size_t padded = (nbytes + kHugePage - 1) / kHugePage * kHugePage;
+    p = std::aligned_alloc(kHugePage, padded);
+    // advice only: a kernel without THP (or with it "never") returns EINVAL and we go on with
+    // small pages
+    if (p) madvise(p, padded, MADV_HUGEPAGE);
+  } else {
+    // Round up to the alignment so aligned_alloc's contract holds; 64 bytes = one cache line.
+    const size_t padded = ((nbytes == 0 ? 1 : nbytes) + 63) / 64 * 64;
+    p = std::aligned_alloc(64, padded);
+  }
+  SMYRF_CHECK_HINT(p != nullptr, "storage",
+                   "out of memory allocating " << nbytes << " bytes on cpu",
+                   "use smaller tensors or free the ones you no longer need");
+  return p;
+}
+
+void cpu_free(void* p) { std::free(p); }
+
 Storage::Storage(size_t nbytes, Device device, bool zero) : nbytes_(nbytes), device_(device) {
   if (device.is_cuda()) {
 #ifdef SMYRF_WITH_CUDA
     // checked here so a machine without a GPU gets an Error naming the device, not a raw
     // cudaErrorNoDevice from cudaSetDevice
     static const int count = kernels::cuda::device_count();  // fixed for the process
-    SMYRF_CHECK_HINT(device.index >= 0 && device.index < count, "storage",
-                     "cannot allocate on " << device.str() << ": " << count << " CUDA device(s) visible",
-                     (count == 0 ? "no GPU or driver on this machine; use Device::cpu()"
-                                 : "use an index below the device count"));
+    SMYRF_CHECK_HINT(
+        device.index >= 0 && device.index < count, "storage",
+        "cannot allocate on " << device.str() << ": " << count << " CUDA device(s) visible",
+        (count == 0 ? "no GPU or driver on this machine; use Device::cpu()"
+                    : "use an index below the device count"));
     // through the caching allocator, for the current stream (see kernels/cuda/allocator.h)
     try {
       data_ = kernels::cuda::cached_alloc(nbytes, device.index, kernels::cuda::current_stream());
@@ -39,11 +77,9 @@ Storage::Storage(size_t nbytes, Device device, bool zero) : nbytes_(nbytes), dev
                 "configure on a machine with nvcc (/usr/local/cuda/bin/nvcc) or use Device::cpu()");
 #endif
   }
-  // Round up to the alignment so aligned_alloc's contract holds; 64 bytes = one cache line.
-  size_t padded = ((nbytes == 0 ? 1 : nbytes) + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, padded);
-  SMYRF_CHECK(data_ != nullptr, "storage", "out of memory allocating " << nbytes << " bytes on cpu");
-  if (zero) std::memset(data_, 0, padded);
+  data_ = cpu_alloc(nbytes);
+  // the 64-byte padding too, as before (every allocation holds at least that much)
+  if (zero) std::memset(data_, 0, (nbytes + 63) / 64 * 64);
 }
 
 Storage::~Storage() {
@@ -54,7 +90,7 @@ Storage::~Storage() {
 #endif
     return;
   }
-  std::free(data_);
+  cpu_free(data_);
 }
 
 }  // namespace smyrf

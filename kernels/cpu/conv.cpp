@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/winograd.h"
 
 namespace smyrf::kernels::cpu {
 namespace {
@@ -153,6 +154,8 @@ const T* gather_columns(const Conv2dGeometry& g, const ConvPlan& pl, const T* x,
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   if constexpr (std::is_same_v<T, float>) {
+    if (conv2d_winograd_applies(g, ConvPass::Forward))
+      return conv2d_winograd_forward(g, x, w, bias, y);
     if (conv2d_direct_applies(g, ConvPass::Forward)) return conv2d_direct_forward(g, x, w, bias, y);
   }
   const ConvPlan pl(g);
@@ -208,6 +211,8 @@ const T* gather_dy(const Conv2dGeometry& g, const ConvPlan& pl, const T* dy, int
 template <typename T>
 void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* dx) {
   if constexpr (std::is_same_v<T, float>) {
+    if (conv2d_winograd_applies(g, ConvPass::BackwardData))
+      return conv2d_winograd_backward_data(g, dy, w, dx);
     if (conv2d_direct_applies(g, ConvPass::BackwardData))
       return conv2d_direct_backward_data(g, dy, w, dx);
   }
@@ -243,6 +248,8 @@ void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* d
 template <typename T>
 void conv2d_backward_filter(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* dbias) {
   if constexpr (std::is_same_v<T, float>) {
+    if (conv2d_winograd_applies(g, ConvPass::BackwardFilter))
+      return conv2d_winograd_backward_filter(g, x, dy, dw, dbias);
     if (conv2d_direct_applies(g, ConvPass::BackwardFilter))
       return conv2d_direct_backward_filter(g, x, dy, dw, dbias);
   }

@@ -1,0 +1,254 @@
+// Winograd F(4x4, 3x3) convolution (kernels/cpu/winograd.h) against a naive double-precision
+// convolution: all three passes, AVX2 and scalar tile transforms, odd image sizes (partial edge
+// tiles), padding 0, 1, 2 and asymmetric, channel counts that are not multiples of 8, tile counts
+// that are not multiples of the 8-tile lane groups, more tiles than one block, one image.
+//
+// Tolerance. Winograd rounds differently from the direct sum: the input transform scales a patch
+// in [-1, 1] by up to 25 (B^T d B), the output transform by up to 81 (A^T m A) and the filter
+// transform by 1/576..1, so float32 errors are not a few ulps of each output but ~1e-7 times
+// those scales. Measured, relative to the largest |reference| of the pass: 1e-6..1e-5 (up to
+// 1e-5 at 128 channels) for all three passes, AVX2 and scalar; the checks allow 5e-5 (a wrong
+// index or a missed tile gives O(1)). The tile transforms themselves are checked against the
+// matrix definitions in double, and AVX2 against scalar, to 1e-5 relative.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/winograd.h"
+
+using namespace smyrf::kernels::cpu;
+
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+Conv2dGeometry make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t ph, int64_t pw) {
+  Conv2dGeometry g;
+  g.N = N, g.C = C, g.H = H, g.W = W, g.K = K, g.R = 3, g.S = 3;
+  g.pad_h = ph, g.pad_w = pw;
+  g.P = conv2d_out_size(H, 3, 1, ph, 1);
+  g.Q = conv2d_out_size(W, 3, 1, pw, 1);
+  return g;
+}
+
+struct Reference {
+  std::vector<double> y, dx, dw, db;
+};
+
+Reference reference(const Conv2dGeometry& g, const std::vector<float>& x,
+                    const std::vector<float>& w, const std::vector<float>& b,
+                    const std::vector<float>& dy) {
+  Reference ref;
+  const int64_t PQ = g.P * g.Q;
+  ref.y.assign(static_cast<size_t>(g.N * g.K * PQ), 0.0);
+  ref.dx.assign(x.size(), 0.0);
+  ref.dw.assign(w.size(), 0.0);
+  ref.db.assign(static_cast<size_t>(g.K), 0.0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t p = 0; p < g.P; ++p)
+        for (int64_t q = 0; q < g.Q; ++q) {
+          const int64_t yi = ((n * g.K + k) * g.P + p) * g.Q + q;
+          double acc = b[k];
+          ref.db[k] += dy[yi];
+          for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t r = 0; r < 3; ++r)
+              for (int64_t s = 0; s < 3; ++s) {
+                const int64_t h = p - g.pad_h + r, wc = q - g.pad_w + s;
+                if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) continue;
+                const int64_t xi = ((n * g.C + c) * g.H + h) * g.W + wc;
+                const int64_t wi = ((k * g.C + c) * 3 + r) * 3 + s;
+                acc += double(x[xi]) * w[wi];
+                ref.dx[xi] += double(w[wi]) * dy[yi];
+                ref.dw[wi] += double(x[xi]) * dy[yi];
+              }
+          ref.y[yi] = acc;
+        }
+  return ref;
+}
+
+// Largest |got - want| relative to the largest |want|.
+double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double e = std::fabs(double(got[i]) - want[i]);
+    if (!(e <= worst)) worst = e;  // NaN propagates
+    scale = std::max(scale, std::fabs(want[i]));
+  }
+  return worst / std::max(scale, 1e-30);
+}
+
+}  // namespace
+
+TEST_CASE("winograd F(4x4,3x3) conv2d matches the naive convolution: AVX2 and scalar") {
+  const std::vector<Conv2dGeometry> cases = {
+      make(2, 5, 9, 7, 7, 1, 1),    // odd sizes: partial tiles at the bottom and right
+      make(3, 9, 4, 4, 10, 1, 1),   // 4x4 images: one tile each, 3 of 8 lanes used
+      make(1, 3, 11, 13, 4, 0, 0),  // valid convolution, one image
+      make(2, 4, 6, 5, 3, 2, 2),    // padding 2 (backward data pads by 0)
+      make(2, 6, 7, 10, 5, 1, 0),   // asymmetric padding
+      make(2, 6, 10, 7, 5, 0, 2),
+      make(5, 17, 8, 8, 19, 1, 1),    // 20 tiles: the threads' blocks end mid lane group
+      make(3, 8, 32, 30, 9, 1, 1),    // 192 tiles: more than one 128-tile block
+      make(2, 64, 16, 16, 72, 1, 1),  // wide layers (the sgemm paths the model uses)
+      make(4, 128, 4, 4, 128, 1, 1),  // BigGAN's 4x4 block
+  };
+  for (Isa isa : {Isa::Avx2, Isa::Scalar}) {
+    const Isa prev = set_active_isa(isa);
+    uint32_t seed = 300;
+    for (const auto& g : cases) {
+      INFO("isa " << isa_name(active_isa()) << " N=" << g.N << " C=" << g.C << " H=" << g.H
+                  << " W=" << g.W << " K=" << g.K << " pad=" << g.pad_h << "," << g.pad_w);
+      REQUIRE(conv2d_winograd_supports(g));
+      const auto x = random_floats(static_cast<size_t>(g.N * g.C * g.H * g.W), seed);
+      const auto w = random_floats(static_cast<size_t>(g.K * g.C * 9), seed + 1);
+      const auto b = random_floats(static_cast<size_t>(g.K), seed + 2);
+      const auto dy = random_floats(static_cast<size_t>(g.N * g.K * g.P * g.Q), seed + 3);
+      seed += 13;
+      const Reference ref = reference(g, x, w, b, dy);
+      std::vector<float> y(ref.y.size(), 7.0f), dx(ref.dx.size(), 7.0f), dw(ref.dw.size(), 7.0f),
+          db(ref.db.size(), 7.0f);  // 7: stale values a kernel forgot to overwrite show up
+      conv2d_winograd_forward(g, x.data(), w.data(), b.data(), y.data());
+      conv2d_winograd_backward_data(g, dy.data(), w.data(), dx.data());
+      conv2d_winograd_backward_filter(g, x.data(), dy.data(), dw.data(), db.data());
+      const double ey = relative_error(y, ref.y), edx = relative_error(dx, ref.dx),
+                   edw = relative_error(dw, ref.dw), edb = relative_error(db, ref.db);
+      MESSAGE("rel err fwd " << ey << " bwd data " << edx << " bwd filter " << edw);
+      CHECK(ey <= 5e-5);
+      CHECK(edx <= 5e-5);
+      CHECK(edw <= 5e-5);
+      CHECK(edb <= 1e-5);
+    }
+    set_active_isa(prev);
+  }
+}
+
+namespace {
+// The F(4x4, 3x3) matrices, for the definitions the tile transforms are checked against.
+constexpr double kBT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                              {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+constexpr double kAT[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+
+void expect_near_rel(float got, double want, double scale, const char* what) {
+  INFO(what << ": got " << got << " want " << want);
+  CHECK(std::fabs(got - want) <= 1e-5 * scale);
+}
+}  // namespace
+
+TEST_CASE("winograd tile transforms equal their matrix definitions: AVX2 and scalar") {
+  const int64_t ld = 11;  // a leading dimension that is neither 8 nor aligned
+  const auto d = random_floats(36 * 8, 41);
+  const auto m = random_floats(36 * ld, 42);
+  const auto dy = random_floats(16 * 8, 43);
+  using Input = void (*)(const float*, float*, int64_t);
+  using Output = void (*)(const float*, int64_t, float, float*);
+  struct Variant {
+    const char* name;
+    Input input;
+    Output output;
+    Input grad_output;
+  };
+  const Variant variants[] = {
+      {"scalar", winograd::input_transform_scalar, winograd::output_transform_scalar,
+       winograd::grad_output_transform_scalar},
+      {"avx2", winograd::input_transform_avx2, winograd::output_transform_avx2,
+       winograd::grad_output_transform_avx2}};
+  for (const Variant& var : variants) {
+    if (std::string(var.name) == "avx2" && !cpu_has_avx2_fma()) continue;
+    INFO("variant " << var.name);
+    std::vector<float> v(36 * ld, 9.0f), y(16 * 8, 9.0f), dm(36 * ld, 9.0f);
+    var.input(d.data(), v.data(), ld);
+    var.output(m.data(), ld, 0.5f, y.data());
+    var.grad_output(dy.data(), dm.data(), ld);
+    for (int l = 0; l < 8; ++l) {
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j) {
+          double s = 0;  // (B^T d B)[i][j]
+          for (int a = 0; a < 6; ++a)
+            for (int b = 0; b < 6; ++b) s += kBT[i][a] * d[(a * 6 + b) * 8 + l] * kBT[j][b];
+          expect_near_rel(v[(i * 6 + j) * ld + l], s, 100, "input transform");
+          double t = 0;  // (A dy A^T)[i][j]
+          for (int p = 0; p < 4; ++p)
+            for (int q = 0; q < 4; ++q) t += kAT[p][i] * dy[(p * 4 + q) * 8 + l] * kAT[q][j];
+          expect_near_rel(dm[(i * 6 + j) * ld + l], t, 100, "grad output transform");
+        }
+      for (int p = 0; p < 4; ++p)
+        for (int q = 0; q < 4; ++q) {
+          double s = 0.5;  // (A^T m A)[p][q] + bias
+          for (int i = 0; i < 6; ++i)
+            for (int j = 0; j < 6; ++j) s += kAT[p][i] * m[(i * 6 + j) * ld + l] * kAT[q][j];
+          expect_near_rel(y[(p * 4 + q) * 8 + l], s, 100, "output transform");
+        }
+    }
+    // lanes past the 8 a call owns stay untouched
+    CHECK(v[8] == 9.0f);
+    CHECK(dm[ld - 1] == 9.0f);
+  }
+}
+
+TEST_CASE("winograd filter transform and its adjoint equal G g G^T and G^T du G") {
+  const int64_t K = 3, C = 5, KC = K * C;
+  const auto w = random_floats(static_cast<size_t>(KC * 9), 51);
+  const auto du = random_floats(static_cast<size_t>(36 * KC), 52);
+  std::vector<float> u(static_cast<size_t>(36 * KC)), dw(static_cast<size_t>(KC * 9));
+  winograd::filter_transform(w.data(), K, C, u.data());
+  winograd::filter_transform_adjoint(du.data(), K, C, dw.data());
+  for (int64_t kc = 0; kc < KC; ++kc) {
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 6; ++j) {
+        double s = 0;
+        for (int r = 0; r < 3; ++r)
+          for (int c = 0; c < 3; ++c) s += kG[i][r] * w[kc * 9 + r * 3 + c] * kG[j][c];
+        expect_near_rel(u[(i * 6 + j) * KC + kc], s, 1, "filter transform");
+      }
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) {
+        double s = 0;
+        for (int i = 0; i < 6; ++i)
+          for (int j = 0; j < 6; ++j) s += kG[i][r] * du[(i * 6 + j) * KC + kc] * kG[j][c];
+        expect_near_rel(dw[kc * 9 + r * 3 + c], s, 1, "filter transform adjoint");
+      }
+  }
+}
+
+TEST_CASE("winograd conv2d is only offered for 3x3, stride 1, no dilation, one group, pad <= 2") {
+  CHECK(conv2d_winograd_supports(make(2, 4, 8, 8, 4, 1, 1)));
+  CHECK(conv2d_winograd_supports(make(2, 4, 8, 8, 4, 2, 0)));
+  Conv2dGeometry g = make(2, 4, 8, 8, 4, 3, 3);
+  CHECK_FALSE(conv2d_winograd_supports(g));  // pad 3: backward data would need negative padding
+  g = make(2, 4, 8, 8, 4, 1, 1);
+  g.stride_h = 2, g.P = conv2d_out_size(8, 3, 2, 1, 1);
+  CHECK_FALSE(conv2d_winograd_supports(g));
+  g = make(2, 4, 8, 8, 4, 1, 1);
+  g.groups = 2;
+  CHECK_FALSE(conv2d_winograd_supports(g));
+  g = make(2, 4, 8, 8, 4, 1, 1);
+  g.dil_w = 2, g.Q = conv2d_out_size(8, 3, 1, 1, 2);
+  CHECK_FALSE(conv2d_winograd_supports(g));
+  g = make(2, 4, 8, 8, 4, 1, 1);
+  g.R = g.S = 5, g.P = g.Q = 6;
+  CHECK_FALSE(conv2d_winograd_supports(g));
+  // BigGAN's wide blocks take it
+  CHECK(conv2d_winograd_applies(make(32, 128, 16, 16, 128, 1, 1), ConvPass::Forward));
+}

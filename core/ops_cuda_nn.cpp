@@ -2,6 +2,7 @@
 // Status: compiled only; not yet run on a GPU.
 #include "core/ops_cuda_nn.h"
 
+#include <initializer_list>
 #include <stdexcept>
 
 #include "core/error.h"
@@ -25,17 +26,49 @@ using detail::ptr;
 using detail::run;
 
 namespace {
-void require_float(const char* op, const Tensor& t) {
-  if (t.dtype() != kFloat32)
-    throw Error(op, std::string("CUDA kernels take float32, got ") + dtype_name(t.dtype()),
-                "convert with .to(kFloat32)");
+// float32 runs the CUDA-core kernels, bfloat16 the tensor-core ones (kernels/cuda/attention.h).
+bool is_bf16(const char* op, const Tensor& q) {
+  if (q.dtype() == kFloat32) return false;
+  if (q.dtype() == kBFloat16) return true;
+  throw Error(op,
+              std::string("CUDA attention takes float32 or bfloat16, got ") + dtype_name(q.dtype()),
+              "convert with .to(kFloat32) or .to(kBFloat16)");
+}
+
+// Every defined tensor in `ts` has dtype `want`; lse is float32 in both modes.
+void require_dtypes(const char* op, DType want, std::initializer_list<const Tensor*> ts,
+                    const Tensor& lse) {
+  for (const Tensor* t : ts)
+    if (t->defined() && t->dtype() != want)
+      throw Error(op,
+                  std::string("mixed dtypes on CUDA: q is ") + dtype_name(want) + ", another is " +
+                      dtype_name(t->dtype()),
+                  "give q, k, v, out and the gradients one dtype");
+  if (lse.defined() && lse.dtype() != kFloat32)
+    throw Error(op, std::string("the LSE must be float32, got ") + dtype_name(lse.dtype()),
+                "allocate lse as float32 (bfloat16 attention keeps its LSE in float32)");
+}
+
+const uint16_t* bits(const Tensor& t) { return static_cast<const uint16_t*>(t.raw_data()); }
+uint16_t* wbits(const Tensor& t) { return static_cast<uint16_t*>(t.raw_data()); }
+
+// The bias of the bfloat16 kernels is float32 (a bfloat16 bias is widened, exactly).
+Tensor bias_f32(const Tensor& bias) {
+  return bias.defined() && bias.dtype() != kFloat32 ? bias.to(kFloat32) : bias;
 }
 }  // namespace
 
 void attention_forward(const kernels::cpu::AttentionParams& p, const Tensor& q, const Tensor& k,
                        const Tensor& v, const Tensor& bias, const Tensor& out, const Tensor& lse) {
-  require_float("attention", q);
+  const bool bf = is_bf16("attention", q);
+  require_dtypes("attention", q.dtype(), {&k, &v, &out}, lse);
   run("attention", q, [&] {
+    if (bf) {
+      const Tensor b32 = bias_f32(bias);
+      kg::attention_forward_bf16(p, bits(q), bits(k), bits(v), ptr<float>(b32), wbits(out),
+                                 ptr<float>(lse));
+      return;
+    }
     kg::attention_forward(p, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(bias),
                           ptr<float>(out), ptr<float>(lse));
   });
@@ -44,8 +77,15 @@ void attention_forward(const kernels::cpu::AttentionParams& p, const Tensor& q, 
 void attention_backward(const kernels::cpu::AttentionParams& p, const Tensor& q, const Tensor& k,
                         const Tensor& v, const Tensor& bias, const Tensor& out, const Tensor& lse,
                         const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
-  require_float("attention", q);
+  const bool bf = is_bf16("attention", q);
+  require_dtypes("attention", q.dtype(), {&k, &v, &out, &dout, &dq, &dk, &dv}, lse);
   run("attention", q, [&] {
+    if (bf) {
+      const Tensor b32 = bias_f32(bias);
+      kg::attention_backward_bf16(p, bits(q), bits(k), bits(v), ptr<float>(b32), bits(out),
+                                  ptr<float>(lse), bits(dout), wbits(dq), wbits(dk), wbits(dv));
+      return;
+    }
     kg::attention_backward(p, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(bias),
                            ptr<float>(out), ptr<float>(lse), ptr<float>(dout), ptr<float>(dq),
                            ptr<float>(dk), ptr<float>(dv));
@@ -54,16 +94,25 @@ void attention_backward(const kernels::cpu::AttentionParams& p, const Tensor& q,
 
 std::shared_ptr<SmyrfCudaPlan> smyrf_make_plan(const kernels::cpu::SmyrfParams& p, const Tensor& q,
                                                const Tensor& k) {
-  require_float("smyrf_attention", q);
+  const bool bf = is_bf16("smyrf_attention", q);
+  require_dtypes("smyrf_attention", q.dtype(), {&k}, Tensor());
   auto plan = std::make_shared<SmyrfCudaPlan>();
-  run("smyrf_attention", q,
-      [&] { plan->plan = kg::smyrf_make_plan(p, ptr<float>(q), ptr<float>(k)); });
+  run("smyrf_attention", q, [&] {
+    plan->plan = bf ? kg::smyrf_make_plan_bf16(p, bits(q), bits(k))
+                    : kg::smyrf_make_plan(p, ptr<float>(q), ptr<float>(k));
+  });
   return plan;
 }
 
 void smyrf_forward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan, const Tensor& q,
                    const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
+  const bool bf = is_bf16("smyrf_attention", q);
+  require_dtypes("smyrf_attention", q.dtype(), {&k, &v, &out}, lse);
   run("smyrf_attention", q, [&] {
+    if (bf) {
+      kg::smyrf_forward_bf16(p, plan.plan, bits(q), bits(k), bits(v), wbits(out), ptr<float>(lse));
+      return;
+    }
     kg::smyrf_forward(p, plan.plan, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(out),
                       ptr<float>(lse));
   });
@@ -72,7 +121,14 @@ void smyrf_forward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan
 void smyrf_backward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan, const Tensor& q,
                     const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                     const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+  const bool bf = is_bf16("smyrf_attention", q);
+  require_dtypes("smyrf_attention", q.dtype(), {&k, &v, &out, &dout, &dq, &dk, &dv}, lse);
   run("smyrf_attention", q, [&] {
+    if (bf) {
+      kg::smyrf_backward_bf16(p, plan.plan, bits(q), bits(k), bits(v), bits(out), ptr<float>(lse),
+                              bits(dout), wbits(dq), wbits(dk), wbits(dv));
+      return;
+    }
     kg::smyrf_backward(p, plan.plan, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(out),
                        ptr<float>(lse), ptr<float>(dout), ptr<float>(dq), ptr<float>(dk),
                        ptr<float>(dv));

@@ -4,8 +4,12 @@
 // naming the op; in a build without CUDA every function throws (unreachable: no CUDA tensor can
 // exist there). All CUDA #ifdefs live in ops_cuda_nn.cpp.
 //
-// Tensors are contiguous, on one CUDA device; attention is float32 only; masks and bias in the
-// parameter structs must already point to device memory.
+// Tensors are contiguous, on one CUDA device; masks and bias in the parameter structs must already
+// point to device memory. Attention takes float32 (CUDA-core kernels) or bfloat16 (tensor-core
+// kernels, float32 accumulation): q, k, v, out, dout, dq, dk, dv share q's dtype, lse is float32
+// in both cases (a bfloat16 bias is widened to float32). Anything else is an Error naming the op.
+// Note: autograd/attention_ops allocates lse in q's dtype, so bfloat16 through the autograd ops
+// needs its lse allocation changed to float32 first; the raw ops here are bfloat16-ready.
 //
 // Status: compiled only; not yet run on a GPU (tests/cuda/test_cuda_attention.cpp and
 // test_cuda_conv.cpp compare with the CPU).

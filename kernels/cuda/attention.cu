@@ -1,10 +1,13 @@
 // Dense and SMYRF attention on CUDA: host entry points that launch the tile kernels of
 // attention_tiles.cuh (see kernels/cuda/attention.h). The SMYRF plan is built in smyrf_plan.cu.
+// The float32 entry points launch the CUDA-core kernels of attention_tiles.cuh, the bfloat16
+// ones the tensor-core kernels of attention_mma.cuh.
 // Status: compiled only; not yet run on a GPU.
 #include <sstream>
 #include <stdexcept>
 
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_mma.cuh"
 #include "kernels/cuda/attention_tiles.cuh"
 #include "kernels/cuda/runtime.h"
 
@@ -91,6 +94,85 @@ DeviceArray<float> row_dots(const float* dout, const float* out, int64_t rows, i
   return D;
 }
 
+// --- bfloat16 helpers ---
+
+bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+attn::MmaDims mma_dims(int64_t d, int64_t dv, bool qk_aligned, bool v_aligned) {
+  attn::MmaDims L;
+  L.d = static_cast<int>(d);
+  L.dv = static_cast<int>(dv);
+  L.dpad = (L.d + 15) / 16 * 16;
+  L.dvpad = (L.dv + 15) / 16 * 16;
+  L.sd = L.dpad + 8;  // skew: conflict-free fragment and ldmatrix reads
+  L.sv = L.dvpad + 8;
+  L.vec_qk = L.d % 8 == 0 && qk_aligned;
+  L.vec_v = L.dv % 8 == 0 && v_aligned;
+  return L;
+}
+
+enum class MmaKernel { Forward, Dq, Dkv };
+
+// Dynamic shared memory of each kernel (bfloat16 tiles; see attention_mma.cuh for the layout).
+size_t mma_smem(MmaKernel kind, const attn::MmaDims& L) {
+  size_t elems = 0;
+  switch (kind) {
+    case MmaKernel::Forward:
+      elems = attn::kMmaRows * L.sd + attn::kMmaKeys * (L.sd + L.sv);
+      break;
+    case MmaKernel::Dq:
+      elems = attn::kMmaRows * (L.sd + L.sv) + attn::kMmaKeys * (L.sd + L.sv);
+      break;
+    case MmaKernel::Dkv:
+      elems = attn::kMmaRows * (L.sd + L.sv) + attn::kMmaQueries * (L.sd + L.sv);
+      break;
+  }
+  return elems * sizeof(attn::bf16_t);
+}
+
+// Above 48 KiB a kernel must opt in to its dynamic shared memory (up to 227 KiB on sm_90).
+template <typename Kernel>
+void allow_smem(Kernel kernel, size_t bytes) {
+  SMYRF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)));
+}
+
+unsigned mma_tiles(int64_t n) {
+  return static_cast<unsigned>((n + attn::kMmaRows - 1) / attn::kMmaRows);
+}
+
+void to_bf16(const float* x, uint16_t* y, int64_t n) {
+  if (n <= 0) return;
+  attn::f32_to_bf16_kernel<<<grid_for(n, 256, 1 << 30), 256, 0, stream()>>>(x, y, n);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
+
+DeviceArray<float> to_f32(const uint16_t* x, int64_t n) {
+  DeviceArray<float> y(n);
+  if (n > 0) {
+    attn::bf16_to_f32_kernel<<<grid_for(n, 256, 1 << 30), 256, 0, stream()>>>(x, y.data(), n);
+    SMYRF_CUDA_CHECK_LAUNCH();
+  }
+  return y;
+}
+
+DeviceArray<float> row_dots_bf16(const uint16_t* dout, const uint16_t* out, int64_t rows,
+                                 int64_t dv) {
+  DeviceArray<float> D(rows);
+  if (rows > 0) {
+    attn::row_dot_bf16_kernel<<<grid_for(rows, 256, 1 << 30), 256, 0, stream()>>>(
+        dout, out, D.data(), rows, static_cast<int>(dv));
+    SMYRF_CUDA_CHECK_LAUNCH();
+  }
+  return D;
+}
+
+DeviceArray<float> zeroed(int64_t n) {
+  DeviceArray<float> a(n);
+  if (n > 0) memset_zero_async(a.data(), static_cast<size_t>(n) * sizeof(float));
+  return a;
+}
+
 }  // namespace
 
 void attention_forward(const cpu::AttentionParams& p, const float* q, const float* k,
@@ -162,6 +244,117 @@ void smyrf_backward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, cons
                                                           true);
     SMYRF_CUDA_CHECK_LAUNCH();
   }
+}
+
+// --- bfloat16: tensor-core kernels ---
+
+void attention_forward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
+                            const uint16_t* v, const float* bias, uint16_t* out, float* lse) {
+  const attn::Problem P = dense_problem(p, bias);
+  if (p.batch_heads == 0 || p.nq == 0) return;
+  const attn::MmaDims L = mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v));
+  const size_t smem = mma_smem(MmaKernel::Forward, L);
+  allow_smem(attn::mma_forward_kernel, smem);
+  const dim3 grid(mma_tiles(p.nq), 1, static_cast<unsigned>(p.batch_heads));
+  attn::mma_forward_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, out, nullptr,
+                                                                        lse);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
+
+void attention_backward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
+                             const uint16_t* v, const float* bias, const uint16_t* out,
+                             const float* lse, const uint16_t* dout, uint16_t* dq, uint16_t* dk,
+                             uint16_t* dv) {
+  const attn::Problem P = dense_problem(p, bias);
+  if (p.batch_heads == 0) return;
+  const attn::MmaDims L =
+      mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v) && aligned16(dout));
+  const DeviceArray<float> D = row_dots_bf16(dout, out, p.batch_heads * p.nq, p.dv);
+  if (p.nq > 0) {
+    const size_t smem = mma_smem(MmaKernel::Dq, L);
+    allow_smem(attn::mma_dq_kernel, smem);
+    const dim3 grid(mma_tiles(p.nq), 1, static_cast<unsigned>(p.batch_heads));
+    attn::mma_dq_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, lse, D.data(),
+                                                                     dout, dq, nullptr);
+    SMYRF_CUDA_CHECK_LAUNCH();
+  }
+  if (p.nk > 0) {
+    const size_t smem = mma_smem(MmaKernel::Dkv, L);
+    allow_smem(attn::mma_dkv_kernel, smem);
+    const dim3 grid(mma_tiles(p.nk), 1, static_cast<unsigned>(p.batch_heads));
+    attn::mma_dkv_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(
+        P, L, q, k, v, lse, D.data(), dout, dk, dv, nullptr, nullptr);
+    SMYRF_CUDA_CHECK_LAUNCH();
+  }
+}
+
+SmyrfDevicePlan smyrf_make_plan_bf16(const cpu::SmyrfParams& p, const uint16_t* q,
+                                     const uint16_t* k) {
+  // the hashes need the vectors' values only: float32 copies, exactly the rounded inputs
+  const DeviceArray<float> qf = to_f32(q, p.batch_heads * p.nq * p.d);
+  const DeviceArray<float> kf = to_f32(k, p.batch_heads * p.nk * p.d);
+  return smyrf_make_plan(p, qf.data(), kf.data());
+}
+
+void smyrf_forward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const uint16_t* q,
+                        const uint16_t* k, const uint16_t* v, uint16_t* out, float* lse) {
+  attn::Problem P = smyrf_problem(p, plan);
+  const int64_t rows = p.batch_heads * p.nq;
+  if (rows == 0) return;
+  // the running merge in float32 (out 0, lse -inf: padded queries keep these), rounded once
+  DeviceArray<float> out32 = zeroed(rows * p.dv);
+  attn::fill_kernel<<<grid_for(rows, 256, 1 << 30), 256, 0, stream()>>>(lse, rows, -INFINITY);
+  SMYRF_CUDA_CHECK_LAUNCH();
+  if (plan.n_chunks > 0) {
+    const attn::MmaDims L = mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v));
+    const size_t smem = mma_smem(MmaKernel::Forward, L);
+    allow_smem(attn::mma_forward_kernel, smem);
+    const dim3 grid(mma_tiles(p.cq), static_cast<unsigned>(plan.n_chunks),
+                    static_cast<unsigned>(p.batch_heads));
+    for (int64_t r = 0; r < plan.rounds; ++r) {  // rounds in order: each merges into the last
+      P.round = r;
+      attn::mma_forward_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, nullptr,
+                                                                            out32.data(), lse);
+      SMYRF_CUDA_CHECK_LAUNCH();
+    }
+  }
+  to_bf16(out32.data(), out, rows * p.dv);
+}
+
+void smyrf_backward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const uint16_t* q,
+                         const uint16_t* k, const uint16_t* v, const uint16_t* out,
+                         const float* lse, const uint16_t* dout, uint16_t* dq, uint16_t* dk,
+                         uint16_t* dv) {
+  attn::Problem P = smyrf_problem(p, plan);
+  if (p.batch_heads == 0) return;
+  const int64_t nq_d = p.batch_heads * p.nq * p.d, nk_d = p.batch_heads * p.nk * p.d,
+                nk_dv = p.batch_heads * p.nk * p.dv;
+  // per-round sums in float32 workspaces, in round order (deterministic), rounded once
+  DeviceArray<float> dq32 = zeroed(nq_d), dk32 = zeroed(nk_d), dv32 = zeroed(nk_dv);
+  if (plan.n_chunks > 0) {
+    const attn::MmaDims L =
+        mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v) && aligned16(dout));
+    const DeviceArray<float> D = row_dots_bf16(dout, out, p.batch_heads * p.nq, p.dv);
+    const size_t smem_q = mma_smem(MmaKernel::Dq, L), smem_k = mma_smem(MmaKernel::Dkv, L);
+    allow_smem(attn::mma_dq_kernel, smem_q);
+    allow_smem(attn::mma_dkv_kernel, smem_k);
+    const dim3 qgrid(mma_tiles(p.cq), static_cast<unsigned>(plan.n_chunks),
+                     static_cast<unsigned>(p.batch_heads));
+    const dim3 kgrid(mma_tiles(p.ck), static_cast<unsigned>(plan.n_chunks),
+                     static_cast<unsigned>(p.batch_heads));
+    for (int64_t r = 0; r < plan.rounds; ++r) {
+      P.round = r;
+      attn::mma_dq_kernel<<<qgrid, attn::kMmaThreads, smem_q, stream()>>>(
+          P, L, q, k, v, lse, D.data(), dout, nullptr, dq32.data());
+      SMYRF_CUDA_CHECK_LAUNCH();
+      attn::mma_dkv_kernel<<<kgrid, attn::kMmaThreads, smem_k, stream()>>>(
+          P, L, q, k, v, lse, D.data(), dout, nullptr, nullptr, dk32.data(), dv32.data());
+      SMYRF_CUDA_CHECK_LAUNCH();
+    }
+  }
+  to_bf16(dq32.data(), dq, nq_d);
+  to_bf16(dk32.data(), dk, nk_d);
+  to_bf16(dv32.data(), dv, nk_dv);
 }
 
 }  // namespace smyrf::kernels::cuda

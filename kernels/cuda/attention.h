@@ -15,8 +15,19 @@
 // autograd/attention_ops runs through the CPU kernels on host copies for CUDA tensors. Dense
 // causal attention runs here.
 //
-// Status: compiled only; these kernels have never run on a GPU. They are straightforward
-// thread-per-row CUDA-core kernels (no tensor cores, no bf16 yet): correctness first.
+// Two paths:
+//  - float32: straightforward thread-per-row CUDA-core kernels (attention_tiles.cuh), the
+//    reference path;
+//  - bfloat16 (the *_bf16 functions): tensor-core kernels (attention_mma.cuh: mma.sync
+//    m16n8k16, bfloat16 operands, float32 accumulation). q, k, v, dout, out, dq, dk, dv are
+//    bfloat16 bit patterns (core/bfloat16.h); lse, D and the bias are float32. Softmax, the LSE,
+//    the round merge and the per-round gradient sums are float32; P and dS are rounded to
+//    bfloat16 as the products' operands (FlashAttention does the same), so gradients agree with
+//    the float32 op on the same (bfloat16-rounded) inputs to about 1e-2 relative. The SMYRF plan
+//    hashes float32 copies of q and k, so it equals the plan of the float32 op on the rounded
+//    inputs. Same limits, same determinism (no atomics).
+//
+// Status: compiled only; none of these kernels has run on a GPU yet.
 #pragma once
 #include <cstdint>
 
@@ -53,5 +64,22 @@ void smyrf_forward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const
 void smyrf_backward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const float* q,
                     const float* k, const float* v, const float* out, const float* lse,
                     const float* dout, float* dq, float* dk, float* dv);
+
+// --- bfloat16 on the tensor cores (see above) ---
+void attention_forward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
+                            const uint16_t* v, const float* bias, uint16_t* out, float* lse);
+// dq, dk, dv are overwritten.
+void attention_backward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
+                             const uint16_t* v, const float* bias, const uint16_t* out,
+                             const float* lse, const uint16_t* dout, uint16_t* dq, uint16_t* dk,
+                             uint16_t* dv);
+SmyrfDevicePlan smyrf_make_plan_bf16(const cpu::SmyrfParams& p, const uint16_t* q,
+                                     const uint16_t* k);
+void smyrf_forward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const uint16_t* q,
+                        const uint16_t* k, const uint16_t* v, uint16_t* out, float* lse);
+void smyrf_backward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const uint16_t* q,
+                         const uint16_t* k, const uint16_t* v, const uint16_t* out,
+                         const float* lse, const uint16_t* dout, uint16_t* dq, uint16_t* dk,
+                         uint16_t* dv);
 
 }  // namespace smyrf::kernels::cuda

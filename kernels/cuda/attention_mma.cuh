@@ -1,0 +1,623 @@
+// Internal to attention.cu (included after attention_tiles.cuh, whose Problem and pair helpers it
+// shares): the bfloat16 tensor-core kernels of dense and SMYRF attention.
+//
+// Inputs q, k, v, dout are bfloat16 (raw bit patterns, uint16_t); every product runs on the
+// tensor cores as mma.sync.m16n8k16 with bfloat16 operands and float32 accumulation; softmax,
+// LSE, the round merge and the SMYRF gradient sums stay in float32.
+//
+// Tiles. A block is 4 warps (128 threads); each warp owns 16 rows of the block's 64 owned rows
+// (queries in forward and dq, keys in dk/dv), so all of a row's values live in one thread quad.
+// The other side is staged through shared memory in tiles (64 keys for forward/dq, 32 queries for
+// dk/dv), every row gathered through the cluster permutation while it is loaded (no permuted
+// copies); rows past the end and head columns past d are zero-filled so the products need no
+// bounds. Shared tiles are row-major with a row stride of (head rounded up to 16) + 8 elements:
+// the 8-element skew makes the 32-bit fragment loads and the ldmatrix row reads conflict-free.
+//
+// Fragments (PTX ISA, mma.m16n8k16, .row.col): with lane = 4 g + t,
+//   A (16x16): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..]
+//   B (16x8):  b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
+//   C (16x8):  c0,c1 = C[g][2t], C[g][2t+1]; c2,c3 = C[g+8][2t], C[g+8][2t+1]
+// so two adjacent C blocks (16 columns) repack into one A fragment in registers (P and dS never
+// touch shared memory), a B operand that is another tile's rows (Q K^T, dO V^T: B[k][n] = X[n][k])
+// is read with plain 32-bit loads, and a B operand that is a tile itself (P V, dS K, P^T dO,
+// dS^T Q: B[k][n] = X[k][n]) is read with ldmatrix.trans.
+//
+// Determinism without atomics, as in the float32 kernels: one block owns each output row; the
+// SMYRF rounds are separate launches that merge (forward) or add (backward) into float32
+// workspaces in a fixed order, converted to bfloat16 once at the end.
+//
+// Register arrays are sized for the largest head (128) and indexed only inside fully unrolled
+// loops with a runtime guard, so they stay in registers for every head size without templates
+// (one instantiation per kernel keeps nvcc time down).
+//
+// Status: compiled only (sm_90); never run on a GPU.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/bfloat16.h"
+#include "kernels/cuda/attention_tiles.cuh"
+
+namespace smyrf::kernels::cuda::attn {
+
+using bf16_t = uint16_t;  // bit pattern
+
+constexpr int kMmaThreads = 128;  // 4 warps
+constexpr int kMmaRows = 64;      // owned rows per block: 16 per warp
+constexpr int kMmaKeys = 64;      // key tile of forward and dq
+constexpr int kMmaQueries = 32;   // query tile of dk/dv (fewer accumulators next to dK and dV)
+constexpr int kMmaMaxNb = kMaxHead / 8;   // 8-column blocks of the widest head
+constexpr int kMmaMaxKs = kMaxHead / 16;  // 16-deep k steps of the widest head
+
+// Head sizes rounded up to the mma's k (16) and the shared row strides.
+struct MmaDims {
+  int d = 0, dv = 0, dpad = 0, dvpad = 0, sd = 0, sv = 0;
+  bool vec_qk = false, vec_v = false;  // 16-byte loads possible (d % 8 == 0 and aligned)
+};
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4],
+                                         const uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ uint32_t ld32(const bf16_t* p) {
+  return *reinterpret_cast<const uint32_t*>(p);
+}
+
+// A fragment of rows [r0, r0 + 16) and columns [k0, k0 + 16) of a row-major tile.
+__device__ __forceinline__ void load_a(uint32_t (&a)[4], const bf16_t* tile, int stride, int r0,
+                                       int k0, int g, int t) {
+  const bf16_t* p = tile + (r0 + g) * stride + k0 + 2 * t;
+  a[0] = ld32(p);
+  a[1] = ld32(p + 8 * stride);
+  a[2] = ld32(p + 8);
+  a[3] = ld32(p + 8 * stride + 8);
+}
+
+// B fragment with B[k][n] = X[n0 + n][k0 + k]: rows of X are the B columns.
+__device__ __forceinline__ void load_b_rows(uint32_t (&b)[2], const bf16_t* tile, int stride,
+                                            int n0, int k0, int g, int t) {
+  const bf16_t* p = tile + (n0 + g) * stride + k0 + 2 * t;
+  b[0] = ld32(p);
+  b[1] = ld32(p + 8);
+}
+
+// B fragment with B[k][n] = X[k0 + k][n0 + n]: ldmatrix.x2.trans, lanes 0-15 name rows k0..k0+15.
+__device__ __forceinline__ void load_b_trans(uint32_t (&b)[2], const bf16_t* tile, int stride,
+                                             int k0, int n0, int lane) {
+  const bf16_t* p = tile + (k0 + (lane & 15)) * stride + n0;
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(b[0]), "=r"(b[1])
+               : "r"(addr));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  return static_cast<uint32_t>(float_to_bf16_bits(lo)) |
+         (static_cast<uint32_t>(float_to_bf16_bits(hi)) << 16);
+}
+
+// A fragment of the 16 columns [16 kb, 16 kb + 16) of a 16-row C tile held as 8-column blocks.
+template <int NB>
+__device__ __forceinline__ void c_to_a(uint32_t (&a)[4], const float (&c)[NB][4], int kb) {
+  a[0] = pack_bf16(c[2 * kb][0], c[2 * kb][1]);
+  a[1] = pack_bf16(c[2 * kb][2], c[2 * kb][3]);
+  a[2] = pack_bf16(c[2 * kb + 1][0], c[2 * kb + 1][1]);
+  a[3] = pack_bf16(c[2 * kb + 1][2], c[2 * kb + 1][3]);
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// Copies rows idx[r] (r < nrows; -1 = zero row) of the (rows, w) bfloat16 matrix src into a tile
+// of row stride `stride`, columns [w, wpad) zero. No barrier inside.
+__device__ __forceinline__ void load_tile(bf16_t* tile, int stride, int nrows, const int64_t* idx,
+                                          const bf16_t* __restrict__ src, int w, int wpad,
+                                          bool vec) {
+  if (vec) {  // 8 elements (16 bytes) at a time; w % 8 == 0
+    const int chunks = wpad / 8;
+    for (int e = threadIdx.x; e < nrows * chunks; e += blockDim.x) {
+      const int r = e / chunks, c = (e % chunks) * 8;
+      uint4 val = make_uint4(0, 0, 0, 0);
+      if (idx[r] >= 0 && c < w) val = *reinterpret_cast<const uint4*>(src + idx[r] * w + c);
+      *reinterpret_cast<uint4*>(tile + r * stride + c) = val;
+    }
+    return;
+  }
+  for (int e = threadIdx.x; e < nrows * wpad; e += blockDim.x) {
+    const int r = e / wpad, c = e % wpad;
+    tile[r * stride + c] = idx[r] >= 0 && c < w ? src[idx[r] * w + c] : bf16_t(0);
+  }
+}
+
+// Whether no pair needs more than the scale: no masks, causality, bias or set semantics (the
+// common case skips the per-element index work).
+__device__ __forceinline__ bool plain_scores(const Problem& P) {
+  return !P.causal && !P.key_mask && !P.query_mask && !P.bias && !P.set_semantics;
+}
+
+// The score of query i (-1: none) and key j (-1: none) from their dot product.
+__device__ __forceinline__ float mma_score(const Problem& P, bool plain, int64_t bh, int64_t i,
+                                           int64_t j, float dot) {
+  if (i < 0 || j < 0) return -INFINITY;
+  if (plain) return P.scale * dot;
+  if (!pair_allowed(P, bh, i, j)) return -INFINITY;
+  return pair_score(P, bh, i, j, dot);
+}
+
+// Dense causal: keys past this bound are never attended by queries up to qmax.
+__device__ __forceinline__ int64_t causal_key_end(const Problem& P, int64_t khi, int64_t qmax) {
+  if (cluster_mode(P) || !P.causal) return khi;
+  return min(khi, max(static_cast<int64_t>(0), qmax + (P.nk - P.nq) + 1));
+}
+
+// Forward over one problem. Dense: out_bf and lse written. Cluster mode: the round's (out, LSE)
+// merged into the float32 running merge out32/lse (original token order).
+__global__ void __launch_bounds__(kMmaThreads)
+    mma_forward_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q,
+                       const bf16_t* __restrict__ k, const bf16_t* __restrict__ v,
+                       bf16_t* __restrict__ out_bf, float* __restrict__ out32,
+                       float* __restrict__ lse) {
+  extern __shared__ __align__(16) unsigned char mma_smem[];
+  bf16_t* sQ = reinterpret_cast<bf16_t*>(mma_smem);
+  bf16_t* sK = sQ + kMmaRows * L.sd;
+  bf16_t* sV = sK + kMmaKeys * L.sd;
+  __shared__ int64_t sqi[kMmaRows], skj[kMmaKeys];
+  __shared__ bool sqok[kMmaRows];
+  const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int r0 = (tid >> 5) * 16;
+  const int64_t bh = blockIdx.z;
+  int64_t qlo, qhi, klo, khi;
+  row_range(P, true, bh, blockIdx.y, &qlo, &qhi);
+  row_range(P, false, bh, blockIdx.y, &klo, &khi);
+  const int64_t q0 = qlo + static_cast<int64_t>(blockIdx.x) * kMmaRows;
+  if (q0 >= qhi) return;  // uniform over the block
+  if (tid < kMmaRows) {
+    const int64_t pos = q0 + tid;
+    const int64_t i = pos < qhi ? row_index(P, true, bh, pos) : -1;
+    sqi[tid] = i;
+    sqok[tid] = i >= 0 && !query_is_padding(P, bh, i);
+  }
+  __syncthreads();
+  load_tile(sQ, L.sd, kMmaRows, sqi, q + bh * P.nq * L.d, L.d, L.dpad, L.vec_qk);
+  const bool plain = plain_scores(P);
+  const int nks = L.dpad / 16, nbv = L.dvpad / 8;
+  const int64_t row_i[2] = {sqok[r0 + g] ? sqi[r0 + g] : -1,
+                            sqok[r0 + g + 8] ? sqi[r0 + g + 8] : -1};
+  const int64_t kend = causal_key_end(P, khi, min(q0 + kMmaRows, qhi) - 1);
+
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  float o[kMmaMaxNb][4];
+#pragma unroll
+  for (int nb = 0; nb < kMmaMaxNb; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.0f;
+
+  for (int64_t t0 = klo; t0 < kend; t0 += kMmaKeys) {
+    const int n = static_cast<int>(min(static_cast<int64_t>(kMmaKeys), kend - t0));
+    __syncthreads();  // the previous tile is no longer read (and sQ/sqi are written)
+    if (tid < kMmaKeys) skj[tid] = tid < n ? row_index(P, false, bh, t0 + tid) : -1;
+    __syncthreads();
+    load_tile(sK, L.sd, kMmaKeys, skj, k + bh * P.nk * L.d, L.d, L.dpad, L.vec_qk);
+    load_tile(sV, L.sv, kMmaKeys, skj, v + bh * P.nk * L.dv, L.dv, L.dvpad, L.vec_v);
+    __syncthreads();
+
+    float s[kMmaKeys / 8][4];
+#pragma unroll
+    for (int nb = 0; nb < kMmaKeys / 8; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < kMmaMaxKs; ++ks) {
+      if (ks >= nks) break;
+      uint32_t a[4];
+      load_a(a, sQ, L.sd, r0, ks * 16, g, t);
+#pragma unroll
+      for (int nb = 0; nb < kMmaKeys / 8; ++nb) {
+        uint32_t b[2];
+        load_b_rows(b, sK, L.sd, nb * 8, ks * 16, g, t);
+        mma_bf16(s[nb], a, b);
+      }
+    }
+    float mx[2] = {m[0], m[1]};
+#pragma unroll
+    for (int nb = 0; nb < kMmaKeys / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t j = skj[nb * 8 + 2 * t + (e & 1)];
+        s[nb][e] = mma_score(P, plain, bh, row_i[e >> 1], j, s[nb][e]);
+        mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
+      }
+    float corr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = quad_max(mx[h]);
+      corr[h] = m[h] == -INFINITY ? 0.0f : __expf(m[h] - mx[h]);  // rescale the old partials
+      m[h] = mx[h];
+      l[h] *= corr[h];
+    }
+#pragma unroll
+    for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      o[nb][0] *= corr[0];
+      o[nb][1] *= corr[0];
+      o[nb][2] *= corr[1];
+      o[nb][3] *= corr[1];
+    }
+#pragma unroll
+    for (int nb = 0; nb < kMmaKeys / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float pr = s[nb][e] == -INFINITY ? 0.0f : __expf(s[nb][e] - m[e >> 1]);
+        l[e >> 1] += pr;  // the LSE is the pre-dropout normaliser
+        s[nb][e] = pr != 0.0f && P.dropout
+                       ? pr * dropout_factor(P, bh, row_i[e >> 1], skj[nb * 8 + 2 * t + (e & 1)])
+                       : pr;
+      }
+#pragma unroll
+    for (int kb = 0; kb < kMmaKeys / 16; ++kb) {
+      uint32_t a[4];
+      c_to_a(a, s, kb);
+#pragma unroll
+      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+        if (nb >= nbv) break;
+        uint32_t b[2];
+        load_b_trans(b, sV, L.sv, kb * 16, nb * 8, lane);
+        mma_bf16(o[nb], a, b);
+      }
+    }
+  }
+
+  // finish: every quad holds one row's columns; the quad sums its partial normalisers
+  const int64_t rows_i[2] = {sqi[r0 + g], sqi[r0 + g + 8]};
+  float lse_r[2], inv[2], old[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l[h] = quad_sum(l[h]);
+    lse_r[h] = l[h] > 0.0f ? m[h] + logf(l[h]) : -INFINITY;
+    inv[h] = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
+    if (cluster_mode(P) && rows_i[h] >= 0) old[h] = lse[bh * P.nq + rows_i[h]];
+  }
+  __syncwarp();  // every lane of the quad read the old LSE before lane t == 0 replaces it
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = rows_i[h];
+    if (i < 0) continue;
+    const int64_t row = bh * P.nq + i;
+    if (!cluster_mode(P)) {
+#pragma unroll
+      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+        if (nb >= nbv) break;
+        const int c = nb * 8 + 2 * t;
+        if (c < L.dv) out_bf[row * L.dv + c] = float_to_bf16_bits(o[nb][2 * h] * inv[h]);
+        if (c + 1 < L.dv)
+          out_bf[row * L.dv + c + 1] = float_to_bf16_bits(o[nb][2 * h + 1] * inv[h]);
+      }
+      if (t == 0) lse[row] = lse_r[h];
+      continue;
+    }
+    if (lse_r[h] == -INFINITY) continue;  // nothing in this round: the running merge is unchanged
+    const float merged = old[h] == -INFINITY
+                             ? lse_r[h]
+                             : fmaxf(old[h], lse_r[h]) + log1pf(expf(-fabsf(old[h] - lse_r[h])));
+    const float a = old[h] == -INFINITY ? 0.0f : expf(old[h] - merged);
+    const float b = expf(lse_r[h] - merged) * inv[h];
+    float* orow = out32 + row * L.dv;
+#pragma unroll
+    for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      if (nb >= nbv) break;
+      const int c = nb * 8 + 2 * t;
+      if (c < L.dv) orow[c] = orow[c] * a + o[nb][2 * h] * b;
+      if (c + 1 < L.dv) orow[c + 1] = orow[c + 1] * a + o[nb][2 * h + 1] * b;
+    }
+    if (t == 0) lse[row] = merged;
+  }
+}
+
+// dq over one problem: dq_i (+)= scale sum_j P_ij (z_ij dO_i . v_j - D_i) k_j with P_ij from the
+// global LSE. Dense: written to dq_bf; cluster mode: added to the float32 workspace dq32.
+__global__ void __launch_bounds__(kMmaThreads)
+    mma_dq_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
+                  const bf16_t* __restrict__ v, const float* __restrict__ lse,
+                  const float* __restrict__ D, const bf16_t* __restrict__ dout,
+                  bf16_t* __restrict__ dq_bf, float* __restrict__ dq32) {
+  extern __shared__ __align__(16) unsigned char mma_smem[];
+  bf16_t* sQ = reinterpret_cast<bf16_t*>(mma_smem);
+  bf16_t* sdO = sQ + kMmaRows * L.sd;
+  bf16_t* sK = sdO + kMmaRows * L.sv;
+  bf16_t* sV = sK + kMmaKeys * L.sd;
+  __shared__ int64_t sqi[kMmaRows], skj[kMmaKeys];
+  __shared__ bool sqok[kMmaRows];
+  const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int r0 = (tid >> 5) * 16;
+  const int64_t bh = blockIdx.z;
+  int64_t qlo, qhi, klo, khi;
+  row_range(P, true, bh, blockIdx.y, &qlo, &qhi);
+  row_range(P, false, bh, blockIdx.y, &klo, &khi);
+  const int64_t q0 = qlo + static_cast<int64_t>(blockIdx.x) * kMmaRows;
+  if (q0 >= qhi) return;
+  if (tid < kMmaRows) {
+    const int64_t pos = q0 + tid;
+    const int64_t i = pos < qhi ? row_index(P, true, bh, pos) : -1;
+    sqi[tid] = i;
+    sqok[tid] = i >= 0 && !query_is_padding(P, bh, i);
+  }
+  __syncthreads();
+  load_tile(sQ, L.sd, kMmaRows, sqi, q + bh * P.nq * L.d, L.d, L.dpad, L.vec_qk);
+  load_tile(sdO, L.sv, kMmaRows, sqi, dout + bh * P.nq * L.dv, L.dv, L.dvpad, L.vec_v);
+  const bool plain = plain_scores(P);
+  const int nks = L.dpad / 16, nksv = L.dvpad / 16, nbd = L.dpad / 8;
+  const int64_t row_i[2] = {sqok[r0 + g] ? sqi[r0 + g] : -1,
+                            sqok[r0 + g + 8] ? sqi[r0 + g + 8] : -1};
+  float lse_h[2], D_h[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    lse_h[h] = row_i[h] >= 0 ? lse[bh * P.nq + row_i[h]] : -INFINITY;
+    D_h[h] = row_i[h] >= 0 ? D[bh * P.nq + row_i[h]] : 0.0f;
+  }
+  const int64_t kend = causal_key_end(P, khi, min(q0 + kMmaRows, qhi) - 1);
+
+  float acc[kMmaMaxNb][4];
+#pragma unroll
+  for (int nb = 0; nb < kMmaMaxNb; ++nb) acc[nb][0] = acc[nb][1] = acc[nb][2] = acc[nb][3] = 0.0f;
+
+  for (int64_t t0 = klo; t0 < kend; t0 += kMmaKeys) {
+    const int n = static_cast<int>(min(static_cast<int64_t>(kMmaKeys), kend - t0));
+    __syncthreads();
+    if (tid < kMmaKeys) skj[tid] = tid < n ? row_index(P, false, bh, t0 + tid) : -1;
+    __syncthreads();
+    load_tile(sK, L.sd, kMmaKeys, skj, k + bh * P.nk * L.d, L.d, L.dpad, L.vec_qk);
+    load_tile(sV, L.sv, kMmaKeys, skj, v + bh * P.nk * L.dv, L.dv, L.dvpad, L.vec_v);
+    __syncthreads();
+
+    float s[kMmaKeys / 8][4], dp[kMmaKeys / 8][4];
+#pragma unroll
+    for (int nb = 0; nb < kMmaKeys / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[nb][e] = dp[nb][e] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < kMmaMaxKs; ++ks) {
+      if (ks >= nks) break;
+      uint32_t a[4];
+      load_a(a, sQ, L.sd, r0, ks * 16, g, t);
+#pragma unroll
+      for (int nb = 0; nb < kMmaKeys / 8; ++nb) {
+        uint32_t b[2];
+        load_b_rows(b, sK, L.sd, nb * 8, ks * 16, g, t);
+        mma_bf16(s[nb], a, b);
+      }
+    }
+#pragma unroll
+    for (int ks = 0; ks < kMmaMaxKs; ++ks) {  // dP = dO V^T
+      if (ks >= nksv) break;
+      uint32_t a[4];
+      load_a(a, sdO, L.sv, r0, ks * 16, g, t);
+#pragma unroll
+      for (int nb = 0; nb < kMmaKeys / 8; ++nb) {
+        uint32_t b[2];
+        load_b_rows(b, sV, L.sv, nb * 8, ks * 16, g, t);
+        mma_bf16(dp[nb], a, b);
+      }
+    }
+#pragma unroll
+    for (int nb = 0; nb < kMmaKeys / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e >> 1;
+        const int64_t j = skj[nb * 8 + 2 * t + (e & 1)];
+        const float sc = mma_score(P, plain, bh, row_i[h], j, s[nb][e]);
+        const float pr = sc == -INFINITY || lse_h[h] == -INFINITY ? 0.0f : __expf(sc - lse_h[h]);
+        const float z = pr != 0.0f && P.dropout ? dropout_factor(P, bh, row_i[h], j) : 1.0f;
+        s[nb][e] = pr * (z * dp[nb][e] - D_h[h]) * P.scale;  // dS
+      }
+#pragma unroll
+    for (int kb = 0; kb < kMmaKeys / 16; ++kb) {  // dQ += dS K
+      uint32_t a[4];
+      c_to_a(a, s, kb);
+#pragma unroll
+      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+        if (nb >= nbd) break;
+        uint32_t b[2];
+        load_b_trans(b, sK, L.sd, kb * 16, nb * 8, lane);
+        mma_bf16(acc[nb], a, b);
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = sqi[r0 + g + 8 * h];
+    if (i < 0) continue;
+    const int64_t row = bh * P.nq + i;
+#pragma unroll
+    for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      if (nb >= nbd) break;
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int c = nb * 8 + 2 * t + e;
+        if (c >= L.d) continue;
+        const float val = acc[nb][2 * h + e];
+        if (cluster_mode(P))
+          dq32[row * L.d + c] += val;
+        else
+          dq_bf[row * L.d + c] = float_to_bf16_bits(val);
+      }
+    }
+  }
+}
+
+// dk and dv over one problem, one block per 64 keys: dv_j (+)= sum_i P_ij z_ij dO_i and
+// dk_j (+)= scale sum_i dS_ij q_i, queries staged 32 at a time. Dense: written to dk_bf/dv_bf;
+// cluster mode: added to the float32 workspaces dk32/dv32.
+__global__ void __launch_bounds__(kMmaThreads)
+    mma_dkv_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
+                   const bf16_t* __restrict__ v, const float* __restrict__ lse,
+                   const float* __restrict__ D, const bf16_t* __restrict__ dout,
+                   bf16_t* __restrict__ dk_bf, bf16_t* __restrict__ dv_bf, float* __restrict__ dk32,
+                   float* __restrict__ dv32) {
+  extern __shared__ __align__(16) unsigned char mma_smem[];
+  bf16_t* sK = reinterpret_cast<bf16_t*>(mma_smem);
+  bf16_t* sV = sK + kMmaRows * L.sd;
+  bf16_t* sQ = sV + kMmaRows * L.sv;
+  bf16_t* sdO = sQ + kMmaQueries * L.sd;
+  __shared__ int64_t skj[kMmaRows], sqi[kMmaQueries];
+  __shared__ float slse[kMmaQueries], sD[kMmaQueries];
+  const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int r0 = (tid >> 5) * 16;
+  const int64_t bh = blockIdx.z;
+  int64_t qlo, qhi, klo, khi;
+  row_range(P, true, bh, blockIdx.y, &qlo, &qhi);
+  row_range(P, false, bh, blockIdx.y, &klo, &khi);
+  const int64_t k0 = klo + static_cast<int64_t>(blockIdx.x) * kMmaRows;
+  if (k0 >= khi) return;
+  if (tid < kMmaRows) {
+    const int64_t pos = k0 + tid;
+    skj[tid] = pos < khi ? row_index(P, false, bh, pos) : -1;
+  }
+  __syncthreads();
+  load_tile(sK, L.sd, kMmaRows, skj, k + bh * P.nk * L.d, L.d, L.dpad, L.vec_qk);
+  load_tile(sV, L.sv, kMmaRows, skj, v + bh * P.nk * L.dv, L.dv, L.dvpad, L.vec_v);
+  const bool plain = plain_scores(P);
+  const int nks = L.dpad / 16, nksv = L.dvpad / 16, nbd = L.dpad / 8, nbv = L.dvpad / 8;
+  const int64_t row_j[2] = {skj[r0 + g], skj[r0 + g + 8]};
+  // dense causal: queries before k0 - (Nk - Nq) see none of these keys
+  int64_t qstart = qlo;
+  if (!cluster_mode(P) && P.causal) qstart = max(qlo, k0 - (P.nk - P.nq));
+
+  float gk[kMmaMaxNb][4], gv[kMmaMaxNb][4];
+#pragma unroll
+  for (int nb = 0; nb < kMmaMaxNb; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) gk[nb][e] = gv[nb][e] = 0.0f;
+
+  for (int64_t t0 = qstart; t0 < qhi; t0 += kMmaQueries) {
+    const int n = static_cast<int>(min(static_cast<int64_t>(kMmaQueries), qhi - t0));
+    __syncthreads();
+    if (tid < kMmaQueries) {
+      const int64_t i = tid < n ? row_index(P, true, bh, t0 + tid) : -1;
+      sqi[tid] = i;
+      slse[tid] = i >= 0 && !query_is_padding(P, bh, i) ? lse[bh * P.nq + i] : -INFINITY;
+      sD[tid] = i >= 0 ? D[bh * P.nq + i] : 0.0f;
+    }
+    __syncthreads();
+    load_tile(sQ, L.sd, kMmaQueries, sqi, q + bh * P.nq * L.d, L.d, L.dpad, L.vec_qk);
+    load_tile(sdO, L.sv, kMmaQueries, sqi, dout + bh * P.nq * L.dv, L.dv, L.dvpad, L.vec_v);
+    __syncthreads();
+
+    float st[kMmaQueries / 8][4], dpt[kMmaQueries / 8][4];
+#pragma unroll
+    for (int nb = 0; nb < kMmaQueries / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) st[nb][e] = dpt[nb][e] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < kMmaMaxKs; ++ks) {  // S^T = K Q^T
+      if (ks >= nks) break;
+      uint32_t a[4];
+      load_a(a, sK, L.sd, r0, ks * 16, g, t);
+#pragma unroll
+      for (int nb = 0; nb < kMmaQueries / 8; ++nb) {
+        uint32_t b[2];
+        load_b_rows(b, sQ, L.sd, nb * 8, ks * 16, g, t);
+        mma_bf16(st[nb], a, b);
+      }
+    }
+#pragma unroll
+    for (int ks = 0; ks < kMmaMaxKs; ++ks) {  // dP^T = V dO^T
+      if (ks >= nksv) break;
+      uint32_t a[4];
+      load_a(a, sV, L.sv, r0, ks * 16, g, t);
+#pragma unroll
+      for (int nb = 0; nb < kMmaQueries / 8; ++nb) {
+        uint32_t b[2];
+        load_b_rows(b, sdO, L.sv, nb * 8, ks * 16, g, t);
+        mma_bf16(dpt[nb], a, b);
+      }
+    }
+    // st becomes P^T z (for dV), dpt becomes dS^T (for dK)
+#pragma unroll
+    for (int nb = 0; nb < kMmaQueries / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = nb * 8 + 2 * t + (e & 1);
+        const int64_t i = sqi[col], j = row_j[e >> 1];
+        const float sc = mma_score(P, plain, bh, i, j, st[nb][e]);
+        const float pr = sc == -INFINITY || slse[col] == -INFINITY ? 0.0f : __expf(sc - slse[col]);
+        const float z = pr != 0.0f && P.dropout ? dropout_factor(P, bh, i, j) : 1.0f;
+        dpt[nb][e] = pr * (z * dpt[nb][e] - sD[col]) * P.scale;
+        st[nb][e] = pr * z;
+      }
+#pragma unroll
+    for (int kb = 0; kb < kMmaQueries / 16; ++kb) {
+      uint32_t a[4];
+      c_to_a(a, st, kb);  // dV += (P z)^T dO
+#pragma unroll
+      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+        if (nb >= nbv) break;
+        uint32_t b[2];
+        load_b_trans(b, sdO, L.sv, kb * 16, nb * 8, lane);
+        mma_bf16(gv[nb], a, b);
+      }
+      c_to_a(a, dpt, kb);  // dK += dS^T Q
+#pragma unroll
+      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+        if (nb >= nbd) break;
+        uint32_t b[2];
+        load_b_trans(b, sQ, L.sd, kb * 16, nb * 8, lane);
+        mma_bf16(gk[nb], a, b);
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t j = row_j[h];
+    if (j < 0) continue;
+    const int64_t row = bh * P.nk + j;
+#pragma unroll
+    for (int nb = 0; nb < kMmaMaxNb; ++nb)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int c = nb * 8 + 2 * t + e;
+        if (nb < nbd && c < L.d) {
+          if (cluster_mode(P))
+            dk32[row * L.d + c] += gk[nb][2 * h + e];
+          else
+            dk_bf[row * L.d + c] = float_to_bf16_bits(gk[nb][2 * h + e]);
+        }
+        if (nb < nbv && c < L.dv) {
+          if (cluster_mode(P))
+            dv32[row * L.dv + c] += gv[nb][2 * h + e];
+          else
+            dv_bf[row * L.dv + c] = float_to_bf16_bits(gv[nb][2 * h + e]);
+        }
+      }
+  }
+}
+
+// D_i = dout_i . out_i (bfloat16 rows, float32 sum).
+__global__ void row_dot_bf16_kernel(const bf16_t* __restrict__ dout, const bf16_t* __restrict__ out,
+                                    float* __restrict__ D, int64_t rows, int dv) {
+  const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (r >= rows) return;
+  float acc = 0.0f;
+  for (int c = 0; c < dv; ++c)
+    acc += bf16_bits_to_float(dout[r * dv + c]) * bf16_bits_to_float(out[r * dv + c]);
+  D[r] = acc;
+}
+
+__global__ void bf16_to_f32_kernel(const bf16_t* __restrict__ x, float* __restrict__ y, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) y[i] = bf16_bits_to_float(x[i]);
+}
+
+__global__ void f32_to_bf16_kernel(const float* __restrict__ x, bf16_t* __restrict__ y, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) y[i] = float_to_bf16_bits(x[i]);
+}
+
+}  // namespace smyrf::kernels::cuda::attn

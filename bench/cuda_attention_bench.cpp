@@ -1,20 +1,30 @@
 // `smyrf bench attention --device cuda` (see cuda_bench.h). Status: compiled only; it has never
 // run on a GPU.
 //
-// Rows ("attention", device "cuda", level "op", timer "cuda-event"): the autograd ops
-// smyrf::attention and smyrf::smyrf_attention on float32 (1, BH, N, d) CUDA tensors, BH in
-// {8, 32}, d in {64, 128}, N in {1024, 4096, 16384} (and 65536 for SMYRF), dense and SMYRF with
-// (n_hashes, cluster) in {(4, 64), (4, 256)}; "fwd" (the op under no_grad; SMYRF includes hashing
-// and sorting) and "fwd+bwd" (the op, then backward from a fixed upstream gradient).
+// Rows ("attention", device "cuda", timer "cuda-event"): dense and SMYRF attention on (1, BH, N, d)
+// CUDA tensors, BH in {8, 32}, d in {64, 128}, N in {1024, 4096, 16384, 65536} (dense above 1.2e12
+// forward FLOPs only when --shapes names it), SMYRF with (n_hashes, cluster) in {(4, 64), (4,
+// 256)}; "fwd" (SMYRF includes hashing and sorting) and "fwd+bwd" (then backward from a fixed
+// upstream gradient), in two dtypes:
+//  - float32 (level "op"): the autograd ops smyrf::attention / smyrf::smyrf_attention, which run
+//    the CUDA-core kernels;
+//  - bfloat16 (level "raw-op"): the raw CUDA ops of core/ops_cuda_nn.h, which run the tensor-core
+//    kernels (outputs, LSE and gradients allocated inside the timed call as autograd would; the
+//    autograd ops cannot take bfloat16 yet because they allocate the LSE in q's dtype).
 // Each run is timed with CUDA events on the current stream after a device synchronisation
 // (median and min of the runs); peak_mib is the caching allocator's peak during one extra run
-// minus what was allocated before it (inputs excluded; output, LSE, plan and gradients included).
-// Dense cases above 1.2e12 forward FLOPs are skipped unless --shapes names them, and once 90 s
-// have passed the remaining cases are skipped (gpu-check gives the workload 120 s): both print a
-// "skipped" row. --shapes: comma-separated "N", "BHxN" or "BHxNxD". bfloat16 is not measured: the
-// CUDA attention kernels are float32 only (kernels/cuda/attention.h).
+// minus what was allocated before it (inputs excluded; output, LSE, plan, workspaces and gradients
+// included). gflops counts 4 N^2 d (dense) or 4 N C d R (SMYRF) forward FLOPs, 3.5x that for
+// fwd+bwd (our convention; FlashAttention's is 2.5x for the backward, i.e. the same 3.5x total).
+//
+// Selection: --shapes (comma-separated "N", "BHxN" or "BHxNxD"); SMYRF_ATTN_DTYPES
+// ("float32,bfloat16", the default, or either); SMYRF_ATTN_IMPLS (e.g. "dense,smyrf-4x256").
+// Budget: after SMYRF_ATTN_BUDGET_S seconds (default 90 without --shapes, none with it) the
+// remaining cases print a "skipped" row (gpu-check sets it so that it fits its 8 minutes).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -25,7 +35,10 @@
 #include "bench/cuda_bench.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/ops_cuda_nn.h"
 #include "core/random.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/smyrf.h"
 
 #if SMYRF_WITH_CUDA
 #include <cuda_runtime.h>
@@ -142,6 +155,50 @@ struct SmyrfCase {
 };
 constexpr SmyrfCase kSmyrf[] = {{"smyrf-4x64", 4, 64}, {"smyrf-4x256", 4, 256}};
 
+// Whether `name` is in the comma-separated list of environment variable `var` (unset: all).
+bool env_lists(const char* var, const std::string& name) {
+  const char* env = std::getenv(var);
+  if (!env || !*env) return true;
+  std::stringstream ss(env);
+  std::string tok;
+  while (std::getline(ss, tok, ','))
+    if (tok == name) return true;
+  return false;
+}
+
+// One bfloat16 case through the raw CUDA ops: dense when nh == 0, else SMYRF (nh, cl).
+// Returns the call to time: forward, or forward then backward; every output is allocated inside.
+std::function<void()> bf16_call(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& up,
+                                int64_t nh, int64_t cl, bool backward) {
+  const int64_t bh = q.size(1), n = q.size(2), d = q.size(3);
+  const TensorOptions bf = TensorOptions(kBFloat16).set_device(q.device());
+  const TensorOptions f32 = TensorOptions(kFloat32).set_device(q.device());
+  if (nh == 0) {
+    kernels::cpu::AttentionParams p;
+    p.batch_heads = bh, p.heads = bh, p.nq = n, p.nk = n, p.d = d, p.dv = d;
+    p.scale = 1.0 / std::sqrt(static_cast<double>(d));
+    return [=] {
+      Tensor out = empty(q.shape(), bf), lse = empty({1, bh, n}, f32);
+      cuda_ops::attention_forward(p, q, k, v, Tensor(), out, lse);
+      if (!backward) return;
+      Tensor dq = empty(q.shape(), bf), dk = empty(k.shape(), bf), dv = empty(v.shape(), bf);
+      cuda_ops::attention_backward(p, q, k, v, Tensor(), out, lse, up, dq, dk, dv);
+    };
+  }
+  kernels::cpu::SmyrfParams p;
+  p.batch_heads = bh, p.heads = bh, p.nq = n, p.nk = n, p.d = d, p.dv = d;
+  p.n_hashes = nh, p.cq = cl, p.ck = cl, p.seed = 1234;
+  p.scale = 1.0 / std::sqrt(static_cast<double>(d));
+  return [=] {
+    const auto plan = cuda_ops::smyrf_make_plan(p, q, k);
+    Tensor out = empty(q.shape(), bf), lse = empty({1, bh, n}, f32);
+    cuda_ops::smyrf_forward(p, *plan, q, k, v, out, lse);
+    if (!backward) return;
+    Tensor dq = empty(q.shape(), bf), dk = empty(k.shape(), bf), dv = empty(v.shape(), bf);
+    cuda_ops::smyrf_backward(p, *plan, q, k, v, out, lse, up, dq, dk, dv);
+  };
+}
+
 }  // namespace
 
 void run_cuda_attention(const Options& opt) {
@@ -163,71 +220,85 @@ void run_cuda_attention(const Options& opt) {
   const int repeats = opt.repeats > 0 ? opt.repeats : 5;
   const Device dev = Device::cuda(0);
   const auto t0 = std::chrono::steady_clock::now();
+  const char* budget_env = std::getenv("SMYRF_ATTN_BUDGET_S");
+  const double budget_s = budget_env && *budget_env ? std::atof(budget_env) : filtered ? 1e30 : 90;
+  const std::string budget_why =
+      "time budget (" + std::to_string(budget_s < 1e9 ? static_cast<long>(budget_s) : -1L) +
+      " s) spent; pass --shapes or raise SMYRF_ATTN_BUDGET_S";
   auto out_of_time = [&] {
-    return !filtered &&
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 90;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > budget_s;
   };
-  auto skipped = [&](const char* impl, int64_t bh, int64_t n, int64_t d, const char* why) {
+  auto skipped = [&](const char* impl, const char* dtype, int64_t bh, int64_t n, int64_t d,
+                     const std::string& why) {
     Record r("attention");
     r.set("impl", impl).set("batch_heads", bh).set("n", n).set("d", d).set("device", "cuda");
-    r.set("skipped", why).print(opt);
+    r.set("dtype", dtype).set("skipped", why).print(opt);
   };
   for (int64_t bh : {8, 32})
     for (int64_t d : {64, 128})
       for (int64_t n : lengths) {
         if (filtered && !named(bh, n, d)) continue;
-        Generator gen(1);
-        auto input = [&](bool grad) {
-          Tensor t = randn({1, bh, n, d}, kFloat32, &gen).to(dev);
-          if (grad) t.requires_grad_();
-          return t;
-        };
-        const Tensor q = input(true), k = input(true), v = input(true), up = input(false);
-        auto run = [&](const std::function<Tensor()>& op, bool backward) {
-          if (!backward) {
-            NoGradGuard ng;
-            op();
-            return;
-          }
-          op().backward(up);
-          for (const Tensor* t : {&q, &k, &v}) t->zero_grad();
-        };
-        auto measure_op = [&](const char* impl, int64_t nh, int64_t cl, double fwd_flops,
-                              const std::function<Tensor()>& op) {
-          for (bool backward : {false, true}) {
-            if (out_of_time()) {
-              skipped(impl, bh, n, d, "time budget (90 s) spent; pass --shapes");
-              continue;
+        for (const char* dtype : {"bfloat16", "float32"}) {
+          if (!env_lists("SMYRF_ATTN_DTYPES", dtype)) continue;
+          const bool bf = std::string(dtype) == "bfloat16";
+          Generator gen(1);
+          auto input = [&](bool grad) {
+            Tensor t = randn({1, bh, n, d}, kFloat32, &gen).to(dev);
+            if (bf) return t.to(kBFloat16);
+            if (grad) t.requires_grad_();
+            return t;
+          };
+          const Tensor q = input(true), k = input(true), v = input(true), up = input(false);
+          auto run = [&](const std::function<Tensor()>& op, bool backward) {
+            if (!backward) {
+              NoGradGuard ng;
+              op();
+              return;
             }
-            auto fn = [&] { run(op, backward); };
-            const Timing t = measure_events(fn, warmup, repeats);
-            const double mib = peak_added_mib(fn);
-            const double flops = backward ? 3.5 * fwd_flops : fwd_flops;
-            Record r("attention");
-            r.set("impl", impl).set("pass", backward ? "fwd+bwd" : "fwd");
-            r.set("batch_heads", bh).set("n", n).set("d", d).set("n_hashes", nh).set("cluster", cl);
-            r.set("device", "cuda").set("dtype", "float32").set("level", "op");
-            r.set("timer", "cuda-event");
-            r.timing(t);
-            r.set("gflops", flops / (t.median_ms * 1e6));
-            r.set("peak_mib", mib);
-            r.print(opt);
+            op().backward(up);
+            for (const Tensor* t : {&q, &k, &v}) t->zero_grad();
+          };
+          auto measure_op = [&](const char* impl, int64_t nh, int64_t cl, double fwd_flops,
+                                const std::function<Tensor()>& op) {
+            for (bool backward : {false, true}) {
+              if (out_of_time()) {
+                skipped(impl, dtype, bh, n, d, budget_why);
+                continue;
+              }
+              const std::function<void()> fn =
+                  bf ? bf16_call(q, k, v, up, nh, cl, backward)
+                     : std::function<void()>([&, backward] { run(op, backward); });
+              const Timing t = measure_events(fn, warmup, repeats);
+              const double mib = peak_added_mib(fn);
+              const double flops = backward ? 3.5 * fwd_flops : fwd_flops;
+              Record r("attention");
+              r.set("impl", impl).set("pass", backward ? "fwd+bwd" : "fwd");
+              r.set("batch_heads", bh).set("n", n).set("d", d).set("n_hashes", nh);
+              r.set("cluster", cl).set("device", "cuda").set("dtype", dtype);
+              r.set("level", bf ? "raw-op" : "op").set("timer", "cuda-event");
+              r.timing(t);
+              r.set("gflops", flops / (t.median_ms * 1e6));
+              r.set("peak_mib", mib);
+              r.print(opt);
+            }
+          };
+          // dense: 4 N^2 d FLOPs forward; the backward about 2.5 times that again
+          const double dense_flops = 4.0 * bh * n * n * d;
+          if (!env_lists("SMYRF_ATTN_IMPLS", "dense")) {
+          } else if (filtered || dense_flops <= 1.2e12) {
+            measure_op("dense", 0, 0, dense_flops, [&] { return attention(q, k, v); });
+          } else {
+            skipped("dense", dtype, bh, n, d, "above 1.2e12 forward FLOPs; pass --shapes");
           }
-        };
-        // dense: 4 N^2 d FLOPs forward; the backward about 2.5 times that again
-        const double dense_flops = 4.0 * bh * n * n * d;
-        if (filtered || dense_flops <= 1.2e12)
-          measure_op("dense", 0, 0, dense_flops, [&] { return attention(q, k, v); });
-        else
-          skipped("dense", bh, n, d, "above 1.2e12 forward FLOPs; pass --shapes");
-        for (const SmyrfCase& c : kSmyrf) {
-          if (c.cluster > n) continue;
-          SmyrfOptions o;
-          o.n_hashes = c.n_hashes;
-          o.q_cluster_size = o.k_cluster_size = c.cluster;
-          o.seed = 1234;
-          measure_op(c.name, c.n_hashes, c.cluster, 4.0 * bh * n * c.cluster * d * c.n_hashes,
-                     [&] { return smyrf_attention(q, k, v, o); });
+          for (const SmyrfCase& c : kSmyrf) {
+            if (c.cluster > n || !env_lists("SMYRF_ATTN_IMPLS", c.name)) continue;
+            SmyrfOptions o;
+            o.n_hashes = c.n_hashes;
+            o.q_cluster_size = o.k_cluster_size = c.cluster;
+            o.seed = 1234;
+            measure_op(c.name, c.n_hashes, c.cluster, 4.0 * bh * n * c.cluster * d * c.n_hashes,
+                       [&] { return smyrf_attention(q, k, v, o); });
+          }
         }
       }
 }

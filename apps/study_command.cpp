@@ -25,8 +25,9 @@ void add_study_command(CLI::App& app) {
                   "attention layer to capture, e.g. transformer.h.0.attn, or for a GAN run "
                   "G.<path>, G_ema.<path> or D.<path> (empty: all)");
   cmd->add_option("--batch", o.batch, "sequences / images captured")->capture_default_str();
-  cmd->add_option("--train-steps", o.train_steps,
-                  "parameter-gradient comparison steps on an LM checkpoint (0: skip)")
+  cmd->add_option(
+         "--train-steps", o.train_steps,
+         "steps of the parameter-gradient comparison on a checkpoint (LM or GAN: G and D; 0: skip)")
       ->capture_default_str();
   cmd->add_option("--kinds", o.kinds, "synthetic inputs: gaussian, clustered")
       ->capture_default_str();

@@ -4,10 +4,10 @@
 // (docs/smyrf.md); this library measures its distance to the DENSE gradient on the same inputs.
 // Files: grad_study_inputs.cpp (synthetic inputs and capture from checkpoints), _metrics.cpp (one
 // head, one configuration), _sweep.cpp (the configurations and the run), _report.cpp (CSV, PNG
-// plots and the Markdown report). On the CPU all float64; on CUDA (StudyOptions::device "cuda")
-// the dense and SMYRF ops run in float32 on the device and the metrics in float64 on the host.
-// Deterministic in StudyOptions::seed, captured inputs included (their model pass is
-// bit-reproducible on the CPU).
+// plots and the Markdown report), _params.cpp (parameter gradients over a short run). On the CPU
+// all float64; on CUDA (StudyOptions::device "cuda") the dense and SMYRF ops run in float32 on the
+// device and the metrics in float64 on the host. Deterministic in StudyOptions::seed, captured
+// inputs included (their model pass is bit-reproducible on the CPU).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -123,7 +123,7 @@ struct StudyOptions {
   std::string checkpoint;  // an lm or gan run folder
   std::string layer;       // attention layer name; empty = every attention layer
   int64_t batch = 2;
-  int64_t train_steps = 3;  // parameter-gradient comparison steps (LM checkpoints; 0 = skip)
+  int64_t train_steps = 3;  // parameter-gradient comparison steps (LM and GAN; 0 = skip)
   // grids
   std::vector<int64_t> n_hashes{1, 2, 4, 8};
   std::vector<int64_t> clusters{16, 32, 64};      // query cluster sizes (key: scaled by Nk/Nq)
@@ -156,12 +156,37 @@ struct StudyResult {
 // progress bar on stderr. Deterministic: same options, same numbers.
 StudyResult run_grad_study(const StudyOptions& options);
 
-// Parameter-level comparison for an LM checkpoint: over `steps` SGD steps (dense gradients drive
-// the updates), the cosine between the gradient with every attention layer SMYRF (configuration
-// c, fixed seeds) and the dense gradient, for each attention layer's projection weights and for
-// all parameters. Rows use sweep "params".
+// ---- parameter gradients over a short run (grad_study_params.cpp) ----
+// At each step, on one batch, the gradient of every parameter with every attention layer SMYRF
+// (hash seed fixed per step) and with every attention layer dense; the run then moves on the
+// dense gradient. Per step, metrics "cos_grad" and "err_grad" (|g_smyrf - g_dense| / |g_dense|),
+// stat "step<k>", for
+//  - sweep "params": parameter groups (layer "<group>", for a GAN "G: <group>" / "D: <group>"):
+//    "attention q", "attention k", "attention v", "attention o" (the projections: q_proj/theta,
+//    k_proj/phi, v_proj/g, out_proj/o, weights and biases), "attention gain" (gamma), "convs",
+//    "linear", "norms/embeddings" (batch/layer norms, the conditional BN's gain and bias
+//    projections, embeddings) and "all parameters";
+//  - sweep "params_layer": every parameter of an attention layer on its own (its full name).
+// Rows carry the SMYRF configuration, the network's attention length n and its budget.
+//
+// LM checkpoint: `steps` SGD steps (lr 0.1) on `batch` training windows, SMYRF configuration c,
+// model in eval mode (no dropout). Throws smyrf::Error when the training text is too short.
 std::vector<StudyRow> param_gradient_study(const std::string& run_dir, const StudyConfig& c,
                                            int64_t steps, int64_t batch, uint64_t seed);
+// GAN checkpoint (the run's own SMYRF configuration; the model's attention setting is overridden
+// per pass, so a dense-trained run works too): each step is one D step and one G step of the
+// training iteration (the run's d_steps is not followed), G and D in training mode, their
+// spectral-norm vectors and BN statistics restored between the two passes so that only the
+// attention differs:
+//  - D rows ("D: ..."): the discriminator's hinge loss on cat(G(z, y) without gradients, a real
+//    batch of `batch` images of the run's training data (load_gan_data)); in the SMYRF pass G's
+//    attention is SMYRF too, as in SMYRF training;
+//  - G rows ("G: ..."): the generator's hinge loss -mean(D(G(z, y), y)) with D frozen (fresh y, z).
+// Draws from Generator(seed * 131 + 5): y, z, the real indices, then the G step's y and z. Updates
+// by Adam with the run's learning rates and betas from fresh moments. Throws smyrf::Error naming
+// the image path when the training images cannot be read.
+std::vector<StudyRow> gan_param_gradient_study(const std::string& run_dir, int64_t steps,
+                                               int64_t batch, uint64_t seed);
 
 // ---- outputs (grad_study_report.cpp) ----
 void write_csv(const std::string& path, const std::vector<StudyRow>& rows);

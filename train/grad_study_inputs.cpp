@@ -10,6 +10,7 @@
 #include "models/bert.h"
 #include "train/gan_train.h"
 #include "train/grad_study.h"
+#include "train/grad_study_internal.h"
 #include "train/lm_train.h"
 #include "train/run_files.h"
 
@@ -22,11 +23,35 @@ namespace fs = std::filesystem;
 std::vector<double> normal(int64_t n, Generator& g) {
   return randn({n}, kFloat64, &g).to_vector<double>();
 }
-
-// True when the run folder was written by `smyrf gan train` (its sidecar config has the GAN's
-// keys); LM runs have a tokenizer.json.
-bool is_lm_run(const std::string& dir) { return fs::exists(run_path(dir, "tokenizer.json")); }
 }  // namespace
+
+namespace study_detail {
+bool is_lm_run(const std::string& dir) { return fs::exists(run_path(dir, "tokenizer.json")); }
+
+data::ImageDataset gan_training_images(const LoadedGan& l, const std::string& what) {
+  const models::BigGanConfig& c = l.options.model;
+  data::ImageDataset ds;
+  const std::string where = l.options.data.empty() ? l.options.data_dir : l.options.data;
+  try {
+    ds = load_gan_data(l.options);
+  } catch (const Error& e) {
+    throw Error(kOp,
+                what + " needs real batches from the run's training images '" + where +
+                    "', which could not be read: " + e.what(),
+                "restore the images at that path, or capture a G. or G_ema. layer");
+  }
+  SMYRF_CHECK_HINT(ds.size() > 0 && ds.images.size(1) == c.image_channels &&
+                       ds.images.size(2) == c.resolution && ds.images.size(3) == c.resolution,
+                   kOp,
+                   "the images in '" << where << "' are " << shape_str(ds.images.shape())
+                                     << " but D takes (N, " << c.image_channels << ", "
+                                     << c.resolution << ", " << c.resolution << ")",
+                   "the run's training data must be unchanged");
+  return ds;
+}
+}  // namespace study_detail
+
+using study_detail::is_lm_run;
 
 StudyInput synthetic_input(const std::string& kind, int64_t n, int64_t d, int64_t heads,
                            double temperature, uint64_t seed) {
@@ -196,24 +221,8 @@ StudyInput capture_input(const std::string& dir, const std::string& layer, int64
     Tensor loss;
     if (net == "D") {
       // the discriminator's hinge loss on cat(fake, real), as the D step computes it
-      data::ImageDataset ds;
-      const std::string where = l.options.data.empty() ? l.options.data_dir : l.options.data;
-      try {
-        ds = load_gan_data(l.options);
-      } catch (const Error& e) {
-        throw Error(kOp,
-                    "capturing '" + layer +
-                        "' needs a real batch from the run's training images '" + where +
-                        "', which could not be read: " + e.what(),
-                    "restore the images at that path, or capture a G. or G_ema. layer");
-      }
-      SMYRF_CHECK_HINT(ds.size() > 0 && ds.images.size(1) == c.image_channels &&
-                           ds.images.size(2) == c.resolution && ds.images.size(3) == c.resolution,
-                       kOp,
-                       "the images in '" << where << "' are " << shape_str(ds.images.shape())
-                                         << " but D takes (N, " << c.image_channels << ", "
-                                         << c.resolution << ", " << c.resolution << ")",
-                       "the run's training data must be unchanged");
+      const data::ImageDataset ds =
+          study_detail::gan_training_images(l, "capturing '" + layer + "'");
       std::vector<int64_t> idx(batch);
       for (int64_t b = 0; b < batch; ++b)
         idx[b] = static_cast<int64_t>(g.next_u64() % static_cast<uint64_t>(ds.size()));

@@ -2,6 +2,7 @@
 // number in the report is computed here from the rows; nothing is written in advance.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <set>
@@ -35,11 +36,22 @@ std::string fmt(double v, int prec = 3) {
   return os.str();
 }
 
-const char* const kColorNames[] = {"blue",   "red",  "green", "purple",
-                                   "orange", "cyan", "brown", "pink"};
-const std::array<uint8_t, 3> kColors[] = {{31, 119, 180},  {214, 39, 40},  {44, 160, 44},
-                                          {148, 103, 189}, {255, 127, 14}, {23, 190, 207},
-                                          {140, 86, 75},   {227, 119, 194}};
+const char* const kColorNames[] = {"blue", "red",   "green", "purple", "orange",
+                                   "cyan", "brown", "pink",  "grey",   "olive"};
+const std::array<uint8_t, 3> kColors[] = {
+    {31, 119, 180}, {214, 39, 40}, {44, 160, 44},   {148, 103, 189}, {255, 127, 14},
+    {23, 190, 207}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}, {188, 189, 34}};
+constexpr size_t kNumColors = sizeof(kColors) / sizeof(kColors[0]);
+
+// The network of a parameter-gradient row ("G" of "G: attention q"; "" for an LM's groups).
+std::string net_of(const std::string& layer) {
+  const size_t c = layer.find(": ");
+  return c == std::string::npos ? "" : layer.substr(0, c);
+}
+// k of a "step<k>" stat (steps sort by number, not as text).
+int64_t step_number(const std::string& stat) {
+  return stat.rfind("step", 0) == 0 ? std::atoll(stat.c_str() + 4) : 0;
+}
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -61,7 +73,7 @@ std::vector<T> distinct(const std::vector<StudyRow>& rows, const Pred& p, F fiel
 PlotSeries line(const std::vector<StudyRow>& rows, const Pred& p,
                 const std::function<double(const StudyRow&)>& x, size_t color) {
   PlotSeries s;
-  s.color = kColors[color % 8];
+  s.color = kColors[color % kNumColors];
   for (double xv : distinct<double>(rows, p, x)) {
     s.x.push_back(xv);
     s.y.push_back(mean_of(rows, [&](const StudyRow& r) { return p(r) && x(r) == xv; }));
@@ -87,7 +99,7 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
                                       const StudyOptions& o) {
   std::vector<std::string> files;
   const auto sources = distinct<std::string>(
-      rows, [](const StudyRow& r) { return r.sweep != "params"; },
+      rows, [](const StudyRow& r) { return r.sweep.rfind("params", 0) != 0; },
       [](const StudyRow& r) { return r.source + "|" + r.layer; });
   auto of_source = [](const std::string& key) {
     return [key](const StudyRow& r) { return r.source + "|" + r.layer == key; };
@@ -99,7 +111,7 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
   // ---- plots ----
   std::string legend_budget, legend_seeds;  // plot.h draws no text: the report names the colours
   auto legend = [](std::string& l, size_t color, const std::string& what) {
-    l += std::string(l.empty() ? "" : "; ") + kColorNames[color % 8] + " = " + what;
+    l += std::string(l.empty() ? "" : "; ") + kColorNames[color % kNumColors] + " = " + what;
   };
   {  // relative dq error against the memory budget, one line per (input, n_hashes)
     std::vector<PlotSeries> series;
@@ -327,29 +339,87 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
     }
     md << "\n";
   }
-  // parameter level
-  auto steps = distinct<std::string>(
+  // parameter level: one plot and one findings block per network (LM: one, GAN: G and D)
+  const auto nets = distinct<std::string>(
       rows, [](const StudyRow& r) { return r.sweep == "params"; },
-      [](const StudyRow& r) { return r.stat; });
-  if (!steps.empty()) {
+      [](const StudyRow& r) { return net_of(r.layer); });
+  if (!nets.empty()) {
     md << "## Parameter gradients over a short run\n\n"
-       << "Cosine between the gradient with every attention layer SMYRF and the dense gradient "
-          "(SGD steps on the dense gradient):\n\n";
-    for (const std::string& layer : distinct<std::string>(
-             rows, [](const StudyRow& r) { return r.sweep == "params"; },
-             [](const StudyRow& r) { return r.layer; })) {
-      md << "- " << layer << ":";
-      for (const std::string& s : steps)
-        md << " " << s << " "
-           << fmt(mean_of(rows,
-                          [&](const StudyRow& r) {
-                            return r.sweep == "params" && r.layer == layer && r.stat == s &&
-                                   r.metric == "cos_grad";
-                          }),
-                  4);
-      md << "\n";
+       << "At each step, on one batch, the gradient of every parameter with every attention layer "
+          "SMYRF against the gradient with every attention layer dense; the run then moves on "
+          "the dense gradient (LM: SGD; GAN: one D step on the discriminator's hinge loss, then "
+          "one G step on the generator's, Adam with the run's settings, spectral-norm and BN "
+          "state restored between the two passes). Per parameter group: cosine and relative "
+          "error |g_smyrf - g_dense| / |g_dense|, mean over the steps, then per step.\n\n";
+  }
+  for (const std::string& net : nets) {
+    auto in_net = [net](const StudyRow& r) {
+      return r.sweep == "params" && net_of(r.layer) == net;
+    };
+    std::vector<std::string> steps =
+        distinct<std::string>(rows, in_net, [](const StudyRow& r) { return r.stat; });
+    std::sort(steps.begin(), steps.end(), [](const std::string& a, const std::string& b) {
+      return step_number(a) < step_number(b);
+    });
+    // groups in the order the rows list them ("all parameters" last)
+    std::vector<std::string> groups;
+    for (const StudyRow& r : rows)
+      if (in_net(r) && std::find(groups.begin(), groups.end(), r.layer) == groups.end())
+        groups.push_back(r.layer);
+    const std::string file =
+        "param_cosine_vs_step" + (net.empty() ? std::string() : "_" + net) + ".png";
+    std::string legend_params;
+    std::vector<PlotSeries> series;
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      legend(legend_params, gi, groups[gi]);
+      series.push_back(line(
+          rows,
+          [&](const StudyRow& r) {
+            return in_net(r) && r.layer == groups[gi] && r.metric == "cos_grad";
+          },
+          [](const StudyRow& r) { return static_cast<double>(step_number(r.stat)); }, gi));
     }
+    save_plot(run_path(dir, file), series);
+    files.push_back(file);
+    md << "### " << (net.empty() ? std::string("Model") : net) << "\n\n"
+       << "Plot " << file << " (cosine against step): " << legend_params << ".\n\n";
+    std::string worst;
+    double worst_cos = INFINITY;
+    for (const std::string& grp : groups) {
+      auto of = [&](const char* m, const std::string& st) {
+        return mean_of(rows, [&](const StudyRow& r) {
+          return in_net(r) && r.layer == grp && r.metric == m && (st.empty() || r.stat == st);
+        });
+      };
+      const double cos = of("cos_grad", ""), err = of("err_grad", "");
+      if (cos < worst_cos) worst_cos = cos, worst = grp;
+      md << "- " << grp << ": cosine " << fmt(cos, 4) << ", relative error " << fmt(err)
+         << " (per step, cosine / error:";
+      for (const std::string& st : steps)
+        md << " " << step_number(st) << ": " << fmt(of("cos_grad", st), 4) << " / "
+           << fmt(of("err_grad", st));
+      md << ")\n";
+    }
+    if (!worst.empty())
+      md << "- Lowest mean cosine: " << worst << " (" << fmt(worst_cos, 4) << ").\n";
     md << "\n";
+  }
+  {  // every attention parameter on its own (projection weights and biases, the gain)
+    const auto names = distinct<std::string>(
+        rows, [](const StudyRow& r) { return r.sweep == "params_layer"; },
+        [](const StudyRow& r) { return r.layer; });
+    if (!names.empty()) {
+      md << "Attention parameters one by one (cosine / relative error, mean over the steps):";
+      for (const std::string& n : names) {
+        auto of = [&](const char* m) {
+          return mean_of(rows, [&](const StudyRow& r) {
+            return r.sweep == "params_layer" && r.layer == n && r.metric == m;
+          });
+        };
+        md << " " << n << " " << fmt(of("cos_grad"), 4) << " / " << fmt(of("err_grad")) << ";";
+      }
+      md << "\n\n";
+    }
   }
   write_file_atomic(run_path(dir, "report.md"), md.str(), kOp);
   files.push_back("report.md");

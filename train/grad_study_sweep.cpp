@@ -1,4 +1,5 @@
-// The sweeps of the gradient study and the parameter-level comparison on an LM checkpoint.
+// The sweeps of the gradient study and the run that collects them (the parameter-level
+// comparison itself is in grad_study_params.cpp).
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include "layers/attention.h"
 #include "models/bert.h"
 #include "train/grad_study.h"
+#include "train/grad_study_internal.h"
 #include "train/lm_train.h"
 #include "train/optim.h"
 #include "train/run_files.h"
@@ -177,18 +179,23 @@ StudyResult run_grad_study(const StudyOptions& o) {
       auto in = prepared(capture_input(o.checkpoint, l, o.batch, o.seed), o);
       input_jobs(jobs, in, o, ++s * 1000003);
     }
-    if (o.train_steps > 0 && fs::exists(run_path(o.checkpoint, "tokenizer.json"))) {
+    if (o.train_steps > 0) {
       const std::string ck = o.checkpoint;
       const int64_t steps = o.train_steps, batch = o.batch;
       const uint64_t seed = o.seed;
       jobs.push_back({"params", [ck, steps, batch, seed](std::vector<StudyRow>& rows) {
-                        LoadedLm l = load_lm(ck);
-                        StudyConfig c;
-                        const auto sc = l.model->config().smyrf_config();
-                        c.n_hashes = sc.n_hashes, c.q_cluster = sc.q_cluster_size,
-                        c.k_cluster = sc.k_cluster_size;
-                        for (auto& r : param_gradient_study(ck, c, steps, batch, seed))
-                          rows.push_back(r);
+                        std::vector<StudyRow> got;
+                        if (study_detail::is_lm_run(ck)) {
+                          LoadedLm l = load_lm(ck);
+                          StudyConfig c;
+                          const auto sc = l.model->config().smyrf_config();
+                          c.n_hashes = sc.n_hashes, c.q_cluster = sc.q_cluster_size,
+                          c.k_cluster = sc.k_cluster_size;
+                          got = param_gradient_study(ck, c, steps, batch, seed);
+                        } else {
+                          got = gan_param_gradient_study(ck, steps, batch, seed);
+                        }
+                        rows.insert(rows.end(), got.begin(), got.end());
                       }});
     }
   }
@@ -213,80 +220,6 @@ StudyResult run_grad_study(const StudyOptions& o) {
   res.files.push_back("measurements.csv");
   for (auto& f : write_report(o.out, res.rows, o)) res.files.push_back(f);
   return res;
-}
-
-std::vector<StudyRow> param_gradient_study(const std::string& dir, const StudyConfig& c,
-                                           int64_t steps, int64_t batch, uint64_t seed) {
-  LoadedLm l = load_lm(dir);
-  auto& model = *l.model;
-  model.train(false);  // no dropout: the two passes differ only in their attention
-  LmData d = prepare_lm_data(l.options, run_path(dir, "tokenizer.json"), false);
-  const int64_t ctx = model.config().context;
-  const std::vector<int32_t>& stream = d.streams.train;
-  SMYRF_CHECK_HINT(stream.size() > static_cast<size_t>(ctx + 1), kOp,
-                   "the run's training text has fewer than " << ctx + 1 << " tokens",
-                   "train on a larger corpus");
-  const layers::NamedTensors params = model.named_parameters();
-  std::vector<Tensor> ps;
-  for (auto& [n, p] : params) ps.push_back(p);
-  SGD opt(ps, SGD::Options{0.1});
-  Generator g(seed * 131 + 5);
-  std::vector<StudyRow> rows;
-  for (int64_t step = 0; step < steps; ++step) {
-    std::vector<int64_t> x(batch * ctx), y(batch * ctx);
-    for (int64_t b = 0; b < batch; ++b) {
-      const int64_t s = static_cast<int64_t>(g.next_u64() % (stream.size() - ctx - 1));
-      for (int64_t i = 0; i < ctx; ++i)
-        x[b * ctx + i] = stream[s + i], y[b * ctx + i] = stream[s + i + 1];
-    }
-    Tensor xt = from_vector(x, {batch, ctx}), yt = from_vector(y, {batch, ctx});
-    if (!model.causal()) {
-      models::MlmBatch mb = models::mask_tokens(xt, model.config().vocab_size - 1, g);
-      xt = mb.inputs, yt = mb.targets;
-    }
-    auto grads = [&](layers::AttentionKind kind) {
-      models::ForwardOptions f;
-      f.attention = kind;
-      f.smyrf = layers::SmyrfConfig{c.n_hashes, c.q_cluster, c.k_cluster, c.duplicates};
-      f.seed = seed * 7919 + static_cast<uint64_t>(step);
-      opt.zero_grad();
-      models::TransformerLM::loss(model.forward(xt, f), yt).backward();
-      std::vector<std::vector<double>> gs;
-      for (auto& [n, p] : params)
-        gs.push_back(p.grad().defined() ? p.grad().to(kFloat64).to_vector<double>()
-                                        : std::vector<double>(p.numel(), 0.0));
-      return gs;
-    };
-    const auto gs = grads(layers::AttentionKind::Smyrf);
-    const auto gd = grads(layers::AttentionKind::Dense);  // left in .grad for the step
-    double ab_all = 0, aa_all = 0, bb_all = 0, dd_all = 0;
-    auto add = [&](const std::string& name, double ab, double aa, double bb, double dd) {
-      StudyRow r;
-      r.sweep = "params", r.source = dir, r.layer = name, r.n = ctx, r.n_hashes = c.n_hashes;
-      r.q_cluster = c.q_cluster, r.k_cluster = c.k_cluster;
-      r.budget = static_cast<double>(c.n_hashes * std::min(c.k_cluster, ctx)) / ctx;
-      r.stat = "step" + std::to_string(step);
-      r.metric = "cos_grad";
-      r.value = aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : (aa == bb ? 1 : 0);
-      rows.push_back(r);
-      r.metric = "err_grad";
-      r.value = bb > 0 ? std::sqrt(dd / bb) : 0;
-      rows.push_back(r);
-    };
-    for (size_t i = 0; i < params.size(); ++i) {
-      double ab = 0, aa = 0, bb = 0, dd = 0;
-      for (size_t j = 0; j < gd[i].size(); ++j)
-        ab += gs[i][j] * gd[i][j], aa += gs[i][j] * gs[i][j], bb += gd[i][j] * gd[i][j],
-            dd += (gs[i][j] - gd[i][j]) * (gs[i][j] - gd[i][j]);
-      ab_all += ab, aa_all += aa, bb_all += bb, dd_all += dd;
-      const std::string& n = params[i].first;
-      if (n.find(".attn.") != std::string::npos && n.find("_proj.weight") != std::string::npos)
-        add(n, ab, aa, bb, dd);
-    }
-    add("all parameters", ab_all, aa_all, bb_all, dd_all);
-    opt.step();  // SGD on the dense gradient: the run moves as dense training would
-  }
-  return rows;
 }
 
 }  // namespace smyrf::train

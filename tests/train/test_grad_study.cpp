@@ -8,10 +8,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/train/grad_study_test_util.h"
 #include "train/grad_study.h"
 
 using namespace smyrf;
 using namespace smyrf::train;
+using smyrf::grad_study_test::slurp;
 
 namespace {
 double mean_whole(const std::vector<HeadMetrics>& ms, const std::string& k) {
@@ -23,12 +25,6 @@ double mean_coverage(const std::vector<HeadMetrics>& ms) {
   double s = 0;
   for (auto& m : ms) s += m.coverage.mean;
   return s / static_cast<double>(ms.size());
-}
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 }  // namespace
 
@@ -97,16 +93,7 @@ TEST_CASE("grad study: causal inputs and rejected configurations") {
 
 TEST_CASE("grad study: the same seed reproduces the same numbers and files") {
   namespace fs = std::filesystem;
-  StudyOptions o;
-  o.kinds = {"clustered"};
-  o.n = 64, o.d = 8, o.heads = 1;
-  o.lengths = {32};
-  o.temperatures = {0.5};
-  o.n_hashes = {1, 2};
-  o.clusters = {16};
-  o.budgets = {0.25};
-  o.seed_counts = {1, 2};
-  o.progress = false;
+  StudyOptions o = grad_study_test::small_study_options();
   const fs::path base = fs::temp_directory_path() / "smyrf_test_grad_study";
   fs::remove_all(base);
   o.out = (base / "a").string();

@@ -16,6 +16,7 @@
 #include "core/random.h"
 #include "data/png.h"
 #include "layers/attention.h"
+#include "tests/train/grad_study_test_util.h"
 #include "train/gan_train.h"
 #include "train/grad_study.h"
 #include "train/lm_train.h"
@@ -23,70 +24,11 @@
 using namespace smyrf;
 using namespace smyrf::train;
 namespace fs = std::filesystem;
+using grad_study_test::slurp;
+using grad_study_test::temp_dir;
+using grad_study_test::train_tiny_gan;
 
 namespace {
-
-std::string temp_dir(const std::string& name) {
-  const fs::path p =
-      fs::temp_directory_path() / ("smyrf_test_capture_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// An image folder of 3 classes x 4 grayscale 32x32 PNGs: class k is a bright band at 8 + 8k.
-std::string write_image_folder(const std::string& root) {
-  Generator g(5);
-  for (int k = 0; k < 3; ++k) {
-    const fs::path dir = fs::path(root) / ("class" + std::to_string(k));
-    fs::create_directories(dir);
-    for (int i = 0; i < 4; ++i) {
-      std::vector<uint8_t> px(32 * 32);
-      const auto noise = rand({32 * 32}, kFloat64, &g).to_vector<double>();
-      for (int r = 0; r < 32; ++r)
-        for (int c = 0; c < 32; ++c) {
-          const bool band = r >= 8 + 8 * k && r < 12 + 8 * k;
-          px[r * 32 + c] = static_cast<uint8_t>((band ? 200 : 30) + 40 * noise[r * 32 + c]);
-        }
-      data::write_png((dir / (std::to_string(i) + ".png")).string(), px.data(), 32, 32, 1);
-    }
-  }
-  return root;
-}
-
-// A tiny SMYRF BigGAN trained for 2 steps on the image folder; returns the run folder.
-std::string train_tiny_gan(const std::string& base) {
-  GanTrainOptions o;
-  o.model.resolution = 32;
-  o.model.ch = 4;
-  o.model.dim_z = 16;
-  o.model.shared_dim = 8;
-  o.model.image_channels = 1;
-  o.model.attention = "smyrf";
-  o.model.q_cluster_size = 64;
-  o.model.k_cluster_size = 16;
-  o.data = write_image_folder(base + "/images");
-  o.batch = 4;
-  o.d_steps = 1;
-  o.steps = 2;
-  o.ema_start = 0;
-  o.ema_decay = 0.5;  // G_ema differs from G
-  o.sample_every = 0;
-  o.ckpt_every = 0;
-  o.eval_every = 0;
-  o.write_samples = false;
-  o.progress = false;
-  o.out = base + "/run";
-  o.seed = 4;
-  train_gan(o);
-  return o.out;
-}
 
 // The gradient of `loss` at the "out" capture point of root's layer `path`, through a manual
 // autograd pass: a forward hook keeps the output and asks autograd to retain its gradient.
@@ -132,7 +74,7 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 TEST_CASE("grad study capture: GAN layers of G, G_ema and D with the real hinge losses") {
-  const std::string base = temp_dir("gan");
+  const std::string base = temp_dir("capture_gan");
   const std::string dir = train_tiny_gan(base);
   const std::vector<std::string> names = attention_layers(dir);
   const std::string g_layer = first_with_prefix(names, "G."),
@@ -227,7 +169,7 @@ TEST_CASE("grad study capture: GAN layers of G, G_ema and D with the real hinge 
 }
 
 TEST_CASE("grad study capture: an LM checkpoint gives bit-identical captures and studies") {
-  const std::string base = temp_dir("lm");
+  const std::string base = temp_dir("capture_lm");
   fs::create_directories(base);
   {
     std::ofstream f(base + "/corpus.txt");

@@ -22,6 +22,16 @@ constexpr int64_t kAlpha2 = 36;  // points of the 6x6 transform domain
 // (36 x 128 x 128 floats each at 128 channels) at 2.4 MB.
 constexpr int64_t kTileBlock = 128;
 
+// Grow-only scratch of the calling thread (its OpenMP team indexes into it): fresh multi-MB
+// vectors per call cost page faults and zero-filling (~5% of a 4x4-image convolution).
+enum ScratchUse { kScratchV, kScratchM, kScratchDU, kScratchCount };
+float* scratch(ScratchUse use, size_t n) {
+  thread_local std::vector<float> bufs[kScratchCount];
+  std::vector<float>& b = bufs[use];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
 int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -120,14 +130,15 @@ void transform_inputs(const Plan& pl, const Transforms& tf, const float* x, cons
 // y (N, Cout, P, Q) = conv(x) under `pl` with transformed filter u (36, Cout, Cin), plus bias.
 void run_forward(const Plan& pl, const float* x, const float* u, const float* bias, float* y) {
   const Transforms tf = transforms();
-  std::vector<float> vs(pl.nt * pl.v_size()), ms(pl.nt * pl.m_size());
+  float* vs = scratch(kScratchV, pl.nt * pl.v_size());
+  float* ms = scratch(kScratchM, pl.nt * pl.m_size());
   std::vector<TileRef> refss(static_cast<size_t>(pl.nt * pl.Tb));
   const int64_t PQ = pl.P * pl.Q;
 #pragma omp parallel num_threads(pl.nt) if (pl.nt > 1)
   {
     const int tid = omp_get_thread_num();
-    float* v = vs.data() + tid * pl.v_size();
-    float* m = ms.data() + tid * pl.m_size();
+    float* v = vs + tid * pl.v_size();
+    float* m = ms + tid * pl.m_size();
     TileRef* refs = refss.data() + tid * pl.Tb;
     alignas(32) float out[16 * 8];
 #pragma omp for schedule(static)
@@ -201,15 +212,17 @@ void conv2d_winograd_backward_filter(const Conv2dGeometry& g, const float* x, co
   const Transforms tf = transforms();
   const int64_t PQ = pl.P * pl.Q, KC = g.K * g.C;
   const size_t du_size = static_cast<size_t>(kAlpha2 * KC);
-  std::vector<float> vs(pl.nt * pl.v_size()), ms(pl.nt * pl.m_size());
-  std::vector<float> dus(pl.nt * du_size, 0.0f);
+  float* vs = scratch(kScratchV, pl.nt * pl.v_size());
+  float* ms = scratch(kScratchM, pl.nt * pl.m_size());
+  float* dus = scratch(kScratchDU, pl.nt * du_size);
   std::vector<TileRef> refss(static_cast<size_t>(pl.nt * pl.Tb));
 #pragma omp parallel num_threads(pl.nt) if (pl.nt > 1)
   {
     const int tid = omp_get_thread_num();
-    float* v = vs.data() + tid * pl.v_size();
-    float* dm = ms.data() + tid * pl.m_size();
-    float* du = dus.data() + tid * du_size;
+    float* v = vs + tid * pl.v_size();
+    float* dm = ms + tid * pl.m_size();
+    float* du = dus + tid * du_size;
+    std::fill(du, du + du_size, 0.0f);
     TileRef* refs = refss.data() + tid * pl.Tb;
     alignas(32) float dyt[16 * 8];
 #pragma omp for schedule(static)
@@ -237,10 +250,10 @@ void conv2d_winograd_backward_filter(const Conv2dGeometry& g, const float* x, co
     }
   }
   for (int t = 1; t < pl.nt; ++t) {  // fixed order: deterministic
-    const float* src = dus.data() + t * du_size;
+    const float* src = dus + t * du_size;
     for (size_t i = 0; i < du_size; ++i) dus[i] += src[i];
   }
-  winograd::filter_transform_adjoint(dus.data(), g.K, g.C, dw);
+  winograd::filter_transform_adjoint(dus, g.K, g.C, dw);
   if (dbias) {
     for (int64_t k = 0; k < g.K; ++k) {
       double s = 0;  // double: sums over N*P*Q terms
@@ -260,22 +273,25 @@ namespace {
 // u = G g for 3 values (G of F(4x4, 3x3)):
 //   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 // written out because the compiler may not drop the products with G's zeros.
+// Products with the reciprocals, not divisions: a double division costs ~15 cycles and the
+// transform of 128 x 128 filters was half the time of a 4x4-image convolution with them.
+constexpr double k4 = 1.0 / 4, k6 = 1.0 / 6, k12 = 1.0 / 12, k24 = 1.0 / 24;
 inline void g3(const double g[3], double u[6]) {
-  const double e = g[0] + g[2], e24 = g[0] / 24 + g[2] / 6;
-  u[0] = g[0] / 4;
-  u[1] = -(e + g[1]) / 6;
-  u[2] = -(e - g[1]) / 6;
-  u[3] = e24 + g[1] / 12;
-  u[4] = e24 - g[1] / 12;
+  const double e = g[0] + g[2], e24 = g[0] * k24 + g[2] * k6;
+  u[0] = g[0] * k4;
+  u[1] = -(e + g[1]) * k6;
+  u[2] = -(e - g[1]) * k6;
+  u[3] = e24 + g[1] * k12;
+  u[4] = e24 - g[1] * k12;
   u[5] = g[2];
 }
 // dg = G^T du (6 -> 3), the adjoint of g3.
 inline void gt6(const double du[6], double dg[3]) {
-  const double s12 = (du[1] + du[2]) / 6, d12 = (du[2] - du[1]) / 6;
+  const double s12 = (du[1] + du[2]) * k6, d12 = (du[2] - du[1]) * k6;
   const double s34 = du[3] + du[4], d34 = du[3] - du[4];
-  dg[0] = du[0] / 4 - s12 + s34 / 24;
-  dg[1] = d12 + d34 / 12;
-  dg[2] = -s12 + s34 / 6 + du[5];
+  dg[0] = du[0] * k4 - s12 + s34 * k24;
+  dg[1] = d12 + d34 * k12;
+  dg[2] = -s12 + s34 * k6 + du[5];
 }
 // Threads for the K*C filter transforms (inside a parallel region: one).
 int filter_threads(int64_t KC) {
@@ -284,42 +300,59 @@ int filter_threads(int64_t KC) {
 }
 }  // namespace
 
+// Filters are transformed in chunks of kFilterChunk through a local (36, chunk) buffer: writing
+// (or reading) the 36 planes of u directly, K*C floats apart (64 KiB at 128 x 128, the same
+// cache set for every plane), missed the cache on every access and took as long as the whole
+// 4x4-image convolution.
+constexpr int64_t kFilterChunk = 64;
+
 void filter_transform(const float* w, int64_t K, int64_t C, float* u) {
-  const int64_t KC = K * C;
+  const int64_t KC = K * C, chunks = (KC + kFilterChunk - 1) / kFilterChunk;
   const int nt = filter_threads(KC);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (int64_t kc = 0; kc < KC; ++kc) {
-    const float* g = w + kc * 9;
-    double t[3][6];  // (G g)^T: t[s][i] = (G g)[i][s]
-    for (int s = 0; s < 3; ++s) {
-      const double col[3] = {g[s], g[3 + s], g[6 + s]};
-      g3(col, t[s]);
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t kc0 = ch * kFilterChunk, cnt = std::min(kFilterChunk, KC - kc0);
+    float buf[36][kFilterChunk];
+    for (int64_t i0 = 0; i0 < cnt; ++i0) {
+      const float* g = w + (kc0 + i0) * 9;
+      double t[3][6];  // (G g)^T: t[s][i] = (G g)[i][s]
+      for (int s = 0; s < 3; ++s) {
+        const double col[3] = {g[s], g[3 + s], g[6 + s]};
+        g3(col, t[s]);
+      }
+      for (int i = 0; i < 6; ++i) {  // row i of (G g) G^T = G applied to (G g)[i][:]
+        const double row[3] = {t[0][i], t[1][i], t[2][i]};
+        double o[6];
+        g3(row, o);
+        for (int j = 0; j < 6; ++j) buf[i * 6 + j][i0] = static_cast<float>(o[j]);
+      }
     }
-    for (int i = 0; i < 6; ++i) {  // row i of (G g) G^T = G applied to (G g)[i][:]
-      const double row[3] = {t[0][i], t[1][i], t[2][i]};
-      double o[6];
-      g3(row, o);
-      for (int j = 0; j < 6; ++j) u[(i * 6 + j) * KC + kc] = static_cast<float>(o[j]);
-    }
+    for (int xi = 0; xi < 36; ++xi) std::copy(buf[xi], buf[xi] + cnt, u + xi * KC + kc0);
   }
 }
 
 void filter_transform_adjoint(const float* du, int64_t K, int64_t C, float* dw) {
-  const int64_t KC = K * C;
+  const int64_t KC = K * C, chunks = (KC + kFilterChunk - 1) / kFilterChunk;
   const int nt = filter_threads(KC);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (int64_t kc = 0; kc < KC; ++kc) {
-    double t[6][3];  // du G: t[i][s] = (G^T applied to row i of du)[s]
-    for (int i = 0; i < 6; ++i) {
-      double row[6];
-      for (int j = 0; j < 6; ++j) row[j] = du[(i * 6 + j) * KC + kc];
-      gt6(row, t[i]);
-    }
-    for (int s = 0; s < 3; ++s) {  // G^T (du G), column s
-      const double col[6] = {t[0][s], t[1][s], t[2][s], t[3][s], t[4][s], t[5][s]};
-      double o[3];
-      gt6(col, o);
-      for (int r = 0; r < 3; ++r) dw[kc * 9 + r * 3 + s] = static_cast<float>(o[r]);
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t kc0 = ch * kFilterChunk, cnt = std::min(kFilterChunk, KC - kc0);
+    float buf[36][kFilterChunk];
+    for (int xi = 0; xi < 36; ++xi)
+      std::copy(du + xi * KC + kc0, du + xi * KC + kc0 + cnt, buf[xi]);
+    for (int64_t i0 = 0; i0 < cnt; ++i0) {
+      double t[6][3];  // du G: t[i][s] = (G^T applied to row i of du)[s]
+      for (int i = 0; i < 6; ++i) {
+        double row[6];
+        for (int j = 0; j < 6; ++j) row[j] = buf[i * 6 + j][i0];
+        gt6(row, t[i]);
+      }
+      for (int s = 0; s < 3; ++s) {  // G^T (du G), column s
+        const double col[6] = {t[0][s], t[1][s], t[2][s], t[3][s], t[4][s], t[5][s]};
+        double o[3];
+        gt6(col, o);
+        for (int r = 0; r < 3; ++r) dw[(kc0 + i0) * 9 + r * 3 + s] = static_cast<float>(o[r]);
+      }
     }
   }
 }

@@ -14,10 +14,12 @@
 #include <string>
 
 #include "cuda_test_util.h"
+#include "tests/train/grad_study_test_util.h"
 #include "train/grad_study.h"
 
 using namespace smyrf;
 using namespace smyrf::train;
+using smyrf::grad_study_test::slurp;
 
 namespace {
 
@@ -59,13 +61,6 @@ void compare_measures(const StudyInput& in, StudyConfig c, const std::string& wh
   }
 }
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 TEST_CASE("cuda: grad study measures agree with the CPU (non-causal, set, causal, one cluster)") {
@@ -91,16 +86,7 @@ TEST_CASE("cuda: grad study measures agree with the CPU (non-causal, set, causal
 
 TEST_CASE("cuda: a study run on CUDA matches the CPU run on float32-rounded inputs") {
   namespace fs = std::filesystem;
-  StudyOptions o;
-  o.kinds = {"clustered"};
-  o.n = 64, o.d = 8, o.heads = 1;
-  o.lengths = {32};
-  o.temperatures = {0.5};
-  o.n_hashes = {1, 2};
-  o.clusters = {16};
-  o.budgets = {0.25};
-  o.seed_counts = {1, 2};
-  o.progress = false;
+  StudyOptions o = grad_study_test::small_study_options();
   const fs::path base = fs::temp_directory_path() / "smyrf_test_cuda_grad_study";
   fs::remove_all(base);
   o.float32_inputs = true;

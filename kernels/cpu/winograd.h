@@ -34,7 +34,8 @@ namespace smyrf::kernels::cpu {
 // Whether the Winograd kernels can run this geometry (3x3, stride 1, dilation 1, one group,
 // 0 <= pad <= 2, a non-empty output).
 bool conv2d_winograd_supports(const Conv2dGeometry& g);
-// Whether they are chosen for it (supports() plus the measured channel threshold). The
+// Whether they are chosen for it: supports() and at least 32 channels on both sides (the filter
+// gradient of 32..63-channel layers only up to 16x16 outputs), by measurement. The
 // environment variable SMYRF_CONV_WINOGRAD=0 (read once) turns the Winograd path off.
 bool conv2d_winograd_applies(const Conv2dGeometry& g, ConvPass pass);
 

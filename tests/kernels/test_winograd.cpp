@@ -249,6 +249,9 @@ TEST_CASE("winograd conv2d is only offered for 3x3, stride 1, no dilation, one g
   g = make(2, 4, 8, 8, 4, 1, 1);
   g.R = g.S = 5, g.P = g.Q = 6;
   CHECK_FALSE(conv2d_winograd_supports(g));
-  // BigGAN's wide blocks take it
+  // BigGAN's wide blocks take it, thin image layers do not
   CHECK(conv2d_winograd_applies(make(32, 128, 16, 16, 128, 1, 1), ConvPass::Forward));
+  CHECK(conv2d_winograd_applies(make(32, 32, 8, 8, 32, 1, 1), ConvPass::BackwardFilter));
+  CHECK_FALSE(conv2d_winograd_applies(make(32, 32, 32, 32, 32, 1, 1), ConvPass::BackwardFilter));
+  CHECK_FALSE(conv2d_winograd_applies(make(32, 128, 32, 32, 3, 1, 1), ConvPass::Forward));
 }

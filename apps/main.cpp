@@ -5,8 +5,14 @@
 #include <exception>
 
 #include "apps/commands.h"
+#include "core/threading.h"
 
 int main(int argc, char** argv) {
+  // GOMP_SPINCOUNT=300 unless the user chose a wait policy (core/threading.h). A/B on this 2-vCPU
+  // host at load ~6 (bench gan-step --shapes cpu, 2 interleaved rounds, median ms per iteration):
+  // libgomp's default spin 4673 / 5050, GOMP_SPINCOUNT=300 1586 / 1326, OMP_WAIT_POLICY=passive
+  // 1716 / 1545; process CPU ms 3668 / 3032 -> 864 / 687. SMYRF_KEEP_OMP_SPIN=1 keeps the default.
+  smyrf::reexec_with_short_omp_spin(argv);
   CLI::App app{"smyrf: a deep-learning framework with SMYRF clustered attention"};
   app.require_subcommand(1);
   smyrf::apps::add_info_command(app);

@@ -382,6 +382,10 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
     save_plot(run_path(dir, file), series);
     files.push_back(file);
     md << "### " << (net.empty() ? std::string("Model") : net) << "\n\n"
+       << (net == "G"   ? "Gradients of the generator's hinge loss -mean(D(G(z, y), y)), D frozen. "
+           : net == "D" ? "Gradients of the discriminator's hinge loss on G's fakes (G's "
+                          "attention in the same mode as D's) and a real batch. "
+                        : "")
        << "Plot " << file << " (cosine against step): " << legend_params << ".\n\n";
     std::string worst;
     double worst_cos = INFINITY;
@@ -392,16 +396,20 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
         });
       };
       const double cos = of("cos_grad", ""), err = of("err_grad", "");
-      if (cos < worst_cos) worst_cos = cos, worst = grp;
-      md << "- " << grp << ": cosine " << fmt(cos, 4) << ", relative error " << fmt(err)
+      // the gain is one number: its cosine is only the sign agreement (+1 or -1)
+      const bool scalar = grp.find("attention gain") != std::string::npos;
+      if (!scalar && cos < worst_cos) worst_cos = cos, worst = grp;
+      md << "- " << grp << ": cosine " << fmt(cos, 4)
+         << (scalar ? " (a scalar: sign agreement)" : "") << ", relative error " << fmt(err)
          << " (per step, cosine / error:";
-      for (const std::string& st : steps)
-        md << " " << step_number(st) << ": " << fmt(of("cos_grad", st), 4) << " / "
-           << fmt(of("err_grad", st));
+      for (size_t i = 0; i < steps.size(); ++i)
+        md << (i ? "; " : " ") << step_number(steps[i]) << ": " << fmt(of("cos_grad", steps[i]), 4)
+           << " / " << fmt(of("err_grad", steps[i]));
       md << ")\n";
     }
     if (!worst.empty())
-      md << "- Lowest mean cosine: " << worst << " (" << fmt(worst_cos, 4) << ").\n";
+      md << "- Lowest mean cosine of a tensor group: " << worst << " (" << fmt(worst_cos, 4)
+         << ").\n";
     md << "\n";
   }
   {  // every attention parameter on its own (projection weights and biases, the gain)

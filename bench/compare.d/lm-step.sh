@@ -5,37 +5,22 @@
 # (default 2) sets both sides' thread count: LM_THREADS=1 compares the work each side does on a
 # loaded host, where two-thread runs mostly measure the other jobs and OpenMP spin-waiting.
 
+lm_step_ours() {
+  "$SMYRF_BIN" bench lm-step --json --repeats 2 --threads "${LM_THREADS:-2}" --shapes "$1"
+}
+lm_step_torch() {  # the dense twin of a case: same model and context
+  OPENBLAS_NUM_THREADS="${LM_THREADS:-2}" "$PY" "$ROOT/bench/reference/gpt_torch.py" \
+    --repeats 2 --threads "${LM_THREADS:-2}" "${1%-*}-dense"
+}
+
 compare_lm_step() {
   local cases=(gpt-256-dense gpt-1024-dense gpt-1024-smyrf gpt-4096-dense gpt-4096-smyrf
                bert-1024-dense bert-1024-smyrf)
   if [[ -n "${SHAPES:-}" ]]; then cases=(${SHAPES//,/ }); fi
-  local results round c twin line
+  local results
   results="$(mktemp)"
-  for ((round = 1; round <= ROUNDS; round++)); do
-    echo "round $round/$ROUNDS" >&2
-    for c in "${cases[@]}"; do
-      line="$("$SMYRF_BIN" bench lm-step --json --repeats 2 --threads "${LM_THREADS:-2}" \
-               --shapes "$c" | grep '^{' | head -1)"
-      [[ -n "$line" ]] || die "smyrf bench lm-step printed nothing for $c"
-      printf 'ours\t%s\t%s\n' "$c" "$line" >>"$results"
-      twin="${c%-*}-dense"
-      line="$(OPENBLAS_NUM_THREADS="${LM_THREADS:-2}" "$PY" "$ROOT/bench/reference/gpt_torch.py" \
-               --repeats 2 --threads "${LM_THREADS:-2}" "$twin" | grep '^{' | head -1)"
-      [[ -n "$line" ]] || die "gpt_torch.py printed nothing for $twin"
-      printf 'torch\t%s\t%s\n' "$c" "$line" >>"$results"
-    done
-  done
-  "$PY" - "$results" <<'PYEOF'
-import json, statistics, sys
-runs, order = {}, []
-for line in open(sys.argv[1]):
-    impl, case, js = line.rstrip("\n").split("\t", 2)
-    r = json.loads(js)
-    if case not in runs:
-        runs[case] = {}
-        order.append(case)
-    runs[case].setdefault(impl, []).append(r)
-med = lambda rs, k: statistics.median(r[k] for r in rs)
+  run_twin_rounds "$results" lm_step_ours lm_step_torch "${cases[@]}"
+  summarize_twins "$results" <<'PYEOF'
 print("\nlm-step: tokens/s per training step (fwd + loss + bwd + AdamW), medians over rounds;")
 print("PyTorch runs dense attention (its twin of a SMYRF case is the dense model, same context).")
 print("'ours step MiB': resident memory one step adds with the mmap threshold pinned (every")

@@ -27,6 +27,8 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+
+#include "kernels/cpu/vec_math_avx2.h"
 #endif
 
 namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
@@ -216,10 +218,7 @@ inline void row_times_tile(const float* x, const float* t, int64_t d, float* s) 
   _mm256_storeu_ps(s + 56, a7);
 }
 
-inline __m256i tail_mask(int64_t r) {  // first r of 8 lanes
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(r)), lanes);
-}
+using ::smyrf::kernels::cpu::avx2::tail_mask;  // first r of 8 lanes (vec_math_avx2.h)
 
 inline void axpy(float* y, float a, const float* x, int64_t n) {
   const __m256 va = _mm256_set1_ps(a);

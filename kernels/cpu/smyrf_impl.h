@@ -75,7 +75,12 @@ using TileScratchFor = std::conditional_t<std::is_same_v<T, float>, TileScratch,
 constexpr bool kHaveTiles = false;
 template <typename T>
 using TileScratchFor = char;
-inline void tile_forward(...) {}
+struct RowPrefetch {
+  void clear() {}
+  void add(...) {}
+  void finish() {}
+};
+inline void tile_forward_merge(...) {}
 inline void prefetch_rows(...) {}
 inline void tile_backward(...) {}
 #endif
@@ -113,11 +118,39 @@ void with_drop(const SmyrfParams& p, int64_t bh, const int32_t* qi, const int32_
   }
 }
 
+// Tasks (bh, cluster) of one round go to the threads in blocks of kTaskBlock consecutive
+// clusters, so that a thread knows its next cluster and prefetches its rows during the current
+// one (tiles path).
+constexpr int64_t kTaskBlock = 8;
+
+// The sorted query and key ranges of cluster task (bh, c) in round r; false when it is empty.
+struct ClusterRange {
+  int64_t bh = 0;
+  const int32_t* qi = nullptr;
+  const int32_t* kj = nullptr;
+  int64_t nq = 0, nk = 0;
+};
+inline bool cluster_range(const SmyrfParams& p, const SmyrfPlan& plan, int64_t r, int64_t task,
+                          ClusterRange* cr) {
+  const int64_t nc = plan.n_chunks, R = p.n_hashes;
+  const int64_t bh = task / nc, c = task % nc;
+  const int64_t q0 = c * p.cq, q1 = std::min<int64_t>(q0 + p.cq, plan.q_real[bh]);
+  const int64_t k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
+  if (q1 <= q0 || k1 <= k0) return false;
+  cr->bh = bh;
+  cr->qi = plan.q_order.data() + (bh * R + r) * p.nq + q0;
+  cr->kj = plan.k_order.data() + (bh * R + r) * p.nk + k0;
+  cr->nq = q1 - q0;
+  cr->nk = k1 - k0;
+  return true;
+}
+
 template <typename T>
 void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
                           const T* v, T* out, T* lse) {
   const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
-  const int64_t nc = plan.n_chunks;
+  const int64_t tasks = BH * plan.n_chunks;
+  const int64_t blocks = (tasks + kTaskBlock - 1) / kTaskBlock;
   const T scale = static_cast<T>(p.scale);
   const bool set = p.duplicates == SmyrfDuplicates::Set;
   const bool tiles = use_tiles<T>(p);
@@ -127,45 +160,59 @@ void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* 
     Workspace<T> ws;
     ws.reserve(d, dv, 2 * kQueryBlock);  // o, lse: a packed tile holds up to 128 queries
     TileScratchFor<T> ts;
+    RowPrefetch pf;
     for (int64_t r = 0; r < R; ++r) {
+      const bool tile_round = tiles && !(set && r > 0);
 #pragma omp for schedule(dynamic)
-      for (int64_t task = 0; task < BH * nc; ++task) {
-        const int64_t bh = task / nc, c = task % nc;
-        const int32_t* qo = plan.q_order.data() + (bh * R + r) * nq;
-        const int32_t* ko = plan.k_order.data() + (bh * R + r) * nk;
-        const int64_t q0 = c * p.cq, q1 = std::min<int64_t>(q0 + p.cq, plan.q_real[bh]);
-        const int64_t k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
-        if (q1 <= q0 || k1 <= k0) continue;
-        if constexpr (std::is_same_v<T, float> && kHaveTiles) {
-          if (tiles && !(set && r > 0)) {
-            const int32_t* qi = qo + q0;
-            prefetch_rows(out + bh * nq * dv, dv, qi, q1 - q0);
-            tile_forward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, q1 - q0,
-                         ko + k0, k1 - k0, scale, ws.o.data(), ws.lse.data(), ts);
-            for (int64_t a = 0; a < q1 - q0; ++a)
-              merge_round(out + (bh * nq + qi[a]) * dv, lse + bh * nq + qi[a], ws.o.data() + a * dv,
-                          ws.lse[a], dv);
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t end = std::min(tasks, (blk + 1) * kTaskBlock);
+        bool fetched = false;  // this task's rows were prefetched during the previous one
+        for (int64_t task = blk * kTaskBlock; task < end; ++task) {
+          ClusterRange cr;
+          if (!cluster_range(p, plan, r, task, &cr)) {
+            fetched = false;
             continue;
           }
-        }
-        for (int64_t sub = q0; sub < q1; sub += kQueryBlock) {
-          const int64_t n = std::min(kQueryBlock, q1 - sub);
-          const int32_t* qi = qo + sub;
-          const int32_t* kj = ko + k0;
-          SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
-                          plan.k_cluster.data() + bh * R * nk,
-                          nq,
-                          nk,
-                          r,
-                          qi,
-                          kj};
-          with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
-            block_forward(q + bh * nq * d, d, k + bh * nk * d, d, v + bh * nk * dv, dv, d, dv, qi,
-                          n, kj, k1 - k0, scale, pair, drop, ws.o.data(), ws.lse.data(), ws);
-          });
-          for (int64_t a = 0; a < n; ++a)
-            merge_round(out + (bh * nq + qi[a]) * dv, lse + bh * nq + qi[a], ws.o.data() + a * dv,
-                        ws.lse[a], dv);
+          const int64_t bh = cr.bh;
+          if constexpr (std::is_same_v<T, float> && kHaveTiles) {
+            if (tile_round) {
+              if (!fetched) prefetch_rows(out + bh * nq * dv, dv, cr.qi, cr.nq);
+              ClusterRange nx;
+              pf.clear();
+              fetched = task + 1 < end && cluster_range(p, plan, r, task + 1, &nx);
+              if (fetched) {
+                pf.add(q + nx.bh * nq * d, d, nx.qi, nx.nq);
+                pf.add(k + nx.bh * nk * d, d, nx.kj, nx.nk);
+                pf.add(v + nx.bh * nk * dv, dv, nx.kj, nx.nk);
+                pf.add(out + nx.bh * nq * dv, dv, nx.qi, nx.nq);
+                pf.add(lse + nx.bh * nq, 1, nx.qi, nx.nq);
+              }
+              tile_forward_merge(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi,
+                                 cr.nq, cr.kj, cr.nk, scale, out + bh * nq * dv, lse + bh * nq, ts,
+                                 &pf);
+              pf.finish();
+              continue;
+            }
+          }
+          for (int64_t sub = 0; sub < cr.nq; sub += kQueryBlock) {
+            const int64_t n = std::min(kQueryBlock, cr.nq - sub);
+            const int32_t* qi = cr.qi + sub;
+            const int32_t* kj = cr.kj;
+            SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
+                            plan.k_cluster.data() + bh * R * nk,
+                            nq,
+                            nk,
+                            r,
+                            qi,
+                            kj};
+            with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
+              block_forward(q + bh * nq * d, d, k + bh * nk * d, d, v + bh * nk * dv, dv, d, dv, qi,
+                            n, kj, cr.nk, scale, pair, drop, ws.o.data(), ws.lse.data(), ws);
+            });
+            for (int64_t a = 0; a < n; ++a)
+              merge_round(out + (bh * nq + qi[a]) * dv, lse + bh * nq + qi[a], ws.o.data() + a * dv,
+                          ws.lse[a], dv);
+          }
         }
       }
     }
@@ -177,7 +224,8 @@ void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T*
                            const T* v, const T* lse, const T* dsum, const T* dout, T* dq, T* dk,
                            T* dvv) {
   const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
-  const int64_t nc = plan.n_chunks;
+  const int64_t tasks = BH * plan.n_chunks;
+  const int64_t blocks = (tasks + kTaskBlock - 1) / kTaskBlock;
   const T scale = static_cast<T>(p.scale);
   const bool set = p.duplicates == SmyrfDuplicates::Set;
   const bool tiles = use_tiles<T>(p);
@@ -188,39 +236,64 @@ void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T*
     Workspace<T> ws;
     ws.reserve(d, dv, 1);
     TileScratchFor<T> ts;
+    RowPrefetch pf;
     for (int64_t r = 0; r < R; ++r) {
+      const bool tile_round = tiles && !(set && r > 0);
 #pragma omp for schedule(dynamic)
-      for (int64_t task = 0; task < BH * nc; ++task) {
-        const int64_t bh = task / nc, c = task % nc;
-        const int32_t* qo = plan.q_order.data() + (bh * R + r) * nq;
-        const int32_t* ko = plan.k_order.data() + (bh * R + r) * nk;
-        const int64_t q0 = c * p.cq, q1 = std::min<int64_t>(q0 + p.cq, plan.q_real[bh]);
-        const int64_t k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
-        if (q1 <= q0 || k1 <= k0) continue;
-        if constexpr (std::is_same_v<T, float> && kHaveTiles) {
-          if (tiles && !(set && r > 0)) {
-            tile_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qo + q0,
-                          q1 - q0, ko + k0, k1 - k0, scale, lse + bh * nq, dsum + bh * nq,
-                          dout + bh * nq * dv, dq + bh * nq * d, dk + bh * nk * d,
-                          dvv + bh * nk * dv, ts);
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t end = std::min(tasks, (blk + 1) * kTaskBlock);
+        bool fetched = false;
+        for (int64_t task = blk * kTaskBlock; task < end; ++task) {
+          ClusterRange cr;
+          if (!cluster_range(p, plan, r, task, &cr)) {
+            fetched = false;
             continue;
           }
+          const int64_t bh = cr.bh;
+          if constexpr (std::is_same_v<T, float> && kHaveTiles) {
+            if (tile_round) {
+              if (!fetched) {
+                prefetch_rows(dq + bh * nq * d, d, cr.qi, cr.nq);
+                prefetch_rows(dk + bh * nk * d, d, cr.kj, cr.nk);
+                prefetch_rows(dvv + bh * nk * dv, dv, cr.kj, cr.nk);
+              }
+              ClusterRange nx;
+              pf.clear();
+              fetched = task + 1 < end && cluster_range(p, plan, r, task + 1, &nx);
+              if (fetched) {
+                pf.add(q + nx.bh * nq * d, d, nx.qi, nx.nq);
+                pf.add(dout + nx.bh * nq * dv, dv, nx.qi, nx.nq);
+                pf.add(k + nx.bh * nk * d, d, nx.kj, nx.nk);
+                pf.add(v + nx.bh * nk * dv, dv, nx.kj, nx.nk);
+                pf.add(lse + nx.bh * nq, 1, nx.qi, nx.nq);
+                pf.add(dsum + nx.bh * nq, 1, nx.qi, nx.nq);
+                pf.add(dq + nx.bh * nq * d, d, nx.qi, nx.nq);
+                pf.add(dvv + nx.bh * nk * dv, dv, nx.kj, nx.nk);
+                pf.add(dk + nx.bh * nk * d, d, nx.kj, nx.nk);
+              }
+              tile_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi, cr.nq,
+                            cr.kj, cr.nk, scale, lse + bh * nq, dsum + bh * nq, dout + bh * nq * dv,
+                            dq + bh * nq * d, dk + bh * nk * d, dvv + bh * nk * dv, ts, &pf);
+              pf.finish();
+              continue;
+            }
+          }
+          const int32_t* qi = cr.qi;
+          const int32_t* kj = cr.kj;
+          SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
+                          plan.k_cluster.data() + bh * R * nk,
+                          nq,
+                          nk,
+                          r,
+                          qi,
+                          kj};
+          with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
+            block_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, cr.nq, kj,
+                           cr.nk, scale, pair, drop, lse + bh * nq, dsum + bh * nq,
+                           dout + bh * nq * dv, dq + bh * nq * d, dk + bh * nk * d,
+                           dvv + bh * nk * dv, ws);
+          });
         }
-        const int32_t* qi = qo + q0;
-        const int32_t* kj = ko + k0;
-        SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
-                        plan.k_cluster.data() + bh * R * nk,
-                        nq,
-                        nk,
-                        r,
-                        qi,
-                        kj};
-        with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
-          block_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, q1 - q0, kj,
-                         k1 - k0, scale, pair, drop, lse + bh * nq, dsum + bh * nq,
-                         dout + bh * nq * dv, dq + bh * nq * d, dk + bh * nk * d,
-                         dvv + bh * nk * dv, ws);
-        });
       }
     }
   }

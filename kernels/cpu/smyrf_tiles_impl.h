@@ -41,6 +41,7 @@ struct TileScratch {
   std::vector<float> kt, vt;           // (d|dv, 128) transposed keys / values
   std::vector<float> s, dp, t0, t1;    // (128, 128): scores / P, dP / dS, P^T, dS^T
   std::vector<float> c;                // (128, 128) product result before scatter
+  std::vector<float> rm, rl;           // (128 + 8): per-query scaled max and sum (forward)
   TileScratch()
       : qp(kTileRows * kTileFeat),
         kp(kTileRows * kTileFeat),
@@ -52,17 +53,85 @@ struct TileScratch {
         dp(kTileRows * kTileRows),
         t0(kTileRows * kTileRows),
         t1(kTileRows * kTileRows),
-        c(kTileRows * kTileFeat) {}
+        c(kTileRows * kTileFeat),
+        rm(kTileRows + 8),
+        rl(kTileRows + 8) {}
 };
 
-// C[r][0..W) = sum_k A[r * lda + k] * B[k * ldb + 0..W) for r < R, W = 8 * NV (NV 1 or 2).
+// The rows a later cluster tile will gather or scatter into, prefetched towards L2 while the
+// current tile computes: a few rows before each 6-row strip of its products (pace() spreads them
+// over the strips). The sorted order defeats the hardware prefetcher. (One line per 4 k steps
+// inside the micro-kernel measured 10% slower.) Segments are (base, row length w in floats, row
+// indices, count); w = 1 serves lse and D. finish() issues what the products did not.
+struct RowPrefetch {
+  struct Seg {
+    const float* base;
+    int64_t w;
+    const int32_t* idx;
+    int64_t n;
+  };
+  static constexpr int kMaxSegs = 10;
+  Seg seg[kMaxSegs];
+  int nseg = 0, cur = 0;
+  int64_t row = 0, col = 0, per_step = 0;
+  void clear() { nseg = cur = 0, row = col = per_step = 0; }
+  void add(const float* base, int64_t w, const int32_t* idx, int64_t n) {
+    if (n > 0 && nseg < kMaxSegs) seg[nseg++] = Seg{base, w, idx, n};
+  }
+  void line() {
+    if (cur >= nseg) return;
+    const Seg& g = seg[cur];
+    _mm_prefetch(
+        reinterpret_cast<const char*>(g.base + static_cast<int64_t>(g.idx[row]) * g.w + col),
+        _MM_HINT_T1);
+    col += 16;
+    if (col >= g.w) {
+      col = 0;
+      if (++row == g.n) row = 0, ++cur;
+    }
+  }
+  // Spreads the rows over `steps` calls of step().
+  void pace(int64_t steps) {
+    int64_t rows = 0;
+    for (int i = 0; i < nseg; ++i) rows += seg[i].n;
+    per_step = steps > 0 ? (rows + steps - 1) / steps : rows;
+  }
+  void step() {
+    for (int64_t r = 0; r < per_step && cur < nseg; ++r) {
+      const Seg& g = seg[cur];
+      const float* p = g.base + static_cast<int64_t>(g.idx[row]) * g.w;
+      for (int64_t c = 0; c < g.w; c += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(p + c), _MM_HINT_T1);
+      if (++row == g.n) row = 0, ++cur;
+    }
+  }
+  void finish() {
+    while (cur < nseg) line();
+  }
+};
+
+// Number of RowPrefetch::step() calls tile_gemm makes for M rows (one per 6-row strip).
+inline int64_t gemm_steps(int64_t m) { return (m + 5) / 6; }
+
+// C[r][0..W) = sum_k A[r * lda + k] * B[k * ldb + 0..W) for r < R, W = 8 * NV (NV 1 or 2);
 // Named accumulators (not an array): GCC keeps an __m256 array in memory and stores it after
 // every multiply-add.
-#define SMYRF_TILE_ROW(r)                                             \
+#define SMYRF_TILE_ROW(r, kk)                                         \
   if constexpr (R > r) {                                              \
-    const __m256 a = _mm256_broadcast_ss(A + r * lda + k);            \
+    const __m256 a = _mm256_broadcast_ss(A + r * lda + (kk));         \
     c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                        \
     if constexpr (NV == 2) c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1); \
+  }
+#define SMYRF_TILE_K(kk)                                                \
+  {                                                                     \
+    const __m256 b0 = _mm256_loadu_ps(B + (kk)*ldb);                    \
+    const __m256 b1 = NV == 2 ? _mm256_loadu_ps(B + (kk)*ldb + 8) : b0; \
+    SMYRF_TILE_ROW(0, kk)                                               \
+    SMYRF_TILE_ROW(1, kk)                                               \
+    SMYRF_TILE_ROW(2, kk)                                               \
+    SMYRF_TILE_ROW(3, kk)                                               \
+    SMYRF_TILE_ROW(4, kk)                                               \
+    SMYRF_TILE_ROW(5, kk)                                               \
   }
 #define SMYRF_TILE_STORE(r)                                            \
   if constexpr (R > r) {                                               \
@@ -75,16 +144,7 @@ inline void tile_mk(const float* A, int64_t lda, const float* B, int64_t ldb, in
   static_assert(R >= 1 && R <= 6 && (NV == 1 || NV == 2), "6 x 16 register tile at most");
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t k = 0; k < K; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(B + k * ldb);
-    const __m256 b1 = NV == 2 ? _mm256_loadu_ps(B + k * ldb + 8) : b0;
-    SMYRF_TILE_ROW(0)
-    SMYRF_TILE_ROW(1)
-    SMYRF_TILE_ROW(2)
-    SMYRF_TILE_ROW(3)
-    SMYRF_TILE_ROW(4)
-    SMYRF_TILE_ROW(5)
-  }
+  for (int64_t k = 0; k < K; ++k) SMYRF_TILE_K(k)
   SMYRF_TILE_STORE(0)
   SMYRF_TILE_STORE(1)
   SMYRF_TILE_STORE(2)
@@ -92,6 +152,7 @@ inline void tile_mk(const float* A, int64_t lda, const float* B, int64_t ldb, in
   SMYRF_TILE_STORE(4)
   SMYRF_TILE_STORE(5)
 }
+#undef SMYRF_TILE_K
 #undef SMYRF_TILE_ROW
 #undef SMYRF_TILE_STORE
 
@@ -103,11 +164,16 @@ inline void tile_rows(const float* A, int64_t lda, const float* B, int64_t ldb, 
   if (j < N) tile_mk<R, 1>(A, lda, B + j, ldb, K, C + j, ldc);
 }
 
-// C (M x N) = A (M x K) B (K x N); N a multiple of 8, M any.
+// C (M x N) = A (M x K) B (K x N); N a multiple of 8, M any. pf (nullable) takes one step per
+// 6-row strip.
 inline void tile_gemm(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-                      int64_t N, int64_t K, float* C, int64_t ldc) {
+                      int64_t N, int64_t K, float* C, int64_t ldc, RowPrefetch* pf = nullptr) {
   int64_t i = 0;
-  for (; i + 6 <= M; i += 6) tile_rows<6>(A + i * lda, lda, B, ldb, K, N, C + i * ldc, ldc);
+  for (; i + 6 <= M; i += 6) {
+    if (pf) pf->step();
+    tile_rows<6>(A + i * lda, lda, B, ldb, K, N, C + i * ldc, ldc);
+  }
+  if (pf && i < M) pf->step();
   const float* a = A + i * lda;
   float* c = C + i * ldc;
   switch (M - i) {
@@ -214,47 +280,79 @@ inline float hsum8(__m256 x) {
   return _mm_cvtss_f32(m);
 }
 
-// One cluster, forward: o (nq, dv) normalised and lse (nq) of the queries qi against keys kj.
-// nq, nk >= 1.
-inline void tile_forward(const float* q, const float* k, const float* v, int64_t d, int64_t dv,
-                         const int32_t* qi, int64_t nq, const int32_t* kj, int64_t nk, float scale,
-                         float* o, float* lse, TileScratch& ts) {
+// One cluster, forward, merged into the running result of the earlier rounds: for the queries qi
+// against the keys kj, with this round's o = P V / l and lse_r = m + log l,
+//   out[qi] <- ca out[qi] + cb o,  lse[qi] <- M + log(wa + wb),
+//   M = max(lse, lse_r), wa = exp(lse - M), wb = exp(lse_r - M), ca = wa / (wa + wb), cb = wb / ..
+// (lse = -inf, out = 0 before a query's first round). out and lse are the (N, dv) and (N) arrays of
+// this bh. The merge runs 8 queries per vector (exp/log of vec_math_avx2.h) and folds 1/l into cb.
+// nq, nk >= 1; pf (nullable) is paced over the two products.
+inline void tile_forward_merge(const float* q, const float* k, const float* v, int64_t d,
+                               int64_t dv, const int32_t* qi, int64_t nq, const int32_t* kj,
+                               int64_t nk, float scale, float* out, float* lse, TileScratch& ts,
+                               RowPrefetch* pf = nullptr) {
   float* qp = ts.qp.data();
   float* s = ts.s.data();
+  float* o = ts.c.data();
+  float* rm = ts.rm.data();  // scale * row max of S
+  float* rl = ts.rl.data();  // row sums of P
+  if (pf) pf->pace(2 * gemm_steps(nq));
   pack_rows(q, d, qi, nq, qp);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
   pack_rows(v, dv, kj, nk, ts.vp.data());
   const int64_t nk8 = (nk + 7) & ~int64_t(7);
-  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows);
+  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows, pf);
   const __m256 vs = _mm256_set1_ps(scale);
-  const __m256i tail = tail_mask(nk - (nk8 - 8));  // valid lanes of the last 8-key group
+  const __m256 tail = _mm256_castsi256_ps(tail_mask(nk - (nk8 - 8)));  // last 8-key group
   const __m256 ninf = _mm256_set1_ps(neg_inf<float>());
   for (int64_t a = 0; a < nq; ++a) {
     float* sr = s + a * kTileRows;
+    // scale > 0, so the max of the raw scores gives the max of the scaled ones; the padded
+    // columns (zero scores) are masked out of the max and of P.
     __m256 mx = ninf;
-    for (int64_t j = 0; j < nk8; j += 8) {
-      __m256 x = _mm256_mul_ps(_mm256_loadu_ps(sr + j), vs);
-      if (j + 8 == nk8) x = _mm256_blendv_ps(ninf, x, _mm256_castsi256_ps(tail));
-      _mm256_storeu_ps(sr + j, x);
-      mx = _mm256_max_ps(mx, x);
-    }
-    const float m = hmax8(mx);
+    for (int64_t j = 0; j + 8 < nk8; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(sr + j));
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf, _mm256_loadu_ps(sr + nk8 - 8), tail));
+    const float m = hmax8(mx) * scale;
     const __m256 vm = _mm256_set1_ps(m);
     __m256 sum = _mm256_setzero_ps();
     for (int64_t j = 0; j < nk8; j += 8) {
-      const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sr + j), vm));
+      __m256 e = avx2::exp_nonpos_ps(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vm));
+      if (j + 8 == nk8) e = _mm256_and_ps(e, tail);
       _mm256_storeu_ps(sr + j, e);
       sum = _mm256_add_ps(sum, e);
     }
-    const float l = hsum8(sum);
-    lse[a] = m + std::log(l);
-    ts.t0[a] = 1.0f / l;
+    rm[a] = m;
+    rl[a] = hsum8(sum);
   }
-  tile_gemm(s, kTileRows, ts.vp.data(), dv, nq, dv, nk, o, dv);
-  for (int64_t a = 0; a < nq; ++a) {
-    const __m256 inv = _mm256_set1_ps(ts.t0[a]);
-    for (int64_t c = 0; c < dv; c += 8)
-      _mm256_storeu_ps(o + a * dv + c, _mm256_mul_ps(_mm256_loadu_ps(o + a * dv + c), inv));
+  tile_gemm(s, kTileRows, ts.vp.data(), dv, nq, dv, nk, o, dv, pf);
+  for (int64_t a0 = 0; a0 < nq; a0 += 8) {
+    const int64_t cnt = std::min<int64_t>(8, nq - a0);
+    alignas(32) float old[8], ca[8], cb[8], nl[8];
+    for (int64_t t = 0; t < 8; ++t) old[t] = t < cnt ? lse[qi[a0 + t]] : 0.0f;
+    const __m256 valid = _mm256_castsi256_ps(tail_mask(cnt));
+    const __m256 one = _mm256_set1_ps(1.0f);
+    // lanes past cnt: m = 0, l = 1 (finite, discarded)
+    const __m256 vl = _mm256_blendv_ps(one, _mm256_loadu_ps(rl + a0), valid);
+    const __m256 vr =
+        _mm256_add_ps(_mm256_and_ps(_mm256_loadu_ps(rm + a0), valid), avx2::log_ps(vl));
+    const __m256 vo = _mm256_load_ps(old);
+    const __m256 mm = _mm256_max_ps(vo, vr);                       // vr is finite: mm too
+    const __m256 wa = avx2::exp_nonpos_ps(_mm256_sub_ps(vo, mm));  // -inf -> 0
+    const __m256 wb = avx2::exp_nonpos_ps(_mm256_sub_ps(vr, mm));
+    const __m256 sw = _mm256_add_ps(wa, wb);
+    _mm256_store_ps(ca, _mm256_div_ps(wa, sw));
+    _mm256_store_ps(cb, _mm256_div_ps(wb, _mm256_mul_ps(sw, vl)));
+    _mm256_store_ps(nl, _mm256_add_ps(mm, avx2::log_ps(sw)));
+    for (int64_t t = 0; t < cnt; ++t) {
+      const int64_t i = qi[a0 + t];
+      lse[i] = nl[t];
+      float* dst = out + i * dv;
+      const float* src = o + (a0 + t) * dv;
+      const __m256 va = _mm256_set1_ps(ca[t]), vb = _mm256_set1_ps(cb[t]);
+      for (int64_t c = 0; c < dv; c += 8)
+        _mm256_storeu_ps(dst + c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(src + c),
+                                                  _mm256_mul_ps(va, _mm256_loadu_ps(dst + c))));
+    }
   }
 }
 
@@ -273,22 +371,20 @@ inline void scatter_add(float* y, int64_t w, const int32_t* idx, int64_t n, cons
 inline void tile_backward(const float* q, const float* k, const float* v, int64_t d, int64_t dv,
                           const int32_t* qi, int64_t nq, const int32_t* kj, int64_t nk, float scale,
                           const float* lse, const float* dsum, const float* dout, float* dq,
-                          float* dk, float* dvv, TileScratch& ts) {
+                          float* dk, float* dvv, TileScratch& ts, RowPrefetch* pf = nullptr) {
   float* qp = ts.qp.data();
   float* dop = ts.dop.data();
   float* s = ts.s.data();
   float* dp = ts.dp.data();
   float* c = ts.c.data();
-  prefetch_rows(dq, d, qi, nq);
-  prefetch_rows(dk, d, kj, nk);
-  prefetch_rows(dvv, dv, kj, nk);
+  if (pf) pf->pace(3 * gemm_steps(nq) + 2 * gemm_steps(nk));
   pack_rows(q, d, qi, nq, qp);
   pack_rows(dout, dv, qi, nq, dop);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
   pack_rows_t(v, dv, kj, nk, ts.vp.data(), ts.vt.data());
   const int64_t nk8 = (nk + 7) & ~int64_t(7), nq8 = (nq + 7) & ~int64_t(7);
-  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows);
-  tile_gemm(dop, dv, ts.vt.data(), kTileRows, nq, nk8, dv, dp, kTileRows);
+  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows, pf);
+  tile_gemm(dop, dv, ts.vt.data(), kTileRows, nq, nk8, dv, dp, kTileRows, pf);
   const __m256 vs = _mm256_set1_ps(scale);
   const __m256i tail = tail_mask(nk - (nk8 - 8));
   for (int64_t a = 0; a < nq; ++a) {
@@ -304,7 +400,8 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
     }
     const __m256 vl = _mm256_set1_ps(li), vd = _mm256_set1_ps(dsum[qi[a]]);
     for (int64_t j = 0; j < nk8; j += 8) {
-      __m256 p = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vl));
+      // scale s - lse <= 0 up to rounding: the global lse covers every co-clustered key
+      __m256 p = avx2::exp_nonpos_ps(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vl));
       if (j + 8 == nk8) p = _mm256_and_ps(p, _mm256_castsi256_ps(tail));
       _mm256_storeu_ps(sr + j, p);
       const __m256 ds =
@@ -313,7 +410,7 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
     }
   }
   // dQ = dS K
-  tile_gemm(dp, kTileRows, ts.kp.data(), d, nq, d, nk, c, d);
+  tile_gemm(dp, kTileRows, ts.kp.data(), d, nq, d, nk, c, d, pf);
   scatter_add(dq, d, qi, nq, c);
   // P^T, dS^T (nk8 x nq8; rows nq..nq8 of s/dp are never read as products: K = nq)
   for (int64_t a = nq; a < nq8; ++a)
@@ -324,9 +421,9 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   transpose_tile(s, kTileRows, nq8, nk8, ts.t0.data(), kTileRows);
   transpose_tile(dp, kTileRows, nq8, nk8, ts.t1.data(), kTileRows);
   // dV = P^T dO, dK = dS^T Q
-  tile_gemm(ts.t0.data(), kTileRows, dop, dv, nk, dv, nq, c, dv);
+  tile_gemm(ts.t0.data(), kTileRows, dop, dv, nk, dv, nq, c, dv, pf);
   scatter_add(dvv, dv, kj, nk, c);
-  tile_gemm(ts.t1.data(), kTileRows, qp, d, nk, d, nq, c, d);
+  tile_gemm(ts.t1.data(), kTileRows, qp, d, nk, d, nq, c, d, pf);
   scatter_add(dk, d, kj, nk, c);
 }
 

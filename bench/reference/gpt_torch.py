@@ -14,11 +14,12 @@ import json
 import math
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import timing
 
 BATCH = {256: 8, 1024: 8, 4096: 2}
 D_MODEL, LAYERS, HEADS = 256, 4, 4
@@ -108,14 +109,8 @@ def run(case, repeats):
         loss.backward()
         opt.step()
 
-    step()  # warm-up (allocations, optimizer state)
-    times = []
-    cpu0 = time.process_time()  # all threads of the process: stays meaningful on a loaded host
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1000)
-    cpu_ms = (time.process_time() - cpu0) * 1000 / repeats
+    times, cpu = timing.time_runs(step, repeats)
+    cpu_ms = sum(cpu) / len(cpu)  # all threads of the process: stays meaningful on a loaded host
     med = statistics.median(times)
     mib = peak_added_mib(step)
     print(json.dumps({"workload": "lm-step", "shape": case, "impl": "torch",
@@ -126,16 +121,7 @@ def run(case, repeats):
 
 
 def main(argv):
-    threads, repeats, cases = 2, 3, []
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--threads":
-            threads, i = int(argv[i + 1]), i + 2
-        elif argv[i] == "--repeats":
-            repeats, i = int(argv[i + 1]), i + 2
-        else:
-            cases.append(argv[i])
-            i += 1
+    threads, repeats, cases = timing.parse_args(argv)
     torch.set_num_threads(threads)
     for c in cases or ["gpt-256-dense"]:
         run(c, repeats)

@@ -32,6 +32,7 @@
 
 #include "autograd/attention_ops.h"
 #include "autograd/grad_mode.h"
+#include "bench/attention_bench_util.h"
 #include "bench/cuda_bench.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -155,17 +156,6 @@ struct SmyrfCase {
 };
 constexpr SmyrfCase kSmyrf[] = {{"smyrf-4x64", 4, 64}, {"smyrf-4x256", 4, 256}};
 
-// Whether `name` is in the comma-separated list of environment variable `var` (unset: all).
-bool env_lists(const char* var, const std::string& name) {
-  const char* env = std::getenv(var);
-  if (!env || !*env) return true;
-  std::stringstream ss(env);
-  std::string tok;
-  while (std::getline(ss, tok, ','))
-    if (tok == name) return true;
-  return false;
-}
-
 // One bfloat16 case through the raw CUDA ops: dense when nh == 0, else SMYRF (nh, cl).
 // Returns the call to time: forward, or forward then backward; every output is allocated inside.
 std::function<void()> bf16_call(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& up,
@@ -249,15 +239,6 @@ void run_cuda_attention(const Options& opt) {
             return t;
           };
           const Tensor q = input(true), k = input(true), v = input(true), up = input(false);
-          auto run = [&](const std::function<Tensor()>& op, bool backward) {
-            if (!backward) {
-              NoGradGuard ng;
-              op();
-              return;
-            }
-            op().backward(up);
-            for (const Tensor* t : {&q, &k, &v}) t->zero_grad();
-          };
           auto measure_op = [&](const char* impl, int64_t nh, int64_t cl, double fwd_flops,
                                 const std::function<Tensor()>& op) {
             for (bool backward : {false, true}) {
@@ -267,7 +248,9 @@ void run_cuda_attention(const Options& opt) {
               }
               const std::function<void()> fn =
                   bf ? bf16_call(q, k, v, up, nh, cl, backward)
-                     : std::function<void()>([&, backward] { run(op, backward); });
+                     : std::function<void()>([&, backward] {
+                         run_attention_pass(op, backward, up, {&q, &k, &v});
+                       });
               const Timing t = measure_events(fn, warmup, repeats);
               const double mib = peak_added_mib(fn);
               const double flops = backward ? 3.5 * fwd_flops : fwd_flops;

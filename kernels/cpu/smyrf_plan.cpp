@@ -52,35 +52,57 @@ inline uint64_t sort_key(double x) {
   return (u >> 63) ? ~u : (u | (uint64_t(1) << 63));
 }
 
-// Stable LSD radix sort of (key, index) items by key, 11-bit digits; digits on which every item
-// agrees are skipped. Items enter in index order, so ties stay in index order.
+// Stable sort of (key, index) items by key (radix_sort below). Items enter in index order, so ties
+// stay in index order.
 struct RadixScratch {
   std::vector<uint64_t> k0, k1;
   std::vector<int32_t> i0, i1;
 };
 
+// Sorts by the high 32 bits of the keys (3 digits of 11 bits, counted in one pass), then puts the
+// rare runs of equal high halves in full-key order by a stable insertion sort: the same order as a
+// stable sort by the whole key, in half the passes of a 64-bit LSD sort.
 void radix_sort(RadixScratch& rs, int64_t n) {
-  constexpr int kBits = 11, kBuckets = 1 << kBits;
+  constexpr int kBits = 11, kDigits = 3, kBuckets = 1 << kBits;
   rs.k1.resize(n);
   rs.i1.resize(n);
-  std::vector<uint32_t> count(kBuckets);
-  for (int shift = 0; shift < 64; shift += kBits) {
-    std::fill(count.begin(), count.end(), 0u);
-    for (int64_t t = 0; t < n; ++t) ++count[(rs.k0[t] >> shift) & (kBuckets - 1)];
-    if (n == 0 || count[(rs.k0[0] >> shift) & (kBuckets - 1)] == n) continue;  // all agree
+  std::vector<uint32_t> count(kDigits * kBuckets, 0u);
+  for (int64_t t = 0; t < n; ++t) {
+    const uint32_t hi = static_cast<uint32_t>(rs.k0[t] >> 32);
+    ++count[hi & (kBuckets - 1)];
+    ++count[kBuckets + ((hi >> kBits) & (kBuckets - 1))];
+    ++count[2 * kBuckets + (hi >> (2 * kBits))];
+  }
+  for (int digit = 0; digit < kDigits; ++digit) {
+    uint32_t* c = count.data() + digit * kBuckets;
+    const int shift = 32 + digit * kBits;
+    if (n == 0 || c[(rs.k0[0] >> shift) & (kBuckets - 1)] == n) continue;  // all agree
     uint32_t sum = 0;
-    for (auto& c : count) {
-      const uint32_t c0 = c;
-      c = sum;
+    for (int b = 0; b < kBuckets; ++b) {
+      const uint32_t c0 = c[b];
+      c[b] = sum;
       sum += c0;
     }
     for (int64_t t = 0; t < n; ++t) {
-      const uint32_t pos = count[(rs.k0[t] >> shift) & (kBuckets - 1)]++;
+      const uint32_t pos = c[(rs.k0[t] >> shift) & (kBuckets - 1)]++;
       rs.k1[pos] = rs.k0[t];
       rs.i1[pos] = rs.i0[t];
     }
     rs.k0.swap(rs.k1);
     rs.i0.swap(rs.i1);
+  }
+  for (int64_t a = 0; a < n;) {
+    int64_t b = a + 1;
+    while (b < n && (rs.k0[b] >> 32) == (rs.k0[a] >> 32)) ++b;
+    for (int64_t t = a + 1; t < b; ++t) {  // stable: moves an item only past larger keys
+      const uint64_t key = rs.k0[t];
+      const int32_t idx = rs.i0[t];
+      int64_t u = t;
+      for (; u > a && rs.k0[u - 1] > key; --u) rs.k0[u] = rs.k0[u - 1], rs.i0[u] = rs.i0[u - 1];
+      rs.k0[u] = key;
+      rs.i0[u] = idx;
+    }
+    a = b;
   }
 }
 
@@ -110,32 +132,54 @@ void sort_tokens(const double* hash, const uint8_t* mask, int64_t n, int64_t chu
 
 // For rows x[0..n) (length d): norms[i] = |x_i|^2 and dots[r * n + i] = a_r . x_i for every round
 // r. Each sum runs serially over c, as dot() and sq_norm() do (so the hashes do not depend on
-// this batching), but the rounds' chains are interleaved: one chain is latency-bound.
+// this batching), but many chains are interleaved, since one chain is latency-bound: four rows
+// at a time in two-lane double vectors (lane = row, the same serial sum per lane) times up to four
+// rounds, then one row at a time for the rest.
 template <typename T>
 void norms_and_dots(const T* x, int64_t n, int64_t d, const std::vector<std::vector<double>>& dirs,
                     double* norms, double* dots) {
   const int64_t R = static_cast<int64_t>(dirs.size());
-  for (int64_t i = 0; i < n; ++i) {
+  int64_t i = 0;
+#if defined(__GNUC__)
+  typedef double v2d __attribute__((vector_size(16)));
+  for (; i + 4 <= n; i += 4) {
+    const T *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+    v2d na = {0.0, 0.0}, nb = na;
+    for (int64_t c = 0; c < d; ++c) {
+      const v2d xa = {static_cast<double>(x0[c]), static_cast<double>(x1[c])};
+      const v2d xb = {static_cast<double>(x2[c]), static_cast<double>(x3[c])};
+      na += xa * xa;
+      nb += xb * xb;
+    }
+    norms[i] = na[0], norms[i + 1] = na[1], norms[i + 2] = nb[0], norms[i + 3] = nb[1];
+    for (int64_t r = 0; r < R; r += 4) {
+      const int64_t g = std::min<int64_t>(4, R - r);
+      const double* a[4];
+      for (int64_t t = 0; t < 4; ++t) a[t] = dirs[r + std::min(t, g - 1)].data();
+      v2d s0a = {0.0, 0.0}, s0b = s0a, s1a = s0a, s1b = s0a, s2a = s0a, s2b = s0a, s3a = s0a,
+          s3b = s0a;
+      for (int64_t c = 0; c < d; ++c) {
+        const v2d xa = {static_cast<double>(x0[c]), static_cast<double>(x1[c])};
+        const v2d xb = {static_cast<double>(x2[c]), static_cast<double>(x3[c])};
+        const v2d a0 = {a[0][c], a[0][c]}, a1 = {a[1][c], a[1][c]};
+        const v2d a2 = {a[2][c], a[2][c]}, a3 = {a[3][c], a[3][c]};
+        s0a += a0 * xa, s0b += a0 * xb;
+        s1a += a1 * xa, s1b += a1 * xb;
+        s2a += a2 * xa, s2b += a2 * xb;
+        s3a += a3 * xa, s3b += a3 * xb;
+      }
+      const v2d sa[4] = {s0a, s1a, s2a, s3a}, sb[4] = {s0b, s1b, s2b, s3b};
+      for (int64_t t = 0; t < g; ++t) {
+        double* o = dots + (r + t) * n + i;
+        o[0] = sa[t][0], o[1] = sa[t][1], o[2] = sb[t][0], o[3] = sb[t][1];
+      }
+    }
+  }
+#endif
+  for (; i < n; ++i) {
     const T* xi = x + i * d;
     norms[i] = sq_norm(xi, d);
-    int64_t r = 0;
-    for (; r + 4 <= R; r += 4) {
-      const double *a0 = dirs[r].data(), *a1 = dirs[r + 1].data();
-      const double *a2 = dirs[r + 2].data(), *a3 = dirs[r + 3].data();
-      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (int64_t c = 0; c < d; ++c) {
-        const double xc = static_cast<double>(xi[c]);
-        s0 += a0[c] * xc;
-        s1 += a1[c] * xc;
-        s2 += a2[c] * xc;
-        s3 += a3[c] * xc;
-      }
-      dots[r * n + i] = s0;
-      dots[(r + 1) * n + i] = s1;
-      dots[(r + 2) * n + i] = s2;
-      dots[(r + 3) * n + i] = s3;
-    }
-    for (; r < R; ++r) dots[r * n + i] = dot(dirs[r].data(), xi, d);
+    for (int64_t r = 0; r < R; ++r) dots[r * n + i] = dot(dirs[r].data(), xi, d);
   }
 }
 

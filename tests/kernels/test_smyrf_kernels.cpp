@@ -4,10 +4,12 @@
 // materialised-softmax reference in test_attention_kernels.cpp.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -322,6 +324,68 @@ TEST_CASE("causal SMYRF: outputs at i are bit-identical when tokens after i chan
       }
       CHECK(identical);
       if (cut < 80) CHECK(rel_err(got.out, ref.out) > 1e-3);  // the perturbation did something
+    }
+  }
+}
+
+// The plan's order is the stable sort of the real tokens by their XBOX+ hash (padded ones after,
+// in index order), recomputed here with the same serial double sums. Near ties (rows one ulp
+// apart in one coordinate, and exact duplicates) exercise the sort's tie handling; the rows are
+// processed four at a time inside the plan, so 4k + 3 rows cover the remainder path too.
+TEST_CASE("SMYRF plan order is the stable sort by hash, near ties and duplicates included") {
+  for (const bool masked : {false, true}) {
+    Problem pr = make_problem(2, 1, 203, 203, 12, 4, 3, 16, 16, masked, masked);
+    const int64_t BH = 2, n = 203, d = 12, R = 3;
+    for (int64_t t = 0; t + 3 < BH * n; t += 9)
+      for (int64_t c = 0; c < d; ++c) {
+        pr.q[(t + 1) * d + c] = pr.q[t * d + c];
+        pr.k[(t + 2) * d + c] = pr.k[t * d + c];
+        if (c == 0 && t % 2 == 0) {
+          pr.q[(t + 3) * d] = std::nextafter(static_cast<float>(pr.q[t * d]), 10.f);
+          pr.k[(t + 3) * d] = std::nextafter(static_cast<float>(pr.k[t * d]), -10.f);
+        }
+      }
+    const SmyrfParams& p = pr.p;
+    const SmyrfPlan plan = smyrf_make_plan<double>(p, pr.q.data(), pr.k.data());
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      const uint8_t* qm = masked ? p.query_mask + bh * n : nullptr;
+      const uint8_t* km = masked ? p.key_mask + bh * n : nullptr;
+      const double* qb = pr.q.data() + bh * n * d;
+      const double* kb = pr.k.data() + bh * n * d;
+      auto sq = [&](const double* x) {
+        double acc = 0;
+        for (int64_t c = 0; c < d; ++c) acc += x[c] * x[c];
+        return acc;
+      };
+      double mq = 0, mk = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        if (!qm || qm[i]) mq = std::max(mq, sq(qb + i * d));
+        if (!km || km[i]) mk = std::max(mk, sq(kb + i * d));
+      }
+      for (int64_t r = 0; r < R; ++r) {
+        const std::vector<double> a = smyrf_hash_direction(p.seed, r, d);
+        auto expected = [&](const double* x, const uint8_t* m, int64_t lift) {
+          std::vector<double> h(n);
+          for (int64_t i = 0; i < n; ++i) {
+            double acc = 0;
+            for (int64_t c = 0; c < d; ++c) acc += a[c] * x[i * d + c];
+            h[i] = acc + a[lift] * std::sqrt(std::max(0.0, mq + mk - sq(x + i * d)));
+          }
+          std::vector<int32_t> order(n);
+          std::iota(order.begin(), order.end(), 0);
+          std::stable_sort(order.begin(), order.end(), [&](int32_t u, int32_t v) {
+            const bool ru = !m || m[u], rv = !m || m[v];
+            if (ru != rv) return ru;
+            return ru && h[u] < h[v];
+          });
+          return order;
+        };
+        const std::vector<int32_t> eq = expected(qb, qm, d + 1), ek = expected(kb, km, d);
+        CAPTURE(bh);
+        CAPTURE(r);
+        CHECK(std::equal(eq.begin(), eq.end(), plan.q_order.begin() + (bh * R + r) * n));
+        CHECK(std::equal(ek.begin(), ek.end(), plan.k_order.begin() + (bh * R + r) * n));
+      }
     }
   }
 }

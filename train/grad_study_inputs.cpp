@@ -28,7 +28,8 @@ std::vector<double> normal(int64_t n, Generator& g) {
 namespace study_detail {
 bool is_lm_run(const std::string& dir) { return fs::exists(run_path(dir, "tokenizer.json")); }
 
-data::ImageDataset gan_training_images(const LoadedGan& l, const std::string& what) {
+data::ImageDataset gan_training_images(const LoadedGan& l, const std::string& what,
+                                       const std::string& hint) {
   const models::BigGanConfig& c = l.options.model;
   data::ImageDataset ds;
   const std::string where = l.options.data.empty() ? l.options.data_dir : l.options.data;
@@ -38,7 +39,7 @@ data::ImageDataset gan_training_images(const LoadedGan& l, const std::string& wh
     throw Error(kOp,
                 what + " needs real batches from the run's training images '" + where +
                     "', which could not be read: " + e.what(),
-                "restore the images at that path, or capture a G. or G_ema. layer");
+                "restore the images at that path, or " + hint);
   }
   SMYRF_CHECK_HINT(ds.size() > 0 && ds.images.size(1) == c.image_channels &&
                        ds.images.size(2) == c.resolution && ds.images.size(3) == c.resolution,
@@ -221,8 +222,8 @@ StudyInput capture_input(const std::string& dir, const std::string& layer, int64
     Tensor loss;
     if (net == "D") {
       // the discriminator's hinge loss on cat(fake, real), as the D step computes it
-      const data::ImageDataset ds =
-          study_detail::gan_training_images(l, "capturing '" + layer + "'");
+      const data::ImageDataset ds = study_detail::gan_training_images(
+          l, "capturing '" + layer + "'", "capture a G. or G_ema. layer");
       std::vector<int64_t> idx(batch);
       for (int64_t b = 0; b < batch; ++b)
         idx[b] = static_cast<int64_t>(g.next_u64() % static_cast<uint64_t>(ds.size()));

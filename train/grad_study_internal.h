@@ -13,8 +13,10 @@ namespace smyrf::train::study_detail {
 bool is_lm_run(const std::string& dir);
 
 // The run's training images (load_gan_data), checked to fit D: (N, C, R, R) with the model's
-// channels and resolution. `what` says what needs them ("capturing 'D.blocks.0.1'"). Throws
-// smyrf::Error (op "grad_study") naming the image path when they cannot be read or do not fit.
-data::ImageDataset gan_training_images(const LoadedGan& l, const std::string& what);
+// channels and resolution. `what` says what needs them ("capturing 'D.blocks.0.1'"), `hint` how
+// to do without. Throws smyrf::Error (op "grad_study") naming the image path when they cannot be
+// read or do not fit.
+data::ImageDataset gan_training_images(const LoadedGan& l, const std::string& what,
+                                       const std::string& hint);
 
 }  // namespace smyrf::train::study_detail

@@ -224,8 +224,8 @@ std::vector<StudyRow> gan_param_gradient_study(const std::string& dir, int64_t s
   models::BigGanDiscriminator& D = *l.d;
   const GanTrainOptions& o = l.options;
   const models::BigGanConfig& mc = o.model;
-  const data::ImageDataset ds =
-      study_detail::gan_training_images(l, "the parameter-gradient study of D");
+  const data::ImageDataset ds = study_detail::gan_training_images(
+      l, "the parameter-gradient study (its D steps)", "leave it out with --train-steps 0");
   const GroupedParams gg = group_parameters(G, "G."), gdp = group_parameters(D, "D.");
   auto adam = [&](double lr) {  // the run's optimizer settings, fresh moments
     return AdamW::Options{}

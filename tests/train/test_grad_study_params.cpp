@@ -108,5 +108,11 @@ TEST_CASE("grad study params: many clusters move the attention gradients; same s
   const auto other = by_key(gan_param_gradient_study(dir, 1, 2, 4));
   CHECK(other.at("params|G: all parameters|cos_grad|step0") !=
         m.at("params|G: all parameters|cos_grad|step0"));
+  // the D steps need the run's images: a missing folder is named, with the way around it
+  fs::rename(base + "/images", base + "/moved");
+  CHECK_THROWS_WITH_AS(gan_param_gradient_study(dir, 1, 2, 3),
+                       doctest::Contains((base + "/images").c_str()), Error);
+  CHECK_THROWS_WITH_AS(gan_param_gradient_study(dir, 1, 2, 3), doctest::Contains("--train-steps 0"),
+                       Error);
   fs::remove_all(base);
 }

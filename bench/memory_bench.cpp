@@ -42,16 +42,20 @@ class Buf {
   float* p_;
 };
 
+// i.i.d. N(0, 1) values, like the PyTorch baseline's torch.randn. (Smooth data, as this used to
+// make, flattered the kernels that branch on lane values: gelu's all-|x| < sqrt 2 shortcut took
+// nearly every vector, 2.7x faster than on randn data.) Blocks of 64K get their own generator so
+// the fill runs in parallel and first touch spreads pages like the kernels' static schedules.
 Buf buffer(int64_t n, uint32_t seed) {
   Buf v(n);
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  // fill in parallel, so first touch spreads pages like the kernels' static schedules do
+  constexpr int64_t kBlock = 1 << 16;
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) v[i] = 0.f;
-  for (int64_t i = 0; i < n; i += 4099) v[i] = d(gen);
-  for (int64_t i = 0; i < n; ++i)
-    if (i % 4099) v[i] = v[i - i % 4099] * 0.999f + 0.001f * static_cast<float>(i % 97);
+  for (int64_t b = 0; b < (n + kBlock - 1) / kBlock; ++b) {
+    std::mt19937 gen(seed * 1000003u + static_cast<uint32_t>(b));
+    std::normal_distribution<float> d(0.f, 1.f);
+    const int64_t e = (b + 1) * kBlock < n ? (b + 1) * kBlock : n;
+    for (int64_t i = b * kBlock; i < e; ++i) v[i] = d(gen);
+  }
   return v;
 }
 

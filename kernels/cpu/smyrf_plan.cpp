@@ -282,7 +282,32 @@ SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
     for (int64_t r = 0; r < R; ++r)
       std::copy(dots.data() + r * cnt, dots.data() + (r + 1) * cnt, h + r * n);
   }
-  // Pass 2: the lifting terms, then the sorts, per (bh, round).
+  // Pass 2: per bh, the largest squared norms over real tokens and the lifting magnitudes
+  // sqrt(M2 - |x|^2), the same in every round (only their direction coefficient differs).
+  std::vector<double> ql(BH * nq), kl(BH * nk);
+#pragma omp parallel for schedule(static)
+  for (int64_t bh = 0; bh < BH; ++bh) {
+    const int64_t b = bh / p.heads;
+    const uint8_t* qm = p.query_mask ? p.query_mask + b * nq : nullptr;
+    const uint8_t* km = p.key_mask ? p.key_mask + b * nk : nullptr;
+    const double* qnb = qn.data() + bh * nq;
+    const double* knb = kn.data() + bh * nk;
+    // max is exact in any order: four running maxima instead of one serial chain
+    auto max_real = [](const double* x, const uint8_t* m, int64_t n) {
+      double mx[4] = {0, 0, 0, 0};
+      int64_t i = 0;
+      if (!m)
+        for (; i + 4 <= n; i += 4)
+          for (int t = 0; t < 4; ++t) mx[t] = std::max(mx[t], x[i + t]);
+      for (; i < n; ++i)
+        if (!m || m[i]) mx[0] = std::max(mx[0], x[i]);
+      return std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3]));
+    };
+    const double m2 = max_real(qnb, qm, nq) + max_real(knb, km, nk);
+    for (int64_t i = 0; i < nq; ++i) ql[bh * nq + i] = std::sqrt(std::max(0.0, m2 - qnb[i]));
+    for (int64_t j = 0; j < nk; ++j) kl[bh * nk + j] = std::sqrt(std::max(0.0, m2 - knb[j]));
+  }
+  // Pass 3: the lifted hashes, then the sorts, per (bh, round).
 #pragma omp parallel
   {
     RadixScratch keys;
@@ -292,19 +317,13 @@ SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
         const int64_t b = bh / p.heads;
         const uint8_t* qm = p.query_mask ? p.query_mask + b * nq : nullptr;
         const uint8_t* km = p.key_mask ? p.key_mask + b * nk : nullptr;
-        const double* qnb = qn.data() + bh * nq;
-        const double* knb = kn.data() + bh * nk;
-        double mq = 0, mk = 0;  // max squared norms over real tokens
-        for (int64_t i = 0; i < nq; ++i)
-          if (!qm || qm[i]) mq = std::max(mq, qnb[i]);
-        for (int64_t j = 0; j < nk; ++j)
-          if (!km || km[j]) mk = std::max(mk, knb[j]);
-        const double m2 = mq + mk;
         const double* a = dirs[r].data();
         double* qhr = qh.data() + (bh * R + r) * nq;
         double* khr = kh.data() + (bh * R + r) * nk;
-        for (int64_t i = 0; i < nq; ++i) qhr[i] += a[d + 1] * std::sqrt(std::max(0.0, m2 - qnb[i]));
-        for (int64_t j = 0; j < nk; ++j) khr[j] += a[d] * std::sqrt(std::max(0.0, m2 - knb[j]));
+        const double* qlb = ql.data() + bh * nq;
+        const double* klb = kl.data() + bh * nk;
+        for (int64_t i = 0; i < nq; ++i) qhr[i] += a[d + 1] * qlb[i];
+        for (int64_t j = 0; j < nk; ++j) khr[j] += a[d] * klb[j];
         int32_t qreal = 0, kreal = 0;
         sort_tokens(qhr, qm, nq, p.cq, plan.q_order.data() + (bh * R + r) * nq,
                     plan.q_cluster.data() + (bh * R + r) * nq, &qreal, keys);

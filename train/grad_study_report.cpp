@@ -370,14 +370,18 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
         "param_cosine_vs_step" + (net.empty() ? std::string() : "_" + net) + ".png";
     std::string legend_params;
     std::vector<PlotSeries> series;
-    for (size_t gi = 0; gi < groups.size(); ++gi) {
-      legend(legend_params, gi, groups[gi]);
+    auto is_scalar = [](const std::string& group) {
+      // the gain is one number: its cosine is only the sign agreement (+1 or -1)
+      return group.find("attention gain") != std::string::npos;
+    };
+    for (const std::string& grp : groups) {
+      if (is_scalar(grp)) continue;  // a -1 would squash every other line against the top
+      const size_t color = series.size();
+      legend(legend_params, color, grp);
       series.push_back(line(
           rows,
-          [&](const StudyRow& r) {
-            return in_net(r) && r.layer == groups[gi] && r.metric == "cos_grad";
-          },
-          [](const StudyRow& r) { return static_cast<double>(step_number(r.stat)); }, gi));
+          [&](const StudyRow& r) { return in_net(r) && r.layer == grp && r.metric == "cos_grad"; },
+          [](const StudyRow& r) { return static_cast<double>(step_number(r.stat)); }, color));
     }
     save_plot(run_path(dir, file), series);
     files.push_back(file);
@@ -386,7 +390,8 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
            : net == "D" ? "Gradients of the discriminator's hinge loss on G's fakes (G's "
                           "attention in the same mode as D's) and a real batch. "
                         : "")
-       << "Plot " << file << " (cosine against step): " << legend_params << ".\n\n";
+       << "Plot " << file << " (cosine against step; the gain is left out): " << legend_params
+       << ".\n\n";
     std::string worst;
     double worst_cos = INFINITY;
     for (const std::string& grp : groups) {
@@ -396,8 +401,7 @@ std::vector<std::string> write_report(const std::string& dir, const std::vector<
         });
       };
       const double cos = of("cos_grad", ""), err = of("err_grad", "");
-      // the gain is one number: its cosine is only the sign agreement (+1 or -1)
-      const bool scalar = grp.find("attention gain") != std::string::npos;
+      const bool scalar = is_scalar(grp);
       if (!scalar && cos < worst_cos) worst_cos = cos, worst = grp;
       md << "- " << grp << ": cosine " << fmt(cos, 4)
          << (scalar ? " (a scalar: sign agreement)" : "") << ", relative error " << fmt(err)

@@ -223,5 +223,9 @@ TEST_CASE("grad study capture: an LM checkpoint gives bit-identical captures and
   const std::string csv = slurp(base + "/study_a/measurements.csv");
   CHECK(csv.find("params") != std::string::npos);  // the parameter-gradient rows are included
   CHECK(csv == slurp(base + "/study_b/measurements.csv"));
+  const std::string report = slurp(base + "/study_a/report.md");
+  CHECK(report.find("- attention q: cosine") != std::string::npos);  // the LM's one network
+  CHECK(report.find("- all parameters: cosine") != std::string::npos);
+  CHECK(fs::file_size(base + "/study_a/param_cosine_vs_step.png") > 100);
   fs::remove_all(base);
 }

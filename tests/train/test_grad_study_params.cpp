@@ -16,9 +16,7 @@
 using namespace smyrf;
 using namespace smyrf::train;
 namespace fs = std::filesystem;
-using grad_study_test::slurp;
-using grad_study_test::temp_dir;
-using grad_study_test::train_tiny_gan;
+namespace gst = grad_study_test;
 
 namespace {
 // value of (sweep, layer, metric, stat) rows
@@ -35,9 +33,9 @@ const char* const kGroups[] = {"attention q", "attention k",      "attention v",
 }  // namespace
 
 TEST_CASE("grad study params: one cluster gives the dense parameter gradients of G and D") {
-  const std::string base = temp_dir("params_one_cluster");
+  const std::string base = gst::temp_dir("params_one_cluster");
   // G attends 1024 queries to 256 keys, D 256 to 64: one cluster each, two hash rounds
-  const std::string dir = train_tiny_gan(base, [](GanTrainOptions& o) {
+  const std::string dir = gst::train_tiny_gan(base, [](GanTrainOptions& o) {
     o.model.q_cluster_size = 1024;
     o.model.k_cluster_size = 256;
   });
@@ -67,8 +65,8 @@ TEST_CASE("grad study params: one cluster gives the dense parameter gradients of
 }
 
 TEST_CASE("grad study params: many clusters move the attention gradients; same seed, same CSV") {
-  const std::string base = temp_dir("params_clusters");
-  const std::string dir = train_tiny_gan(base);  // Cq 64, Ck 16: 16 clusters in G, 4 in D
+  const std::string base = gst::temp_dir("params_clusters");
+  const std::string dir = gst::train_tiny_gan(base);  // Cq 64, Ck 16: 16 clusters in G, 4 in D
   const auto m = by_key(gan_param_gradient_study(dir, 1, 2, 3));
   for (const char* net : {"G: ", "D: "})
     for (const char* g : {"attention q", "attention k", "attention v", "attention o"}) {
@@ -78,7 +76,7 @@ TEST_CASE("grad study params: many clusters move the attention gradients; same s
       CHECK(m.at(k + "|err_grad|step0") > 1e-3);
     }
 
-  StudyOptions s = grad_study_test::small_study_options();
+  StudyOptions s = gst::small_study_options();
   s.checkpoint = dir;
   std::string d_layer;
   for (const std::string& n : attention_layers(dir))
@@ -95,11 +93,11 @@ TEST_CASE("grad study params: many clusters move the attention gradients; same s
   run_grad_study(s);
   s.out = base + "/study_b";
   run_grad_study(s);
-  const std::string csv = slurp(base + "/study_a/measurements.csv");
+  const std::string csv = gst::slurp(base + "/study_a/measurements.csv");
   CHECK(csv.find("G: all parameters") != std::string::npos);
   CHECK(csv.find("D: attention gain") != std::string::npos);
-  CHECK(csv == slurp(base + "/study_b/measurements.csv"));
-  const std::string report = slurp(base + "/study_a/report.md");
+  CHECK(csv == gst::slurp(base + "/study_b/measurements.csv"));
+  const std::string report = gst::slurp(base + "/study_a/report.md");
   CHECK(report.find("## Parameter gradients over a short run") != std::string::npos);
   CHECK(report.find("- G: attention q: cosine") != std::string::npos);
   for (const char* f : {"param_cosine_vs_step_G.png", "param_cosine_vs_step_D.png"})

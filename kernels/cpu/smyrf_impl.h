@@ -361,6 +361,15 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
   }
 }
 
+// x[0..n) = value, in 64K-element blocks over the team: the outputs are fresh allocations, so this
+// is also where their pages are first touched (faulted and zeroed by the kernel), in parallel.
+template <typename T>
+void fill_parallel(T* x, int64_t n, T value) {
+  constexpr int64_t kBlock = int64_t(1) << 16;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < n; b += kBlock) std::fill(x + b, x + std::min(n, b + kBlock), value);
+}
+
 template <typename T>
 void smyrf_forward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
                         const T* v, T* out, T* lse) {
@@ -369,8 +378,8 @@ void smyrf_forward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q,
                     nullptr);
     return;
   }
-  std::fill(out, out + p.batch_heads * p.nq * p.dv, T(0));
-  std::fill(lse, lse + p.batch_heads * p.nq, neg_inf<T>());
+  fill_parallel(out, p.batch_heads * p.nq * p.dv, T(0));
+  fill_parallel(lse, p.batch_heads * p.nq, neg_inf<T>());
   smyrf_forward_chunks<T>(p, plan, q, k, v, out, lse);
 }
 
@@ -380,9 +389,9 @@ void smyrf_backward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q
                          T* dv) {
   std::vector<T> dsum(static_cast<size_t>(p.batch_heads * p.nq));
   row_dots(dout, out, p.batch_heads * p.nq, p.dv, dsum.data());
-  std::fill(dq, dq + p.batch_heads * p.nq * p.d, T(0));
-  std::fill(dk, dk + p.batch_heads * p.nk * p.d, T(0));
-  std::fill(dv, dv + p.batch_heads * p.nk * p.dv, T(0));
+  fill_parallel(dq, p.batch_heads * p.nq * p.d, T(0));
+  fill_parallel(dk, p.batch_heads * p.nk * p.d, T(0));
+  fill_parallel(dv, p.batch_heads * p.nk * p.dv, T(0));
   if (p.causal)
     smyrf_causal<T>(p, plan, q, k, v, nullptr, nullptr, true, lse, dsum.data(), dout, dq, dk, dv);
   else

@@ -10,8 +10,9 @@
 //   forward:  S = Q K^T, P = exp(scale S - m) row-wise, O = P V / l, lse = m + log l
 //   backward: S, P = exp(scale S - lse_global), dP = dO V^T, dS = scale P o (dP - D),
 //             dQ += dS K, dK += dS^T Q, dV += P^T dO
-// with P^T and dS^T made by 8x8 register transposes. Results agree with the generic tile code
-// up to float rounding (the AVX2-vs-scalar tests cover both paths).
+// with P^T and dS^T read in place by a micro-kernel variant that broadcasts along A^T rows (the
+// key tiles K^T and V^T come from 8x8 register transposes). Results agree with the generic tile
+// code up to float rounding (the AVX2-vs-scalar tests cover both paths).
 //
 // Requirements (checked by smyrf_tiles_ok): nq, nk <= 128, d and dv multiples of 8, <= 128.
 #pragma once
@@ -34,12 +35,12 @@ inline bool smyrf_tiles_ok(int64_t cq, int64_t ck, int64_t d, int64_t dv) {
          dv <= kTileFeat && d > 0 && dv > 0;
 }
 
-// Thread-local packed buffers of one cluster (about 0.7 MiB at 128 x 128; a 64-cluster with
+// Thread-local packed buffers of one cluster (about 0.6 MiB at 128 x 128; a 64-cluster with
 // d = 64 touches about 110 KiB of them).
 struct TileScratch {
   std::vector<float> qp, kp, vp, dop;  // (128, d|dv) gathered rows
   std::vector<float> kt, vt;           // (d|dv, 128) transposed keys / values
-  std::vector<float> s, dp, t0, t1;    // (128, 128): scores / P, dP / dS, P^T, dS^T
+  std::vector<float> s, dp;            // (128, 128): scores / P, dP / dS
   std::vector<float> c;                // (128, 128) product result before scatter
   std::vector<float> rm, rl;           // (128 + 8): per-query scaled max and sum (forward)
   TileScratch()
@@ -51,8 +52,6 @@ struct TileScratch {
         vt(kTileFeat * kTileRows),
         s(kTileRows * kTileRows),
         dp(kTileRows * kTileRows),
-        t0(kTileRows * kTileRows),
-        t1(kTileRows * kTileRows),
         c(kTileRows * kTileFeat),
         rm(kTileRows + 8),
         rl(kTileRows + 8) {}
@@ -116,11 +115,11 @@ inline int64_t gemm_steps(int64_t m) { return (m + 5) / 6; }
 // C[r][0..W) = sum_k A[r * lda + k] * B[k * ldb + 0..W) for r < R, W = 8 * NV (NV 1 or 2);
 // Named accumulators (not an array): GCC keeps an __m256 array in memory and stores it after
 // every multiply-add.
-#define SMYRF_TILE_ROW(r, kk)                                         \
-  if constexpr (R > r) {                                              \
-    const __m256 a = _mm256_broadcast_ss(A + r * lda + (kk));         \
-    c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                        \
-    if constexpr (NV == 2) c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1); \
+#define SMYRF_TILE_ROW(r, kk)                                                         \
+  if constexpr (R > r) {                                                              \
+    const __m256 a = _mm256_broadcast_ss(TA ? A + (kk)*lda + r : A + r * lda + (kk)); \
+    c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                        \
+    if constexpr (NV == 2) c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                 \
   }
 #define SMYRF_TILE_K(kk)                                                \
   {                                                                     \
@@ -138,7 +137,7 @@ inline int64_t gemm_steps(int64_t m) { return (m + 5) / 6; }
     _mm256_storeu_ps(C + r * ldc, c##r##0);                            \
     if constexpr (NV == 2) _mm256_storeu_ps(C + r * ldc + 8, c##r##1); \
   }
-template <int R, int NV>
+template <int R, int NV, bool TA>
 inline void tile_mk(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C,
                     int64_t ldc) {
   static_assert(R >= 1 && R <= 6 && (NV == 1 || NV == 2), "6 x 16 register tile at most");
@@ -156,41 +155,44 @@ inline void tile_mk(const float* A, int64_t lda, const float* B, int64_t ldb, in
 #undef SMYRF_TILE_ROW
 #undef SMYRF_TILE_STORE
 
-template <int R>
+template <int R, bool TA>
 inline void tile_rows(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
                       int64_t N, float* C, int64_t ldc) {
   int64_t j = 0;
-  for (; j + 16 <= N; j += 16) tile_mk<R, 2>(A, lda, B + j, ldb, K, C + j, ldc);
-  if (j < N) tile_mk<R, 1>(A, lda, B + j, ldb, K, C + j, ldc);
+  for (; j + 16 <= N; j += 16) tile_mk<R, 2, TA>(A, lda, B + j, ldb, K, C + j, ldc);
+  if (j < N) tile_mk<R, 1, TA>(A, lda, B + j, ldb, K, C + j, ldc);
 }
 
-// C (M x N) = A (M x K) B (K x N); N a multiple of 8, M any. pf (nullable) takes one step per
-// 6-row strip.
+// C (M x N) = A (M x K) B (K x N); N a multiple of 8, M any; with TA, A is given as its
+// transpose (K x M, stride lda): the micro-kernel's broadcasts then walk a row of it, so P^T and
+// dS^T need no transposed copies. pf (nullable) takes one step per 6-row strip.
+template <bool TA = false>
 inline void tile_gemm(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
                       int64_t N, int64_t K, float* C, int64_t ldc, RowPrefetch* pf = nullptr) {
+  auto rows = [&](int64_t i) { return TA ? A + i : A + i * lda; };  // the strip's A origin
   int64_t i = 0;
   for (; i + 6 <= M; i += 6) {
     if (pf) pf->step();
-    tile_rows<6>(A + i * lda, lda, B, ldb, K, N, C + i * ldc, ldc);
+    tile_rows<6, TA>(rows(i), lda, B, ldb, K, N, C + i * ldc, ldc);
   }
   if (pf && i < M) pf->step();
-  const float* a = A + i * lda;
+  const float* a = rows(i);
   float* c = C + i * ldc;
   switch (M - i) {
     case 5:
-      tile_rows<5>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<5, TA>(a, lda, B, ldb, K, N, c, ldc);
       break;
     case 4:
-      tile_rows<4>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<4, TA>(a, lda, B, ldb, K, N, c, ldc);
       break;
     case 3:
-      tile_rows<3>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<3, TA>(a, lda, B, ldb, K, N, c, ldc);
       break;
     case 2:
-      tile_rows<2>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<2, TA>(a, lda, B, ldb, K, N, c, ldc);
       break;
     case 1:
-      tile_rows<1>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<1, TA>(a, lda, B, ldb, K, N, c, ldc);
       break;
     default:
       break;
@@ -382,7 +384,7 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   pack_rows(dout, dv, qi, nq, dop);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
   pack_rows_t(v, dv, kj, nk, ts.vp.data(), ts.vt.data());
-  const int64_t nk8 = (nk + 7) & ~int64_t(7), nq8 = (nq + 7) & ~int64_t(7);
+  const int64_t nk8 = (nk + 7) & ~int64_t(7);
   tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows, pf);
   tile_gemm(dop, dv, ts.vt.data(), kTileRows, nq, nk8, dv, dp, kTileRows, pf);
   const __m256 vs = _mm256_set1_ps(scale);
@@ -412,18 +414,10 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   // dQ = dS K
   tile_gemm(dp, kTileRows, ts.kp.data(), d, nq, d, nk, c, d, pf);
   scatter_add(dq, d, qi, nq, c);
-  // P^T, dS^T (nk8 x nq8; rows nq..nq8 of s/dp are never read as products: K = nq)
-  for (int64_t a = nq; a < nq8; ++a)
-    for (int64_t j = 0; j < nk8; j += 8) {
-      _mm256_storeu_ps(s + a * kTileRows + j, _mm256_setzero_ps());
-      _mm256_storeu_ps(dp + a * kTileRows + j, _mm256_setzero_ps());
-    }
-  transpose_tile(s, kTileRows, nq8, nk8, ts.t0.data(), kTileRows);
-  transpose_tile(dp, kTileRows, nq8, nk8, ts.t1.data(), kTileRows);
-  // dV = P^T dO, dK = dS^T Q
-  tile_gemm(ts.t0.data(), kTileRows, dop, dv, nk, dv, nq, c, dv, pf);
+  // dV = P^T dO, dK = dS^T Q (A read transposed from s and dp; K = nq rows of them)
+  tile_gemm<true>(s, kTileRows, dop, dv, nk, dv, nq, c, dv, pf);
   scatter_add(dvv, dv, kj, nk, c);
-  tile_gemm(ts.t1.data(), kTileRows, qp, d, nk, d, nq, c, d, pf);
+  tile_gemm<true>(dp, kTileRows, qp, d, nk, d, nq, c, d, pf);
   scatter_add(dk, d, kj, nk, c);
 }
 

@@ -228,12 +228,14 @@ __global__ void __launch_bounds__(kMmaThreads)
       }
     }
     float mx[2] = {m[0], m[1]};
+    const bool full = plain && n == kMmaKeys;  // every key real: only the scale and dead rows
 #pragma unroll
     for (int nb = 0; nb < kMmaKeys / 8; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int64_t j = skj[nb * 8 + 2 * t + (e & 1)];
-        s[nb][e] = mma_score(P, plain, bh, row_i[e >> 1], j, s[nb][e]);
+        const int64_t i = row_i[e >> 1];
+        s[nb][e] = full ? (i < 0 ? -INFINITY : P.scale * s[nb][e])
+                        : mma_score(P, plain, bh, i, skj[nb * 8 + 2 * t + (e & 1)], s[nb][e]);
         mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
       }
     float corr[2];
@@ -406,13 +408,15 @@ __global__ void __launch_bounds__(kMmaThreads)
         mma_bf16(dp[nb], a, b);
       }
     }
+    const bool full = plain && n == kMmaKeys;  // every key real: only the scale and dead rows
 #pragma unroll
     for (int nb = 0; nb < kMmaKeys / 8; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int h = e >> 1;
         const int64_t j = skj[nb * 8 + 2 * t + (e & 1)];
-        const float sc = mma_score(P, plain, bh, row_i[h], j, s[nb][e]);
+        const float sc = full ? (row_i[h] < 0 ? -INFINITY : P.scale * s[nb][e])
+                              : mma_score(P, plain, bh, row_i[h], j, s[nb][e]);
         const float pr = sc == -INFINITY || lse_h[h] == -INFINITY ? 0.0f : __expf(sc - lse_h[h]);
         const float z = pr != 0.0f && P.dropout ? dropout_factor(P, bh, row_i[h], j) : 1.0f;
         s[nb][e] = pr * (z * dp[nb][e] - D_h[h]) * P.scale;  // dS
@@ -540,13 +544,15 @@ __global__ void __launch_bounds__(kMmaThreads)
       }
     }
     // st becomes P^T z (for dV), dpt becomes dS^T (for dK)
+    const bool full = plain && n == kMmaQueries;  // every query listed (padding: slse = -inf)
 #pragma unroll
     for (int nb = 0; nb < kMmaQueries / 8; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = nb * 8 + 2 * t + (e & 1);
         const int64_t i = sqi[col], j = row_j[e >> 1];
-        const float sc = mma_score(P, plain, bh, i, j, st[nb][e]);
+        const float sc = full ? (j < 0 ? -INFINITY : P.scale * st[nb][e])
+                              : mma_score(P, plain, bh, i, j, st[nb][e]);
         const float pr = sc == -INFINITY || slse[col] == -INFINITY ? 0.0f : __expf(sc - slse[col]);
         const float z = pr != 0.0f && P.dropout ? dropout_factor(P, bh, i, j) : 1.0f;
         dpt[nb][e] = pr * (z * dpt[nb][e] - sD[col]) * P.scale;

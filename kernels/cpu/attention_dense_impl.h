@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_impl.h"
+#include "kernels/cpu/smyrf_tiles_impl.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -60,9 +61,57 @@ void with_dense_functors(const AttentionParams& p, int64_t bh, const T* bias, co
   }
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+// Float32 dense attention without bias, key mask, causality or dropout runs through SMYRF's packed
+// 128 x 128 cluster tiles (smyrf_tiles_impl.h) with the identity as row lists: the forward merges
+// each key block into (out, lse) exactly as SMYRF merges its rounds (an online softmax over key
+// blocks), the backward is FlashAttention-2's with the global lse. Query masks are row lists.
+inline bool dense_tiles_ok(const AttentionParams& p, const void* bias) {
+  return !bias && !p.key_mask && !p.causal && p.dropout_p == 0 && p.nk > 0 &&
+         smyrf_tiles_ok(kTileRows, kTileRows, p.d, p.dv);
+}
+
+inline void dense_forward_tiles(const AttentionParams& p, const float* q, const float* k,
+                                const float* v, float* out, float* lse) {
+  const int64_t BH = p.batch_heads, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
+  const int64_t qtiles = (nq + kTileRows - 1) / kTileRows;
+  std::vector<int32_t> iota(static_cast<size_t>(std::max(nq, nk)));
+  std::iota(iota.begin(), iota.end(), 0);
+  const float scale = static_cast<float>(p.scale);
+#pragma omp parallel
+  {
+    TileScratch ts;
+    std::vector<int32_t> qi(kTileRows);
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      for (int64_t t = 0; t < qtiles; ++t) {
+        const int64_t i0 = t * kTileRows, i1 = std::min(nq, i0 + kTileRows);
+        const uint8_t* qmask = p.query_mask ? p.query_mask + (bh / p.heads) * nq : nullptr;
+        int64_t n = 0;
+        for (int64_t i = i0; i < i1; ++i) {
+          if (!qmask || qmask[i]) qi[n++] = static_cast<int32_t>(i);
+          std::fill(out + (bh * nq + i) * dv, out + (bh * nq + i + 1) * dv, 0.0f);
+          lse[bh * nq + i] = neg_inf<float>();
+        }
+        if (n == 0) continue;
+        for (int64_t j0 = 0; j0 < nk; j0 += kTileRows)
+          tile_forward_merge(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi.data(),
+                             n, iota.data() + j0, std::min(kTileRows, nk - j0), scale,
+                             out + bh * nq * dv, lse + bh * nq, ts);
+      }
+    }
+  }
+}
+#endif
+
 template <typename T>
 void dense_forward(const AttentionParams& p, const T* q, const T* k, const T* v, const T* bias,
                    T* out, T* lse) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (dense_tiles_ok(p, bias)) return dense_forward_tiles(p, q, k, v, out, lse);
+  }
+#endif
   const int64_t BH = p.batch_heads, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
   const int64_t tiles = (nq + kQueryBlock - 1) / kQueryBlock;
   std::vector<int32_t> iota_k(static_cast<size_t>(nk));
@@ -111,7 +160,13 @@ void dense_backward(const AttentionParams& p, const T* q, const T* k, const T* v
   std::fill(dq, dq + BH * nq * d, T(0));
   std::fill(dk, dk + BH * nk * d, T(0));
   std::fill(dv_out, dv_out + BH * nk * dv, T(0));
-  const int64_t ktiles = (nk + kKeyTile - 1) / kKeyTile;
+  bool tiles = false;
+#if defined(__AVX2__) && defined(__FMA__)
+  tiles = std::is_same_v<T, float> && dense_tiles_ok(p, bias);
+#endif
+  // key tile width: the packed tiles take 128 keys (and 128-query blocks) at a time
+  const int64_t key_tile = tiles ? int64_t(128) : kKeyTile;  // 128 = kTileRows
+  const int64_t ktiles = (nk + key_tile - 1) / key_tile;
   std::vector<int32_t> iota_k(static_cast<size_t>(nk));
   std::iota(iota_k.begin(), iota_k.end(), 0);
   const T scale = static_cast<T>(p.scale);
@@ -134,6 +189,9 @@ void dense_backward(const AttentionParams& p, const T* q, const T* k, const T* v
     T* my_dq = dq_private.data() + static_cast<int64_t>(tid) * nq * d;
     Workspace<T> ws;
     ws.reserve(d, dv, 1);
+#if defined(__AVX2__) && defined(__FMA__)
+    std::conditional_t<std::is_same_v<T, float>, TileScratch, char> ts;
+#endif
     std::vector<int32_t> qi(static_cast<size_t>(nq));
     for (int64_t bh = 0; bh < BH; ++bh) {
       std::fill(my_dq, my_dq + nq * d, T(0));
@@ -143,13 +201,25 @@ void dense_backward(const AttentionParams& p, const T* q, const T* k, const T* v
       // depend on timing, or the sum below (and so dq) would differ from run to run
 #pragma omp for schedule(static, 1)
       for (int64_t t = 0; t < ktiles; ++t) {
-        const int64_t j0 = t * kKeyTile, j1 = std::min(nk, j0 + kKeyTile);
+        const int64_t j0 = t * key_tile, j1 = std::min(nk, j0 + key_tile);
         // Causal: only queries with i + (nk - nq) >= j0 can see a key of this tile.
         const int64_t i_first = p.causal ? std::max<int64_t>(0, j0 - (nk - nq)) : 0;
         int64_t n = 0;
         for (int64_t i = i_first; i < nq; ++i)
           if ((!qmask || qmask[i]) && lse_bh[i] != neg_inf<T>()) qi[n++] = static_cast<int32_t>(i);
         if (n == 0) continue;
+#if defined(__AVX2__) && defined(__FMA__)
+        if constexpr (std::is_same_v<T, float>) {
+          if (tiles) {
+            for (int64_t a = 0; a < n; a += kTileRows)
+              tile_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv,
+                            qi.data() + a, std::min(kTileRows, n - a), iota_k.data() + j0, j1 - j0,
+                            scale, lse_bh, dsum.data() + bh * nq, dout + bh * nq * dv, my_dq,
+                            dk + bh * nk * d, dv_out + bh * nk * dv, ts);
+            continue;
+          }
+        }
+#endif
         with_dense_functors<T>(
             p, bh, bias, qi.data(), iota_k.data() + j0, [&](auto pair, auto drop) {
               block_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi.data(),

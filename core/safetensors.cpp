@@ -30,8 +30,9 @@ constexpr uint64_t kMaxHeader = 100ull << 20;
 }
 
 bool parse_dtype(const std::string& s, DType& out) {
-  static const std::pair<const char*, DType> table[] = {
-      {"F32", kFloat32}, {"F64", kFloat64}, {"I32", kInt32}, {"I64", kInt64}, {"BOOL", kBool}};
+  static const std::pair<const char*, DType> table[] = {{"F32", kFloat32},   {"F64", kFloat64},
+                                                        {"BF16", kBFloat16}, {"I32", kInt32},
+                                                        {"I64", kInt64},     {"BOOL", kBool}};
   for (auto& [name, dt] : table)
     if (s == name) return out = dt, true;
   return false;
@@ -154,7 +155,7 @@ std::vector<Entry> parse_header(const std::string& header, uint64_t data_size,
     const ojson& dt = v["dtype"];
     if (!dt.is_string() || !parse_dtype(dt.get<std::string>(), e.dtype))
       fail(path, where + " has unsupported dtype " + dt.dump(),
-           "supported: F32, F64, I32, I64, BOOL; convert the tensor before saving");
+           "supported: F32, F64, BF16, I32, I64, BOOL; convert the tensor before saving");
     const ojson& sh = v["shape"];
     if (!sh.is_array())
       fail(path, where + " shape is not an array: " + sh.dump(), "the header is corrupt");
@@ -261,6 +262,8 @@ const char* safetensors_dtype(DType dtype) {
       return "I64";
     case kBool:
       return "BOOL";
+    case kBFloat16:
+      return "BF16";
   }
   throw Error(kOp, "unknown dtype");
 }

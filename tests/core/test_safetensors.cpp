@@ -132,6 +132,20 @@ TEST_CASE("safetensors: round trip of every dtype, scalars and empty tensors") {
   CHECK(std::memcmp(back.raw_data(), nan.raw_data(), 8) == 0);
 }
 
+TEST_CASE("safetensors: bfloat16 tensors are written as BF16 and read back bit-exactly") {
+  // values exact in bfloat16 (8 significant bits), plus infinities
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor f = from_vector<float>({1.f, -0.5f, 3.f, 256.f, inf, -inf}, {2, 3});
+  Tensor b = f.to(kBFloat16);
+  const std::string bytes = safetensors_serialize({{"b", b}});
+  CHECK(bytes.find("\"BF16\"") != std::string::npos);
+  Tensor back = safetensors_parse(bytes).tensors[0].second;
+  CHECK(back.dtype() == kBFloat16);
+  CHECK(back.shape() == b.shape());
+  CHECK(std::memcmp(back.raw_data(), b.raw_data(), 12) == 0);
+  CHECK(back.to(kFloat32).to_vector<float>() == f.to_vector<float>());
+}
+
 TEST_CASE("safetensors: data is aligned to each tensor's element size") {
   // bool first, then f64: the writer must put the 8-byte tensor first in the data buffer
   const std::string bytes = safetensors_serialize(
@@ -248,7 +262,7 @@ TEST_CASE("safetensors: corrupt files give clear errors naming the file") {
     std::string m =
         load_error(craft(R"({"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})", f32), dir);
     CHECK_HAS(m, "unsupported dtype \"F16\"");
-    CHECK_HAS(m, "F32, F64, I32, I64, BOOL");
+    CHECK_HAS(m, "F32, F64, BF16, I32, I64, BOOL");
   }
   SUBCASE("missing fields and wrong types") {
     CHECK_HAS(load_error(craft(R"({"a":{"dtype":"F32","shape":[2]}})", f32), dir), "needs");

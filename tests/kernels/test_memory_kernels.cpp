@@ -312,7 +312,7 @@ TEST_CASE("binary ops: contiguous, broadcast, transposed, flipped and permuted o
       binary_case(op, {n}, {1}, {0}, 0, 0, ++seed);       // scalar broadcast
       binary_case(op, {n}, {-1}, {1}, n - 1, 0, ++seed);  // flipped view
     }
-    // 37x517 and 300x20 cross the 16 x 256 tiles with partial 8-row strips and column tails
+    // 37x517 and 300x20 cross the 32 x 256 tiles with partial 8-row strips and column tails
     for (auto [r, c] : {std::pair<int64_t, int64_t>{33, 7},
                         {7, 33},
                         {100, 129},

@@ -26,7 +26,9 @@
 // dS_ij = P_ij (z_ij dout_i . v_j - D_i): dq = scale dS k, dk = scale dS^T q, dv = (P z)^T dout.
 //
 // Threading: OpenMP over (bh, query tile) in forward, over key tiles with per-thread dq buffers in
-// backward. Float entry points use the AVX2/FMA build when active_isa() says so.
+// backward. Float entry points use the AVX2/FMA build when active_isa() says so; there, float
+// calls without bias, key mask, causality or dropout and with d, dv multiples of 8 (at most 128)
+// run SMYRF's packed 128 x 128 tiles (key blocks merged by log-sum-exp in the forward).
 // Errors: std::invalid_argument naming [attention] and the sizes for negative or zero sizes,
 // heads not dividing BH, or dropout_p outside [0, 1).
 #pragma once

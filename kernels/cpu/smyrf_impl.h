@@ -1,9 +1,10 @@
 // Internal: the SMYRF forward and backward drivers for one instruction set (see smyrf.h).
 // Included by smyrf.cpp (scalar) and smyrf_avx2.cpp (avx2) after defining SMYRF_ISA_NS.
 //
-// Every pair enumeration goes through block_forward / block_backward (attention_impl.h) with the
-// cluster members as row lists, so nothing is copied in permuted order except the transposed key
-// tiles those kernels build anyway.
+// Non-causal float32 clusters without pair term or dropout run the packed tiles
+// (smyrf_tiles_impl.h: gathered rows, GEMM-shaped products, the forward's merge fused in); every
+// other pair enumeration goes through block_forward / block_backward (attention_impl.h) with the
+// cluster members as row lists.
 #pragma once
 #include "kernels/cpu/attention_impl.h"
 #include "kernels/cpu/attention_rows_impl.h"

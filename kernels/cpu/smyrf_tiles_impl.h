@@ -58,9 +58,10 @@ struct TileScratch {
 };
 
 // The rows a later cluster tile will gather or scatter into, prefetched towards L2 while the
-// current tile computes: a few rows before each 6-row strip of its products (pace() spreads them
-// over the strips). The sorted order defeats the hardware prefetcher. (One line per 4 k steps
-// inside the micro-kernel measured 10% slower.) Segments are (base, row length w in floats, row
+// current tile computes: a few lines before each micro-tile of its products (pace() spreads them
+// evenly; bursts of a strip's worth, ~60 lines, stalled on the miss buffers). The sorted order
+// defeats the hardware prefetcher. (One line per 4 k steps inside the micro-kernel loop measured
+// 10% slower.) Segments are (base, row length w in floats, row
 // indices, count); w = 1 serves lse and D. finish() issues what the products did not.
 struct RowPrefetch {
   struct Seg {
@@ -89,28 +90,22 @@ struct RowPrefetch {
       if (++row == g.n) row = 0, ++cur;
     }
   }
-  // Spreads the rows over `steps` calls of step().
+  // Spreads the lines over `steps` calls of step().
   void pace(int64_t steps) {
-    int64_t rows = 0;
-    for (int i = 0; i < nseg; ++i) rows += seg[i].n;
-    per_step = steps > 0 ? (rows + steps - 1) / steps : rows;
+    int64_t lines = 0;
+    for (int i = 0; i < nseg; ++i) lines += seg[i].n * ((seg[i].w + 15) / 16);
+    per_step = steps > 0 ? (lines + steps - 1) / steps : lines;
   }
   void step() {
-    for (int64_t r = 0; r < per_step && cur < nseg; ++r) {
-      const Seg& g = seg[cur];
-      const float* p = g.base + static_cast<int64_t>(g.idx[row]) * g.w;
-      for (int64_t c = 0; c < g.w; c += 16)
-        _mm_prefetch(reinterpret_cast<const char*>(p + c), _MM_HINT_T1);
-      if (++row == g.n) row = 0, ++cur;
-    }
+    for (int64_t t = 0; t < per_step && cur < nseg; ++t) line();
   }
   void finish() {
     while (cur < nseg) line();
   }
 };
 
-// Number of RowPrefetch::step() calls tile_gemm makes for M rows (one per 6-row strip).
-inline int64_t gemm_steps(int64_t m) { return (m + 5) / 6; }
+// Number of RowPrefetch::step() calls tile_gemm makes for an M x N product (one per micro-tile).
+inline int64_t gemm_steps(int64_t m, int64_t n) { return (m + 5) / 6 * ((n + 15) / 16); }
 
 // C[r][0..W) = sum_k A[r * lda + k] * B[k * ldb + 0..W) for r < R, W = 8 * NV (NV 1 or 2);
 // Named accumulators (not an array): GCC keeps an __m256 array in memory and stores it after
@@ -157,42 +152,44 @@ inline void tile_mk(const float* A, int64_t lda, const float* B, int64_t ldb, in
 
 template <int R, bool TA>
 inline void tile_rows(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
-                      int64_t N, float* C, int64_t ldc) {
+                      int64_t N, float* C, int64_t ldc, RowPrefetch* pf) {
   int64_t j = 0;
-  for (; j + 16 <= N; j += 16) tile_mk<R, 2, TA>(A, lda, B + j, ldb, K, C + j, ldc);
-  if (j < N) tile_mk<R, 1, TA>(A, lda, B + j, ldb, K, C + j, ldc);
+  for (; j + 16 <= N; j += 16) {
+    if (pf) pf->step();
+    tile_mk<R, 2, TA>(A, lda, B + j, ldb, K, C + j, ldc);
+  }
+  if (j < N) {
+    if (pf) pf->step();
+    tile_mk<R, 1, TA>(A, lda, B + j, ldb, K, C + j, ldc);
+  }
 }
 
 // C (M x N) = A (M x K) B (K x N); N a multiple of 8, M any; with TA, A is given as its
 // transpose (K x M, stride lda): the micro-kernel's broadcasts then walk a row of it, so P^T and
-// dS^T need no transposed copies. pf (nullable) takes one step per 6-row strip.
+// dS^T need no transposed copies. pf (nullable) takes one step per micro-tile.
 template <bool TA = false>
 inline void tile_gemm(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
                       int64_t N, int64_t K, float* C, int64_t ldc, RowPrefetch* pf = nullptr) {
   auto rows = [&](int64_t i) { return TA ? A + i : A + i * lda; };  // the strip's A origin
   int64_t i = 0;
-  for (; i + 6 <= M; i += 6) {
-    if (pf) pf->step();
-    tile_rows<6, TA>(rows(i), lda, B, ldb, K, N, C + i * ldc, ldc);
-  }
-  if (pf && i < M) pf->step();
+  for (; i + 6 <= M; i += 6) tile_rows<6, TA>(rows(i), lda, B, ldb, K, N, C + i * ldc, ldc, pf);
   const float* a = rows(i);
   float* c = C + i * ldc;
   switch (M - i) {
     case 5:
-      tile_rows<5, TA>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<5, TA>(a, lda, B, ldb, K, N, c, ldc, pf);
       break;
     case 4:
-      tile_rows<4, TA>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<4, TA>(a, lda, B, ldb, K, N, c, ldc, pf);
       break;
     case 3:
-      tile_rows<3, TA>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<3, TA>(a, lda, B, ldb, K, N, c, ldc, pf);
       break;
     case 2:
-      tile_rows<2, TA>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<2, TA>(a, lda, B, ldb, K, N, c, ldc, pf);
       break;
     case 1:
-      tile_rows<1, TA>(a, lda, B, ldb, K, N, c, ldc);
+      tile_rows<1, TA>(a, lda, B, ldb, K, N, c, ldc, pf);
       break;
     default:
       break;
@@ -298,7 +295,7 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
   float* o = ts.c.data();
   float* rm = ts.rm.data();  // scale * row max of S
   float* rl = ts.rl.data();  // row sums of P
-  if (pf) pf->pace(2 * gemm_steps(nq));
+  if (pf) pf->pace(gemm_steps(nq, (nk + 7) & ~int64_t(7)) + gemm_steps(nq, dv));
   pack_rows(q, d, qi, nq, qp);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
   pack_rows(v, dv, kj, nk, ts.vp.data());
@@ -379,7 +376,9 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   float* s = ts.s.data();
   float* dp = ts.dp.data();
   float* c = ts.c.data();
-  if (pf) pf->pace(3 * gemm_steps(nq) + 2 * gemm_steps(nk));
+  if (pf)
+    pf->pace(2 * gemm_steps(nq, (nk + 7) & ~int64_t(7)) + gemm_steps(nq, d) + gemm_steps(nk, dv) +
+             gemm_steps(nk, d));
   pack_rows(q, d, qi, nq, qp);
   pack_rows(dout, dv, qi, nq, dop);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());

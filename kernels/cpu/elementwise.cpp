@@ -75,13 +75,15 @@ namespace {
 
 template <typename T>
 T unary_int(UnaryOp op, T x, double a, double b) {
+  // bool compares as int (x < 0 on a bool is always false and GCC warns)
+  const std::conditional_t<std::is_same_v<T, bool>, int, T> w = x;
   switch (op) {
     case UnaryOp::Neg:
       return static_cast<T>(-x);
     case UnaryOp::Abs:
-      return x < 0 ? static_cast<T>(-x) : x;
+      return w < 0 ? static_cast<T>(-w) : x;
     case UnaryOp::Sign:
-      return static_cast<T>((x > 0) - (x < 0));
+      return static_cast<T>((w > 0) - (w < 0));
     case UnaryOp::Relu:
       return x > 0 ? x : T(0);
     case UnaryOp::Clamp:

@@ -32,6 +32,7 @@
 
 #include "autograd/attention_ops.h"
 #include "autograd/grad_mode.h"
+#include "bench/attention_bench_util.h"
 #include "bench/cuda_bench.h"
 #include "bench/memory_probe.h"
 #include "bench/registry.h"
@@ -194,19 +195,10 @@ void timing_rows(const Options& opt) {
         r.print(opt);
         series[{impl, pass, bh}].emplace_back(static_cast<double>(n), t.median_ms, mib);
       };
-      auto run = [&](const std::function<Tensor()>& op, bool backward) {
-        if (!backward) {
-          NoGradGuard ng;
-          op();
-          return;
-        }
-        op().backward(up);
-        for (const Tensor* t : {&q, &k, &v}) t->zero_grad();
-      };
       auto measure_op = [&](const char* impl, int64_t nh, int64_t cl, double fwd_flops,
                             const std::function<Tensor()>& op, int warm, int reps) {
         for (bool backward : {false, true}) {
-          auto fn = [&] { run(op, backward); };
+          auto fn = [&] { run_attention_pass(op, backward, up, {&q, &k, &v}); };
           const Timing t = measure(fn, warm, reps);
           const double mib = peak_added_mib(fn);
           emit(impl, backward ? "fwd+bwd" : "fwd", nh, cl, backward ? 3.5 * fwd_flops : fwd_flops,
@@ -219,15 +211,7 @@ void timing_rows(const Options& opt) {
       const int reps_big = dense_fwd_flops > 1e11 ? 1 : opt.repeats;
       const int warm_big = dense_fwd_flops > 1e11 ? 0 : opt.warmup;
       // SMYRF_ATTN_IMPLS (comma list, e.g. "smyrf-4x64"): only those rows, for profiling runs.
-      const char* impls_env = std::getenv("SMYRF_ATTN_IMPLS");
-      auto impl_wanted = [&](const char* name) {
-        if (!impls_env || !*impls_env) return true;
-        std::stringstream ss(impls_env);
-        std::string tok;
-        while (std::getline(ss, tok, ','))
-          if (tok == name) return true;
-        return false;
-      };
+      auto impl_wanted = [](const char* name) { return env_lists("SMYRF_ATTN_IMPLS", name); };
       if (!impl_wanted("dense")) {
       } else if (dense_ok) {
         measure_op(

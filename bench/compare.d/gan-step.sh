@@ -5,39 +5,24 @@
 # attention. SHAPES filters cases by name (cpu,cpu-dense,ch32-attn16). REPEATS: timed iterations
 # per process (default 2, after one warm-up iteration). THREADS: both sides' threads (default 2).
 
+gan_step_ours() {
+  "$SMYRF_BIN" bench gan-step --json --threads "${THREADS:-2}" --repeats "${REPEATS:-2}" \
+    --shapes "$1"
+}
+gan_step_torch() {  # the SMYRF case (cpu) runs as its dense twin (cpu-dense)
+  local twin="$1"
+  [[ "$twin" == cpu ]] && twin=cpu-dense
+  "$PY" "$ROOT/bench/reference/biggan_torch.py" --threads "${THREADS:-2}" \
+    --repeats "${REPEATS:-2}" "$twin"
+}
+
 compare_gan_step() {
   local cases=(cpu cpu-dense ch32-attn16)
   if [[ -n "${SHAPES:-}" ]]; then cases=(${SHAPES//,/ }); fi
-  local repeats="${REPEATS:-2}" threads="${THREADS:-2}" results round c twin line
+  local results
   results="$(mktemp)"
-  for ((round = 1; round <= ROUNDS; round++)); do
-    echo "round $round/$ROUNDS" >&2
-    for c in "${cases[@]}"; do
-      line="$("$SMYRF_BIN" bench gan-step --json --threads "$threads" --repeats "$repeats" \
-        --shapes "$c" |
-        grep '^{' | head -1)"
-      [[ -n "$line" ]] || die "smyrf bench gan-step printed nothing for $c"
-      printf 'ours\t%s\t%s\n' "$c" "$line" >>"$results"
-      twin="$c"
-      [[ "$c" == cpu ]] && twin=cpu-dense
-      line="$("$PY" "$ROOT/bench/reference/biggan_torch.py" --threads "$threads" --repeats "$repeats" \
-        "$twin" |
-        grep '^{' | head -1)"
-      [[ -n "$line" ]] || die "biggan_torch.py printed nothing for $twin"
-      printf 'torch\t%s\t%s\n' "$c" "$line" >>"$results"
-    done
-  done
-  "$PY" - "$results" <<'PYEOF'
-import json, statistics, sys
-runs, order = {}, []
-for line in open(sys.argv[1]):
-    impl, case, js = line.rstrip("\n").split("\t", 2)
-    r = json.loads(js)
-    if case not in runs:
-        runs[case] = {}
-        order.append(case)
-    runs[case].setdefault(impl, []).append(r)
-med = lambda rs, k: statistics.median(r[k] for r in rs)
+  run_twin_rounds "$results" gan_step_ours gan_step_torch "${cases[@]}"
+  summarize_twins "$results" <<'PYEOF'
 print("\ngan-step: images/s of one training iteration (D steps + G step + Adam + SN + EMA), batch 32,")
 print(f"{runs[order[0]]['ours'][0]['threads']} threads, medians over rounds; PyTorch runs the dense twin of the SMYRF case (cpu).")
 print("'cpu ratio': torch CPU ms / ours CPU ms per iteration, the load-independent figure with one")

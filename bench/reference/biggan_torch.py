@@ -29,11 +29,12 @@ import copy
 import json
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import timing
 
 SN = nn.utils.spectral_norm
 
@@ -249,13 +250,7 @@ def run(case, repeats):
         ema_update(G_ema, G, 0.999)
         return l_g.item()
 
-    iteration()  # warm-up
-    times, cpu = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        iteration()
-        times.append((time.perf_counter() - t0) * 1e3)
-        cpu.append((time.process_time() - c0) * 1e3)
+    times, cpu = timing.time_runs(iteration, repeats)  # after one warm-up iteration
     med = statistics.median(times)
     print(json.dumps({"workload": "gan-step", "shape": case, "impl": "torch",
                       "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -267,16 +262,7 @@ def run(case, repeats):
 
 
 def main(argv):
-    threads, repeats, cases = 2, 3, []
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--threads":
-            threads, i = int(argv[i + 1]), i + 2
-        elif argv[i] == "--repeats":
-            repeats, i = int(argv[i + 1]), i + 2
-        else:
-            cases.append(argv[i])
-            i += 1
+    threads, repeats, cases = timing.parse_args(argv)
     torch.set_num_threads(threads)
     for c in cases or list(CASES):
         if c not in CASES:

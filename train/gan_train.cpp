@@ -357,6 +357,15 @@ GanStepStats gan_iteration(const GanIteration& it, const GanTrainOptions& o, int
 
 // ---------------------------------------------------------------- training
 
+AdamW::Options gan_adam_options(const GanTrainOptions& o, double lr) {
+  return AdamW::Options{}
+      .set_lr(lr)
+      .set_betas(o.beta1, o.beta2)
+      .set_eps(o.adam_eps)
+      .set_weight_decay(0)
+      .set_decoupled(false);
+}
+
 GanTrainResult train_gan(const GanTrainOptions& given) {
   GanTrainOptions o = given;
   const bool resuming = given.resume && checkpoint_exists(given.out, kCkpt);
@@ -406,16 +415,8 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
   BigGanGenerator& G = *state.G;
   BigGanDiscriminator& D = *state.D;
   BigGanGenerator& G_ema = *state.G_ema;
-  auto adam = [&](double lr) {
-    return AdamW::Options{}
-        .set_lr(lr)
-        .set_betas(o.beta1, o.beta2)
-        .set_eps(o.adam_eps)
-        .set_weight_decay(0)
-        .set_decoupled(false);
-  };
-  AdamW opt_g(G.parameters(), adam(o.g_lr));
-  AdamW opt_d(D.parameters(), adam(o.d_lr));
+  AdamW opt_g(G.parameters(), gan_adam_options(o, o.g_lr));
+  AdamW opt_d(D.parameters(), gan_adam_options(o, o.d_lr));
   PairOptimizer opt_pair(opt_g, opt_d);
   Generator noise(o.seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
 

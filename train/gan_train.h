@@ -103,6 +103,10 @@ struct GanTrainResult {
 
 GanTrainResult train_gan(const GanTrainOptions& options);
 
+// Adam as the run trains G or D with learning rate lr: (beta1, beta2, adam_eps) of the options,
+// no weight decay (also used by tools that resume a run's optimisation, e.g. the gradient study).
+AdamW::Options gan_adam_options(const GanTrainOptions& options, double lr);
+
 // One training iteration exactly as train_gan runs it (its loop calls this, and so does
 // `smyrf bench gan-step`): o.d_steps D steps (each: next_real() for the real batch, fake labels and
 // z from `noise`, G without gradients, D on cat(fake, real), hinge loss, opt_d step), one G step

@@ -227,15 +227,9 @@ std::vector<StudyRow> gan_param_gradient_study(const std::string& dir, int64_t s
   const data::ImageDataset ds = study_detail::gan_training_images(
       l, "the parameter-gradient study (its D steps)", "leave it out with --train-steps 0");
   const GroupedParams gg = group_parameters(G, "G."), gdp = group_parameters(D, "D.");
-  auto adam = [&](double lr) {  // the run's optimizer settings, fresh moments
-    return AdamW::Options{}
-        .set_lr(lr)
-        .set_betas(o.beta1, o.beta2)
-        .set_eps(o.adam_eps)
-        .set_weight_decay(0)
-        .set_decoupled(false);
-  };
-  AdamW opt_g(G.parameters(), adam(o.g_lr)), opt_d(D.parameters(), adam(o.d_lr));
+  // the run's optimizer settings, fresh moments
+  AdamW opt_g(G.parameters(), gan_adam_options(o, o.g_lr));
+  AdamW opt_d(D.parameters(), gan_adam_options(o, o.d_lr));
   StudyConfig c;
   const layers::SmyrfConfig sc = mc.smyrf_config();
   c.n_hashes = sc.n_hashes, c.q_cluster = sc.q_cluster_size, c.k_cluster = sc.k_cluster_size;

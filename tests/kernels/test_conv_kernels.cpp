@@ -16,6 +16,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu_features.h"
+#include "tests/kernels/conv_reference.h"
 
 using namespace smyrf::kernels::cpu;
 
@@ -46,52 +47,7 @@ Conv2dGeometry make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64
   return g;
 }
 
-// Visits every (n, k, p, q, c, r, s) term of the convolution with the flat indices it touches.
-template <typename F>
-void for_each_term(const Conv2dGeometry& g, F f) {
-  const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups;
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t k = 0; k < g.K; ++k)
-      for (int64_t p = 0; p < g.P; ++p)
-        for (int64_t q = 0; q < g.Q; ++q)
-          for (int64_t cl = 0; cl < Cg; ++cl)
-            for (int64_t r = 0; r < g.R; ++r)
-              for (int64_t s = 0; s < g.S; ++s) {
-                const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
-                const int64_t w = q * g.stride_w - g.pad_w + s * g.dil_w;
-                if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
-                const int64_t c = (k / Kg) * Cg + cl;
-                f(((n * g.C + c) * g.H + h) * g.W + w, ((k * Cg + cl) * g.R + r) * g.S + s,
-                  ((n * g.K + k) * g.P + p) * g.Q + q);
-              }
-}
-
-struct Reference {
-  std::vector<double> y, dx, dw, db;
-};
-
-Reference reference(const Conv2dGeometry& g, const std::vector<double>& x,
-                    const std::vector<double>& w, const std::vector<double>& b,
-                    const std::vector<double>& dy) {
-  Reference ref;
-  const int64_t PQ = g.P * g.Q;
-  ref.y.assign(static_cast<size_t>(g.N * g.K * PQ), 0.0);
-  ref.dx.assign(x.size(), 0.0);
-  ref.dw.assign(w.size(), 0.0);
-  ref.db.assign(static_cast<size_t>(g.K), 0.0);
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t k = 0; k < g.K; ++k)
-      for (int64_t i = 0; i < PQ; ++i) {
-        ref.y[(n * g.K + k) * PQ + i] = b.empty() ? 0.0 : b[k];
-        ref.db[k] += dy[(n * g.K + k) * PQ + i];
-      }
-  for_each_term(g, [&](int64_t xi, int64_t wi, int64_t yi) {
-    ref.y[yi] += x[xi] * w[wi];
-    ref.dx[xi] += w[wi] * dy[yi];
-    ref.dw[wi] += x[xi] * dy[yi];
-  });
-  return ref;
-}
+using smyrf::test::conv_reference;
 
 template <typename T>
 void expect_close(const std::vector<T>& got, const std::vector<double>& want, double tol,
@@ -121,7 +77,7 @@ void check_conv(const Conv2dGeometry& g, bool with_bias, uint32_t seed) {
   const auto b =
       with_bias ? random_values(static_cast<size_t>(g.K), seed + 2) : std::vector<double>{};
   const auto dy = random_values(static_cast<size_t>(g.N * g.K * g.P * g.Q), seed + 3);
-  const Reference ref = reference(g, x, w, b, dy);
+  const smyrf::test::ConvReference ref = conv_reference(g, x, w, b, dy);
 
   const double eps = std::is_same<T, float>::value ? 1e-6 : 1e-14;
   const double tol_y = 8 * eps * (Cg * g.R * g.S + 2);
@@ -210,7 +166,7 @@ TEST_CASE("direct conv2d kernels match the naive loops: AVX2 and scalar") {
       const auto b = random_values(static_cast<size_t>(g.K), seed + 2);
       const auto dy = random_values(static_cast<size_t>(g.N * g.K * g.P * g.Q), seed + 3);
       seed += 11;
-      const Reference ref = reference(g, x, w, b, dy);
+      const smyrf::test::ConvReference ref = conv_reference(g, x, w, b, dy);
       const double eps = 1e-6;
       auto xt = cast<float>(x), wt = cast<float>(w), bt = cast<float>(b), dyt = cast<float>(dy);
       std::vector<float> y(ref.y.size(), 7.0f), dx(ref.dx.size(), 7.0f), dw(ref.dw.size(), 7.0f),

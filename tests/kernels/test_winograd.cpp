@@ -22,6 +22,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/winograd.h"
+#include "tests/kernels/conv_reference.h"
 
 using namespace smyrf::kernels::cpu;
 
@@ -44,41 +45,7 @@ Conv2dGeometry make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64
   return g;
 }
 
-struct Reference {
-  std::vector<double> y, dx, dw, db;
-};
-
-Reference reference(const Conv2dGeometry& g, const std::vector<float>& x,
-                    const std::vector<float>& w, const std::vector<float>& b,
-                    const std::vector<float>& dy) {
-  Reference ref;
-  const int64_t PQ = g.P * g.Q;
-  ref.y.assign(static_cast<size_t>(g.N * g.K * PQ), 0.0);
-  ref.dx.assign(x.size(), 0.0);
-  ref.dw.assign(w.size(), 0.0);
-  ref.db.assign(static_cast<size_t>(g.K), 0.0);
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t k = 0; k < g.K; ++k)
-      for (int64_t p = 0; p < g.P; ++p)
-        for (int64_t q = 0; q < g.Q; ++q) {
-          const int64_t yi = ((n * g.K + k) * g.P + p) * g.Q + q;
-          double acc = b[k];
-          ref.db[k] += dy[yi];
-          for (int64_t c = 0; c < g.C; ++c)
-            for (int64_t r = 0; r < 3; ++r)
-              for (int64_t s = 0; s < 3; ++s) {
-                const int64_t h = p - g.pad_h + r, wc = q - g.pad_w + s;
-                if (h < 0 || h >= g.H || wc < 0 || wc >= g.W) continue;
-                const int64_t xi = ((n * g.C + c) * g.H + h) * g.W + wc;
-                const int64_t wi = ((k * g.C + c) * 3 + r) * 3 + s;
-                acc += double(x[xi]) * w[wi];
-                ref.dx[xi] += double(w[wi]) * dy[yi];
-                ref.dw[wi] += double(x[xi]) * dy[yi];
-              }
-          ref.y[yi] = acc;
-        }
-  return ref;
-}
+using smyrf::test::conv_reference;
 
 // Largest |got - want| relative to the largest |want|.
 double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
@@ -119,7 +86,7 @@ TEST_CASE("winograd F(4x4,3x3) conv2d matches the naive convolution: AVX2 and sc
       const auto b = random_floats(static_cast<size_t>(g.K), seed + 2);
       const auto dy = random_floats(static_cast<size_t>(g.N * g.K * g.P * g.Q), seed + 3);
       seed += 13;
-      const Reference ref = reference(g, x, w, b, dy);
+      const smyrf::test::ConvReference ref = conv_reference(g, x, w, b, dy);
       std::vector<float> y(ref.y.size(), 7.0f), dx(ref.dx.size(), 7.0f), dw(ref.dw.size(), 7.0f),
           db(ref.db.size(), 7.0f);  // 7: stale values a kernel forgot to overwrite show up
       conv2d_winograd_forward(g, x.data(), w.data(), b.data(), y.data());

@@ -281,17 +281,21 @@ void conv2d_backward_filter(const Conv2dGeometry& g, const T* x, const T* dy, T*
     const T* src = partial.data() + (t - 1) * KCRS;
     for (int64_t i = 0; i < KCRS; ++i) dw[i] += src[i];
   }
-  if (dbias) {
-    const int bt = loop_threads(g.K);
+  if (dbias) conv2d_backward_bias(g, dy, dbias);
+}
+
+template <typename T>
+void conv2d_backward_bias(const Conv2dGeometry& g, const T* dy, T* dbias) {
+  const int64_t PQ = g.P * g.Q;
+  const int bt = loop_threads(g.K);
 #pragma omp parallel for num_threads(bt) if (bt > 1) schedule(static)
-    for (int64_t k = 0; k < g.K; ++k) {
-      double s = 0;  // double: sums over N*P*Q terms
-      for (int64_t n = 0; n < g.N; ++n) {
-        const T* row = dy + (n * g.K + k) * pl.PQ;
-        for (int64_t i = 0; i < pl.PQ; ++i) s += row[i];
-      }
-      dbias[k] = static_cast<T>(s);
+  for (int64_t k = 0; k < g.K; ++k) {
+    double s = 0;  // double: sums over N*P*Q terms
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* row = dy + (n * g.K + k) * PQ;
+      for (int64_t i = 0; i < PQ; ++i) s += row[i];
     }
+    dbias[k] = static_cast<T>(s);
   }
 }
 
@@ -482,6 +486,7 @@ void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t f
   template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);   \
   template void conv2d_backward_data<T>(const Conv2dGeometry&, const T*, const T*, T*);       \
   template void conv2d_backward_filter<T>(const Conv2dGeometry&, const T*, const T*, T*, T*); \
+  template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);                 \
   template void avg_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, bool);             \
   template void avg_pool2d_backward<T>(const Pool2dGeometry&, const T*, T*, bool);            \
   template void max_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, int64_t*);         \

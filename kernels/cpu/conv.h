@@ -48,6 +48,11 @@ void conv2d_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, T* d
 template <typename T>
 void conv2d_backward_filter(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* dbias);
 
+// dbias (K) = the sums of dy (N, K, P, Q) over N, P and Q (overwritten; accumulated in double).
+// The bias gradient of every convolution algorithm (im2col, direct, Winograd).
+template <typename T>
+void conv2d_backward_bias(const Conv2dGeometry& g, const T* dy, T* dbias);
+
 // Pooling over `planes` = N*C planes of (H, W) into (P, Q). Padding is implicit: padded cells
 // count as -inf for max and (with count_include_pad) as zeros in the average divisor, as in
 // PyTorch with ceil_mode=False.

@@ -164,7 +164,7 @@ void conv2d_direct_backward_filter(const Conv2dGeometry& g, const float* x, cons
                                    float* dw, float* dbias) {
   const Flat f(g.C, g.H, g.W, g.pad_h, g.pad_w, g.R, g.S, g.dil_h, g.dil_w);
   const std::vector<int64_t> off = f.offsets();
-  const int64_t L8 = round_up(f.L, 8), KT = g.K * f.T, PQ = g.P * g.Q;
+  const int64_t L8 = round_up(f.L, 8), KT = g.K * f.T;
   const int nt = threads_for(g.N);
   std::vector<float> ins(static_cast<size_t>(nt) * f.in_size(), 0.0f);
   // dy of one image at the padded width: the columns past Q and the tail past L stay zero
@@ -192,16 +192,7 @@ void conv2d_direct_backward_filter(const Conv2dGeometry& g, const float* x, cons
     const float* src = partial.data() + (t - 1) * KT;
     for (int64_t i = 0; i < KT; ++i) dw[i] += src[i];
   }
-  if (dbias) {
-    for (int64_t k = 0; k < g.K; ++k) {
-      double s = 0;  // double: sums over N*P*Q terms
-      for (int64_t n = 0; n < g.N; ++n) {
-        const float* row = dy + (n * g.K + k) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) s += row[i];
-      }
-      dbias[k] = static_cast<float>(s);
-    }
-  }
+  if (dbias) conv2d_backward_bias(g, dy, dbias);
 }
 
 // ---------------------------------------------------------------- scalar twins of the kernels

@@ -261,16 +261,7 @@ void conv2d_winograd_backward_filter(const Conv2dGeometry& g, const float* x, co
     for (size_t i = 0; i < du_size; ++i) dus[i] += src[i];
   }
   winograd::filter_transform_adjoint(dus, g.K, g.C, dw);
-  if (dbias) {
-    for (int64_t k = 0; k < g.K; ++k) {
-      double s = 0;  // double: sums over N*P*Q terms
-      for (int64_t n = 0; n < g.N; ++n) {
-        const float* row = dy + (n * g.K + k) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) s += row[i];
-      }
-      dbias[k] = static_cast<float>(s);
-    }
-  }
+  if (dbias) conv2d_backward_bias(g, dy, dbias);
 }
 
 // ------------------------------------------------------- filter transforms and scalar twins

@@ -30,6 +30,22 @@ struct DensePair {
   }
 };
 
+// Starts the query rows [i0, i1) of one bh: their outputs zeroed and LSE -inf (what a fully
+// masked query keeps), the unmasked ones listed in qi. Returns how many were listed.
+template <typename T>
+int64_t start_query_rows(const AttentionParams& p, int64_t bh, int64_t i0, int64_t i1, T* out,
+                         T* lse, int32_t* qi) {
+  const int64_t nq = p.nq, dv = p.dv;
+  const uint8_t* qmask = p.query_mask ? p.query_mask + (bh / p.heads) * nq : nullptr;
+  int64_t n = 0;
+  for (int64_t i = i0; i < i1; ++i) {
+    if (!qmask || qmask[i]) qi[n++] = static_cast<int32_t>(i);
+    std::fill(out + (bh * nq + i) * dv, out + (bh * nq + i + 1) * dv, T(0));
+    lse[bh * nq + i] = neg_inf<T>();
+  }
+  return n;
+}
+
 // Calls f(pair, drop) with the cheapest functor types the parameters allow.
 template <typename T, typename F>
 void with_dense_functors(const AttentionParams& p, int64_t bh, const T* bias, const int32_t* qi,
@@ -86,13 +102,7 @@ inline void dense_forward_tiles(const AttentionParams& p, const float* q, const 
     for (int64_t bh = 0; bh < BH; ++bh) {
       for (int64_t t = 0; t < qtiles; ++t) {
         const int64_t i0 = t * kTileRows, i1 = std::min(nq, i0 + kTileRows);
-        const uint8_t* qmask = p.query_mask ? p.query_mask + (bh / p.heads) * nq : nullptr;
-        int64_t n = 0;
-        for (int64_t i = i0; i < i1; ++i) {
-          if (!qmask || qmask[i]) qi[n++] = static_cast<int32_t>(i);
-          std::fill(out + (bh * nq + i) * dv, out + (bh * nq + i + 1) * dv, 0.0f);
-          lse[bh * nq + i] = neg_inf<float>();
-        }
+        const int64_t n = start_query_rows(p, bh, i0, i1, out, lse, qi.data());
         if (n == 0) continue;
         for (int64_t j0 = 0; j0 < nk; j0 += kTileRows)
           tile_forward_merge(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi.data(),
@@ -126,13 +136,7 @@ void dense_forward(const AttentionParams& p, const T* q, const T* k, const T* v,
     for (int64_t bh = 0; bh < BH; ++bh) {
       for (int64_t t = 0; t < tiles; ++t) {
         const int64_t i0 = t * kQueryBlock, i1 = std::min(nq, i0 + kQueryBlock);
-        const uint8_t* qmask = p.query_mask ? p.query_mask + (bh / p.heads) * nq : nullptr;
-        int64_t n = 0;
-        for (int64_t i = i0; i < i1; ++i) {
-          if (!qmask || qmask[i]) qi[n++] = static_cast<int32_t>(i);
-          std::fill(out + (bh * nq + i) * dv, out + (bh * nq + i + 1) * dv, T(0));
-          lse[bh * nq + i] = neg_inf<T>();
-        }
+        const int64_t n = start_query_rows(p, bh, i0, i1, out, lse, qi.data());
         if (n == 0) continue;
         // Causal: no key beyond the last query's horizon matters for this tile.
         const int64_t nk_eff = p.causal ? std::min(nk, std::max<int64_t>(0, i1 + nk - nq)) : nk;

@@ -18,6 +18,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/softmax.h"
 #include "kernels/cpu/reduce.h"
 
 namespace smyrf::bench {

@@ -3,6 +3,7 @@
 #include "core/ops.h"
 #include "core/ops_cuda.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/softmax.h"
 
 namespace smyrf::raw {
 namespace kc = kernels::cpu;

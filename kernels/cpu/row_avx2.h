@@ -1,0 +1,69 @@
+// Shared helpers of the AVX2 float32 row kernels (softmax_avx2.cpp, norm_avx2.cpp): row sums
+// folded into double every kFlush elements, masked tail loads, and the software prefetch of the
+// next row. Header-only, internal to kernels/cpu.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+#include <limits>
+
+#include "kernels/cpu/vec_math_avx2.h"
+
+namespace smyrf::kernels::cpu::avx2::rows {
+
+// Sums over a row are accumulated in float lanes and folded into double every kFlush elements,
+// so long rows keep double-like accuracy at float speed.
+constexpr int64_t kFlush = 1024;
+
+inline __m256 neg_inf() { return _mm256_set1_ps(-std::numeric_limits<float>::infinity()); }
+
+// Software prefetch of the row this thread handles next, one 64-byte line per step(), issued
+// from the passes that work on a row already in cache (exp-sum, variance, write). Without it the
+// row's passes alternate between waiting on memory (first read) and computing with memory idle;
+// with it the next row streams in while this one computes. Rows up to 16 KiB go to L1, longer
+// ones to L2 (they would evict the current row from L1). A null row prefetches nothing.
+struct RowPrefetch {
+  const char* p;
+  const char* end;
+  bool l1;
+  RowPrefetch(const float* row, int64_t n)
+      : p(reinterpret_cast<const char*>(row)),
+        end(row ? reinterpret_cast<const char*>(row + n) : nullptr),
+        l1(n <= 4096) {}
+  inline void step() {
+    if (p < end) {
+      if (l1)
+        _mm_prefetch(p, _MM_HINT_T0);
+      else
+        _mm_prefetch(p, _MM_HINT_T1);
+      p += 64;
+    }
+  }
+};
+
+// Masked tail load with `pad` in the lanes past the end.
+inline __m256 load_tail(const float* p, int64_t k, __m256 pad) {
+  const __m256i m = tail_mask(k);
+  return _mm256_blendv_ps(pad, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+
+// sum over the row of f(i, 8 lanes at i); f gets `pad` lanes past the end, and must map them to 0.
+template <typename F>
+inline double row_sum(int64_t n, F f) {
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kFlush) {
+    const int64_t e = b + kFlush < n ? b + kFlush : n;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = b;
+    for (; i + 16 <= e; i += 16) {
+      a0 = _mm256_add_ps(a0, f(i, false));
+      a1 = _mm256_add_ps(a1, f(i + 8, false));
+    }
+    for (; i + 8 <= e; i += 8) a0 = _mm256_add_ps(a0, f(i, false));
+    if (i < e) a1 = _mm256_add_ps(a1, f(i, true));
+    total += hsum_pd(add_widened(_mm256_setzero_pd(), _mm256_add_ps(a0, a1)));
+  }
+  return total;
+}
+
+}  // namespace smyrf::kernels::cpu::avx2::rows

@@ -1,0 +1,152 @@
+#include "kernels/cpu/softmax.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/nd_loop.h"
+#include "kernels/cpu/softmax_avx2.h"
+
+namespace smyrf::kernels::cpu {
+namespace {
+inline bool parallel_ok(int64_t rows, int64_t n) {
+  return rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel();
+}
+inline bool use_avx2() { return active_isa() == Isa::Avx2; }
+}  // namespace
+
+template <typename T>
+void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
+#pragma omp parallel for if (parallel_ok(rows, n)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * n;
+    T* yr = y + r * n;
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_avx2()) {
+        avx2::softmax_row_f32(xr, yr, n, log, r + 1 < rows ? xr + n : nullptr);
+        continue;
+      }
+    }
+    // NaN-propagating max: std::max would skip a NaN, and a row of NaN and -inf then took the
+    // all -inf branch and came out as zeros instead of NaN
+    double m = -std::numeric_limits<double>::infinity();
+    for (int64_t i = 0; i < n; ++i) m = std::isnan(xr[i]) ? xr[i] : std::max<double>(m, xr[i]);
+    if (std::isnan(m)) {
+      for (int64_t i = 0; i < n; ++i) yr[i] = std::numeric_limits<T>::quiet_NaN();
+      continue;
+    }
+    if (std::isinf(m) && m < 0) {  // every entry -inf
+      for (int64_t i = 0; i < n; ++i) yr[i] = log ? xr[i] : T(0);
+      continue;
+    }
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(xr[i]) - m);
+    if (log) {
+      double lse = m + std::log(s);
+      for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(xr[i] - lse);
+    } else {
+      double inv = 1.0 / s;
+      for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(std::exp(xr[i] - m) * inv);
+    }
+  }
+}
+
+template <typename T>
+void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t n, bool log) {
+#pragma omp parallel for if (parallel_ok(rows, n)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * n;
+    const T* gr = dy + r * n;
+    T* dr = dx + r * n;
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_avx2()) {
+        avx2::softmax_row_backward_f32(yr, gr, dr, n, log);
+        continue;
+      }
+    }
+    double s = 0;
+    if (log) {
+      for (int64_t i = 0; i < n; ++i) s += gr[i];
+      for (int64_t i = 0; i < n; ++i)
+        dr[i] = static_cast<T>(gr[i] - std::exp(static_cast<double>(yr[i])) * s);
+    } else {
+      for (int64_t i = 0; i < n; ++i) s += static_cast<double>(gr[i]) * yr[i];
+      for (int64_t i = 0; i < n; ++i) dr[i] = static_cast<T>(yr[i] * (gr[i] - s));
+    }
+  }
+}
+
+template <typename T>
+void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
+                        int64_t C, int64_t ignore_index, double eps) {
+#pragma omp parallel for if (parallel_ok(rows, C)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = logits + r * C;
+    double l, sum_x = 0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_avx2())
+        avx2::cross_entropy_row_f32(xr, C, &l, &sum_x, r + 1 < rows ? xr + C : nullptr);
+    }
+    if (!(std::is_same_v<T, float> && use_avx2())) {
+      double m = -std::numeric_limits<double>::infinity();
+      for (int64_t c = 0; c < C; ++c) {
+        m = std::max<double>(m, xr[c]);
+        sum_x += xr[c];
+      }
+      double s = 0;
+      for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(xr[c]) - m);
+      l = m + std::log(s);
+    }
+    lse[r] = static_cast<T>(l);
+    const int64_t t = target[r];
+    if (t == ignore_index) {
+      loss[r] = T(0);
+      continue;
+    }
+    loss[r] = static_cast<T>((1.0 - eps) * (l - xr[t]) + eps * (l - sum_x / C));
+  }
+}
+
+template <typename T>
+void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse, const T* g,
+                                 T* dlogits, int64_t rows, int64_t C, int64_t ignore_index,
+                                 double eps) {
+#pragma omp parallel for if (parallel_ok(rows, C)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = logits + r * C;
+    T* dr = dlogits + r * C;
+    const int64_t t = target[r];
+    if (t == ignore_index) {
+      for (int64_t c = 0; c < C; ++c) dr[c] = T(0);
+      continue;
+    }
+    const double gr = g[r], l = lse[r], off = eps / C;
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_avx2()) {
+        avx2::cross_entropy_row_backward_f32(xr, dr, C, l, gr, off);
+        const double p = std::exp(static_cast<double>(xr[t]) - l);
+        dr[t] = static_cast<T>(gr * (p - off - (1.0 - eps)));
+        continue;
+      }
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      double p = std::exp(static_cast<double>(xr[c]) - l);
+      dr[c] = static_cast<T>(gr * (p - off - (c == t ? 1.0 - eps : 0.0)));
+    }
+  }
+}
+
+#define SMYRF_INSTANTIATE_SOFTMAX(T)                                                               \
+  template void softmax_rows<T>(const T*, T*, int64_t, int64_t, bool);                             \
+  template void softmax_rows_backward<T>(const T*, const T*, T*, int64_t, int64_t, bool);          \
+  template void cross_entropy_rows<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t, int64_t, \
+                                      double);                                                     \
+  template void cross_entropy_rows_backward<T>(const T*, const int64_t*, const T*, const T*, T*,   \
+                                               int64_t, int64_t, int64_t, double);
+SMYRF_INSTANTIATE_SOFTMAX(float)
+SMYRF_INSTANTIATE_SOFTMAX(double)
+
+}  // namespace smyrf::kernels::cpu

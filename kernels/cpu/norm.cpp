@@ -9,6 +9,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
 #include "kernels/cpu/norm_avx2.h"
+#include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
 namespace {
@@ -21,33 +22,63 @@ inline bool use_avx2() { return active_isa() == Isa::Avx2; }
 template <typename T>
 void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
                     int64_t n, double eps) {
-#pragma omp parallel for if (parallel_ok(rows, n)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * n;
-    T* yr = y + r * n;
-    double mu, rs;
-    if constexpr (std::is_same_v<T, float>) {
-      if (use_avx2()) {
-        avx2::layernorm_row_f32(xr, w, b, yr, n, eps, &mu, &rs, r + 1 < rows ? xr + n : nullptr);
-        mean[r] = static_cast<T>(mu);
-        rstd[r] = static_cast<T>(rs);
-        continue;
+  const bool vec = std::is_same_v<T, float> && use_avx2();
+  // a large y goes out with streaming stores (kernels/cpu/streaming_store.h): x read plus y
+  // written is then 8 bytes of traffic per element instead of 12
+  const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+#pragma omp parallel if (parallel_ok(rows, n))
+  {
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * n;
+      T* yr = y + r * n;
+      double mu, rs;
+      if constexpr (std::is_same_v<T, float>) {
+        if (vec) {
+          avx2::layernorm_row_f32(xr, w, b, yr, n, eps, &mu, &rs, r + 1 < rows ? xr + n : nullptr,
+                                  stream);
+          mean[r] = static_cast<T>(mu);
+          rstd[r] = static_cast<T>(rs);
+          continue;
+        }
       }
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) s += xr[i];
+      mu = s / n;
+      double v = 0;
+      for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
+      rs = 1.0 / std::sqrt(v / n + eps);
+      for (int64_t i = 0; i < n; ++i) {
+        double h = (xr[i] - mu) * rs;
+        if (w) h *= w[i];
+        if (b) h += b[i];
+        yr[i] = static_cast<T>(h);
+      }
+      mean[r] = static_cast<T>(mu);
+      rstd[r] = static_cast<T>(rs);
     }
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) s += xr[i];
-    mu = s / n;
-    double v = 0;
-    for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
-    rs = 1.0 / std::sqrt(v / n + eps);
-    for (int64_t i = 0; i < n; ++i) {
-      double h = (xr[i] - mu) * rs;
-      if (w) h *= w[i];
-      if (b) h += b[i];
-      yr[i] = static_cast<T>(h);
-    }
-    mean[r] = static_cast<T>(mu);
-    rstd[r] = static_cast<T>(rs);
+    if (stream) streaming_store_fence();
+  }
+}
+
+// One row of the backward in double (the reference, and the kernel for double): adds dy xhat
+// and dy into tw / tb when non-null.
+template <typename T>
+void backward_row_scalar(const T* gr, const T* xr, double mu, double rs, const T* w, T* dr,
+                         double* tw, double* tb, int64_t n) {
+  double sg = 0, sgx = 0;  // sum(g), sum(g * xhat) with g = dy * w
+  for (int64_t i = 0; i < n; ++i) {
+    double xh = (xr[i] - mu) * rs;
+    double g = w ? static_cast<double>(gr[i]) * w[i] : gr[i];
+    sg += g;
+    sgx += g * xh;
+    if (tw) tw[i] += gr[i] * xh;
+    if (tb) tb[i] += gr[i];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    double xh = (xr[i] - mu) * rs;
+    double g = w ? static_cast<double>(gr[i]) * w[i] : gr[i];
+    dr[i] = static_cast<T>(rs * (g - sg / n - xh * sgx / n));
   }
 }
 
@@ -55,57 +86,54 @@ template <typename T>
 void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* w,
                              T* dx, T* dw, T* db, int64_t rows, int64_t n) {
   const int nt = parallel_ok(rows, n) ? omp_get_max_threads() : 1;
+  const bool vec = std::is_same_v<T, float> && use_avx2();
+  // dx streams out when large: dy and x read plus dx written, 12 bytes per element instead of 16
+  const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   // per-thread partial sums for dw/db, reduced in a fixed order so results are deterministic
   std::vector<double> pw(dw ? static_cast<size_t>(nt) * n : 0),
       pb(db ? static_cast<size_t>(nt) * n : 0);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const int t = omp_get_thread_num();
+    const int t = omp_get_thread_num(), nthr = omp_get_num_threads();
     double* tw = dw ? pw.data() + static_cast<size_t>(t) * n : nullptr;
     double* tb = db ? pb.data() + static_cast<size_t>(t) * n : nullptr;
-    // AVX2: the row kernel adds into float partials, folded into the double ones every
-    // kLnFoldRows rows (a float sum of a few terms loses nothing that matters; per-row double
-    // read-modify-writes of dw / db were half the work of the row)
-    constexpr int kLnFoldRows = 16;
-    const bool vec = std::is_same_v<T, float> && use_avx2();
-    std::vector<float> fw(vec && dw ? n : 0), fb(vec && db ? n : 0);
-    int pending = 0;
-    auto fold = [&] {
-      for (int64_t i = 0; i < static_cast<int64_t>(fw.size()); ++i) tw[i] += fw[i], fw[i] = 0.f;
-      for (int64_t i = 0; i < static_cast<int64_t>(fb.size()); ++i) tb[i] += fb[i], fb[i] = 0.f;
-      pending = 0;
-    };
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* gr = dy + r * n;
-      const T* xr = x + r * n;
-      T* dr = dx + r * n;
-      const double mu = mean[r], rs = rstd[r];
-      if constexpr (std::is_same_v<T, float>) {
-        if (vec) {
-          avx2::layernorm_row_backward_f32(
-              gr, xr, mu, rs, w, dr, dw ? fw.data() : nullptr, db ? fb.data() : nullptr, n,
-              r + 1 < rows ? gr + n : nullptr, r + 1 < rows ? xr + n : nullptr);
-          if (++pending == kLnFoldRows) fold();
-          continue;
+    // each thread one contiguous block of rows (as schedule(static)), so that the AVX2 kernel
+    // can take them two at a time
+    const int64_t r0 = rows * t / nthr, r1 = rows * (t + 1) / nthr;
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec) {
+        // the row kernel adds into float partials, folded into the double ones every
+        // kLnFoldRows rows (a float sum of a few terms loses nothing that matters; per-row
+        // double read-modify-writes of dw / db were half the work of the row)
+        constexpr int64_t kLnFoldRows = 16;
+        std::vector<float> fw(dw ? n : 0), fb(db ? n : 0);
+        int64_t pending = 0;
+        auto fold = [&] {
+          for (int64_t i = 0; i < static_cast<int64_t>(fw.size()); ++i) tw[i] += fw[i], fw[i] = 0.f;
+          for (int64_t i = 0; i < static_cast<int64_t>(fb.size()); ++i) tb[i] += fb[i], fb[i] = 0.f;
+          pending = 0;
+        };
+        for (int64_t r = r0; r < r1;) {
+          // two rows per call: dw / db partials are read and written once for both
+          const int k = r + 1 < r1 ? 2 : 1;
+          const double mu[2] = {mean[r], k == 2 ? mean[r + 1] : 0.0};
+          const double rs[2] = {rstd[r], k == 2 ? rstd[r + 1] : 0.0};
+          const bool more = r + k < r1;
+          avx2::layernorm_rows_backward_f32(dy + r * n, x + r * n, mu, rs, k, w, dx + r * n,
+                                            dw ? fw.data() : nullptr, db ? fb.data() : nullptr, n,
+                                            more ? dy + (r + k) * n : nullptr,
+                                            more ? x + (r + k) * n : nullptr, stream);
+          r += k;
+          if ((pending += k) >= kLnFoldRows) fold();
         }
-      }
-      double sg = 0, sgx = 0;  // sum(g), sum(g * xhat) with g = dy * w
-      for (int64_t i = 0; i < n; ++i) {
-        double xh = (xr[i] - mu) * rs;
-        double g = w ? static_cast<double>(gr[i]) * w[i] : gr[i];
-        sg += g;
-        sgx += g * xh;
-        if (tw) tw[i] += gr[i] * xh;
-        if (tb) tb[i] += gr[i];
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        double xh = (xr[i] - mu) * rs;
-        double g = w ? static_cast<double>(gr[i]) * w[i] : gr[i];
-        dr[i] = static_cast<T>(rs * (g - sg / n - xh * sgx / n));
+        if (pending) fold();
+        if (stream) streaming_store_fence();
       }
     }
-    if (pending) fold();
+    if (!vec)
+      for (int64_t r = r0; r < r1; ++r)
+        backward_row_scalar(dy + r * n, x + r * n, static_cast<double>(mean[r]),
+                            static_cast<double>(rstd[r]), w, dx + r * n, tw, tb, n);
   }
   for (int64_t i = 0; i < n; ++i) {
     double sw = 0, sb = 0;

@@ -1,17 +1,25 @@
-// AVX2 float32 layer-norm row kernels (one row each; see kernels/cpu/norm.h for the semantics
-// they must match). `next` (and next_dy / next_x) is the row the calling thread processes next,
-// or null: it is prefetched while this row computes (it is only read as a hint; any address,
-// even past the end of a buffer, is safe).
+// AVX2 float32 layer-norm row kernels (see kernels/cpu/norm.h for the semantics they must
+// match). `next` (and next_dy / next_x) is where the rows the calling thread processes next
+// start, or null: they are prefetched while these rows compute (only read as a hint; any
+// address, even past the end of a buffer, is safe).
+//
+// `stream`: write y / dx with non-temporal stores (after a plain-store head up to the first
+// 32-byte boundary). The caller decides (kernels/cpu/streaming_store.h) and issues the store
+// fence before its parallel region ends.
 #pragma once
 #include <cstdint>
 
 namespace smyrf::kernels::cpu::avx2 {
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
-                       double eps, double* mean, double* rstd, const float* next);
-// One row of the layer-norm backward: writes dx and adds dy * xhat to tw[i] and dy to tb[i]
-// (float per-thread partials of dw / db, which the caller folds into double every few rows;
-// either may be null).
-void layernorm_row_backward_f32(const float* dy, const float* x, double mean, double rstd,
-                                const float* w, float* dx, float* tw, float* tb, int64_t n,
-                                const float* next_dy, const float* next_x);
+                       double eps, double* mean, double* rstd, const float* next, bool stream);
+
+// Layer-norm backward of `k` (1 or 2) consecutive rows of length n (row r at dy + r n, x + r n,
+// dx + r n; mean[r], rstd[r]): writes dx and adds dy * xhat to tw[i] and dy to tb[i] (float
+// per-thread partials of dw / db, which the caller folds into double every few rows; either may
+// be null). Two rows at a time read and write tw / tb once for both. next_dy / next_x: the next
+// k rows (contiguous).
+void layernorm_rows_backward_f32(const float* dy, const float* x, const double* mean,
+                                 const double* rstd, int k, const float* w, float* dx, float* tw,
+                                 float* tb, int64_t n, const float* next_dy, const float* next_x,
+                                 bool stream);
 }  // namespace smyrf::kernels::cpu::avx2

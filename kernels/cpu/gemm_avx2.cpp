@@ -15,9 +15,11 @@
 // strips) or from one packed 16-column strip, so no work is spent copying data that is used
 // only a handful of times.
 //
-// Threads split the product into independent slices of C (rows or columns, whichever is
-// larger); each slice is run by the one-thread code above with its own buffers, so there are
-// no barriers. Duplicated packing of the shared operand is < 2% for the sizes that get split.
+// Threads: when C has at least as many rows as columns, the team shares one packed B block per
+// (NC, KC) step and takes the row blocks of A dynamically (gemm_blocked_team: B packed once in
+// total, as BLIS and OpenBLAS do). Otherwise C is cut into column slices, each run by the
+// one-thread code with its own buffers; the duplicated packing is then that of A, the smaller
+// operand.
 #include "kernels/cpu/gemm_avx2.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
@@ -336,19 +338,43 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   }
 }
 
+// K is cut into equal steps of at most KC (1024 -> 3 x 342, not 384 + 384 + 256): a short
+// last step would pay a full read-modify-write pass over C for little arithmetic.
+int64_t k_block(int64_t K) {
+  const int64_t steps = (K + KC - 1) / KC;
+  return (K + steps - 1) / steps;
+}
+
+// One packed A block (mc x kc, 6-row panels) against packed B panels (kc x 16 each, nc columns):
+// the jr / ir loops of the blocking, C[ic.., jc..] += (or = beta *) the products.
+void run_packed_block(int64_t mc, int64_t nc, int64_t kc, const float* ap, const float* bp,
+                      float* c, int64_t ldc, float alpha, float beta) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+    const float* b = bp + jr * kc;
+    float* cj = c + jr;
+    int64_t ir = 0;
+    for (; ir + MR <= mc; ir += MR)
+      micro_kernel<MR, true>(kc, ap + ir * kc, 0, 0, b, NR, cj + ir * ldc, ldc, n, alpha, beta);
+    if (ir < mc)
+      tile<true>(static_cast<int>(mc - ir), kc, ap + ir * kc, 0, 0, b, NR, cj + ir * ldc, ldc, n,
+                 alpha, beta);
+  }
+}
+
 // Large products: packed A and B, blocked for the cache hierarchy (see the top of the file).
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                   int64_t ldc) {
   const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR);
-  const int64_t kc_max = std::min(KC, K);
+  const int64_t kb = k_block(K);
   const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
-  float* bp = tl_b.get(static_cast<size_t>(kc_max) * nc_max);
-  float* ap = tl_a.get(static_cast<size_t>(kc_max) * mc_max);
+  float* bp = tl_b.get(static_cast<size_t>(kb) * nc_max);
+  float* ap = tl_a.get(static_cast<size_t>(kb) * mc_max);
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kb) {
+      const int64_t kc = std::min(kb, K - pc);
       const float beta_eff = pc == 0 ? beta : 1.0f;
       for (int64_t jr = 0; jr < nc; jr += NR)
         pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr,
@@ -356,18 +382,57 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
         pack_a_block(trans_a, A, lda, ic, mc, pc, kc, ap);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
-          const float* b = bp + jr * kc;
-          float* c = C + ic * ldc + jc + jr;
-          int64_t ir = 0;
-          for (; ir + MR <= mc; ir += MR)
-            micro_kernel<MR, true>(kc, ap + ir * kc, 0, 0, b, NR, c + ir * ldc, ldc, n, alpha,
-                                   beta_eff);
-          if (ir < mc)
-            tile<true>(static_cast<int>(mc - ir), kc, ap + ir * kc, 0, 0, b, NR, c + ir * ldc, ldc,
-                       n, alpha, beta_eff);
-        }
+        run_packed_block(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, alpha, beta_eff);
+      }
+    }
+  }
+}
+
+// The team version of gemm_blocked (threads > 1, C at least as tall as wide). Per (NC, KC)
+// step the threads pack the B block together into one shared buffer (each a share of the
+// 16-column panels), meet at a barrier, then take the row blocks of A dynamically, each packing
+// its own A block and running it against the whole shared block. B is packed once in total,
+// where per-thread row slices pack all of B once per slice (4 slices at 1024^3: ~6% of the
+// time). B is double-buffered, so one barrier per step suffices: a thread packing step s + 1
+// overwrites the buffer of step s - 1, which every thread left before the barrier of step s.
+// The same barrier orders the steps' read-modify-writes of a C block across threads.
+// Row blocks: at least two per thread, a multiple of the team size, as equal as whole 6-row
+// tiles allow (a short last block would idle a thread at every barrier); taken dynamically so
+// a thread the shared host preempts falls behind by at most a block per step.
+void gemm_blocked_team(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                       float* C, int64_t ldc, int threads) {
+  const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR);
+  const int64_t kb = k_block(K);
+  const int64_t tiles = (M + MR - 1) / MR;
+  int64_t blocks = std::max<int64_t>((M + MC - 1) / MC, 2 * threads);
+  blocks = std::min(tiles, (blocks + threads - 1) / threads * threads);
+  const int64_t mc_max = (tiles + blocks - 1) / blocks * MR;
+  const size_t b_size = static_cast<size_t>(kb) * nc_max;
+  float* bp_pair = tl_b.get(2 * b_size);  // the caller's buffer, shared by the team
+  const int64_t k_steps = (K + kb - 1) / kb;
+  const int64_t steps = (N + NC - 1) / NC * k_steps;
+#pragma omp parallel num_threads(threads)
+  {
+    float* ap = tl_a.get(static_cast<size_t>(kb) * mc_max);
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t jc = s / k_steps * NC, pc = s % k_steps * kb;
+      const int64_t nc = std::min(NC, N - jc), kc = std::min(kb, K - pc);
+      const float beta_eff = pc == 0 ? beta : 1.0f;
+      float* bp = bp_pair + (s & 1) * b_size;
+      const int64_t panels = (nc + NR - 1) / NR;
+#pragma omp for schedule(static) nowait
+      for (int64_t p = 0; p < panels; ++p)
+        pack_b_panel(trans_b, B, ldb, pc, kc, jc + p * NR,
+                     static_cast<int>(std::min<int64_t>(NR, nc - p * NR)), bp + p * NR * kc);
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t ic = tiles * blk / blocks * MR;
+        const int64_t mc = std::min(tiles * (blk + 1) / blocks * MR, M) - ic;
+        if (mc <= 0) continue;
+        pack_a_block(trans_a, A, lda, ic, mc, pc, kc, ap);
+        run_packed_block(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, alpha, beta_eff);
       }
     }
   }
@@ -407,11 +472,6 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // a quiet one: 128^3 fell from 1.56x to 0.69x OpenBLAS in bench/compare gemm. The quiet host is
   // what we optimise for; a loaded one is better served by a shorter OpenMP spin.)
   if (M * N * K < 48 * 48 * 48) threads = 1;
-  // Split C into slices of whole tiles along the larger dimension. Large products get a few
-  // slices per thread, handed out dynamically: the host is shared, and when one thread is
-  // preempted the other takes over its slices instead of idling at the join for a whole time
-  // slice. Slices stay >= ~256 rows/columns so the duplicated packing of the shared operand
-  // stays around 1%.
   const bool split_rows = M >= N;
   const int64_t extent = split_rows ? M : N;
   const int64_t unit = split_rows ? MR : NR;
@@ -421,6 +481,17 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
     gemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
+  // Tall (or square) packed products: the team shares one packed B (see gemm_blocked_team).
+  if (split_rows && !use_small_path(M, N, K)) {
+    gemm_blocked_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    return;
+  }
+  // Otherwise split C into slices of whole tiles along the larger dimension (wide products: B
+  // is then the operand each thread packs only its own part of). Large products get a few
+  // slices per thread, handed out dynamically: the host is shared, and when one thread is
+  // preempted the other takes over its slices instead of idling at the join for a whole time
+  // slice. Slices stay >= ~256 rows/columns so the duplicated packing of the shared operand
+  // stays around 1%.
   const int64_t per_thread = std::clamp<int64_t>(extent / (threads * 256), 1, 4);
   const int64_t slices = std::min<int64_t>(tiles, threads * per_thread);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)

@@ -165,6 +165,35 @@ TEST_CASE("sgemm on sizes that cross the cache blocks and the thread split") {
   });
 }
 
+TEST_CASE("sgemm team path: shared packed B, dynamic row blocks, 2 and 3 threads") {
+  // Tall or square blocked products run as a team: B packed once per (NC, KC) step into a
+  // double-buffered shared block, A row blocks handed out dynamically. The shapes cover K cut
+  // into three equal steps (so both B buffers are reused), row counts that leave a partial
+  // 6-row tile, two NC column blocks, padded strides, beta = 0 over NaN and an odd team size.
+  if (active_isa() != Isa::Avx2) return;
+  const int prev_threads = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    CAPTURE(threads);
+    for (int t = 0; t < 4; ++t) {
+      Problem p;
+      p.ta = t & 1;
+      p.tb = t & 2;
+      p.M = 6 * 23 + 1, p.N = 131, p.K = 1100;  // 3 K steps of 367, 24 tiles, last one 1 row
+      p.pad_a = 3, p.pad_b = 1, p.pad_c = 7;
+      p.alpha = -0.75f, p.beta = 0.5f;
+      check_sgemm(p);
+      p.M = 301, p.N = 300, p.K = 530;  // 2 K steps of 265; 51 tiles over 6 blocks
+      p.alpha = 1.0f, p.beta = 0.0f, p.nan_c = true;
+      check_sgemm(p);
+    }
+    Problem two_nc;  // N past one NC block: the steps run over (column block, K step) pairs
+    two_nc.M = 4101, two_nc.N = 4099, two_nc.K = 3, two_nc.beta = 1.0f;
+    check_sgemm(two_nc);
+  }
+  omp_set_num_threads(prev_threads);
+}
+
 TEST_CASE("sgemm packs a transposed A on every panel remainder (TN, blocked path)") {
   // The blocked path packs op(A) = A^T row by row of A and deals each row out to 6-row panels;
   // M = 96 + r leaves an edge panel of r rows (r = 0..5) in the last M block, K = 400 crosses

@@ -5,10 +5,12 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
 #include "kernels/cpu/softmax_avx2.h"
+#include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
 namespace {
@@ -18,64 +20,87 @@ inline bool parallel_ok(int64_t rows, int64_t n) {
 inline bool use_avx2() { return active_isa() == Isa::Avx2; }
 }  // namespace
 
+namespace {
+// One row of softmax / log_softmax, in double (the reference for every type and ISA).
+template <typename T>
+void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
+  // NaN-propagating max: std::max would skip a NaN, and a row of NaN and -inf then took the
+  // all -inf branch and came out as zeros instead of NaN
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) m = std::isnan(xr[i]) ? xr[i] : std::max<double>(m, xr[i]);
+  if (std::isnan(m)) {
+    for (int64_t i = 0; i < n; ++i) yr[i] = std::numeric_limits<T>::quiet_NaN();
+    return;
+  }
+  if (std::isinf(m) && m < 0) {  // every entry -inf
+    for (int64_t i = 0; i < n; ++i) yr[i] = log ? xr[i] : T(0);
+    return;
+  }
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(xr[i]) - m);
+  if (log) {
+    double lse = m + std::log(s);
+    for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(xr[i] - lse);
+  } else {
+    double inv = 1.0 / s;
+    for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(std::exp(xr[i] - m) * inv);
+  }
+}
+}  // namespace
+
 template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
-#pragma omp parallel for if (parallel_ok(rows, n)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * n;
-    T* yr = y + r * n;
-    if constexpr (std::is_same_v<T, float>) {
-      if (use_avx2()) {
-        avx2::softmax_row_f32(xr, yr, n, log, r + 1 < rows ? xr + n : nullptr);
-        continue;
+  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+#pragma omp parallel if (parallel_ok(rows, n))
+  {
+    // streamed softmax keeps a row's exps here until they are scaled (see softmax_avx2.h)
+    std::vector<float> scratch(stream && !log ? static_cast<size_t>(n) : 0);
+#pragma omp for schedule(static) nowait
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * n;
+      T* yr = y + r * n;
+      if constexpr (std::is_same_v<T, float>) {
+        if (vec) {
+          avx2::softmax_row_f32(xr, yr, n, log, scratch.data(), stream,
+                                r + 1 < rows ? xr + n : nullptr);
+          continue;
+        }
       }
+      softmax_row_ref(xr, yr, n, log);
     }
-    // NaN-propagating max: std::max would skip a NaN, and a row of NaN and -inf then took the
-    // all -inf branch and came out as zeros instead of NaN
-    double m = -std::numeric_limits<double>::infinity();
-    for (int64_t i = 0; i < n; ++i) m = std::isnan(xr[i]) ? xr[i] : std::max<double>(m, xr[i]);
-    if (std::isnan(m)) {
-      for (int64_t i = 0; i < n; ++i) yr[i] = std::numeric_limits<T>::quiet_NaN();
-      continue;
-    }
-    if (std::isinf(m) && m < 0) {  // every entry -inf
-      for (int64_t i = 0; i < n; ++i) yr[i] = log ? xr[i] : T(0);
-      continue;
-    }
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(xr[i]) - m);
-    if (log) {
-      double lse = m + std::log(s);
-      for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(xr[i] - lse);
-    } else {
-      double inv = 1.0 / s;
-      for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(std::exp(xr[i] - m) * inv);
-    }
+    if (stream) streaming_store_fence();
   }
 }
 
 template <typename T>
 void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t n, bool log) {
-#pragma omp parallel for if (parallel_ok(rows, n)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* yr = y + r * n;
-    const T* gr = dy + r * n;
-    T* dr = dx + r * n;
-    if constexpr (std::is_same_v<T, float>) {
-      if (use_avx2()) {
-        avx2::softmax_row_backward_f32(yr, gr, dr, n, log);
-        continue;
+  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+#pragma omp parallel if (parallel_ok(rows, n))
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* yr = y + r * n;
+      const T* gr = dy + r * n;
+      T* dr = dx + r * n;
+      if constexpr (std::is_same_v<T, float>) {
+        if (vec) {
+          avx2::softmax_row_backward_f32(yr, gr, dr, n, log, stream);
+          continue;
+        }
+      }
+      double s = 0;
+      if (log) {
+        for (int64_t i = 0; i < n; ++i) s += gr[i];
+        for (int64_t i = 0; i < n; ++i)
+          dr[i] = static_cast<T>(gr[i] - std::exp(static_cast<double>(yr[i])) * s);
+      } else {
+        for (int64_t i = 0; i < n; ++i) s += static_cast<double>(gr[i]) * yr[i];
+        for (int64_t i = 0; i < n; ++i) dr[i] = static_cast<T>(yr[i] * (gr[i] - s));
       }
     }
-    double s = 0;
-    if (log) {
-      for (int64_t i = 0; i < n; ++i) s += gr[i];
-      for (int64_t i = 0; i < n; ++i)
-        dr[i] = static_cast<T>(gr[i] - std::exp(static_cast<double>(yr[i])) * s);
-    } else {
-      for (int64_t i = 0; i < n; ++i) s += static_cast<double>(gr[i]) * yr[i];
-      for (int64_t i = 0; i < n; ++i) dr[i] = static_cast<T>(yr[i] * (gr[i] - s));
-    }
+    if (stream) streaming_store_fence();
   }
 }
 
@@ -87,8 +112,9 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
     const T* xr = logits + r * C;
     double l, sum_x = 0;
     if constexpr (std::is_same_v<T, float>) {
-      if (use_avx2())
-        avx2::cross_entropy_row_f32(xr, C, &l, &sum_x, r + 1 < rows ? xr + C : nullptr);
+      if (use_avx2())  // the plain sum only feeds label smoothing
+        avx2::cross_entropy_row_f32(xr, C, &l, eps != 0 ? &sum_x : nullptr,
+                                    r + 1 < rows ? xr + C : nullptr);
     }
     if (!(std::is_same_v<T, float> && use_avx2())) {
       double m = -std::numeric_limits<double>::infinity();
@@ -106,7 +132,11 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
       loss[r] = T(0);
       continue;
     }
-    loss[r] = static_cast<T>((1.0 - eps) * (l - xr[t]) + eps * (l - sum_x / C));
+    // without smoothing the mean term is left out, not multiplied by 0: a -inf logit (a masked
+    // class) makes sum_x -inf, and 0 * inf turned a finite loss into NaN
+    double v = (1.0 - eps) * (l - xr[t]);
+    if (eps != 0) v += eps * (l - sum_x / C);
+    loss[r] = static_cast<T>(v);
   }
 }
 
@@ -114,28 +144,40 @@ template <typename T>
 void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse, const T* g,
                                  T* dlogits, int64_t rows, int64_t C, int64_t ignore_index,
                                  double eps) {
-#pragma omp parallel for if (parallel_ok(rows, C)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = logits + r * C;
-    T* dr = dlogits + r * C;
-    const int64_t t = target[r];
-    if (t == ignore_index) {
-      for (int64_t c = 0; c < C; ++c) dr[c] = T(0);
-      continue;
-    }
-    const double gr = g[r], l = lse[r], off = eps / C;
-    if constexpr (std::is_same_v<T, float>) {
-      if (use_avx2()) {
-        avx2::cross_entropy_row_backward_f32(xr, dr, C, l, gr, off);
-        const double p = std::exp(static_cast<double>(xr[t]) - l);
-        dr[t] = static_cast<T>(gr * (p - off - (1.0 - eps)));
+  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const bool stream = vec && use_streaming_stores(rows * C * static_cast<int64_t>(sizeof(T)));
+#pragma omp parallel if (parallel_ok(rows, C))
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = logits + r * C;
+      T* dr = dlogits + r * C;
+      const int64_t t = target[r];
+      const double gr = g[r];
+      const double l = lse[r], off = eps / C;
+      if constexpr (std::is_same_v<T, float>) {
+        if (vec) {
+          if (t == ignore_index) {
+            avx2::fill_row_f32(dr, C, 0.f, stream);
+            continue;
+          }
+          // the target's entry in double: p - (1 - eps) cancels when p is near 1
+          const double p = std::exp(static_cast<double>(xr[t]) - l);
+          avx2::cross_entropy_row_backward_f32(
+              xr, dr, C, l, gr, off, t, static_cast<float>(gr * (p - off - (1.0 - eps))), stream);
+          continue;
+        }
+      }
+      if (t == ignore_index) {
+        for (int64_t c = 0; c < C; ++c) dr[c] = T(0);
         continue;
       }
+      for (int64_t c = 0; c < C; ++c) {
+        double p = std::exp(static_cast<double>(xr[c]) - l);
+        dr[c] = static_cast<T>(gr * (p - off - (c == t ? 1.0 - eps : 0.0)));
+      }
     }
-    for (int64_t c = 0; c < C; ++c) {
-      double p = std::exp(static_cast<double>(xr[c]) - l);
-      dr[c] = static_cast<T>(gr * (p - off - (c == t ? 1.0 - eps : 0.0)));
-    }
+    if (stream) streaming_store_fence();
   }
 }
 

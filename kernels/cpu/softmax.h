@@ -18,6 +18,8 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
 // Per-row cross-entropy of logits (rows, C) against int64 targets, with label smoothing eps:
 //   loss = (1 - eps) * (lse - x_t) + eps * (lse - mean_c x_c);   lse = logsumexp(x)
 // Rows whose target == ignore_index get loss 0. Targets must be valid (checked by the caller).
+// With eps == 0 the mean term is absent (not 0 * it): -inf logits of other classes leave the
+// loss finite.
 template <typename T>
 void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
                         int64_t C, int64_t ignore_index, double eps);

@@ -1,282 +1,271 @@
 // AVX2 float32 softmax / log_softmax / cross-entropy row kernels (see softmax_avx2.h). Tails go
 // through masked loads (padded with the neutral value of the pass) so every element sees the
 // same vector formula.
+//
+// Where the time goes (2 threads, 16M floats): these kernels are bound by the exp as much as by
+// memory, so each element gets exactly one exp (row_math_avx2.h's, 10 vector operations), and
+// the passes after the first read the row from cache. A row is cut into chunks of kChunk floats
+// (one chunk for rows up to kChunk): each chunk's max is one read from memory, its exp-sum
+// reads it from cache while the next chunk (or row) is prefetched, and chunk results combine as
+// S = sum_c s_c exp(m_c - M). Large outputs are written with streaming stores, so y is only
+// written, never read: softmax then keeps its exps in a per-thread scratch row until the 1 / S
+// scaling instead of in y.
 #include "kernels/cpu/softmax_avx2.h"
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "kernels/cpu/reduce_avx2.h"
 #include "kernels/cpu/row_avx2.h"
+#include "kernels/cpu/row_math_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace smyrf::kernels::cpu::avx2 {
 namespace {
-using rows::kFlush;
 using rows::load_tail;
 using rows::neg_inf;
 using rows::row_sum;
 using rows::RowPrefetch;
 
-// Rows up to this many floats stay in L1/L2 between passes. Longer softmax rows go in chunks of
-// this size (softmax_row_chunked), softmax and log_softmax alike.
-constexpr int64_t kCachedRow = 16384;
-// Cross-entropy reads its row twice (sum + max, then exp-sum): rows up to 256 KiB stay in L2.
+// Rows are processed in chunks of this many floats (64 KiB): a chunk stays in L2 between its
+// max pass and its exp pass, next to the chunk being prefetched.
+constexpr int64_t kChunk = 16384;
+// Cross-entropy rows up to this many logits are one chunk (256 KiB, in L2 between the passes).
 constexpr int64_t kCachedLogits = 65536;
 
-void fill_row(float* y, int64_t n, float v) {
-  for (int64_t i = 0; i < n; ++i) y[i] = v;
-}
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Online max and sum of exp(x - max) over the row in one read: per lane, every 32 elements the
-// running sum is rescaled by exp(m_old - m_new) once (1.25 exp per 8 elements instead of 2).
-// Returns max (NaN if the row has a NaN) and the sum in *s.
-float online_max_sum(const float* x, int64_t n, double* s) {
-  const __m256 lowest = _mm256_set1_ps(std::numeric_limits<float>::lowest());
-  __m256 m = lowest, acc = _mm256_setzero_ps();
-  __m256 nan = _mm256_setzero_ps();
-  auto block = [&](__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
-    nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(v0, v1, _CMP_UNORD_Q),
-                                         _mm256_cmp_ps(v2, v3, _CMP_UNORD_Q)));
-    const __m256 bm = _mm256_max_ps(_mm256_max_ps(v0, v1), _mm256_max_ps(v2, v3));
-    const __m256 mn = _mm256_max_ps(m, bm);
-    __m256 e = _mm256_add_ps(
-        _mm256_add_ps(exp_nonpos_ps(_mm256_sub_ps(v0, mn)), exp_nonpos_ps(_mm256_sub_ps(v1, mn))),
-        _mm256_add_ps(exp_nonpos_ps(_mm256_sub_ps(v2, mn)), exp_nonpos_ps(_mm256_sub_ps(v3, mn))));
-    acc = _mm256_fmadd_ps(acc, exp_nonpos_ps(_mm256_sub_ps(m, mn)), e);
-    m = mn;
-  };
+// y[i..i+8) = f(i, tail) over the row: plain stores, or streaming stores from the first 32-byte
+// boundary on (the unaligned head goes through one masked plain store). f(i, true) is the last,
+// partial vector (lanes past n are not stored).
+template <typename F>
+inline void write_row(float* y, int64_t n, bool stream, F f) {
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    block(_mm256_loadu_ps(x + i), _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(x + i + 16),
-          _mm256_loadu_ps(x + i + 24));
-  if (i < n) {
-    __m256 v[4];
-    for (int k = 0; k < 4; ++k) {
-      const int64_t j = i + 8 * k;
-      v[k] = j >= n ? neg_inf() : load_tail(x + j, n - j < 8 ? n - j : 8, neg_inf());
+  if (stream && n >= 16) {
+    const int64_t head = static_cast<int64_t>((32 - reinterpret_cast<uintptr_t>(y) % 32) % 32) /
+                         static_cast<int64_t>(sizeof(float));
+    if (head) {
+      _mm256_maskstore_ps(y, tail_mask(head), f(0, false));
+      i = head;
     }
-    block(v[0], v[1], v[2], v[3]);
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(y + i, f(i, false));
+  } else {
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(i, false));
   }
-  if (_mm256_movemask_ps(nan)) {
-    *s = std::numeric_limits<double>::quiet_NaN();
-    return std::numeric_limits<float>::quiet_NaN();
-  }
-  // + inf anywhere makes the reference NaN (exp(inf - inf)); the lane math already has NaN then
-  const float mx = hmax_ps(m);
-  *s =
-      hsum_pd(add_widened(_mm256_setzero_pd(),
-                          _mm256_mul_ps(acc, exp_nonpos_ps(_mm256_sub_ps(m, _mm256_set1_ps(mx))))));
-  // a sum of 0 means no entry above -inf (the max of a finite entry contributes exp(0) = 1)
-  return *s == 0 ? -std::numeric_limits<float>::infinity() : mx;
+  if (i < n) _mm256_maskstore_ps(y + i, tail_mask(n - i), f(i, true));
 }
 
-}  // namespace
+void fill_row(float* y, int64_t n, float v, bool stream) {
+  const __m256 vv = _mm256_set1_ps(v);
+  write_row(y, n, stream, [&](int64_t, bool) { return vv; });
+}
 
-namespace {
-// y = exp(x - m) over one cached run; returns the sum (in double).
-double exp_store_sum(const float* x, float* y, int64_t n, float m, RowPrefetch& pf) {
+// sum of exp(x - m) over a run whose max is the finite m (exp_sum_ps: -inf entries add ~1e-38).
+double exp_sum(const float* x, int64_t n, float m, RowPrefetch& pf) {
+  const __m256 mv = _mm256_set1_ps(m);
+  return row_sum(n, [&](int64_t i, bool tail) {
+    if (i % 16 == 0) pf.step();
+    const __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
+    return exp_sum_ps(_mm256_sub_ps(v, mv));
+  });
+}
+
+// w = exp(x - m) over a run whose max is the finite m; returns the sum (in double). The tail's
+// masked lanes are -inf: exp_row_ps makes them exactly 0.
+double exp_store_sum(const float* x, float* w, int64_t n, float m, RowPrefetch& pf) {
   const __m256 mv = _mm256_set1_ps(m);
   return row_sum(n, [&](int64_t i, bool tail) {
     if (tail) {
-      const __m256i k = tail_mask(n - i);
-      __m256 e = exp_nonpos_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
-      _mm256_maskstore_ps(y + i, k, e);
+      const __m256 e = exp_row_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
+      _mm256_maskstore_ps(w + i, tail_mask(n - i), e);
       return e;
     }
     if (i % 16 == 0) pf.step();
-    __m256 e = exp_nonpos_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
-    _mm256_storeu_ps(y + i, e);
+    const __m256 e = exp_row_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+    _mm256_storeu_ps(w + i, e);
     return e;
   });
 }
 
-void scale_row(float* y, int64_t n, float f) {
-  const __m256 fv = _mm256_set1_ps(f);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), fv));
-  if (i < n) {
-    const __m256i k = tail_mask(n - i);
-    _mm256_maskstore_ps(y + i, k, _mm256_mul_ps(_mm256_maskload_ps(y + i, k), fv));
+// Chunk c's bounds and the prefetch of what follows it: the next chunk, or after the last one
+// the next row.
+struct Chunks {
+  const float* x;
+  int64_t n, size, count;
+  const float* next;
+  Chunks(const float* x_, int64_t n_, int64_t size_, const float* next_)
+      : x(x_), n(n_), size(size_), count((n_ + size_ - 1) / size_), next(next_) {}
+  int64_t begin(int64_t c) const { return c * size; }
+  int64_t len(int64_t c) const { return n - c * size < size ? n - c * size : size; }
+  RowPrefetch prefetch(int64_t c) const {
+    if (c + 1 < count) return RowPrefetch(x + begin(c + 1), len(c + 1));
+    return RowPrefetch(next, n < size ? n : size);
   }
+};
+
+// Per-chunk maxima and sums; a stack array covers rows up to 16 chunks.
+struct ChunkStats {
+  float m_small[16];
+  double s_small[16];
+  std::vector<float> m_big;
+  std::vector<double> s_big;
+  float* m;
+  double* s;
+  explicit ChunkStats(int64_t count) {
+    if (count <= 16) {
+      m = m_small, s = s_small;
+    } else {
+      m_big.resize(static_cast<size_t>(count)), s_big.resize(static_cast<size_t>(count));
+      m = m_big.data(), s = s_big.data();
+    }
+  }
+};
+
+// M = max of the chunk maxima and S = sum_c s_c exp(m_c - M). M is -inf when every entry is.
+void combine(const ChunkStats& st, int64_t count, float* M, double* S) {
+  float mx = -kInf;
+  for (int64_t c = 0; c < count; ++c) mx = st.m[c] > mx ? st.m[c] : mx;
+  double s = 0;
+  if (!(std::isinf(mx) && mx < 0))
+    for (int64_t c = 0; c < count; ++c)
+      if (st.s[c] > 0) s += st.s[c] * std::exp(static_cast<double>(st.m[c]) - mx);
+  *M = mx;
+  *S = s;
 }
 
-// softmax / log_softmax of a row longer than kCachedRow, in chunks of kCachedRow: each chunk
-// gets its own max m_c and sum s_c of exp(x - m_c) while it is in cache (softmax also stores the
-// exps), one exp per element where the online form needs 1.25 (log) or 2.25 (softmax). With
-// M = max m_c and S = sum s_c exp(m_c - M), softmax scales each chunk by exp(m_c - M) / S (x read
-// once, y twice) and log_softmax writes x - M - log S (x read twice, as online).
-void softmax_row_chunked(const float* x, float* y, int64_t n, bool log) {
-  const int64_t nc = (n + kCachedRow - 1) / kCachedRow;
-  std::vector<float> cm(static_cast<size_t>(nc));
-  std::vector<double> cs(static_cast<size_t>(nc));
-  RowPrefetch none(nullptr, 0);
-  float M = -std::numeric_limits<float>::infinity();
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t b = c * kCachedRow, len = n - b < kCachedRow ? n - b : kCachedRow;
-    const float m = maxmin_f32(x + b, len, true);  // NaN if any NaN
-    if (std::isnan(m)) return fill_row(y, n, std::numeric_limits<float>::quiet_NaN());
-    cm[c] = m;
-    if (std::isinf(m) && m < 0) {  // an all -inf chunk: no weight (softmax: zeros)
-      if (!log) fill_row(y + b, len, 0.f);
-      cs[c] = 0;
-      continue;
-    }
-    if (log) {
-      const __m256 mv = _mm256_set1_ps(m);
-      const float* xb = x + b;
-      cs[c] = row_sum(len, [&](int64_t i, bool tail) {
-        __m256 v = tail ? load_tail(xb + i, len - i, neg_inf()) : _mm256_loadu_ps(xb + i);
-        return exp_nonpos_ps(_mm256_sub_ps(v, mv));
-      });
-    } else {
-      cs[c] = exp_store_sum(x + b, y + b, len, m, none);
-    }
-    M = m > M ? m : M;
-  }
-  if (std::isinf(M) && M < 0) {  // every entry -inf: softmax zeros (written), log_softmax x
-    if (log) std::copy(x, x + n, y);
-    return;
-  }
-  double S = 0;
-  for (int64_t c = 0; c < nc; ++c) S += cs[c] * std::exp(static_cast<double>(cm[c]) - M);
-  if (log) {
-    const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), l));
-    if (i < n) {
-      const __m256i k = tail_mask(n - i);
-      _mm256_maskstore_ps(y + i, k, _mm256_sub_ps(_mm256_maskload_ps(x + i, k), l));
-    }
-    return;
-  }
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t b = c * kCachedRow, len = n - b < kCachedRow ? n - b : kCachedRow;
-    scale_row(y + b, len, static_cast<float>(std::exp(static_cast<double>(cm[c]) - M) / S));
-  }
-}
 }  // namespace
 
-void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next) {
-  if (n > kCachedRow) return softmax_row_chunked(x, y, n, log);
-  RowPrefetch pf(next, n);
-  const float m = maxmin_f32(x, n, true);  // NaN if any NaN
-  if (std::isnan(m)) return fill_row(y, n, std::numeric_limits<float>::quiet_NaN());
-  if (std::isinf(m) && m < 0) {  // every entry -inf
-    for (int64_t i = 0; i < n; ++i) y[i] = log ? x[i] : 0.f;
-    return;
+void fill_row_f32(float* y, int64_t n, float v, bool stream) { fill_row(y, n, v, stream); }
+
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scratch, bool stream,
+                     const float* next) {
+  const float kNaN = std::numeric_limits<float>::quiet_NaN();
+  // softmax keeps its exps where the scaling pass reads them: y itself with plain stores (its
+  // lines are in cache after the exp pass), the scratch row with streaming stores
+  float* w = stream && !log ? scratch : y;
+  const Chunks ch(x, n, kChunk, next);
+  ChunkStats st(ch.count);
+  for (int64_t c = 0; c < ch.count; ++c) {
+    const int64_t b = ch.begin(c), len = ch.len(c);
+    const float m = maxmin_f32(x + b, len, true);  // NaN if any NaN
+    // a NaN, or +inf (exp(inf - inf) is NaN in the reference): the whole row is NaN
+    if (std::isnan(m) || m == kInf) return fill_row(y, n, kNaN, stream);
+    st.m[c] = m;
+    if (m == -kInf) {  // an all -inf chunk has no weight (softmax: zeros)
+      st.s[c] = 0;
+      if (!log) fill_row(w + b, len, 0.f, false);
+      continue;
+    }
+    RowPrefetch pf = ch.prefetch(c);
+    st.s[c] = log ? exp_sum(x + b, len, m, pf) : exp_store_sum(x + b, w + b, len, m, pf);
   }
-  if (!log) {
-    // store exp(x - m) now and scale it, while the row is still in cache
-    const double s = exp_store_sum(x, y, n, m, pf);
-    return scale_row(y, n, static_cast<float>(1.0 / s));
+  float M;
+  double S;
+  combine(st, ch.count, &M, &S);
+  if (M == -kInf) {  // every entry -inf: softmax 0, log_softmax x (-inf)
+    if (log) return fill_row(y, n, -kInf, stream);
+    return fill_row(y, n, 0.f, stream);
   }
-  const __m256 mv = _mm256_set1_ps(m);
-  const double s = row_sum(n, [&](int64_t i, bool tail) {
-    if (i % 16 == 0) pf.step();
-    __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
-    return exp_nonpos_ps(_mm256_sub_ps(v, mv));
-  });
-  const __m256 l = _mm256_set1_ps(static_cast<float>(m + std::log(s)));
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), l));
-  if (i < n) {
-    const __m256i k = tail_mask(n - i);
-    _mm256_maskstore_ps(y + i, k, _mm256_sub_ps(_mm256_maskload_ps(x + i, k), l));
+  if (log) {
+    const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
+    return write_row(y, n, stream, [&](int64_t i, bool tail) {
+      const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
+      return _mm256_sub_ps(v, l);
+    });
+  }
+  for (int64_t c = 0; c < ch.count; ++c) {
+    const int64_t b = ch.begin(c), len = ch.len(c);
+    const __m256 f =
+        _mm256_set1_ps(static_cast<float>(std::exp(static_cast<double>(st.m[c]) - M) / S));
+    const float* wb = w + b;
+    write_row(y + b, len, stream, [&](int64_t i, bool tail) {
+      const __m256 v =
+          tail ? _mm256_maskload_ps(wb + i, tail_mask(len - i)) : _mm256_loadu_ps(wb + i);
+      return _mm256_mul_ps(v, f);
+    });
   }
 }
 
-void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log) {
+void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log,
+                              bool stream) {
   const __m256 zero = _mm256_setzero_ps();
-  int64_t i = 0;
   if (log) {
     const double s = row_sum(n, [&](int64_t j, bool tail) {
       return tail ? load_tail(dy + j, n - j, zero) : _mm256_loadu_ps(dy + j);
     });
     const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
-    auto f = [&](__m256 yv, __m256 gv) { return _mm256_fnmadd_ps(exp_ps(yv), sv, gv); };
-    for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i)));
-    if (i < n) {
+    return write_row(dx, n, stream, [&](int64_t i, bool tail) {
       const __m256i k = tail_mask(n - i);
-      _mm256_maskstore_ps(dx + i, k,
-                          f(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k)));
-    }
-    return;
+      const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
+      const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
+      return _mm256_fnmadd_ps(exp_ps(yv), sv, gv);
+    });
   }
   const double s = row_sum(n, [&](int64_t j, bool tail) {
     if (tail) return _mm256_mul_ps(load_tail(dy + j, n - j, zero), load_tail(y + j, n - j, zero));
     return _mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j));
   });
   const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
-  auto f = [&](__m256 yv, __m256 gv) { return _mm256_mul_ps(yv, _mm256_sub_ps(gv, sv)); };
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i)));
-  if (i < n) {
+  write_row(dx, n, stream, [&](int64_t i, bool tail) {
     const __m256i k = tail_mask(n - i);
-    _mm256_maskstore_ps(dx + i, k, f(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k)));
-  }
+    const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
+    const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
+    return _mm256_mul_ps(yv, _mm256_sub_ps(gv, sv));
+  });
 }
 
 void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x,
                            const float* next) {
-  double s;
-  float m;
-  if (C <= kCachedLogits) {
-    // pass 1 (the row's only read from memory): the plain sum and the max together; a NaN
-    // makes the max NaN (max_ps keeps its second operand when either is NaN: x goes second)
-    const __m256 zero = _mm256_setzero_ps();
-    __m256 mx0 = neg_inf(), mx1 = mx0, nan = zero;
-    *sum_x = row_sum(C, [&](int64_t i, bool tail) {
-      const __m256 v = tail ? load_tail(x + i, C - i, zero) : _mm256_loadu_ps(x + i);
-      const __m256 vm = tail ? load_tail(x + i, C - i, neg_inf()) : v;
-      nan = _mm256_or_ps(nan, _mm256_cmp_ps(vm, vm, _CMP_UNORD_Q));
-      if ((i & 8) == 0)
-        mx0 = _mm256_max_ps(mx0, vm);
-      else
-        mx1 = _mm256_max_ps(mx1, vm);
-      return v;
-    });
-    m = _mm256_movemask_ps(nan) ? std::numeric_limits<float>::quiet_NaN()
-                                : hmax_ps(_mm256_max_ps(mx0, mx1));
-    // pass 2 (in cache): the exp-sum, the bound for this kernel, while the next row streams in
-    RowPrefetch pf(next, C);
-    const __m256 mv = _mm256_set1_ps(m);
-    s = row_sum(C, [&](int64_t i, bool tail) {
-      if (i % 16 == 0) pf.step();
-      __m256 v = tail ? load_tail(x + i, C - i, neg_inf()) : _mm256_loadu_ps(x + i);
-      return exp_nonpos_ps(_mm256_sub_ps(v, mv));
-    });
-  } else {
+  if (sum_x) {
     const __m256 zero = _mm256_setzero_ps();
     *sum_x = row_sum(C, [&](int64_t i, bool tail) {
       return tail ? load_tail(x + i, C - i, zero) : _mm256_loadu_ps(x + i);
     });
-    m = online_max_sum(x, C, &s);
   }
+  const Chunks ch(x, C, C <= kCachedLogits ? C : kChunk, next);
+  ChunkStats st(ch.count);
+  for (int64_t c = 0; c < ch.count; ++c) {
+    const int64_t b = ch.begin(c), len = ch.len(c);
+    const float m = maxmin_f32(x + b, len, true);  // NaN if any NaN
+    // NaN, or +inf (the reference's exp(inf - inf)): lse is NaN
+    if (std::isnan(m) || m == kInf) {
+      *lse = std::numeric_limits<double>::quiet_NaN();
+      return;
+    }
+    st.m[c] = m;
+    if (m == -kInf) {
+      st.s[c] = 0;
+      continue;
+    }
+    RowPrefetch pf = ch.prefetch(c);
+    st.s[c] = exp_sum(x + b, len, m, pf);
+  }
+  float M;
+  double S;
+  combine(st, ch.count, &M, &S);
   // an all -inf row: the reference's exp(-inf - -inf) is NaN, and so is this
-  if (std::isinf(m) && m < 0) s = std::numeric_limits<double>::quiet_NaN();
-  *lse = m + std::log(s);
+  *lse = M == -kInf ? std::numeric_limits<double>::quiet_NaN() : M + std::log(S);
 }
 
 void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double lse, double g,
-                                    double off) {
+                                    double off, int64_t t, float dt, bool stream) {
   const __m256 lv = _mm256_set1_ps(static_cast<float>(lse));
   const __m256 gv = _mm256_set1_ps(static_cast<float>(g));
   const __m256 ov = _mm256_set1_ps(static_cast<float>(off));
-  auto f = [&](__m256 v) {
-    return _mm256_mul_ps(gv, _mm256_sub_ps(exp_nonpos_ps(_mm256_sub_ps(v, lv)), ov));
-  };
-  int64_t i = 0;
-  for (; i + 8 <= C; i += 8) _mm256_storeu_ps(dx + i, f(_mm256_loadu_ps(x + i)));
-  if (i < C) {
-    const __m256i k = tail_mask(C - i);
-    _mm256_maskstore_ps(dx + i, k, f(_mm256_maskload_ps(x + i, k)));
-  }
+  const __m256 dtv = _mm256_set1_ps(dt);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  write_row(dx, C, stream, [&](int64_t i, bool tail) {
+    const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(C - i)) : _mm256_loadu_ps(x + i);
+    const __m256 d = _mm256_mul_ps(gv, _mm256_sub_ps(exp_nonpos_ps(_mm256_sub_ps(v, lv)), ov));
+    if (t < i || t >= i + 8) return d;
+    // the target's lane gets dt
+    const __m256i hit = _mm256_cmpeq_epi32(lane, _mm256_set1_epi32(static_cast<int>(t - i)));
+    return _mm256_blendv_ps(d, dtv, _mm256_castsi256_ps(hit));
+  });
 }
 
 }  // namespace smyrf::kernels::cpu::avx2

@@ -1,0 +1,231 @@
+// The softmax / log_softmax / cross-entropy row kernels beyond test_memory_kernels.cpp: the
+// exp of kernels/cpu/row_math_avx2.h against double, and the AVX2 rows against the scalar
+// reference on outputs large enough for streaming stores (kernels/cpu/streaming_store.h), with
+// unaligned rows, rows shorter than a vector, rows longer than a chunk and edge values.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/softmax.h"
+#include "kernels/cpu/streaming_store.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include "kernels/cpu/row_math_avx2.h"
+#define SMYRF_TEST_ROW_MATH 1
+#endif
+
+using namespace smyrf::kernels::cpu;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+struct IsaGuard {
+  Isa prev;
+  explicit IsaGuard(Isa isa) : prev(set_active_isa(isa)) {}
+  ~IsaGuard() { set_active_isa(prev); }
+};
+
+template <typename F>
+void both(F&& f) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+    IsaGuard g(isa);
+    f(isa == Isa::Avx2);
+  }
+}
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& e : v) e = d(gen);
+  return v;
+}
+
+// n floats starting one float past a 32-byte boundary, plus a guard float after the end
+struct Buf {
+  std::vector<float> store;
+  float* p;
+  explicit Buf(size_t n) : store(n + 10, 0.f) {
+    auto addr = reinterpret_cast<uintptr_t>(store.data());
+    p = store.data() + ((32 - addr % 32) % 32) / sizeof(float) + 1;
+  }
+  float guard(size_t n) const { return p[n]; }
+};
+
+bool close(float a, float b, double rel, double abs) {
+  if (std::isnan(b) || std::isnan(a)) return std::isnan(a) && std::isnan(b);
+  if (std::isinf(b) || std::isinf(a)) return a == b;
+  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
+}
+
+void check_close(const float* got, const float* want, int64_t n, double rel, double abs,
+                 const std::string& what) {
+  int64_t bad = -1;
+  for (int64_t i = 0; i < n && bad < 0; ++i)
+    if (!close(got[i], want[i], rel, abs)) bad = i;
+  INFO(what << " n=" << n << " first mismatch at " << bad << ": got " << (bad >= 0 ? got[bad] : 0.f)
+            << " want " << (bad >= 0 ? want[bad] : 0.f));
+  CHECK(bad < 0);
+}
+
+// rows x n logits with edge rows: all -inf, half -inf, a NaN, a +inf, huge, tiny, near the exp
+// overflow, and (for long rows) the first chunk all -inf
+std::vector<float> edge_rows(int64_t rows, int64_t n, uint32_t seed) {
+  auto v = randn(static_cast<size_t>(rows * n), seed, 4.f);
+  auto row = [&](int64_t r) { return v.data() + (r % rows) * n; };
+  for (int64_t i = 0; i < n; ++i) row(1)[i] = -kInf;
+  for (int64_t i = 0; i < n; i += 2) row(2)[i] = -kInf;
+  row(3)[n / 2] = kNaN;
+  row(4)[n / 3] = kInf;
+  for (int64_t i = 0; i < n; ++i) row(5)[i] *= 1e30f;
+  for (int64_t i = 0; i < n; ++i) row(6)[i] *= 1e-30f;
+  for (int64_t i = 0; i < n; ++i) row(7)[i] += 80.f;
+  for (int64_t i = 0; i < std::min<int64_t>(n - 1, 20000); ++i) row(8)[i] = -kInf;
+  return v;
+}
+
+bool streams(int64_t elems) { return use_streaming_stores(elems * int64_t(sizeof(float))); }
+
+}  // namespace
+
+#ifdef SMYRF_TEST_ROW_MATH
+TEST_CASE("row_math_avx2: exp_row_ps and exp_sum_ps against double on [-87, 0]") {
+  if (!cpu_has_avx2_fma()) return;
+  using namespace smyrf::kernels::cpu::avx2;
+  double worst_row = 0, worst_sum_near = 0, worst_sum_far = 0;
+  float at = 0;
+  for (double xv = -87.0; xv <= 0.0; xv += 3.1e-5) {
+    const float x = static_cast<float>(xv);
+    float r[8], s[8];
+    _mm256_storeu_ps(r, exp_row_ps(_mm256_setr_ps(x, x, x, x, x, x, x, x)));
+    _mm256_storeu_ps(s, exp_sum_ps(_mm256_set1_ps(x)));
+    const double ref = std::exp(static_cast<double>(x));
+    const double ulp = std::nextafter(static_cast<float>(ref), kInf) - static_cast<float>(ref);
+    const double er = std::fabs(r[0] - ref) / ulp, es = std::fabs(s[0] - ref) / ulp;
+    if (er > worst_row) worst_row = er, at = x;
+    (x >= -1 ? worst_sum_near : worst_sum_far) =
+        std::max(x >= -1 ? worst_sum_near : worst_sum_far, es);
+  }
+  INFO("exp_row_ps worst " << worst_row << " ulp at " << at);
+  CHECK(worst_row <= 2.2);
+  CHECK(worst_sum_near <= 2.2);
+  CHECK(worst_sum_far <= 6.5);
+  // edges: exp(0) = 1; below -87 and -inf flushed (exp_row_ps) or tiny (exp_sum_ps)
+  float o[8];
+  _mm256_storeu_ps(
+      o, exp_row_ps(_mm256_setr_ps(0.f, -kInf, -87.5f, -1e30f, -0.f, -86.9f, -1e-30f, -0.5f)));
+  CHECK(o[0] == 1.f);
+  CHECK(o[1] == 0.f);
+  CHECK(o[2] == 0.f);
+  CHECK(o[3] == 0.f);
+  CHECK(o[4] == 1.f);
+  CHECK(o[5] > 0.f);
+  CHECK(o[6] == 1.f);
+  CHECK(o[7] == doctest::Approx(std::exp(-0.5)).epsilon(3e-7));
+  _mm256_storeu_ps(o, exp_sum_ps(_mm256_setr_ps(-kInf, -1e30f, -88.f, 0.f, 0.f, 0.f, 0.f, 0.f)));
+  for (int k = 0; k < 3; ++k) CHECK((o[k] >= 0.f && o[k] < 2e-38f));
+}
+#endif
+
+TEST_CASE("softmax / log_softmax rows with streaming stores: AVX2 vs scalar") {
+  if (!cpu_has_avx2_fma()) return;
+  // every shape writes >= 16 MiB, so the AVX2 path streams (unless SMYRF_STREAMING_STORES=0):
+  // 7-wide rows (shorter than the aligned body), odd rows that start at every alignment, and
+  // rows of several chunks (more than the 16 chunks kept on the stack)
+  struct Shape {
+    int64_t rows, n;
+  } shapes[] = {{600011, 7}, {1031, 4099}, {14, 300007}};
+  for (auto [rows, n] : shapes) {
+    CAPTURE(rows);
+    CAPTURE(n);
+    const int64_t N = rows * n;
+    REQUIRE((streams(N) || !streaming_stores_enabled()));
+    auto v = edge_rows(rows, n, static_cast<uint32_t>(n));
+    Buf x(N), yr(N), yv(N), dy(N), dr(N), dv(N);
+    std::copy(v.begin(), v.end(), x.p);
+    auto g = randn(N, 7, 1.f);
+    std::copy(g.begin(), g.end(), dy.p);
+    for (bool log : {false, true}) {
+      CAPTURE(log);
+      both([&](bool vec) { softmax_rows<float>(x.p, vec ? yv.p : yr.p, rows, n, log); });
+      check_close(yv.p, yr.p, N, log ? 1e-6 : 3e-6, log ? 1e-5 : 1e-12, "softmax fwd");
+      CHECK(yv.guard(N) == 0.f);
+      both([&](bool vec) {
+        softmax_rows_backward<float>(yr.p, dy.p, vec ? dv.p : dr.p, rows, n, log);
+      });
+      // rows with NaN / inf (3, 4) are NaN in both; compare the finite ones. y (dy - s) in
+      // float cancels where dy ~ s, so the bound is absolute: a few float ulps of dy ~ N(0, 1)
+      for (int64_t r = 0; r < std::min<int64_t>(rows, 2000); ++r)
+        if (r != 3 && r != 4)
+          check_close(dv.p + r * n, dr.p + r * n, n, 2e-5, 1e-6 * std::sqrt(double(n)),
+                      "softmax bwd");
+      CHECK(dv.guard(N) == 0.f);
+    }
+  }
+}
+
+TEST_CASE("softmax rows: one exp per element keeps the sum at 1 on long rows") {
+  if (!cpu_has_avx2_fma()) return;
+  IsaGuard g(Isa::Avx2);
+  // a long row with a wide spread: chunks with very different maxima must combine exactly
+  const int64_t n = 100003;
+  std::vector<float> x(n), y(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>((i % 1000) * 0.05 - (i / 20000) * 30);
+  softmax_rows<float>(x.data(), y.data(), 1, n, false);
+  double s = 0;
+  for (float e : y) s += e;
+  CHECK(s == doctest::Approx(1.0).epsilon(1e-5));
+}
+
+TEST_CASE("cross-entropy rows with streaming stores: AVX2 vs scalar, masked logits") {
+  if (!cpu_has_avx2_fma()) return;
+  struct Shape {
+    int64_t rows, C;
+  } shapes[] = {{131, 32771}, {6, 700001}};
+  for (auto [rows, C] : shapes) {
+    const int64_t N = rows * C;
+    auto v = randn(N, static_cast<uint32_t>(C), 3.f);
+    for (int64_t i = 0; i < C; i += 3) v[2 * C + i] = -kInf;  // masked classes
+    for (int64_t i = 0; i < C; ++i) v[3 * C + i] += 70.f;
+    v[4 * C + 5] = kNaN;
+    Buf x(N), dr(N), dv(N);
+    std::copy(v.begin(), v.end(), x.p);
+    std::vector<int64_t> t(rows);
+    for (int64_t r = 0; r < rows; ++r) t[r] = (r * 7919 + 1) % C;
+    t[2] = 1;      // a finite target in the masked row
+    t[1] = 0;      // target in the first lane of an unaligned row
+    t[0] = C - 1;  // and in the tail
+    t[5] = -100;   // ignored
+    auto gv = randn(rows, 9, 1.f);
+    for (double eps : {0.0, 0.1}) {
+      CAPTURE(C);
+      CAPTURE(eps);
+      std::vector<float> lr(rows), lv(rows), er(rows), ev(rows);
+      both([&](bool vec) {
+        cross_entropy_rows<float>(x.p, t.data(), vec ? lv.data() : lr.data(),
+                                  vec ? ev.data() : er.data(), rows, C, -100, eps);
+      });
+      check_close(lv.data(), lr.data(), rows, 1e-5, 1e-5, "ce loss");
+      check_close(ev.data(), er.data(), rows, 1e-6, 1e-6, "ce lse");
+      // without smoothing, masked (-inf) classes leave the loss finite
+      if (eps == 0) CHECK(std::isfinite(lr[2]));
+      both([&](bool vec) {
+        cross_entropy_rows_backward<float>(x.p, t.data(), er.data(), gv.data(), vec ? dv.p : dr.p,
+                                           rows, C, -100, eps);
+      });
+      check_close(dv.p, dr.p, N, 1e-5, 1e-7, "ce dlogits");
+      CHECK(dv.guard(N) == 0.f);
+      for (int64_t c = 0; c < C; ++c)
+        if (dv.p[5 * C + c] != 0.f) FAIL("ignored row not zero at " << c);
+    }
+  }
+}

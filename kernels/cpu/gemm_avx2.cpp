@@ -15,11 +15,11 @@
 // strips) or from one packed 16-column strip, so no work is spent copying data that is used
 // only a handful of times.
 //
-// Threads: when C has at least as many rows as columns, the team shares one packed B block per
-// (NC, KC) step and takes the row blocks of A dynamically (gemm_blocked_team: B packed once in
-// total, as BLIS and OpenBLAS do). Otherwise C is cut into column slices, each run by the
-// one-thread code with its own buffers; the duplicated packing is then that of A, the smaller
-// operand.
+// Threads: packed products run as a team that packs each operand once. When C has at least as
+// many rows as columns the team shares one packed B block per (NC, KC) step and takes the row
+// blocks of A dynamically (gemm_blocked_team, as BLIS and OpenBLAS do); wide products share the
+// packed rows of A and take column blocks (gemm_blocked_team_wide). Small products are cut
+// into slices of C, each run by the one-thread code.
 #include "kernels/cpu/gemm_avx2.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
@@ -438,6 +438,64 @@ void gemm_blocked_team(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
   }
 }
 
+// The team version for wide products (threads > 1, fewer rows than columns): the dual of
+// gemm_blocked_team with the roles of A and B swapped. Per (row chunk, KC) step the threads
+// pack the step's rows of A together into one shared, double-buffered buffer (each a share of
+// the 6-row panels), meet at a barrier, then take column blocks of C dynamically: each packs
+// its own B block (kc x up to WIDE_NC columns, L2-resident) and runs every MC-row block of the
+// shared A against it. A and B are each packed once in total, where column slices pack all of
+// A once per slice. The barrier orders the buffers and the C read-modify-writes as in
+// gemm_blocked_team.
+constexpr int64_t WIDE_NC = 512;     // B block of a column block: kc x 512 floats <= 768 KiB
+constexpr int64_t WIDE_ROWS = 3840;  // rows of A per step (40 MC blocks): 2 x 3840 x KC floats
+static_assert(WIDE_ROWS % MC == 0 && WIDE_NC % NR == 0, "whole MC blocks and 16-col panels");
+void gemm_blocked_team_wide(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                            float beta, float* C, int64_t ldc, int threads) {
+  const int64_t kb = k_block(K);
+  const int64_t rows_max = std::min(WIDE_ROWS, (M + MR - 1) / MR * MR);
+  const int64_t col_tiles = (N + NR - 1) / NR;
+  int64_t blocks = std::max<int64_t>((N + WIDE_NC - 1) / WIDE_NC, 2 * threads);
+  blocks = std::min(col_tiles, (blocks + threads - 1) / threads * threads);
+  const int64_t nc_max = (col_tiles + blocks - 1) / blocks * NR;
+  const size_t a_size = static_cast<size_t>(kb) * rows_max;
+  float* ap_pair = tl_a.get(2 * a_size);  // the caller's buffer, shared by the team
+  const int64_t k_steps = (K + kb - 1) / kb;
+  const int64_t steps = (M + WIDE_ROWS - 1) / WIDE_ROWS * k_steps;
+#pragma omp parallel num_threads(threads)
+  {
+    float* bp = tl_b.get(static_cast<size_t>(kb) * nc_max);
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t i0 = s / k_steps * WIDE_ROWS, pc = s % k_steps * kb;
+      const int64_t rows = std::min(WIDE_ROWS, M - i0), kc = std::min(kb, K - pc);
+      const float beta_eff = pc == 0 ? beta : 1.0f;
+      float* ap = ap_pair + (s & 1) * a_size;
+      const int64_t panels = (rows + MR - 1) / MR;
+      // Packed in groups of 8 panels (48 rows): a transposed A is packed row of A by row, and
+      // 48 floats of each row is what keeps those reads sequential.
+#pragma omp for schedule(static) nowait
+      for (int64_t g = 0; g < (panels + 7) / 8; ++g) {
+        const int64_t r0 = g * 8 * MR;
+        pack_a_block(trans_a, A, lda, i0 + r0, std::min<int64_t>(8 * MR, rows - r0), pc, kc,
+                     ap + r0 * kc);
+      }
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t jc = col_tiles * blk / blocks * NR;
+        const int64_t nc = std::min(col_tiles * (blk + 1) / blocks * NR, N) - jc;
+        if (nc <= 0) continue;
+        for (int64_t jr = 0; jr < nc; jr += NR)
+          pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr,
+                       static_cast<int>(std::min<int64_t>(NR, nc - jr)), bp + jr * kc);
+        for (int64_t ic = 0; ic < rows; ic += MC)
+          run_packed_block(std::min(MC, rows - ic), nc, kc, ap + ic * kc, bp,
+                           C + (i0 + ic) * ldc + jc, ldc, alpha, beta_eff);
+      }
+    }
+  }
+}
+
 bool use_small_path(int64_t M, int64_t N, int64_t K) {
   // Without A packing every 6-row tile re-reads A rows from wherever they live; that is fine
   // while the whole A (and a B strip) stays in L1/L2, i.e. for attention-sized blocks.
@@ -481,17 +539,21 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
     gemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // Tall (or square) packed products: the team shares one packed B (see gemm_blocked_team).
-  if (split_rows && !use_small_path(M, N, K)) {
-    gemm_blocked_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+  // Packed products run as a team: tall (or square) ones share one packed B block per step,
+  // wide ones one packed A block (see gemm_blocked_team and gemm_blocked_team_wide).
+  if (!use_small_path(M, N, K)) {
+    if (split_rows)
+      gemm_blocked_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    else
+      gemm_blocked_team_wide(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                             threads);
     return;
   }
-  // Otherwise split C into slices of whole tiles along the larger dimension (wide products: B
-  // is then the operand each thread packs only its own part of). Large products get a few
+  // Small products (A read in place, see use_small_path): split C into slices of whole tiles
+  // along the larger dimension, each run by the one-thread code with its own buffers. A few
   // slices per thread, handed out dynamically: the host is shared, and when one thread is
   // preempted the other takes over its slices instead of idling at the join for a whole time
-  // slice. Slices stay >= ~256 rows/columns so the duplicated packing of the shared operand
-  // stays around 1%.
+  // slice.
   const int64_t per_thread = std::clamp<int64_t>(extent / (threads * 256), 1, 4);
   const int64_t slices = std::min<int64_t>(tiles, threads * per_thread);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)

@@ -155,7 +155,7 @@ TEST_CASE("sgemm on sizes that cross the cache blocks and the thread split") {
       p.tb = t & 2;
       p.M = 257, p.N = 130, p.K = 600;  // K spans several K blocks, M several M blocks
       check_sgemm(p);
-      p.M = 70, p.N = 300, p.K = 257;  // N > M: threads split the columns
+      p.M = 70, p.N = 300, p.K = 257;  // N > M: the wide team (shared packed A)
       p.alpha = -0.5f, p.beta = 2.0f;
       check_sgemm(p);
     }
@@ -190,6 +190,35 @@ TEST_CASE("sgemm team path: shared packed B, dynamic row blocks, 2 and 3 threads
     Problem two_nc;  // N past one NC block: the steps run over (column block, K step) pairs
     two_nc.M = 4101, two_nc.N = 4099, two_nc.K = 3, two_nc.beta = 1.0f;
     check_sgemm(two_nc);
+  }
+  omp_set_num_threads(prev_threads);
+}
+
+TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3 threads") {
+  // Wide blocked products (fewer rows than columns) share the packed rows of A per (row chunk,
+  // KC) step and hand out column blocks of C. Shapes: three K steps with a partial last 6-row
+  // panel and a partial 16-column panel, padded strides; beta = 0 over NaN; more rows than one
+  // row chunk (3840), so the steps run over (row chunk, K step) pairs.
+  if (active_isa() != Isa::Avx2) return;
+  const int prev_threads = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    CAPTURE(threads);
+    for (int t = 0; t < 4; ++t) {
+      Problem p;
+      p.ta = t & 1;
+      p.tb = t & 2;
+      p.M = 6 * 9 + 5, p.N = 1500 + 7, p.K = 1100;  // 3 K steps of 367; 95 column tiles
+      p.pad_a = 2, p.pad_b = 5, p.pad_c = 3;
+      p.alpha = 0.5f, p.beta = -1.0f;
+      check_sgemm(p);
+      p.M = 200, p.N = 333, p.K = 600;  // 2 K steps of 300
+      p.alpha = 1.0f, p.beta = 0.0f, p.nan_c = true;
+      check_sgemm(p);
+    }
+    Problem two_chunks;
+    two_chunks.M = 3900, two_chunks.N = 3950, two_chunks.K = 3, two_chunks.beta = 2.0f;
+    check_sgemm(two_chunks);
   }
   omp_set_num_threads(prev_threads);
 }

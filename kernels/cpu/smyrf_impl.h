@@ -190,7 +190,7 @@ void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* 
               }
               tile_forward_merge(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi,
                                  cr.nq, cr.kj, cr.nk, scale, out + bh * nq * dv, lse + bh * nq, ts,
-                                 &pf);
+                                 &pf, r == 0);
               pf.finish();
               continue;
             }
@@ -274,7 +274,8 @@ void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T*
               }
               tile_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi, cr.nq,
                             cr.kj, cr.nk, scale, lse + bh * nq, dsum + bh * nq, dout + bh * nq * dv,
-                            dq + bh * nq * d, dk + bh * nk * d, dvv + bh * nk * dv, ts, &pf);
+                            dq + bh * nq * d, dk + bh * nk * d, dvv + bh * nk * dv, ts, &pf,
+                            r == 0);
               pf.finish();
               continue;
             }
@@ -371,6 +372,29 @@ void fill_parallel(T* x, int64_t n, T value) {
   for (int64_t b = 0; b < n; b += kBlock) std::fill(x + b, x + std::min(n, b + kBlock), value);
 }
 
+// The tiles path's round 0 writes (not merges or adds) every row its clusters hold, so the
+// outputs need no clearing pass; this sets the rows no round-0 cluster holds: in sorted order, the
+// queries from position min(q_real, (key chunks) * Cq) on (padding, and the real queries of chunks
+// without keys), or with keys == true the keys from min(k_real, (query chunks) * Ck) on. Row
+// idx gets x[idx * w .. + w) = 0 and, when lse is given, lse[idx] = -inf.
+template <typename T>
+void clear_uncovered(const SmyrfParams& p, const SmyrfPlan& plan, bool keys, T* x, int64_t w,
+                     T* lse) {
+  const int64_t n = keys ? p.nk : p.nq;
+#pragma omp parallel for schedule(static)
+  for (int64_t bh = 0; bh < p.batch_heads; ++bh) {
+    const int64_t qr = plan.q_real[bh], kr = plan.k_real[bh];
+    const int64_t covered = keys ? std::min(kr, (qr + p.cq - 1) / p.cq * p.ck)
+                                 : std::min(qr, (kr + p.ck - 1) / p.ck * p.cq);
+    const int32_t* order = (keys ? plan.k_order.data() : plan.q_order.data()) + bh * p.n_hashes * n;
+    for (int64_t pos = covered; pos < n; ++pos) {
+      const int64_t i = order[pos];
+      std::fill(x + (bh * n + i) * w, x + (bh * n + i + 1) * w, T(0));
+      if (lse) lse[bh * n + i] = neg_inf<T>();
+    }
+  }
+}
+
 template <typename T>
 void smyrf_forward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
                         const T* v, T* out, T* lse) {
@@ -379,8 +403,12 @@ void smyrf_forward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q,
                     nullptr);
     return;
   }
-  fill_parallel(out, p.batch_heads * p.nq * p.dv, T(0));
-  fill_parallel(lse, p.batch_heads * p.nq, neg_inf<T>());
+  if (use_tiles<T>(p)) {
+    clear_uncovered(p, plan, false, out, p.dv, lse);
+  } else {
+    fill_parallel(out, p.batch_heads * p.nq * p.dv, T(0));
+    fill_parallel(lse, p.batch_heads * p.nq, neg_inf<T>());
+  }
   smyrf_forward_chunks<T>(p, plan, q, k, v, out, lse);
 }
 
@@ -390,9 +418,15 @@ void smyrf_backward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q
                          T* dv) {
   std::vector<T> dsum(static_cast<size_t>(p.batch_heads * p.nq));
   row_dots(dout, out, p.batch_heads * p.nq, p.dv, dsum.data());
-  fill_parallel(dq, p.batch_heads * p.nq * p.d, T(0));
-  fill_parallel(dk, p.batch_heads * p.nk * p.d, T(0));
-  fill_parallel(dv, p.batch_heads * p.nk * p.dv, T(0));
+  if (!p.causal && use_tiles<T>(p)) {
+    clear_uncovered(p, plan, false, dq, p.d, static_cast<T*>(nullptr));
+    clear_uncovered(p, plan, true, dk, p.d, static_cast<T*>(nullptr));
+    clear_uncovered(p, plan, true, dv, p.dv, static_cast<T*>(nullptr));
+  } else {
+    fill_parallel(dq, p.batch_heads * p.nq * p.d, T(0));
+    fill_parallel(dk, p.batch_heads * p.nk * p.d, T(0));
+    fill_parallel(dv, p.batch_heads * p.nk * p.dv, T(0));
+  }
   if (p.causal)
     smyrf_causal<T>(p, plan, q, k, v, nullptr, nullptr, true, lse, dsum.data(), dout, dq, dk, dv);
   else

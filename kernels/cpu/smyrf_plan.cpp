@@ -8,10 +8,15 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "kernels/cpu/philox.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace smyrf::kernels::cpu {
 namespace {
@@ -130,19 +135,107 @@ void sort_tokens(const double* hash, const uint8_t* mask, int64_t n, int64_t chu
     cluster[order[pos]] = pos < count ? static_cast<int32_t>(pos / chunk) : -1;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+// norms_and_dots for float rows, eight at a time in AVX double vectors (lane = row): the block's
+// rows are transposed and widened once into xt (d x 8 doubles), then every chain runs serially
+// over c as dot() does, product rounded before the add (the "avx" target has no FMA to contract
+// into), so the hashes are bit-identical to the scalar ones. Returns the rows done (a multiple of
+// 8); the caller does the rest.
+__attribute__((target("avx"))) int64_t norms_and_dots_avx(
+    const float* x, int64_t n, int64_t d, const std::vector<std::vector<double>>& dirs,
+    double* norms, double* dots) {
+  const int64_t R = static_cast<int64_t>(dirs.size());
+  std::vector<double> xt_buf(static_cast<size_t>(d * 8 + 4));
+  double* xt = xt_buf.data();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float* x0 = x + i * d;
+    int64_t c = 0;
+    for (; c + 8 <= d; c += 8) {  // 8 x 8 transpose of the block's columns c..c+7
+      __m256 r0 = _mm256_loadu_ps(x0 + c), r1 = _mm256_loadu_ps(x0 + d + c);
+      __m256 r2 = _mm256_loadu_ps(x0 + 2 * d + c), r3 = _mm256_loadu_ps(x0 + 3 * d + c);
+      __m256 r4 = _mm256_loadu_ps(x0 + 4 * d + c), r5 = _mm256_loadu_ps(x0 + 5 * d + c);
+      __m256 r6 = _mm256_loadu_ps(x0 + 6 * d + c), r7 = _mm256_loadu_ps(x0 + 7 * d + c);
+      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      const __m256 col[8] = {
+          _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+          _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+          _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+          _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+      for (int t = 0; t < 8; ++t) {
+        _mm256_storeu_pd(xt + (c + t) * 8, _mm256_cvtps_pd(_mm256_castps256_ps128(col[t])));
+        _mm256_storeu_pd(xt + (c + t) * 8 + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(col[t], 1)));
+      }
+    }
+    for (; c < d; ++c)
+      for (int t = 0; t < 8; ++t) xt[c * 8 + t] = static_cast<double>(x0[t * d + c]);
+    __m256d na = _mm256_setzero_pd(), nb = na;
+    for (int64_t cc = 0; cc < d; ++cc) {
+      const __m256d xa = _mm256_loadu_pd(xt + cc * 8), xb = _mm256_loadu_pd(xt + cc * 8 + 4);
+      na = _mm256_add_pd(na, _mm256_mul_pd(xa, xa));
+      nb = _mm256_add_pd(nb, _mm256_mul_pd(xb, xb));
+    }
+    _mm256_storeu_pd(norms + i, na);
+    _mm256_storeu_pd(norms + i + 4, nb);
+    for (int64_t r = 0; r < R; r += 4) {  // 8 chains: 4 rounds x 2 vectors of rows
+      const int64_t g = std::min<int64_t>(4, R - r);
+      const double* a[4];
+      for (int64_t t = 0; t < 4; ++t) a[t] = dirs[r + std::min(t, g - 1)].data();
+      __m256d s0a = _mm256_setzero_pd(), s0b = s0a, s1a = s0a, s1b = s0a, s2a = s0a, s2b = s0a,
+              s3a = s0a, s3b = s0a;
+      for (int64_t cc = 0; cc < d; ++cc) {
+        const __m256d xa = _mm256_loadu_pd(xt + cc * 8), xb = _mm256_loadu_pd(xt + cc * 8 + 4);
+        const __m256d a0 = _mm256_broadcast_sd(a[0] + cc), a1 = _mm256_broadcast_sd(a[1] + cc);
+        const __m256d a2 = _mm256_broadcast_sd(a[2] + cc), a3 = _mm256_broadcast_sd(a[3] + cc);
+        s0a = _mm256_add_pd(s0a, _mm256_mul_pd(a0, xa));
+        s0b = _mm256_add_pd(s0b, _mm256_mul_pd(a0, xb));
+        s1a = _mm256_add_pd(s1a, _mm256_mul_pd(a1, xa));
+        s1b = _mm256_add_pd(s1b, _mm256_mul_pd(a1, xb));
+        s2a = _mm256_add_pd(s2a, _mm256_mul_pd(a2, xa));
+        s2b = _mm256_add_pd(s2b, _mm256_mul_pd(a2, xb));
+        s3a = _mm256_add_pd(s3a, _mm256_mul_pd(a3, xa));
+        s3b = _mm256_add_pd(s3b, _mm256_mul_pd(a3, xb));
+      }
+      const __m256d sa[4] = {s0a, s1a, s2a, s3a}, sb[4] = {s0b, s1b, s2b, s3b};
+      for (int64_t t = 0; t < g; ++t) {
+        _mm256_storeu_pd(dots + (r + t) * n + i, sa[t]);
+        _mm256_storeu_pd(dots + (r + t) * n + i + 4, sb[t]);
+      }
+    }
+  }
+  return i;
+}
+#endif
+
+}  // namespace
+
 // For rows x[0..n) (length d): norms[i] = |x_i|^2 and dots[r * n + i] = a_r . x_i for every round
 // r. Each sum runs serially over c, as dot() and sq_norm() do (so the hashes do not depend on
-// this batching), but many chains are interleaved, since one chain is latency-bound: four rows
-// at a time in two-lane double vectors (lane = row, the same serial sum per lane) times up to four
-// rounds, then one row at a time for the rest.
+// this batching), but many chains are interleaved, since one chain is latency-bound: float rows
+// eight at a time in AVX (norms_and_dots_avx), then four rows at a time in two-lane double vectors
+// (lane = row, the same serial sum per lane) times up to four rounds, then one row at a time.
 template <typename T>
-void norms_and_dots(const T* x, int64_t n, int64_t d, const std::vector<std::vector<double>>& dirs,
-                    double* norms, double* dots) {
+void smyrf_norms_and_dots(const T* x, int64_t n, int64_t d,
+                          const std::vector<std::vector<double>>& dirs, double* norms,
+                          double* dots) {
   const int64_t R = static_cast<int64_t>(dirs.size());
   int64_t i = 0;
+#if defined(__GNUC__) && defined(__x86_64__)
+  if constexpr (std::is_same_v<T, float>) {
+    static const bool avx = __builtin_cpu_supports("avx");
+    if (avx) i = norms_and_dots_avx(x, n, d, dirs, norms, dots);
+  }
+#endif
 #if defined(__GNUC__)
   typedef double v2d __attribute__((vector_size(16)));
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 4 <= n; i += 4) {  // the rows the AVX path left (or all, for double or no AVX)
     const T *x0 = x + i * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
     v2d na = {0.0, 0.0}, nb = na;
     for (int64_t c = 0; c < d; ++c) {
@@ -183,7 +276,12 @@ void norms_and_dots(const T* x, int64_t n, int64_t d, const std::vector<std::vec
   }
 }
 
-}  // namespace
+template void smyrf_norms_and_dots<float>(const float*, int64_t, int64_t,
+                                          const std::vector<std::vector<double>>&, double*,
+                                          double*);
+template void smyrf_norms_and_dots<double>(const double*, int64_t, int64_t,
+                                           const std::vector<std::vector<double>>&, double*,
+                                           double*);
 
 void smyrf_check(const SmyrfParams& p) {
   if (p.batch_heads < 0 || p.nq < 0 || p.nk < 0) fail(p, "negative size", "");
@@ -277,7 +375,7 @@ SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
     const T* x = (is_q ? q + bh * nq * d : k + bh * nk * d) + i0 * d;
     std::vector<double> dots(static_cast<size_t>(R * cnt));
     double* norms = (is_q ? qn.data() + bh * nq : kn.data() + bh * nk) + i0;
-    norms_and_dots(x, cnt, d, dirs, norms, dots.data());
+    smyrf_norms_and_dots(x, cnt, d, dirs, norms, dots.data());
     double* h = (is_q ? qh.data() : kh.data()) + bh * R * n + i0;
     for (int64_t r = 0; r < R; ++r)
       std::copy(dots.data() + r * cnt, dots.data() + (r + 1) * cnt, h + r * n);

@@ -9,6 +9,15 @@
 
 namespace smyrf::kernels::cpu {
 
+// For rows x[0..n) (length d): norms[i] = |x_i|^2 and dots[r * n + i] = dirs[r] . x_i (the first
+// d entries of each direction), each a serial double sum over c, product rounded before the add,
+// exactly as a plain loop computes it, whatever vector path runs (the plan's hashes, and so the
+// cluster order, must not depend on it). Declared here for the tests.
+template <typename T>
+void smyrf_norms_and_dots(const T* x, int64_t n, int64_t d,
+                          const std::vector<std::vector<double>>& dirs, double* norms,
+                          double* dots);
+
 class CausalWalker {
  public:
   // Starts with an empty past (before block 0) for row bh of a causal plan.

@@ -285,11 +285,13 @@ inline float hsum8(__m256 x) {
 //   M = max(lse, lse_r), wa = exp(lse - M), wb = exp(lse_r - M), ca = wa / (wa + wb), cb = wb / ..
 // (lse = -inf, out = 0 before a query's first round). out and lse are the (N, dv) and (N) arrays of
 // this bh. The merge runs 8 queries per vector (exp/log of vec_math_avx2.h) and folds 1/l into cb.
+// With first (the query's first round), out and lse are only written: out[qi] = o, lse[qi] =
+// lse_r, whatever they held (the caller need not clear them, and their rows are not read).
 // nq, nk >= 1; pf (nullable) is paced over the two products.
 inline void tile_forward_merge(const float* q, const float* k, const float* v, int64_t d,
                                int64_t dv, const int32_t* qi, int64_t nq, const int32_t* kj,
                                int64_t nk, float scale, float* out, float* lse, TileScratch& ts,
-                               RowPrefetch* pf = nullptr) {
+                               RowPrefetch* pf = nullptr, bool first = false) {
   float* qp = ts.qp.data();
   float* s = ts.s.data();
   float* o = ts.c.data();
@@ -324,6 +326,27 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
     rl[a] = hsum8(sum);
   }
   tile_gemm(s, kTileRows, ts.vp.data(), dv, nq, dv, nk, o, dv, pf);
+  if (first) {  // the merge with lse = -inf: out = o / l, lse = m + log l
+    for (int64_t a0 = 0; a0 < nq; a0 += 8) {
+      const int64_t cnt = std::min<int64_t>(8, nq - a0);
+      alignas(32) float cb[8], nl[8];
+      const __m256 valid = _mm256_castsi256_ps(tail_mask(cnt));
+      const __m256 vl = _mm256_blendv_ps(_mm256_set1_ps(1.0f), _mm256_loadu_ps(rl + a0), valid);
+      _mm256_store_ps(
+          nl, _mm256_add_ps(_mm256_and_ps(_mm256_loadu_ps(rm + a0), valid), avx2::log_ps(vl)));
+      _mm256_store_ps(cb, _mm256_div_ps(_mm256_set1_ps(1.0f), vl));
+      for (int64_t t = 0; t < cnt; ++t) {
+        const int64_t i = qi[a0 + t];
+        lse[i] = nl[t];
+        float* dst = out + i * dv;
+        const float* src = o + (a0 + t) * dv;
+        const __m256 vb = _mm256_set1_ps(cb[t]);
+        for (int64_t c = 0; c < dv; c += 8)
+          _mm256_storeu_ps(dst + c, _mm256_mul_ps(vb, _mm256_loadu_ps(src + c)));
+      }
+    }
+    return;
+  }
   for (int64_t a0 = 0; a0 < nq; a0 += 8) {
     const int64_t cnt = std::min<int64_t>(8, nq - a0);
     alignas(32) float old[8], ca[8], cb[8], nl[8];
@@ -355,8 +378,16 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
   }
 }
 
-// rows idx[a] of y (stride w) += c rows a (stride w), a < n.
-inline void scatter_add(float* y, int64_t w, const int32_t* idx, int64_t n, const float* c) {
+// rows idx[a] of y (stride w) += c rows a (stride w), a < n; with store, = instead of +=.
+inline void scatter_add(float* y, int64_t w, const int32_t* idx, int64_t n, const float* c,
+                        bool store = false) {
+  if (store) {
+    for (int64_t a = 0; a < n; ++a) {
+      float* dst = y + static_cast<int64_t>(idx[a]) * w;
+      for (int64_t e = 0; e < w; e += 8) _mm256_storeu_ps(dst + e, _mm256_loadu_ps(c + a * w + e));
+    }
+    return;
+  }
   for (int64_t a = 0; a < n; ++a) {
     float* dst = y + static_cast<int64_t>(idx[a]) * w;
     for (int64_t e = 0; e < w; e += 8)
@@ -366,11 +397,13 @@ inline void scatter_add(float* y, int64_t w, const int32_t* idx, int64_t n, cons
 }
 
 // One cluster, backward with the global lse and D = dout . out per query (indexed by query row):
-// adds the cluster's contributions into dq rows qi and dk, dv rows kj. nq, nk >= 1.
+// adds the cluster's contributions into dq rows qi and dk, dv rows kj. nq, nk >= 1. With first
+// (the rows' first round), the contributions are stored instead (the rows need no clearing).
 inline void tile_backward(const float* q, const float* k, const float* v, int64_t d, int64_t dv,
                           const int32_t* qi, int64_t nq, const int32_t* kj, int64_t nk, float scale,
                           const float* lse, const float* dsum, const float* dout, float* dq,
-                          float* dk, float* dvv, TileScratch& ts, RowPrefetch* pf = nullptr) {
+                          float* dk, float* dvv, TileScratch& ts, RowPrefetch* pf = nullptr,
+                          bool first = false) {
   float* qp = ts.qp.data();
   float* dop = ts.dop.data();
   float* s = ts.s.data();
@@ -412,12 +445,12 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   }
   // dQ = dS K
   tile_gemm(dp, kTileRows, ts.kp.data(), d, nq, d, nk, c, d, pf);
-  scatter_add(dq, d, qi, nq, c);
+  scatter_add(dq, d, qi, nq, c, first);
   // dV = P^T dO, dK = dS^T Q (A read transposed from s and dp; K = nq rows of them)
   tile_gemm<true>(s, kTileRows, dop, dv, nk, dv, nq, c, dv, pf);
-  scatter_add(dvv, dv, kj, nk, c);
+  scatter_add(dvv, dv, kj, nk, c, first);
   tile_gemm<true>(dp, kTileRows, qp, d, nk, d, nq, c, d, pf);
-  scatter_add(dk, d, kj, nk, c);
+  scatter_add(dk, d, kj, nk, c, first);
 }
 
 }  // namespace smyrf::kernels::cpu::SMYRF_ISA_NS

@@ -17,6 +17,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/smyrf.h"
+#include "kernels/cpu/smyrf_plan.h"
 
 using namespace smyrf::kernels::cpu;
 
@@ -390,6 +391,40 @@ TEST_CASE("SMYRF plan order is the stable sort by hash, near ties and duplicates
   }
 }
 
+TEST_CASE("SMYRF token hashes are plain serial double sums, float and double rows alike") {
+  // Float rows go eight at a time through AVX double vectors, double rows through the 2-lane code,
+  // the last rows one at a time: every norm and dot must equal the plain loop bit for bit (the
+  // cluster order, hence the result, must not depend on the vector path). n = 203: 25 blocks of
+  // 8, then the 4-row and 1-row paths; d = 12 and 20 have transpose tails.
+  for (const int64_t d : {12, 20, 64}) {
+    for (const int64_t R : {3, 5}) {
+      const int64_t n = 203;
+      std::vector<std::vector<double>> dirs;
+      for (int64_t r = 0; r < R; ++r) dirs.push_back(smyrf_hash_direction(7, r, d));
+      const std::vector<double> xd0 = randn(n * d, 11, 1.5);
+      const std::vector<float> xf(xd0.begin(), xd0.end());
+      const std::vector<double> xd(xf.begin(), xf.end());
+      std::vector<double> nf(n), df(R * n), nd(n), dd(R * n);
+      smyrf_norms_and_dots(xf.data(), n, d, dirs, nf.data(), df.data());
+      smyrf_norms_and_dots(xd.data(), n, d, dirs, nd.data(), dd.data());
+      int64_t bad = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        double sq = 0;
+        for (int64_t c = 0; c < d; ++c) sq += xd[i * d + c] * xd[i * d + c];
+        bad += nf[i] != sq || nd[i] != sq;
+        for (int64_t r = 0; r < R; ++r) {
+          double acc = 0;
+          for (int64_t c = 0; c < d; ++c) acc += dirs[r][c] * xd[i * d + c];
+          bad += df[r * n + i] != acc || dd[r * n + i] != acc;
+        }
+      }
+      CAPTURE(d);
+      CAPTURE(R);
+      CHECK(bad == 0);
+    }
+  }
+}
+
 TEST_CASE("SMYRF clustering is a function of the seed") {
   Problem pr = make_problem(1, 2, 64, 64, 8, 8, 2, 8, 8, false, false);
   SmyrfPlan a, b, c;
@@ -489,6 +524,58 @@ TEST_CASE("SMYRF: AVX2 agrees with scalar and float agrees with double") {
       CHECK(rel_err(f->dq, ds.dq) < 1e-4);
       CHECK(rel_err(f->dk, ds.dk) < 1e-4);
       CHECK(rel_err(f->dv, ds.dv) < 1e-4);
+    }
+  }
+}
+
+TEST_CASE("SMYRF tiles: rows no round-0 cluster holds are cleared, the others written") {
+  // The float AVX2 tiles path writes round 0 into uncleared outputs (run_smyrf fills them with 7)
+  // and clears only the rows outside every round-0 cluster: padded rows, the real queries of chunks
+  // without keys (few real keys) and the real keys of chunks without queries (few real queries).
+  for (int scenario : {0, 1}) {
+    Problem pr = make_problem(2, 2, 200, 200, 16, 8, 3, 32, 32, false, false);
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t t = 0; t < 200; ++t) {
+        const bool few = t < 45 + 10 * b && t % 5 != 1;
+        if (scenario == 0) pr.kmask[b * 200 + t] = few;
+        if (scenario == 1) pr.qmask[b * 200 + t] = few;
+      }
+    pr.p.key_mask = pr.kmask.data();
+    pr.p.query_mask = pr.qmask.data();
+    for (SmyrfDuplicates dup : {SmyrfDuplicates::Multiset, SmyrfDuplicates::Set}) {
+      pr.p.duplicates = dup;
+      CAPTURE(scenario);
+      const Isa prev = set_active_isa(Isa::Scalar);
+      const Result ds = run_smyrf<double>(pr);
+      set_active_isa(Isa::Avx2);
+      const Result fa = run_smyrf<float>(pr);
+      set_active_isa(prev);
+      CHECK(all_finite(fa.out));
+      CHECK(all_finite(fa.dq));
+      CHECK(all_finite(fa.dk));
+      CHECK(all_finite(fa.dv));
+      CHECK(rel_err(fa.out, ds.out) < 2e-5);
+      CHECK(rel_err(fa.dq, ds.dq) < 1e-4);
+      CHECK(rel_err(fa.dk, ds.dk) < 1e-4);
+      CHECK(rel_err(fa.dv, ds.dv) < 1e-4);
+      int64_t empty_q = 0, zero_k = 0;
+      for (int64_t r = 0; r < 4 * 200; ++r) {
+        CHECK(std::isinf(ds.lse[r]) == std::isinf(fa.lse[r]));
+        if (std::isinf(fa.lse[r])) {
+          ++empty_q;
+          for (int64_t c = 0; c < 8; ++c) CHECK(fa.out[r * 8 + c] == 0.0);
+          for (int64_t c = 0; c < 16; ++c) CHECK(fa.dq[r * 16 + c] == 0.0);
+        }
+        bool ds_zero = true;
+        for (int64_t c = 0; c < 16; ++c) ds_zero = ds_zero && ds.dk[r * 16 + c] == 0.0;
+        if (ds_zero) {
+          ++zero_k;
+          for (int64_t c = 0; c < 16; ++c) CHECK(fa.dk[r * 16 + c] == 0.0);
+          for (int64_t c = 0; c < 8; ++c) CHECK(fa.dv[r * 8 + c] == 0.0);
+        }
+      }
+      CHECK(empty_q > 0);  // both kinds of uncovered rows occur
+      CHECK(zero_k > 0);
     }
   }
 }

@@ -3,7 +3,9 @@
 // --shapes filters the cases: comma-separated tokens, each a shape as printed ("512x512x512",
 // "4096x64x64x64"), optionally with ":TRANS" ("1024x1024x1024:NT"), or one number N meaning
 // the square NxNxN. bench/compare runs one case at a time this way, interleaved with the
-// OpenBLAS and PyTorch baselines.
+// OpenBLAS and PyTorch baselines. A full "MxNxK:TRANS" (or "BxMxNxK:TRANS" for gemm-batched)
+// that matches no listed case is run as given, so any shape and transpose can be measured
+// (bench/compare gemm-transposes uses this for TT and the transposes at 512 and 2048).
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -58,6 +60,40 @@ std::vector<float> random_buffer(size_t n, uint32_t seed) {
   return v;
 }
 
+// Tokens of --shapes that name a full shape with a transpose ("MxNxK:TT", or with a leading
+// batch for gemm-batched) and match none of `listed`: the extra cases to run as given.
+std::vector<GemmCase> adhoc_cases(const Options& opt, bool batched,
+                                  const std::vector<GemmCase>& listed) {
+  static std::vector<std::string> trans_names;  // GemmCase keeps a const char*
+  std::vector<GemmCase> out;
+  std::stringstream ss(opt.shapes);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    const auto colon = tok.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string trans = tok.substr(colon + 1);
+    if (trans != "NN" && trans != "NT" && trans != "TN" && trans != "TT") continue;
+    long long d[4] = {0, 0, 0, 0};
+    char tail = 0;
+    const std::string dims = tok.substr(0, colon);
+    const int n =
+        batched
+            ? std::sscanf(dims.c_str(), "%lldx%lldx%lldx%lld%c", &d[0], &d[1], &d[2], &d[3], &tail)
+            : std::sscanf(dims.c_str(), "%lldx%lldx%lld%c", &d[1], &d[2], &d[3], &tail);
+    if (n != (batched ? 4 : 3) || d[1] <= 0 || d[2] <= 0 || d[3] <= 0) continue;
+    GemmCase c{batched ? d[0] : 1, d[1], d[2], d[3], nullptr};
+    if (c.batch <= 0 || (batched && c.batch == 1)) continue;
+    bool known = false;
+    for (const GemmCase& l : listed)
+      known = known || (shape_string(l) == shape_string(c) && trans == l.trans);
+    if (known) continue;
+    trans_names.push_back(trans);
+    c.trans = trans_names.back().c_str();
+    out.push_back(c);
+  }
+  return out;
+}
+
 void run_case(const Options& opt, const char* workload, const GemmCase& c) {
   if (opt.device == "cuda") {  // cuBLAS through core tensors on cuda:0
     run_cuda_gemm(opt, workload, c.batch, c.m, c.n, c.k, c.trans, shape_string(c).c_str());
@@ -103,6 +139,8 @@ SMYRF_BENCH_WORKLOAD("gemm", "sgemm GFLOP/s: squares 128..2048, NT/TN at 1024, r
   };
   for (const GemmCase& c : cases)
     if (selected(opt, c)) run_case(opt, "gemm", c);
+  for (const GemmCase& c : adhoc_cases(opt, false, {std::begin(cases), std::end(cases)}))
+    run_case(opt, "gemm", c);
   if (opt.device == "cuda") {  // sizes where a GPU reaches its peak
     const GemmCase big[] = {{1, 4096, 4096, 4096, "NN"}, {1, 8192, 8192, 8192, "NN"}};
     for (const GemmCase& c : big)
@@ -119,6 +157,8 @@ SMYRF_BENCH_WORKLOAD("gemm-batched", "batched sgemm GFLOP/s on 16..128 blocks (a
   };
   for (const GemmCase& c : cases)
     if (selected(opt, c)) run_case(opt, "gemm-batched", c);
+  for (const GemmCase& c : adhoc_cases(opt, true, {std::begin(cases), std::end(cases)}))
+    run_case(opt, "gemm-batched", c);
 }
 
 }  // namespace smyrf::bench

@@ -149,35 +149,71 @@ void backward_rows(const float* dy, const float* x, const double* mean, const do
   }
 }
 
+// The fused first pass of the forward: sum of d = x - shift and of d^2 over the row (float
+// lanes, folded into double every kFlush); pf steps once per 32 elements.
+inline void shifted_moments(const float* x, int64_t n, float shift, RowPrefetch& pf, double* s1,
+                            double* s2) {
+  const __m256 sv = _mm256_set1_ps(shift), zero = _mm256_setzero_ps();
+  const __m256i full = _mm256_set1_epi32(-1);
+  double t1 = 0, t2 = 0;
+  for (int64_t b = 0; b < n; b += kFlush) {
+    const int64_t e = b + kFlush < n ? b + kFlush : n;
+    __m256 a0 = zero, a1 = zero, q0 = zero, q1 = zero;
+    auto step = [&](int64_t i, __m256i k, bool tail, __m256& a, __m256& q) {
+      __m256 d = _mm256_sub_ps(ld(x, i, k, tail), sv);
+      if (tail) d = _mm256_and_ps(d, _mm256_castsi256_ps(k));
+      a = _mm256_add_ps(a, d);
+      q = _mm256_fmadd_ps(d, d, q);
+    };
+    int64_t i = b;
+    for (; i + 16 <= e; i += 16) {
+      if ((i & 31) == 0) pf.step();
+      step(i, full, false, a0, q0);
+      step(i + 8, full, false, a1, q1);
+    }
+    for (; i + 8 <= e; i += 8) step(i, full, false, a0, q0);
+    if (i < e) step(i, tail_mask(e - i), true, a1, q1);
+    t1 += widen_sum(_mm256_add_ps(a0, a1));
+    t2 += widen_sum(_mm256_add_ps(q0, q1));
+  }
+  *s1 = t1;
+  *s2 = t2;
+}
+
 }  // namespace
 
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
                        double eps, double* mean, double* rstd, const float* next, bool stream) {
-  RowPrefetch pf(next, n);
-  // the mean of x - x[0]: float lanes then add values of the row's spread, not of its mean,
-  // so a large common offset does not cost accuracy
-  const __m256 shift = _mm256_set1_ps(x[0]);
-  const double mu = x[0] + row_sum(n, [&](int64_t i, bool tail) {
-                             return tail ? _mm256_sub_ps(load_tail(x + i, n - i, shift), shift)
-                                         : _mm256_sub_ps(_mm256_loadu_ps(x + i), shift);
-                           }) / n;
+  RowPrefetch pf(next, n);  // half the next row in the first pass, the rest in the write pass
+  // One read of the row for both moments, taken about a shift near the mean (the mean of the
+  // first 8 values): var = E[d^2] - E[d]^2 then loses only a factor E[d^2] / var = 1 +
+  // (mean - shift)^2 / var of float accuracy, about 1.1 on typical rows. Rows where that factor
+  // exceeds 8 (sorted data, outliers among the first values) take the moments again from cache
+  // about the mean just found, which makes the factor ~1 (the mean gets the correction too).
+  // Summing x - shift also keeps a large common offset from costing accuracy in the mean.
+  const int64_t n0 = n < 8 ? n : 8;
+  float shift = 0.f;
+  for (int64_t i = 0; i < n0; ++i) shift += x[i];
+  shift /= static_cast<float>(n0);
+  double s1, s2;
+  shifted_moments(x, n, shift, pf, &s1, &s2);
+  double m1 = s1 / n, e2 = s2 / n;
+  double mu = shift + m1, v = e2 - m1 * m1;
+  if (!(e2 <= 8.0 * v)) {  // also NaN / inf rows: their result is NaN either way
+    shift = static_cast<float>(mu);
+    RowPrefetch none(nullptr, 0);
+    shifted_moments(x, n, shift, none, &s1, &s2);
+    m1 = s1 / n, e2 = s2 / n;
+    mu = shift + m1, v = e2 - m1 * m1;
+  }
+  if (v < 0) v = 0;  // rounding on a (nearly) constant row
   // mean as float hi + lo: x - hi is exact for x near the mean, so rows with a large mean do
   // not lose the ~ulp(mean) that a float mean alone would cost every xhat
   const float mu_hi = static_cast<float>(mu);
   const double mu_lo = mu - mu_hi;
-  const __m256 mv = _mm256_set1_ps(mu_hi);
-  const __m256 mlo = _mm256_set1_ps(static_cast<float>(mu_lo));
-  // two-pass variance (the row is in cache): no cancellation for rows with a large mean
-  const double v = row_sum(n, [&](int64_t i, bool tail) {
-    if (i % 32 == 0) pf.step();  // half the next row here, the rest in the write pass
-    __m256 d =
-        tail ? _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(load_tail(x + i, n - i, mv), mv), mlo),
-                             _mm256_castsi256_ps(tail_mask(n - i)))
-             : _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv), mlo);
-    return _mm256_mul_ps(d, d);
-  });
-  const double rs = 1.0 / std::sqrt(v / n + eps);
+  const double rs = 1.0 / std::sqrt(v + eps);
   // xhat = (x - hi) rstd - lo rstd: one sub and one fma per vector
+  const __m256 mv = _mm256_set1_ps(mu_hi);
   const __m256 rv = _mm256_set1_ps(static_cast<float>(rs));
   const __m256 nlo = _mm256_set1_ps(static_cast<float>(-mu_lo * rs));
   write_row(

@@ -220,3 +220,38 @@ TEST_CASE("layernorm AVX2 row kernels: streaming stores change no bit; two rows 
     }
   }
 }
+
+TEST_CASE("layernorm AVX2 forward: rows whose first values sit far from the mean") {
+  if (!have_avx2()) return;
+  // The forward takes both moments in one read about the mean of the first 8 values and falls
+  // back to the two-pass variance when that shift is far from the mean (in units of the row's
+  // spread). Bumps of 2.5 and 3 sigma on the first 8 values sit under and over the fallback
+  // threshold; 50 and 1000 sigma, ramps and a ramp on a large offset need the fallback.
+  for (int64_t n : {9, 16, 100, 1025, 4099, 20011}) {
+    const int64_t rows = 8;
+    Buf x(rows * n, 1);
+    fill_randn(x.p, rows * n, static_cast<uint32_t>(n), 1.f, 0.f);
+    const float bumps[] = {2.5f, 3.f, 50.f, 1000.f};
+    for (int r = 0; r < 4; ++r)
+      for (int64_t i = 0; i < 8; ++i) x.p[r * n + i] += bumps[r];
+    for (int64_t i = 0; i < n; ++i) {
+      x.p[4 * n + i] = 0.01f * i;                  // ascending ramp
+      x.p[5 * n + i] = 5.f - 0.001f * i;           // descending ramp
+      x.p[6 * n + i] = 4096.f + 0.01f * (i % 97);  // a sawtooth on a large offset
+      x.p[7 * n + i] = (i < n / 2) ? -3.f : 3.f;   // two levels
+    }
+    Buf y_ref(rows * n, 1), y_vec(rows * n, 1);
+    std::vector<float> m_ref(rows), m_vec(rows), s_ref(rows), s_vec(rows);
+    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+      IsaGuard g(isa);
+      const bool v = isa == Isa::Avx2;
+      layernorm_rows<float>(x.p, nullptr, nullptr, v ? y_vec.p : y_ref.p,
+                            v ? m_vec.data() : m_ref.data(), v ? s_vec.data() : s_ref.data(), rows,
+                            n, 1e-5);
+    }
+    CAPTURE(n);
+    check_close(s_vec.data(), s_ref.data(), rows, 2e-6, 0, "rstd");
+    check_close(m_vec.data(), m_ref.data(), rows, 1e-6, 1e-6, "mean");
+    check_close(y_vec.p, y_ref.p, rows * n, 1e-5, 1e-5, "y");
+  }
+}

@@ -26,6 +26,7 @@
 
 namespace smyrf::kernels::cpu::avx2 {
 namespace {
+using rows::kFlush;
 using rows::load_tail;
 using rows::neg_inf;
 using rows::row_sum;
@@ -65,13 +66,30 @@ void fill_row(float* y, int64_t n, float v, bool stream) {
 }
 
 // sum of exp(x - m) over a run whose max is the finite m (exp_sum_ps: -inf entries add ~1e-38).
+// Four accumulators (the exp's last FMA accumulates, 4 cycles of latency), folded into double
+// every kFlush elements.
 double exp_sum(const float* x, int64_t n, float m, RowPrefetch& pf) {
   const __m256 mv = _mm256_set1_ps(m);
-  return row_sum(n, [&](int64_t i, bool tail) {
-    if (i % 16 == 0) pf.step();
-    const __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
-    return exp_sum_ps(_mm256_sub_ps(v, mv));
-  });
+  auto term = [&](int64_t i) { return _mm256_sub_ps(_mm256_loadu_ps(x + i), mv); };
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kFlush) {
+    const int64_t e = b + kFlush < n ? b + kFlush : n;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = b;
+    for (; i + 32 <= e; i += 32) {
+      pf.step();
+      pf.step();
+      a0 = exp_sum_acc_ps(term(i), a0);
+      a1 = exp_sum_acc_ps(term(i + 8), a1);
+      a2 = exp_sum_acc_ps(term(i + 16), a2);
+      a3 = exp_sum_acc_ps(term(i + 24), a3);
+    }
+    for (; i + 8 <= e; i += 8) a0 = exp_sum_acc_ps(term(i), a0);
+    if (i < e) a1 = exp_sum_acc_ps(_mm256_sub_ps(load_tail(x + i, e - i, neg_inf()), mv), a1);
+    total += hsum_pd(add_widened(_mm256_setzero_pd(),
+                                 _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))));
+  }
+  return total;
 }
 
 // w = exp(x - m) over a run whose max is the finite m; returns the sum (in double). The tail's
@@ -127,6 +145,10 @@ struct ChunkStats {
 
 // M = max of the chunk maxima and S = sum_c s_c exp(m_c - M). M is -inf when every entry is.
 void combine(const ChunkStats& st, int64_t count, float* M, double* S) {
+  if (count == 1) {  // most rows: no exp (a scalar exp and log per row show on 1024-wide rows)
+    *M = st.m[0], *S = st.s[0];
+    return;
+  }
   float mx = -kInf;
   for (int64_t c = 0; c < count; ++c) mx = st.m[c] > mx ? st.m[c] : mx;
   double s = 0;
@@ -179,8 +201,8 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
   }
   for (int64_t c = 0; c < ch.count; ++c) {
     const int64_t b = ch.begin(c), len = ch.len(c);
-    const __m256 f =
-        _mm256_set1_ps(static_cast<float>(std::exp(static_cast<double>(st.m[c]) - M) / S));
+    const double wc = ch.count == 1 ? 1.0 : std::exp(static_cast<double>(st.m[c]) - M);
+    const __m256 f = _mm256_set1_ps(static_cast<float>(wc / S));
     const float* wb = w + b;
     write_row(y + b, len, stream, [&](int64_t i, bool tail) {
       const __m256 v =

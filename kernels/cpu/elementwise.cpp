@@ -7,6 +7,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/nd_loop.h"
+#include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
 
@@ -198,16 +199,18 @@ inline bool apply_compare(CompareOp op, T a, T b) {
 
 // Transposed float inputs under AVX2: when the output runs along the last dim but an input is
 // strided there and contiguous along another dim p, the plain row loop would read one element
-// per cache line. Instead tiles of the (p, last) plane are cut into strips of 8 rows, each
-// gathered through 8x8 register transposes into an 8 KiB buffer on which the contiguous vector
-// kernel runs. Tiles are 32 rows x 256 columns: every output row is written in 1 KiB runs
-// (long write runs mattered most: 64 x 64 tiles, 256 B runs, were 1.3x slower on 4096^2), and
-// each of the tile's 256 source rows is read 128 B at a time (two adjacent lines: half the DRAM
-// row openings of 16-row tiles). Its source lines (32 KiB) and the strip buffer stay in a 48 KiB
-// L1 (in L2 where L1 is 32 KiB) between the four strips that share each source line pair. On
-// 4096^2 with 2 threads, huge pages, loaded host, 4 interleaved rounds: add + mul + exp
-// transposed 7.5 -> 5.7 triad-times (16 x 256 before).
-constexpr int64_t kTileRows = 32, kTileCols = 256, kStrip = 8;
+// per cache line. Instead the (p, last) plane is cut into tiles of 32 rows x 256 columns; each
+// tile's transposed input is gathered through 8x8 register transposes into a 32 KiB buffer (a
+// column block of 8 source runs of 128 B at a time, each run read whole: runs of a power-of-two
+// transposed matrix all share one L1 set, so the old 8-row strips, which came back to each run
+// four times, fetched it from L3 four times), and the contiguous vector kernel runs on the
+// buffer's rows. Every output row is written in 1 KiB runs (long write runs mattered most: 64 x
+// 64 tiles, 256 B runs, were 1.3x slower on 4096^2).
+//   Overlap: while a tile computes its rows, the source runs of the tile to its right (the next
+// one this thread visits) are prefetched into L2, a share per row, so exp and gelu, whose
+// compute is as long as the memory traffic, no longer wait for the next gather's misses; the
+// gather itself prefetches 32 columns ahead for ops that compute nothing to hide behind.
+constexpr int64_t kTileRows = 32, kTileCols = 256;
 
 // The dim (other than the last) along which operand strides `s` are smallest in magnitude, or -1
 // when no such dim beats the last one (then reading along the last dim is already best).
@@ -226,6 +229,24 @@ inline bool strided_inner(const int64_t* s, int ndim) {
   return v != 0 && v != 1;
 }
 
+inline int64_t total_size(int ndim, const int64_t* sizes) {
+  int64_t t = 1;
+  for (int d = 0; d < ndim; ++d) t *= sizes[d];
+  return t;
+}
+
+// Prefetch, for output row i of a rows x cols tile, its share of the next tile's lines: the
+// source runs (rows long, s_col apart) of a transposed operand, or row i's next cols elements
+// of a row-contiguous one.
+inline void prefetch_next_transposed(const float* src, int64_t s_col, int64_t rows, int64_t cols,
+                                     int64_t i) {
+  const int64_t per = (cols + rows - 1) / rows;
+  if (i * per < cols) avx2::prefetch_columns_f32(src, s_col, rows, cols + i * per, per);
+}
+inline void prefetch_next_row(const float* row, int64_t cols) {
+  avx2::prefetch_columns_f32(row + cols, 0, cols, 0, 1);
+}
+
 bool unary_tiled_f32(UnaryOp op, float a, float b, int ndim, const int64_t* sizes, const float* x,
                      const int64_t* xs, float* y, const int64_t* ys) {
   if (ndim < 2 || ys[ndim - 1] != 1 || !strided_inner(xs, ndim) || sizes[ndim - 1] < 8)
@@ -233,18 +254,19 @@ bool unary_tiled_f32(UnaryOp op, float a, float b, int ndim, const int64_t* size
   if (!avx2::unary_f32_supported(op, a, b)) return false;
   const int p = tile_dim(ndim, sizes, xs);
   if (p < 0) return false;
-  nd_loop_tiles<2>(
-      ndim, sizes, {xs, ys}, p, kTileRows, kTileCols,
-      [&](const std::array<int64_t, 2>& off, int64_t rows, int64_t cols,
-          const std::array<int64_t, 2>& rs, const std::array<int64_t, 2>& cs) {
-        alignas(32) float buf[kStrip * kTileCols];
-        for (int64_t i0 = 0; i0 < rows; i0 += kStrip) {
-          const int64_t nr = rows - i0 < kStrip ? rows - i0 : kStrip;
-          avx2::gather_tile_f32(x + off[0] + i0 * rs[0], rs[0], cs[0], nr, cols, buf, kTileCols);
-          for (int64_t i = 0; i < nr; ++i)
-            avx2::unary_f32(op, a, b, buf + i * kTileCols, y + off[1] + (i0 + i) * rs[1], cols);
-        }
-      });
+  const bool stream = use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
+  nd_loop_tiles<2>(ndim, sizes, {xs, ys}, p, kTileRows, kTileCols,
+                   [&](const std::array<int64_t, 2>& off, int64_t rows, int64_t cols,
+                       const std::array<int64_t, 2>& rs, const std::array<int64_t, 2>& cs) {
+                     alignas(32) float buf[kTileRows * kTileCols];
+                     const float* xt = x + off[0];
+                     avx2::gather_tile_f32(xt, rs[0], cs[0], rows, cols, buf, kTileCols);
+                     for (int64_t i = 0; i < rows; ++i) {
+                       if (rs[0] == 1) prefetch_next_transposed(xt, cs[0], rows, cols, i);
+                       avx2::unary_f32(op, a, b, buf + i * kTileCols, y + off[1] + i * rs[1], cols,
+                                       stream);
+                     }
+                   });
   return true;
 }
 
@@ -256,25 +278,66 @@ bool binary_tiled_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* 
   if (!(ta || tb) || !avx2::binary_f32_supported(op)) return false;
   const int p = tile_dim(ndim, sizes, ta ? as : bs);
   if (p < 0) return false;
+  const bool stream = use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
   nd_loop_tiles<3>(ndim, sizes, {as, bs, ys}, p, kTileRows, kTileCols,
                    [&](const std::array<int64_t, 3>& off, int64_t rows, int64_t cols,
                        const std::array<int64_t, 3>& rs, const std::array<int64_t, 3>& cs) {
-                     alignas(32) float buf_a[kStrip * kTileCols];
-                     alignas(32) float buf_b[kStrip * kTileCols];
-                     for (int64_t i0 = 0; i0 < rows; i0 += kStrip) {
-                       const int64_t nr = rows - i0 < kStrip ? rows - i0 : kStrip;
-                       const float* a0 = a + off[0] + i0 * rs[0];
-                       const float* b0 = b + off[1] + i0 * rs[1];
-                       if (ta) avx2::gather_tile_f32(a0, rs[0], cs[0], nr, cols, buf_a, kTileCols);
-                       if (tb) avx2::gather_tile_f32(b0, rs[1], cs[1], nr, cols, buf_b, kTileCols);
-                       for (int64_t i = 0; i < nr; ++i) {
-                         const float* ap = ta ? buf_a + i * kTileCols : a0 + i * rs[0];
-                         const float* bp = tb ? buf_b + i * kTileCols : b0 + i * rs[1];
-                         avx2::binary_f32(op, ap, ta ? 1 : cs[0], bp, tb ? 1 : cs[1],
-                                          y + off[2] + (i0 + i) * rs[2], cols);
-                       }
+                     alignas(32) float buf_a[kTileRows * kTileCols];
+                     alignas(32) float buf_b[kTileRows * kTileCols];
+                     const float* a0 = a + off[0];
+                     const float* b0 = b + off[1];
+                     if (ta) avx2::gather_tile_f32(a0, rs[0], cs[0], rows, cols, buf_a, kTileCols);
+                     if (tb) avx2::gather_tile_f32(b0, rs[1], cs[1], rows, cols, buf_b, kTileCols);
+                     for (int64_t i = 0; i < rows; ++i) {
+                       const float* ap = ta ? buf_a + i * kTileCols : a0 + i * rs[0];
+                       const float* bp = tb ? buf_b + i * kTileCols : b0 + i * rs[1];
+                       if (ta && rs[0] == 1) prefetch_next_transposed(a0, cs[0], rows, cols, i);
+                       if (tb && rs[1] == 1) prefetch_next_transposed(b0, cs[1], rows, cols, i);
+                       if (!ta && cs[0] == 1) prefetch_next_row(ap, cols);
+                       if (!tb && cs[1] == 1) prefetch_next_row(bp, cols);
+                       avx2::binary_f32(op, ap, ta ? 1 : cs[0], bp, tb ? 1 : cs[1],
+                                        y + off[2] + i * rs[2], cols, stream);
                      }
                    });
+  return true;
+}
+
+// Unary op on an input broadcast (stride 0) along some dims: y is constant along them, so the
+// op runs once on the distinct inputs, into y's first slice, and that slice is copied along the
+// broadcast dims (the copy moves as many bytes as recomputing would read, without the compute:
+// a broadcast gelu or exp costs a fill instead of a full evaluation per element).
+bool unary_broadcast_f32(UnaryOp op, float a, float b, int ndim, const int64_t* sizes,
+                         const float* x, const int64_t* xs, float* y, const int64_t* ys) {
+  if (!avx2::unary_f32_supported(op, a, b)) return false;
+  int nb = 0;
+  for (int d = 0; d < ndim; ++d) {
+    if (sizes[d] <= 1) continue;
+    if (ys[d] == 0) return false;  // an output that overlaps itself: leave it to the plain loop
+    if (xs[d] == 0) ++nb;
+  }
+  if (nb == 0) return false;
+  // 1. the distinct inputs: the dims that x is not broadcast along
+  int64_t sz[kMaxDims], sx[kMaxDims], sy[kMaxDims];
+  int nd = 0;
+  for (int d = 0; d < ndim; ++d)
+    if (sizes[d] > 1 && xs[d] != 0) sz[nd] = sizes[d], sx[nd] = xs[d], sy[nd] = ys[d], ++nd;
+  unary<float>(op, a, b, nd, sz, x, sx, y, sy);
+  // 2. copy y's first slice (y at the same index with the broadcast coordinates at 0) over the
+  // whole index space; the first slice's own runs are skipped (copying them onto themselves)
+  int64_t src_st[kMaxDims];
+  for (int d = 0; d < ndim; ++d) src_st[d] = xs[d] == 0 ? 0 : ys[d];
+  const bool stream = use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
+  nd_loop<2>(ndim, sizes, {src_st, ys},
+             [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+               if (st[0] != 0 && off[0] == off[1]) return;  // a run of the first slice
+               if (st[1] == 1 && (st[0] == 0 || st[0] == 1)) {
+                 avx2::copy_f32(y + off[0], st[0], y + off[1], n, stream);
+               } else {
+                 const float v0 = y[off[0]];
+                 for (int64_t i = 0; i < n; ++i)
+                   y[off[1] + i * st[1]] = st[0] ? y[off[0] + i * st[0]] : v0;
+               }
+             });
   return true;
 }
 
@@ -284,31 +347,36 @@ template <typename T>
 void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const T* x,
            const int64_t* xs, T* y, const int64_t* ys) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  bool stream = false;
   if constexpr (std::is_same_v<T, float>) {
-    if (vec && unary_tiled_f32(op, static_cast<float>(a), static_cast<float>(b), ndim, sizes, x, xs,
-                               y, ys))
+    const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+    if (vec && (unary_broadcast_f32(op, fa, fb, ndim, sizes, x, xs, y, ys) ||
+                unary_tiled_f32(op, fa, fb, ndim, sizes, x, xs, y, ys)))
       return;
+    stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
   }
-  nd_loop<2>(ndim, sizes, {xs, ys},
-             [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
-               const T* xp = x + off[0];
-               T* yp = y + off[1];
-               if constexpr (std::is_same_v<T, float>) {
-                 if (vec && st[0] == 1 && st[1] == 1 &&
-                     avx2::unary_f32(op, static_cast<float>(a), static_cast<float>(b), xp, yp, n))
-                   return;
-               }
-               for (int64_t i = 0; i < n; ++i)
-                 yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);
-             });
+  nd_loop<2>(
+      ndim, sizes, {xs, ys},
+      [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+        const T* xp = x + off[0];
+        T* yp = y + off[1];
+        if constexpr (std::is_same_v<T, float>) {
+          if (vec && st[0] == 1 && st[1] == 1 &&
+              avx2::unary_f32(op, static_cast<float>(a), static_cast<float>(b), xp, yp, n, stream))
+            return;
+        }
+        for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);
+      });
 }
 
 template <typename T>
 void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as, const T* b,
             const int64_t* bs, T* y, const int64_t* ys) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  bool stream = false;
   if constexpr (std::is_same_v<T, float>) {
     if (vec && binary_tiled_f32(op, ndim, sizes, a, as, b, bs, y, ys)) return;
+    stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
   }
   nd_loop<3>(ndim, sizes, {as, bs, ys},
              [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
@@ -320,7 +388,7 @@ void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64
                  // run)
                  if (vec && st[2] == 1 && (st[0] == 0 || st[0] == 1) &&
                      (st[1] == 0 || st[1] == 1) &&
-                     avx2::binary_f32(op, ap, st[0], bp, st[1], yp, n))
+                     avx2::binary_f32(op, ap, st[0], bp, st[1], yp, n, stream))
                    return;
                }
                for (int64_t i = 0; i < n; ++i)

@@ -5,24 +5,55 @@
 
 #include <immintrin.h>
 
+#include "kernels/cpu/streaming_store.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace smyrf::kernels::cpu::avx2 {
 namespace {
 
-template <typename F>
-inline void map1(const float* x, float* y, int64_t n, F f) {
+// Plain stores, or (Stream) non-temporal ones for outputs too large to be read back from the
+// cache (streaming_store.h): the head up to the first 32-byte boundary of y and the tail go
+// through masked plain stores, the body through _mm256_stream_ps, and a store fence ends the run
+// so that the caller's threads can read y once the parallel region has ended.
+template <bool Stream>
+inline void store(float* p, __m256 v) {
+  if constexpr (Stream)
+    _mm256_stream_ps(p, v);
+  else
+    _mm256_storeu_ps(p, v);
+}
+
+// Elements before y's first 32-byte boundary (y is at least float-aligned).
+inline int64_t head_to_align(const float* y, int64_t n) {
+  const int64_t h = static_cast<int64_t>((32 - (reinterpret_cast<uintptr_t>(y) & 31)) & 31) / 4;
+  return h < n ? h : n;
+}
+
+template <bool Stream, typename F>
+inline void map1_body(const float* x, float* y, int64_t n, F f) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
-    _mm256_storeu_ps(y + i, f(v0));
-    _mm256_storeu_ps(y + i + 8, f(v1));
+    store<Stream>(y + i, f(v0));
+    store<Stream>(y + i + 8, f(v1));
   }
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
+  for (; i + 8 <= n; i += 8) store<Stream>(y + i, f(_mm256_loadu_ps(x + i)));
   if (i < n) {
     const __m256i m = tail_mask(n - i);
     _mm256_maskstore_ps(y + i, m, f(_mm256_maskload_ps(x + i, m)));
   }
+}
+
+template <typename F>
+inline void map1(const float* x, float* y, int64_t n, bool stream, F f) {
+  if (!stream) return map1_body<false>(x, y, n, f);
+  const int64_t h = head_to_align(y, n);
+  if (h > 0) {
+    const __m256i m = tail_mask(h);
+    _mm256_maskstore_ps(y, m, f(_mm256_maskload_ps(x, m)));
+  }
+  map1_body<true>(x + h, y + h, n - h, f);
+  streaming_store_fence();
 }
 
 inline __m256 load_s(const float* p, int64_t s, int64_t i) {
@@ -32,20 +63,31 @@ inline __m256 maskload_s(const float* p, int64_t s, int64_t i, __m256i m) {
   return s ? _mm256_maskload_ps(p + i, m) : _mm256_broadcast_ss(p);
 }
 
-template <typename F>
-inline void map2(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n, F f) {
+template <bool Stream, typename F>
+inline void map2_body(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n,
+                      F f) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m256 r0 = f(load_s(a, as, i), load_s(b, bs, i));
     __m256 r1 = f(load_s(a, as, i + 8), load_s(b, bs, i + 8));
-    _mm256_storeu_ps(y + i, r0);
-    _mm256_storeu_ps(y + i + 8, r1);
+    store<Stream>(y + i, r0);
+    store<Stream>(y + i + 8, r1);
   }
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(load_s(a, as, i), load_s(b, bs, i)));
+  for (; i + 8 <= n; i += 8) store<Stream>(y + i, f(load_s(a, as, i), load_s(b, bs, i)));
   if (i < n) {
     const __m256i m = tail_mask(n - i);
     _mm256_maskstore_ps(y + i, m, f(maskload_s(a, as, i, m), maskload_s(b, bs, i, m)));
   }
+}
+
+template <typename F>
+inline void map2(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n,
+                 bool stream, F f) {
+  if (!stream) return map2_body<false>(a, as, b, bs, y, n, f);
+  const int64_t h = head_to_align(y, n);
+  if (h > 0) map2_body<false>(a, as, b, bs, y, h, f);  // h < 8: one masked vector
+  map2_body<true>(a + as * h, as, b + bs * h, bs, y + h, n - h, f);
+  streaming_store_fence();
 }
 
 }  // namespace
@@ -83,85 +125,85 @@ bool unary_f32_supported(UnaryOp op, float a, float b) {
 
 bool binary_f32_supported(BinaryOp op) { return op != BinaryOp::Pow; }
 
-bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n) {
+bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n, bool stream) {
   if (!unary_f32_supported(op, a, b)) return false;
   const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
   switch (op) {
     case UnaryOp::Neg:
-      map1(x, y, n, [&](__m256 v) { return _mm256_xor_ps(v, sign_bit); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_xor_ps(v, sign_bit); });
       break;
     case UnaryOp::Exp:
-      map1(x, y, n, exp_ps);
+      map1(x, y, n, stream, exp_ps);
       break;
     case UnaryOp::Log:
-      map1(x, y, n, log_ps);
+      map1(x, y, n, stream, log_ps);
       break;
     case UnaryOp::Sqrt:
-      map1(x, y, n, [](__m256 v) { return _mm256_sqrt_ps(v); });
+      map1(x, y, n, stream, [](__m256 v) { return _mm256_sqrt_ps(v); });
       break;
     case UnaryOp::Rsqrt:
       // a true division, not rsqrt_ps: the reference is correctly rounded 1 / sqrt(x)
-      map1(x, y, n, [&](__m256 v) { return _mm256_div_ps(one, _mm256_sqrt_ps(v)); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_div_ps(one, _mm256_sqrt_ps(v)); });
       break;
     case UnaryOp::Abs:
-      map1(x, y, n, abs_ps);
+      map1(x, y, n, stream, abs_ps);
       break;
     case UnaryOp::Sign:
-      map1(x, y, n, [&](__m256 v) {
+      map1(x, y, n, stream, [&](__m256 v) {
         return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one),
                              _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), one));
       });
       break;
     case UnaryOp::Tanh:
-      map1(x, y, n, tanh_ps);
+      map1(x, y, n, stream, tanh_ps);
       break;
     case UnaryOp::Sigmoid:
-      map1(x, y, n, sigmoid_ps);
+      map1(x, y, n, stream, sigmoid_ps);
       break;
     // max_ps returns its second operand for NaN and for +-0 pairs: NaN -> 0, -0 -> +0, as the
     // reference's x > 0 ? x : 0
     case UnaryOp::Relu:
-      map1(x, y, n, [&](__m256 v) { return _mm256_max_ps(v, zero); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_max_ps(v, zero); });
       break;
     case UnaryOp::LeakyRelu:
-      map1(x, y, n, [&](__m256 v) {
+      map1(x, y, n, stream, [&](__m256 v) {
         return _mm256_blendv_ps(_mm256_mul_ps(v, va), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
       });
       break;
     case UnaryOp::Gelu:
-      map1(x, y, n, gelu_ps);
+      map1(x, y, n, stream, gelu_ps);
       break;
     case UnaryOp::Silu:
-      map1(x, y, n, silu_ps);
+      map1(x, y, n, stream, silu_ps);
       break;
     case UnaryOp::Clamp:
       // x second in max_ps keeps NaN; then NaN second in min_ps keeps it too
-      map1(x, y, n, [&](__m256 v) { return _mm256_min_ps(vb, _mm256_max_ps(va, v)); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_min_ps(vb, _mm256_max_ps(va, v)); });
       break;
     case UnaryOp::MulScalar:
-      map1(x, y, n, [&](__m256 v) { return _mm256_mul_ps(v, va); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_mul_ps(v, va); });
       break;
     case UnaryOp::AddScalar:
-      map1(x, y, n, [&](__m256 v) { return _mm256_add_ps(v, va); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_add_ps(v, va); });
       break;
     case UnaryOp::Square:
-      map1(x, y, n, [](__m256 v) { return _mm256_mul_ps(v, v); });
+      map1(x, y, n, stream, [](__m256 v) { return _mm256_mul_ps(v, v); });
       break;
     case UnaryOp::Reciprocal:
-      map1(x, y, n, [&](__m256 v) { return _mm256_div_ps(one, v); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_div_ps(one, v); });
       break;
     case UnaryOp::GeluGrad:
-      map1(x, y, n, gelu_grad_ps);
+      map1(x, y, n, stream, gelu_grad_ps);
       break;
     // one rounding of the exact 1 - y^2 and y - y^2: the same as the reference in double
     case UnaryOp::TanhGradFromOut:
-      map1(x, y, n, [&](__m256 v) { return _mm256_fnmadd_ps(v, v, one); });
+      map1(x, y, n, stream, [&](__m256 v) { return _mm256_fnmadd_ps(v, v, one); });
       break;
     case UnaryOp::SigmoidGradFromOut:
       // y - y^2 is inf - inf for y = +-inf, where the reference's y (1 - y) is -inf
-      map1(x, y, n, [&](__m256 v) {
+      map1(x, y, n, stream, [&](__m256 v) {
         const __m256 inf = _mm256_cmp_ps(abs_ps(v), _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
         return _mm256_blendv_ps(_mm256_fnmadd_ps(v, v, v), _mm256_mul_ps(v, _mm256_sub_ps(one, v)),
                                 inf);
@@ -174,30 +216,30 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
 }
 
 bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs, float* y,
-                int64_t n) {
+                int64_t n, bool stream) {
   switch (op) {
     case BinaryOp::Add:
-      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_add_ps(u, v); });
+      map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) { return _mm256_add_ps(u, v); });
       break;
     case BinaryOp::Sub:
-      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_sub_ps(u, v); });
+      map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) { return _mm256_sub_ps(u, v); });
       break;
     case BinaryOp::Mul:
-      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_mul_ps(u, v); });
+      map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) { return _mm256_mul_ps(u, v); });
       break;
     case BinaryOp::Div:
-      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) { return _mm256_div_ps(u, v); });
+      map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) { return _mm256_div_ps(u, v); });
       break;
     // max_ps(u, v) is exactly u > v ? u : v (the reference's choice, +-0 included); lanes with
     // a NaN take u + v, which is NaN
     case BinaryOp::Maximum:
-      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) {
+      map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) {
         return _mm256_blendv_ps(_mm256_max_ps(u, v), _mm256_add_ps(u, v),
                                 _mm256_cmp_ps(u, v, _CMP_UNORD_Q));
       });
       break;
     case BinaryOp::Minimum:
-      map2(a, as, b, bs, y, n, [](__m256 u, __m256 v) {
+      map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) {
         return _mm256_blendv_ps(_mm256_min_ps(u, v), _mm256_add_ps(u, v),
                                 _mm256_cmp_ps(u, v, _CMP_UNORD_Q));
       });
@@ -206,6 +248,11 @@ bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t
       return false;
   }
   return true;
+}
+
+void copy_f32(const float* x, int64_t xs, float* y, int64_t n, bool stream) {
+  // map2 with x as both operands and the first returned: the same head / body / tail handling
+  map2(x, xs, x, xs, y, n, stream, [](__m256 u, __m256) { return u; });
 }
 
 namespace {
@@ -235,19 +282,41 @@ inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r
 }
 }  // namespace
 
+void prefetch_columns_f32(const float* src, int64_t s_col, int64_t rows, int64_t j_begin,
+                          int64_t cols) {
+  // integer addresses: the runs may lie past the end of the data (then the hint is wasted)
+  const uintptr_t base = reinterpret_cast<uintptr_t>(src);
+  const int64_t bytes = rows * 4;
+  for (int64_t j = j_begin; j < j_begin + cols; ++j) {
+    const uintptr_t p = base + static_cast<uintptr_t>(j * s_col * 4);
+    // every line of the run (an unaligned 128-byte run touches three)
+    for (int64_t off = 0; off < bytes; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
+    _mm_prefetch(reinterpret_cast<const char*>(p + bytes - 4), _MM_HINT_T1);
+  }
+}
+
 void gather_tile_f32(const float* src, int64_t s_row, int64_t s_col, int64_t rows, int64_t cols,
                      float* dst, int64_t ld) {
-  int64_t i0 = 0;
-  if (s_row == 1) {
-    // src column j (fixed j, consecutive i) is contiguous: load 8 of them, transpose, store rows
-    for (; i0 + 8 <= rows; i0 += 8) {
-      int64_t j0 = 0;
-      for (; j0 + 8 <= cols; j0 += 8) {
-        const float* s = src + i0 + j0 * s_col;
-        __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + s_col),
-               r2 = _mm256_loadu_ps(s + 2 * s_col), r3 = _mm256_loadu_ps(s + 3 * s_col),
-               r4 = _mm256_loadu_ps(s + 4 * s_col), r5 = _mm256_loadu_ps(s + 5 * s_col),
-               r6 = _mm256_loadu_ps(s + 6 * s_col), r7 = _mm256_loadu_ps(s + 7 * s_col);
+  if (s_row == 1 && rows >= 8) {
+    // Column-block order: the 8 source runs of a block of 8 columns (src[j * s_col + i] for all
+    // rows i, contiguous) are read whole, 8 x 8 at a time, before the next block. Runs of a
+    // transposed power-of-two matrix are a multiple of 4 KiB apart and all fall into the same
+    // L1 set (and a handful of L2 sets), so a run that is left and come back to later (as the
+    // row-strip order did) has been evicted and is fetched again from L3.
+    //   The runs kAheadCols columns on are prefetched into L2; past `cols` those are the
+    // runs of the tile to the right (same rows), which the tiled loop visits next.
+    constexpr int64_t kAheadCols = 32;
+    const int64_t rows8 = rows & ~int64_t{7};
+    int64_t j0 = 0;
+    for (; j0 + 8 <= cols; j0 += 8) {
+      prefetch_columns_f32(src, s_col, rows, j0 + kAheadCols, 8);
+      const float* s = src + j0 * s_col;
+      for (int64_t i0 = 0; i0 < rows8; i0 += 8) {
+        __m256 r0 = _mm256_loadu_ps(s + i0), r1 = _mm256_loadu_ps(s + i0 + s_col),
+               r2 = _mm256_loadu_ps(s + i0 + 2 * s_col), r3 = _mm256_loadu_ps(s + i0 + 3 * s_col),
+               r4 = _mm256_loadu_ps(s + i0 + 4 * s_col), r5 = _mm256_loadu_ps(s + i0 + 5 * s_col),
+               r6 = _mm256_loadu_ps(s + i0 + 6 * s_col), r7 = _mm256_loadu_ps(s + i0 + 7 * s_col);
         transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
         float* d = dst + i0 * ld + j0;
         _mm256_storeu_ps(d, r0);
@@ -259,11 +328,14 @@ void gather_tile_f32(const float* src, int64_t s_row, int64_t s_col, int64_t row
         _mm256_storeu_ps(d + 6 * ld, r6);
         _mm256_storeu_ps(d + 7 * ld, r7);
       }
-      for (; j0 < cols; ++j0)
-        for (int64_t i = i0; i < i0 + 8; ++i) dst[i * ld + j0] = src[i + j0 * s_col];
+      for (int64_t i = rows8; i < rows; ++i)
+        for (int64_t j = j0; j < j0 + 8; ++j) dst[i * ld + j] = src[i + j * s_col];
     }
+    for (; j0 < cols; ++j0)
+      for (int64_t i = 0; i < rows; ++i) dst[i * ld + j0] = src[i + j0 * s_col];
+    return;
   }
-  for (int64_t i = i0; i < rows; ++i)
+  for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) dst[i * ld + j] = src[i * s_row + j * s_col];
 }
 

@@ -11,14 +11,29 @@ namespace smyrf::kernels::cpu::avx2 {
 bool unary_f32_supported(UnaryOp op, float a, float b);
 bool binary_f32_supported(BinaryOp op);
 
-bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n);
+// stream: write y with non-temporal stores (plain ones for the unaligned head and the tail) and
+// fence before returning; for outputs that use_streaming_stores() says are too large to be read
+// back from the cache (kernels/cpu/streaming_store.h).
+bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n,
+               bool stream = false);
 // a_stride / b_stride are 0 (a broadcast scalar) or 1.
 bool binary_f32(BinaryOp op, const float* a, int64_t a_stride, const float* b, int64_t b_stride,
-                float* y, int64_t n);
+                float* y, int64_t n, bool stream = false);
+
+// y[i] = x[i * xs] for i < n, xs 0 (a fill) or 1 (a copy; x and y must not overlap unless
+// equal); stream as for unary_f32.
+void copy_f32(const float* x, int64_t xs, float* y, int64_t n, bool stream = false);
 
 // dst[i * ld + j] = src[i * s_row + j * s_col] for i < rows, j < cols. With s_row == 1 (a
-// transposed source) it moves 8x8 blocks through registers, reading the source in order.
+// transposed source) it moves 8x8 blocks through registers, reading each source run
+// src[j * s_col + i], i < rows, whole before the next, and prefetches the runs 32 columns on
+// (past cols: the next tile's) into L2.
 void gather_tile_f32(const float* src, int64_t s_row, int64_t s_col, int64_t rows, int64_t cols,
                      float* dst, int64_t ld);
+
+// Prefetch into L2 the lines of the runs src[j * s_col + i], i < rows, for j_begin <= j <
+// j_begin + cols (a hint: runs past the end of the data are harmless, nothing is dereferenced).
+void prefetch_columns_f32(const float* src, int64_t s_col, int64_t rows, int64_t j_begin,
+                          int64_t cols);
 
 }  // namespace smyrf::kernels::cpu::avx2

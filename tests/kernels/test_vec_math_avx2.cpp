@@ -60,3 +60,127 @@ TEST_CASE("vec math: exp_nonpos within 1 ulp on [-87, 88], flushed to 0 below, s
   CHECK(r[6] == 1.f);
   CHECK(ulps(r[7], std::exp(-87.0)) <= 2);
 }
+
+namespace {
+const double kRs2 = 0.70710678118654752440;
+double gelu_ref(double x) { return 0.5 * x * std::erfc(-x * kRs2); }
+double phi_ref(double x) { return 0.5 * std::erfc(-x * kRs2); }
+
+// Applies f to v (any length) 8 lanes at a time.
+template <typename F>
+std::vector<float> apply8(const std::vector<float>& v, F f) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); i += 8) {
+    alignas(32) float in[8] = {}, r[8];
+    for (size_t k = 0; k < 8 && i + k < v.size(); ++k) in[k] = v[i + k];
+    _mm256_store_ps(r, f(_mm256_load_ps(in)));
+    for (size_t k = 0; k < 8 && i + k < v.size(); ++k) out[i + k] = r[k];
+  }
+  return out;
+}
+
+std::vector<float> sweep(double lo, double hi, int n) {
+  std::vector<float> x(n);
+  for (int i = 0; i < n; ++i) x[i] = static_cast<float>(lo + (hi - lo) * i / (n - 1));
+  return x;
+}
+
+// worst ulp distance of got against ref over xs, and where
+template <typename R>
+std::pair<double, float> worst_ulp(const std::vector<float>& xs, const std::vector<float>& got,
+                                   R ref) {
+  double worst = 0;
+  float at = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double e = ulps(got[i], ref(xs[i]));
+    if (e > worst) worst = e, at = xs[i];
+  }
+  return {worst, at};
+}
+}  // namespace
+
+TEST_CASE("vec math: gelu_ps within 16 ulp on the whole range, tails and specials included") {
+  if (!have_avx2()) return;
+  // [-3, 3] is gelu_logistic_ps's (all lanes inside), beyond it phi_erfcx_ps's; past -14.1 the
+  // result is a denormal (ulps counts denormal steps) and below -14.5 it is 0.
+  for (auto [lo, hi] : {std::pair<double, double>{-3, 3}, {-15, -3}, {3, 20}, {-1e-3, 1e-3}}) {
+    const auto x = sweep(lo, hi, 1 << 21);
+    const auto y = apply8(x, avx2::gelu_ps);
+    const auto [w, at] = worst_ulp(x, y, gelu_ref);
+    INFO("gelu on [" << lo << ", " << hi << "]: " << w << " ulp at x = " << at);
+    CHECK(w <= 16);
+  }
+  // lanes mixing the two paths (a lane past |x| = 3 sends the whole vector to the tail form)
+  {
+    std::vector<float> x;
+    for (int pattern = 0; pattern < 256; ++pattern)
+      for (int lane = 0; lane < 8; ++lane) {
+        const float v = 0.013f * static_cast<float>(pattern) + 0.07f * static_cast<float>(lane);
+        const bool far = (pattern >> lane) & 1;
+        x.push_back((far ? 3.01f + 3.f * v : 0.8f * v) * (lane % 3 == 0 ? -1.f : 1.f));
+      }
+    const auto [w, at] = worst_ulp(x, apply8(x, avx2::gelu_ps), gelu_ref);
+    INFO("gelu mixed lanes: " << w << " ulp at x = " << at);
+    CHECK(w <= 16);
+  }
+  const std::vector<float> s = {kInf,    -kInf, kNaN,   0.f,        -0.f,        1e-45f,
+                                -1e-45f, 3.f,   -3.f,   3.0000002f, -3.0000002f, 1e30f,
+                                -1e30f,  3e38f, -3e38f, -14.f};
+  const auto y = apply8(s, avx2::gelu_ps);
+  CHECK(y[0] == kInf);
+  CHECK(std::isnan(y[1]));  // -inf * Phi(-inf) = -inf * 0, as the reference
+  CHECK(std::isnan(y[2]));
+  CHECK((y[3] == 0.f && !std::signbit(y[3])));
+  CHECK((y[4] == 0.f && std::signbit(y[4])));
+  for (size_t i = 5; i < s.size(); ++i) {
+    INFO("gelu(" << s[i] << ") = " << y[i] << ", want " << gelu_ref(s[i]));
+    CHECK(ulps(y[i], gelu_ref(s[i])) <= 16);
+  }
+}
+
+TEST_CASE("vec math: gelu_logistic_ps within 10 ulp on [-3, 3]; phi_erfcx_ps relative everywhere") {
+  if (!have_avx2()) return;
+  const auto x = sweep(-3, 3, 1 << 21);
+  const auto [w, at] = worst_ulp(x, apply8(x, avx2::gelu_logistic_ps), gelu_ref);
+  INFO("gelu_logistic: " << w << " ulp at x = " << at);
+  CHECK(w <= 10);
+  // Phi and the Gaussian factor, relative, down to where Phi leaves the normal range
+  const auto xp = sweep(-13, 13, 1 << 20);
+  std::vector<float> gs(xp.size());
+  size_t k = 0;
+  const auto phi = apply8(xp, [&](__m256 v) {
+    __m256 g;
+    const __m256 r = avx2::phi_erfcx_ps(v, &g);
+    alignas(32) float t[8];
+    _mm256_store_ps(t, g);
+    for (int l = 0; l < 8 && k < gs.size(); ++l) gs[k++] = t[l];
+    return r;
+  });
+  const auto [wp, atp] = worst_ulp(xp, phi, phi_ref);
+  INFO("phi_erfcx: " << wp << " ulp at x = " << atp);
+  CHECK(wp <= 8);
+  const auto [wg, atg] = worst_ulp(xp, gs, [](double v) { return std::exp(-0.5 * v * v); });
+  INFO("exp(-x^2/2): " << wg << " ulp at x = " << atg);
+  CHECK(wg <= 2);
+}
+
+TEST_CASE("vec math: gelu_grad_ps against the erfc form, relative away from its zero") {
+  if (!have_avx2()) return;
+  const auto x = sweep(-15, 15, 1 << 20);
+  const auto g = apply8(x, avx2::gelu_grad_ps);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double r = phi_ref(v) + v * 0.3989422804014327 * std::exp(-0.5 * v * v);
+    // near the zero of gelu' (x ~ -0.75) only the absolute error means something
+    if (std::fabs(g[i] - r) > 2e-6 * std::fabs(r) + 2e-7) {
+      INFO("gelu'(" << v << ") = " << g[i] << ", want " << r);
+      CHECK(false);
+      break;
+    }
+  }
+  const auto s = apply8({kNaN, kInf, -kInf, 0.f}, avx2::gelu_grad_ps);
+  CHECK(std::isnan(s[0]));
+  CHECK(std::isnan(s[1]));  // 1 + inf * 0, as the reference
+  CHECK(std::isnan(s[2]));
+  CHECK(s[3] == 0.5f);
+}

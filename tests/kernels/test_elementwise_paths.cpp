@@ -1,0 +1,215 @@
+// The float32 elementwise paths beyond the plain contiguous loop: non-temporal stores for large
+// outputs (aligned head, streamed body, masked tail), the transposed-input tiles (column-block
+// gather with prefetches) and the broadcast-input unary (computed once, then copied). Each is
+// checked against the scalar reference, or bit for bit against the plain vector loop where the
+// arithmetic is the same.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/elementwise_avx2.h"
+#include "kernels/cpu/streaming_store.h"
+
+using namespace smyrf::kernels::cpu;
+
+namespace {
+
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+const float kInf = std::numeric_limits<float>::infinity();
+
+struct IsaGuard {
+  Isa prev;
+  explicit IsaGuard(Isa isa) : prev(set_active_isa(isa)) {}
+  ~IsaGuard() { set_active_isa(prev); }
+};
+
+bool have_avx2() {
+  if (!cpu_has_avx2_fma()) MESSAGE("no AVX2+FMA here: AVX2 paths skipped");
+  return cpu_has_avx2_fma();
+}
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& e : v) e = d(gen);
+  return v;
+}
+
+bool same_bits(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return std::memcmp(&a, &b, 4) == 0;
+}
+
+bool close(float a, float b, double rel, double abs) {
+  if (std::isnan(b) || std::isnan(a)) return std::isnan(a) && std::isnan(b);
+  if (std::isinf(b) || std::isinf(a)) return a == b;
+  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
+}
+
+// first index where got and want differ (bitwise when rel < 0), or -1
+int64_t first_mismatch(const float* got, const float* want, int64_t n, double rel = -1,
+                       double abs = 0) {
+  for (int64_t i = 0; i < n; ++i)
+    if (rel < 0 ? !same_bits(got[i], want[i]) : !close(got[i], want[i], rel, abs)) return i;
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("streamed unary / binary / copy runs equal the plain ones bit for bit, any alignment") {
+  if (!have_avx2()) return;
+  // 64 floats of slack on both sides: nothing outside [off, off + n) may change
+  auto x = randn(400, 1, 3.f), b = randn(400, 2);
+  x[5] = kNaN, x[17] = -kInf, x[40] = 1e-45f;
+  for (int64_t off = 0; off < 8; ++off)
+    for (int64_t n : {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257}) {
+      CAPTURE(off);
+      CAPTURE(n);
+      alignas(32) float plain[400], streamed[400];
+      for (UnaryOp op : {UnaryOp::Gelu, UnaryOp::Exp, UnaryOp::Neg, UnaryOp::GeluGrad}) {
+        std::fill(plain, plain + 400, 7.f);
+        std::fill(streamed, streamed + 400, 7.f);
+        REQUIRE(avx2::unary_f32(op, 0, 0, x.data() + 3, plain + 64 + off, n, false));
+        REQUIRE(avx2::unary_f32(op, 0, 0, x.data() + 3, streamed + 64 + off, n, true));
+        CHECK(first_mismatch(streamed, plain, 400) == -1);
+      }
+      for (int64_t bs : {0, 1}) {
+        std::fill(plain, plain + 400, 7.f);
+        std::fill(streamed, streamed + 400, 7.f);
+        avx2::binary_f32(BinaryOp::Mul, x.data() + 1, 1, b.data() + 2, bs, plain + 64 + off, n,
+                         false);
+        avx2::binary_f32(BinaryOp::Mul, x.data() + 1, 1, b.data() + 2, bs, streamed + 64 + off, n,
+                         true);
+        CHECK(first_mismatch(streamed, plain, 400) == -1);
+      }
+      for (int64_t xs : {0, 1}) {
+        std::fill(streamed, streamed + 400, 7.f);
+        avx2::copy_f32(x.data() + 2, xs, streamed + 64 + off, n, true);
+        for (int64_t i = 0; i < 400; ++i) {
+          const int64_t k = i - 64 - off;
+          const float want = k >= 0 && k < n ? x[2 + (xs ? k : 0)] : 7.f;
+          if (!same_bits(streamed[i], want)) {
+            INFO("copy xs=" << xs << " at " << i);
+            CHECK(false);
+            break;
+          }
+        }
+      }
+    }
+}
+
+TEST_CASE("gather_tile_f32: column-block order equals the naive gather on ragged tiles") {
+  if (!have_avx2()) return;
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{8, 8},
+                            {32, 256},
+                            {9, 17},
+                            {31, 255},
+                            {40, 3},
+                            {7, 40},
+                            {32, 100}}) {
+    for (int64_t s_col : {rows, rows + 5, int64_t{1031}}) {
+      const auto src = randn(static_cast<size_t>(s_col * cols + rows), 3);
+      const int64_t ld = 260;
+      std::vector<float> got(static_cast<size_t>(rows * ld), 7.f), want(got);
+      avx2::gather_tile_f32(src.data(), 1, s_col, rows, cols, got.data(), ld);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) want[i * ld + j] = src[i + j * s_col];
+      INFO(rows << "x" << cols << " s_col " << s_col);
+      CHECK(first_mismatch(got.data(), want.data(), rows * ld) == -1);
+    }
+  }
+}
+
+TEST_CASE("unary on broadcast inputs: computed once, copied along the broadcast dims") {
+  if (!have_avx2()) return;
+  struct Case {
+    std::vector<int64_t> sizes, xs;
+  };
+  // row (1, C) and column (R, 1) broadcasts, a scalar, a middle dim, an outer dim of a
+  // transposed input, and odd sizes that leave vector tails in every copy run
+  const Case cases[] = {
+      {{37, 517}, {0, 1}},           {{300, 21}, {1, 0}},       {{13, 9}, {0, 0}},
+      {{5, 7, 33}, {33, 0, 1}},      {{4, 40, 50}, {0, 1, 40}}, {{3, 1, 19}, {0, 0, 1}},
+      {{2, 3, 11, 5}, {0, 5, 0, 1}},
+  };
+  for (const auto& c : cases) {
+    const int nd = static_cast<int>(c.sizes.size());
+    int64_t total = 1, extent = 1;
+    for (int d = 0; d < nd; ++d) {
+      total *= c.sizes[d];
+      extent += (c.sizes[d] - 1) * c.xs[d];
+    }
+    auto x = randn(static_cast<size_t>(extent), 5, 2.5f);
+    x[0] = kNaN;
+    if (extent > 3) x[3] = -kInf;
+    // padded output rows: the padding must stay untouched
+    std::vector<int64_t> ys(nd);
+    int64_t span = 1;
+    for (int d = nd - 1; d >= 0; --d) {
+      ys[d] = span;
+      span *= c.sizes[d] + (d == nd - 1 ? 2 : 0);
+    }
+    for (UnaryOp op : {UnaryOp::Gelu, UnaryOp::Exp, UnaryOp::Sin, UnaryOp::AddScalar}) {
+      std::vector<float> yr(span, 7.f), yv(span, 7.f);
+      for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+        IsaGuard g(isa);
+        unary<float>(op, 0.5, 0, nd, c.sizes.data(), x.data(), c.xs.data(),
+                     isa == Isa::Scalar ? yr.data() : yv.data(), ys.data());
+      }
+      std::string shape;
+      for (auto s : c.sizes) shape += std::to_string(s) + " ";
+      INFO("sizes " << shape << "op " << static_cast<int>(op));
+      CHECK(first_mismatch(yv.data(), yr.data(), span, 2e-6, 1e-44) == -1);
+    }
+  }
+}
+
+TEST_CASE("outputs past the streaming threshold: contiguous, transposed and broadcast inputs") {
+  if (!have_avx2()) return;
+  // 2053 x 2053 floats = 16.9 MB >= kStreamingStoreMinBytes: every path below streams (unless
+  // SMYRF_STREAMING_STORES=0). The output starts one float past a 32-byte boundary, so each
+  // streamed run peels an unaligned head.
+  const int64_t n = 2053, total = n * n;
+  REQUIRE(total * 4 >= kStreamingStoreMinBytes);
+  const auto a = randn(static_cast<size_t>(total), 11, 2.f),
+             b = randn(static_cast<size_t>(total), 12);
+  std::vector<float> yr_store(total + 16), yv_store(total + 16);
+  float* yr = yr_store.data() + 1;
+  float* yv = yv_store.data() + 1;
+  const int64_t sizes[2] = {n, n}, contig[2] = {n, 1}, trans[2] = {1, n}, row[2] = {0, 1},
+                col[2] = {1, 0};
+  auto run_unary = [&](UnaryOp op, const int64_t* xs, double rel) {
+    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+      IsaGuard g(isa);
+      unary<float>(op, 0, 0, 2, sizes, a.data(), xs, isa == Isa::Scalar ? yr : yv, contig);
+    }
+    return first_mismatch(yv, yr, total, rel, 1e-44);
+  };
+  auto run_binary = [&](BinaryOp op, const int64_t* as, const int64_t* bs) {
+    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+      IsaGuard g(isa);
+      binary<float>(op, 2, sizes, a.data(), as, b.data(), bs, isa == Isa::Scalar ? yr : yv, contig);
+    }
+    return first_mismatch(yv, yr, total);  // exact ops: bit for bit
+  };
+  CHECK(run_unary(UnaryOp::Gelu, contig, 2e-6) == -1);
+  CHECK(run_unary(UnaryOp::Gelu, trans, 2e-6) == -1);
+  CHECK(run_unary(UnaryOp::Exp, row, 2.5e-7) == -1);
+  CHECK(run_unary(UnaryOp::Exp, col, 2.5e-7) == -1);
+  CHECK(run_binary(BinaryOp::Add, contig, contig) == -1);
+  CHECK(run_binary(BinaryOp::Mul, trans, contig) == -1);
+  CHECK(run_binary(BinaryOp::Sub, contig, trans) == -1);
+  CHECK(run_binary(BinaryOp::Mul, trans, col) == -1);
+  CHECK(run_binary(BinaryOp::Div, contig, col) == -1);
+  CHECK(yv_store[0] == 0.f);          // nothing written before the output
+  CHECK(yv_store[total + 1] == 0.f);  // nor after it
+}

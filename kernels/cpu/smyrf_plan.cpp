@@ -62,6 +62,7 @@ inline uint64_t sort_key(double x) {
 struct RadixScratch {
   std::vector<uint64_t> k0, k1;
   std::vector<int32_t> i0, i1;
+  std::vector<uint32_t> bucket, start;  // bucket_sort
 };
 
 // Sorts by the high 32 bits of the keys (3 digits of 11 bits, counted in one pass), then puts the
@@ -111,28 +112,98 @@ void radix_sort(RadixScratch& rs, int64_t n) {
   }
 }
 
+// The same order as radix_sort for finite hashes (items k0 = sort_key(hash[i0]), in index order),
+// in fewer passes over the items: a stable counting pass into about one bucket per item by the
+// hash's place between the smallest and the largest, (h - min) * (buckets / (max - min)) rounded
+// down, which never decreases as h grows (IEEE subtraction and multiplication are monotone), so
+// bucket order is key order; then a stable insertion sort by full key inside each bucket (one or
+// two items on spread hashes; a bucket above kBig items, from bunched hashes, is stable-sorted).
+// Returns false, touching nothing, where the hashes are not finite or their range gives no finite
+// scale: radix_sort handles those.
+bool bucket_sort(RadixScratch& rs, const double* hash, int64_t n) {
+  constexpr int64_t kBig = 48;
+  if (n < 2) return true;
+  double lo = hash[rs.i0[0]], hi = lo;
+  bool finite = true;
+  for (int64_t t = 0; t < n; ++t) {
+    const double h = hash[rs.i0[t]];
+    finite = finite && std::isfinite(h);
+    lo = std::min(lo, h);
+    hi = std::max(hi, h);
+  }
+  if (!finite) return false;
+  if (lo == hi) return true;  // all keys equal (sort_key maps -0 to +0): index order is sorted
+  const double scale = static_cast<double>(n) / (hi - lo);
+  if (!std::isfinite(scale)) return false;
+  rs.bucket.resize(n);
+  rs.start.assign(n + 1, 0u);
+  for (int64_t t = 0; t < n; ++t) {
+    const double x = (hash[rs.i0[t]] - lo) * scale;
+    const uint32_t b =
+        x >= static_cast<double>(n - 1) ? static_cast<uint32_t>(n - 1) : static_cast<uint32_t>(x);
+    rs.bucket[t] = b;
+    ++rs.start[b + 1];
+  }
+  for (int64_t b = 0; b < n; ++b) rs.start[b + 1] += rs.start[b];
+  rs.k1.resize(n);
+  rs.i1.resize(n);
+  for (int64_t t = 0; t < n; ++t) {  // stable: items keep index order inside a bucket
+    const uint32_t pos = rs.start[rs.bucket[t]]++;
+    rs.k1[pos] = rs.k0[t];
+    rs.i1[pos] = rs.i0[t];
+  }
+  // start[b] is now the end of bucket b (= the start of bucket b + 1)
+  int64_t a = 0;
+  for (int64_t b = 0; b < n; ++b) {
+    const int64_t e = rs.start[b];
+    if (e - a > kBig) {
+      std::vector<std::pair<uint64_t, int32_t>> items(static_cast<size_t>(e - a));
+      for (int64_t t = a; t < e; ++t) items[t - a] = {rs.k1[t], rs.i1[t]};
+      std::stable_sort(items.begin(), items.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; });
+      for (int64_t t = a; t < e; ++t) rs.k1[t] = items[t - a].first, rs.i1[t] = items[t - a].second;
+    } else {
+      for (int64_t t = a + 1; t < e; ++t) {  // stable: moves an item only past larger keys
+        const uint64_t key = rs.k1[t];
+        const int32_t idx = rs.i1[t];
+        int64_t u = t;
+        for (; u > a && rs.k1[u - 1] > key; --u) rs.k1[u] = rs.k1[u - 1], rs.i1[u] = rs.i1[u - 1];
+        rs.k1[u] = key;
+        rs.i1[u] = idx;
+      }
+    }
+    a = e;
+  }
+  rs.k0.swap(rs.k1);
+  rs.i0.swap(rs.i1);
+  return true;
+}
+
 // Sorts tokens by (padded, hash, index) and records order, chunk ids and the real count: the real
-// tokens, entered in index order, are radix-sorted by hash (stable), the padded ones follow in
-// index order. Same order as a stable sort by (padded, hash) for non-NaN hashes.
+// tokens, entered in index order, are sorted by hash (stable; bucket_sort, or radix_sort for
+// non-finite hashes), the padded ones follow in index order. Same order as a stable sort by
+// (padded, hash) for non-NaN hashes.
 void sort_tokens(const double* hash, const uint8_t* mask, int64_t n, int64_t chunk, int32_t* order,
                  int32_t* cluster, int32_t* real, RadixScratch& rs) {
-  rs.k0.clear();
-  rs.i0.clear();
+  rs.k0.resize(n);
+  rs.i0.resize(n);
+  int64_t count = 0;
   for (int64_t t = 0; t < n; ++t)
     if (!mask || mask[t]) {
-      rs.k0.push_back(sort_key(hash[t]));
-      rs.i0.push_back(static_cast<int32_t>(t));
+      rs.k0[count] = sort_key(hash[t]);
+      rs.i0[count++] = static_cast<int32_t>(t);
     }
-  const int64_t count = static_cast<int64_t>(rs.k0.size());
-  radix_sort(rs, count);
+  if (!bucket_sort(rs, hash, count)) radix_sort(rs, count);
   std::copy(rs.i0.begin(), rs.i0.begin() + count, order);
   int64_t tail = count;
   if (mask)
     for (int64_t t = 0; t < n; ++t)
       if (!mask[t]) order[tail++] = static_cast<int32_t>(t);
   *real = static_cast<int32_t>(count);
-  for (int64_t pos = 0; pos < n; ++pos)
-    cluster[order[pos]] = pos < count ? static_cast<int32_t>(pos / chunk) : -1;
+  for (int64_t c = 0, pos = 0; pos < count; ++c)  // chunk by chunk: no division per token
+    for (const int64_t end = std::min(count, pos + chunk); pos < end; ++pos)
+      cluster[order[pos]] = static_cast<int32_t>(c);
+  for (int64_t pos = count; pos < n; ++pos) cluster[order[pos]] = -1;
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)

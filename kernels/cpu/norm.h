@@ -1,5 +1,6 @@
 // Row-wise fused layer norm kernels on contiguous (rows, n) buffers, forward and backward. Rows
-// are processed in parallel; float and double.
+// are processed in parallel; float and double. Float outputs (y, dx) of 16 MiB and more go out
+// with streaming stores (kernels/cpu/streaming_store.h): they are not left in the cache.
 #pragma once
 #include <cstdint>
 

@@ -5,7 +5,6 @@
 
 #include <immintrin.h>
 
-#include "kernels/cpu/streaming_store.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace smyrf::kernels::cpu::avx2 {
@@ -17,8 +16,8 @@ namespace {
 
 // Plain stores, or (Stream) non-temporal ones for outputs too large to be read back from the
 // cache (streaming_store.h): the head up to the first 32-byte boundary of y and the tail go
-// through masked plain stores, the body through _mm256_stream_ps, and a store fence ends the run
-// so that the caller's threads can read y once the parallel region has ended.
+// through masked plain stores, the body through _mm256_stream_ps. No fence here: the caller
+// fences once per thread (nd_loop and nd_loop_tiles do), not once per run.
 template <bool Stream>
 inline void store(float* p, __m256 v) {
   if constexpr (Stream)
@@ -57,7 +56,6 @@ inline void map1(const float* x, float* y, int64_t n, bool stream, F f) {
     _mm256_maskstore_ps(y, m, f(_mm256_maskload_ps(x, m)));
   }
   map1_body<true>(x + h, y + h, n - h, f);
-  streaming_store_fence();
 }
 
 inline __m256 load_s(const float* p, int64_t s, int64_t i) {
@@ -68,8 +66,8 @@ inline __m256 maskload_s(const float* p, int64_t s, int64_t i, __m256i m) {
 }
 
 template <bool Stream, typename F>
-[[gnu::flatten]] inline void map2_body(const float* a, int64_t as, const float* b, int64_t bs, float* y, int64_t n,
-                      F f) {
+[[gnu::flatten]] inline void map2_body(const float* a, int64_t as, const float* b, int64_t bs,
+                                       float* y, int64_t n, F f) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m256 r0 = f(load_s(a, as, i), load_s(b, bs, i));
@@ -91,7 +89,6 @@ inline void map2(const float* a, int64_t as, const float* b, int64_t bs, float* 
   const int64_t h = head_to_align(y, n);
   if (h > 0) map2_body<false>(a, as, b, bs, y, h, f);  // h < 8: one masked vector
   map2_body<true>(a + as * h, as, b + bs * h, bs, y + h, n - h, f);
-  streaming_store_fence();
 }
 
 }  // namespace

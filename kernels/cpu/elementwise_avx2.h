@@ -11,9 +11,11 @@ namespace smyrf::kernels::cpu::avx2 {
 bool unary_f32_supported(UnaryOp op, float a, float b);
 bool binary_f32_supported(BinaryOp op);
 
-// stream: write y with non-temporal stores (plain ones for the unaligned head and the tail) and
-// fence before returning; for outputs that use_streaming_stores() says are too large to be read
-// back from the cache (kernels/cpu/streaming_store.h).
+// stream: write y with non-temporal stores (plain ones for the unaligned head and the tail), for
+// outputs that use_streaming_stores() says are too large to be read back from the cache
+// (kernels/cpu/streaming_store.h). The caller then issues streaming_store_fence() on this
+// thread before y is read elsewhere (nd_loop and nd_loop_tiles end every thread's share with
+// one); these functions do not, since a fence per short run costs more than the run.
 bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n,
                bool stream = false);
 // a_stride / b_stride are 0 (a broadcast scalar) or 1.

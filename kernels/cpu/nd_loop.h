@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdint>
 
+#include "kernels/cpu/streaming_store.h"
+
 namespace smyrf::kernels::cpu {
 
 constexpr int kMaxDims = 16;
@@ -15,6 +17,9 @@ constexpr int64_t kParallelGrain = 32768;
 
 // inner(offsets, n, inner_strides): process n elements along the last dim starting at the given
 // per-operand element offsets. ndim may be 0 (a scalar: one run of length 1).
+//   Each thread ends its share with streaming_store_fence(), so inner() may write with
+// non-temporal stores without fencing every run (a fence per 1 KiB run cost more than the run:
+// it waits for the write-combining buffers to drain).
 template <int NOps, typename Inner>
 void nd_loop(int ndim, const int64_t* sizes, const std::array<const int64_t*, NOps>& strides,
              Inner&& inner) {
@@ -64,6 +69,7 @@ void nd_loop(int ndim, const int64_t* sizes, const std::array<const int64_t*, NO
 
   if (total < kParallelGrain || omp_in_parallel() || omp_get_max_threads() == 1) {
     run_range(0, total);
+    streaming_store_fence();
     return;
   }
 #pragma omp parallel
@@ -75,6 +81,7 @@ void nd_loop(int ndim, const int64_t* sizes, const std::array<const int64_t*, NO
     chunk = (chunk + 15) / 16 * 16;
     int64_t b = t * chunk, e = b + chunk < total ? b + chunk : total;
     if (b < e) run_range(b, e);
+    streaming_store_fence();
   }
 }
 
@@ -82,7 +89,7 @@ void nd_loop(int ndim, const int64_t* sizes, const std::array<const int64_t*, NO
 // output runs along the last dim and a transposed input along dim p): the plane (p, last) is cut
 // into rows x cols tiles (at most tile_rows x tile_cols), visited for every index of the other
 // dims, so each tile reads and writes whole cache lines of every operand. Tiles are split over
-// OpenMP threads like nd_loop's ranges.
+// OpenMP threads like nd_loop's ranges, and each thread ends with a store fence as there.
 //   tile(offsets, rows, cols, row_strides, col_strides): row_strides along p, col_strides along
 //   the last dim, offsets of the tile's first element.
 template <int NOps, typename Tile>
@@ -124,8 +131,12 @@ void nd_loop_tiles(int ndim, const int64_t* sizes, const std::array<const int64_
   };
   const bool par =
       total >= kParallelGrain && ntiles > 1 && !omp_in_parallel() && omp_get_max_threads() > 1;
-#pragma omp parallel for schedule(static) if (par)
-  for (int64_t t = 0; t < ntiles; ++t) run(t);
+#pragma omp parallel if (par)
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t t = 0; t < ntiles; ++t) run(t);
+    streaming_store_fence();
+  }
 }
 
 }  // namespace smyrf::kernels::cpu

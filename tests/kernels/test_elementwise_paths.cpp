@@ -80,6 +80,7 @@ TEST_CASE("streamed unary / binary / copy runs equal the plain ones bit for bit,
         std::fill(streamed, streamed + 400, 7.f);
         REQUIRE(avx2::unary_f32(op, 0, 0, x.data() + 3, plain + 64 + off, n, false));
         REQUIRE(avx2::unary_f32(op, 0, 0, x.data() + 3, streamed + 64 + off, n, true));
+        streaming_store_fence();
         CHECK(first_mismatch(streamed, plain, 400) == -1);
       }
       for (int64_t bs : {0, 1}) {
@@ -94,6 +95,7 @@ TEST_CASE("streamed unary / binary / copy runs equal the plain ones bit for bit,
       for (int64_t xs : {0, 1}) {
         std::fill(streamed, streamed + 400, 7.f);
         avx2::copy_f32(x.data() + 2, xs, streamed + 64 + off, n, true);
+        streaming_store_fence();
         for (int64_t i = 0; i < 400; ++i) {
           const int64_t k = i - 64 - off;
           const float want = k >= 0 && k < n ? x[2 + (xs ? k : 0)] : 7.f;

@@ -1,11 +1,12 @@
-// AVX2 float32 layer-norm row kernels (see norm_avx2.h). Tails go through masked loads (padded
-// with the neutral value of the pass) so every element sees the same vector formula.
+// AVX2 float32 layer-norm row kernels (see norm_avx2.h). Tails go through masked loads and
+// stores (lanes past the end read as 0 and are masked out of every sum), so every element sees
+// the same vector formula.
 //
 // Both directions read each row from memory once: the first pass streams it in (forward: the
-// sum; backward: both row sums and the dw / db partials), the later passes run from L1/L2 while
-// the next row is prefetched, and the output goes out with streaming stores when it is large
-// (a plain store reads the line first: 12 bytes of traffic per element instead of 8 forward, 16
-// instead of 12 backward).
+// sum and the sum of squares; backward: both row sums and the dw / db partials), the later passes
+// run from L1/L2 while the next row is prefetched, and the output goes out with streaming stores
+// when it is large (a plain store reads the line first: 12 bytes of traffic per element instead of
+// 8 forward, 16 instead of 12 backward).
 #include "kernels/cpu/norm_avx2.h"
 
 #include <immintrin.h>
@@ -18,8 +19,6 @@
 
 namespace smyrf::kernels::cpu::avx2 {
 using rows::kFlush;
-using rows::load_tail;
-using rows::row_sum;
 using rows::RowPrefetch;
 
 namespace {

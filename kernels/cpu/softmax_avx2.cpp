@@ -63,6 +63,17 @@ inline void write_row(float* y, int64_t n, bool stream, F f) {
   if (i < n) _mm256_maskstore_ps(y + i, tail_mask(n - i), f(i, true));
 }
 
+// write_row over [0, n) in chunks of kChunk, the last chunk first, f(i, tail) as there with i
+// in [0, n). For the second pass over a row larger than L2: the first pass (front to back) left
+// the row's end in cache, not its start, so going forward evicted each line just before it was
+// needed (LRU), while starting at the end finds most of it there.
+template <typename F>
+inline void write_row_from_end(float* y, int64_t n, bool stream, F f) {
+  for (int64_t b = (n - 1) / kChunk * kChunk; b >= 0; b -= kChunk)
+    write_row(y + b, n - b < kChunk ? n - b : kChunk, stream,
+              [&](int64_t i, bool tail) { return f(b + i, tail); });
+}
+
 void fill_row(float* y, int64_t n, float v, bool stream) {
   const __m256 vv = _mm256_set1_ps(v);
   write_row(y, n, stream, [&](int64_t, bool) { return vv; });
@@ -197,12 +208,12 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
   }
   if (log) {
     const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
-    return write_row(y, n, stream, [&](int64_t i, bool tail) {
+    return write_row_from_end(y, n, stream, [&](int64_t i, bool tail) {
       const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
       return _mm256_sub_ps(v, l);
     });
   }
-  for (int64_t c = 0; c < ch.count; ++c) {
+  for (int64_t c = ch.count - 1; c >= 0; --c) {  // from the end, as write_row_from_end
     const int64_t b = ch.begin(c), len = ch.len(c);
     const double wc = ch.count == 1 ? 1.0 : std::exp(static_cast<double>(st.m[c]) - M);
     const __m256 f = _mm256_set1_ps(static_cast<float>(wc / S));
@@ -223,7 +234,7 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
       return tail ? load_tail(dy + j, n - j, zero) : _mm256_loadu_ps(dy + j);
     });
     const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
-    return write_row(dx, n, stream, [&](int64_t i, bool tail) {
+    return write_row_from_end(dx, n, stream, [&](int64_t i, bool tail) {
       const __m256i k = tail_mask(n - i);
       const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
       const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
@@ -235,7 +246,7 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
     return _mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j));
   });
   const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
-  write_row(dx, n, stream, [&](int64_t i, bool tail) {
+  write_row_from_end(dx, n, stream, [&](int64_t i, bool tail) {
     const __m256i k = tail_mask(n - i);
     const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
     const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);

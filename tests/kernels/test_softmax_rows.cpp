@@ -1,7 +1,7 @@
-// The softmax / log_softmax / cross-entropy row kernels beyond test_memory_kernels.cpp: the
-// exp of kernels/cpu/row_math_avx2.h against double, and the AVX2 rows against the scalar
-// reference on outputs large enough for streaming stores (kernels/cpu/streaming_store.h), with
-// unaligned rows, rows shorter than a vector, rows longer than a chunk and edge values.
+// The softmax / log_softmax / cross-entropy row kernels beyond test_memory_kernels.cpp (their
+// exp: test_row_math_avx2.cpp): the AVX2 rows against the scalar reference on outputs large enough
+// for streaming stores (kernels/cpu/streaming_store.h), with unaligned rows, rows shorter than a
+// vector, rows longer than a chunk and edge values.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -15,11 +15,6 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/cpu/streaming_store.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include "kernels/cpu/row_math_avx2.h"
-#define SMYRF_TEST_ROW_MATH 1
-#endif
 
 using namespace smyrf::kernels::cpu;
 
@@ -96,45 +91,6 @@ std::vector<float> edge_rows(int64_t rows, int64_t n, uint32_t seed) {
 bool streams(int64_t elems) { return use_streaming_stores(elems * int64_t(sizeof(float))); }
 
 }  // namespace
-
-#ifdef SMYRF_TEST_ROW_MATH
-TEST_CASE("row_math_avx2: exp_row_ps and exp_sum_ps against double on [-87, 0]") {
-  if (!cpu_has_avx2_fma()) return;
-  using namespace smyrf::kernels::cpu::avx2;
-  double worst_row = 0, worst_sum_near = 0, worst_sum_far = 0;
-  float at = 0;
-  for (double xv = -87.0; xv <= 0.0; xv += 3.1e-5) {
-    const float x = static_cast<float>(xv);
-    float r[8], s[8];
-    _mm256_storeu_ps(r, exp_row_ps(_mm256_setr_ps(x, x, x, x, x, x, x, x)));
-    _mm256_storeu_ps(s, exp_sum_ps(_mm256_set1_ps(x)));
-    const double ref = std::exp(static_cast<double>(x));
-    const double ulp = std::nextafter(static_cast<float>(ref), kInf) - static_cast<float>(ref);
-    const double er = std::fabs(r[0] - ref) / ulp, es = std::fabs(s[0] - ref) / ulp;
-    if (er > worst_row) worst_row = er, at = x;
-    (x >= -1 ? worst_sum_near : worst_sum_far) =
-        std::max(x >= -1 ? worst_sum_near : worst_sum_far, es);
-  }
-  INFO("exp_row_ps worst " << worst_row << " ulp at " << at);
-  CHECK(worst_row <= 2.2);
-  CHECK(worst_sum_near <= 2.2);
-  CHECK(worst_sum_far <= 6.5);
-  // edges: exp(0) = 1; below -87 and -inf flushed (exp_row_ps) or tiny (exp_sum_ps)
-  float o[8];
-  _mm256_storeu_ps(
-      o, exp_row_ps(_mm256_setr_ps(0.f, -kInf, -87.5f, -1e30f, -0.f, -86.9f, -1e-30f, -0.5f)));
-  CHECK(o[0] == 1.f);
-  CHECK(o[1] == 0.f);
-  CHECK(o[2] == 0.f);
-  CHECK(o[3] == 0.f);
-  CHECK(o[4] == 1.f);
-  CHECK(o[5] > 0.f);
-  CHECK(o[6] == 1.f);
-  CHECK(o[7] == doctest::Approx(std::exp(-0.5)).epsilon(3e-7));
-  _mm256_storeu_ps(o, exp_sum_ps(_mm256_setr_ps(-kInf, -1e30f, -88.f, 0.f, 0.f, 0.f, 0.f, 0.f)));
-  for (int k = 0; k < 3; ++k) CHECK((o[k] >= 0.f && o[k] < 2e-38f));
-}
-#endif
 
 TEST_CASE("softmax / log_softmax rows with streaming stores: AVX2 vs scalar") {
   if (!cpu_has_avx2_fma()) return;

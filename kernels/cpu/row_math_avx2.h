@@ -11,7 +11,7 @@
 // relative (<= 2.4e-7 at x = -87, where the term is below 1.6e-38 anyway). 30% faster than
 // exp_nonpos_ps in a sum loop (0.23 against 0.33 ns an element on one core, measured).
 //
-// Accuracy (tests/kernels/test_softmax_rows.cpp sweeps [-87, 0] against double):
+// Accuracy (tests/kernels/test_row_math_avx2.cpp sweeps [-87, 0] against double):
 //   exp_sum_ps  <= 2.2 ulp on [-1, 0], growing to 6 ulp at -87 (the one-FMA reduction);
 //               x < -87 and -inf give exp(-87) ~ 1.6e-38, not 0: only for sums of exp(x - max),
 //               where such terms are far below the rounding of the leading term 1. A NaN input

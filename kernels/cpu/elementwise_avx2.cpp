@@ -136,7 +136,7 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
       map1(x, y, n, stream, [&](__m256 v) { return _mm256_xor_ps(v, sign_bit); });
       break;
     case UnaryOp::Exp:
-      map1(x, y, n, stream, [](__m256 v) { return exp_ps(v); });
+      map1(x, y, n, stream, [](__m256 v) { return exp_inrange_first_ps(v); });
       break;
     case UnaryOp::Log:
       map1(x, y, n, stream, [](__m256 v) { return log_ps(v); });

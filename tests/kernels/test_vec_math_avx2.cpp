@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -183,4 +184,30 @@ TEST_CASE("vec math: gelu_grad_ps against the erfc form, relative away from its 
   CHECK(std::isnan(s[1]));  // 1 + inf * 0, as the reference
   CHECK(std::isnan(s[2]));
   CHECK(s[3] == 0.5f);
+}
+
+TEST_CASE("vec math: exp_inrange_first_ps equals exp_nonpos_ps on [-87, 88], exp_ps outside") {
+  if (!have_avx2()) return;
+  // dense in-range sweep: bit-identical to exp_nonpos_ps there (its <= 1 ulp is tested above)
+  const auto x = sweep(-87, 88, 1 << 20);
+  const auto a = apply8(x, avx2::exp_inrange_first_ps), b = apply8(x, avx2::exp_nonpos_ps);
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  // lanes outside the range, mixed with in-range lanes in every pattern, take exp_ps per lane
+  std::vector<float> m;
+  const float far[] = {-kInf, kInf, kNaN, -87.5f, -100.f, -104.f, 88.5f, 89.f};
+  for (int pattern = 0; pattern < 256; ++pattern)
+    for (int lane = 0; lane < 8; ++lane)
+      m.push_back((pattern >> lane) & 1 ? far[(pattern + lane) % 8]
+                                        : -80.f + 0.61f * static_cast<float>(pattern + 7 * lane));
+  const auto got = apply8(m, avx2::exp_inrange_first_ps), in = apply8(m, avx2::exp_nonpos_ps),
+             full = apply8(m, avx2::exp_ps);
+  for (size_t i = 0; i < m.size(); ++i) {
+    const bool inside = m[i] >= -87.f && m[i] <= 88.f;
+    const float want = inside ? in[i] : full[i];
+    if (!(std::memcmp(&got[i], &want, 4) == 0 || (std::isnan(got[i]) && std::isnan(want)))) {
+      INFO("exp(" << m[i] << ") = " << got[i] << ", want " << want);
+      CHECK(false);
+      break;
+    }
+  }
 }

@@ -2,7 +2,11 @@
 // The caller has already broadcast (stride 0) and coalesced dims; ndim <= kMaxDims.
 // Templates are instantiated for bool, int32_t, int64_t, float and double where they make sense.
 // float runs use the AVX2 variants (elementwise_avx2.h) on contiguous runs when active_isa() is
-// Avx2; the scalar code here is the reference those variants are tested against.
+// Avx2; the scalar code here is the reference those variants are tested against. Under AVX2,
+// float outputs of 16 MiB and more are written with streaming stores (streaming_store.h),
+// inputs transposed against the output go through 32 x 256 gathered tiles, and a unary op on an
+// input broadcast along some dims runs once on the distinct inputs and is then copied along
+// them (elementwise.cpp says why for each).
 #pragma once
 #include <cstdint>
 

@@ -35,10 +35,10 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual void release();
   bool released() const { return released_; }
 
-  std::vector<Edge> next;                          // one per input
-  std::vector<Shape> input_shapes;                 // to check what backward returns
+  std::vector<Edge> next;           // one per input
+  std::vector<Shape> input_shapes;  // to check what backward returns
   std::vector<DType> input_dtypes;
-  std::vector<Shape> output_shapes;                // to build zero grads for unused outputs
+  std::vector<Shape> output_shapes;  // to build zero grads for unused outputs
   std::vector<DType> output_dtypes;
   std::vector<std::weak_ptr<TensorImpl>> outputs;  // for hooks and retain_grad (weak: no cycle)
   struct Saved {
@@ -61,6 +61,8 @@ class AccumulateGrad : public Node {
   void release() override {}
 
  private:
+  // Whether a first gradient can become the leaf's .grad without a copy (no one else sees it).
+  static bool adoptable(const Tensor& grad);
   std::shared_ptr<TensorImpl> leaf_;
 };
 

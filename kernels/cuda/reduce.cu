@@ -300,8 +300,11 @@ __global__ void cross_entropy_kernel(const T* logits, const int64_t* target, T* 
     if (lane == 0) {
       lse[row] = static_cast<T>(l);
       const int64_t t = target[row];
-      loss[row] =
-          t == ignore_index ? T(0) : static_cast<T>((1.0 - eps) * (l - xr[t]) + eps * (l - sx / C));
+      // the smoothing term only when smoothing is on: with eps = 0 and a -inf logit, sx is -inf
+      // and 0 * inf would make the loss NaN (the CPU kernel does the same)
+      double v = (1.0 - eps) * (l - xr[t]);
+      if (eps != 0) v += eps * (l - sx / C);
+      loss[row] = t == ignore_index ? T(0) : static_cast<T>(v);
     }
   });
 }

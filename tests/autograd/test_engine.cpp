@@ -95,6 +95,27 @@ TEST_CASE("a leaf gradient owns its memory") {
   CHECK(vec(b.grad()) == std::vector<double>{3.0});
 }
 
+TEST_CASE("a fresh gradient nobody else holds becomes the leaf's gradient without a copy") {
+  Tensor x = leaf({1.0, 2.0});
+  const Storage* seen = nullptr;
+  x.register_hook([&](const Tensor& g) { seen = g.storage().get(); });  // no reference kept
+  sum(x * x).backward();
+  REQUIRE(x.grad().defined());
+  CHECK(x.grad().storage().get() == seen);  // adopted
+  CHECK(vec(x.grad()) == std::vector<double>{2.0, 4.0});
+  sum(x * 3.0).backward();  // the adopted buffer accumulates in place
+  CHECK(vec(x.grad()) == std::vector<double>{5.0, 7.0});
+  // a hook that keeps the gradient tensor shares it: the leaf gets a copy of its own
+  Tensor y = leaf({1.0, 2.0});
+  Tensor kept;
+  y.register_hook([&](const Tensor& g) { kept = g; });
+  sum(y * y).backward();
+  REQUIRE(kept.defined());
+  CHECK(y.grad().storage() != kept.storage());
+  kept.fill_(0.0);
+  CHECK(vec(y.grad()) == std::vector<double>{2.0, 4.0});
+}
+
 TEST_CASE("no_grad and enable_grad guards") {
   Tensor x = leaf({1.0, 2.0});
   {

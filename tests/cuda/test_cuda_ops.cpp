@@ -206,6 +206,12 @@ TEST_CASE("cuda: cross-entropy rows with ignore_index and label smoothing") {
           "ce backward");
     }
   }
+  // -inf logits (masked classes) without smoothing: a finite loss on both devices, not NaN
+  Tensor masked = from_vector<float>({1.f, -INFINITY, 2.f, 0.5f, 3.f, -INFINITY}, {2, 3});
+  Tensor tgt = from_vector<int64_t>({0, 1}, {2});
+  auto cm = raw::cross_entropy_rows(masked, tgt, -100, 0.0);
+  auto gm = raw::cross_entropy_rows(cu(masked), cu(tgt), -100, 0.0);
+  check_close(gm.loss, cm.loss, 1e-6, 1e-6, "ce loss with -inf logits");
   // a bad target is the same Error as on the CPU
   Tensor bad = from_vector<int64_t>({0, 9}, {2});
   CHECK_THROWS_AS(raw::cross_entropy_rows(cu(rnd({2, 3}, 52)), cu(bad), -100, 0), Error);

@@ -97,7 +97,8 @@ SMYRF_BENCH_WORKLOAD("smyrf-phases",
   o.q_cluster_size = o.k_cluster_size = cl;
   o.seed = 1234;
 
-  Phase plan{"plan", {}}, fwd{"forward", {}}, bwd{"backward", {}}, op{"op-fwd+bwd", {}};
+  Phase plan{"plan", {}, {}}, fwd{"forward", {}, {}}, bwd{"backward", {}, {}},
+      op{"op-fwd+bwd", {}, {}};
   // SMYRF_PHASES_ONLY=plan|forward|backward|op: time that phase alone (for perf record).
   const char* only_env = std::getenv("SMYRF_PHASES_ONLY");
   const std::string only = only_env ? only_env : "";

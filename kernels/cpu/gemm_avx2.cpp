@@ -18,8 +18,8 @@
 // Threads: packed products run as a team that packs each operand once. When C has at least as
 // many rows as columns the team shares one packed B block per (NC, KC) step and takes the row
 // blocks of A dynamically (gemm_blocked_team, as BLIS and OpenBLAS do); wide products share the
-// packed rows of A and take column blocks (gemm_blocked_team_wide). Small products are cut
-// into slices of C, each run by the one-thread code.
+// packed rows of A and take column blocks (gemm_blocked_team_wide). Products below ~400^3 are
+// cut into slices of C, each run by the one-thread code.
 #include "kernels/cpu/gemm_avx2.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
@@ -529,6 +529,9 @@ void gemm_blocked_team_wide(bool trans_a, bool trans_b, int64_t M, int64_t N, in
   }
 }
 
+// M * N * K from which a multi-threaded packed product runs as a team (see sgemm_avx2).
+constexpr int64_t kTeamMinProduct = int64_t(64) << 20;
+
 bool use_small_path(int64_t M, int64_t N, int64_t K) {
   // Without A packing every 6-row tile re-reads A rows from wherever they live; that is fine
   // while the whole A (and a B strip) stays in L1/L2, i.e. for attention-sized blocks.
@@ -572,9 +575,12 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
     gemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // Packed products run as a team: tall (or square) ones share one packed B block per step,
-  // wide ones one packed A block (see gemm_blocked_team and gemm_blocked_team_wide).
-  if (!use_small_path(M, N, K)) {
+  // Packed products from ~400^3 up run as a team: tall (or square) ones share one packed B
+  // block per step, wide ones one packed A block (see gemm_blocked_team and
+  // gemm_blocked_team_wide). Below that the team's barrier (a futex wake under the short OpenMP
+  // spin) costs more than the duplicated packing it saves: 256^3 best of 25 at 2 threads,
+  // slices 154 vs team 141 GFLOP/s; 512^3 156 vs 153; 1024^3 142 vs 158.
+  if (!use_small_path(M, N, K) && M * N * K >= kTeamMinProduct) {
     if (split_rows)
       gemm_blocked_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     else
@@ -582,11 +588,11 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
                              threads);
     return;
   }
-  // Small products (A read in place, see use_small_path): split C into slices of whole tiles
-  // along the larger dimension, each run by the one-thread code with its own buffers. A few
-  // slices per thread, handed out dynamically: the host is shared, and when one thread is
-  // preempted the other takes over its slices instead of idling at the join for a whole time
-  // slice.
+  // Smaller products: split C into slices of whole tiles along the larger dimension, each run
+  // by the one-thread code with its own buffers (no barrier). A few slices per thread, handed
+  // out dynamically: the host is shared, and when one thread is preempted the other takes over
+  // its slices instead of idling at the join for a whole time slice. Slices stay >= ~256
+  // rows/columns, so the packing of the operand every slice needs is duplicated little.
   const int64_t per_thread = std::clamp<int64_t>(extent / (threads * 256), 1, 4);
   const int64_t slices = std::min<int64_t>(tiles, threads * per_thread);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)

@@ -155,7 +155,7 @@ TEST_CASE("sgemm on sizes that cross the cache blocks and the thread split") {
       p.tb = t & 2;
       p.M = 257, p.N = 130, p.K = 600;  // K spans several K blocks, M several M blocks
       check_sgemm(p);
-      p.M = 70, p.N = 300, p.K = 257;  // N > M: the wide team (shared packed A)
+      p.M = 70, p.N = 300, p.K = 257;  // N > M: threads split the columns
       p.alpha = -0.5f, p.beta = 2.0f;
       check_sgemm(p);
     }
@@ -166,10 +166,11 @@ TEST_CASE("sgemm on sizes that cross the cache blocks and the thread split") {
 }
 
 TEST_CASE("sgemm team path: shared packed B, dynamic row blocks, 2 and 3 threads") {
-  // Tall or square blocked products run as a team: B packed once per (NC, KC) step into a
-  // double-buffered shared block, A row blocks handed out dynamically. The shapes cover K cut
-  // into three equal steps (so both B buffers are reused), row counts that leave a partial
-  // 6-row tile, two NC column blocks, padded strides, beta = 0 over NaN and an odd team size.
+  // Tall or square blocked products from ~400^3 (M * N * K >= 2^26) run as a team: B packed once
+  // per (NC, KC) step into a double-buffered shared block, A row blocks handed out dynamically. The
+  // shapes cover K cut into three equal steps (so both B buffers are reused), row counts that leave
+  // a partial 6-row tile, two NC column blocks, padded strides, beta = 0 over NaN and an odd team
+  // size.
   if (active_isa() != Isa::Avx2) return;
   const int prev_threads = omp_get_max_threads();
   for (int threads : {2, 3}) {
@@ -179,26 +180,26 @@ TEST_CASE("sgemm team path: shared packed B, dynamic row blocks, 2 and 3 threads
       Problem p;
       p.ta = t & 1;
       p.tb = t & 2;
-      p.M = 6 * 23 + 1, p.N = 131, p.K = 1100;  // 3 K steps of 367, 24 tiles, last one 1 row
+      p.M = 6 * 83 + 1, p.N = 131, p.K = 1100;  // 3 K steps of 367, 84 tiles, last one 1 row
       p.pad_a = 3, p.pad_b = 1, p.pad_c = 7;
       p.alpha = -0.75f, p.beta = 0.5f;
       check_sgemm(p);
-      p.M = 301, p.N = 300, p.K = 530;  // 2 K steps of 265; 51 tiles over 6 blocks
+      p.M = 301, p.N = 300, p.K = 750;  // 2 K steps of 375; 51 tiles over 6 blocks
       p.alpha = 1.0f, p.beta = 0.0f, p.nan_c = true;
       check_sgemm(p);
     }
     Problem two_nc;  // N past one NC block: the steps run over (column block, K step) pairs
-    two_nc.M = 4101, two_nc.N = 4099, two_nc.K = 3, two_nc.beta = 1.0f;
+    two_nc.M = 4101, two_nc.N = 4099, two_nc.K = 5, two_nc.beta = 1.0f;
     check_sgemm(two_nc);
   }
   omp_set_num_threads(prev_threads);
 }
 
 TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3 threads") {
-  // Wide blocked products (fewer rows than columns) share the packed rows of A per (row chunk,
-  // KC) step and hand out column blocks of C. Shapes: three K steps with a partial last 6-row
-  // panel and a partial 16-column panel, padded strides; beta = 0 over NaN; more rows than one
-  // row chunk (3840), so the steps run over (row chunk, K step) pairs.
+  // Wide blocked products (fewer rows than columns, M * N * K >= 2^26) share the packed rows of A
+  // per (row chunk, KC) step and hand out column blocks of C. Shapes: three K steps with a partial
+  // last 6-row panel and a partial 16-column panel, padded strides; beta = 0 over NaN; more rows
+  // than one row chunk (3840), so the steps run over (row chunk, K step) pairs.
   if (active_isa() != Isa::Avx2) return;
   const int prev_threads = omp_get_max_threads();
   for (int threads : {2, 3}) {
@@ -212,12 +213,12 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
       p.pad_a = 2, p.pad_b = 5, p.pad_c = 3;
       p.alpha = 0.5f, p.beta = -1.0f;
       check_sgemm(p);
-      p.M = 200, p.N = 333, p.K = 600;  // 2 K steps of 300
+      p.M = 270, p.N = 333, p.K = 768;  // 2 K steps of 384
       p.alpha = 1.0f, p.beta = 0.0f, p.nan_c = true;
       check_sgemm(p);
     }
     Problem two_chunks;
-    two_chunks.M = 3900, two_chunks.N = 3950, two_chunks.K = 3, two_chunks.beta = 2.0f;
+    two_chunks.M = 3900, two_chunks.N = 3950, two_chunks.K = 5, two_chunks.beta = 2.0f;
     check_sgemm(two_chunks);
   }
   omp_set_num_threads(prev_threads);

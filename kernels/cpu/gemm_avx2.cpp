@@ -26,6 +26,8 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include "kernels/cpu/transpose_avx2.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -195,30 +197,6 @@ inline void tile(int m, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, c
 
 // ---- packing -------------------------------------------------------------------------------
 
-// In-register 8x8 transpose: on return r[k] holds element k of every input row.
-inline void transpose_8x8(__m256 (&r)[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 // Packs op(B)[k0:k0+kc, j0:j0+n] (n <= 16) into one panel dst[k * 16 + j], zero padding j >= n.
 void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
                   int n, float* dst) {
@@ -250,7 +228,7 @@ void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t
       for (int h = 0; h < NR; h += 8) {
         __m256 r[8];
         for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (h + j) * ldb + k);
-        transpose_8x8(r);
+        avx2::transpose8x8_ps(r);
         for (int kk = 0; kk < 8; ++kk) _mm256_store_ps(dst + (k + kk) * NR + h, r[kk]);
       }
     }
@@ -304,7 +282,7 @@ void pack_a_block(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t
         __m256 r[8];
         for (int i = 0; i < MR; ++i) r[i] = _mm256_loadu_ps(src + i * lda + k);
         r[6] = r[7] = _mm256_setzero_ps();
-        transpose_8x8(r);
+        avx2::transpose8x8_ps(r);
         for (int kk = 0; kk < 7; ++kk) _mm256_storeu_ps(d + kk * MR, r[kk]);
         _mm_storeu_ps(d + 7 * MR, _mm256_castps256_ps128(r[7]));
         _mm_storel_pi(reinterpret_cast<__m64*>(d + 7 * MR + 4), _mm256_extractf128_ps(r[7], 1));

@@ -16,6 +16,8 @@
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/cpu/transpose_avx2.h"
 #endif
 
 namespace smyrf::kernels::cpu {
@@ -223,23 +225,9 @@ __attribute__((target("avx"))) int64_t norms_and_dots_avx(
     const float* x0 = x + i * d;
     int64_t c = 0;
     for (; c + 8 <= d; c += 8) {  // 8 x 8 transpose of the block's columns c..c+7
-      __m256 r0 = _mm256_loadu_ps(x0 + c), r1 = _mm256_loadu_ps(x0 + d + c);
-      __m256 r2 = _mm256_loadu_ps(x0 + 2 * d + c), r3 = _mm256_loadu_ps(x0 + 3 * d + c);
-      __m256 r4 = _mm256_loadu_ps(x0 + 4 * d + c), r5 = _mm256_loadu_ps(x0 + 5 * d + c);
-      __m256 r6 = _mm256_loadu_ps(x0 + 6 * d + c), r7 = _mm256_loadu_ps(x0 + 7 * d + c);
-      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-      const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-      const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      const __m256 col[8] = {
-          _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
-          _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
-          _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
-          _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+      __m256 col[8];
+      for (int t = 0; t < 8; ++t) col[t] = _mm256_loadu_ps(x0 + t * d + c);
+      avx2::transpose8x8_ps(col);
       for (int t = 0; t < 8; ++t) {
         _mm256_storeu_pd(xt + (c + t) * 8, _mm256_cvtps_pd(_mm256_castps256_ps128(col[t])));
         _mm256_storeu_pd(xt + (c + t) * 8 + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(col[t], 1)));

@@ -15,6 +15,12 @@ constexpr int kMaxDims = 16;
 // Below this many elements an op runs on one thread: the fork costs more than it saves.
 constexpr int64_t kParallelGrain = 32768;
 
+// Whether a row kernel (softmax, layer norm, cross-entropy: rows x n elements) splits its rows
+// across threads: more than one row, enough work, and not already inside a parallel region.
+inline bool rows_parallel_ok(int64_t rows, int64_t n) {
+  return rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel();
+}
+
 // inner(offsets, n, inner_strides): process n elements along the last dim starting at the given
 // per-operand element offsets. ndim may be 0 (a scalar: one run of length 1).
 //   Each thread ends its share with streaming_store_fence(), so inner() may write with

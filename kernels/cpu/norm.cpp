@@ -12,21 +12,14 @@
 #include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
-namespace {
-inline bool parallel_ok(int64_t rows, int64_t n) {
-  return rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel();
-}
-inline bool use_avx2() { return active_isa() == Isa::Avx2; }
-}  // namespace
-
 template <typename T>
 void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
                     int64_t n, double eps) {
-  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   // a large y goes out with streaming stores (kernels/cpu/streaming_store.h): x read plus y
   // written is then 8 bytes of traffic per element instead of 12
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
-#pragma omp parallel if (parallel_ok(rows, n))
+#pragma omp parallel if (rows_parallel_ok(rows, n))
   {
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
@@ -85,8 +78,8 @@ void backward_row_scalar(const T* gr, const T* xr, double mu, double rs, const T
 template <typename T>
 void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* w,
                              T* dx, T* dw, T* db, int64_t rows, int64_t n) {
-  const int nt = parallel_ok(rows, n) ? omp_get_max_threads() : 1;
-  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const int nt = rows_parallel_ok(rows, n) ? omp_get_max_threads() : 1;
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   // dx streams out when large: dy and x read plus dx written, 12 bytes per element instead of 16
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   // per-thread partial sums for dw/db, reduced in a fixed order so results are deterministic

@@ -14,13 +14,6 @@
 
 namespace smyrf::kernels::cpu {
 namespace {
-inline bool parallel_ok(int64_t rows, int64_t n) {
-  return rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel();
-}
-inline bool use_avx2() { return active_isa() == Isa::Avx2; }
-}  // namespace
-
-namespace {
 // One row of softmax / log_softmax, in double (the reference for every type and ISA).
 template <typename T>
 void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
@@ -50,9 +43,9 @@ void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
 
 template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
-  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
-#pragma omp parallel if (parallel_ok(rows, n))
+#pragma omp parallel if (rows_parallel_ok(rows, n))
   {
     // streamed softmax keeps a row's exps here until they are scaled (see softmax_avx2.h)
     std::vector<float> scratch(stream && !log ? static_cast<size_t>(n) : 0);
@@ -75,9 +68,9 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
 
 template <typename T>
 void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t n, bool log) {
-  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
-#pragma omp parallel if (parallel_ok(rows, n))
+#pragma omp parallel if (rows_parallel_ok(rows, n))
   {
 #pragma omp for schedule(static) nowait
     for (int64_t r = 0; r < rows; ++r) {
@@ -107,16 +100,16 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
 template <typename T>
 void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
                         int64_t C, int64_t ignore_index, double eps) {
-#pragma omp parallel for if (parallel_ok(rows, C)) schedule(static)
+#pragma omp parallel for if (rows_parallel_ok(rows, C)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = logits + r * C;
     double l, sum_x = 0;
     if constexpr (std::is_same_v<T, float>) {
-      if (use_avx2())  // the plain sum only feeds label smoothing
+      if (active_isa() == Isa::Avx2)  // the plain sum only feeds label smoothing
         avx2::cross_entropy_row_f32(xr, C, &l, eps != 0 ? &sum_x : nullptr,
                                     r + 1 < rows ? xr + C : nullptr);
     }
-    if (!(std::is_same_v<T, float> && use_avx2())) {
+    if (!(std::is_same_v<T, float> && active_isa() == Isa::Avx2)) {
       double m = -std::numeric_limits<double>::infinity();
       for (int64_t c = 0; c < C; ++c) {
         m = std::max<double>(m, xr[c]);
@@ -144,9 +137,9 @@ template <typename T>
 void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T* lse, const T* g,
                                  T* dlogits, int64_t rows, int64_t C, int64_t ignore_index,
                                  double eps) {
-  const bool vec = std::is_same_v<T, float> && use_avx2();
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * C * static_cast<int64_t>(sizeof(T)));
-#pragma omp parallel if (parallel_ok(rows, C))
+#pragma omp parallel if (rows_parallel_ok(rows, C))
   {
 #pragma omp for schedule(static) nowait
     for (int64_t r = 0; r < rows; ++r) {

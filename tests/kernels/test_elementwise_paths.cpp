@@ -17,31 +17,20 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/streaming_store.h"
+#include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::IsaGuard;
+using kernel_test::randn;
 
 namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
 
-struct IsaGuard {
-  Isa prev;
-  explicit IsaGuard(Isa isa) : prev(set_active_isa(isa)) {}
-  ~IsaGuard() { set_active_isa(prev); }
-};
-
 bool have_avx2() {
   if (!cpu_has_avx2_fma()) MESSAGE("no AVX2+FMA here: AVX2 paths skipped");
   return cpu_has_avx2_fma();
-}
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& e : v) e = d(gen);
-  return v;
 }
 
 bool same_bits(float a, float b) {

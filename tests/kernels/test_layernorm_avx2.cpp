@@ -16,8 +16,10 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/norm_avx2.h"
 #include "kernels/cpu/streaming_store.h"
+#include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::IsaGuard;
 
 namespace {
 
@@ -25,12 +27,6 @@ bool have_avx2() {
   if (!cpu_has_avx2_fma()) MESSAGE("no AVX2+FMA here: AVX2 layer-norm checks skipped");
   return cpu_has_avx2_fma();
 }
-
-struct IsaGuard {
-  Isa prev;
-  explicit IsaGuard(Isa isa) : prev(set_active_isa(isa)) {}
-  ~IsaGuard() { set_active_isa(prev); }
-};
 
 struct ThreadGuard {
   int prev = omp_get_max_threads();

@@ -18,8 +18,11 @@
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/reduce.h"
+#include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::IsaGuard;
+using kernel_test::randn;
 
 namespace {
 
@@ -27,25 +30,11 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const int64_t kSizes[] = {1, 7, 33, 1000, 4099};
 
-struct IsaGuard {
-  Isa prev;
-  explicit IsaGuard(Isa isa) : prev(set_active_isa(isa)) {}
-  ~IsaGuard() { set_active_isa(prev); }
-};
-
 // Runs fn under the scalar reference and under AVX2. Returns false (and the test skips the
 // comparison) on a machine or build without AVX2.
 bool have_avx2() {
   if (!cpu_has_avx2_fma()) MESSAGE("no AVX2+FMA here: AVX2 comparisons skipped");
   return cpu_has_avx2_fma();
-}
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& e : v) e = d(gen);
-  return v;
 }
 
 // A buffer whose data() is one float past a 32-byte boundary, to exercise unaligned access.

@@ -15,19 +15,16 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/cpu/streaming_store.h"
+#include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::IsaGuard;
+using kernel_test::randn;
 
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-struct IsaGuard {
-  Isa prev;
-  explicit IsaGuard(Isa isa) : prev(set_active_isa(isa)) {}
-  ~IsaGuard() { set_active_isa(prev); }
-};
 
 template <typename F>
 void both(F&& f) {
@@ -35,14 +32,6 @@ void both(F&& f) {
     IsaGuard g(isa);
     f(isa == Isa::Avx2);
   }
-}
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& e : v) e = d(gen);
-  return v;
 }
 
 // n floats starting one float past a 32-byte boundary, plus a guard float after the end

@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace smyrf::kernels::cpu::avx2 {
@@ -26,6 +28,22 @@ inline void store(float* p, __m256 v) {
     _mm256_storeu_ps(p, v);
 }
 
+// Software prefetch distance of the contiguous loops, in floats (4 KiB). The hardware
+// prefetchers stop at every 4 KiB boundary and an op with real compute per element (exp, gelu)
+// keeps too few misses in flight on its own, so without this its time was the memory time plus
+// the compute time: 4096^2 floats on 2 threads, exp 9 -> 5.2 ms and gelu 15 -> 9 ms with it,
+// add and mul unchanged within noise (distances 256 / 1024 / 4096 measured; 1024 best). Lines
+// past the end of the data are hinted too: a prefetch never faults, the hint is just wasted.
+// Runs shorter than the distance (the transposed path's 256-float tile rows, which are in L1
+// and prefetch their next tile themselves) skip it: there it only cost time.
+constexpr int64_t kPrefetchAhead = 1024;
+
+inline void prefetch_ahead(const float* p) {
+  // integer arithmetic: the address may lie past the end of the array
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p) + kPrefetchAhead * sizeof(float);
+  _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+}
+
 // Elements before y's first 32-byte boundary (y is at least float-aligned).
 inline int64_t head_to_align(const float* y, int64_t n) {
   const int64_t h = static_cast<int64_t>((32 - (reinterpret_cast<uintptr_t>(y) & 31)) & 31) / 4;
@@ -35,7 +53,9 @@ inline int64_t head_to_align(const float* y, int64_t n) {
 template <bool Stream, typename F>
 [[gnu::flatten]] inline void map1_body(const float* x, float* y, int64_t n, F f) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
+  const bool pf = n >= kPrefetchAhead;
+  for (; i + 16 <= n; i += 16) {  // 16 floats: one 64-byte line per iteration
+    if (pf) prefetch_ahead(x + i);
     __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
     store<Stream>(y + i, f(v0));
     store<Stream>(y + i + 8, f(v1));
@@ -69,7 +89,10 @@ template <bool Stream, typename F>
 [[gnu::flatten]] inline void map2_body(const float* a, int64_t as, const float* b, int64_t bs,
                                        float* y, int64_t n, F f) {
   int64_t i = 0;
+  const bool pfa = as && n >= kPrefetchAhead, pfb = bs && n >= kPrefetchAhead;
   for (; i + 16 <= n; i += 16) {
+    if (pfa) prefetch_ahead(a + i);
+    if (pfb) prefetch_ahead(b + i);
     __m256 r0 = f(load_s(a, as, i), load_s(b, bs, i));
     __m256 r1 = f(load_s(a, as, i + 8), load_s(b, bs, i + 8));
     store<Stream>(y + i, r0);

@@ -87,23 +87,31 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
   // Small products (clustered attention: thousands of 16..128 blocks) go one product per thread
   // at a time, each on the one-thread path; big ones are split inside each product.
   const bool per_product =
-      threads > 1 && batch >= 2 * threads &&
+      (threads == 1 || batch >= 2 * threads) &&
       (avx2 ? sgemm_avx2_prefers_batch_parallel(M, N, K) : M * N * K <= 256 * 256 * 256);
   if (per_product) {
     // Dynamic chunks of ~1/16 of a thread's share: cheap to hand out, and a preempted thread
-    // (the host is shared) does not hold the others at the join.
+    // (the host is shared) does not hold the others at the join. Within a chunk each product
+    // knows the next one it runs, and the AVX2 path pulls that one's operands into L2 meanwhile.
     const int64_t chunk = std::max<int64_t>(1, batch / (threads * 16));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, chunk)
-    for (int64_t b = 0; b < batch; ++b) {
+    const int64_t chunks = (batch + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t end = std::min(batch, (ch + 1) * chunk);
+      for (int64_t b = ch * chunk; b < end; ++b) {
 #if defined(SMYRF_HAVE_AVX2_BUILD)
-      if (avx2) {
-        sgemm_avx2(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb,
-                   beta, C + b * stride_c, ldc, 1);
-        continue;
-      }
+        if (avx2) {
+          const bool more = b + 1 < end;
+          sgemm_avx2_batch_item(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda,
+                                B + b * stride_b, ldb, beta, C + b * stride_c, ldc,
+                                more && stride_a ? A + (b + 1) * stride_a : nullptr,
+                                more && stride_b ? B + (b + 1) * stride_b : nullptr);
+          continue;
+        }
 #endif
-      gemm_portable<float>(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda,
-                           B + b * stride_b, ldb, beta, C + b * stride_c, ldc, 1);
+        gemm_portable<float>(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda,
+                             B + b * stride_b, ldb, beta, C + b * stride_c, ldc, 1);
+      }
     }
     return;
   }

@@ -367,6 +367,51 @@ TEST_CASE("sgemm_batched matches per-matrix products, stride 0 broadcasts") {
   });
 }
 
+TEST_CASE("sgemm_batched per-product path on 1, 2 and 3 threads: strides, transposes, chunks") {
+  // Products of 32^3 and up in a batch run one per thread in chunks, each pulling the next
+  // product's A and B (padded rows here, or one dense run) into L2 while it computes. Batches
+  // that are no multiple of the chunk, every transpose, padded leading dimensions and batch
+  // strides, alpha / beta, and a broadcast A (stride 0: nothing to prefetch) on 1, 2 and 3 threads.
+  const int prev_threads = omp_get_max_threads();
+  for_each_isa([&] {
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      CAPTURE(threads);
+      for (int t = 0; t < 4; ++t) {
+        for (int64_t n : {int64_t{32}, int64_t{45}, int64_t{128}}) {
+          const bool ta = t & 1, tb = t & 2;
+          const int64_t batch = n == 128 ? 7 : 37, M = n, N = n + 3, K = n - 1;
+          const int64_t pad = n == 45 ? 0 : 5;  // 45: dense rows (one contiguous run)
+          const int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + 2;
+          const int64_t sa = (ta ? K : M) * lda + (n == 32 ? 0 : 9);
+          const int64_t sb = (tb ? N : K) * ldb + 3, sc = M * ldc + 1;
+          const bool broadcast_a = n == 32;
+          std::mt19937 rng(static_cast<uint32_t>(13 + t + n));
+          std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+          std::vector<float> A((broadcast_a ? 1 : batch) * sa), B(batch * sb), C(batch * sc);
+          for (auto& x : A) x = u(rng);
+          for (auto& x : B) x = u(rng);
+          for (auto& x : C) x = u(rng);
+          std::vector<float> ref = C;
+          const int64_t sa_eff = broadcast_a ? 0 : sa;
+          for (int64_t b = 0; b < batch; ++b)
+            sgemm_reference(ta, tb, M, N, K, -0.5f, A.data() + b * sa_eff, lda, B.data() + b * sb,
+                            ldb, 1.5f, ref.data() + b * sc, ldc);
+          sgemm_batched(ta, tb, batch, M, N, K, -0.5f, A.data(), lda, sa_eff, B.data(), ldb, sb,
+                        1.5f, C.data(), ldc, sc);
+          double worst = 0;
+          for (size_t i = 0; i < C.size(); ++i)
+            worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+          CAPTURE(t);
+          CAPTURE(n);
+          CHECK(worst < 1e-5 * (K + 2) * 4);
+        }
+      }
+    }
+  });
+  omp_set_num_threads(prev_threads);
+}
+
 namespace {
 void dgemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
                  int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {

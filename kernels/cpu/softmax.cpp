@@ -45,22 +45,32 @@ template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+  // short softmax rows go through the row pipeline (softmax_avx2.h: softmax_rows_f32)
+  const bool piped = vec && !log && n <= avx2::kSoftmaxPipedMax;
+  const int64_t ahead = avx2::prefetch_rows_ahead(n);
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
-    // streamed softmax keeps a row's exps here until they are scaled (see softmax_avx2.h)
-    std::vector<float> scratch(stream && !log ? static_cast<size_t>(n) : 0);
+    // streamed softmax keeps its exps here until they are scaled (see softmax_avx2.h)
+    std::vector<float> scratch(stream && !log ? static_cast<size_t>((piped ? 2 : 1) * n) : 0);
+    if (piped) {  // this thread's block of the static schedule, as one call
+      const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+      if constexpr (std::is_same_v<T, float>)
+        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, scratch.data(), stream);
+    } else {
 #pragma omp for schedule(static) nowait
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * n;
-      T* yr = y + r * n;
-      if constexpr (std::is_same_v<T, float>) {
-        if (vec) {
-          avx2::softmax_row_f32(xr, yr, n, log, scratch.data(), stream,
-                                r + 1 < rows ? xr + n : nullptr);
-          continue;
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * n;
+        T* yr = y + r * n;
+        if constexpr (std::is_same_v<T, float>) {
+          if (vec) {
+            avx2::softmax_row_f32(xr, yr, n, log, scratch.data(), stream,
+                                  r + ahead < rows ? xr + ahead * n : nullptr);
+            continue;
+          }
         }
+        softmax_row_ref(xr, yr, n, log);
       }
-      softmax_row_ref(xr, yr, n, log);
     }
     if (stream) streaming_store_fence();
   }
@@ -100,6 +110,7 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
 template <typename T>
 void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
                         int64_t C, int64_t ignore_index, double eps) {
+  const int64_t ahead = avx2::prefetch_rows_ahead(C);
 #pragma omp parallel for if (rows_parallel_ok(rows, C)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = logits + r * C;
@@ -107,7 +118,7 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
     if constexpr (std::is_same_v<T, float>) {
       if (active_isa() == Isa::Avx2)  // the plain sum only feeds label smoothing
         avx2::cross_entropy_row_f32(xr, C, &l, eps != 0 ? &sum_x : nullptr,
-                                    r + 1 < rows ? xr + C : nullptr);
+                                    r + ahead < rows ? xr + ahead * C : nullptr);
     }
     if (!(std::is_same_v<T, float> && active_isa() == Isa::Avx2)) {
       double m = -std::numeric_limits<double>::infinity();

@@ -84,11 +84,12 @@ bool streams(int64_t elems) { return use_streaming_stores(elems * int64_t(sizeof
 TEST_CASE("softmax / log_softmax rows with streaming stores: AVX2 vs scalar") {
   if (!cpu_has_avx2_fma()) return;
   // every shape writes >= 16 MiB, so the AVX2 path streams (unless SMYRF_STREAMING_STORES=0):
-  // 7-wide rows (shorter than the aligned body), odd rows that start at every alignment, and
-  // rows of several chunks (more than the 16 chunks kept on the stack)
+  // 7-wide rows (shorter than the aligned body), odd rows that start at every alignment, rows of
+  // several chunks (more than the 16 chunks kept on the stack), and the row pipeline of softmax
+  // (rows up to avx2::kSoftmaxPipedMax) with unaligned rows and edge rows inside it
   struct Shape {
     int64_t rows, n;
-  } shapes[] = {{600011, 7}, {1031, 4099}, {14, 300007}};
+  } shapes[] = {{600011, 7}, {1031, 4099}, {14, 300007}, {4099, 1031}, {1027, 4096}};
   for (auto [rows, n] : shapes) {
     CAPTURE(rows);
     CAPTURE(n);

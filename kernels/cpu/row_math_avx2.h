@@ -14,8 +14,10 @@
 // Accuracy (tests/kernels/test_row_math_avx2.cpp sweeps [-87, 0] against double):
 //   exp_sum_ps  <= 2.2 ulp on [-1, 0], growing to 6 ulp at -87 (the one-FMA reduction);
 //               x < -87 and -inf give exp(-87) ~ 1.6e-38, not 0: only for sums of exp(x - max),
-//               where such terms are far below the rounding of the leading term 1. A NaN input
-//               gives an unspecified value: callers detect NaN (and +inf) rows from the max.
+//               where such terms are far below the rounding of the leading term 1. Also valid
+//               on (0, 64] (<= 4.1 ulp): the single-pass logsumexp sums about a guess up to 64
+//               below the row's max. NaN and +inf inputs give NaN (the clamp keeps NaN, and
+//               inf - inf in the reduction makes one): a sum with one is NaN.
 //   exp_row_ps  <= 2.2 ulp on [-87, 0] (two-constant reduction), x < -87 and -inf -> 0: for
 //               stored exps. NaN as above.
 #pragma once

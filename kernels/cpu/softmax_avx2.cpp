@@ -13,6 +13,15 @@
 // come from memory while the exps compute, measured 20-40% slower on one thread: the demand
 // misses stall the exps. The software prefetch stays.)
 //
+// Cross-entropy's logsumexp needs no max pass: exp_sum_about_guess sums exp(x - g) about the
+// max g of the row's first vector in one read from memory (software-prefetched kAhead ahead),
+// taking the true max alongside only to check that no term could overflow; the chunked two-pass
+// path is its fallback (NaN / inf rows, late outliers). The single-pass loops (cross-entropy
+// backward, the first pass of softmax backward) prefetch kAhead ahead as well. Interleaved on the
+// loaded host (16M floats, 2 threads, CPU time, medians of 5 rounds): cross-entropy forward
+// 16384 x 1024 / 2048 x 8192 / 512 x 32768 0.42 / 0.47 / 0.49 -> 0.34 / 0.40 / 0.43 ns an
+// element; backward 0.82 / 0.67 / 0.61 -> 0.47 / 0.46 / 0.41; softmax backward 5-20% faster.
+//
 // Short softmax rows (up to kSoftmaxPipedMax, one chunk) run as a pipeline over a thread's rows
 // (softmax_rows_f32): row r's scaling pass goes out from inside row r + 1's exp loop, one vector
 // of stores per exp vector. Done as a pass of its own, the scaling sent a burst of stores with the
@@ -128,6 +137,62 @@ double exp_store_sum(const float* x, float* w, int64_t n, float m, RowPrefetch& 
     _mm256_storeu_ps(w + i, e);
     return e;
   });
+}
+
+// The single-pass logsumexp (exp_sum_about_guess): how far above its guess the row's max may lie
+// (every term stays below e^64, a float sum of them far from overflow), and how far ahead of its
+// loads the pass prefetches, in floats (8 KiB; the hardware prefetchers stop at each 4 KiB
+// page, and a compute-bound loop alone keeps too few misses in flight).
+constexpr float kSpread = 64.f;
+constexpr int64_t kAhead = 2048;
+
+// One read of a row: S = sum exp(x - g) about a guess g, the max of the first vector, with the
+// row's max M taken alongside (the exact shift does not matter for a sum: lse = g + log S). This
+// saves the separate max pass and lets the loads stream from memory, prefetched kAhead ahead,
+// while the exps compute. False (the caller takes the two-pass path) when g is not finite (the
+// first vector all -inf, or NaN / inf in it), when M > g + kSpread (a late outlier: terms up to
+// exp(M - g) could overflow), or when S is not finite (a NaN or +inf in the row makes it NaN).
+// S >= 1: the entry equal to g adds exp(0).
+bool exp_sum_about_guess(const float* x, int64_t n, float* g_out, double* S_out) {
+  const float g = hmax_ps(load_tail(x, n < 8 ? n : 8, neg_inf()));
+  if (!std::isfinite(g)) return false;
+  const __m256 gv = _mm256_set1_ps(g);
+  auto term = [&](int64_t i) { return _mm256_sub_ps(_mm256_loadu_ps(x + i), gv); };
+  __m256 mx0 = gv, mx1 = gv;
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kFlush) {
+    const int64_t e = b + kFlush < n ? b + kFlush : n;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = b;
+    for (; i + 32 <= e; i += 32) {
+      _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead + 16), _MM_HINT_T0);
+      const __m256 t0 = term(i), t1 = term(i + 8), t2 = term(i + 16), t3 = term(i + 24);
+      mx0 = _mm256_max_ps(mx0, _mm256_max_ps(t0, t1));
+      mx1 = _mm256_max_ps(mx1, _mm256_max_ps(t2, t3));
+      a0 = exp_sum_acc_ps(t0, a0);
+      a1 = exp_sum_acc_ps(t1, a1);
+      a2 = exp_sum_acc_ps(t2, a2);
+      a3 = exp_sum_acc_ps(t3, a3);
+    }
+    for (; i + 8 <= e; i += 8) {
+      const __m256 t = term(i);
+      mx0 = _mm256_max_ps(mx0, t);
+      a0 = exp_sum_acc_ps(t, a0);
+    }
+    if (i < e) {
+      const __m256 t = _mm256_sub_ps(load_tail(x + i, e - i, neg_inf()), gv);
+      mx1 = _mm256_max_ps(mx1, t);
+      a1 = exp_sum_acc_ps(t, a1);
+    }
+    total += hsum_pd(add_widened(_mm256_setzero_pd(),
+                                 _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))));
+  }
+  // the max holds x - g; a NaN may be dropped from it, but not from the sum
+  if (!(hmax_ps(_mm256_max_ps(mx0, mx1)) <= kSpread) || !std::isfinite(total)) return false;
+  *g_out = g;
+  *S_out = total;
+  return true;
 }
 
 // Chunk c's bounds and the prefetch of what follows it: the next chunk, or after the last one
@@ -333,7 +398,12 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
       return _mm256_fnmadd_ps(exp_ps(yv), sv, gv);
     });
   }
+  // the first pass reads y and dy from memory, prefetched kAhead ahead
   const double s = row_sum(n, [&](int64_t j, bool tail) {
+    if ((j & 15) == 0) {
+      _mm_prefetch(reinterpret_cast<const char*>(y + j + kAhead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(dy + j + kAhead), _MM_HINT_T0);
+    }
     if (tail) return _mm256_mul_ps(load_tail(dy + j, n - j, zero), load_tail(y + j, n - j, zero));
     return _mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j));
   });
@@ -354,7 +424,14 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
       return tail ? load_tail(x + i, C - i, zero) : _mm256_loadu_ps(x + i);
     });
   }
-  const Chunks ch(x, C, kChunk, next);  // cross-entropy rows are chunked alike
+  float g;
+  double S;
+  if (exp_sum_about_guess(x, C, &g, &S)) {
+    *lse = g + std::log(S);
+    return;
+  }
+  // the two-pass path: each chunk's max, then its exp-sum from cache
+  const Chunks ch(x, C, kChunk, next);
   ChunkStats st(ch.count);
   for (int64_t c = 0; c < ch.count; ++c) {
     const int64_t b = ch.begin(c), len = ch.len(c);
@@ -373,7 +450,6 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
     st.s[c] = exp_sum(x + b, len, m, pf);
   }
   float M;
-  double S;
   combine(st, ch.count, &M, &S);
   // an all -inf row: the reference's exp(-inf - -inf) is NaN, and so is this
   *lse = M == -kInf ? std::numeric_limits<double>::quiet_NaN() : M + std::log(S);
@@ -386,7 +462,9 @@ void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double
   const __m256 ov = _mm256_set1_ps(static_cast<float>(off));
   const __m256 dtv = _mm256_set1_ps(dt);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  // one pass from memory: prefetched kAhead ahead (into the next row past the end), once a line
   write_row(dx, C, stream, [&](int64_t i, bool tail) {
+    if ((i & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
     const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(C - i)) : _mm256_loadu_ps(x + i);
     const __m256 d = _mm256_mul_ps(gv, _mm256_sub_ps(exp_nonpos_ps(_mm256_sub_ps(v, lv)), ov));
     if (t < i || t >= i + 8) return d;

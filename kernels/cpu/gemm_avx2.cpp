@@ -29,6 +29,7 @@
 #include "kernels/cpu/transpose_avx2.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -125,7 +126,8 @@ __attribute__((always_inline)) inline void store_tile(__m256 (&acc)[6][2], float
   }
 template <int R, bool PackedA>
 void micro_kernel(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-                  int64_t b_ks, float* c, int64_t ldc, int n, float alpha, float beta) {
+                  int64_t b_ks, float* c, int64_t ldc, int n, float alpha, float beta,
+                  const float* pf = nullptr, int64_t pf_n = 0) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   // The C tile is read and written only after the K loop; fetching it now hides the miss. A row
@@ -135,8 +137,24 @@ void micro_kernel(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const f
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
   }
   if (PackedA) {
+    // The first pf_n k steps each also pull one line (16 floats) of pf into L2: the caller's
+    // share of the next B panel (see run_packed_block).
+    int64_t k = 0;
+    for (const int64_t kp = std::min(pf_n, K); k < kp; ++k) {
+      _mm_prefetch(reinterpret_cast<const char*>(pf + k * 16), _MM_HINT_T1);
+      const __m256 b0 = _mm256_loadu_ps(b);
+      const __m256 b1 = _mm256_loadu_ps(b + 8);
+      b += b_ks;
+      SMYRF_FMA_ROW(0, a + 0)
+      SMYRF_FMA_ROW(1, a + 1)
+      SMYRF_FMA_ROW(2, a + 2)
+      SMYRF_FMA_ROW(3, a + 3)
+      SMYRF_FMA_ROW(4, a + 4)
+      SMYRF_FMA_ROW(5, a + 5)
+      a += MR;
+    }
 #pragma GCC unroll 4
-    for (int64_t k = 0; k < K; ++k) {
+    for (; k < K; ++k) {
       const __m256 b0 = _mm256_loadu_ps(b);
       const __m256 b1 = _mm256_loadu_ps(b + 8);
       b += b_ks;
@@ -238,6 +256,32 @@ void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t
     for (int j = 0; j < n; ++j) d[j] = src[j * ldb + k];
     for (int j = n; j < NR; ++j) d[j] = 0.0f;
   }
+}
+
+// Packs op(B)[k0:k0+kc, j0:j0+ncols] into consecutive 16-column panels (panel p at
+// dst + p * kc * 16), the last one zero padded. Without a transpose each panel is 64 bytes of
+// each of kc rows ldb apart, i.e. for the usual ldb one line per page: packing panel by panel
+// touches every page once per panel. Up to 8 panels go row by row instead, 512 contiguous
+// bytes of each row into 8 destination streams, so each page visit brings 8 lines.
+void pack_b_panels(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                   int64_t ncols, float* dst) {
+  constexpr int64_t G = 8;
+  const int64_t full = trans_b ? 0 : ncols / NR;
+  for (int64_t p = 0; p < full; p += G) {
+    const int64_t g = std::min(G, full - p);
+    const float* src = B + k0 * ldb + j0 + p * NR;
+    float* d = dst + p * NR * kc;
+    for (int64_t k = 0; k < kc; ++k, src += ldb) {
+      for (int64_t q = 0; q < g; ++q) {
+        float* dq = d + q * NR * kc + k * NR;
+        _mm256_store_ps(dq, _mm256_loadu_ps(src + q * NR));
+        _mm256_store_ps(dq + 8, _mm256_loadu_ps(src + q * NR + 8));
+      }
+    }
+  }
+  for (int64_t j = full * NR; j < ncols; j += NR)
+    pack_b_panel(trans_b, B, ldb, k0, kc, j0 + j,
+                 static_cast<int>(std::min<int64_t>(NR, ncols - j)), dst + j * kc);
 }
 
 // Packs op(A)[i0:i0+mc, k0:k0+kc] into 6-row panels: panel p holds dst[p * kc * MR + k * MR + i],
@@ -410,19 +454,42 @@ int64_t k_block(int64_t K) {
 
 // One packed A block (mc x kc, 6-row panels) against packed B panels (kc x 16 each, nc columns):
 // the jr / ir loops of the blocking, C[ic.., jc..] += (or = beta *) the products.
+// While the tiles of one B panel run, their micro-kernels pull the next panel into L2 (each tile
+// an equal share of its kc lines): when the packed B block is larger than L2 (2048 columns) the
+// panel would otherwise come from L3, page by page, as the first tile runs. `next` (optional)
+// hands out more lines to prefetch, a few before each tile: the rows of A the caller packs next.
 void run_packed_block(int64_t mc, int64_t nc, int64_t kc, const float* ap, const float* bp,
-                      float* c, int64_t ldc, float alpha, float beta) {
+                      float* c, int64_t ldc, float alpha, float beta,
+                      NextPrefetcher* next = nullptr) {
+  const int64_t tiles = mc / MR;  // full tiles per panel
+  const int64_t all_tiles = (nc + NR - 1) / NR * ((mc + MR - 1) / MR);
+  const int64_t per_tile = next ? (next->lines() + all_tiles - 1) / all_tiles : 0;
   for (int64_t jr = 0; jr < nc; jr += NR) {
     const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
     const float* b = bp + jr * kc;
+    const float* b_next = jr + NR < nc ? b + NR * kc : nullptr;
     float* cj = c + jr;
     int64_t ir = 0;
-    for (; ir + MR <= mc; ir += MR)
-      micro_kernel<MR, true>(kc, ap + ir * kc, 0, 0, b, NR, cj + ir * ldc, ldc, n, alpha, beta);
+    for (int64_t t = 0; ir + MR <= mc; ir += MR, ++t) {
+      const int64_t l0 = kc * t / tiles, l1 = kc * (t + 1) / tiles;
+      if (next) next->issue(per_tile);
+      micro_kernel<MR, true>(kc, ap + ir * kc, 0, 0, b, NR, cj + ir * ldc, ldc, n, alpha, beta,
+                             b_next ? b_next + l0 * NR : nullptr, b_next ? l1 - l0 : 0);
+    }
+    if (next) next->issue(per_tile);
     if (ir < mc)
       tile<true>(static_cast<int>(mc - ir), kc, ap + ir * kc, 0, 0, b, NR, cj + ir * ldc, ldc, n,
                  alpha, beta);
   }
+}
+
+// The source of op(A)[i0:i0+mc, k0:k0+kc] (what pack_a_block reads) as a prefetch region.
+void add_a_block(NextPrefetcher& next, bool trans_a, const float* A, int64_t lda, int64_t i0,
+                 int64_t mc, int64_t k0, int64_t kc) {
+  if (trans_a)
+    next.add(A + k0 * lda + i0, kc, mc, lda);
+  else
+    next.add(A + i0 * lda + k0, mc, kc, lda);
 }
 
 // Large products: packed A and B, blocked for the cache hierarchy (see the top of the file).
@@ -439,13 +506,19 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
     for (int64_t pc = 0; pc < K; pc += kb) {
       const int64_t kc = std::min(kb, K - pc);
       const float beta_eff = pc == 0 ? beta : 1.0f;
-      for (int64_t jr = 0; jr < nc; jr += NR)
-        pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr,
-                     static_cast<int>(std::min<int64_t>(NR, nc - jr)), bp + jr * kc);
+      pack_b_panels(trans_b, B, ldb, pc, kc, jc, nc, bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
+        // The next A block's rows go to L2 while this one computes (the packing then reads
+        // L2 rather than waiting on DRAM page by page).
+        NextPrefetcher next;
+        if (ic + MC < M)
+          add_a_block(next, trans_a, A, lda, ic + MC, std::min(MC, M - ic - MC), pc, kc);
+        else if (pc + kb < K)
+          add_a_block(next, trans_a, A, lda, 0, std::min(MC, M), pc + kb,
+                      std::min(kb, K - pc - kb));
         pack_a_block(trans_a, A, lda, ic, mc, pc, kc, ap);
-        run_packed_block(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, alpha, beta_eff);
+        run_packed_block(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, alpha, beta_eff, &next);
       }
     }
   }
@@ -475,9 +548,12 @@ void gemm_blocked_team(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
   float* bp_pair = tl_b.get(2 * b_size);  // the caller's buffer, shared by the team
   const int64_t k_steps = (K + kb - 1) / kb;
   const int64_t steps = (N + NC - 1) / NC * k_steps;
+  const int64_t total = steps * blocks;
+  std::atomic<int64_t> claim{0};
 #pragma omp parallel num_threads(threads)
   {
     float* ap = tl_a.get(static_cast<size_t>(kb) * mc_max);
+    int64_t mine = claim.fetch_add(1, std::memory_order_relaxed);
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t jc = s / k_steps * NC, pc = s % k_steps * kb;
       const int64_t nc = std::min(NC, N - jc), kc = std::min(kb, K - pc);
@@ -485,17 +561,29 @@ void gemm_blocked_team(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
       float* bp = bp_pair + (s & 1) * b_size;
       const int64_t panels = (nc + NR - 1) / NR;
 #pragma omp for schedule(static) nowait
-      for (int64_t p = 0; p < panels; ++p)
-        pack_b_panel(trans_b, B, ldb, pc, kc, jc + p * NR,
-                     static_cast<int>(std::min<int64_t>(NR, nc - p * NR)), bp + p * NR * kc);
+      for (int64_t p = 0; p < panels; p += 8)
+        pack_b_panels(trans_b, B, ldb, pc, kc, jc + p * NR, std::min<int64_t>(8 * NR, nc - p * NR),
+                      bp + p * NR * kc);
 #pragma omp barrier
-#pragma omp for schedule(dynamic, 1) nowait
-      for (int64_t blk = 0; blk < blocks; ++blk) {
+      // Blocks are claimed one ahead: a thread takes its next block as it starts the current one,
+      // so the current block's micro-kernels can pull the next one's rows of A into L2 for its
+      // packing. A claim may fall into the next step; it runs there, after that step's barrier.
+      while (mine < (s + 1) * blocks) {
+        const int64_t blk = mine - s * blocks;
         const int64_t ic = tiles * blk / blocks * MR;
         const int64_t mc = std::min(tiles * (blk + 1) / blocks * MR, M) - ic;
+        mine = claim.fetch_add(1, std::memory_order_relaxed);
+        NextPrefetcher next;
+        if (mine < total) {
+          const int64_t ns = mine / blocks, nb = mine % blocks;
+          const int64_t nic = tiles * nb / blocks * MR;
+          const int64_t nmc = std::min(tiles * (nb + 1) / blocks * MR, M) - nic;
+          const int64_t npc = ns % k_steps * kb;
+          if (nmc > 0) add_a_block(next, trans_a, A, lda, nic, nmc, npc, std::min(kb, K - npc));
+        }
         if (mc <= 0) continue;
         pack_a_block(trans_a, A, lda, ic, mc, pc, kc, ap);
-        run_packed_block(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, alpha, beta_eff);
+        run_packed_block(mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, alpha, beta_eff, &next);
       }
     }
   }
@@ -548,9 +636,7 @@ void gemm_blocked_team_wide(bool trans_a, bool trans_b, int64_t M, int64_t N, in
         const int64_t jc = col_tiles * blk / blocks * NR;
         const int64_t nc = std::min(col_tiles * (blk + 1) / blocks * NR, N) - jc;
         if (nc <= 0) continue;
-        for (int64_t jr = 0; jr < nc; jr += NR)
-          pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr,
-                       static_cast<int>(std::min<int64_t>(NR, nc - jr)), bp + jr * kc);
+        pack_b_panels(trans_b, B, ldb, pc, kc, jc, nc, bp);
         for (int64_t ic = 0; ic < rows; ic += MC)
           run_packed_block(std::min(MC, rows - ic), nc, kc, ap + ic * kc, bp,
                            C + (i0 + ic) * ldc + jc, ldc, alpha, beta_eff);

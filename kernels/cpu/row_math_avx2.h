@@ -18,8 +18,9 @@
 //               on (0, 64] (<= 4.1 ulp): the single-pass logsumexp sums about a guess up to 64
 //               below the row's max. NaN and +inf inputs give NaN (the clamp keeps NaN, and
 //               inf - inf in the reduction makes one): a sum with one is NaN.
-//   exp_row_ps  <= 2.2 ulp on [-87, 0] (two-constant reduction), x < -87 and -inf -> 0: for
-//               stored exps. NaN as above.
+//   exp_row_ps  <= 2.2 ulp on [-87, 0] (two-constant reduction), and on (0, 64] (the single-pass
+//               softmax's exps about a guess), x < -87 and -inf -> 0: for stored exps. NaN as
+//               above.
 #pragma once
 #include <immintrin.h>
 

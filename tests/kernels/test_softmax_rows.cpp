@@ -62,7 +62,7 @@ void check_close(const float* got, const float* want, int64_t n, double rel, dou
 }
 
 // rows x n logits with edge rows: all -inf, half -inf, a NaN, a +inf, huge, tiny, near the exp
-// overflow, and (for long rows) the first chunk all -inf
+// overflow, (for long rows) the first chunk all -inf, and a late outlier
 std::vector<float> edge_rows(int64_t rows, int64_t n, uint32_t seed) {
   auto v = randn(static_cast<size_t>(rows * n), seed, 4.f);
   auto row = [&](int64_t r) { return v.data() + (r % rows) * n; };
@@ -74,6 +74,8 @@ std::vector<float> edge_rows(int64_t rows, int64_t n, uint32_t seed) {
   for (int64_t i = 0; i < n; ++i) row(6)[i] *= 1e-30f;
   for (int64_t i = 0; i < n; ++i) row(7)[i] += 80.f;
   for (int64_t i = 0; i < std::min<int64_t>(n - 1, 20000); ++i) row(8)[i] = -kInf;
+  // a late outlier far above the first 8 values (the single-pass guess): the two-pass path
+  row(9)[n - 1] = 200.f;
   return v;
 }
 

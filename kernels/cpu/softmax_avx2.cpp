@@ -375,9 +375,14 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
   double Sg;
   if ((log ? exp_sum_about_guess<false>(x, nullptr, n, nullptr, &g, &Sg)
            : exp_sum_about_guess<true>(x, w, n, nullptr, &g, &Sg))) {
+    // a long row's write pass reads no memory (its exps or x are in cache): it pulls the next
+    // row's first n / 8 floats past what the exp loop prefetched, a line per 128 floats written
+    // (64 x 262144, same A/B: 0-5% faster; n / 4 no better)
+    RowPrefetch pf(next && n > 2 * kAhead ? next + kAhead : nullptr, n / 8);
     if (log) {
       const __m256 l = _mm256_set1_ps(static_cast<float>(g + std::log(Sg)));
       return write_row_from_end(y, n, stream, [&](int64_t i, bool tail) {
+        if ((i & 127) == 0) pf.step();
         const __m256 v =
             tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
         return _mm256_sub_ps(v, l);
@@ -385,6 +390,7 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
     }
     const __m256 f = _mm256_set1_ps(static_cast<float>(1.0 / Sg));
     return write_row_from_end(y, n, stream, [&](int64_t i, bool tail) {
+      if ((i & 127) == 0) pf.step();
       const __m256 v = tail ? _mm256_maskload_ps(w + i, tail_mask(n - i)) : _mm256_loadu_ps(w + i);
       return _mm256_mul_ps(v, f);
     });

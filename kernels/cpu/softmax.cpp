@@ -45,8 +45,8 @@ template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
-  // short softmax rows go through the row pipeline (softmax_avx2.h: softmax_rows_f32)
-  const bool piped = vec && !log && n <= avx2::kSoftmaxPipedMax;
+  // rows up to 64K floats go through the row pipeline (softmax_avx2.h: softmax_rows_f32)
+  const bool piped = vec && n <= avx2::kSoftmaxPipedMax;
   const int64_t ahead = avx2::prefetch_rows_ahead(n);
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
@@ -56,7 +56,7 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
       const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
       const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
       if constexpr (std::is_same_v<T, float>)
-        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, scratch.data(), stream);
+        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, log, scratch.data(), stream);
     } else {
 #pragma omp for schedule(static) nowait
       for (int64_t r = 0; r < rows; ++r) {

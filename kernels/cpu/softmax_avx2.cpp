@@ -24,12 +24,13 @@
 // 0.34 / 0.40 / 0.43 ns an element; backward 0.82 / 0.67 / 0.61 -> 0.47 / 0.46 / 0.41; softmax
 // backward 5-20% faster.
 //
-// Short softmax rows (up to kSoftmaxPipedMax, one chunk) run as a pipeline over a thread's rows
-// (softmax_rows_f32): row r's scaling pass goes out from inside row r + 1's exp loop, one vector
-// of stores per exp vector. Done as a pass of its own, the scaling sent a burst of stores with the
-// core otherwise idle and no read in flight: time ~ compute + memory. Interleaved on the loaded
-// host (16M floats, 2 threads, CPU time, medians of 5 rounds): 4096 x 4096 0.63 -> 0.58 ns an
-// element, 16384 x 1024 unchanged within the noise.
+// Rows up to kSoftmaxPipedMax run as a pipeline over a thread's rows (softmax_rows_f32): row r's
+// write pass (exps times 1 / sum, or x - lse) goes out from inside row r + 1's exp loop, one
+// vector of stores per exp vector. Done as a pass of its own, the write sent a burst of stores
+// with the core otherwise idle and no read in flight: time ~ compute + memory. Interleaved on the
+// loaded host (16M floats, 2 threads, CPU time, medians of 5 rounds): softmax 4096 x 4096 0.63
+// -> 0.58 ns an element, 1024 x 16384 6-11% faster, 16384 x 1024 unchanged within the noise;
+// log_softmax 10-17% faster on 1024-, 4096- and 16384-wide rows.
 #include "kernels/cpu/softmax_avx2.h"
 
 #include <immintrin.h>
@@ -157,19 +158,22 @@ struct PendingScale {
   float* y = nullptr;
   int64_t n = 0, j = 0;
   __m256 f = _mm256_setzero_ps();
-  bool stream = false;
-  void start(const float* w_, float* y_, int64_t n_, float f_, bool stream_) {
+  bool stream = false, sub = false;
+  // y = w * f (softmax: the exps times 1 / sum), or with sub y = w - f (log_softmax: x - lse)
+  inline __m256 apply(__m256 v) const { return sub ? _mm256_sub_ps(v, f) : _mm256_mul_ps(v, f); }
+  void start(const float* w_, float* y_, int64_t n_, float f_, bool stream_, bool sub_) {
     w = w_, y = y_, n = n_, j = 0, f = _mm256_set1_ps(f_), stream = stream_ && n_ >= 16;
+    sub = sub_;
     if (stream) {
       const int64_t head =
           static_cast<int64_t>((32 - reinterpret_cast<uintptr_t>(y) % 32) % 32) / 4;
-      if (head) _mm256_maskstore_ps(y, tail_mask(head), _mm256_mul_ps(_mm256_loadu_ps(w), f));
+      if (head) _mm256_maskstore_ps(y, tail_mask(head), apply(_mm256_loadu_ps(w)));
       j = head;
     }
   }
   inline void step() {
     if (j + 8 > n) return;
-    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(w + j), f);
+    const __m256 v = apply(_mm256_loadu_ps(w + j));
     if (stream)
       _mm256_stream_ps(y + j, v);
     else
@@ -181,7 +185,7 @@ struct PendingScale {
     while (j + 8 <= n) step();
     if (j < n)
       _mm256_maskstore_ps(y + j, tail_mask(n - j),
-                          _mm256_mul_ps(_mm256_maskload_ps(w + j, tail_mask(n - j)), f));
+                          apply(_mm256_maskload_ps(w + j, tail_mask(n - j))));
     y = nullptr;
   }
 };
@@ -190,8 +194,8 @@ struct PendingScale {
 // row's max M taken alongside (the exact shift does not matter: lse = g + log S, softmax =
 // exp(x - g) / S). This saves the separate max pass and lets the loads stream from memory,
 // prefetched kAhead ahead, while the exps compute. With kStore the exps also go to w (exp_row_ps,
-// as the two-pass path stores them) and, when pend is not null, the pending row's scaling moves
-// one vector per exp vector. False (the caller takes the two-pass path, which rewrites all of w)
+// as the two-pass path stores them). When pend is not null, the pending row's scaling moves one
+// vector per exp vector. False (the caller takes the two-pass path, which rewrites all of w)
 // when g is not finite (the first vector all -inf, or NaN / inf in it), when M > g + kSpread (a
 // late outlier: terms up to exp(M - g) could overflow), or when S is not finite (a NaN or +inf
 // in the row makes it NaN). S >= 1: the entry equal to g adds exp(0).
@@ -210,6 +214,7 @@ bool exp_sum_about_guess(const float* x, float* w, int64_t n, PendingScale* pend
       if (pend) pend->step();
       return _mm256_add_ps(a, e);
     } else {
+      if (pend) pend->step();
       return exp_sum_acc_ps(t, a);
     }
   };
@@ -327,7 +332,7 @@ double exp_store_sum_piped(const float* x, float* w, int64_t n, float m, RowPref
 
 }  // namespace
 
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, float* scratch,
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, float* scratch,
                       bool stream) {
   const float kNaN = std::numeric_limits<float>::quiet_NaN();
   const int64_t ahead = prefetch_rows_ahead(n);
@@ -335,14 +340,18 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, float* 
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    // the exps wait in y itself (plain stores) or in the scratch row that the pending row does
-    // not use (streaming)
-    float* w = stream ? scratch + (pend.w == scratch ? n : 0) : yr;
+    // softmax's exps wait in y itself (plain stores) or in the scratch row that the pending row
+    // does not use (streaming); log_softmax's pending row reads x
+    float* w = log ? nullptr : stream ? scratch + (pend.w == scratch ? n : 0) : yr;
     float g;
     double Sg;
-    if (exp_sum_about_guess<true>(xr, w, n, &pend, &g, &Sg)) {
+    if (log ? exp_sum_about_guess<false>(xr, nullptr, n, &pend, &g, &Sg)
+            : exp_sum_about_guess<true>(xr, w, n, &pend, &g, &Sg)) {
       pend.finish();
-      pend.start(w, yr, n, static_cast<float>(1.0 / Sg), stream);
+      if (log)
+        pend.start(xr, yr, n, static_cast<float>(g + std::log(Sg)), stream, true);
+      else
+        pend.start(w, yr, n, static_cast<float>(1.0 / Sg), stream, false);
       continue;
     }
     // the two-pass path (edge rows)
@@ -351,14 +360,20 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, float* 
       fill_row(yr, n, kNaN, stream);
       continue;
     }
-    if (m == -kInf) {
-      fill_row(yr, n, 0.f, stream);
+    if (m == -kInf) {  // every entry -inf: softmax 0, log_softmax x (-inf)
+      fill_row(yr, n, log ? -kInf : 0.f, stream);
       continue;
     }
     RowPrefetch pf(r + ahead < rows ? xr + ahead * n : nullptr, n);
+    if (log) {
+      pend.finish();
+      const double S = exp_sum(xr, n, m, pf);
+      pend.start(xr, yr, n, static_cast<float>(m + std::log(S)), stream, true);
+      continue;
+    }
     const double S = exp_store_sum_piped(xr, w, n, m, pf, pend);
     pend.finish();
-    pend.start(w, yr, n, static_cast<float>(1.0 / S), stream);
+    pend.start(w, yr, n, static_cast<float>(1.0 / S), stream, false);
   }
   pend.finish();
 }

@@ -530,14 +530,16 @@ void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double
                                     double off, int64_t t, float dt, bool stream) {
   const __m256 lv = _mm256_set1_ps(static_cast<float>(lse));
   const __m256 gv = _mm256_set1_ps(static_cast<float>(g));
-  const __m256 ov = _mm256_set1_ps(static_cast<float>(off));
+  const __m256 gov = _mm256_set1_ps(static_cast<float>(g * off));
   const __m256 dtv = _mm256_set1_ps(dt);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   // one pass from memory: prefetched kAhead ahead (into the next row past the end), once a line
   write_row(dx, C, stream, [&](int64_t i, bool tail) {
     if ((i & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
     const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(C - i)) : _mm256_loadu_ps(x + i);
-    const __m256 d = _mm256_mul_ps(gv, _mm256_sub_ps(exp_nonpos_ps(_mm256_sub_ps(v, lv)), ov));
+    // g e - g off: exp_row_ps (<= 2.2 ulp, the forward's exp) and one FMA take 11 FMA-port
+    // operations a vector where exp_nonpos_ps, a sub and a mul took 13 (4-8% faster, same A/B)
+    const __m256 d = _mm256_fmsub_ps(gv, exp_row_ps(_mm256_sub_ps(v, lv)), gov);
     if (t < i || t >= i + 8) return d;
     // the target's lane gets dt
     const __m256i hit = _mm256_cmpeq_epi32(lane, _mm256_set1_epi32(static_cast<int>(t - i)));

@@ -181,12 +181,20 @@ struct PendingScale {
       _mm256_storeu_ps(y + j, v);
     j += 8;
   }
-  void finish() {
+  // writes everything below `limit` (and the tail once limit reaches it): called before the exp
+  // pass stores w[i, i + 8) with limit i + 8, it lets one scratch row serve both rows, the pending
+  // one reading each vector just before the next row's exps overwrite it
+  inline void advance_to(int64_t limit) {
     if (!y) return;
-    while (j + 8 <= n) step();
-    if (j < n)
+    while (j < limit && j + 8 <= n) step();
+    if (j < limit && j < n) {
       _mm256_maskstore_ps(y + j, tail_mask(n - j),
                           apply(_mm256_maskload_ps(w + j, tail_mask(n - j))));
+      j = n;
+    }
+  }
+  void finish() {
+    advance_to(n);
     y = nullptr;
   }
 };
@@ -210,9 +218,9 @@ bool exp_sum_about_guess(const float* x, float* w, int64_t n, PendingScale* pend
   // acc + exp(t), the exp stored at w + i with kStore
   auto acc = [&](__m256 t, __m256 a, int64_t i) {
     if constexpr (kStore) {
+      if (pend) pend->advance_to(i + 8);
       const __m256 e = exp_row_ps(t);
       _mm256_storeu_ps(w + i, e);
-      if (pend) pend->step();
       return _mm256_add_ps(a, e);
     } else {
       if (pend) pend->step();
@@ -245,6 +253,7 @@ bool exp_sum_about_guess(const float* x, float* w, int64_t n, PendingScale* pend
       const __m256 t = _mm256_sub_ps(load_tail(x + i, e - i, neg_inf()), gv);
       mx1 = _mm256_max_ps(mx1, t);
       if constexpr (kStore) {
+        if (pend) pend->advance_to(n);
         const __m256 ex = exp_row_ps(t);
         _mm256_maskstore_ps(w + i, tail_mask(e - i), ex);
         a1 = _mm256_add_ps(a1, ex);
@@ -319,14 +328,15 @@ double exp_store_sum_piped(const float* x, float* w, int64_t n, float m, RowPref
   const __m256 mv = _mm256_set1_ps(m);
   return row_sum(n, [&](int64_t i, bool tail) {
     if (tail) {
+      pend.advance_to(n);
       const __m256 e = exp_row_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
       _mm256_maskstore_ps(w + i, tail_mask(n - i), e);
       return e;
     }
     if (i % 16 == 0) pf.step();
+    pend.advance_to(i + 8);
     const __m256 e = exp_row_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
     _mm256_storeu_ps(w + i, e);
-    pend.step();
     return e;
   });
 }
@@ -341,9 +351,10 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool lo
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    // softmax's exps wait in y itself (plain stores) or in the scratch row that the pending row
-    // does not use (streaming); log_softmax's pending row reads x
-    float* w = log ? nullptr : stream ? scratch + (pend.w == scratch ? n : 0) : yr;
+    // softmax's exps wait in y itself (plain stores) or in the scratch row (streaming), which
+    // the pending row reads just ahead of the exps that overwrite it (advance_to); log_softmax's
+    // pending row reads x
+    float* w = log ? nullptr : stream ? scratch : yr;
     float g;
     double Sg;
     if (log ? exp_sum_about_guess<false>(xr, nullptr, n, &pend, &g, &Sg)

@@ -43,6 +43,7 @@ void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
 
 template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
+  if (rows <= 0 || n <= 0) return;  // (the AVX2 rows read their first vector unconditionally)
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   // rows up to 64K floats go through the row pipeline (softmax_avx2.h: softmax_rows_f32)

@@ -533,8 +533,9 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 // overwrites the buffer of step s - 1, which every thread left before the barrier of step s.
 // The same barrier orders the steps' read-modify-writes of a C block across threads.
 // Row blocks: at least two per thread, a multiple of the team size, as equal as whole 6-row
-// tiles allow (a short last block would idle a thread at every barrier); taken dynamically so
-// a thread the shared host preempts falls behind by at most a block per step.
+// tiles allow (a short last block would idle a thread at every barrier); taken dynamically, one
+// ahead (for the prefetch of the next block's A), so a thread the shared host preempts holds
+// back at most two blocks per step.
 void gemm_blocked_team(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                        float* C, int64_t ldc, int threads) {

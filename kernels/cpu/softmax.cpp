@@ -43,7 +43,7 @@ void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
 
 template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
-  if (rows <= 0 || n <= 0) return;  // (the AVX2 rows read their first vector unconditionally)
+  if (rows <= 0 || n <= 0) return;  // (the AVX2 fallback reads x[0] unconditionally)
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   // rows up to 64K floats go through the row pipeline (softmax_avx2.h: softmax_rows_f32)
@@ -52,7 +52,7 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
     // streamed softmax keeps its exps here until they are scaled (see softmax_avx2.h)
-    std::vector<float> scratch(stream && !log ? static_cast<size_t>(n) : 0);
+    std::vector<float> scratch(stream && !log ? static_cast<size_t>((piped ? 2 : 1) * n) : 0);
     if (piped) {  // this thread's block of the static schedule, as one call
       const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
       const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;

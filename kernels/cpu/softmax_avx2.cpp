@@ -154,17 +154,23 @@ constexpr int64_t kAhead = 1024;
 // row's exp loop (softmax_rows_f32), so that the row's stores leave while the exps compute
 // instead of in a burst of their own. With `stream` the stores from the first 32-byte boundary
 // of y on are non-temporal; the head before it goes out at start(), the tail at finish().
+template <bool kSub>
 struct PendingScale {
   const float* w = nullptr;
   float* y = nullptr;
   int64_t n = 0, j = 0;
   __m256 f = _mm256_setzero_ps();
-  bool stream = false, sub = false;
-  // y = w * f (softmax: the exps times 1 / sum), or with sub y = w - f (log_softmax: x - lse)
-  inline __m256 apply(__m256 v) const { return sub ? _mm256_sub_ps(v, f) : _mm256_mul_ps(v, f); }
-  void start(const float* w_, float* y_, int64_t n_, float f_, bool stream_, bool sub_) {
+  bool stream = false;
+  // y = w * f (softmax: the exps times 1 / sum), or with kSub y = w - f (log_softmax: x - lse).
+  // A template argument, not a flag: a run-time choice here cost softmax 10-40% (CPU-time A/B).
+  inline __m256 apply(__m256 v) const {
+    if constexpr (kSub)
+      return _mm256_sub_ps(v, f);
+    else
+      return _mm256_mul_ps(v, f);
+  }
+  void start(const float* w_, float* y_, int64_t n_, float f_, bool stream_) {
     w = w_, y = y_, n = n_, j = 0, f = _mm256_set1_ps(f_), stream = stream_ && n_ >= 16;
-    sub = sub_;
     if (stream) {
       const int64_t head =
           static_cast<int64_t>((32 - reinterpret_cast<uintptr_t>(y) % 32) % 32) / 4;
@@ -181,20 +187,12 @@ struct PendingScale {
       _mm256_storeu_ps(y + j, v);
     j += 8;
   }
-  // writes everything below `limit` (and the tail once limit reaches it): called before the exp
-  // pass stores w[i, i + 8) with limit i + 8, it lets one scratch row serve both rows, the pending
-  // one reading each vector just before the next row's exps overwrite it
-  inline void advance_to(int64_t limit) {
+  void finish() {
     if (!y) return;
-    while (j < limit && j + 8 <= n) step();
-    if (j < limit && j < n) {
+    while (j + 8 <= n) step();
+    if (j < n)
       _mm256_maskstore_ps(y + j, tail_mask(n - j),
                           apply(_mm256_maskload_ps(w + j, tail_mask(n - j))));
-      j = n;
-    }
-  }
-  void finish() {
-    advance_to(n);
     y = nullptr;
   }
 };
@@ -208,8 +206,8 @@ struct PendingScale {
 // when g is not finite (the first vector all -inf, or NaN / inf in it), when M > g + kSpread (a
 // late outlier: terms up to exp(M - g) could overflow), or when S is not finite (a NaN or +inf
 // in the row makes it NaN). S >= 1: the entry equal to g adds exp(0).
-template <bool kStore>
-bool exp_sum_about_guess(const float* x, float* w, int64_t n, PendingScale* pend, float* g_out,
+template <bool kStore, typename Pending>
+bool exp_sum_about_guess(const float* x, float* w, int64_t n, Pending* pend, float* g_out,
                          double* S_out) {
   const float g = hmax_ps(load_tail(x, n < 8 ? n : 8, neg_inf()));
   if (!std::isfinite(g)) return false;
@@ -218,9 +216,9 @@ bool exp_sum_about_guess(const float* x, float* w, int64_t n, PendingScale* pend
   // acc + exp(t), the exp stored at w + i with kStore
   auto acc = [&](__m256 t, __m256 a, int64_t i) {
     if constexpr (kStore) {
-      if (pend) pend->advance_to(i + 8);
       const __m256 e = exp_row_ps(t);
       _mm256_storeu_ps(w + i, e);
+      if (pend) pend->step();
       return _mm256_add_ps(a, e);
     } else {
       if (pend) pend->step();
@@ -253,7 +251,6 @@ bool exp_sum_about_guess(const float* x, float* w, int64_t n, PendingScale* pend
       const __m256 t = _mm256_sub_ps(load_tail(x + i, e - i, neg_inf()), gv);
       mx1 = _mm256_max_ps(mx1, t);
       if constexpr (kStore) {
-        if (pend) pend->advance_to(n);
         const __m256 ex = exp_row_ps(t);
         _mm256_maskstore_ps(w + i, tail_mask(e - i), ex);
         a1 = _mm256_add_ps(a1, ex);
@@ -324,46 +321,43 @@ void combine(const ChunkStats& st, int64_t count, float* M, double* S) {
 // w = exp(x - m) over a row whose max is the finite m, the pending row's scaling one vector per
 // exp vector; returns the sum (in double).
 double exp_store_sum_piped(const float* x, float* w, int64_t n, float m, RowPrefetch& pf,
-                           PendingScale& pend) {
+                           PendingScale<false>& pend) {
   const __m256 mv = _mm256_set1_ps(m);
   return row_sum(n, [&](int64_t i, bool tail) {
     if (tail) {
-      pend.advance_to(n);
       const __m256 e = exp_row_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
       _mm256_maskstore_ps(w + i, tail_mask(n - i), e);
       return e;
     }
     if (i % 16 == 0) pf.step();
-    pend.advance_to(i + 8);
     const __m256 e = exp_row_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
     _mm256_storeu_ps(w + i, e);
+    pend.step();
     return e;
   });
 }
 
-}  // namespace
-
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, float* scratch,
-                      bool stream) {
+// softmax_rows_f32 for one of softmax (kLog false) and log_softmax
+template <bool kLog>
+void softmax_rows_piped(const float* x, float* y, int64_t rows, int64_t n, float* scratch,
+                        bool stream) {
   const float kNaN = std::numeric_limits<float>::quiet_NaN();
   const int64_t ahead = prefetch_rows_ahead(n);
-  PendingScale pend;
+  PendingScale<kLog> pend;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    // softmax's exps wait in y itself (plain stores) or in the scratch row (streaming), which
-    // the pending row reads just ahead of the exps that overwrite it (advance_to); log_softmax's
-    // pending row reads x
-    float* w = log ? nullptr : stream ? scratch : yr;
+    // softmax's exps wait in y itself (plain stores) or in the scratch row that the pending row
+    // does not use (streaming); log_softmax's pending row reads x
+    float* w = kLog ? nullptr : stream ? scratch + (pend.w == scratch ? n : 0) : yr;
     float g;
     double Sg;
-    if (log ? exp_sum_about_guess<false>(xr, nullptr, n, &pend, &g, &Sg)
-            : exp_sum_about_guess<true>(xr, w, n, &pend, &g, &Sg)) {
+    if (exp_sum_about_guess<!kLog>(xr, w, n, &pend, &g, &Sg)) {
       pend.finish();
-      if (log)
-        pend.start(xr, yr, n, static_cast<float>(g + std::log(Sg)), stream, true);
+      if (kLog)
+        pend.start(xr, yr, n, static_cast<float>(g + std::log(Sg)), stream);
       else
-        pend.start(w, yr, n, static_cast<float>(1.0 / Sg), stream, false);
+        pend.start(w, yr, n, static_cast<float>(1.0 / Sg), stream);
       continue;
     }
     // the two-pass path (edge rows)
@@ -373,21 +367,31 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool lo
       continue;
     }
     if (m == -kInf) {  // every entry -inf: softmax 0, log_softmax x (-inf)
-      fill_row(yr, n, log ? -kInf : 0.f, stream);
+      fill_row(yr, n, kLog ? -kInf : 0.f, stream);
       continue;
     }
     RowPrefetch pf(r + ahead < rows ? xr + ahead * n : nullptr, n);
-    if (log) {
+    if constexpr (kLog) {
       pend.finish();
       const double S = exp_sum(xr, n, m, pf);
-      pend.start(xr, yr, n, static_cast<float>(m + std::log(S)), stream, true);
-      continue;
+      pend.start(xr, yr, n, static_cast<float>(m + std::log(S)), stream);
+    } else {
+      const double S = exp_store_sum_piped(xr, w, n, m, pf, pend);
+      pend.finish();
+      pend.start(w, yr, n, static_cast<float>(1.0 / S), stream);
     }
-    const double S = exp_store_sum_piped(xr, w, n, m, pf, pend);
-    pend.finish();
-    pend.start(w, yr, n, static_cast<float>(1.0 / S), stream, false);
   }
   pend.finish();
+}
+
+}  // namespace
+
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, float* scratch,
+                      bool stream) {
+  if (log)
+    softmax_rows_piped<true>(x, y, rows, n, scratch, stream);
+  else
+    softmax_rows_piped<false>(x, y, rows, n, scratch, stream);
 }
 
 void fill_row_f32(float* y, int64_t n, float v, bool stream) { fill_row(y, n, v, stream); }
@@ -400,8 +404,9 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
   float* w = stream && !log ? scratch : y;
   float g;
   double Sg;
-  if ((log ? exp_sum_about_guess<false>(x, nullptr, n, nullptr, &g, &Sg)
-           : exp_sum_about_guess<true>(x, w, n, nullptr, &g, &Sg))) {
+  PendingScale<false>* none = nullptr;
+  if ((log ? exp_sum_about_guess<false>(x, nullptr, n, none, &g, &Sg)
+           : exp_sum_about_guess<true>(x, w, n, none, &g, &Sg))) {
     // a long row's write pass reads no memory (its exps or x are in cache): it pulls the next
     // row's first n / 8 floats past what the exp loop prefetched, a line per 128 floats written
     // (64 x 262144, same A/B: 0-5% faster; n / 4 no better)
@@ -509,7 +514,8 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
   }
   float g;
   double S;
-  if (exp_sum_about_guess<false>(x, nullptr, C, nullptr, &g, &S)) {
+  if (exp_sum_about_guess<false>(x, nullptr, C, static_cast<PendingScale<false>*>(nullptr), &g,
+                                 &S)) {
     *lse = g + std::log(S);
     return;
   }

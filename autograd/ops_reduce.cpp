@@ -13,7 +13,8 @@ using raw::UnaryKind;
 
 namespace {
 // g of a reduction result -> broadcastable to the input shape (re-inserts reduced dims)
-Tensor unsqueeze_reduced(const Tensor& g, const Shape& in_shape, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor unsqueeze_reduced(const Tensor& g, const Shape& in_shape, const std::vector<int64_t>& dims,
+                         bool keepdim) {
   if (keepdim) return g;
   Shape s = in_shape;
   for (int64_t d : dims) s[d] = 1;
@@ -29,9 +30,10 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdim) {
   Tensor y = raw::reduce(raw::ReduceKind::Sum, x, dims, keepdim);
   if (needs_grad({x})) {
     Shape s = x.shape();
-    record("sum", {x}, {y}, [s, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {raw::contiguous(raw::expand(unsqueeze_reduced(g[0], s, dims, keepdim), s))};
-    });
+    record("sum", {x}, {y},
+           [s, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::contiguous(raw::expand(unsqueeze_reduced(g[0], s, dims, keepdim), s))};
+           });
   }
   return y;
 }
@@ -43,39 +45,51 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdim) {
     Shape s = x.shape();
     int64_t count = 1;
     for (int64_t d : dims) count *= s[d];
-    record("mean", {x}, {y}, [s, dims, keepdim, count](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      Tensor gs = raw::unary(UnaryKind::MulScalar, g[0], 1.0 / static_cast<double>(count));
-      return {raw::contiguous(raw::expand(unsqueeze_reduced(gs, s, dims, keepdim), s))};
-    });
+    record("mean", {x}, {y},
+           [s, dims, keepdim, count](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             Tensor gs = raw::unary(UnaryKind::MulScalar, g[0], 1.0 / static_cast<double>(count));
+             return {raw::contiguous(raw::expand(unsqueeze_reduced(gs, s, dims, keepdim), s))};
+           });
   }
   return y;
 }
 
 namespace {
 // amax/amin: the gradient is shared evenly among the tied extreme elements
-Tensor extreme(const char* name, bool is_max, const Tensor& x, const std::vector<int64_t>& dims0, bool keepdim) {
+Tensor extreme(const char* name, bool is_max, const Tensor& x, const std::vector<int64_t>& dims0,
+               bool keepdim) {
   std::vector<int64_t> dims = norm_dims(x, dims0, name);
   Tensor y = raw::reduce(is_max ? raw::ReduceKind::Max : raw::ReduceKind::Min, x, dims, keepdim);
   if (needs_grad({x})) {
     Tensor xs = alias(x), ys = alias(y);
-    record(name, {x}, {y}, [xs, ys, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      Shape s = xs.shape();
-      Tensor yk = unsqueeze_reduced(ys, s, dims, keepdim);
-      Tensor hit = raw::to_dtype(raw::compare(CompareKind::Eq, xs, yk), xs.dtype());
-      Tensor count = raw::reduce(raw::ReduceKind::Sum, hit, dims, true);
-      Tensor gk = unsqueeze_reduced(g[0], s, dims, keepdim);
-      return {raw::binary(BinaryKind::Mul, hit, raw::binary(BinaryKind::Div, gk, count))};
-    }, {x, y});
+    record(name, {x}, {y},
+           [xs, ys, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             Shape s = xs.shape();
+             Tensor yk = unsqueeze_reduced(ys, s, dims, keepdim);
+             Tensor hit = raw::to_dtype(raw::compare(CompareKind::Eq, xs, yk), xs.dtype());
+             Tensor count = raw::reduce(raw::ReduceKind::Sum, hit, dims, true);
+             Tensor gk = unsqueeze_reduced(g[0], s, dims, keepdim);
+             return {raw::binary(BinaryKind::Mul, hit, raw::binary(BinaryKind::Div, gk, count))};
+           },
+           {x, y});
   }
   return y;
 }
 }  // namespace
 
-Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme("amax", true, x, dims, keepdim); }
-Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme("amin", false, x, dims, keepdim); }
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return extreme("amax", true, x, dims, keepdim);
+}
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return extreme("amin", false, x, dims, keepdim);
+}
 
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return raw::argreduce(true, x, dim, keepdim); }
-Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return raw::argreduce(false, x, dim, keepdim); }
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  return raw::argreduce(true, x, dim, keepdim);
+}
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  return raw::argreduce(false, x, dim, keepdim);
+}
 
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
   Tensor idx = raw::argreduce(true, x, dim, true);
@@ -97,12 +111,14 @@ std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims0, int64_t correction, bool keepdim) {
-  SMYRF_CHECK(is_floating(x.dtype()), "var", "needs a floating tensor, got " << dtype_name(x.dtype()));
+  SMYRF_CHECK(is_floating(x.dtype()), "var",
+              "needs a floating tensor, got " << dtype_name(x.dtype()));
   std::vector<int64_t> dims = norm_dims(x, dims0, "var");
   int64_t count = 1;
   for (int64_t d : dims) count *= x.shape()[d];
   Tensor d = x - mean(x, dims, true);
-  return sum(d * d, dims, keepdim) * (1.0 / static_cast<double>(std::max<int64_t>(count - correction, 0)));
+  return sum(d * d, dims, keepdim) *
+         (1.0 / static_cast<double>(std::max<int64_t>(count - correction, 0)));
 }
 
 Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
@@ -122,15 +138,18 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdi
   Tensor y = raw::logsumexp(x, dims, keepdim);
   if (needs_grad({x})) {
     Tensor xs = alias(x), ys = alias(y);
-    record("logsumexp", {x}, {y}, [xs, ys, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      Shape s = xs.shape();
-      Tensor yk = unsqueeze_reduced(ys, s, dims, keepdim);
-      // softmax weights; rows of all -inf (y = -inf) get zero gradient instead of NaN
-      Tensor w = raw::unary(UnaryKind::Exp, raw::binary(BinaryKind::Sub, xs, yk));
-      w = raw::where(raw::compare_scalar(CompareKind::Eq, raw::expand(yk, s), -std::numeric_limits<double>::infinity()),
-                     zeros({}, TensorOptions(xs.dtype())), w);
-      return {raw::binary(BinaryKind::Mul, w, unsqueeze_reduced(g[0], s, dims, keepdim))};
-    }, {x, y});
+    record("logsumexp", {x}, {y},
+           [xs, ys, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             Shape s = xs.shape();
+             Tensor yk = unsqueeze_reduced(ys, s, dims, keepdim);
+             // softmax weights; rows of all -inf (y = -inf) get zero gradient instead of NaN
+             Tensor w = raw::unary(UnaryKind::Exp, raw::binary(BinaryKind::Sub, xs, yk));
+             w = raw::where(raw::compare_scalar(CompareKind::Eq, raw::expand(yk, s),
+                                                -std::numeric_limits<double>::infinity()),
+                            zeros({}, TensorOptions(xs.dtype()).set_device(xs.device())), w);
+             return {raw::binary(BinaryKind::Mul, w, unsqueeze_reduced(g[0], s, dims, keepdim))};
+           },
+           {x, y});
   }
   return y;
 }
@@ -140,34 +159,39 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (needs_grad({a, b})) {
     Tensor as = alias(a), bs = alias(b);
     bool ga = a.requires_grad(), gb = b.requires_grad();
-    record("matmul", {a, b}, {y}, [as, bs, ga, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      // promote 1-D operands to matrices as the forward did, then undo
-      Tensor A = as.dim() == 1 ? raw::unsqueeze(as, 0) : as;
-      Tensor B = bs.dim() == 1 ? raw::unsqueeze(bs, 1) : bs;
-      Tensor G = g[0];
-      if (as.dim() == 1) G = raw::unsqueeze(G, G.dim() - (bs.dim() == 1 ? 0 : 1));
-      if (bs.dim() == 1) G = raw::unsqueeze(G, G.dim());
-      Tensor da, db;
-      if (ga) da = raw::sum_to(raw::matmul_t(G, false, B, true), A.shape());
-      if (gb && B.dim() == 2 && A.dim() > 2) {
-        // a batched input times a shared matrix (every linear layer): fold the batch into the
-        // GEMM's K (one (K, rows) x (rows, N) product) instead of one GEMM per batch entry + sum
-        int64_t K = A.size(-1), N = G.size(-1), rows = A.numel() / K;
-        db = raw::matmul_t(raw::reshape(A, {rows, K}), true, raw::reshape(G, {rows, N}), false);
-      } else if (gb) {
-        db = raw::sum_to(raw::matmul_t(A, true, G, false), B.shape());
-      }
-      if (ga) da = raw::reshape(da, as.shape());
-      if (gb) db = raw::reshape(db, bs.shape());
-      return {da, db};
-    }, {a, b});
+    record(
+        "matmul", {a, b}, {y},
+        [as, bs, ga, gb](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+          // promote 1-D operands to matrices as the forward did, then undo
+          Tensor A = as.dim() == 1 ? raw::unsqueeze(as, 0) : as;
+          Tensor B = bs.dim() == 1 ? raw::unsqueeze(bs, 1) : bs;
+          Tensor G = g[0];
+          if (as.dim() == 1) G = raw::unsqueeze(G, G.dim() - (bs.dim() == 1 ? 0 : 1));
+          if (bs.dim() == 1) G = raw::unsqueeze(G, G.dim());
+          Tensor da, db;
+          if (ga) da = raw::sum_to(raw::matmul_t(G, false, B, true), A.shape());
+          if (gb && B.dim() == 2 && A.dim() > 2) {
+            // a batched input times a shared matrix (every linear layer): fold the batch into the
+            // GEMM's K (one (K, rows) x (rows, N) product) instead of one GEMM per batch entry +
+            // sum
+            int64_t K = A.size(-1), N = G.size(-1), rows = A.numel() / K;
+            db = raw::matmul_t(raw::reshape(A, {rows, K}), true, raw::reshape(G, {rows, N}), false);
+          } else if (gb) {
+            db = raw::sum_to(raw::matmul_t(A, true, G, false), B.shape());
+          }
+          if (ga) da = raw::reshape(da, as.shape());
+          if (gb) db = raw::reshape(db, bs.shape());
+          return {da, db};
+        },
+        {a, b});
   }
   return y;
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
   SMYRF_CHECK_HINT(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0), "bmm",
-                   "expected (B, M, K) @ (B, K, N), got " << shape_str(a.shape()) << " @ " << shape_str(b.shape()),
+                   "expected (B, M, K) @ (B, K, N), got " << shape_str(a.shape()) << " @ "
+                                                          << shape_str(b.shape()),
                    "use matmul for broadcasting");
   return matmul(a, b);
 }

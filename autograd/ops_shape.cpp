@@ -26,7 +26,7 @@ Tensor part_node(const char* name, const Tensor& x, const Tensor& y, Pick pick) 
     Shape s = x.shape();
     DType dt = x.dtype();
     record(name, {x}, {y}, [s, dt, pick](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      Tensor z = zeros(s, TensorOptions(dt));
+      Tensor z = zeros(s, TensorOptions(dt).set_device(g[0].device()));
       raw::copy_into(pick(z), g[0]);
       return {z};
     });
@@ -40,7 +40,8 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   Tensor y = raw::permute(x, dims);
   if (needs_grad({x})) {
     std::vector<int64_t> inv(dims.size());
-    for (size_t i = 0; i < dims.size(); ++i) inv[normalize_dim(dims[i], x.dim(), "permute")] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < dims.size(); ++i)
+      inv[normalize_dim(dims[i], x.dim(), "permute")] = static_cast<int64_t>(i);
     record("permute", {x}, {y}, [inv](const std::vector<Tensor>& g) -> std::vector<Tensor> {
       return {raw::permute(g[0], inv)};
     });
@@ -80,8 +81,8 @@ Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
   std::vector<Tensor> u;
   for (size_t i = 0; i < ts.size(); ++i) {
     SMYRF_CHECK_HINT(ts[i].shape() == ts[0].shape(), "stack",
-                     "tensor " << i << " has shape " << shape_str(ts[i].shape()) << ", tensor 0 has "
-                               << shape_str(ts[0].shape()),
+                     "tensor " << i << " has shape " << shape_str(ts[i].shape())
+                               << ", tensor 0 has " << shape_str(ts[0].shape()),
                      "stack needs equal shapes");
     u.push_back(ts[i].unsqueeze(d));
   }
@@ -93,8 +94,8 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
   SMYRF_CHECK_HINT(total == x.shape()[d], "split",
-                   "sizes sum to " << total << " but dim " << d << " of " << shape_str(x.shape()) << " has "
-                                   << x.shape()[d],
+                   "sizes sum to " << total << " but dim " << d << " of " << shape_str(x.shape())
+                                   << " has " << x.shape()[d],
                    "the sizes must add up to the dim's size");
   std::vector<Tensor> r;
   int64_t at = 0;
@@ -109,7 +110,8 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   SMYRF_CHECK(split_size > 0, "split", "split_size must be positive, got " << split_size);
   int64_t d = normalize_dim(dim, x.dim(), "split");
   std::vector<int64_t> sizes;
-  for (int64_t at = 0; at < x.shape()[d]; at += split_size) sizes.push_back(std::min(split_size, x.shape()[d] - at));
+  for (int64_t at = 0; at < x.shape()[d]; at += split_size)
+    sizes.push_back(std::min(split_size, x.shape()[d] - at));
   return split(x, sizes, d);
 }
 
@@ -127,20 +129,23 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     Shape s = x.shape();
     DType dt = x.dtype();
     int64_t d = normalize_dim(dim, x.dim(), "gather");
-    record("gather", {x}, {y}, [idx, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      // scatter into a zero tensor shaped like the index's extent, then pad to x's shape
-      Shape ext = s;
-      for (int64_t k = 0; k < static_cast<int64_t>(s.size()); ++k)
-        if (k != d) ext[k] = idx.shape()[k];
-      Tensor part = raw::scatter_add(zeros(ext, TensorOptions(dt)), d, idx, g[0]);
-      if (ext == s) return {part};
-      Tensor z = zeros(s, TensorOptions(dt));
-      Tensor view = z;
-      for (int64_t k = 0; k < static_cast<int64_t>(s.size()); ++k)
-        if (k != d) view = raw::slice(view, k, 0, ext[k], 1);
-      raw::copy_into(view, part);
-      return {z};
-    }, {index});
+    record("gather", {x}, {y},
+           [idx, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             // scatter into a zero tensor shaped like the index's extent, then pad to x's shape
+             Shape ext = s;
+             for (int64_t k = 0; k < static_cast<int64_t>(s.size()); ++k)
+               if (k != d) ext[k] = idx.shape()[k];
+             Tensor part = raw::scatter_add(zeros(ext, TensorOptions(dt).set_device(g[0].device())),
+                                            d, idx, g[0]);
+             if (ext == s) return {part};
+             Tensor z = zeros(s, TensorOptions(dt).set_device(g[0].device()));
+             Tensor view = z;
+             for (int64_t k = 0; k < static_cast<int64_t>(s.size()); ++k)
+               if (k != d) view = raw::slice(view, k, 0, ext[k], 1);
+             raw::copy_into(view, part);
+             return {z};
+           },
+           {index});
   }
   return y;
 }
@@ -152,9 +157,12 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     Shape s = x.shape();
     DType dt = x.dtype();
     int64_t d = normalize_dim(dim, x.dim(), "index_select");
-    record("index_select", {x}, {y}, [idx, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {raw::index_add(zeros(s, TensorOptions(dt)), d, idx, g[0])};
-    }, {index});
+    record("index_select", {x}, {y},
+           [idx, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::index_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, idx,
+                                    g[0])};
+           },
+           {index});
   }
   return y;
 }
@@ -164,9 +172,11 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   if (needs_grad({x, src})) {
     Tensor idx = alias(index);
     int64_t d = normalize_dim(dim, x.dim(), "scatter_add");
-    record("scatter_add", {x, src}, {y}, [idx, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {g[0], raw::gather(g[0], d, idx)};
-    }, {index});
+    record("scatter_add", {x, src}, {y},
+           [idx, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {g[0], raw::gather(g[0], d, idx)};
+           },
+           {index});
   }
   return y;
 }
@@ -176,33 +186,42 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   if (needs_grad({x, src})) {
     Tensor idx = alias(index);
     int64_t d = normalize_dim(dim, x.dim(), "index_add");
-    record("index_add", {x, src}, {y}, [idx, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {g[0], raw::index_select(g[0], d, idx)};
-    }, {index});
+    record("index_add", {x, src}, {y},
+           [idx, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {g[0], raw::index_select(g[0], d, idx)};
+           },
+           {index});
   }
   return y;
 }
 
-Tensor one_hot(const Tensor& index, int64_t num_classes) { return raw::one_hot(index, num_classes); }
+Tensor one_hot(const Tensor& index, int64_t num_classes) {
+  return raw::one_hot(index, num_classes);
+}
 
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   auto [v, idx] = raw::sort(x, dim, descending);
   if (needs_grad({x}) && x.dim() == 0) {
     // a 0-d tensor sorts to a copy of itself: without this node its gradient was dropped
-    record("sort_values", {x}, {v}, [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
+    record("sort_values", {x}, {v},
+           [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
   } else if (needs_grad({x})) {
     Tensor is = alias(idx);
     Shape s = x.shape();
     DType dt = x.dtype();
     int64_t d = normalize_dim(dim, x.dim(), "sort");
-    record("sort_values", {x}, {v}, [is, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-      return {raw::scatter_add(zeros(s, TensorOptions(dt)), d, is, g[0])};
-    });
+    record("sort_values", {x}, {v},
+           [is, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::scatter_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, is,
+                                      g[0])};
+           });
   }
   return {v, idx};
 }
 
-Tensor argsort(const Tensor& x, int64_t dim, bool descending) { return raw::sort(x, dim, descending).second; }
+Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
+  return raw::sort(x, dim, descending).second;
+}
 
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
   int64_t d = normalize_dim(dim, x.dim(), "topk");
@@ -216,12 +235,15 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
 // ---------------------------------------------------------------- Tensor view methods
 Tensor Tensor::reshape(const Shape& shape) const { return smyrf::reshape(*this, shape); }
 Tensor Tensor::view(const Shape& shape) const { return view_node(*this, raw::view(*this, shape)); }
-Tensor Tensor::permute(const std::vector<int64_t>& dims) const { return smyrf::permute(*this, dims); }
+Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
+  return smyrf::permute(*this, dims);
+}
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const { return smyrf::transpose(*this, d0, d1); }
 Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) const {
   int64_t d = normalize_dim(dim, this->dim(), "slice");
-  return part_node("slice", *this, raw::slice(*this, d, start, end, step),
-                   [d, start, end, step](const Tensor& z) { return raw::slice(z, d, start, end, step); });
+  return part_node(
+      "slice", *this, raw::slice(*this, d, start, end, step),
+      [d, start, end, step](const Tensor& z) { return raw::slice(z, d, start, end, step); });
 }
 Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {
   int64_t d = normalize_dim(dim, this->dim(), "narrow");
@@ -256,7 +278,8 @@ Tensor Tensor::squeeze() const {
 Tensor Tensor::unsqueeze(int64_t dim) const { return view_node(*this, raw::unsqueeze(*this, dim)); }
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   if (dim() == 0) return reshape({1});
-  int64_t a = normalize_dim(start_dim, dim(), "flatten"), b = normalize_dim(end_dim, dim(), "flatten");
+  int64_t a = normalize_dim(start_dim, dim(), "flatten"),
+          b = normalize_dim(end_dim, dim(), "flatten");
   SMYRF_CHECK(a <= b, "flatten", "start_dim " << a << " is after end_dim " << b);
   Shape s(shape().begin(), shape().begin() + a);
   int64_t m = 1;
@@ -269,13 +292,15 @@ Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   Tensor y = raw::clone(*this);
   if (needs_grad({*this}))
-    record("contiguous", {*this}, {y}, [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
+    record("contiguous", {*this}, {y},
+           [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
   return y;
 }
 Tensor Tensor::clone() const {
   Tensor y = raw::clone(*this);
   if (needs_grad({*this}))
-    record("clone", {*this}, {y}, [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
+    record("clone", {*this}, {y},
+           [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
   return y;
 }
 Tensor Tensor::to(DType dt) const {

@@ -17,8 +17,10 @@ void Optimizer::check_param(const Tensor& p, const char* op) {
   SMYRF_CHECK_HINT(p.defined() && p.is_leaf() && p.requires_grad(), op,
                    "parameters must be leaf tensors that require grad", "pass module.parameters()");
   SMYRF_CHECK_HINT(
-      p.is_contiguous() && p.device().is_cpu() && is_floating(p.dtype()), op,
-      "parameter of shape " << shape_str(p.shape()) << " must be a contiguous float CPU tensor",
+      p.is_contiguous() && (p.device().is_cpu() || p.device().is_cuda()) && is_floating(p.dtype()),
+      op,
+      "parameter of shape " << shape_str(p.shape())
+                            << " must be a contiguous float tensor on the CPU or a CUDA device",
       "create parameters with the factories (they are contiguous)");
 }
 

@@ -17,7 +17,7 @@
 namespace smyrf::cuda_test {
 
 inline Tensor cu(const Tensor& t) { return t.to(Device::cuda(0)); }
-inline Tensor host(const Tensor& t) { return t.to(Device::cpu()); }
+inline Tensor host(const Tensor& t) { return t.detach().to(Device::cpu()); }
 
 inline std::vector<double> values_of(const Tensor& t) {
   return host(t).to(kFloat64).contiguous().to_vector<double>();

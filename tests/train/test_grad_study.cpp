@@ -10,6 +10,7 @@
 
 #include "tests/train/grad_study_test_util.h"
 #include "train/grad_study.h"
+#include "train/grad_study_internal.h"
 
 using namespace smyrf;
 using namespace smyrf::train;
@@ -27,6 +28,23 @@ double mean_coverage(const std::vector<HeadMetrics>& ms) {
   return s / static_cast<double>(ms.size());
 }
 }  // namespace
+
+TEST_CASE("grad study: rows of rounding noise against exact zeros compare as equal") {
+  // row 0: exact 0 and float32-sized noise (a causal first token's dq on CUDA); row 1: equal;
+  // row 2: exact 0 against a real value
+  const std::vector<double> exact = {0, 0, 0, 1, 2, 3, 0, 0, 0};
+  const std::vector<double> approx = {1e-9, -2e-9, 0, 1, 2, 3, 0.5, 0, 0};
+  std::vector<double> cos, err;
+  double ca = 0, ea = 0;
+  train::study_detail::compare_rows(approx, exact, 3, cos, err, ca, ea);
+  REQUIRE(cos.size() == 3);
+  CHECK(cos[0] == 1.0);
+  CHECK(err[0] == 0.0);
+  CHECK(cos[1] == doctest::Approx(1.0));
+  CHECK(err[1] == 0.0);
+  CHECK(cos[2] == 0.0);
+  CHECK(std::isnan(err[2]));
+}
 
 TEST_CASE("grad study: distribution and pearson") {
   const Dist d = distribution({4, 1, 3, 2, 5, std::nan("")});

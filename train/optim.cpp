@@ -94,7 +94,7 @@ void SGD::step() {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       g = raw::contiguous(g);
-      if (p.device().is_cuda()) {  // the same update in kernels/cuda (not yet run on a GPU)
+      if (p.device().is_cuda()) {  // the same update in kernels/cuda
         cuda_ops::sgd_update(p, g, opt_.momentum != 0 ? momentum_[gi][i] : Tensor(), lr_,
                              opt_.momentum, wd, opt_.nesterov, step_ == 1);
         p.storage()->bump_version();
@@ -142,7 +142,7 @@ void AdamW::step() {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       g = raw::contiguous(g);
-      if (p.device().is_cuda()) {  // the same update in kernels/cuda (not yet run on a GPU)
+      if (p.device().is_cuda()) {  // the same update in kernels/cuda
         cuda_ops::adam_update(p, g, m_[gi][i], v_[gi][i], lr_, opt_.beta1, opt_.beta2, opt_.eps, wd,
                               opt_.decoupled, step_);
         p.storage()->bump_version();

@@ -1,4 +1,5 @@
-// Caching allocator (see allocator.h for the policy). Status: compiled only; not yet run on a GPU.
+// Caching allocator (see allocator.h for the policy). Status: ran on an NVIDIA H200 on 2026-11-28
+// (tests/cuda, all passing; scripts/gpu-check).
 #include "kernels/cuda/allocator.h"
 
 #include <cuda_runtime.h>

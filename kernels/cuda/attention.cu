@@ -2,7 +2,7 @@
 // attention_tiles.cuh (see kernels/cuda/attention.h). The SMYRF plan is built in smyrf_plan.cu.
 // The float32 entry points launch the CUDA-core kernels of attention_tiles.cuh, the bfloat16
 // ones the tensor-core kernels of attention_mma.cuh.
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #include <sstream>
 #include <stdexcept>
 

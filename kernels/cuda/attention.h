@@ -27,7 +27,7 @@
 //    hashes float32 copies of q and k, so it equals the plan of the float32 op on the rounded
 //    inputs. Same limits, same determinism (no atomics).
 //
-// Status: compiled only; none of these kernels has run on a GPU yet.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

@@ -8,7 +8,7 @@
 // Each thread owns one row (a query in forward and dq, a key in dk/dv); the other side is staged
 // through shared memory kTile rows at a time. Thread-per-row kernels on CUDA cores: simple and
 // deterministic; tensor-core tiles are future work.
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cuda_runtime.h>
 

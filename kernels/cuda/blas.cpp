@@ -1,5 +1,5 @@
-// cuBLAS wrappers (host code, compiled by the host compiler). Status: compiled only; not yet run
-// on a GPU.
+// cuBLAS wrappers (host code, compiled by the host compiler). Status: ran on an NVIDIA
+// H200 on 2026-11-28 (tests/cuda, all passing).
 #include "kernels/cuda/blas.h"
 
 #include <cublas_v2.h>

@@ -8,7 +8,7 @@
 // rounding. Sizes and leading dimensions must fit in int (checked). A cuBLAS handle is created
 // per thread and device, bound to the current stream at each call.
 //
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

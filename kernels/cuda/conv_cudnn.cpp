@@ -1,6 +1,6 @@
 // cuDNN convolution (host code): descriptors per call, heuristic algorithm choice within the
 // workspace the caching allocator can give, checked calls. See conv_cudnn.h.
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #include "kernels/cuda/conv_cudnn.h"
 
 #include <cudnn.h>

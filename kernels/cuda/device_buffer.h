@@ -1,7 +1,7 @@
 // Owning device buffers from the caching allocator, for kernels/cuda's own scratch and plans.
 // Host code only (no CUDA headers); the memory belongs to the current device and stream at
 // construction, like every allocation of the caching allocator.
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstddef>
 #include <cstdint>

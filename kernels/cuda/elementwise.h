@@ -7,7 +7,7 @@
 // CUDA's libdevice functions (<= 2 ulp) instead of through double, so results agree with the CPU
 // to a few ulp, not bit for bit. Integer and bool ops agree exactly.
 //
-// Status: compiled only (nvcc 13, sm_90 + PTX); not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

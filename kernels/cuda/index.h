@@ -9,7 +9,7 @@
 // float rounding of identical operations (bit-equal unless the compiler contracts differently).
 // Queued on the current stream; scratch memory comes from the caching allocator.
 //
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

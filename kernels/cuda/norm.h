@@ -5,7 +5,7 @@
 // norm backward are summed over rows in a fixed order (per-chunk partials, then a second pass),
 // without atomics, so they are deterministic. float and double. Queued on the current stream.
 //
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

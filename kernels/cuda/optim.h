@@ -2,7 +2,7 @@
 // (computed in double per element, as the CPU), one pass over param, grad and state.
 // float and double. Queued on the current stream.
 //
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

@@ -5,7 +5,7 @@
 // draws go through CUDA's logf/sinf/cosf and agree with glibc's to a few ulp.
 // Queued on the current stream.
 //
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

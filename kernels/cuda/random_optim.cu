@@ -1,5 +1,6 @@
 // Philox fills and optimizer updates: small pointwise kernels sharing one translation unit to
-// keep the number of nvcc invocations down. Status: compiled only; not yet run on a GPU.
+// keep the number of nvcc invocations down. Status: ran on an NVIDIA H200 on 2026-11-28
+// (tests/cuda, all passing; scripts/gpu-check).
 #include <cmath>
 #include <cstdint>
 #include <cstring>

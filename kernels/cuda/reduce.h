@@ -6,7 +6,7 @@
 // run to run, though the summation order differs from the CPU's (agreement to rounding).
 // Types: int32_t, int64_t, float, double. Queued on the current stream.
 //
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #pragma once
 #include <cstdint>
 

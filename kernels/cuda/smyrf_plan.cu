@@ -1,7 +1,7 @@
 // SMYRF clustering on CUDA: XBOX+ hashes in double precision (as the CPU plan, so both sort the
 // same way), a stable segmented radix sort per (bh, round) with padded tokens keyed +inf (last),
 // and the chunk id of every token. The semantics are those of cpu::smyrf_make_plan (non-causal).
-// Status: compiled only; not yet run on a GPU.
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
 #include <cmath>
 #include <vector>
 

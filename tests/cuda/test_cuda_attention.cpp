@@ -2,8 +2,8 @@
 // (through autograd, with a random upstream gradient), with masks, causal, cross-attention,
 // bias, dropout and both duplicate semantics. SMYRF on CUDA hashes in double like the CPU plan, so
 // with the same seed both build the same clusters and the results agree to float rounding.
-// Runs only with a GPU (exit 77 = skipped otherwise). Written and compiled without a GPU: none of
-// these has run yet.
+// Runs only with a GPU (exit 77 = skipped otherwise). All pass on an NVIDIA H200 (first GPU run,
+// 2026-11-28).
 #include <doctest/doctest.h>
 
 #include "autograd/attention_ops.h"

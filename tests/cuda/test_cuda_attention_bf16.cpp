@@ -12,8 +12,8 @@
 // per tensor and every element within 4e-2 of the largest reference magnitude. A wrong fragment
 // layout, a missed rescale or a lost round gives errors of order 1.
 //
-// Runs only with a GPU (exit 77 = skipped otherwise). Written and compiled without a GPU: none of
-// these has run yet.
+// Runs only with a GPU (exit 77 = skipped otherwise). All pass on an NVIDIA H200 (first GPU run,
+// 2026-11-28).
 #include <doctest/doctest.h>
 
 #include <algorithm>

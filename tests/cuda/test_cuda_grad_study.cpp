@@ -3,8 +3,8 @@
 // double like the CPU plan, so both build the same clusters and every metric agrees to float32
 // rounding (causal SMYRF on CUDA runs the float32 CPU kernels on host copies, so its coverage too);
 // the multiplicity histogram and the keys without gradient agree exactly.
-// Runs only with a GPU (exit 77 = skipped otherwise). Written and compiled without a GPU: none of
-// these has run yet.
+// Runs only with a GPU (exit 77 = skipped otherwise). All pass on an NVIDIA H200 (first GPU run,
+// 2026-11-28).
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // Every CUDA op of the raw layer against the same op on the CPU: random and odd shapes,
 // non-contiguous (transposed, strided, broadcast) inputs, all dtypes each kernel supports.
-// Runs only with a GPU (main_cuda.cpp exits 77 = skipped otherwise). Written and compiled without
-// a GPU: none of these has run yet.
+// Runs only with a GPU (main_cuda.cpp exits 77 = skipped otherwise). All pass on an NVIDIA H200
+// (first GPU run, 2026-11-28).
 #include <doctest/doctest.h>
 
 #include <limits>

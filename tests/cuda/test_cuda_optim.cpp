@@ -1,6 +1,6 @@
 // AdamW and SGD on CUDA parameters against the same optimizer on CPU copies: three steps of
 // updates with weight decay, momentum and Nesterov. Runs only with a GPU (exit 77 = skipped
-// otherwise). Written and compiled without a GPU: none of these has run yet.
+// otherwise). All pass on an NVIDIA H200 (first GPU run, 2026-11-28).
 #include <doctest/doctest.h>
 
 #include "cuda_test_util.h"

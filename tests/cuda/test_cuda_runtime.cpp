@@ -1,7 +1,7 @@
 // The CUDA runtime seen from core: Philox draws equal to the CPU's, the caching allocator's
 // statistics (a steady state makes no cudaMalloc), the out-of-memory message, optimizer updates,
 // and gradients of a small network computed on the GPU against the CPU. Runs only with a GPU;
-// written and compiled without one: none of these has run yet.
+// All pass on an NVIDIA H200 (first GPU run, 2026-11-28).
 #include <doctest/doctest.h>
 
 #include "core/ops_cuda.h"

@@ -146,6 +146,18 @@ TEST_CASE("cuda: reductions over kept and reduced strided dims") {
   check_close(raw::var(cu(v), {1}, 1, false), raw::var(v, {1}, 1, false), 1e-5, 1e-6, "var");
   check_close(raw::logsumexp(cu(v), {0}, false), raw::logsumexp(v, {0}, false), 1e-5, 1e-6,
               "logsumexp");
+  // the split path (few outputs over long ranges): a full reduction of 1M transposed values, and
+  // 3 outputs over 2^17 + 5 each, against the CPU; deterministic from one call to the next
+  Tensor big = raw::permute(rnd({1024, 1031}, 22, kFloat64, -3, 3), {1, 0});
+  Tensor tall = rnd({131077, 3}, 23, kFloat64, -3, 3).to(kFloat32);
+  for (ReduceKind k : {ReduceKind::Sum, ReduceKind::Max, ReduceKind::Min, ReduceKind::Mean}) {
+    check_close(raw::reduce(k, cu(big), {0, 1}, false), raw::reduce(k, big, {0, 1}, false), 1e-10,
+                1e-10, "full reduce 1031x1024");
+    check_close(raw::reduce(k, cu(tall), {0}, false), raw::reduce(k, tall, {0}, false), 1e-5, 1e-5,
+                "3 outputs over 131077");
+  }
+  check_equal(raw::reduce(ReduceKind::Sum, cu(tall), {0}, false),
+              host(raw::reduce(ReduceKind::Sum, cu(tall), {0}, false)), "split sum repeatable");
 }
 
 TEST_CASE("cuda: softmax and log_softmax forward and backward, short and long rows") {

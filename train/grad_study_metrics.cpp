@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <vector>
 
 #include "train/grad_study.h"
 #include "train/grad_study_internal.h"
@@ -77,15 +78,17 @@ void compare_rows(const std::vector<double>& approx, const std::vector<double>& 
   // float32 rounding noise on CUDA, ~1e-7 of its neighbours', and comparing noise with 0 gave
   // cosine 0 against the CPU's exact 1 (the first GPU run, 2026-11-28: mean cos_dq off by 1/64).
   constexpr double kZeroRow = 1e-5;
+  std::vector<double> bb(rows);
   double max_bb = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const double* b = exact.data() + r * w;
-    max_bb = std::max(max_bb, dot(b, b, w));
+    bb[r] = dot(b, b, w);
+    max_bb = std::max(max_bb, bb[r]);
   }
   const double zero_bb = kZeroRow * kZeroRow * max_bb;
   auto cosine = [](double ab, double aa, double bb, double zero) {
     if (aa <= zero && bb <= zero) return 1.0;
-    if (aa == 0 || bb == 0) return 0.0;
+    if (aa <= zero || bb <= zero) return 0.0;
     return ab / std::sqrt(aa * bb);
   };
   auto rel = [](double dd, double bb, double zero) {
@@ -96,8 +99,8 @@ void compare_rows(const std::vector<double>& approx, const std::vector<double>& 
     const double* a = approx.data() + r * w;
     const double* b = exact.data() + r * w;
     const double* e = diff.data() + r * w;
-    cos_rows[r] = cosine(dot(a, b, w), dot(a, a, w), dot(b, b, w), zero_bb);
-    err_rows[r] = rel(dot(e, e, w), dot(b, b, w), zero_bb);
+    cos_rows[r] = cosine(dot(a, b, w), dot(a, a, w), bb[r], zero_bb);
+    err_rows[r] = rel(dot(e, e, w), bb[r], zero_bb);
   }
   const int64_t n = static_cast<int64_t>(exact.size());
   cos_all = cosine(dot(approx.data(), exact.data(), n), dot(approx.data(), approx.data(), n),

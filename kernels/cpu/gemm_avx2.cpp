@@ -124,6 +124,20 @@ __attribute__((always_inline)) inline void store_tile(__m256 (&acc)[6][2], float
     c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);   \
     c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);   \
   }
+// One k step against a packed A panel (a advances by MR floats, b by b_ks).
+#define SMYRF_PACKED_K_STEP                   \
+  {                                           \
+    const __m256 b0 = _mm256_loadu_ps(b);     \
+    const __m256 b1 = _mm256_loadu_ps(b + 8); \
+    b += b_ks;                                \
+    SMYRF_FMA_ROW(0, a + 0)                   \
+    SMYRF_FMA_ROW(1, a + 1)                   \
+    SMYRF_FMA_ROW(2, a + 2)                   \
+    SMYRF_FMA_ROW(3, a + 3)                   \
+    SMYRF_FMA_ROW(4, a + 4)                   \
+    SMYRF_FMA_ROW(5, a + 5)                   \
+    a += MR;                                  \
+  }
 template <int R, bool PackedA>
 void micro_kernel(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                   int64_t b_ks, float* c, int64_t ldc, int n, float alpha, float beta,
@@ -142,29 +156,11 @@ void micro_kernel(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const f
     int64_t k = 0;
     for (const int64_t kp = std::min(pf_n, K); k < kp; ++k) {
       _mm_prefetch(reinterpret_cast<const char*>(pf + k * 16), _MM_HINT_T1);
-      const __m256 b0 = _mm256_loadu_ps(b);
-      const __m256 b1 = _mm256_loadu_ps(b + 8);
-      b += b_ks;
-      SMYRF_FMA_ROW(0, a + 0)
-      SMYRF_FMA_ROW(1, a + 1)
-      SMYRF_FMA_ROW(2, a + 2)
-      SMYRF_FMA_ROW(3, a + 3)
-      SMYRF_FMA_ROW(4, a + 4)
-      SMYRF_FMA_ROW(5, a + 5)
-      a += MR;
+      SMYRF_PACKED_K_STEP
     }
 #pragma GCC unroll 4
     for (; k < K; ++k) {
-      const __m256 b0 = _mm256_loadu_ps(b);
-      const __m256 b1 = _mm256_loadu_ps(b + 8);
-      b += b_ks;
-      SMYRF_FMA_ROW(0, a + 0)
-      SMYRF_FMA_ROW(1, a + 1)
-      SMYRF_FMA_ROW(2, a + 2)
-      SMYRF_FMA_ROW(3, a + 3)
-      SMYRF_FMA_ROW(4, a + 4)
-      SMYRF_FMA_ROW(5, a + 5)
-      a += MR;
+      SMYRF_PACKED_K_STEP
     }
   } else {
     const float* a0 = a;
@@ -191,6 +187,7 @@ void micro_kernel(int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const f
   __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   store_tile<R>(acc, c, ldc, n, alpha, beta);
 }
+#undef SMYRF_PACKED_K_STEP
 #undef SMYRF_FMA_ROW
 
 // Rows m (1..MR) of one tile: the full tile is the hot path, the rest are edge tiles.

@@ -112,16 +112,17 @@ template <typename T>
 void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
                         int64_t C, int64_t ignore_index, double eps) {
   const int64_t ahead = avx2::prefetch_rows_ahead(C);
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
 #pragma omp parallel for if (rows_parallel_ok(rows, C)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = logits + r * C;
     double l, sum_x = 0;
     if constexpr (std::is_same_v<T, float>) {
-      if (active_isa() == Isa::Avx2)  // the plain sum only feeds label smoothing
+      if (vec)  // the plain sum only feeds label smoothing
         avx2::cross_entropy_row_f32(xr, C, &l, eps != 0 ? &sum_x : nullptr,
                                     r + ahead < rows ? xr + ahead * C : nullptr);
     }
-    if (!(std::is_same_v<T, float> && active_isa() == Isa::Avx2)) {
+    if (!vec) {
       double m = -std::numeric_limits<double>::infinity();
       for (int64_t c = 0; c < C; ++c) {
         m = std::max<double>(m, xr[c]);

@@ -24,6 +24,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include "kernels/cpu/vec_math_avx2.h"  // pow2_eighths_ps
+
 namespace smyrf::kernels::cpu::avx2 {
 
 namespace row_math_detail {
@@ -41,16 +43,7 @@ inline void exp_parts_ps(__m256 x, __m256* scale, __m256* p) {
   __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(1.6665102757e-1f), r, _mm256_set1_ps(5.0007818858e-1f));
   q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0000000404f));
   *p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.99999998167f));
-  // 2^(j/8), j = 0..7, rounded to float
-  const __m256 table = _mm256_setr_ps(
-      1.0f, 1.09050773266525766f, 1.18920711500272107f, 1.29683955465100967f, 1.41421356237309505f,
-      1.54221082540794082f, 1.68179283050742909f, 1.83400808640934246f);
-  const __m256i ti = _mm256_castps_si256(t);
-  // (k >> 3) << 23: k sits in t's low 12 bits (|k| <= 1004); shifted up by 20 its top 9 bits
-  // land on the exponent field and the low 3 (j) are masked off
-  const __m256i e = _mm256_and_si256(_mm256_slli_epi32(ti, 20), _mm256_set1_epi32(-8388608));
-  *scale = _mm256_castsi256_ps(
-      _mm256_add_epi32(_mm256_castps_si256(_mm256_permutevar8x32_ps(table, ti)), e));
+  *scale = pow2_eighths_ps(t);
 }
 }  // namespace row_math_detail
 

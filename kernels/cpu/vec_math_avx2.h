@@ -19,7 +19,7 @@
 //                x = 0), its Gaussian factor exp(-x^2 / 2) <= 2 ulp (1.3 measured).
 //   gelu_ps      <= 16 ulp relative on the whole range, far negative tail and denormal results
 //                included: checked on every float with 1e-38 <= |x|, -15 <= x <= 100, the worst
-//                is 10.4 ulp at x = -13.1 (phi_erfcx_ps's tail) and 7.7 at x = -2.79 (inside
+//                is 10.4 ulp at x = -13.1 (phi_erfcx_ps's tail) and 7.86 at x = -2.838 (inside
 //                gelu_logistic_ps's |x| <= 3); gelu(-inf) = NaN, as the
 //                reference. gelu_grad_ps: 2e-6 relative + 2e-7 absolute (near the zero of gelu'
 //                at x ~ -0.75 only an absolute bound is meaningful).
@@ -33,6 +33,23 @@
 namespace smyrf::kernels::cpu::avx2 {
 
 inline __m256 horner(__m256 x, __m256 c, __m256 acc) { return _mm256_fmadd_ps(acc, x, c); }
+
+// 2^(k/8) exactly, for t a float whose low mantissa bits hold 0x400000 + k (|k| <= 1004): t =
+// y + 1.5 * 2^20 (or 8 y + 1.5 * 2^23) rounds y to the nearest eighth, k = round(8 y). 2^(j/8)
+// for j = k mod 8 comes from an 8-entry table in a register (one vpermps, which reads only the low
+// 3 index bits; it runs off the FMA ports), and floor(k / 8) is added to the entry's exponent
+// bits: shifted up by 20, the bits of k above the low 3 land on the exponent field. The result
+// must stay normal (2^(k/8) >= 2^-126).
+inline __m256 pow2_eighths_ps(__m256 t) {
+  // 2^(j/8), j = 0..7, rounded to float
+  const __m256 table = _mm256_setr_ps(
+      1.0f, 1.09050773266525766f, 1.18920711500272107f, 1.29683955465100967f, 1.41421356237309505f,
+      1.54221082540794082f, 1.68179283050742909f, 1.83400808640934246f);
+  const __m256i ti = _mm256_castps_si256(t);
+  const __m256i e = _mm256_and_si256(_mm256_slli_epi32(ti, 20), _mm256_set1_epi32(-8388608));
+  return _mm256_castsi256_ps(
+      _mm256_add_epi32(_mm256_castps_si256(_mm256_permutevar8x32_ps(table, ti)), e));
+}
 
 // exp(r) on [-ln2/2, ln2/2] as 1 + r + r^2 q(r), q of degree 4 fitted for relative error
 // (3e-9 in double), all in Horner form: 6 FMAs (<= 0.9 ulp measured through exp_nonpos_ps).
@@ -334,10 +351,14 @@ inline __m256 phi_erfcx_ps(__m256 x, __m256* gauss) {
 // times |x|; mpmath/numpy, Lawson-weighted least squares, coefficients rounded to float one at a
 // time with the rest refitted). The relative error of Phi is about ln 2 times the absolute
 // error of w (times 1 - Phi), so w's own rounding is kept as w + w_lo (an FMA split) and added
-// to the reduced argument. No tails, clamps or special values: 16 of its 23 vector operations on
-// the two FMA ports (the bound), ~1.43 cycles per element in L1 against ~1.9 for phi_erfcx_ps
-// (and ~2.1 for the old two-branch gelu on N(0, 1) data). <= 7.7 ulp on every float of
-// [-3, 3] (worst at x = -2.79, where |w| ~ 9); gelu_ps checks the range.
+// to the reduced argument. 2^w = 2^(k/8) 2^r with k = round(8 w) (pow2_eighths_ps's table) and
+// r = w - k/8 + w_lo in [-1/16, 1/16] (plus w_lo), 2^r by a degree-3 polynomial (relative
+// 2.8e-8 with these float coefficients on |r| <= 1/16 + 1e-3, fitted like W); the reduction is
+// adds (they run on the port the FMAs leave free) and the table a vpermps. No tails, clamps or
+// special values: 14 multiplies and FMAs (the two FMA ports are the bound; 16 plus an add with a
+// degree-6 polynomial on |r| <= 1/2, which was 10% slower in L1: 0.61-0.66 against 0.54-0.58 ns
+// an element per thread, measured 2026-11-28). <= 7.9 ulp on every float of [-3, 3] (7.86 at x =
+// -2.838, where |w| ~ 9); gelu_ps checks the range.
 inline __m256 gelu_logistic_ps(__m256 x) {
   const __m256 u = _mm256_mul_ps(x, x);
   // W = -S log2(e): w = x W(x^2) = -s / ln 2, so exp(-s) = 2^w (fitted as such, not rescaled)
@@ -351,23 +372,18 @@ inline __m256 gelu_logistic_ps(__m256 x) {
   W = horner(u, _mm256_set1_ps(-2.30220890045166f), W);
   const __m256 w = _mm256_mul_ps(x, W);
   const __m256 w_lo = _mm256_fmsub_ps(x, W, w);
-  // 2^w = 2^n 2^r, n = round(w) by the 1.5 * 2^23 trick, r = w - n exactly (|w| <= 9.6), plus
-  // w's rounding error; 2^r on [-0.5, 0.5] by a degree-6 polynomial (relative 3.0e-9 with these
-  // float coefficients, 7.4e-8 through float Horner). Folding log2(e) into W saves exp's
-  // Cody-Waite reduction: 16 operations on the FMA ports instead of 19.
-  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  // k = round(8 w) by the 1.5 * 2^20 trick (ulp 1/8 there), r = w - k/8 exactly (|w| <= 9.6),
+  // plus w's rounding error
+  const __m256 magic = _mm256_set1_ps(1572864.0f);
   const __m256 t = _mm256_add_ps(w, magic);
   const __m256 r = _mm256_add_ps(_mm256_sub_ps(w, _mm256_sub_ps(t, magic)), w_lo);
-  __m256 p = _mm256_set1_ps(0.0001532648311695084f);
-  p = horner(r, _mm256_set1_ps(0.0013390809763222933f), p);
-  p = horner(r, _mm256_set1_ps(0.009618505835533142f), p);
-  p = horner(r, _mm256_set1_ps(0.05550359934568405f), p);
-  p = horner(r, _mm256_set1_ps(0.24022647738456726f), p);
-  p = horner(r, _mm256_set1_ps(0.6931471824645996f), p);
+  __m256 p = _mm256_set1_ps(0.055488274f);
+  p = horner(r, _mm256_set1_ps(0.24025883f), p);
+  p = horner(r, _mm256_set1_ps(0.69314724f), p);
   p = horner(r, _mm256_set1_ps(1.0f), p);
-  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(t), 23);
-  const __m256 ex = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
-  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), ex));
+  // 1 + 2^w = 1 + 2^(k/8) p in one FMA
+  const __m256 den = _mm256_fmadd_ps(pow2_eighths_ps(t), p, _mm256_set1_ps(1.0f));
+  return _mm256_div_ps(x, den);
 }
 
 // gelu(x) = x Phi(x) (erf form, as the reference). Lanes with |x| <= 3 take gelu_logistic_ps,

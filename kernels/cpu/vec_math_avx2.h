@@ -352,7 +352,7 @@ inline __m256 phi_erfcx_ps(__m256 x, __m256* gauss) {
 // time with the rest refitted). The relative error of Phi is about ln 2 times the absolute
 // error of w (times 1 - Phi), so w's own rounding is kept as w + w_lo (an FMA split) and added
 // to the reduced argument. 2^w = 2^(k/8) 2^r with k = round(8 w) (pow2_eighths_ps's table) and
-// r = w - k/8 + w_lo in [-1/16, 1/16] (plus w_lo), 2^r by a degree-3 polynomial (relative
+// r = w - k/8 + w_lo (|r| <= 1/16 + |w_lo|), 2^r by a degree-3 polynomial (relative
 // 2.8e-8 with these float coefficients on |r| <= 1/16 + 1e-3, fitted like W); the reduction is
 // adds (they run on the port the FMAs leave free) and the table a vpermps. No tails, clamps or
 // special values: 14 multiplies and FMAs (the two FMA ports are the bound; 16 plus an add with a

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -46,18 +47,20 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   if (rows <= 0 || n <= 0) return;  // (the AVX2 fallback reads x[0] unconditionally)
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
-  // rows up to 64K floats go through the row pipeline (softmax_avx2.h: softmax_rows_f32)
-  const bool piped = vec && n <= avx2::kSoftmaxPipedMax;
+  // rows up to 128K floats (log_softmax: 1M) go through the row pipeline (softmax_avx2.h:
+  // softmax_rows_f32)
+  const bool piped = vec && n <= (log ? avx2::kLogSoftmaxPipedMax : avx2::kSoftmaxPipedMax);
   const int64_t ahead = avx2::prefetch_rows_ahead(n);
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
     // streamed softmax keeps its exps here until they are scaled (see softmax_avx2.h)
-    std::vector<float> scratch(stream && !log ? static_cast<size_t>((piped ? 2 : 1) * n) : 0);
+    // (not zero-filled: every float of it is written before it is read)
+    std::unique_ptr<float[]> scratch(stream && !log ? new float[(piped ? 2 : 1) * n] : nullptr);
     if (piped) {  // this thread's block of the static schedule, as one call
       const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
       const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
       if constexpr (std::is_same_v<T, float>)
-        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, log, scratch.data(), stream);
+        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, log, scratch.get(), stream);
     } else {
 #pragma omp for schedule(static) nowait
       for (int64_t r = 0; r < rows; ++r) {
@@ -65,7 +68,7 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
         T* yr = y + r * n;
         if constexpr (std::is_same_v<T, float>) {
           if (vec) {
-            avx2::softmax_row_f32(xr, yr, n, log, scratch.data(), stream,
+            avx2::softmax_row_f32(xr, yr, n, log, scratch.get(), stream,
                                   r + ahead < rows ? xr + ahead * n : nullptr);
             continue;
           }

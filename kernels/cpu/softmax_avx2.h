@@ -17,15 +17,20 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
                      const float* next);
 void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log,
                               bool stream);
-// softmax or log_softmax of `rows` consecutive rows of length n <= kSoftmaxPipedMax (one
-// thread's share of the rows), as a pipeline: each row's write pass (y = exp / sum, or x - lse)
-// runs inside the next row's exp pass, so the stores leave while the exps compute instead of in
-// a burst of their own with the core and the read stream idle. scratch: 2 n floats, used only
-// by softmax with stream (the exps of two rows, the one being computed and the one being
-// scaled). Up to 64K floats: the two rows of exps (512 KiB) then stay in the core's 2 MiB L2
-// next to the x stream; 262144-wide rows measured 10% slower piped than with their own scaling
-// pass, 16384-wide ones 6-11% faster.
-constexpr int64_t kSoftmaxPipedMax = 65536;
+// softmax or log_softmax of `rows` consecutive rows of length n <= kSoftmaxPipedMax (softmax) or
+// kLogSoftmaxPipedMax (log_softmax) (one thread's share of the rows), as a pipeline: each row's
+// write pass (y = exp / sum, or x - lse) runs inside the next row's exp pass, so the stores leave
+// while the exps compute instead of in a burst of their own with the core and the read stream
+// idle. scratch: 2 n floats, used only by softmax with stream (the exps of two rows, the one
+// being computed and the one being scaled).
+//   The caps, measured against each row with its own scaling pass (softmax_row_f32),
+// interleaved, 2 threads, 16M floats, 8 rounds (2026-11-29): log_softmax, which keeps no exps,
+// ran 131072-, 262144- and 1M-wide rows 18-33% faster piped (medians and minima); softmax
+// 131072-wide rows 9-24% faster (its two rows of exps, 1 MiB, fit the core's 2 MiB L2 next to
+// the x stream), but 262144- and 1M-wide rows 5-7% slower by the minima (the exps spill from
+// L2); 16384-wide rows 6-11% faster (earlier measurement). Wider rows keep their own pass.
+constexpr int64_t kSoftmaxPipedMax = 131072;
+constexpr int64_t kLogSoftmaxPipedMax = 1 << 20;
 void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, float* scratch,
                       bool stream);
 // How many rows of n floats ahead the `next` row passed to the row kernels should be: about

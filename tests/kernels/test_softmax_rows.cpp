@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/cpu/softmax_avx2.h"
 #include "kernels/cpu/streaming_store.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -87,11 +88,13 @@ TEST_CASE("softmax / log_softmax rows with streaming stores: AVX2 vs scalar") {
   if (!cpu_has_avx2_fma()) return;
   // every shape writes >= 16 MiB, so the AVX2 path streams (unless SMYRF_STREAMING_STORES=0):
   // 7-wide rows (shorter than the aligned body), odd rows that start at every alignment, rows of
-  // several chunks (more than the 16 chunks kept on the stack), and the row pipeline of softmax
-  // (rows up to avx2::kSoftmaxPipedMax) with unaligned rows and edge rows inside it
+  // several chunks (more than the 16 chunks kept on the stack), the row pipeline of softmax
+  // (rows up to avx2::kSoftmaxPipedMax, log_softmax's up to kLogSoftmaxPipedMax) with unaligned
+  // rows and edge rows inside it, and rows past both caps (each row with its own scaling pass)
   struct Shape {
     int64_t rows, n;
-  } shapes[] = {{600011, 7}, {1031, 4099}, {14, 300007}, {4099, 1031}, {1027, 4096}};
+  } shapes[] = {{600011, 7},  {1031, 4099}, {14, 300007},
+                {4099, 1031}, {1027, 4096}, {10, avx2::kLogSoftmaxPipedMax + 9}};
   for (auto [rows, n] : shapes) {
     CAPTURE(rows);
     CAPTURE(n);

@@ -350,15 +350,18 @@ inline __m256 phi_erfcx_ps(__m256 x, __m256* gauss) {
 // with these float coefficients, 6.3e-7 through float Horner, most of it W's last rounding
 // times |x|; mpmath/numpy, Lawson-weighted least squares, coefficients rounded to float one at a
 // time with the rest refitted). The relative error of Phi is about ln 2 times the absolute
-// error of w (times 1 - Phi), so w's own rounding is kept as w + w_lo (an FMA split) and added
-// to the reduced argument. 2^w = 2^(k/8) 2^r with k = round(8 w) (pow2_eighths_ps's table) and
-// r = w - k/8 + w_lo (|r| <= 1/16 + |w_lo|), 2^r by a degree-3 polynomial (relative
-// 2.8e-8 with these float coefficients on |r| <= 1/16 + 1e-3, fitted like W); the reduction is
-// adds (they run on the port the FMAs leave free) and the table a vpermps. No tails, clamps or
-// special values: 14 multiplies and FMAs (the two FMA ports are the bound; 16 plus an add with a
-// degree-6 polynomial on |r| <= 1/2, which was 10% slower in L1: 0.61-0.66 against 0.54-0.58 ns
-// an element per thread, measured 2026-11-28). <= 7.9 ulp on every float of [-3, 3] (7.86 at x =
-// -2.838, where |w| ~ 9); gelu_ps checks the range.
+// error of w (times 1 - Phi), so w is never rounded on its own: 2^w = 2^(k/8) 2^r with k =
+// round(8 x W) taken from the exact product by one FMA with the rounding constant
+// (pow2_eighths_ps's table gives 2^(k/8)) and r = x W - k/8 by one more FMA from the exact
+// product, rounded once (|r| <= 1/16), 2^r by a degree-3 polynomial (relative 2.8e-8 with these
+// float coefficients on |r| <= 1/16 + 1e-3, fitted like W); the table is a vpermps. No tails,
+// clamps or special values: 14 multiplies and FMAs and one add a vector (the two FMA ports are
+// the bound). History, in L1, ns an element per thread: a degree-6 polynomial on |r| <= 1/2, 16
+// FMAs and an add, 0.61-0.66; the table with w rounded and its error w_lo (an FMA split) added
+// back to r in three adds, 0.54-0.58 (2026-11-28); the two FMAs from the exact product, the same
+// worst case on every float of [-3, 3] as that form (results differ in the last bits) and 8-10%
+// faster in L1 (0.53-0.57 against 0.58-0.62, one interleaved run, 2026-11-29). <= 7.9 ulp on every
+// float of [-3, 3] (7.86 at x = -2.838, where |w| ~ 9); gelu_ps checks the range.
 inline __m256 gelu_logistic_ps(__m256 x) {
   const __m256 u = _mm256_mul_ps(x, x);
   // W = -S log2(e): w = x W(x^2) = -s / ln 2, so exp(-s) = 2^w (fitted as such, not rescaled)
@@ -370,13 +373,11 @@ inline __m256 gelu_logistic_ps(__m256 x) {
   W = horner(u, _mm256_set1_ps(0.0001004575751721859f), W);
   W = horner(u, _mm256_set1_ps(-0.10483850538730621f), W);
   W = horner(u, _mm256_set1_ps(-2.30220890045166f), W);
-  const __m256 w = _mm256_mul_ps(x, W);
-  const __m256 w_lo = _mm256_fmsub_ps(x, W, w);
-  // k = round(8 w) by the 1.5 * 2^20 trick (ulp 1/8 there), r = w - k/8 exactly (|w| <= 9.6),
-  // plus w's rounding error
+  // k = round(8 w) by the 1.5 * 2^20 trick (ulp 1/8 there) on the exact product x W (|w| <= 9.6),
+  // and r = x W - k/8 from the exact product too, rounded once: w itself is never rounded
   const __m256 magic = _mm256_set1_ps(1572864.0f);
-  const __m256 t = _mm256_add_ps(w, magic);
-  const __m256 r = _mm256_add_ps(_mm256_sub_ps(w, _mm256_sub_ps(t, magic)), w_lo);
+  const __m256 t = _mm256_fmadd_ps(x, W, magic);
+  const __m256 r = _mm256_fmsub_ps(x, W, _mm256_sub_ps(t, magic));
   __m256 p = _mm256_set1_ps(0.055488274f);
   p = horner(r, _mm256_set1_ps(0.24025883f), p);
   p = horner(r, _mm256_set1_ps(0.69314724f), p);

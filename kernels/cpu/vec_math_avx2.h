@@ -360,7 +360,7 @@ inline __m256 phi_erfcx_ps(__m256 x, __m256* gauss) {
 // FMAs and an add, 0.61-0.66; the table with w rounded and its error w_lo (an FMA split) added
 // back to r in three adds, 0.54-0.58 (2026-11-28); the two FMAs from the exact product, the same
 // worst case on every float of [-3, 3] as that form (results differ in the last bits) and 8-10%
-// faster in L1 (0.53-0.57 against 0.58-0.62, one interleaved run, 2026-11-29). <= 7.9 ulp on every
+// faster in L1 (0.52-0.56 against 0.58-0.60, one interleaved run, 2026-11-29). <= 7.9 ulp on every
 // float of [-3, 3] (7.86 at x = -2.838, where |w| ~ 9); gelu_ps checks the range.
 inline __m256 gelu_logistic_ps(__m256 x) {
   const __m256 u = _mm256_mul_ps(x, x);

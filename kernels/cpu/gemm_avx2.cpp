@@ -21,6 +21,7 @@
 // packed rows of A and take column blocks (gemm_blocked_team_wide). Products below ~400^3 are
 // cut into slices of C, each run by the one-thread code.
 #include "kernels/cpu/gemm_avx2.h"
+#include "kernels/cpu/gemv_avx2.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
 #include <immintrin.h>
@@ -691,6 +692,10 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  if (sgemm_is_gemv(M, N, K)) {  // one row or one column: stream the matrix once (gemv_avx2.h)
+    sgemm_gemv_avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
   // Below ~48^3 the fork/join costs more than a second core gains. (Running up to 128^3 on one

@@ -244,6 +244,39 @@ TEST_CASE("sgemm packs a transposed A on every panel remainder (TN, blocked path
   });
 }
 
+TEST_CASE("sgemm matrix-vector products (M = 1 or N = 1): every layout, strides, 1-3 threads") {
+  // sgemm_avx2 hands these to gemv_avx2.cpp: dot products of rows (A not transposed with N = 1,
+  // B transposed with M = 1) or sums of scaled rows (the other two layouts), the vector copied
+  // when strided (B's column with N = 1, A's column with M = 1), the output strided with N = 1.
+  // Sizes: row blocks of 4 with remainders, K around the 8- and 16-float steps, outputs wider
+  // than one 4096-column block, and products large enough for the thread split.
+  const int prev_threads = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    CAPTURE(threads);
+    for_each_isa([&] {
+      for (int t = 0; t < 4; ++t)
+        for (bool column : {true, false})
+          for (int64_t n : {1, 3, 4, 5, 33, 4099, 9001})
+            for (int64_t K : {1, 7, 8, 9, 17, 300}) {
+              if (n * K > 600000) continue;
+              Problem p;
+              p.ta = t & 1;
+              p.tb = t & 2;
+              (column ? p.M : p.N) = n;
+              p.K = K;
+              p.pad_a = 3, p.pad_b = 2, p.pad_c = 5;
+              const bool nan = (n + K) % 2 == 0;
+              p.alpha = nan ? 1.0f : -1.5f;
+              p.beta = nan ? 0.0f : 0.5f;
+              p.nan_c = nan;
+              check_sgemm(p);
+            }
+    });
+  }
+  omp_set_num_threads(prev_threads);
+}
+
 TEST_CASE("sgemm on strided submatrices (lda, ldb, ldc above the minimum)") {
   for_each_isa([&] {
     for (int t = 0; t < 4; ++t)

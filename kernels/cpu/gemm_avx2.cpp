@@ -672,6 +672,10 @@ void sgemm_avx2_batch_item(bool trans_a, bool trans_b, int64_t M, int64_t N, int
     scale_c(M, N, beta, C, ldc);
     return;
   }
+  if (sgemm_is_gemv(M, N, K)) {  // one row or one column (gemv_avx2.h), on this thread
+    sgemm_gemv_avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
+    return;
+  }
   // Below 32^3 a product takes a few hundred cycles: the hardware prefetchers keep up with a
   // batch's consecutive blocks, and handing out prefetches costs more than it saves (16^3
   // blocks: 10% slower with it; 32^3 15% and 128^3 10% faster, one thread).

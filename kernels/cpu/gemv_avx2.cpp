@@ -133,12 +133,19 @@ void sum_rows(const float* R, int64_t ld, const float* v, int64_t K, int64_t j0,
   }
 }
 
-// The vector operand as K contiguous floats: v itself when its stride is 1, else a copy in buf.
-const float* contiguous(const float* v, int64_t stride, int64_t K, std::unique_ptr<float[]>& buf) {
+// The vector operand as K contiguous floats: v itself when its stride is 1, else a copy in
+// small (K <= kSmallVector, on the caller's stack) or in heap.
+constexpr int64_t kSmallVector = 1024;
+const float* contiguous(const float* v, int64_t stride, int64_t K, float* small,
+                        std::unique_ptr<float[]>& heap) {
   if (stride == 1) return v;
-  buf.reset(new float[K]);
+  float* buf = small;
+  if (K > kSmallVector) {
+    heap.reset(new float[K]);
+    buf = heap.get();
+  }
   for (int64_t k = 0; k < K; ++k) buf[k] = v[k * stride];
-  return buf.get();
+  return buf;
 }
 
 }  // namespace
@@ -160,15 +167,22 @@ void sgemm_gemv_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
   // op(A) is 1 x K: A stored (1, K) contiguous, or (K, 1) with row stride lda when transposed
   const int64_t vs = column ? (trans_b ? 1 : ldb) : (trans_a ? lda : 1);
   const int64_t ys = column ? ldc : 1;
-  std::unique_ptr<float[]> vbuf;
-  const float* v = contiguous(v_raw, vs, K, vbuf);
+  // (no heap allocation for the small products of a batch: the vector copy and the rows form's
+  // accumulator block live on the stack)
+  float vsmall[kSmallVector];
+  std::unique_ptr<float[]> vheap;
+  const float* v = contiguous(v_raw, vs, K, vsmall, vheap);
   if (n_out * K < kParallelMin) threads = 1;
 
+  // One thread (small products, batch items, callers inside a parallel region) runs the loops
+  // directly: entering even a one-thread OpenMP region costs about half a microsecond, which
+  // doubled the time of a batch of 4096 products of 1 x 64 by 64 x 64.
   if (dot) {
+    if (threads == 1) return dot_rows(R, ld, v, K, C, ys, 0, n_out, alpha, beta);
     // rows of R in blocks of 4 per thread share; dynamic so a preempted thread is covered
     const int64_t blocks = (n_out + 3) / 4;
     const int64_t chunk = std::max<int64_t>(1, blocks / (threads * 8));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t c = 0; c < (blocks + chunk - 1) / chunk; ++c) {
       const int64_t r0 = c * chunk * 4, r1 = std::min(n_out, (c + 1) * chunk * 4);
       dot_rows(R, ld, v, K, C, ys, r0, r1, alpha, beta);
@@ -180,15 +194,21 @@ void sgemm_gemv_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
   const int64_t per = std::max<int64_t>(
       8, std::min<int64_t>(kColBlock, ((n_out + threads - 1) / threads + 7) / 8 * 8));
   const int64_t nblocks = (n_out + per - 1) / per;
-#pragma omp parallel num_threads(threads) if (threads > 1 && nblocks > 1)
+  auto block = [&](int64_t b, float* acc) {
+    const int64_t j0 = b * per, n = std::min(per, n_out - j0);
+    sum_rows(R, ld, v, K, j0, n, acc);
+    for (int64_t j = 0; j < n; ++j) finish(C + (j0 + j) * ys, acc[j], alpha, beta);
+  };
+  if (threads == 1 || nblocks == 1) {
+    alignas(32) float acc[kColBlock];  // per <= kColBlock
+    for (int64_t b = 0; b < nblocks; ++b) block(b, acc);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
   {
-    std::unique_ptr<float[]> acc(new float[per]);
+    alignas(32) float acc[kColBlock];
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t b = 0; b < nblocks; ++b) {
-      const int64_t j0 = b * per, n = std::min(per, n_out - j0);
-      sum_rows(R, ld, v, K, j0, n, acc.get());
-      for (int64_t j = 0; j < n; ++j) finish(C + (j0 + j) * ys, acc[j], alpha, beta);
-    }
+    for (int64_t b = 0; b < nblocks; ++b) block(b, acc);
   }
 }
 

@@ -460,6 +460,50 @@ void dgemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
 }
 }  // namespace
 
+TEST_CASE("sgemm_batched with M = 1 or N = 1: each product a matrix-vector product") {
+  // The per-product path hands such products to gemv_avx2.cpp on the calling thread: every
+  // layout, padded leading dimensions (a strided vector copied on the stack, or in heap past 1024
+  // floats) and batch strides, alpha / beta, 1 and 2 threads.
+  const int prev_threads = omp_get_max_threads();
+  for_each_isa([&] {
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      for (int t = 0; t < 4; ++t)
+        for (bool column : {true, false})
+          for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{64}, int64_t{200}})
+            for (int64_t K : {int64_t{3}, int64_t{64}, int64_t{1500}}) {
+              const bool ta = t & 1, tb = t & 2;
+              const int64_t batch = 21, M = column ? n : 1, N = column ? 1 : n;
+              const int64_t lda = (ta ? M : K) + 2, ldb = (tb ? K : N) + 3, ldc = N + 1;
+              const int64_t sa = (ta ? K : M) * lda + 5, sb = (tb ? N : K) * ldb + 7;
+              const int64_t sc = M * ldc + 2;
+              std::mt19937 rng(static_cast<uint32_t>(100 + t + n + K));
+              std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+              std::vector<float> A(batch * sa), B(batch * sb), C(batch * sc);
+              for (auto& x : A) x = u(rng);
+              for (auto& x : B) x = u(rng);
+              for (auto& x : C) x = u(rng);
+              std::vector<float> ref = C;
+              for (int64_t b = 0; b < batch; ++b)
+                sgemm_reference(ta, tb, M, N, K, 0.75f, A.data() + b * sa, lda, B.data() + b * sb,
+                                ldb, -0.5f, ref.data() + b * sc, ldc);
+              sgemm_batched(ta, tb, batch, M, N, K, 0.75f, A.data(), lda, sa, B.data(), ldb, sb,
+                            -0.5f, C.data(), ldc, sc);
+              double worst = 0;
+              for (size_t i = 0; i < C.size(); ++i)
+                worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+              CAPTURE(threads);
+              CAPTURE(t);
+              CAPTURE(column);
+              CAPTURE(n);
+              CAPTURE(K);
+              CHECK(worst < 1e-6 * (K + 2) * 4);
+            }
+    }
+  });
+  omp_set_num_threads(prev_threads);
+}
+
 TEST_CASE("dgemm matches a naive double product for every transpose and stride") {
   std::mt19937 rng(9);
   std::uniform_real_distribution<double> u(-1.0, 1.0);

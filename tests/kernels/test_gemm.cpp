@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <vector>
@@ -110,6 +111,13 @@ void for_each_isa(F body) {
     }
     set_active_isa(prev);
   }
+}
+
+// Fills each vector with uniform [-1, 1) values from one generator, in order.
+void fill_uniform(std::mt19937& rng, std::initializer_list<std::vector<float>*> vectors) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (std::vector<float>* v : vectors)
+    for (auto& x : *v) x = u(rng);
 }
 
 }  // namespace
@@ -363,11 +371,8 @@ TEST_CASE("sgemm_batched matches per-matrix products, stride 0 broadcasts") {
         const int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
         const int64_t sa = M * K, sb = 0 /* B broadcast */, sc = M * N;
         std::mt19937 rng(11);
-        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
         std::vector<float> A(batch * sa), B(K * N), C(batch * sc);
-        for (auto& x : A) x = u(rng);
-        for (auto& x : B) x = u(rng);
-        for (auto& x : C) x = u(rng);
+        fill_uniform(rng, {&A, &B, &C});
         std::vector<float> ref = C;
         for (int64_t b = 0; b < batch; ++b)
           sgemm_reference(ta, tb, M, N, K, 0.5f, A.data() + b * sa, lda, B.data(), ldb, 2.0f,
@@ -420,11 +425,8 @@ TEST_CASE("sgemm_batched per-product path on 1, 2 and 3 threads: strides, transp
           const int64_t sb = (tb ? N : K) * ldb + 3, sc = M * ldc + 1;
           const bool broadcast_a = n == 32;
           std::mt19937 rng(static_cast<uint32_t>(13 + t + n));
-          std::uniform_real_distribution<float> u(-1.0f, 1.0f);
           std::vector<float> A((broadcast_a ? 1 : batch) * sa), B(batch * sb), C(batch * sc);
-          for (auto& x : A) x = u(rng);
-          for (auto& x : B) x = u(rng);
-          for (auto& x : C) x = u(rng);
+          fill_uniform(rng, {&A, &B, &C});
           std::vector<float> ref = C;
           const int64_t sa_eff = broadcast_a ? 0 : sa;
           for (int64_t b = 0; b < batch; ++b)
@@ -478,11 +480,8 @@ TEST_CASE("sgemm_batched with M = 1 or N = 1: each product a matrix-vector produ
               const int64_t sa = (ta ? K : M) * lda + 5, sb = (tb ? N : K) * ldb + 7;
               const int64_t sc = M * ldc + 2;
               std::mt19937 rng(static_cast<uint32_t>(100 + t + n + K));
-              std::uniform_real_distribution<float> u(-1.0f, 1.0f);
               std::vector<float> A(batch * sa), B(batch * sb), C(batch * sc);
-              for (auto& x : A) x = u(rng);
-              for (auto& x : B) x = u(rng);
-              for (auto& x : C) x = u(rng);
+              fill_uniform(rng, {&A, &B, &C});
               std::vector<float> ref = C;
               for (int64_t b = 0; b < batch; ++b)
                 sgemm_reference(ta, tb, M, N, K, 0.75f, A.data() + b * sa, lda, B.data() + b * sb,

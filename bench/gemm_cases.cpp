@@ -1,7 +1,9 @@
 // --shapes parsing for the gemm benchmarks (see gemm_cases.h).
 #include "bench/gemm_cases.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 namespace smyrf::bench {
@@ -64,9 +66,10 @@ std::vector<GemmCase> adhoc_cases(const std::string& shapes, bool batched,
     if (n != (batched ? 4 : 3) || d[1] <= 0 || d[2] <= 0 || d[3] <= 0) continue;
     const GemmCase c{batched ? d[0] : 1, d[1], d[2], d[3], trans};
     if (c.batch <= 0 || (batched && c.batch == 1)) continue;
-    bool known = false;
-    for (const GemmCase& l : listed)
-      known = known || (shape_string(l) == shape_string(c) && std::string(trans) == l.trans);
+    const std::string shape = shape_string(c);
+    const bool known = std::any_of(listed.begin(), listed.end(), [&](const GemmCase& l) {
+      return std::strcmp(trans, l.trans) == 0 && shape_string(l) == shape;
+    });
     if (!known) out.push_back(c);
   }
   return out;

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -9,9 +10,41 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
 #include "kernels/cpu/norm_avx2.h"
+#include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
+namespace {
+// Rows of n <= avx2::kShortRowMax floats, in blocks of 8 (kernels/cpu/short_rows_avx2.h): each
+// thread takes a contiguous share of the rows, the last (share % 8) through the row kernel.
+void layernorm_short_rows(const float* x, const float* w, const float* b, float* y, float* mean,
+                          float* rstd, int64_t rows, int64_t n, double eps, bool stream) {
+#pragma omp parallel if (rows_parallel_ok(rows, n))
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    const avx2::ShortRowLanes L(n);
+    alignas(32) float wl[avx2::kShortRowMax * 8], bl[avx2::kShortRowMax * 8];
+    if (w) avx2::lay_out_per_lane(L, w, wl);
+    if (b) avx2::lay_out_per_lane(L, b, bl);
+    int64_t r = r0;
+    while (r + 8 <= r1) {
+      const int64_t nb = std::min<int64_t>(avx2::kShortGroup, (r1 - r) / 8);
+      avx2::layernorm_blocks_f32(x + r * n, w ? wl : nullptr, b ? bl : nullptr, y + r * n, mean + r,
+                                 rstd + r, nb, L, static_cast<float>(eps), stream);
+      r += 8 * nb;
+    }
+    for (; r < r1; ++r) {
+      double mu, rs;
+      avx2::layernorm_row_f32(x + r * n, w, b, y + r * n, n, eps, &mu, &rs, nullptr, stream);
+      mean[r] = static_cast<float>(mu);
+      rstd[r] = static_cast<float>(rs);
+    }
+    if (stream) streaming_store_fence();
+  }
+}
+}  // namespace
+
 template <typename T>
 void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
                     int64_t n, double eps) {
@@ -19,6 +52,12 @@ void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, 
   // a large y goes out with streaming stores (kernels/cpu/streaming_store.h): x read plus y
   // written is then 8 bytes of traffic per element instead of 12
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec && n <= avx2::kShortRowMax && rows >= 8) {
+      layernorm_short_rows(x, w, b, y, mean, rstd, rows, n, eps, stream);
+      return;
+    }
+  }
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
 #pragma omp for schedule(static)
@@ -106,7 +145,27 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
           for (int64_t i = 0; i < static_cast<int64_t>(fb.size()); ++i) tb[i] += fb[i], fb[i] = 0.f;
           pending = 0;
         };
-        for (int64_t r = r0; r < r1;) {
+        int64_t r = r0;
+        if (n <= avx2::kShortRowBackwardMax) {
+          // blocks of 8 rows (kernels/cpu/short_rows_avx2.h), their dw / db partials per lane
+          // of the block's layout, folded into the per-column sums after every group
+          const avx2::ShortRowLanes L(n);
+          alignas(32) float wl[avx2::kShortRowMax * 8];
+          alignas(32) float lw[avx2::kShortRowMax * 8] = {}, lb[avx2::kShortRowMax * 8] = {};
+          if (w) avx2::lay_out_per_lane(L, w, wl);
+          while (r + 8 <= r1) {
+            const int64_t nb = std::min<int64_t>(avx2::kShortGroup, (r1 - r) / 8);
+            avx2::layernorm_blocks_backward_f32(dy + r * n, x + r * n, mean + r, rstd + r,
+                                                w ? wl : nullptr, dx + r * n, dw ? lw : nullptr,
+                                                db ? lb : nullptr, nb, L, stream);
+            r += 8 * nb;
+            for (int64_t f = 0; f < 8 * n; ++f) {
+              if (dw) tw[L.col[f]] += lw[f], lw[f] = 0.f;
+              if (db) tb[L.col[f]] += lb[f], lb[f] = 0.f;
+            }
+          }
+        }
+        while (r < r1) {
           // two rows per call: dw / db partials are read and written once for both
           const int k = r + 1 < r1 ? 2 : 1;
           const double mu[2] = {mean[r], k == 2 ? mean[r + 1] : 0.0};

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
+#include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/softmax_avx2.h"
 #include "kernels/cpu/streaming_store.h"
 
@@ -39,6 +40,38 @@ void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
     for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(std::exp(xr[i] - m) * inv);
   }
 }
+
+// Rows of n <= avx2::kShortRowMax floats, in blocks of eight (kernels/cpu/short_rows_avx2.h):
+// group(r0, blocks, lanes) handles rows r0 .. r0 + 8 blocks - 1 (blocks <= avx2::kShortGroup)
+// and returns the blocks it declined; their rows, and the last rows % 8 rows, go to row(r) one
+// at a time. Fences the streaming stores when `stream`.
+template <typename Group, typename Row>
+void short_row_blocks(int64_t rows, int64_t n, bool stream, Group group, Row row) {
+  const int64_t blocks = rows / 8, G = avx2::kShortGroup;
+  const int64_t groups = (blocks + G - 1) / G;
+#pragma omp parallel if (rows_parallel_ok(rows, n))
+  {
+    const avx2::ShortRowLanes lanes(n);
+#pragma omp for schedule(static) nowait
+    for (int64_t q = 0; q < groups; ++q) {
+      const int64_t b0 = q * G, nb = blocks - b0 < G ? blocks - b0 : G;
+      const unsigned declined = group(8 * b0, nb, lanes);
+      for (int64_t b = 0; b < nb; ++b)
+        if (declined >> b & 1)
+          for (int64_t r = 8 * (b0 + b); r < 8 * (b0 + b + 1); ++r) row(r);
+    }
+#pragma omp for schedule(static) nowait
+    for (int64_t r = 8 * blocks; r < rows; ++r) row(r);
+    if (stream) streaming_store_fence();
+  }
+}
+
+// Whether rows of n floats take short_row_blocks, forward or backward (short_rows_avx2.h has
+// the caps and their measurements).
+bool short_rows(bool vec, int64_t rows, int64_t n, bool backward) {
+  return vec && n >= 1 && rows >= 8 &&
+         n <= (backward ? avx2::kShortRowBackwardMax : avx2::kShortRowMax);
+}
 }  // namespace
 
 template <typename T>
@@ -49,6 +82,21 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   // rows up to 128K floats (log_softmax: 1M) go through the row pipeline (softmax_avx2.h:
   // softmax_rows_f32)
   const bool piped = vec && n <= (log ? avx2::kLogSoftmaxPipedMax : avx2::kSoftmaxPipedMax);
+  if constexpr (std::is_same_v<T, float>) {
+    if (short_rows(vec, rows, n, false)) {
+      // a declined block's rows (a non-finite max) and the last rows % 8 go row by row, with
+      // plain stores (a streamed softmax row would need scratch)
+      short_row_blocks(
+          rows, n, stream,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
+            return avx2::softmax_blocks_f32(x + r * n, y + r * n, nb, L, log, stream);
+          },
+          [&](int64_t r) {
+            avx2::softmax_row_f32(x + r * n, y + r * n, n, log, nullptr, false, nullptr);
+          });
+      return;
+    }
+  }
   const int64_t ahead = avx2::prefetch_rows_ahead(n);
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
@@ -83,6 +131,21 @@ template <typename T>
 void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t n, bool log) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+  if constexpr (std::is_same_v<T, float>) {
+    if (short_rows(vec, rows, n, true)) {
+      short_row_blocks(
+          rows, n, stream,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
+            avx2::softmax_blocks_backward_f32(y + r * n, dy + r * n, dx + r * n, nb, L, log,
+                                              stream);
+            return 0u;
+          },
+          [&](int64_t r) {
+            avx2::softmax_row_backward_f32(y + r * n, dy + r * n, dx + r * n, n, log, stream);
+          });
+      return;
+    }
+  }
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
 #pragma omp for schedule(static) nowait
@@ -115,8 +178,7 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
                         int64_t C, int64_t ignore_index, double eps) {
   const int64_t ahead = avx2::prefetch_rows_ahead(C);
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
-#pragma omp parallel for if (rows_parallel_ok(rows, C)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  auto one_row = [&](int64_t r) {
     const T* xr = logits + r * C;
     double l, sum_x = 0;
     if constexpr (std::is_same_v<T, float>) {
@@ -138,14 +200,28 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
     const int64_t t = target[r];
     if (t == ignore_index) {
       loss[r] = T(0);
-      continue;
+      return;
     }
     // without smoothing the mean term is left out, not multiplied by 0: a -inf logit (a masked
     // class) makes sum_x -inf, and 0 * inf turned a finite loss into NaN
     double v = (1.0 - eps) * (l - xr[t]);
     if (eps != 0) v += eps * (l - sum_x / C);
     loss[r] = static_cast<T>(v);
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    if (short_rows(vec, rows, C, false)) {
+      short_row_blocks(
+          rows, C, false,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
+            return avx2::cross_entropy_blocks_f32(logits + r * C, target + r, nb, L, ignore_index,
+                                                  eps, loss + r, lse + r);
+          },
+          one_row);
+      return;
+    }
   }
+#pragma omp parallel for if (rows_parallel_ok(rows, C)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) one_row(r);
 }
 
 template <typename T>
@@ -154,37 +230,52 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
                                  double eps) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * C * static_cast<int64_t>(sizeof(T)));
+  auto one_row = [&](int64_t r) {
+    const T* xr = logits + r * C;
+    T* dr = dlogits + r * C;
+    const int64_t t = target[r];
+    const double gr = g[r];
+    const double l = lse[r], off = eps / C;
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec) {
+        if (t == ignore_index) {
+          avx2::fill_row_f32(dr, C, 0.f, stream);
+          return;
+        }
+        // the target's entry in double: p - (1 - eps) cancels when p is near 1
+        const double p = std::exp(static_cast<double>(xr[t]) - l);
+        avx2::cross_entropy_row_backward_f32(
+            xr, dr, C, l, gr, off, t, static_cast<float>(gr * (p - off - (1.0 - eps))), stream);
+        return;
+      }
+    }
+    if (t == ignore_index) {
+      for (int64_t c = 0; c < C; ++c) dr[c] = T(0);
+      return;
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      double p = std::exp(static_cast<double>(xr[c]) - l);
+      dr[c] = static_cast<T>(gr * (p - off - (c == t ? 1.0 - eps : 0.0)));
+    }
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    if (short_rows(vec, rows, C, true)) {
+      short_row_blocks(
+          rows, C, stream,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
+            avx2::cross_entropy_blocks_backward_f32(logits + r * C, target + r, lse + r, g + r,
+                                                    dlogits + r * C, nb, L, ignore_index, eps,
+                                                    stream);
+            return 0u;
+          },
+          one_row);
+      return;
+    }
+  }
 #pragma omp parallel if (rows_parallel_ok(rows, C))
   {
 #pragma omp for schedule(static) nowait
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = logits + r * C;
-      T* dr = dlogits + r * C;
-      const int64_t t = target[r];
-      const double gr = g[r];
-      const double l = lse[r], off = eps / C;
-      if constexpr (std::is_same_v<T, float>) {
-        if (vec) {
-          if (t == ignore_index) {
-            avx2::fill_row_f32(dr, C, 0.f, stream);
-            continue;
-          }
-          // the target's entry in double: p - (1 - eps) cancels when p is near 1
-          const double p = std::exp(static_cast<double>(xr[t]) - l);
-          avx2::cross_entropy_row_backward_f32(
-              xr, dr, C, l, gr, off, t, static_cast<float>(gr * (p - off - (1.0 - eps))), stream);
-          continue;
-        }
-      }
-      if (t == ignore_index) {
-        for (int64_t c = 0; c < C; ++c) dr[c] = T(0);
-        continue;
-      }
-      for (int64_t c = 0; c < C; ++c) {
-        double p = std::exp(static_cast<double>(xr[c]) - l);
-        dr[c] = static_cast<T>(gr * (p - off - (c == t ? 1.0 - eps : 0.0)));
-      }
-    }
+    for (int64_t r = 0; r < rows; ++r) one_row(r);
     if (stream) streaming_store_fence();
   }
 }

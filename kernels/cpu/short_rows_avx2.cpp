@@ -1,0 +1,244 @@
+// Short-row softmax / log_softmax / cross-entropy kernels, eight rows a block (see
+// short_rows_avx2.h for the layout and why).
+#include "kernels/cpu/short_rows_avx2.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu/row_math_avx2.h"
+#include "kernels/cpu/short_rows_impl_avx2.h"
+#include "kernels/cpu/vec_math_avx2.h"
+
+namespace smyrf::kernels::cpu::avx2 {
+
+ShortRowLanes::ShortRowLanes(int64_t n_) : n(n_) {
+  for (int64_t f = 0; f < 8 * n; ++f) {
+    row[f] = static_cast<int32_t>(f / n);
+    col[f] = static_cast<int32_t>(f % n);
+  }
+}
+
+namespace {
+using namespace short_rows;
+
+// Per-row sum of exp(column - m) over the n columns in T, four accumulators (each exp ends in
+// the accumulating FMA).
+inline __m256 exp_sum_columns(const float* T, int64_t n, __m256 m) {
+  __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                 _mm256_setzero_ps()};
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4)
+    for (int u = 0; u < 4; ++u)
+      a[u] = exp_sum_acc_ps(_mm256_sub_ps(_mm256_load_ps(T + 8 * (k + u)), m), a[u]);
+  for (; k < n; ++k) a[0] = exp_sum_acc_ps(_mm256_sub_ps(_mm256_load_ps(T + 8 * k), m), a[0]);
+  return _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+}
+
+// exp(z) - 1 for z <= 0 without the cancellation of exp(z) - 1 near 0: a degree-7 Taylor
+// polynomial for |z| < 0.35 (truncation below 2e-8 relative), exp_ps(z) - 1 below (no
+// cancellation there: exp(z) <= 0.71). -inf -> -1, NaN -> NaN.
+inline __m256 expm1_nonpos_ps(__m256 z) {
+  __m256 p = _mm256_set1_ps(1.f / 5040);
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.f / 720));
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.f / 120));
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.f / 24));
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.f / 6));
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(0.5f));
+  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), z, z);  // z + z^2 (1/2 + ...)
+  const __m256 large = _mm256_sub_ps(exp_ps(z), _mm256_set1_ps(1.f));
+  const __m256 near0 = _mm256_cmp_ps(z, _mm256_set1_ps(-0.35f), _CMP_GT_OQ);
+  return _mm256_blendv_ps(large, small, near0);
+}
+
+}  // namespace
+
+unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const ShortRowLanes& L,
+                            bool log, bool stream) {
+  const int64_t n = L.n, B = 8 * n;  // floats a block
+  // per block: its columns (for the maxima and log_softmax's sums), then softmax's exps
+  alignas(32) float T[kShortGroup][kShortRowMax * 8];
+  __m256 m[kShortGroup], f[kShortGroup];
+  // stage by stage over the group: each block's steps depend on each other, the blocks do not
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch_block_ahead(x + b * B, n);
+    m[b] = columns_max(x + b * B, n, T[b]);
+  }
+  unsigned declined = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (!all_finite(m[b])) {
+      declined |= 1u << b;
+      continue;
+    }
+    if (log) {
+      // log(sum), NaN for a row with a NaN (its max skipped it, its sum did not)
+      f[b] = log_ps(exp_sum_columns(T[b], n, m[b]));
+    } else {
+      // the exps once, in the block's layout (over its columns, which they replace in T), then
+      // their row sums by transposes: cheaper than a second exp per element in the write pass
+      const float* xb = x + b * B;
+      for (int64_t v = 0; v < n; ++v)
+        _mm256_store_ps(T[b] + 8 * v, exp_row_ps(_mm256_sub_ps(_mm256_loadu_ps(xb + 8 * v),
+                                                               per_row(m[b], L.row + 8 * v))));
+      f[b] = _mm256_div_ps(_mm256_set1_ps(1.f), columns_sum(T[b], n));
+    }
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (declined >> b & 1) continue;
+    if (log) {  // y = (x - m) - log(sum): x - m is exact, x - (m + log(sum)) was not
+      const float* xb = x + b * B;
+      write_block(y + b * B, n, stream, [&](int64_t v) {
+        const int32_t* rows = L.row + 8 * v;
+        return _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(xb + 8 * v), per_row(m[b], rows)),
+                             per_row(f[b], rows));
+      });
+    } else {  // y = exp(x - m) / sum
+      write_block(y + b * B, n, stream, [&](int64_t v) {
+        return _mm256_mul_ps(_mm256_load_ps(T[b] + 8 * v), per_row(f[b], L.row + 8 * v));
+      });
+    }
+  }
+  return declined;
+}
+
+void softmax_blocks_backward_f32(const float* y, const float* dy, float* dx, int64_t blocks,
+                                 const ShortRowLanes& L, bool log, bool stream) {
+  const int64_t n = L.n, B = 8 * n;
+  __m256 s[kShortGroup];
+  if (log) {  // dx = dy - exp(y) sum(dy)
+    for (int64_t b = 0; b < blocks; ++b) {
+      prefetch_block_ahead(dy + b * B, n);
+      prefetch_block_ahead(y + b * B, n);
+      s[b] = columns_sum(dy + b * B, n);
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float *yb = y + b * B, *gb = dy + b * B;
+      write_block(dx + b * B, n, stream, [&](int64_t v) {
+        return _mm256_fnmadd_ps(exp_ps(_mm256_loadu_ps(yb + 8 * v)), per_row(s[b], L.row + 8 * v),
+                                _mm256_loadu_ps(gb + 8 * v));
+      });
+    }
+    return;
+  }
+  // dx = y (dy - sum(dy y)): the products go through P, in cache, for their row sums
+  alignas(32) float P[kShortRowMax * 8];
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float *yb = y + b * B, *gb = dy + b * B;
+    prefetch_block_ahead(yb, n);
+    prefetch_block_ahead(gb, n);
+    for (int64_t v = 0; v < n; ++v)
+      _mm256_store_ps(P + 8 * v,
+                      _mm256_mul_ps(_mm256_loadu_ps(gb + 8 * v), _mm256_loadu_ps(yb + 8 * v)));
+    s[b] = columns_sum(P, n);
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float *yb = y + b * B, *gb = dy + b * B;
+    write_block(dx + b * B, n, stream, [&](int64_t v) {
+      return _mm256_mul_ps(
+          _mm256_loadu_ps(yb + 8 * v),
+          _mm256_sub_ps(_mm256_loadu_ps(gb + 8 * v), per_row(s[b], L.row + 8 * v)));
+    });
+  }
+}
+
+unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t blocks,
+                                  const ShortRowLanes& L, int64_t ignore_index, double eps,
+                                  float* loss, float* lse) {
+  const int64_t C = L.n, B = 8 * C;
+  alignas(32) float T[kShortGroup][kShortRowMax * 8];
+  __m256 m[kShortGroup], ls[kShortGroup];  // max and log(sum exp(x - max)) a row
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch_block_ahead(x + b * B, C);
+    m[b] = columns_max(x + b * B, C, T[b]);
+  }
+  unsigned declined = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (!all_finite(m[b])) {
+      declined |= 1u << b;
+      continue;
+    }
+    ls[b] = log_ps(exp_sum_columns(T[b], C, m[b]));
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (declined >> b & 1) continue;
+    // the target logits (an ignored row's loss is masked to 0 below)
+    const int64_t* tb = target + 8 * b;
+    alignas(32) float xt_[8];
+    alignas(32) int32_t keep[8];
+    for (int i = 0; i < 8; ++i) {
+      const bool ign = tb[i] == ignore_index;
+      xt_[i] = ign ? 0.f : x[b * B + i * C + tb[i]];
+      keep[i] = ign ? 0 : -1;
+    }
+    const __m256 xt = _mm256_load_ps(xt_);
+    // lse - x_t as (m - x_t) + log(sum): m - x_t is exact for logits far from 0, where the
+    // rounding of lse = m + log(sum) to float would show (1e-5 at |x| ~ 1000). Without
+    // smoothing the mean term is left out, not multiplied by 0 (see softmax.h).
+    __m256 v = _mm256_mul_ps(_mm256_set1_ps(static_cast<float>(1.0 - eps)),
+                             _mm256_add_ps(_mm256_sub_ps(m[b], xt), ls[b]));
+    if (eps != 0) {
+      const __m256 mean =
+          _mm256_mul_ps(stored_columns_sum(T[b], C), _mm256_set1_ps(static_cast<float>(1.0 / C)));
+      v = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(eps)),
+                          _mm256_add_ps(_mm256_sub_ps(m[b], mean), ls[b]), v);
+    }
+    v = _mm256_and_ps(v, _mm256_load_ps(reinterpret_cast<const float*>(keep)));
+    _mm256_storeu_ps(lse + 8 * b, _mm256_add_ps(m[b], ls[b]));
+    _mm256_storeu_ps(loss + 8 * b, v);
+  }
+  return declined;
+}
+
+void cross_entropy_blocks_backward_f32(const float* x, const int64_t* target, const float* lse,
+                                       const float* g, float* dx, int64_t blocks,
+                                       const ShortRowLanes& L, int64_t ignore_index, double eps,
+                                       bool stream) {
+  const int64_t C = L.n, B = 8 * C;
+  const double off = eps / C;
+  const __m256 offv = _mm256_set1_ps(static_cast<float>(off));
+  const __m256 epsoffv = _mm256_set1_ps(static_cast<float>(eps - off));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * B;
+    prefetch_block_ahead(xb, C);
+    const int64_t* tb = target + 8 * b;
+    // per row: the target's column (-1: none) and logit, and whether the row is ignored
+    alignas(32) int32_t tcol[8];
+    alignas(32) int32_t ign[8];
+    alignas(32) float xt_[8];
+    bool any_ignored = false;
+    for (int i = 0; i < 8; ++i) {
+      const int64_t t = tb[i];
+      const bool skip = t == ignore_index;
+      any_ignored |= skip;
+      ign[i] = skip ? -1 : 0;
+      tcol[i] = skip ? -1 : static_cast<int32_t>(t);
+      xt_[i] = skip ? 0.f : xb[i * C + t];
+    }
+    const __m256 lv = _mm256_loadu_ps(lse + 8 * b), gv = _mm256_loadu_ps(g + 8 * b);
+    // the target's entry g (p - off - (1 - eps)) = g (expm1(x_t - lse) + eps - off), p - 1
+    // through expm1: p - (1 - eps) cancels when p is near 1 (the row kernel takes p in double)
+    const __m256 dtv = _mm256_mul_ps(
+        gv, _mm256_add_ps(expm1_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(xt_), lv)), epsoffv));
+    const __m256 tv = _mm256_load_ps(reinterpret_cast<const float*>(tcol));
+    const __m256 iv = _mm256_load_ps(reinterpret_cast<const float*>(ign));
+    // g (exp(x - lse) - off), the target's lane dt
+    auto d = [&](int64_t v) {
+      const int32_t* rows = L.row + 8 * v;
+      const __m256 e = exp_row_ps(_mm256_sub_ps(_mm256_loadu_ps(xb + 8 * v), per_row(lv, rows)));
+      const __m256 gr = per_row(gv, rows);
+      const __m256 dv = eps != 0 ? _mm256_mul_ps(gr, _mm256_sub_ps(e, offv)) : _mm256_mul_ps(gr, e);
+      const __m256 hit = _mm256_castsi256_ps(
+          _mm256_cmpeq_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(L.col + 8 * v)),
+                             _mm256_castps_si256(per_row(tv, rows))));
+      return _mm256_blendv_ps(dv, per_row(dtv, rows), hit);
+    };
+    if (any_ignored)  // an ignored row's entries are 0, whatever its logits
+      write_block(dx + b * B, C, stream,
+                  [&](int64_t v) { return _mm256_andnot_ps(per_row(iv, L.row + 8 * v), d(v)); });
+    else
+      write_block(dx + b * B, C, stream, d);
+  }
+}
+
+}  // namespace smyrf::kernels::cpu::avx2

@@ -1,0 +1,89 @@
+// AVX2 float32 softmax, log_softmax, cross-entropy and layer-norm kernels for short rows (n <=
+// kShortRowMax floats), eight rows at a time. See kernels/cpu/softmax.h and norm.h for the
+// semantics they must match.
+//
+// Why: the row kernels (softmax_avx2.h) pay a fixed cost per row before its first element
+// (horizontal reductions, a scalar log in double, prefetch and tail handling). On 16-wide rows
+// that was ~70 ns a row on one core: cross-entropy forward ran at 8% of the triad, softmax at
+// 25%. Here a *block* of 8 consecutive rows (8 n contiguous floats) is transposed in registers
+// (8 x 8 transposes of 8 rows by 8 columns), so that a row reduction is a vertical vector op
+// with row i in lane i, and the per-row scalars (max, sum, log, 1 / sum) of 8 rows come from one
+// vector op each. The elementwise passes then run over the block's n contiguous vectors: lane l
+// of vector v holds float 8 v + l of the block, of row (8 v + l) / n, and that row's scalars are
+// moved into the lane by one vpermps (ShortRowLanes holds the indices).
+//
+// Blocks the fast path does not cover (the forward kernels: a row whose max is not finite, i.e.
+// all -inf or containing +inf) are reported to the caller, which runs their rows through the row
+// kernels; NaN propagates through the fast path like the reference (a NaN row is NaN).
+//
+// `stream`: write with non-temporal stores when the destination is 32-byte aligned (a block is
+// 32 n bytes, so every block of an aligned buffer is); the caller fences (streaming_store.h).
+#pragma once
+#include <cstdint>
+
+namespace smyrf::kernels::cpu::avx2 {
+
+// Rows up to this many floats take the block kernels: kShortRowMax in the forward kernels (and
+// it sizes their scratch), kShortRowBackwardMax in the backward ones (softmax.cpp and norm.cpp
+// decide). Interleaved against the row kernels, 2 threads, 16M floats (2026-11-29, medians of 4
+// rounds, ms): the forward kernels were faster at every width up to 64 (n = 16: softmax 28.6 ->
+// 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer norm 26.1 -> 7.7; n = 64:
+// 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2); the backward ones up to
+// 32 (n = 16: softmax 12.0 -> 6.2, cross-entropy 15.4 -> 10.1, layer norm 32.7 -> 15.6; n = 32:
+// 8.2 -> 7.5, 10.7 -> 9.0, 19.7 -> 16.4) but not past it (n = 48: softmax 6.0 -> 7.7, layer
+// norm 16.5 -> 17.3; n = 64: 6.3 -> 9.5, 14.1 -> 16.1): wider rows amortise the row kernels'
+// per-row cost, and their single pass over the inputs keeps more of the memory stream busy.
+constexpr int64_t kShortRowMax = 64;
+constexpr int64_t kShortRowBackwardMax = 32;
+
+// Lane l of a block's contiguous vector v is float 8 v + l of the block: row[8 v + l] =
+// (8 v + l) / n, col[8 v + l] = (8 v + l) % n. Built once per call for the row length n
+// (1 <= n <= kShortRowMax).
+struct ShortRowLanes {
+  explicit ShortRowLanes(int64_t n);
+  int64_t n;
+  alignas(32) int32_t row[kShortRowMax * 8];
+  alignas(32) int32_t col[kShortRowMax * 8];
+};
+
+// Each kernel handles `blocks` (<= kShortGroup) consecutive blocks: 8 blocks n floats from x,
+// rows 8 b .. 8 b + 7 in block b. The forward kernels work stage by stage over the group (all
+// maxima, then all sums, then all outputs): within a block each step waits for the one before,
+// and a single block's chain left the core idle (n = 10: 114 ns a block alone, 70 ns in a
+// group of 8, one core).
+constexpr int64_t kShortGroup = 8;
+
+// softmax (log: log_softmax) of the rows at x into y. Returns the blocks declined (bit b: a row
+// of block b has a non-finite max), of which nothing was written.
+unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const ShortRowLanes& L,
+                            bool log, bool stream);
+// Their backward: dx from the forward output y and dy (softmax.h's formulas).
+void softmax_blocks_backward_f32(const float* y, const float* dy, float* dx, int64_t blocks,
+                                 const ShortRowLanes& L, bool log, bool stream);
+// lse and loss of the rows of C = L.n logits at x (target: one per row, valid or ignore_index;
+// loss 0 for ignored rows). Returns the blocks declined, as softmax_blocks_f32.
+unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t blocks,
+                                  const ShortRowLanes& L, int64_t ignore_index, double eps,
+                                  float* loss, float* lse);
+// dlogits of the rows from their lse and upstream gradients g (zeros for ignored rows).
+void cross_entropy_blocks_backward_f32(const float* x, const int64_t* target, const float* lse,
+                                       const float* g, float* dx, int64_t blocks,
+                                       const ShortRowLanes& L, int64_t ignore_index, double eps,
+                                       bool stream);
+
+// out[8 v + l] = p[L.col[8 v + l]]: a per-column vector (layer norm's weight or bias) laid out
+// like the block's contiguous vectors (8 n floats), the same for every block.
+void lay_out_per_lane(const ShortRowLanes& L, const float* p, float* out);
+// Layer norm of the rows (norm.h's layernorm_rows): y, and each row's mean and rstd (float
+// mean and variance, about the row's first value and in two passes, from the block's columns).
+// wl, bl: weight and bias laid out by lay_out_per_lane, or null.
+void layernorm_blocks_f32(const float* x, const float* wl, const float* bl, float* y, float* mean,
+                          float* rstd, int64_t blocks, const ShortRowLanes& L, float eps,
+                          bool stream);
+// Its backward (norm.h's layernorm_rows_backward): dx, and dy xhat and dy added into tw and tb
+// (per-lane float partials of dw and db, 8 n floats laid out like a block; either may be null),
+// which the caller folds into its per-column sums after each call.
+void layernorm_blocks_backward_f32(const float* dy, const float* x, const float* mean,
+                                   const float* rstd, const float* wl, float* dx, float* tw,
+                                   float* tb, int64_t blocks, const ShortRowLanes& L, bool stream);
+}  // namespace smyrf::kernels::cpu::avx2

@@ -199,7 +199,7 @@ SMYRF_BENCH_WORKLOAD("softmax",
   setup_threads(opt);
   report_triad(opt);
   for (auto [rows, n] :
-       row_shapes(opt, {{16384, 1024}, {4096, 4096}, {1024, 16384}, {64, 262144}})) {
+       row_shapes(opt, {{1048576, 16}, {16384, 1024}, {4096, 4096}, {1024, 16384}, {64, 262144}})) {
     const int64_t N = rows * n;
     Buf x = buffer(N, 21), y = buffer(N, 22), dy = buffer(N, 23), dx = buffer(N, 24);
     const std::string shape = shape_str(rows, n);
@@ -220,7 +220,7 @@ SMYRF_BENCH_WORKLOAD("layernorm",
                      "layer norm rows x n (16M floats) with affine, forward and backward") {
   setup_threads(opt);
   report_triad(opt);
-  for (auto [rows, n] : row_shapes(opt, {{16384, 1024}, {4096, 4096}, {1024, 16384}})) {
+  for (auto [rows, n] : row_shapes(opt, {{1048576, 16}, {16384, 1024}, {4096, 4096}, {1024, 16384}})) {
     const int64_t N = rows * n;
     Buf x = buffer(N, 31), y = buffer(N, 32), dy = buffer(N, 33), dx = buffer(N, 34);
     Buf w = buffer(n, 35), b = buffer(n, 36);
@@ -247,7 +247,7 @@ SMYRF_BENCH_WORKLOAD("cross-entropy",
                      "cross-entropy rows x classes (16M logits), forward and backward") {
   setup_threads(opt);
   report_triad(opt);
-  for (auto [rows, C] : row_shapes(opt, {{16384, 1024}, {2048, 8192}, {512, 32768}})) {
+  for (auto [rows, C] : row_shapes(opt, {{1048576, 16}, {16384, 1024}, {2048, 8192}, {512, 32768}})) {
     const int64_t N = rows * C;
     Buf x = buffer(N, 41), dx = buffer(N, 42);
     std::vector<float> loss(rows), lse(rows), g(rows, 1.f / rows);

@@ -8,8 +8,12 @@ Outputs are preallocated and passed as out= where PyTorch has one, so allocation
 are not timed (as in ours).
 
     /usr/bin/python3 bench/baselines/torch_memory.py [workload ...]   (default: all)
+
+Env SHAPES="RxN,RxN" replaces the (rows, n) shapes of softmax, layernorm and cross-entropy (as
+`smyrf bench <workload> --shapes` does for ours).
 """
 import json
+import os
 import statistics
 import sys
 import time
@@ -47,6 +51,14 @@ def triad():
         med, mn, runs = measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_seconds=0.5)
         _triad = (3.0 * 4 * N / (med * 1e6), med, mn, runs)
     return _triad
+
+
+def row_shapes(default):
+    """(rows, n) pairs: env SHAPES ("RxN,RxN") when set, else the workload's defaults."""
+    spec = os.environ.get("SHAPES", "")
+    if not spec:
+        return default
+    return [tuple(int(v) for v in s.split("x")) for s in spec.split(",") if "x" in s]
 
 
 def emit(workload, op, shape, layout, timing, nbytes):
@@ -89,7 +101,8 @@ def w_elementwise():
 
 def w_softmax():
     w_triad()
-    for rows, n in ((16384, 1024), (4096, 4096), (1024, 16384), (64, 262144)):
+    for rows, n in row_shapes(((1048576, 16), (16384, 1024), (4096, 4096), (1024, 16384),
+                               (64, 262144))):
         shape = f"{rows}x{n}"
         x = torch.randn(rows, n)
         y = torch.empty(rows, n)
@@ -108,7 +121,7 @@ def w_softmax():
 
 def w_layernorm():
     w_triad()
-    for rows, n in ((16384, 1024), (4096, 4096), (1024, 16384)):
+    for rows, n in row_shapes(((1048576, 16), (16384, 1024), (4096, 4096), (1024, 16384))):
         shape = f"{rows}x{n}"
         x = torch.randn(rows, n)
         w = torch.randn(n)
@@ -124,7 +137,7 @@ def w_layernorm():
 
 def w_cross_entropy():
     w_triad()
-    for rows, C in ((16384, 1024), (2048, 8192), (512, 32768)):
+    for rows, C in row_shapes(((1048576, 16), (16384, 1024), (2048, 8192), (512, 32768))):
         shape = f"{rows}x{C}"
         x = torch.randn(rows, C)
         t = (torch.arange(rows) * 7919) % C

@@ -382,6 +382,56 @@ TEST_CASE("unary on transposed and strided inputs goes through the tiled path ex
   }
 }
 
+TEST_CASE("float copies of transposed, permuted, flipped and broadcast sources: bit for bit") {
+  if (!have_avx2()) return;
+  // convert<float, float> (contiguous(), clone, copy_into): the tiled path for transposed and
+  // permuted sources, copy_f32 for contiguous and broadcast runs, the element loop otherwise;
+  // AVX2 must equal the scalar loop bit for bit (NaN payloads, -0 and denormals included)
+  struct Case {
+    std::vector<int64_t> sizes, xs;
+    int64_t extent;  // floats of source the strides span (from x)
+    int64_t start;   // offset of element 0 (flipped sources start at the end)
+  };
+  const std::vector<Case> cases = {
+      {{37, 300}, {1, 37}, 37 * 300, 0},                   // transposed
+      {{4096, 16}, {1, 4096}, 4096 * 16, 0},               // transposed, 16 columns
+      {{300, 8}, {1, 300}, 300 * 8, 0},                    // one vector a row
+      {{9, 7}, {1, 9}, 63, 0},                             // rows shorter than a vector
+      {{5, 6, 40}, {1, 5, 30}, 5 * 6 * 40, 0},             // permute(2, 0, 1) of (40, 5, 6)
+      {{3, 70, 33}, {70 * 33, 1, 70}, 3 * 70 * 33, 0},     // per-matrix transpose of a batch
+      {{50, 77}, {77, -1}, 50 * 77, 76},                   // last dim flipped
+      {{64, 100}, {0, 1}, 100, 0},                         // a row broadcast down
+      {{64, 100}, {1, 0}, 64, 0},                          // a column broadcast across
+      {{2051, 4099}, {1, 2051}, int64_t(2051) * 4099, 0},  // streaming-size output, transposed
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.sizes.size());
+    CAPTURE(c.sizes.back());
+    auto v = randn(static_cast<size_t>(c.extent), static_cast<uint32_t>(c.extent));
+    v[0] = kNaN;
+    v[c.extent / 2] = -0.f;
+    v[c.extent - 1] = 1e-41f;  // denormal
+    Unaligned x(v);
+    int64_t n = 1;
+    for (int64_t d : c.sizes) n *= d;
+    std::vector<int64_t> ys(c.sizes.size());
+    for (int64_t d = static_cast<int64_t>(ys.size()) - 1, st = 1; d >= 0; --d)
+      ys[d] = st, st *= c.sizes[d];
+    Unaligned yr(n, 5.f), yv(n, 5.f);
+    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+      IsaGuard g(isa);
+      convert<float, float>(static_cast<int>(c.sizes.size()), c.sizes.data(), x.p + c.start,
+                            c.xs.data(), isa == Isa::Scalar ? yr.p : yv.p, ys.data());
+    }
+    int64_t bad = -1;
+    for (int64_t i = 0; i <= n && bad < 0; ++i)  // and the guard float after the end
+      if (std::memcmp(yv.p + i, yr.p + i, sizeof(float)) != 0) bad = i;
+    INFO("first difference at " << bad << " of " << n << ": " << (bad >= 0 ? yv.p[bad] : 0.f)
+                                << " vs " << (bad >= 0 ? yr.p[bad] : 0.f));
+    CHECK(bad < 0);
+  }
+}
+
 namespace {
 void reduce_case(ReduceOp op, std::vector<int64_t> kept, std::vector<int64_t> ks,
                  std::vector<int64_t> red, std::vector<int64_t> rs, size_t extent, uint32_t seed,

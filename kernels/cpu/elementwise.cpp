@@ -1,5 +1,6 @@
 #include "kernels/cpu/elementwise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -324,6 +325,39 @@ bool binary_tiled_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* 
   return true;
 }
 
+// y (R, n) = a op b over short rows (n < kShortRun) where one operand is a contiguous (R, n)
+// block and the other one row broadcast down (strides (0, 1)), e.g. a bias added to every row:
+// the row loop called the vector kernel once per n-float row, and its per-call cost dominated
+// (1M x 16 + (16,): 22.5 / 24.9 ms, 1.6x a plain add of the same size and slower than
+// PyTorch's 22 ms). Runs of k = ceil(kShortRun / n) rows are done as one row of k n floats
+// against the broadcast row repeated k times, so each call covers at least kShortRun floats
+// (the same case: 13.7 / 12.8 ms); the last R % k rows go through the plain loop.
+constexpr int64_t kShortRun = 256;
+bool binary_short_rows_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* a,
+                           const int64_t* as, const float* b, const int64_t* bs, float* y,
+                           const int64_t* ys) {
+  if (ndim != 2) return false;
+  const int64_t R = sizes[0], n = sizes[1];
+  if (n >= kShortRun || n < 1 || ys[0] != n || ys[1] != 1) return false;
+  auto rows = [&](const int64_t* s) { return s[0] == n && s[1] == 1; };
+  auto bcast = [&](const int64_t* s) { return s[0] == 0 && s[1] == 1; };
+  const bool a_rep = bcast(as) && rows(bs), b_rep = rows(as) && bcast(bs);
+  const int64_t k = (kShortRun + n - 1) / n;
+  if (!(a_rep || b_rep) || R < 2 * k) return false;
+  alignas(32) float rep[2 * kShortRun];  // k n < kShortRun + n < 2 kShortRun
+  const float* row = a_rep ? a : b;
+  for (int64_t j = 0; j < k; ++j) std::copy(row, row + n, rep + j * n);
+  const int64_t R2 = R / k, L = k * n;
+  const int64_t sizes2[2] = {R2, L}, full[2] = {L, 1}, bc[2] = {0, 1};
+  binary<float>(op, 2, sizes2, a_rep ? rep : a, a_rep ? bc : full, b_rep ? rep : b,
+                b_rep ? bc : full, y, full);
+  const int64_t done = R2 * k, rest[2] = {R - done, n};
+  if (done < R)
+    binary<float>(op, 2, rest, a_rep ? a : a + done * n, as, b_rep ? b : b + done * n, bs,
+                  y + done * n, ys);
+  return true;
+}
+
 // Unary op on an input broadcast (stride 0) along some dims: y is constant along them, so the
 // op runs once on the distinct inputs, into y's first slice, and that slice is copied along the
 // broadcast dims (the copy moves as many bytes as recomputing would read, without the compute:
@@ -397,7 +431,9 @@ void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   bool stream = false;
   if constexpr (std::is_same_v<T, float>) {
-    if (vec && binary_tiled_f32(op, ndim, sizes, a, as, b, bs, y, ys)) return;
+    if (vec && (binary_short_rows_f32(op, ndim, sizes, a, as, b, bs, y, ys) ||
+                binary_tiled_f32(op, ndim, sizes, a, as, b, bs, y, ys)))
+      return;
     stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
   }
   nd_loop<3>(ndim, sizes, {as, bs, ys},

@@ -382,6 +382,46 @@ TEST_CASE("unary on transposed and strided inputs goes through the tiled path ex
   }
 }
 
+TEST_CASE("binary ops with a row broadcast over short rows: runs of rows, either operand") {
+  if (!have_avx2()) return;
+  // y (R, n) = a op b with one operand (1, n) broadcast down: rows shorter than 256 floats are
+  // done k = ceil(256 / n) at a time against the row repeated k times, the last R % k rows
+  // alone. AVX2 equals the scalar loop exactly for these IEEE ops.
+  for (int64_t n : {1, 3, 16, 100, 255, 256}) {
+    const int64_t k = (256 + n - 1) / n;
+    for (int64_t R : {2 * k - 1, 2 * k, 5 * k + 3, int64_t(1000)}) {
+      auto va = randn(static_cast<size_t>(R * n), static_cast<uint32_t>(R + n));
+      auto vb = randn(static_cast<size_t>(n), static_cast<uint32_t>(n) + 1);
+      va[1] = kNaN;
+      vb[0] = -0.f;
+      Unaligned full(va), row(vb), yr(R * n, 3.f), yv(R * n, 3.f);
+      const int64_t sizes[2] = {R, n}, st_full[2] = {n, 1}, st_row[2] = {0, 1};
+      for (BinaryOp op :
+           {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum}) {
+        for (bool row_first : {false, true}) {
+          CAPTURE(n);
+          CAPTURE(R);
+          CAPTURE(static_cast<int>(op));
+          CAPTURE(row_first);
+          for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+            IsaGuard g(isa);
+            float* y = isa == Isa::Scalar ? yr.p : yv.p;
+            if (row_first)
+              binary<float>(op, 2, sizes, row.p, st_row, full.p, st_full, y, st_full);
+            else
+              binary<float>(op, 2, sizes, full.p, st_full, row.p, st_row, y, st_full);
+          }
+          int64_t bad = -1;
+          for (int64_t i = 0; i <= R * n && bad < 0; ++i)  // and the guard float after the end
+            if (std::memcmp(yv.p + i, yr.p + i, sizeof(float)) != 0) bad = i;
+          INFO("first difference at " << bad);
+          CHECK(bad < 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("float copies of transposed, permuted, flipped and broadcast sources: bit for bit") {
   if (!have_avx2()) return;
   // convert<float, float> (contiguous(), clone, copy_into): the tiled path for transposed and

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "kernels/cpu/row_math_avx2.h"
 #include "kernels/cpu/short_rows_impl_avx2.h"
@@ -238,6 +239,40 @@ void cross_entropy_blocks_backward_f32(const float* x, const int64_t* target, co
                   [&](int64_t v) { return _mm256_andnot_ps(per_row(iv, L.row + 8 * v), d(v)); });
     else
       write_block(dx + b * B, C, stream, d);
+  }
+}
+
+void reduce_blocks_f32(ReduceOp op, const float* x, float* y, int64_t blocks, int64_t n) {
+  const int64_t B = 8 * n;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * B;
+    prefetch_block_ahead(xb, n);
+    if (op == ReduceOp::Sum) {
+      _mm256_storeu_ps(y + 8 * b, columns_sum(xb, n));
+      continue;
+    }
+    // max / min over the columns (the padding columns are -inf / +inf), with a NaN mask on the
+    // side: max_ps / min_ps drop a NaN in one operand, so each pair of columns is also tested
+    // for NaN (one compare covers both) and NaN rows are set at the end
+    const bool mx = op == ReduceOp::Max;
+    const float inf = std::numeric_limits<float>::infinity();
+    const __m256 pad = _mm256_set1_ps(mx ? -inf : inf);
+    __m256 m = pad, nan = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; j += 8) {
+      __m256 r[8];
+      load_columns(xb, n, j, pad, r);
+      __m256 u = _mm256_cmp_ps(r[0], r[1], _CMP_UNORD_Q);
+      for (int k = 2; k < 8; k += 2)
+        u = _mm256_or_ps(u, _mm256_cmp_ps(r[k], r[k + 1], _CMP_UNORD_Q));
+      nan = _mm256_or_ps(nan, u);
+      m = mx ? _mm256_max_ps(
+                   m, reduce_columns(r, [](__m256 p, __m256 q) { return _mm256_max_ps(p, q); }))
+             : _mm256_min_ps(
+                   m, reduce_columns(r, [](__m256 p, __m256 q) { return _mm256_min_ps(p, q); }));
+    }
+    _mm256_storeu_ps(
+        y + 8 * b,
+        _mm256_blendv_ps(m, _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN()), nan));
   }
 }
 

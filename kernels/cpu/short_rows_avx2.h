@@ -21,6 +21,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/reduce.h"
+
 namespace smyrf::kernels::cpu::avx2 {
 
 // Rows up to this many floats take the block kernels: kShortRowMax in the forward kernels (and
@@ -70,6 +72,10 @@ void cross_entropy_blocks_backward_f32(const float* x, const int64_t* target, co
                                        const float* g, float* dx, int64_t blocks,
                                        const ShortRowLanes& L, int64_t ignore_index, double eps,
                                        bool stream);
+
+// y[8 b + i] = the sum, max or min (op: Sum, Max or Min; NaN propagates, as reduce.h's) of
+// row 8 b + i of `blocks` blocks of rows of n <= kShortRowMax floats at x.
+void reduce_blocks_f32(ReduceOp op, const float* x, float* y, int64_t blocks, int64_t n);
 
 // out[8 v + l] = p[L.col[8 v + l]]: a per-column vector (layer norm's weight or bias) laid out
 // like the block's contiguous vectors (8 n floats), the same for every block.

@@ -535,6 +535,49 @@ void both(F&& f) {
 }
 }  // namespace
 
+TEST_CASE("reductions over short rows: eight rows at a time, NaN and inf rows, kept layouts") {
+  if (!have_avx2()) return;
+  // rows of n <= 64 floats reduced along the row go through 8 x 8 transposes (reduce.cpp:
+  // short_row_reduce_f32) when the kept index space is whole consecutive rows; other kept
+  // layouts (every other row) take the row loop. Both against the scalar reference.
+  for (int64_t n = 1; n <= 65; ++n) {
+    for (int64_t rows : {int64_t(8), int64_t(141)}) {
+      auto v = randn(static_cast<size_t>(2 * rows * n), static_cast<uint32_t>(rows * 100 + n));
+      v[3 * n + n / 2] = kNaN;                             // a NaN row
+      v[9 * n] = kInf;                                     // a +inf row
+      v[10 * n + n - 1] = -kInf;                           // a -inf row
+      if (n > 1) v[11 * n] = kInf, v[11 * n + 1] = -kInf;  // inf - inf: a NaN sum
+      Unaligned x(v);
+      for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min}) {
+        // kept (rows) at stride n; kept (rows / 3, 3) at strides (3 n, n), the same rows; and
+        // kept (rows) at stride 2 n (not consecutive)
+        struct Kept {
+          std::vector<int64_t> sizes, strides;
+        };
+        const std::vector<Kept> layouts = {
+            {{rows}, {n}}, {{rows / 3, 3}, {3 * n, n}}, {{rows}, {2 * n}}};
+        for (const auto& k : layouts) {
+          CAPTURE(n);
+          CAPTURE(rows);
+          CAPTURE(static_cast<int>(op));
+          CAPTURE(k.strides.back());
+          int64_t n_out = 1;
+          for (int64_t d : k.sizes) n_out *= d;
+          std::vector<float> yr(n_out + 1, 7.f), yv(n_out + 1, 7.f);
+          const int64_t red_sizes[1] = {n}, red_strides[1] = {1};
+          for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+            IsaGuard g(isa);
+            reduce<float>(op, static_cast<int>(k.sizes.size()), k.sizes.data(), k.strides.data(), 1,
+                          red_sizes, red_strides, x.p, isa == Isa::Scalar ? yr.data() : yv.data());
+          }
+          check_close(yv.data(), yr.data(), n_out + 1, op == ReduceOp::Sum ? 1e-6 : 0,
+                      op == ReduceOp::Sum ? 2e-5 : 0, "short-row reduce");
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("scalar reference: a softmax row of NaN and -inf is NaN, not zeros") {
   IsaGuard g(Isa::Scalar);
   float x[2] = {kNaN, -kInf}, y[2];

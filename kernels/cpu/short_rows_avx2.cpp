@@ -163,6 +163,10 @@ unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t
   }
   for (int64_t b = 0; b < blocks; ++b) {
     if (declined >> b & 1) continue;
+    if (!target) {  // logsumexp alone
+      _mm256_storeu_ps(lse + 8 * b, _mm256_add_ps(m[b], ls[b]));
+      continue;
+    }
     // the target logits (an ignored row's loss is masked to 0 below)
     const int64_t* tb = target + 8 * b;
     alignas(32) float xt_[8];

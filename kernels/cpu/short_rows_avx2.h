@@ -63,7 +63,8 @@ unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const Shor
 void softmax_blocks_backward_f32(const float* y, const float* dy, float* dx, int64_t blocks,
                                  const ShortRowLanes& L, bool log, bool stream);
 // lse and loss of the rows of C = L.n logits at x (target: one per row, valid or ignore_index;
-// loss 0 for ignored rows). Returns the blocks declined, as softmax_blocks_f32.
+// loss 0 for ignored rows), or with a null target lse alone (loss is not written). Returns the
+// blocks declined, as softmax_blocks_f32.
 unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t blocks,
                                   const ShortRowLanes& L, int64_t ignore_index, double eps,
                                   float* loss, float* lse);

@@ -174,6 +174,54 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
 }
 
 template <typename T>
+void logsumexp_rows(const T* x, T* y, int64_t rows, int64_t n) {
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  // one row in double, with the edge semantics: the reference, and the rows the fast paths
+  // leave NaN (a non-finite max, or a NaN)
+  auto ref_row = [&](int64_t r) {
+    const T* xr = x + r * n;
+    double m = -std::numeric_limits<double>::infinity();
+    for (int64_t i = 0; i < n; ++i) m = std::isnan(xr[i]) ? xr[i] : std::max<double>(m, xr[i]);
+    if (std::isnan(m) || std::isinf(m)) {
+      y[r] = static_cast<T>(m);
+      return;
+    }
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(xr[i]) - m);
+    y[r] = static_cast<T>(m + std::log(s));
+  };
+  auto one_row = [&](int64_t r) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec) {
+        double l;
+        avx2::cross_entropy_row_f32(x + r * n, n, &l, nullptr, nullptr);
+        if (!std::isnan(l)) {
+          y[r] = static_cast<T>(l);
+          return;
+        }
+      }
+    }
+    ref_row(r);
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    if (short_rows(vec, rows, n, false)) {
+      short_row_blocks(
+          rows, n, false,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
+            const unsigned declined =
+                avx2::cross_entropy_blocks_f32(x + r * n, nullptr, nb, L, 0, 0.0, nullptr, y + r);
+            // a NaN row's lse is NaN already; the reference decides the rest of the edge rows
+            return declined;
+          },
+          ref_row);
+      return;
+    }
+  }
+#pragma omp parallel for if (rows_parallel_ok(rows, n)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) one_row(r);
+}
+
+template <typename T>
 void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
                         int64_t C, int64_t ignore_index, double eps) {
   const int64_t ahead = avx2::prefetch_rows_ahead(C);
@@ -282,6 +330,7 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
 
 #define SMYRF_INSTANTIATE_SOFTMAX(T)                                                               \
   template void softmax_rows<T>(const T*, T*, int64_t, int64_t, bool);                             \
+  template void logsumexp_rows<T>(const T*, T*, int64_t, int64_t);                                 \
   template void softmax_rows_backward<T>(const T*, const T*, T*, int64_t, int64_t, bool);          \
   template void cross_entropy_rows<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t, int64_t, \
                                       double);                                                     \

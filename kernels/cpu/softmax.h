@@ -15,6 +15,11 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log);
 template <typename T>
 void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t n, bool log);
 
+// y[r] = log(sum_i exp(x[r, i])) for each row of length n: a row whose max is +inf or -inf (all
+// -inf) gives that max, a row with a NaN gives NaN (raw::logsumexp's semantics).
+template <typename T>
+void logsumexp_rows(const T* x, T* y, int64_t rows, int64_t n);
+
 // Per-row cross-entropy of logits (rows, C) against int64 targets, with label smoothing eps:
 //   loss = (1 - eps) * (lse - x_t) + eps * (lse - mean_c x_c);   lse = logsumexp(x)
 // Rows whose target == ignore_index get loss 0. Targets must be valid (checked by the caller).

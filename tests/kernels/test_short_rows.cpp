@@ -202,3 +202,24 @@ TEST_CASE("short rows: outputs large enough for streaming stores, aligned and no
     }
   }
 }
+
+TEST_CASE("logsumexp rows: short-row blocks and row kernels against the scalar reference") {
+  if (!cpu_has_avx2_fma()) return;
+  // all -inf rows give -inf, +inf rows +inf, NaN rows NaN (raw::logsumexp's semantics): the
+  // block kernel declines the first two, and rows the row kernel leaves NaN are redone exactly
+  for (int64_t n : {1, 7, 16, 33, 64, 65, 1000, 5000}) {
+    for (int64_t rows : {int64_t(141), int64_t(9)}) {
+      CAPTURE(n);
+      CAPTURE(rows);
+      const auto v = edge_rows(rows, n, static_cast<uint32_t>(3 * n + rows));
+      Buf x(rows * n, 1);
+      std::copy(v.begin(), v.end(), x.p);
+      std::vector<float> yr(rows + 1, 5.f), yv(rows + 1, 5.f);
+      both([&](bool vec) { logsumexp_rows<float>(x.p, vec ? yv.data() : yr.data(), rows, n); });
+      CHECK_ROWS(yv.data(), yr.data(), rows + 1, 1e-6, 1e-6, "logsumexp");
+      if (rows > 8 + 3) CHECK(yr[8 + 3] == -kInf);  // the all -inf row
+      if (rows > 32) CHECK(yr[32] == kInf);         // the +inf row
+      if (rows > 24 + 7) CHECK(std::isnan(yr[24 + 7]));
+    }
+  }
+}

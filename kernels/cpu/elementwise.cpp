@@ -457,19 +457,37 @@ void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64
 template <typename T>
 void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
              const T* b, const int64_t* bs, bool* y, const int64_t* ys) {
-  nd_loop<3>(ndim, sizes, {as, bs, ys},
-             [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-               for (int64_t i = 0; i < n; ++i)
-                 y[off[2] + i * st[2]] =
-                     apply_compare<T>(op, a[off[0] + i * st[0]], b[off[1] + i * st[1]]);
-             });
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  nd_loop<3>(
+      ndim, sizes, {as, bs, ys},
+      [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (vec && st[2] == 1 && (st[0] == 0 || st[0] == 1) && (st[1] == 0 || st[1] == 1)) {
+            avx2::compare_f32(op, a + off[0], st[0], b + off[1], st[1], y + off[2], n);
+            return;
+          }
+        }
+        for (int64_t i = 0; i < n; ++i)
+          y[off[2] + i * st[2]] =
+              apply_compare<T>(op, a[off[0] + i * st[0]], b[off[1] + i * st[1]]);
+      });
 }
 
 template <typename T>
 void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, const T* a,
            const int64_t* as, const T* b, const int64_t* bs, T* y, const int64_t* ys) {
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  const bool stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(T)));
+  auto unit = [](int64_t s) { return s == 0 || s == 1; };
   nd_loop<4>(ndim, sizes, {cs, as, bs, ys},
              [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
+               if constexpr (std::is_same_v<T, float>) {
+                 if (vec && st[3] == 1 && unit(st[0]) && unit(st[1]) && unit(st[2])) {
+                   avx2::where_f32(c + off[0], st[0], a + off[1], st[1], b + off[2], st[2],
+                                   y + off[3], n, stream);
+                   return;
+                 }
+               }
                for (int64_t i = 0; i < n; ++i)
                  y[off[3] + i * st[3]] =
                      c[off[0] + i * st[0]] ? a[off[1] + i * st[1]] : b[off[2] + i * st[2]];
@@ -480,16 +498,24 @@ template <typename S, typename D>
 void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
              const int64_t* ys) {
   constexpr bool f32_copy = std::is_same_v<S, float> && std::is_same_v<D, float>;
-  const bool vec = f32_copy && active_isa() == Isa::Avx2;
+  constexpr bool bool_f32 = std::is_same_v<S, bool> && std::is_same_v<D, float>;
+  const bool vec = (f32_copy || bool_f32) && active_isa() == Isa::Avx2;
   bool stream = false;
   if constexpr (f32_copy) {
     if (vec && copy_tiled_f32(ndim, sizes, x, xs, y, ys)) return;
-    stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
   }
+  if constexpr (f32_copy || bool_f32)
+    stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
   nd_loop<2>(ndim, sizes, {xs, ys},
              [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
                const S* xp = x + off[0];
                D* yp = y + off[1];
+               if constexpr (bool_f32) {  // a mask to float (relu's and clamp's gradients)
+                 if (vec && st[0] == 1 && st[1] == 1) {
+                   avx2::bool_to_f32(xp, yp, n, stream);
+                   return;
+                 }
+               }
                if constexpr (f32_copy) {
                  // (a copy between distinct buffers: copy_into's destination is fresh or a
                  // view the caller owns; copy_f32 streams large outputs)

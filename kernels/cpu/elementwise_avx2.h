@@ -26,6 +26,17 @@ bool binary_f32(BinaryOp op, const float* a, int64_t a_stride, const float* b, i
 // equal); stream as for unary_f32.
 void copy_f32(const float* x, int64_t xs, float* y, int64_t n, bool stream = false);
 
+// Mask ops (kernels/cpu/mask_ops_avx2.cpp). Strides are 0 (a broadcast scalar) or 1; bools are
+// bytes of 0 or 1.
+//   compare_f32: y[i] = a[i] op b[i] with C++'s semantics (NaN compares false except !=).
+//   where_f32:   y[i] = c[i] ? a[i] : b[i]; stream as for unary_f32.
+//   bool_to_f32: y[i] = x[i] ? 1 : 0 (a contiguous run).
+void compare_f32(CompareOp op, const float* a, int64_t as, const float* b, int64_t bs, bool* y,
+                 int64_t n);
+void where_f32(const bool* c, int64_t cs, const float* a, int64_t as, const float* b, int64_t bs,
+               float* y, int64_t n, bool stream);
+void bool_to_f32(const bool* x, float* y, int64_t n, bool stream);
+
 // dst[i * ld + j] = src[i * s_row + j * s_col] for i < rows, j < cols. With s_row == 1 (a
 // transposed source) it moves 8x8 blocks through registers, reading each source run
 // src[j * s_col + i], i < rows, whole before the next, and prefetches the runs 32 columns on

@@ -18,6 +18,7 @@
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cpu/streaming_store.h"
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
@@ -419,6 +420,71 @@ TEST_CASE("binary ops with a row broadcast over short rows: runs of rows, either
         }
       }
     }
+  }
+}
+
+TEST_CASE("compare / where / bool to float: AVX2 runs against the element loop") {
+  if (!have_avx2()) return;
+  // contiguous and broadcast (stride 0) operands, odd lengths (the 8-lane body and the scalar
+  // tail), NaN, +-0 and infinities; where and the conversion also at a streaming-store size
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(8), int64_t(9), int64_t(31), int64_t(1000),
+                    kStreamingStoreMinBytes / 4 + 5}) {
+    auto va = randn(static_cast<size_t>(n), static_cast<uint32_t>(n));
+    auto vb = randn(static_cast<size_t>(n), static_cast<uint32_t>(n) + 7);
+    for (int64_t i = 0; i < n; i += 5) vb[i] = va[i];  // equal pairs
+    va[0] = kNaN;
+    if (n > 2) va[1] = 0.f, vb[1] = -0.f;
+    if (n > 3) va[2] = kInf, vb[3] = -kInf;
+    Unaligned a(va), b(vb);
+    std::vector<uint8_t> cbytes(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) cbytes[i] = (i * 7 + i / 3) % 3 == 0;
+    const bool* c = reinterpret_cast<const bool*>(cbytes.data());
+    const int64_t len[1] = {n}, one[1] = {1}, zero[1] = {0};
+    const bool small = n < 100000;
+    if (small) {
+      for (CompareOp op : {CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le,
+                           CompareOp::Gt, CompareOp::Ge}) {
+        for (int bst : {0, 1}) {
+          for (int ast : {0, 1}) {
+            CAPTURE(n);
+            CAPTURE(static_cast<int>(op));
+            CAPTURE(ast);
+            CAPTURE(bst);
+            std::vector<uint8_t> yr(static_cast<size_t>(n) + 1, 9),
+                yv(static_cast<size_t>(n) + 1, 9);
+            for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+              IsaGuard g(isa);
+              compare<float>(op, 1, len, a.p + (ast ? 0 : 2), ast ? one : zero, b.p + (bst ? 0 : 3),
+                             bst ? one : zero,
+                             reinterpret_cast<bool*>(isa == Isa::Scalar ? yr.data() : yv.data()),
+                             one);
+            }
+            CHECK(yr == yv);
+          }
+        }
+      }
+    }
+    for (int cst : {0, 1}) {
+      for (int bst : {0, 1}) {
+        if (!small && (cst == 0 || bst == 0)) continue;
+        CAPTURE(n);
+        CAPTURE(cst);
+        CAPTURE(bst);
+        Unaligned yr(n, 4.f), yv(n, 4.f);
+        for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+          IsaGuard g(isa);
+          where<float>(1, len, c + (cst ? 0 : 1), cst ? one : zero, a.p, one, b.p + (bst ? 0 : 2),
+                       bst ? one : zero, isa == Isa::Scalar ? yr.p : yv.p, one);
+        }
+        CHECK(std::memcmp(yr.p, yv.p, sizeof(float) * (n + 1)) == 0);
+      }
+    }
+    Unaligned fr(n, 4.f), fv(n, 4.f);
+    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+      IsaGuard g(isa);
+      convert<bool, float>(1, len, c, one, isa == Isa::Scalar ? fr.p : fv.p, one);
+    }
+    CHECK(std::memcmp(fr.p, fv.p, sizeof(float) * (n + 1)) == 0);
   }
 }
 

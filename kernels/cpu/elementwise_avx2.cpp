@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/store_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace smyrf::kernels::cpu::avx2 {
@@ -16,17 +17,9 @@ namespace {
 // out of inlining budget in unary_f32 and called exp_ps, gelu_ps, ... out of line once per
 // vector (4096^2 contiguous exp, one thread: 14.4 -> 18.2 ms).
 
-// Plain stores, or (Stream) non-temporal ones for outputs too large to be read back from the
-// cache (streaming_store.h): the head up to the first 32-byte boundary of y and the tail go
-// through masked plain stores, the body through _mm256_stream_ps. No fence here: the caller
-// fences once per thread (nd_loop and nd_loop_tiles do), not once per run.
-template <bool Stream>
-inline void store(float* p, __m256 v) {
-  if constexpr (Stream)
-    _mm256_stream_ps(p, v);
-  else
-    _mm256_storeu_ps(p, v);
-}
+// Stores: plain, or (Stream) non-temporal ones for outputs too large to be read back from the
+// cache (store_avx2.h): the head up to the first 32-byte boundary of y and the tail go through
+// masked plain stores, the body through _mm256_stream_ps.
 
 // Software prefetch distance of the contiguous loops, in floats (4 KiB). The hardware
 // prefetchers stop at every 4 KiB boundary and an op with real compute per element (exp, gelu)
@@ -42,12 +35,6 @@ inline void prefetch_ahead(const float* p) {
   // integer arithmetic: the address may lie past the end of the array
   const uintptr_t a = reinterpret_cast<uintptr_t>(p) + kPrefetchAhead * sizeof(float);
   _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
-}
-
-// Elements before y's first 32-byte boundary (y is at least float-aligned).
-inline int64_t head_to_align(const float* y, int64_t n) {
-  const int64_t h = static_cast<int64_t>((32 - (reinterpret_cast<uintptr_t>(y) & 31)) & 31) / 4;
-  return h < n ? h : n;
 }
 
 template <bool Stream, typename F>

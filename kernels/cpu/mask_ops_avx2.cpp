@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/cpu/elementwise_avx2.h"
+#include "kernels/cpu/store_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace smyrf::kernels::cpu::avx2 {
@@ -50,19 +51,6 @@ void compare_run(const float* a, int64_t as, const float* b, int64_t bs, bool* y
     const __m256 r = _mm256_cmp_ps(_mm256_set1_ps(a[i * as]), _mm256_set1_ps(b[i * bs]), kPred);
     y[i] = _mm256_movemask_ps(r) & 1;
   }
-}
-
-template <bool kStream>
-inline void store(float* p, __m256 v) {
-  if constexpr (kStream)
-    _mm256_stream_ps(p, v);
-  else
-    _mm256_storeu_ps(p, v);
-}
-
-inline int64_t head_to_align(const float* y, int64_t n) {
-  const int64_t h = static_cast<int64_t>((32 - reinterpret_cast<uintptr_t>(y) % 32) % 32) / 4;
-  return h < n ? h : n;
 }
 
 template <bool kStream>

@@ -20,6 +20,7 @@
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::close;
 using kernel_test::IsaGuard;
 using kernel_test::randn;
 
@@ -36,12 +37,6 @@ bool have_avx2() {
 bool same_bits(float a, float b) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
   return std::memcmp(&a, &b, 4) == 0;
-}
-
-bool close(float a, float b, double rel, double abs) {
-  if (std::isnan(b) || std::isnan(a)) return std::isnan(a) && std::isnan(b);
-  if (std::isinf(b) || std::isinf(a)) return a == b;
-  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
 }
 
 // first index where got and want differ (bitwise when rel < 0), or -1

@@ -21,6 +21,7 @@
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::close;
 using kernel_test::IsaGuard;
 
 namespace {
@@ -59,12 +60,6 @@ void fill_randn(float* p, int64_t n, uint32_t seed, float scale, float offset) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> d(0.f, scale);
   for (int64_t i = 0; i < n; ++i) p[i] = offset + d(gen);
-}
-
-bool close(float a, float b, double rel, double abs) {
-  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
-  if (std::isinf(a) || std::isinf(b)) return a == b;
-  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
 }
 
 void check_close(const float* got, const float* want, int64_t n, double rel, double abs,

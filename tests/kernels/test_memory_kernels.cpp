@@ -22,6 +22,8 @@
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::both;
+using kernel_test::close;
 using kernel_test::IsaGuard;
 using kernel_test::randn;
 
@@ -50,13 +52,6 @@ struct Unaligned {
   Unaligned(const std::vector<float>& v) : Unaligned(v.size()) { std::copy(v.begin(), v.end(), p); }
   float& operator[](size_t i) { return p[i]; }
 };
-
-// a and b agree: both NaN, equal (infinities included), or |a - b| <= rel |b| + abs.
-bool close(float a, float b, double rel, double abs) {
-  if (std::isnan(b) || std::isnan(a)) return std::isnan(a) && std::isnan(b);
-  if (std::isinf(b) || std::isinf(a)) return a == b;
-  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
-}
 
 void check_close(const float* got, const float* want, int64_t n, double rel, double abs,
                  const char* what) {
@@ -590,16 +585,6 @@ TEST_CASE("reductions: rows, columns, transposed, tall-narrow and full reduction
     }
   }
 }
-
-namespace {
-template <typename F>
-void both(F&& f) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
-    IsaGuard g(isa);
-    f(isa == Isa::Avx2);
-  }
-}
-}  // namespace
 
 TEST_CASE("reductions over short rows: eight rows at a time, NaN and inf rows, kept layouts") {
   if (!have_avx2()) return;

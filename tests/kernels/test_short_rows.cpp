@@ -18,7 +18,8 @@
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
-using kernel_test::IsaGuard;
+using kernel_test::both;
+using kernel_test::close;
 using kernel_test::randn;
 
 namespace {
@@ -26,29 +27,7 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-// n floats starting `skew` floats past a 32-byte boundary, with a guard float after the end
-struct Buf {
-  std::vector<float> store;
-  float* p;
-  Buf(size_t n, size_t skew) : store(n + 16, 0.f) {
-    auto addr = reinterpret_cast<uintptr_t>(store.data());
-    p = store.data() + ((32 - addr % 32) % 32) / sizeof(float) + skew;
-  }
-};
-
-template <typename F>
-void both(F&& f) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
-    IsaGuard g(isa);
-    f(isa == Isa::Avx2);
-  }
-}
-
-bool close(float a, float b, double rel, double abs) {
-  if (std::isnan(b) || std::isnan(a)) return std::isnan(a) && std::isnan(b);
-  if (std::isinf(b) || std::isinf(a)) return a == b;
-  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
-}
+using Buf = kernel_test::SkewedBuf;
 
 // the first mismatch of got against want, or -1
 int64_t mismatch(const float* got, const float* want, int64_t n, double rel, double abs) {

@@ -19,6 +19,8 @@
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
+using kernel_test::both;
+using kernel_test::close;
 using kernel_test::IsaGuard;
 using kernel_test::randn;
 
@@ -27,30 +29,8 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-template <typename F>
-void both(F&& f) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
-    IsaGuard g(isa);
-    f(isa == Isa::Avx2);
-  }
-}
-
 // n floats starting one float past a 32-byte boundary, plus a guard float after the end
-struct Buf {
-  std::vector<float> store;
-  float* p;
-  explicit Buf(size_t n) : store(n + 10, 0.f) {
-    auto addr = reinterpret_cast<uintptr_t>(store.data());
-    p = store.data() + ((32 - addr % 32) % 32) / sizeof(float) + 1;
-  }
-  float guard(size_t n) const { return p[n]; }
-};
-
-bool close(float a, float b, double rel, double abs) {
-  if (std::isnan(b) || std::isnan(a)) return std::isnan(a) && std::isnan(b);
-  if (std::isinf(b) || std::isinf(a)) return a == b;
-  return std::fabs(static_cast<double>(a) - b) <= rel * std::fabs(b) + abs;
-}
+using Buf = kernel_test::SkewedBuf;
 
 void check_close(const float* got, const float* want, int64_t n, double rel, double abs,
                  const std::string& what) {

@@ -436,6 +436,7 @@ TEST_CASE("compare / where / bool to float: AVX2 runs against the element loop")
     const bool* c = reinterpret_cast<const bool*>(cbytes.data());
     const int64_t len[1] = {n}, one[1] = {1}, zero[1] = {0};
     const bool small = n < 100000;
+    const int64_t mid = (n - 1) / 2;  // the element a broadcast (stride 0) operand reads
     if (small) {
       for (CompareOp op : {CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le,
                            CompareOp::Gt, CompareOp::Ge}) {
@@ -449,8 +450,8 @@ TEST_CASE("compare / where / bool to float: AVX2 runs against the element loop")
                 yv(static_cast<size_t>(n) + 1, 9);
             for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
               IsaGuard g(isa);
-              compare<float>(op, 1, len, a.p + (ast ? 0 : 2), ast ? one : zero, b.p + (bst ? 0 : 3),
-                             bst ? one : zero,
+              compare<float>(op, 1, len, a.p + (ast ? 0 : mid), ast ? one : zero,
+                             b.p + (bst ? 0 : mid), bst ? one : zero,
                              reinterpret_cast<bool*>(isa == Isa::Scalar ? yr.data() : yv.data()),
                              one);
             }
@@ -468,8 +469,9 @@ TEST_CASE("compare / where / bool to float: AVX2 runs against the element loop")
         Unaligned yr(n, 4.f), yv(n, 4.f);
         for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
           IsaGuard g(isa);
-          where<float>(1, len, c + (cst ? 0 : 1), cst ? one : zero, a.p, one, b.p + (bst ? 0 : 2),
-                       bst ? one : zero, isa == Isa::Scalar ? yr.p : yv.p, one);
+          where<float>(1, len, c + (cst ? 0 : mid), cst ? one : zero, a.p, one,
+                       b.p + (bst ? 0 : mid), bst ? one : zero, isa == Isa::Scalar ? yr.p : yv.p,
+                       one);
         }
         CHECK(std::memcmp(yr.p, yv.p, sizeof(float) * (n + 1)) == 0);
       }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -198,9 +199,50 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
   }
 }
 
+template <typename T>
+void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
+  const double scale = 1.0 / static_cast<double>(std::max<int64_t>(n - correction, 0));
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  int64_t done = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec && n <= avx2::kShortRowMax && rows >= 8) {  // eight rows a block
+      const int64_t blocks = rows / 8, G = avx2::kShortGroup, groups = (blocks + G - 1) / G;
+#pragma omp parallel for if (rows_parallel_ok(rows, n)) schedule(static)
+      for (int64_t q = 0; q < groups; ++q) {
+        const int64_t b0 = q * G, nb = std::min<int64_t>(G, blocks - b0);
+        avx2::var_blocks_f32(x + b0 * 8 * n, y + b0 * 8, nb, n, scale);
+      }
+      done = 8 * blocks;
+    }
+  }
+#pragma omp parallel for if (rows_parallel_ok(rows - done, n)) schedule(static)
+  for (int64_t r = done; r < rows; ++r) {
+    const T* xr = x + r * n;
+    double m2;
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec) {
+        double mu, v;
+        avx2::row_moments_f32(xr, n, &mu, &v);
+        m2 = v * n;
+        // (a NaN or inf row: the moments are NaN, or inf - inf)
+        if (!std::isfinite(mu)) m2 = std::numeric_limits<double>::quiet_NaN();
+        y[r] = static_cast<T>(m2 * scale);
+        continue;
+      }
+    }
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += xr[i];
+    const double mu = s / n;
+    m2 = 0;
+    for (int64_t i = 0; i < n; ++i) m2 += (xr[i] - mu) * (xr[i] - mu);
+    y[r] = static_cast<T>(m2 * scale);
+  }
+}
+
 #define SMYRF_INSTANTIATE_NORM(T)                                                                \
   template void layernorm_rows<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t,    \
                                   double);                                                       \
+  template void var_rows<T>(const T*, T*, int64_t, int64_t, int64_t);                            \
   template void layernorm_rows_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, \
                                            T*, T*, int64_t, int64_t);
 SMYRF_INSTANTIATE_NORM(float)

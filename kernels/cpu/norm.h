@@ -15,6 +15,10 @@ namespace smyrf::kernels::cpu {
 template <typename T>
 void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
                     int64_t n, double eps);
+// y[r] = sum_i (x[r, i] - mean_r)^2 / (n - correction) for each row of n >= 1 (a divisor <= 0
+// gives inf, or NaN for a zero sum, as raw::var's composed form); NaN or inf in a row: NaN.
+template <typename T>
+void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction);
 // dx (rows, n); dw and db (n) are overwritten (not accumulated) when non-null.
 template <typename T>
 void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* w,

@@ -181,9 +181,9 @@ inline void shifted_moments(const float* x, int64_t n, float shift, RowPrefetch&
 
 }  // namespace
 
-void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
-                       double eps, double* mean, double* rstd, const float* next, bool stream) {
-  RowPrefetch pf(next, n);  // half the next row in the first pass, the rest in the write pass
+namespace {
+// Mean and (population) variance of a row; pf steps through the first pass.
+void moments(const float* x, int64_t n, RowPrefetch& pf, double* mean, double* var) {
   // One read of the row for both moments, taken about a shift near the mean (the mean of the
   // first 8 values): var = E[d^2] - E[d]^2 then loses only a factor E[d^2] / var = 1 +
   // (mean - shift)^2 / var of float accuracy, about 1.1 on typical rows. Rows where that factor
@@ -206,6 +206,21 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
     mu = shift + m1, v = e2 - m1 * m1;
   }
   if (v < 0) v = 0;  // rounding on a (nearly) constant row
+  *mean = mu;
+  *var = v;
+}
+}  // namespace
+
+void row_moments_f32(const float* x, int64_t n, double* mean, double* var) {
+  RowPrefetch none(nullptr, 0);
+  moments(x, n, none, mean, var);
+}
+
+void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
+                       double eps, double* mean, double* rstd, const float* next, bool stream) {
+  RowPrefetch pf(next, n);  // half the next row in the first pass, the rest in the write pass
+  double mu, v;
+  moments(x, n, pf, &mu, &v);
   // mean as float hi + lo: x - hi is exact for x near the mean, so rows with a large mean do
   // not lose the ~ulp(mean) that a float mean alone would cost every xhat
   const float mu_hi = static_cast<float>(mu);

@@ -13,6 +13,10 @@ namespace smyrf::kernels::cpu::avx2 {
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
                        double eps, double* mean, double* rstd, const float* next, bool stream);
 
+// Mean and population variance of a row of n >= 1 floats (the forward's moments: about a shift,
+// float lanes folded into double, retaken about the mean when the shift was poor).
+void row_moments_f32(const float* x, int64_t n, double* mean, double* var);
+
 // Layer-norm backward of `k` (1 or 2) consecutive rows of length n (row r at dy + r n, x + r n,
 // dx + r n; mean[r], rstd[r]): writes dx and adds dy * xhat to tw[i] and dy to tb[i] (float
 // per-thread partials of dw / db, which the caller folds into double every few rows; either may

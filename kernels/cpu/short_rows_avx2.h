@@ -87,9 +87,12 @@ void lay_out_per_lane(const ShortRowLanes& L, const float* p, float* out);
 void layernorm_blocks_f32(const float* x, const float* wl, const float* bl, float* y, float* mean,
                           float* rstd, int64_t blocks, const ShortRowLanes& L, float eps,
                           bool stream);
-// Its backward (norm.h's layernorm_rows_backward): dx, and dy xhat and dy added into tw and tb
-// (per-lane float partials of dw and db, 8 n floats laid out like a block; either may be null),
-// which the caller folds into its per-column sums after each call.
+// y[8 b + i] = scale * sum_j (x_ij - mean_i)^2 for the rows of n <= kShortRowMax floats (norm.h's
+// var_rows: scale = 1 / (n - correction)).
+void var_blocks_f32(const float* x, float* y, int64_t blocks, int64_t n, double scale);
+// The layer norm's backward (norm.h's layernorm_rows_backward): dx, and dy xhat and dy added into
+// tw and tb (per-lane float partials of dw and db, 8 n floats laid out like a block; either may be
+// null), which the caller folds into its per-column sums after each call.
 void layernorm_blocks_backward_f32(const float* dy, const float* x, const float* mean,
                                    const float* rstd, const float* wl, float* dx, float* tw,
                                    float* tb, int64_t blocks, const ShortRowLanes& L, bool stream);

@@ -15,6 +15,40 @@ void lay_out_per_lane(const ShortRowLanes& L, const float* p, float* out) {
   for (int64_t f = 0; f < 8 * L.n; ++f) out[f] = p[L.col[f]];
 }
 
+namespace {
+// The moments of a block's rows from its stored columns T (columns_store): the mean as float
+// hi + lo, taken about a shift, the row's first value (a large common offset then costs the sum
+// nothing; x - hi is exact for x near the mean, and lo carries what hi's rounding lost: the
+// row kernel does the same in double), and m2 = sum (x - mean)^2 in a second pass (no E[x^2] -
+// E[x]^2 cancellation).
+inline void block_moments(const float* t, int64_t n, __m256* hi, __m256* lo, __m256* m2) {
+  const __m256 inv_n = _mm256_set1_ps(1.f / static_cast<float>(n));
+  const __m256 shift = _mm256_load_ps(t);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  int64_t k = 1;
+  for (; k + 2 <= n; k += 2) {
+    s0 = _mm256_add_ps(s0, _mm256_sub_ps(_mm256_load_ps(t + 8 * k), shift));
+    s1 = _mm256_add_ps(s1, _mm256_sub_ps(_mm256_load_ps(t + 8 * k + 8), shift));
+  }
+  if (k < n) s0 = _mm256_add_ps(s0, _mm256_sub_ps(_mm256_load_ps(t + 8 * k), shift));
+  const __m256 q = _mm256_mul_ps(_mm256_add_ps(s0, s1), inv_n);
+  *hi = _mm256_add_ps(shift, q);
+  *lo = _mm256_add_ps(_mm256_sub_ps(shift, *hi), q);
+  __m256 v0 = _mm256_setzero_ps(), v1 = v0;
+  for (k = 0; k + 2 <= n; k += 2) {
+    const __m256 d0 = _mm256_sub_ps(_mm256_sub_ps(_mm256_load_ps(t + 8 * k), *hi), *lo);
+    const __m256 d1 = _mm256_sub_ps(_mm256_sub_ps(_mm256_load_ps(t + 8 * k + 8), *hi), *lo);
+    v0 = _mm256_fmadd_ps(d0, d0, v0);
+    v1 = _mm256_fmadd_ps(d1, d1, v1);
+  }
+  if (k < n) {
+    const __m256 d = _mm256_sub_ps(_mm256_sub_ps(_mm256_load_ps(t + 8 * k), *hi), *lo);
+    v0 = _mm256_fmadd_ps(d, d, v0);
+  }
+  *m2 = _mm256_add_ps(v0, v1);
+}
+}  // namespace
+
 void layernorm_blocks_f32(const float* x, const float* wl, const float* bl, float* y, float* mean,
                           float* rstd, int64_t blocks, const ShortRowLanes& L, float eps,
                           bool stream) {
@@ -27,34 +61,9 @@ void layernorm_blocks_f32(const float* x, const float* wl, const float* bl, floa
     columns_store(x + b * B, n, T[b]);
   }
   for (int64_t b = 0; b < blocks; ++b) {
-    // The mean about a shift, the row's first value (a large common offset then costs the sum
-    // nothing), as float hi + lo: x - hi is exact for x near the mean, and lo carries what
-    // hi's rounding lost (the row kernel does the same in double).
-    const float* t = T[b];
-    const __m256 shift = _mm256_load_ps(t);
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-    int64_t k = 1;
-    for (; k + 2 <= n; k += 2) {
-      s0 = _mm256_add_ps(s0, _mm256_sub_ps(_mm256_load_ps(t + 8 * k), shift));
-      s1 = _mm256_add_ps(s1, _mm256_sub_ps(_mm256_load_ps(t + 8 * k + 8), shift));
-    }
-    if (k < n) s0 = _mm256_add_ps(s0, _mm256_sub_ps(_mm256_load_ps(t + 8 * k), shift));
-    const __m256 q = _mm256_mul_ps(_mm256_add_ps(s0, s1), inv_n);
-    hi[b] = _mm256_add_ps(shift, q);
-    const __m256 lo = _mm256_add_ps(_mm256_sub_ps(shift, hi[b]), q);
-    // the variance in a second pass from the stored columns: no E[x^2] - E[x]^2 cancellation
-    __m256 v0 = _mm256_setzero_ps(), v1 = v0;
-    for (k = 0; k + 2 <= n; k += 2) {
-      const __m256 d0 = _mm256_sub_ps(_mm256_sub_ps(_mm256_load_ps(t + 8 * k), hi[b]), lo);
-      const __m256 d1 = _mm256_sub_ps(_mm256_sub_ps(_mm256_load_ps(t + 8 * k + 8), hi[b]), lo);
-      v0 = _mm256_fmadd_ps(d0, d0, v0);
-      v1 = _mm256_fmadd_ps(d1, d1, v1);
-    }
-    if (k < n) {
-      const __m256 d = _mm256_sub_ps(_mm256_sub_ps(_mm256_load_ps(t + 8 * k), hi[b]), lo);
-      v0 = _mm256_fmadd_ps(d, d, v0);
-    }
-    const __m256 var = _mm256_fmadd_ps(_mm256_add_ps(v0, v1), inv_n, _mm256_set1_ps(eps));
+    __m256 lo, m2;
+    block_moments(T[b], n, &hi[b], &lo, &m2);
+    const __m256 var = _mm256_fmadd_ps(m2, inv_n, _mm256_set1_ps(eps));
     rs[b] = _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_sqrt_ps(var));
     nlo[b] = _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), lo), rs[b]);
     _mm256_storeu_ps(mean + 8 * b, _mm256_add_ps(hi[b], lo));
@@ -73,6 +82,20 @@ void layernorm_blocks_f32(const float* x, const float* wl, const float* bl, floa
                                bl ? _mm256_load_ps(bl + 8 * v) : _mm256_setzero_ps());
       return bl ? _mm256_add_ps(xh, _mm256_load_ps(bl + 8 * v)) : xh;
     });
+  }
+}
+
+void var_blocks_f32(const float* x, float* y, int64_t blocks, int64_t n, double scale) {
+  const int64_t B = 8 * n;
+  alignas(32) float T[kShortGroup][kShortRowMax * 8];
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch_block_ahead(x + b * B, n);
+    columns_store(x + b * B, n, T[b]);
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m256 hi, lo, m2;
+    block_moments(T[b], n, &hi, &lo, &m2);
+    _mm256_storeu_ps(y + 8 * b, _mm256_mul_ps(m2, _mm256_set1_ps(static_cast<float>(scale))));
   }
 }
 

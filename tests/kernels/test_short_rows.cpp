@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/norm.h"
 #include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/cpu/streaming_store.h"
@@ -199,6 +200,39 @@ TEST_CASE("logsumexp rows: short-row blocks and row kernels against the scalar r
       if (rows > 8 + 3) CHECK(yr[8 + 3] == -kInf);  // the all -inf row
       if (rows > 32) CHECK(yr[32] == kInf);         // the +inf row
       if (rows > 24 + 7) CHECK(std::isnan(yr[24 + 7]));
+    }
+  }
+}
+
+TEST_CASE("var rows: short-row blocks and the row kernel's moments against the scalar reference") {
+  if (!cpu_has_avx2_fma()) return;
+  // edge_rows' rows: an offset of 1000 (block 8), huge (block 5) and tiny (block 6) values,
+  // -inf / +inf / NaN rows (NaN results); plus a constant row, and correction 0, 1 and n (a
+  // zero divisor: inf, or NaN where the sum of squares is 0)
+  for (int64_t n : {1, 2, 7, 16, 33, 64, 65, 1000, 5000}) {
+    for (int64_t rows : {int64_t(141), int64_t(9)}) {
+      auto v = edge_rows(rows, n, static_cast<uint32_t>(5 * n + rows));
+      for (int64_t i = 0; i < n; ++i) v[0 * n + i] = 2.5f;  // constant row
+      Buf x(rows * n, 1);
+      std::copy(v.begin(), v.end(), x.p);
+      for (int64_t correction : {int64_t(0), int64_t(1), n}) {
+        CAPTURE(n);
+        CAPTURE(rows);
+        CAPTURE(correction);
+        std::vector<float> yr(rows + 1, 5.f), yv(rows + 1, 5.f);
+        both([&](bool vec) {
+          var_rows<float>(x.p, vec ? yv.data() : yr.data(), rows, n, correction);
+        });
+        if (correction == n) {  // a zero divisor: inf or NaN in both (the tiny row's squares
+          // underflow to 0 in float lanes, 0 * inf = NaN, where the double reference has inf)
+          for (int64_t r = 0; r < rows; ++r)
+            if (std::isfinite(yv[r]) || std::isfinite(yr[r]))
+              FAIL("row " << r << ": " << yv[r] << " vs " << yr[r]);
+          continue;
+        }
+        // float moments of rows of 1e30 x N(0, 16) values: relative error of a few float ulps
+        CHECK_ROWS(yv.data(), yr.data(), rows + 1, 2e-5, 1e-30, "var");
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
-// AVX2 float32 softmax, log_softmax, cross-entropy and layer-norm kernels for short rows (n <=
-// kShortRowMax floats), eight rows at a time. See kernels/cpu/softmax.h and norm.h for the
-// semantics they must match.
+// AVX2 float32 softmax, log_softmax, logsumexp, cross-entropy, layer-norm, variance and
+// sum / max / min kernels for short rows (n <= kShortRowMax floats), eight rows at a time. See
+// kernels/cpu/softmax.h, norm.h and reduce.h for the semantics they must match.
 //
 // Why: the row kernels (softmax_avx2.h) pay a fixed cost per row before its first element
 // (horizontal reductions, a scalar log in double, prefetch and tail handling). On 16-wide rows

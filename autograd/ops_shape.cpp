@@ -228,8 +228,24 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   const int64_t n = x.dim() ? x.shape()[d] : 1;
   SMYRF_CHECK_HINT(k >= 0 && k <= n, "topk", "k = " << k << " but dim " << d << " has size " << n,
                    "choose k in [0, " << n << "]");
-  auto [v, i] = sort(x, d, largest);
-  return {v.slice(d, 0, k).contiguous(), raw::contiguous(raw::slice(i, d, 0, k, 1))};
+  if (x.dim() == 0) {  // (sort's 0-d handling)
+    auto [v, i] = sort(x, d, largest);
+    return {v.slice(d, 0, k).contiguous(), raw::contiguous(raw::slice(i, d, 0, k, 1))};
+  }
+  // raw::topk: a partial sort of each row when k is small (a full sort before: 10x slower for
+  // k = 5 of 256); the gradient scatters into the selected places, as sort's does
+  auto [v, idx] = raw::topk(x, k, d, largest);
+  if (needs_grad({x})) {
+    Tensor is = alias(idx);
+    Shape s = x.shape();
+    DType dt = x.dtype();
+    record("sort_values", {x}, {v},
+           [is, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::scatter_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, is,
+                                      g[0])};
+           });
+  }
+  return {v, idx};
 }
 
 // ---------------------------------------------------------------- Tensor view methods

@@ -172,6 +172,14 @@ SMYRF_GRADCHECK_CASE("topk", "largest and smallest") {
   gc::check([](const Ins& in) { return topk(in[0], 2, 1).first + topk(in[0], 2, 1, false).first; },
             {gc::distinct({3, 5}, 242)});
 }
+SMYRF_GRADCHECK_CASE(
+    "topk", "the partial sort along the last dim (k = 3 of 24) and the full sort along dim 0") {
+  gc::check(
+      [](const Ins& in) {
+        return topk(in[0], 3, 1).first.sum({1}) + topk(in[0], 2, 0, false).first.sum({0}).sum();
+      },
+      {gc::distinct({4, 24}, 243)});
+}
 SMYRF_GRADCHECK_CASE("sort_values", "0-d input") {
   gc::check([](const Ins& in) { return sort(in[0]).first * in[0]; }, {gc::randn64({}, 243)});
 }

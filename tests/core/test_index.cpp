@@ -225,6 +225,47 @@ TEST_CASE("sort puts NaN last ascending and first descending; topk") {
   check_values(bsi, {4}, {1, 3, 0, 2}, 0, 0);
 }
 
+TEST_CASE("sort of float and int32 rows (keyed radix / std::sort) against a stable reference") {
+  // float and int32 rows sort as (key, index) integers: rows of 64 and more by radix, shorter
+  // ones by std::sort; both must be the stable sort with NaN largest and -0 == +0 (index order)
+  for (DType dt : {kInt32, kFloat32, kInt64, kFloat64}) {
+    for (int64_t n : {int64_t(5), int64_t(63), int64_t(64), int64_t(65), int64_t(300)}) {
+      const int64_t rows = 3;
+      std::vector<double> v = int_values(static_cast<size_t>(rows * n), 88, -4, 4);
+      if (dt == kFloat32 || dt == kFloat64) {
+        for (size_t i = 0; i < v.size(); i += 7) v[i] = kNaN;
+        for (size_t i = 3; i < v.size(); i += 11) v[i] = -0.0;
+        for (size_t i = 5; i < v.size(); i += 13) v[i] = 0.0;
+        for (size_t i = 2; i < v.size(); i += 17) v[i] = -std::numeric_limits<double>::infinity();
+        for (size_t i = 1; i < v.size(); i += 19) v[i] += 0.25;
+      } else {
+        for (size_t i = 0; i < v.size(); i += 9) v[i] = i % 2 ? 2147483647.0 : -2147483648.0;
+      }
+      Tensor x = make(v, {rows, n}, dt);
+      for (bool desc : {false, true}) {
+        CAPTURE(dtype_name(dt));
+        CAPTURE(n);
+        CAPTURE(desc);
+        std::vector<double> want_v, want_i;
+        for (int64_t r = 0; r < rows; ++r) {
+          std::vector<int64_t> ir(static_cast<size_t>(n));
+          std::iota(ir.begin(), ir.end(), int64_t{0});
+          const double* xr = v.data() + r * n;
+          std::stable_sort(ir.begin(), ir.end(), [&](int64_t a, int64_t b) {
+            const bool na = std::isnan(xr[a]), nb = std::isnan(xr[b]);
+            if (na || nb) return desc ? (na && !nb) : (!na && nb);
+            return desc ? xr[a] > xr[b] : xr[a] < xr[b];
+          });
+          for (int64_t i : ir) want_v.push_back(xr[i]), want_i.push_back(static_cast<double>(i));
+        }
+        auto [sv, si] = sort(x, 1, desc);
+        check_values(sv, {rows, n}, want_v, 0, 0);
+        check_values(si, {rows, n}, want_i, 0, 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("topk by partial sort equals the stable sort's first k: ties, NaN, dims, dtypes") {
   // k <= n / 8 takes the partial sort (kernels/cpu/index.h topk_rows); its result must be the
   // stable full sort's first k, indices included, with ties everywhere (integers in [0, 2]) and NaN

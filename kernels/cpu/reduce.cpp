@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -307,8 +308,24 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
                int64_t n, int64_t rs, const T* x, int64_t* y) {
   int64_t n_out = 1;
   for (int d = 0; d < kept_ndim; ++d) n_out *= kept_sizes[d];
+  int64_t done = 0;  // outputs of the short-row blocks
+  if constexpr (std::is_same_v<T, float>) {
+    // consecutive rows of n <= 64 floats: eight at a time through 8 x 8 transposes (1M rows of
+    // 16: 15.8 / 16.8 ms the element loop, 4.3 / 4.4 ms blocked; PyTorch 44)
+    if (active_isa() == Isa::Avx2 && rs == 1 && n >= 1 && n <= avx2::kShortRowMax && n_out >= 8 &&
+        rows_contiguous(kept_ndim, kept_sizes, kept_strides, n)) {
+      const int64_t blocks = n_out / 8;
 #pragma omp parallel for if (n_out * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
-  for (int64_t o = 0; o < n_out; ++o) {
+      for (int64_t q = 0; q < blocks; q += avx2::kShortGroup) {
+        const int64_t nb = std::min<int64_t>(avx2::kShortGroup, blocks - q);
+        avx2::argreduce_blocks_f32(is_max, x + q * 8 * n, y + q * 8, nb, n);
+      }
+      done = 8 * blocks;
+    }
+  }
+#pragma omp parallel for if ((n_out - done) * n >= kParallelGrain && !omp_in_parallel()) \
+    schedule(static)
+  for (int64_t o = done; o < n_out; ++o) {
     const T* p = x + offset_of(o, kept_ndim, kept_sizes, kept_strides);
     int64_t best = 0;
     T bv = p[0];

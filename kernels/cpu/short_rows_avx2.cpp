@@ -280,4 +280,33 @@ void reduce_blocks_f32(ReduceOp op, const float* x, float* y, int64_t blocks, in
   }
 }
 
+void argreduce_blocks_f32(bool is_max, const float* x, int64_t* y, int64_t blocks, int64_t n) {
+  const int64_t B = 8 * n;
+  alignas(32) float T[kShortRowMax * 8];
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch_block_ahead(x + b * B, n);
+    columns_store(x + b * B, n, T);
+    // a column replaces the best when strictly better, or NaN over a non-NaN best (a NaN best
+    // is never replaced: the first NaN wins, and so does the first of equal values)
+    __m256 best = _mm256_load_ps(T);
+    __m256i at = _mm256_setzero_si256();
+    for (int64_t k = 1; k < n; ++k) {
+      const __m256 c = _mm256_load_ps(T + 8 * k);
+      const __m256 better =
+          is_max ? _mm256_cmp_ps(c, best, _CMP_GT_OQ) : _mm256_cmp_ps(c, best, _CMP_LT_OQ);
+      const __m256 nan_over = _mm256_andnot_ps(_mm256_cmp_ps(best, best, _CMP_UNORD_Q),
+                                               _mm256_cmp_ps(c, c, _CMP_UNORD_Q));
+      const __m256 take = _mm256_or_ps(better, nan_over);
+      best = _mm256_blendv_ps(best, c, take);
+      at = _mm256_castps_si256(
+          _mm256_blendv_ps(_mm256_castsi256_ps(at),
+                           _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(k))), take));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 8 * b),
+                        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(at)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 8 * b + 4),
+                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(at, 1)));
+  }
+}
+
 }  // namespace smyrf::kernels::cpu::avx2

@@ -77,6 +77,9 @@ void cross_entropy_blocks_backward_f32(const float* x, const int64_t* target, co
 // y[8 b + i] = the sum, max or min (op: Sum, Max or Min; NaN propagates, as reduce.h's) of
 // row 8 b + i of `blocks` blocks of rows of n <= kShortRowMax floats at x.
 void reduce_blocks_f32(ReduceOp op, const float* x, float* y, int64_t blocks, int64_t n);
+// y[8 b + i] = the index of the first max (is_max) or min of row 8 b + i (NaN counts as both,
+// the first NaN wins: reduce.h's argreduce) for `blocks` blocks of rows of n <= kShortRowMax.
+void argreduce_blocks_f32(bool is_max, const float* x, int64_t* y, int64_t blocks, int64_t n);
 
 // out[8 v + l] = p[L.col[8 v + l]]: a per-column vector (layer norm's weight or bias) laid out
 // like the block's contiguous vectors (8 n floats), the same for every block.

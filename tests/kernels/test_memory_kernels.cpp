@@ -631,6 +631,39 @@ TEST_CASE("reductions over short rows: eight rows at a time, NaN and inf rows, k
   }
 }
 
+TEST_CASE("argmax / argmin over short rows: first of ties, first NaN, kept layouts") {
+  if (!have_avx2()) return;
+  // consecutive rows of n <= 64 go eight at a time through 8 x 8 transposes (reduce.cpp
+  // argreduce); every other row takes the element loop. Values are small integers (ties
+  // everywhere), with NaN rows (two NaN: the first wins), +-inf and a row of all -inf.
+  for (int64_t n = 1; n <= 65; ++n) {
+    for (int64_t rows : {int64_t(8), int64_t(141)}) {
+      std::vector<float> v(static_cast<size_t>(2 * rows * n));
+      for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 7919 + i / 5) % 4);
+      v[3 * n + n / 2] = kNaN;
+      v[3 * n + n - 1] = kNaN;
+      v[9 * n + n / 3] = kInf;
+      v[10 * n + n - 1] = -kInf;
+      for (int64_t i = 0; i < n; ++i) v[11 * n + i] = -kInf;
+      Unaligned x(v);
+      for (bool is_max : {true, false}) {
+        for (int64_t stride : {n, 2 * n}) {
+          CAPTURE(n);
+          CAPTURE(rows);
+          CAPTURE(is_max);
+          CAPTURE(stride);
+          const int64_t kept[1] = {rows}, ks[1] = {stride};
+          std::vector<int64_t> yr(rows + 1, -7), yv(rows + 1, -7);
+          both([&](bool vec) {
+            argreduce<float>(is_max, 1, kept, ks, n, 1, x.p, vec ? yv.data() : yr.data());
+          });
+          CHECK(yr == yv);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("scalar reference: a softmax row of NaN and -inf is NaN, not zeros") {
   IsaGuard g(Isa::Scalar);
   float x[2] = {kNaN, -kInf}, y[2];

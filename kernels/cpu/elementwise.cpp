@@ -519,7 +519,9 @@ void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y
                if constexpr (f32_copy) {
                  // (a copy between distinct buffers: copy_into's destination is fresh or a
                  // view the caller owns; copy_f32 streams large outputs)
-                 if (vec && (st[0] == 0 || st[0] == 1) && st[1] == 1) {
+                 // (runs of 64 and more: for shorter ones the call and its head / tail
+                 // handling cost more than the compiler's vectorised loop below)
+                 if (vec && n >= 64 && (st[0] == 0 || st[0] == 1) && st[1] == 1) {
                    avx2::copy_f32(xp, st[0], yp, n, stream);
                    return;
                  }

@@ -226,7 +226,8 @@ Tensor sigmoid(const Tensor& a) {
 }
 Tensor relu(const Tensor& a) {
   return unary_op("relu", UnaryKind::Relu, a, 0, 0, [](const Tensor& x, const Tensor&) {
-    return raw::to_dtype(raw::compare_scalar(CompareKind::Gt, x, 0.0), x.dtype());
+    // one pass (a mask, its conversion to float and the product took three)
+    return raw::unary(UnaryKind::ReluGrad, x);
   });
 }
 Tensor leaky_relu(const Tensor& a, double slope) {

@@ -69,6 +69,8 @@ double unary_scalar(UnaryOp op, double x, double a, double b) {
       return 1.0 - x * x;
     case UnaryOp::SigmoidGradFromOut:
       return x * (1.0 - x);
+    case UnaryOp::ReluGrad:
+      return x > 0 ? 1.0 : 0.0;
   }
   return x;
 }

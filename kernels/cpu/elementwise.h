@@ -39,6 +39,7 @@ enum class UnaryOp {
   GeluGrad,            // d/dx gelu(x) (tanh-free, erf form)
   TanhGradFromOut,     // 1 - y^2
   SigmoidGradFromOut,  // y (1 - y)
+  ReluGrad,            // d/dx relu(x): 1 for x > 0, else 0 (NaN -> 0)
 };
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
 enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };

@@ -125,6 +125,7 @@ bool unary_f32_supported(UnaryOp op, float a, float b) {
     case UnaryOp::GeluGrad:
     case UnaryOp::TanhGradFromOut:
     case UnaryOp::SigmoidGradFromOut:
+    case UnaryOp::ReluGrad:
       return true;
     // the reference clamps to a first, so a > b (or NaN bounds) would differ from min(max())
     case UnaryOp::Clamp:
@@ -218,6 +219,11 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
         const __m256 inf = _mm256_cmp_ps(abs_ps(v), _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
         return _mm256_blendv_ps(_mm256_fnmadd_ps(v, v, v), _mm256_mul_ps(v, _mm256_sub_ps(one, v)),
                                 inf);
+      });
+      break;
+    case UnaryOp::ReluGrad:  // (an ordered compare: NaN -> 0, as the reference)
+      map1(x, y, n, stream, [&](__m256 v) {
+        return _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), one);
       });
       break;
     default:

@@ -73,6 +73,8 @@ __device__ T unary_float(UnaryOp op, T x, T a, T b) {
       return one - x * x;
     case UnaryOp::SigmoidGradFromOut:
       return x * (one - x);
+    case UnaryOp::ReluGrad:
+      return x > T(0) ? one : T(0);
   }
   return x;
 }

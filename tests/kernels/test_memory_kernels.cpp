@@ -230,6 +230,7 @@ TEST_CASE("unary ops: AVX2 equals the scalar reference on odd sizes, unaligned, 
       {UnaryOp::GeluGrad, 0, 0, 2e-6, 2e-7},
       {UnaryOp::TanhGradFromOut, 0, 0, 0, 0},
       {UnaryOp::SigmoidGradFromOut, 0, 0, 0, 0},
+      {UnaryOp::ReluGrad, 0, 0, 0, 0},
       {UnaryOp::PowScalar, 2.5, 0, 0, 0},
       {UnaryOp::Log1p, 0, 0, 0, 0},
   };

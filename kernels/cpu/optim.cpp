@@ -6,6 +6,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "kernels/cpu/adam_element.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
 #include "kernels/cpu/optim_avx2.h"
@@ -34,21 +35,9 @@ void adam_update(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta
     }
   }
 #pragma omp parallel for if (n >= kParallelGrain && !omp_in_parallel()) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    double gi = g[i];
-    double pi = p[i];
-    if (weight_decay != 0) {
-      if (decoupled)
-        pi -= lr * weight_decay * pi;
-      else
-        gi += weight_decay * pi;
-    }
-    double mi = beta1 * m[i] + (1 - beta1) * gi;
-    double vi = beta2 * v[i] + (1 - beta2) * gi * gi;
-    m[i] = static_cast<T>(mi);
-    v[i] = static_cast<T>(vi);
-    p[i] = static_cast<T>(pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps));
-  }
+  for (int64_t i = 0; i < n; ++i)
+    adam_element(p + i, g[i], m + i, v + i, lr, beta1, beta2, eps, weight_decay, decoupled,
+                 step_size, inv_sqrt_bc2);
 }
 
 template <typename T>

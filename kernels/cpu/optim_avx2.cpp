@@ -7,7 +7,7 @@
 
 #include <immintrin.h>
 
-#include <cmath>
+#include "kernels/cpu/adam_element.h"
 
 namespace smyrf::kernels::cpu::avx2 {
 
@@ -39,20 +39,9 @@ __attribute__((optimize("fp-contract=off"))) void adam_update_f32(
     _mm_storeu_ps(p + i,
                   _mm256_cvtpd_ps(_mm256_sub_pd(pi, _mm256_div_pd(_mm256_mul_pd(ss, mi), den))));
   }
-  for (; i < n; ++i) {  // the scalar loop's expression, element by element
-    double gi = g[i], pi = p[i];
-    if (wd != 0) {
-      if (decoupled)
-        pi -= lr * wd * pi;
-      else
-        gi += wd * pi;
-    }
-    const double mi = beta1 * m[i] + (1 - beta1) * gi;
-    const double vi = beta2 * v[i] + (1 - beta2) * gi * gi;
-    m[i] = static_cast<float>(mi);
-    v[i] = static_cast<float>(vi);
-    p[i] = static_cast<float>(pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps));
-  }
+  for (; i < n; ++i)  // the scalar loop's element
+    adam_element(p + i, g[i], m + i, v + i, lr, beta1, beta2, eps, wd, decoupled, step_size,
+                 inv_sqrt_bc2);
 }
 
 }  // namespace smyrf::kernels::cpu::avx2

@@ -11,6 +11,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
 #include "kernels/cpu/norm_avx2.h"
+#include "kernels/cpu/short_rows.h"
 #include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/streaming_store.h"
 
@@ -203,40 +204,39 @@ template <typename T>
 void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
   const double scale = 1.0 / static_cast<double>(std::max<int64_t>(n - correction, 0));
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
-  int64_t done = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    if (vec && n <= avx2::kShortRowMax && rows >= 8) {  // eight rows a block
-      const int64_t blocks = rows / 8, G = avx2::kShortGroup, groups = (blocks + G - 1) / G;
-#pragma omp parallel for if (rows_parallel_ok(rows, n)) schedule(static)
-      for (int64_t q = 0; q < groups; ++q) {
-        const int64_t b0 = q * G, nb = std::min<int64_t>(G, blocks - b0);
-        avx2::var_blocks_f32(x + b0 * 8 * n, y + b0 * 8, nb, n, scale);
-      }
-      done = 8 * blocks;
-    }
-  }
-#pragma omp parallel for if (rows_parallel_ok(rows - done, n)) schedule(static)
-  for (int64_t r = done; r < rows; ++r) {
+  auto one_row = [&](int64_t r) {
     const T* xr = x + r * n;
-    double m2;
     if constexpr (std::is_same_v<T, float>) {
       if (vec) {
         double mu, v;
         avx2::row_moments_f32(xr, n, &mu, &v);
-        m2 = v * n;
         // (a NaN or inf row: the moments are NaN, or inf - inf)
-        if (!std::isfinite(mu)) m2 = std::numeric_limits<double>::quiet_NaN();
+        const double m2 = std::isfinite(mu) ? v * n : std::numeric_limits<double>::quiet_NaN();
         y[r] = static_cast<T>(m2 * scale);
-        continue;
+        return;
       }
     }
     double s = 0;
     for (int64_t i = 0; i < n; ++i) s += xr[i];
     const double mu = s / n;
-    m2 = 0;
+    double m2 = 0;
     for (int64_t i = 0; i < n; ++i) m2 += (xr[i] - mu) * (xr[i] - mu);
     y[r] = static_cast<T>(m2 * scale);
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec && n <= avx2::kShortRowMax && rows >= 8) {  // eight rows a block
+      short_row_blocks(
+          rows, n, false,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes&) {
+            avx2::var_blocks_f32(x + r * n, y + r, nb, n, scale);
+            return 0u;
+          },
+          one_row);
+      return;
+    }
   }
+#pragma omp parallel for if (rows_parallel_ok(rows, n)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) one_row(r);
 }
 
 #define SMYRF_INSTANTIATE_NORM(T)                                                                \

@@ -11,6 +11,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
 #include "kernels/cpu/reduce_avx2.h"
+#include "kernels/cpu/short_rows.h"
 #include "kernels/cpu/short_rows_avx2.h"
 
 namespace smyrf::kernels::cpu {
@@ -223,17 +224,17 @@ bool rows_contiguous(int kept_ndim, const int64_t* kept_sizes, const int64_t* ke
 // call and a horizontal reduction per row (1M rows of 16: sum 9.7 ms, PyTorch 6.1). The last
 // rows % 8 rows go one at a time.
 void short_row_reduce_f32(ReduceOp op, const float* x, float* y, int64_t rows, int64_t n) {
-  const int64_t blocks = rows / 8, G = avx2::kShortGroup, groups = (blocks + G - 1) / G;
-#pragma omp parallel for if (rows * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
-  for (int64_t q = 0; q < groups; ++q) {
-    const int64_t b0 = q * G, nb = blocks - b0 < G ? blocks - b0 : G;
-    avx2::reduce_blocks_f32(op, x + b0 * 8 * n, y + b0 * 8, nb, n);
-  }
-  for (int64_t r = 8 * blocks; r < rows; ++r) {
-    const float* p = x + r * n;
-    y[r] = op == ReduceOp::Sum ? static_cast<float>(avx2::sum_f32(p, n))
-                               : avx2::maxmin_f32(p, n, op == ReduceOp::Max);
-  }
+  short_row_blocks(
+      rows, n, false,
+      [&](int64_t r, int64_t nb, const avx2::ShortRowLanes&) {
+        avx2::reduce_blocks_f32(op, x + r * n, y + r, nb, n);
+        return 0u;
+      },
+      [&](int64_t r) {
+        const float* p = x + r * n;
+        y[r] = op == ReduceOp::Sum ? static_cast<float>(avx2::sum_f32(p, n))
+                                   : avx2::maxmin_f32(p, n, op == ReduceOp::Max);
+      });
 }
 
 }  // namespace
@@ -308,24 +309,7 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
                int64_t n, int64_t rs, const T* x, int64_t* y) {
   int64_t n_out = 1;
   for (int d = 0; d < kept_ndim; ++d) n_out *= kept_sizes[d];
-  int64_t done = 0;  // outputs of the short-row blocks
-  if constexpr (std::is_same_v<T, float>) {
-    // consecutive rows of n <= 64 floats: eight at a time through 8 x 8 transposes (1M rows of
-    // 16: 15.8 / 16.8 ms the element loop, 4.3 / 4.4 ms blocked; PyTorch 44)
-    if (active_isa() == Isa::Avx2 && rs == 1 && n >= 1 && n <= avx2::kShortRowMax && n_out >= 8 &&
-        rows_contiguous(kept_ndim, kept_sizes, kept_strides, n)) {
-      const int64_t blocks = n_out / 8;
-#pragma omp parallel for if (n_out * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
-      for (int64_t q = 0; q < blocks; q += avx2::kShortGroup) {
-        const int64_t nb = std::min<int64_t>(avx2::kShortGroup, blocks - q);
-        avx2::argreduce_blocks_f32(is_max, x + q * 8 * n, y + q * 8, nb, n);
-      }
-      done = 8 * blocks;
-    }
-  }
-#pragma omp parallel for if ((n_out - done) * n >= kParallelGrain && !omp_in_parallel()) \
-    schedule(static)
-  for (int64_t o = done; o < n_out; ++o) {
+  auto one = [&](int64_t o) {
     const T* p = x + offset_of(o, kept_ndim, kept_sizes, kept_strides);
     int64_t best = 0;
     T bv = p[0];
@@ -345,7 +329,24 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
       }
     }
     y[o] = best;
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    // consecutive rows of n <= 64 floats: eight at a time through 8 x 8 transposes (1M rows of
+    // 16: 15.8 / 16.8 ms the element loop, 4.3 / 4.4 ms blocked; PyTorch 44)
+    if (active_isa() == Isa::Avx2 && rs == 1 && n >= 1 && n <= avx2::kShortRowMax && n_out >= 8 &&
+        rows_contiguous(kept_ndim, kept_sizes, kept_strides, n)) {
+      short_row_blocks(
+          n_out, n, false,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes&) {
+            avx2::argreduce_blocks_f32(is_max, x + r * n, y + r, nb, n);
+            return 0u;
+          },
+          one);
+      return;
+    }
   }
+#pragma omp parallel for if (n_out * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
+  for (int64_t o = 0; o < n_out; ++o) one(o);
 }
 
 #define SMYRF_INSTANTIATE_REDUCE(T)                                                           \

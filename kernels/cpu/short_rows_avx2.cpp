@@ -53,6 +53,19 @@ inline __m256 expm1_nonpos_ps(__m256 z) {
   return _mm256_blendv_ps(large, small, near0);
 }
 
+// The first stage of the forward kernels over a group: each block's row maxima into m[b] and its
+// columns into T[b]; returns the blocks declined (bit b: a row of block b has a non-finite max).
+inline unsigned group_maxima(const float* x, int64_t blocks, int64_t n,
+                             float (*T)[kShortRowMax * 8], __m256* m) {
+  unsigned declined = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch_block_ahead(x + b * 8 * n, n);
+    m[b] = columns_max(x + b * 8 * n, n, T[b]);
+    if (!all_finite(m[b])) declined |= 1u << b;
+  }
+  return declined;
+}
+
 }  // namespace
 
 unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const ShortRowLanes& L,
@@ -62,16 +75,9 @@ unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const Shor
   alignas(32) float T[kShortGroup][kShortRowMax * 8];
   __m256 m[kShortGroup], f[kShortGroup];
   // stage by stage over the group: each block's steps depend on each other, the blocks do not
+  const unsigned declined = group_maxima(x, blocks, n, T, m);
   for (int64_t b = 0; b < blocks; ++b) {
-    prefetch_block_ahead(x + b * B, n);
-    m[b] = columns_max(x + b * B, n, T[b]);
-  }
-  unsigned declined = 0;
-  for (int64_t b = 0; b < blocks; ++b) {
-    if (!all_finite(m[b])) {
-      declined |= 1u << b;
-      continue;
-    }
+    if (declined >> b & 1) continue;
     if (log) {
       // log(sum), NaN for a row with a NaN (its max skipped it, its sum did not)
       f[b] = log_ps(exp_sum_columns(T[b], n, m[b]));
@@ -149,16 +155,9 @@ unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t
   const int64_t C = L.n, B = 8 * C;
   alignas(32) float T[kShortGroup][kShortRowMax * 8];
   __m256 m[kShortGroup], ls[kShortGroup];  // max and log(sum exp(x - max)) a row
+  const unsigned declined = group_maxima(x, blocks, C, T, m);
   for (int64_t b = 0; b < blocks; ++b) {
-    prefetch_block_ahead(x + b * B, C);
-    m[b] = columns_max(x + b * B, C, T[b]);
-  }
-  unsigned declined = 0;
-  for (int64_t b = 0; b < blocks; ++b) {
-    if (!all_finite(m[b])) {
-      declined |= 1u << b;
-      continue;
-    }
+    if (declined >> b & 1) continue;
     ls[b] = log_ps(exp_sum_columns(T[b], C, m[b]));
   }
   for (int64_t b = 0; b < blocks; ++b) {

@@ -15,7 +15,9 @@
 // strips) or from one packed 16-column strip, so no work is spent copying data that is used
 // only a handful of times.
 //
-// Threads: packed products run as a team that packs each operand once. When C has at least as
+// Threads: with a long K (at least two KC blocks a thread) each thread takes a share of K over
+// all of C, the others' partial products added in at the end (gemm_k_split). Otherwise packed
+// products run as a team that packs each operand once. When C has at least as
 // many rows as columns the team shares one packed B block per (NC, KC) step and takes the row
 // blocks of A dynamically (gemm_blocked_team, as BLIS and OpenBLAS do); wide products share the
 // packed rows of A and take column blocks (gemm_blocked_team_wide). Products below ~400^3 are
@@ -646,6 +648,9 @@ void gemm_blocked_team_wide(bool trans_a, bool trans_b, int64_t M, int64_t N, in
 
 // M * N * K from which a multi-threaded packed product runs as a team (see sgemm_avx2).
 constexpr int64_t kTeamMinProduct = int64_t(64) << 20;
+// The most floats of private partial products gemm_k_split may hold ((threads - 1) * M * N):
+// 16 MiB, kept by the calling thread for reuse like the packing buffers.
+constexpr int64_t kSplitKMaxPartials = int64_t(4) << 20;
 
 bool use_small_path(int64_t M, int64_t N, int64_t K) {
   // Without A packing every 6-row tile re-reads A rows from wherever they live; that is fine
@@ -660,6 +665,55 @@ void gemm_one_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
     gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Long K (weight gradients X^T dY over many tokens, and big products generally): each thread
+// takes an equal share of K and runs the one-thread code over all of C: thread 0 accumulates
+// straight into C (with beta), the others into private M x N partials that are then added into
+// C, the rows shared among the team. No barrier per K step, no operand packed twice, and small
+// outputs are not cut into slivers: slicing C made every slice pack and stream the whole of the
+// other operand, so at 64x64x16384 two threads ran slower than one. The extra traffic is
+// (threads - 1) * M * N floats against M * N * K / threads multiply-adds per thread.
+// Measured at 2 threads, interleaved, GFLOP/s before -> after: 64x64x16384 NN 35-44 -> 45-60,
+// 128x128x65536 TN 93-99 -> 141, 256x256x4096 TN 129-133 -> 162-164, 1024x1024x4096 161-163
+// -> 187-194, 2048^3 161-173 -> 186-191, 2049^3 166-174 -> 183-193; 512x2048x8192 TN (the wide
+// team's case) even. Below two K blocks a thread it lost (256x256x1024 NN 147-150 -> 95-145,
+// 512x512x1024 TN 161-167 -> 154-160), so shorter K keeps slicing C.
+bool prefers_k_split(int64_t M, int64_t N, int64_t K, int threads) {
+  return threads >= 2 && K >= 2 * KC * threads && (threads - 1) * M * N <= kSplitKMaxPartials;
+}
+
+thread_local Scratch tl_partials;  // the caller's: (threads - 1) partial products of gemm_k_split
+
+void gemm_k_split(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                  int64_t ldc, int threads) {
+  const size_t plane = static_cast<size_t>(M) * N;
+  float* partials = tl_partials.get(plane * (threads - 1));
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    const int64_t k0 = K * t / team, k1 = K * (t + 1) / team;
+    const float* a = trans_a ? A + k0 * lda : A + k0;
+    const float* b = trans_b ? B + k0 : B + k0 * ldb;
+    if (t == 0)
+      gemm_one_thread(trans_a, trans_b, M, N, k1 - k0, alpha, a, lda, b, ldb, beta, C, ldc);
+    else
+      gemm_one_thread(trans_a, trans_b, M, N, k1 - k0, alpha, a, lda, b, ldb, 0.0f,
+                      partials + (t - 1) * plane, N);
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < M; ++i) {
+      float* c = C + i * ldc;
+      for (int p = 1; p < team; ++p) {
+        const float* src = partials + (p - 1) * plane + i * N;
+        int64_t j = 0;
+        for (; j + 8 <= N; j += 8)
+          _mm256_storeu_ps(c + j, _mm256_add_ps(_mm256_loadu_ps(c + j), _mm256_loadu_ps(src + j)));
+        for (; j < N; ++j) c[j] += src[j];
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -707,6 +761,10 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // a quiet one: 128^3 fell from 1.56x to 0.69x OpenBLAS in bench/compare gemm. The quiet host is
   // what we optimise for; a loaded one is better served by a shorter OpenMP spin.)
   if (M * N * K < 48 * 48 * 48) threads = 1;
+  if (prefers_k_split(M, N, K, threads)) {
+    gemm_k_split(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    return;
+  }
   const bool split_rows = M >= N;
   const int64_t extent = split_rows ? M : N;
   const int64_t unit = split_rows ? MR : NR;

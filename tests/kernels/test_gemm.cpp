@@ -232,6 +232,35 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
   omp_set_num_threads(prev_threads);
 }
 
+TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added into C") {
+  // From K >= 2 * 384 * threads (and small enough partials) each thread runs a share of K over
+  // all of C: thread 0 into C with beta, the others into private partials added afterwards. The
+  // shapes: a single 6-row tile (which the row slicing would give one thread), odd shares of K
+  // (K not divisible by the team), partial tiles, padded strides, beta = 0 over NaN (thread 0's
+  // share must not read C) and a non-trivial beta with a negative alpha.
+  if (active_isa() != Isa::Avx2) return;
+  const int prev_threads = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    CAPTURE(threads);
+    for (int t = 0; t < 4; ++t) {
+      Problem p;
+      p.ta = t & 1;
+      p.tb = t & 2;
+      p.M = 6, p.N = 40, p.K = 3001;
+      check_sgemm(p);
+      p.M = 131, p.N = 77, p.K = 2311;
+      p.pad_a = 3, p.pad_b = 1, p.pad_c = 5;
+      p.alpha = -0.75f, p.beta = 0.5f;
+      check_sgemm(p);
+      p.M = 20, p.N = 300, p.K = 4000;
+      p.alpha = 1.0f, p.beta = 0.0f, p.nan_c = true;
+      check_sgemm(p);
+    }
+  }
+  omp_set_num_threads(prev_threads);
+}
+
 TEST_CASE("sgemm packs a transposed A on every panel remainder (TN, blocked path)") {
   // The blocked path packs op(A) = A^T row by row of A and deals each row out to 6-row panels;
   // M = 96 + r leaves an edge panel of r rows (r = 0..5) in the last M block, K = 400 crosses

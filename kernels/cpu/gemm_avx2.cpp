@@ -756,11 +756,14 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
     sgemm_gemv_avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
-  // Below ~48^3 the fork/join costs more than a second core gains. (Running up to 128^3 on one
-  // thread protects an oversubscribed host, where a join can wait a whole time slice, but costs
-  // a quiet one: 128^3 fell from 1.56x to 0.69x OpenBLAS in bench/compare gemm. The quiet host is
-  // what we optimise for; a loaded one is better served by a shorter OpenMP spin.)
-  if (M * N * K < 48 * 48 * 48) threads = 1;
+  // Below ~80^3 the fork/join costs more than a second core gains. Measured on the 2-vCPU EPYC in
+  // a warm process (after seconds of work, as in training), GFLOP/s 1 / 2 threads: 64^3 91-111 /
+  // 68, 72^3 81-98 / 76-79, 80^3 90-107 / 96-98, 96^3 94-110 / 124-125, 112^3 95-110 / 141-142.
+  // (Running up to 128^3 on one thread protects an oversubscribed host, where a join can wait a
+  // whole time slice, but costs a quiet one: 128^3 fell from 1.56x to 0.69x OpenBLAS in
+  // bench/compare gemm. The quiet host is what we optimise for; a loaded one is better served by
+  // a shorter OpenMP spin.)
+  if (M * N * K < 80 * 80 * 80) threads = 1;
   if (prefers_k_split(M, N, K, threads)) {
     gemm_k_split(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;

@@ -88,25 +88,28 @@ float maxmin_f32(const float* x, int64_t n, bool is_max) {
 }
 
 void col_sum_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, double* acc) {
-  // four rows per sweep over the accumulators, so acc is loaded and stored once per four rows
+  // eight rows per sweep over the accumulators, so acc is loaded and stored once per eight rows;
+  // the rows are summed in float pairs first ((p0 + p1) is exact in double only when added in
+  // double, so each row is widened before it is added: the order is the row order as before)
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
+  for (; r + 8 <= rows; r += 8) {
     const float* p0 = x + r * rs;
-    const float* p1 = p0 + rs;
-    const float* p2 = p1 + rs;
-    const float* p3 = p2 + rs;
     int64_t j = 0;
     for (; j + 8 <= cols; j += 8) {
       __m256d lo = _mm256_loadu_pd(acc + j), hi = _mm256_loadu_pd(acc + j + 4);
-      for (const float* p : {p0, p1, p2, p3}) {
-        const __m256 v = _mm256_loadu_ps(p + j);
+      for (int i = 0; i < 8; ++i) {
+        const __m256 v = _mm256_loadu_ps(p0 + i * rs + j);
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
         hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
       }
       _mm256_storeu_pd(acc + j, lo);
       _mm256_storeu_pd(acc + j + 4, hi);
     }
-    for (; j < cols; ++j) acc[j] = (((acc[j] + p0[j]) + p1[j]) + p2[j]) + p3[j];
+    for (; j < cols; ++j) {
+      double a = acc[j];
+      for (int i = 0; i < 8; ++i) a += p0[i * rs + j];
+      acc[j] = a;
+    }
   }
   for (; r < rows; ++r) {
     const float* p = x + r * rs;
@@ -122,18 +125,47 @@ void col_sum_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, double*
   }
 }
 
+// The running extreme b after value v, as the scalar reference takes it: max_ps(v, b) is
+// v > b ? v : b, which keeps b when either is NaN (and the first of equal values, -0 before +0);
+// a NaN v replaces b only while b is not NaN yet, so the first NaN (its payload) wins. (The blend
+// once put in every NaN v, so a later NaN replaced the first.)
+inline __m256 extreme_first_nan(__m256 v, __m256 b, bool is_max) {
+  const __m256 e = is_max ? _mm256_max_ps(v, b) : _mm256_min_ps(v, b);
+  const __m256 take_v =
+      _mm256_andnot_ps(_mm256_cmp_ps(b, b, _CMP_UNORD_Q), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  return _mm256_blendv_ps(e, v, take_v);
+}
+
 void col_maxmin_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, float* best,
                     bool is_max) {
-  for (int64_t r = 0; r < rows; ++r) {
+  // eight rows per sweep, best kept in a register across them (the same row order, so the
+  // first NaN and the first of equal values still win); best is loaded and stored once per eight
+  int64_t r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    const float* p0 = x + r * rs;
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      __m256 m = _mm256_loadu_ps(best + j);
+      for (int i = 0; i < 8; ++i) {
+        const __m256 v = _mm256_loadu_ps(p0 + i * rs + j);
+        m = extreme_first_nan(v, m, is_max);
+      }
+      _mm256_storeu_ps(best + j, m);
+    }
+    for (; j < cols; ++j) {
+      for (int i = 0; i < 8; ++i) {
+        const float v = p0[i * rs + j];
+        if (std::isnan(best[j])) break;
+        if (std::isnan(v) || (is_max ? v > best[j] : v < best[j])) best[j] = v;
+      }
+    }
+  }
+  for (; r < rows; ++r) {
     const float* p = x + r * rs;
     int64_t j = 0;
     for (; j + 8 <= cols; j += 8) {
-      const __m256 v = _mm256_loadu_ps(p + j), b = _mm256_loadu_ps(best + j);
-      // max_ps(v, b) is v > b ? v : b: keeps b when b is NaN (and the first of equal values);
-      // a NaN v is put in by the blend
-      __m256 m = is_max ? _mm256_max_ps(v, b) : _mm256_min_ps(v, b);
-      m = _mm256_blendv_ps(m, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-      _mm256_storeu_ps(best + j, m);
+      _mm256_storeu_ps(
+          best + j, extreme_first_nan(_mm256_loadu_ps(p + j), _mm256_loadu_ps(best + j), is_max));
     }
     for (; j < cols; ++j) {
       const float v = p[j];

@@ -589,6 +589,55 @@ TEST_CASE("reductions: rows, columns, transposed, tall-narrow and full reduction
   }
 }
 
+TEST_CASE("column max / min sweep eight rows at a time: first NaN and first of equal zeros win") {
+  // Column reductions of (rows, cols) sweep eight rows per pass with the running extreme in a
+  // register. Columns crafted so that the order inside one pass decides the result: two NaNs
+  // with different payloads (the first must win), -0 before +0 (max and min keep the first),
+  // an infinity after a NaN (ignored), and the 4096-column block edge (4101 columns: two blocks,
+  // the second with a 5-column scalar tail); 19 rows = two passes and three tail rows.
+  if (!have_avx2()) return;
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+  };
+  auto from_bits = [](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  };
+  const int64_t rows = 19, cols = 4101;
+  auto v = randn(static_cast<size_t>(rows * cols), 71);
+  auto at = [&](int64_t r, int64_t c) -> float& { return v[static_cast<size_t>(r * cols + c)]; };
+  for (int64_t c : {int64_t(3), int64_t(4095), int64_t(4100)}) {
+    for (int64_t r = 0; r < rows; ++r) at(r, c) = -1.0f;
+    at(2, c) = from_bits(0x7fc00001u);
+    at(6, c) = from_bits(0x7fc00002u);
+    at(7, c) = kInf;
+  }
+  for (int64_t c : {int64_t(5), int64_t(4097)}) {
+    for (int64_t r = 0; r < rows; ++r) at(r, c) = -2.0f;
+    at(9, c) = -0.0f;
+    at(11, c) = 0.0f;
+  }
+  Unaligned x(v);
+  const int64_t kept[] = {cols}, ks[] = {1}, red[] = {rows}, rs[] = {cols};
+  for (ReduceOp op : {ReduceOp::Max, ReduceOp::Min}) {
+    std::vector<float> yr(cols), yv(cols);
+    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+      IsaGuard g(isa);
+      reduce<float>(op, 1, kept, ks, 1, red, rs, x.p, isa == Isa::Scalar ? yr.data() : yv.data());
+    }
+    int bad = 0;
+    for (int64_t c = 0; c < cols; ++c)
+      if (bits(yr[c]) != bits(yv[c]) && bad++ < 5)
+        FAIL_CHECK("column " << c << ": " << yv[c] << " want " << yr[c]);
+    CHECK(bad == 0);
+    CHECK(bits(yv[4095]) == 0x7fc00001u);
+    if (op == ReduceOp::Max) CHECK(std::signbit(yv[5]));
+  }
+}
+
 TEST_CASE("reductions over short rows: eight rows at a time, NaN and inf rows, kept layouts") {
   if (!have_avx2()) return;
   // rows of n <= 64 floats reduced along the row go through 8 x 8 transposes (reduce.cpp:

@@ -202,18 +202,22 @@ inline bool apply_compare(CompareOp op, T a, T b) {
 
 // Transposed float inputs under AVX2: when the output runs along the last dim but an input is
 // strided there and contiguous along another dim p, the plain row loop would read one element
-// per cache line. Instead the (p, last) plane is cut into tiles of 32 rows x 256 columns; each
+// per cache line. Instead the (p, last) plane is cut into tiles of 64 rows x 128 columns; each
 // tile's transposed input is gathered through 8x8 register transposes into a 32 KiB buffer (a
-// column block of 8 source runs of 128 B at a time, each run read whole: runs of a power-of-two
+// column block of 8 source runs of 256 B at a time, each run read whole: runs of a power-of-two
 // transposed matrix all share one L1 set, so the old 8-row strips, which came back to each run
 // four times, fetched it from L3 four times), and the contiguous vector kernel runs on the
-// buffer's rows. Every output row is written in 1 KiB runs (long write runs mattered most: 64 x
-// 64 tiles, 256 B runs, were 1.3x slower on 4096^2).
+// buffer's rows, written in 512 B runs.
+//   The tile's shape trades source runs against output runs. On the Xeon of the earlier sessions
+// 32 x 256 (128 B source runs, 1 KiB output runs) was best and 64 x 64 1.3x slower; on the
+// 2-vCPU EPYC (Zen 5, 1 MiB L2), 4096^2 with a transposed operand, medians of 5 interleaved
+// rounds, GB/s 32 x 256 -> 64 x 128: add 23 -> 31, mul 23 -> 32, exp 21 -> 24, gelu 17 -> 18
+// (64 x 64, 128 x 64, 32 x 128 and 128 x 128 in between). Our target machines are EPYCs.
 //   Overlap: while a tile computes its rows, the source runs of the tile to its right (the next
 // one this thread visits) are prefetched into L2, a share per row, so exp and gelu, whose
 // compute is as long as the memory traffic, no longer wait for the next gather's misses; the
 // gather itself prefetches 32 columns ahead for ops that compute nothing to hide behind.
-constexpr int64_t kTileRows = 32, kTileCols = 256;
+constexpr int64_t kTileRows = 64, kTileCols = 128;
 
 // The dim (other than the last) along which operand strides `s` are smallest in magnitude, or -1
 // when no such dim beats the last one (then reading along the last dim is already best).

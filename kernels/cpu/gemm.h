@@ -15,9 +15,8 @@
 
 namespace smyrf::kernels::cpu {
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc);
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
            const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
@@ -35,9 +34,15 @@ void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
                    int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc,
                    int64_t stride_c);
 
+// Split-K (AVX2 sgemm with 2+ threads and K >= 256 * threads: each thread a share of K over all
+// of C, see gemm_avx2.cpp) is on unless SMYRF_GEMM_SPLIT_K=0 at start-up; this switch turns it
+// off and on at run time (for A/B measurements, and for tests that must reach the team paths
+// with such K). Returns the previous setting.
+bool set_sgemm_split_k(bool enabled);
+
 // The scalar reference every optimised variant is tested against (single-threaded, naive loops).
 void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                     float* C, int64_t ldc);
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                     int64_t ldc);
 
 }  // namespace smyrf::kernels::cpu

@@ -15,7 +15,7 @@
 // strips) or from one packed 16-column strip, so no work is spent copying data that is used
 // only a handful of times.
 //
-// Threads: with a long K (at least two KC blocks a thread) each thread takes a share of K over
+// Threads: with K of at least 256 a thread each thread takes a share of K over
 // all of C, the others' partial products added in at the end (gemm_k_split). Otherwise packed
 // products run as a team that packs each operand once. When C has at least as
 // many rows as columns the team shares one packed B block per (NC, KC) step and takes the row
@@ -23,6 +23,7 @@
 // packed rows of A and take column blocks (gemm_blocked_team_wide). Products below ~400^3 are
 // cut into slices of C, each run by the one-thread code.
 #include "kernels/cpu/gemm_avx2.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemv_avx2.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
@@ -674,13 +675,19 @@ void gemm_one_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // outputs are not cut into slivers: slicing C made every slice pack and stream the whole of the
 // other operand, so at 64x64x16384 two threads ran slower than one. The extra traffic is
 // (threads - 1) * M * N floats against M * N * K / threads multiply-adds per thread.
-// Measured at 2 threads, interleaved, GFLOP/s before -> after: 64x64x16384 NN 35-44 -> 45-60,
-// 128x128x65536 TN 93-99 -> 141, 256x256x4096 TN 129-133 -> 162-164, 1024x1024x4096 161-163
-// -> 187-194, 2048^3 161-173 -> 186-191, 2049^3 166-174 -> 183-193; 512x2048x8192 TN (the wide
-// team's case) even. Below two K blocks a thread it lost (256x256x1024 NN 147-150 -> 95-145,
-// 512x512x1024 TN 161-167 -> 154-160), so shorter K keeps slicing C.
+// Measured at 2 threads on the 2-vCPU EPYC, warm process, 3 interleaved rounds, GFLOP/s slicing
+// or team -> split: 64x64x16384 NN 35-44 -> 45-60, 128x128x65536 TN 93-99 -> 141, 1024x1024x4096
+// 161-163 -> 187-194, 2048^3 161-173 -> 186-191, 1024^3 NN 144-170 -> 175-192, 511x512x512
+// 167-188 -> 178-187, 1024x1024x512 156-158 -> 168-183, 768^3 160-175 -> 172-189, 64x64x1024
+// 119-122 -> 161-166; 256x4096x1024 (the wide team's case) 178-190 -> 172-185.
+constexpr int64_t kSplitKMinShare = 256;  // K per thread; below it C is sliced as before
+std::atomic<bool> g_split_k{[] {
+  const char* e = std::getenv("SMYRF_GEMM_SPLIT_K");
+  return !(e && std::strcmp(e, "0") == 0);
+}()};
 bool prefers_k_split(int64_t M, int64_t N, int64_t K, int threads) {
-  return threads >= 2 && K >= 2 * KC * threads && (threads - 1) * M * N <= kSplitKMaxPartials;
+  return threads >= 2 && K >= kSplitKMinShare * threads &&
+         (threads - 1) * M * N <= kSplitKMaxPartials && g_split_k.load(std::memory_order_relaxed);
 }
 
 thread_local Scratch tl_partials;  // the caller's: (threads - 1) partial products of gemm_k_split
@@ -717,6 +724,8 @@ void gemm_k_split(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 }
 
 }  // namespace
+
+bool set_sgemm_split_k(bool enabled) { return g_split_k.exchange(enabled); }
 
 void sgemm_avx2_batch_item(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                            const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
@@ -818,6 +827,7 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
 #else  // built without AVX2 support: gemm.cpp never dispatches here.
 
 namespace smyrf::kernels::cpu {
+bool set_sgemm_split_k(bool) { return false; }
 bool sgemm_avx2_prefers_batch_parallel(int64_t, int64_t, int64_t) { return false; }
 void sgemm_avx2(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                 int64_t, float, float*, int64_t, int) {}

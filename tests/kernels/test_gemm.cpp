@@ -120,6 +120,14 @@ void fill_uniform(std::mt19937& rng, std::initializer_list<std::vector<float>*> 
     for (auto& x : *v) x = u(rng);
 }
 
+// Turns split-K off (or on) for one test and restores the previous setting: the team paths
+// are only reached with K that split-K would otherwise take.
+struct SplitKGuard {
+  bool prev;
+  explicit SplitKGuard(bool on) : prev(set_sgemm_split_k(on)) {}
+  ~SplitKGuard() { set_sgemm_split_k(prev); }
+};
+
 }  // namespace
 
 TEST_CASE("sgemm_reference computes a known 2x2 product with alpha and beta") {
@@ -180,6 +188,7 @@ TEST_CASE("sgemm team path: shared packed B, dynamic row blocks, 2 and 3 threads
   // a partial 6-row tile, two NC column blocks, padded strides, beta = 0 over NaN and an odd team
   // size.
   if (active_isa() != Isa::Avx2) return;
+  SplitKGuard no_split(false);
   const int prev_threads = omp_get_max_threads();
   for (int threads : {2, 3}) {
     omp_set_num_threads(threads);
@@ -209,6 +218,7 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
   // last 6-row panel and a partial 16-column panel, padded strides; beta = 0 over NaN; more rows
   // than one row chunk (3840), so the steps run over (row chunk, K step) pairs.
   if (active_isa() != Isa::Avx2) return;
+  SplitKGuard no_split(false);
   const int prev_threads = omp_get_max_threads();
   for (int threads : {2, 3}) {
     omp_set_num_threads(threads);
@@ -233,12 +243,13 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
 }
 
 TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added into C") {
-  // From K >= 2 * 384 * threads (and small enough partials) each thread runs a share of K over
+  // From K >= 256 * threads (and small enough partials) each thread runs a share of K over
   // all of C: thread 0 into C with beta, the others into private partials added afterwards. The
   // shapes: a single 6-row tile (which the row slicing would give one thread), odd shares of K
   // (K not divisible by the team), partial tiles, padded strides, beta = 0 over NaN (thread 0's
   // share must not read C) and a non-trivial beta with a negative alpha.
   if (active_isa() != Isa::Avx2) return;
+  SplitKGuard split(true);
   const int prev_threads = omp_get_max_threads();
   for (int threads : {2, 3}) {
     omp_set_num_threads(threads);

@@ -128,6 +128,26 @@ struct SplitKGuard {
   ~SplitKGuard() { set_sgemm_split_k(prev); }
 };
 
+// Runs body() on teams of 2 and 3 OpenMP threads (the team and split-K paths), restoring the
+// thread count afterwards.
+template <typename F>
+void with_teams(F body) {
+  const int prev_threads = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    CAPTURE(threads);
+    body();
+  }
+  omp_set_num_threads(prev_threads);
+}
+
+// The four transpose combinations as problems with everything else at its default.
+std::vector<Problem> transposes() {
+  std::vector<Problem> out(4);
+  for (int t = 0; t < 4; ++t) out[t].ta = t & 1, out[t].tb = t & 2;
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("sgemm_reference computes a known 2x2 product with alpha and beta") {
@@ -189,14 +209,8 @@ TEST_CASE("sgemm team path: shared packed B, dynamic row blocks, 2 and 3 threads
   // size.
   if (active_isa() != Isa::Avx2) return;
   SplitKGuard no_split(false);
-  const int prev_threads = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    omp_set_num_threads(threads);
-    CAPTURE(threads);
-    for (int t = 0; t < 4; ++t) {
-      Problem p;
-      p.ta = t & 1;
-      p.tb = t & 2;
+  with_teams([] {
+    for (Problem p : transposes()) {
       p.M = 6 * 83 + 1, p.N = 131, p.K = 1100;  // 3 K steps of 367, 84 tiles, last one 1 row
       p.pad_a = 3, p.pad_b = 1, p.pad_c = 7;
       p.alpha = -0.75f, p.beta = 0.5f;
@@ -208,8 +222,7 @@ TEST_CASE("sgemm team path: shared packed B, dynamic row blocks, 2 and 3 threads
     Problem two_nc;  // N past one NC block: the steps run over (column block, K step) pairs
     two_nc.M = 4101, two_nc.N = 4099, two_nc.K = 5, two_nc.beta = 1.0f;
     check_sgemm(two_nc);
-  }
-  omp_set_num_threads(prev_threads);
+  });
 }
 
 TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3 threads") {
@@ -219,14 +232,8 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
   // than one row chunk (3840), so the steps run over (row chunk, K step) pairs.
   if (active_isa() != Isa::Avx2) return;
   SplitKGuard no_split(false);
-  const int prev_threads = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    omp_set_num_threads(threads);
-    CAPTURE(threads);
-    for (int t = 0; t < 4; ++t) {
-      Problem p;
-      p.ta = t & 1;
-      p.tb = t & 2;
+  with_teams([] {
+    for (Problem p : transposes()) {
       p.M = 6 * 9 + 5, p.N = 1500 + 7, p.K = 1100;  // 3 K steps of 367; 95 column tiles
       p.pad_a = 2, p.pad_b = 5, p.pad_c = 3;
       p.alpha = 0.5f, p.beta = -1.0f;
@@ -238,8 +245,7 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
     Problem two_chunks;
     two_chunks.M = 3900, two_chunks.N = 3950, two_chunks.K = 5, two_chunks.beta = 2.0f;
     check_sgemm(two_chunks);
-  }
-  omp_set_num_threads(prev_threads);
+  });
 }
 
 TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added into C") {
@@ -250,14 +256,8 @@ TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added in
   // share must not read C) and a non-trivial beta with a negative alpha.
   if (active_isa() != Isa::Avx2) return;
   SplitKGuard split(true);
-  const int prev_threads = omp_get_max_threads();
-  for (int threads : {2, 3}) {
-    omp_set_num_threads(threads);
-    CAPTURE(threads);
-    for (int t = 0; t < 4; ++t) {
-      Problem p;
-      p.ta = t & 1;
-      p.tb = t & 2;
+  with_teams([] {
+    for (Problem p : transposes()) {
       p.M = 6, p.N = 40, p.K = 3001;
       check_sgemm(p);
       p.M = 131, p.N = 77, p.K = 2311;
@@ -268,8 +268,7 @@ TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added in
       p.alpha = 1.0f, p.beta = 0.0f, p.nan_c = true;
       check_sgemm(p);
     }
-  }
-  omp_set_num_threads(prev_threads);
+  });
 }
 
 TEST_CASE("sgemm packs a transposed A on every panel remainder (TN, blocked path)") {

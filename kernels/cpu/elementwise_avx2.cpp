@@ -126,6 +126,8 @@ bool unary_f32_supported(UnaryOp op, float a, float b) {
     case UnaryOp::TanhGradFromOut:
     case UnaryOp::SigmoidGradFromOut:
     case UnaryOp::ReluGrad:
+    case UnaryOp::Sin:
+    case UnaryOp::Cos:
       return true;
     // the reference clamps to a first, so a > b (or NaN bounds) would differ from min(max())
     case UnaryOp::Clamp:
@@ -170,6 +172,12 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
       break;
     case UnaryOp::Tanh:
       map1(x, y, n, stream, [](__m256 v) { return tanh_ps(v); });
+      break;
+    case UnaryOp::Sin:
+      map1(x, y, n, stream, [](__m256 v) { return sincos_ps(v, false); });
+      break;
+    case UnaryOp::Cos:
+      map1(x, y, n, stream, [](__m256 v) { return sincos_ps(v, true); });
       break;
     case UnaryOp::Sigmoid:
       map1(x, y, n, stream, [](__m256 v) { return sigmoid_ps(v); });

@@ -199,6 +199,21 @@ Tensor one_hot(const Tensor& index, int64_t num_classes) {
   return raw::one_hot(index, num_classes);
 }
 
+namespace {
+// The gradient node of values picked from x along dim d at indices idx (sort, topk): the
+// incoming gradient scattered back to the places the values came from.
+void record_selected_values(const Tensor& x, const Tensor& values, const Tensor& idx, int64_t d) {
+  Tensor is = alias(idx);
+  Shape s = x.shape();
+  DType dt = x.dtype();
+  record("sort_values", {x}, {values},
+         [is, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+           return {raw::scatter_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, is,
+                                    g[0])};
+         });
+}
+}  // namespace
+
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   auto [v, idx] = raw::sort(x, dim, descending);
   if (needs_grad({x}) && x.dim() == 0) {
@@ -206,15 +221,7 @@ std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
     record("sort_values", {x}, {v},
            [](const std::vector<Tensor>& g) -> std::vector<Tensor> { return {g[0]}; });
   } else if (needs_grad({x})) {
-    Tensor is = alias(idx);
-    Shape s = x.shape();
-    DType dt = x.dtype();
-    int64_t d = normalize_dim(dim, x.dim(), "sort");
-    record("sort_values", {x}, {v},
-           [is, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             return {raw::scatter_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, is,
-                                      g[0])};
-           });
+    record_selected_values(x, v, idx, normalize_dim(dim, x.dim(), "sort"));
   }
   return {v, idx};
 }
@@ -235,16 +242,7 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   // raw::topk: a partial sort of each row when k is small (a full sort before: 10x slower for
   // k = 5 of 256); the gradient scatters into the selected places, as sort's does
   auto [v, idx] = raw::topk(x, k, d, largest);
-  if (needs_grad({x})) {
-    Tensor is = alias(idx);
-    Shape s = x.shape();
-    DType dt = x.dtype();
-    record("sort_values", {x}, {v},
-           [is, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             return {raw::scatter_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, is,
-                                      g[0])};
-           });
-  }
+  if (needs_grad({x})) record_selected_values(x, v, idx, d);
   return {v, idx};
 }
 

@@ -403,10 +403,6 @@ bool unary_broadcast_f32(UnaryOp op, float a, float b, int ndim, const int64_t* 
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 // Whether a contiguous unary op's large output should go out as streaming stores. Not for the
 // ops whose vector math is long (exp and what is built on it, log, the erf of gelu): between two
 // stores of a line they compute long enough that, on the EPYC, plain stores came out ahead.

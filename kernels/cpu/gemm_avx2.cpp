@@ -23,6 +23,7 @@
 // packed rows of A and take column blocks (gemm_blocked_team_wide). Products below ~400^3 are
 // cut into slices of C, each run by the one-thread code.
 #include "kernels/cpu/gemm_avx2.h"
+#include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemv_avx2.h"
 
@@ -712,13 +713,8 @@ void gemm_k_split(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < M; ++i) {
       float* c = C + i * ldc;
-      for (int p = 1; p < team; ++p) {
-        const float* src = partials + (p - 1) * plane + i * N;
-        int64_t j = 0;
-        for (; j + 8 <= N; j += 8)
-          _mm256_storeu_ps(c + j, _mm256_add_ps(_mm256_loadu_ps(c + j), _mm256_loadu_ps(src + j)));
-        for (; j < N; ++j) c[j] += src[j];
-      }
+      for (int p = 1; p < team; ++p)
+        avx2::binary_f32(BinaryOp::Add, c, 1, partials + (p - 1) * plane + i * N, 1, c, N);
     }
   }
 }

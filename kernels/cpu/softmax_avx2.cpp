@@ -18,11 +18,16 @@
 // (software-prefetched kAhead ahead), taking the true max alongside only to check that no term
 // could overflow; the chunked two-pass path above is its fallback (NaN / inf rows, late
 // outliers). Softmax forward, same A/B: 3-15% faster than the two-pass path on every shape. The
-// single-pass loops (cross-entropy backward, the first pass of softmax backward) prefetch kAhead
-// ahead as well. Interleaved on the loaded host (16M floats, 2 threads, CPU time, medians of 5
-// rounds): cross-entropy forward 16384 x 1024 / 2048 x 8192 / 512 x 32768 0.42 / 0.47 / 0.49 ->
-// 0.34 / 0.40 / 0.43 ns an element; backward 0.82 / 0.67 / 0.61 -> 0.47 / 0.46 / 0.41; softmax
-// backward 5-20% faster.
+// cross-entropy backward's single pass prefetches kAhead ahead as well. Interleaved on the loaded
+// Xeon host (16M floats, 2 threads, CPU time, medians of 5 rounds): cross-entropy forward
+// 16384 x 1024 / 2048 x 8192 / 512 x 32768 0.42 / 0.47 / 0.49 -> 0.34 / 0.40 / 0.43 ns an
+// element; backward 0.82 / 0.67 / 0.61 -> 0.47 / 0.46 / 0.41. Softmax backward's first pass
+// (y . dy) had the same prefetch, 5-20% faster on the Xeon, but on the 2-vCPU EPYC (Zen 5) it
+// was the slower one: without it, 16384 x 1024 3.6 -> 2.8-2.9 ms, 4096 x 4096, 1024 x 16384 and
+// 64 x 262144 4-20% faster (interleaved, medians of 4 and 6 rounds), so it reads from memory
+// with the hardware prefetchers alone. Taking the software prefetch out of the other row
+// kernels as well (same A/B) cost softmax forward on 4096- to 262144-wide rows 8-55% and layer
+// norm forward / backward up to 60%, and changed nothing for cross-entropy.
 //
 // Rows up to kSoftmaxPipedMax run as a pipeline over a thread's rows (softmax_rows_f32): row r's
 // write pass (exps times 1 / sum, or x - lse) goes out from inside row r + 1's exp loop, one
@@ -485,12 +490,10 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
       return _mm256_fnmadd_ps(exp_ps(yv), sv, gv);
     });
   }
-  // the first pass reads y and dy from memory, prefetched kAhead ahead
+  // The first pass reads y and dy from memory with the hardware prefetchers alone: prefetching
+  // kAhead ahead in software (which the Xeon liked) made the backward 10-25% slower on the EPYC
+  // (see the top of this file).
   const double s = row_sum(n, [&](int64_t j, bool tail) {
-    if ((j & 15) == 0) {
-      _mm_prefetch(reinterpret_cast<const char*>(y + j + kAhead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(dy + j + kAhead), _MM_HINT_T0);
-    }
     if (tail) return _mm256_mul_ps(load_tail(dy + j, n - j, zero), load_tail(y + j, n - j, zero));
     return _mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j));
   });

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <type_traits>
 
 #include "kernels/cpu/cpu_features.h"
@@ -54,36 +53,32 @@ template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   if (rows <= 0 || n <= 0) return;  // (the AVX2 fallback reads x[0] unconditionally)
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
-  const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+  // only short rows stream their output (softmax_avx2.h, `stream`)
+  const bool stream_short = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   // rows up to 128K floats (log_softmax: 1M) go through the row pipeline (softmax_avx2.h:
   // softmax_rows_f32)
   const bool piped = vec && n <= (log ? avx2::kLogSoftmaxPipedMax : avx2::kSoftmaxPipedMax);
   if constexpr (std::is_same_v<T, float>) {
     if (short_rows(vec, rows, n, false)) {
       // a declined block's rows (a non-finite max) and the last rows % 8 go row by row, with
-      // plain stores (a streamed softmax row would need scratch)
+      // plain stores, as every longer row
       short_row_blocks(
-          rows, n, stream,
+          rows, n, stream_short,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
-            return avx2::softmax_blocks_f32(x + r * n, y + r * n, nb, L, log, stream);
+            return avx2::softmax_blocks_f32(x + r * n, y + r * n, nb, L, log, stream_short);
           },
-          [&](int64_t r) {
-            avx2::softmax_row_f32(x + r * n, y + r * n, n, log, nullptr, false, nullptr);
-          });
+          [&](int64_t r) { avx2::softmax_row_f32(x + r * n, y + r * n, n, log, nullptr); });
       return;
     }
   }
   const int64_t ahead = avx2::prefetch_rows_ahead(n);
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
-    // streamed softmax keeps its exps here until they are scaled (see softmax_avx2.h)
-    // (not zero-filled: every float of it is written before it is read)
-    std::unique_ptr<float[]> scratch(stream && !log ? new float[(piped ? 2 : 1) * n] : nullptr);
     if (piped) {  // this thread's block of the static schedule, as one call
       const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
       const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
       if constexpr (std::is_same_v<T, float>)
-        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, log, scratch.get(), stream);
+        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, log);
     } else {
 #pragma omp for schedule(static) nowait
       for (int64_t r = 0; r < rows; ++r) {
@@ -91,15 +86,13 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
         T* yr = y + r * n;
         if constexpr (std::is_same_v<T, float>) {
           if (vec) {
-            avx2::softmax_row_f32(xr, yr, n, log, scratch.get(), stream,
-                                  r + ahead < rows ? xr + ahead * n : nullptr);
+            avx2::softmax_row_f32(xr, yr, n, log, r + ahead < rows ? xr + ahead * n : nullptr);
             continue;
           }
         }
         softmax_row_ref(xr, yr, n, log);
       }
     }
-    if (stream) streaming_store_fence();
   }
 }
 
@@ -253,7 +246,8 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
                                  T* dlogits, int64_t rows, int64_t C, int64_t ignore_index,
                                  double eps) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
-  const bool stream = vec && use_streaming_stores(rows * C * static_cast<int64_t>(sizeof(T)));
+  // only short rows stream their output (softmax_avx2.h, `stream`)
+  const bool stream_short = vec && use_streaming_stores(rows * C * static_cast<int64_t>(sizeof(T)));
   auto one_row = [&](int64_t r) {
     const T* xr = logits + r * C;
     T* dr = dlogits + r * C;
@@ -263,13 +257,13 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
     if constexpr (std::is_same_v<T, float>) {
       if (vec) {
         if (t == ignore_index) {
-          avx2::fill_row_f32(dr, C, 0.f, stream);
+          avx2::fill_row_f32(dr, C, 0.f);
           return;
         }
         // the target's entry in double: p - (1 - eps) cancels when p is near 1
         const double p = std::exp(static_cast<double>(xr[t]) - l);
-        avx2::cross_entropy_row_backward_f32(
-            xr, dr, C, l, gr, off, t, static_cast<float>(gr * (p - off - (1.0 - eps))), stream);
+        avx2::cross_entropy_row_backward_f32(xr, dr, C, l, gr, off, t,
+                                             static_cast<float>(gr * (p - off - (1.0 - eps))));
         return;
       }
     }
@@ -285,23 +279,19 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
   if constexpr (std::is_same_v<T, float>) {
     if (short_rows(vec, rows, C, true)) {
       short_row_blocks(
-          rows, C, stream,
+          rows, C, stream_short,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
             avx2::cross_entropy_blocks_backward_f32(logits + r * C, target + r, lse + r, g + r,
                                                     dlogits + r * C, nb, L, ignore_index, eps,
-                                                    stream);
+                                                    stream_short);
             return 0u;
           },
           one_row);
       return;
     }
   }
-#pragma omp parallel if (rows_parallel_ok(rows, C))
-  {
-#pragma omp for schedule(static) nowait
-    for (int64_t r = 0; r < rows; ++r) one_row(r);
-    if (stream) streaming_store_fence();
-  }
+#pragma omp parallel for if (rows_parallel_ok(rows, C)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) one_row(r);
 }
 
 #define SMYRF_INSTANTIATE_SOFTMAX(T)                                                               \

@@ -7,11 +7,17 @@
 // the passes after the first read the row from cache. A row is cut into chunks of kChunk floats
 // (one chunk for rows up to kChunk): each chunk's max is one read from memory, its exp-sum
 // reads it from cache while the next chunk (or row) is prefetched, and chunk results combine as
-// S = sum_c s_c exp(m_c - M). Large outputs are written with streaming stores, so y is only
-// written, never read: softmax then keeps its exps in a per-thread scratch row until the 1 / S
-// scaling instead of in y. (Fusing the next chunk's max into the exp pass, so that its loads
-// come from memory while the exps compute, measured 20-40% slower on one thread: the demand
-// misses stall the exps. The software prefetch stays.)
+// S = sum_c s_c exp(m_c - M). The forward and the cross-entropy backward write with plain
+// stores, and softmax's exps wait in y itself for the 1 / S scaling. (Until 2026-11-29 outputs
+// of 16 MiB and more were streamed, the exps waiting in a per-thread scratch row. On the 2-vCPU
+// EPYC, interleaved on a loaded host, 16M floats, 2 threads, medians of 6-8 rounds, plain stores
+// ran cross-entropy backward 9-15% faster (16384 x 1024 3.5 -> 3.1 ms, 512 x 32768 3.7 -> 3.1;
+// 25% in an earlier A/B) and softmax / log_softmax forward even, or 7-15% faster on 262144-wide
+// rows. The softmax backward, which has no exp to hide its stores behind, still streams: plain
+// stores made it 5-35% slower in the same A/Bs; so do short rows, short_rows_avx2.h.) (Fusing the
+// next chunk's max into the exp pass, so that its loads come from memory while the exps compute,
+// measured 20-40% slower on one thread: the demand misses stall the exps. The software prefetch
+// stays.)
 //
 // Softmax, log_softmax and cross-entropy need no max pass: exp_sum_about_guess sums (and for
 // softmax stores) exp(x - g) about the max g of the row's first vector in one read from memory
@@ -98,9 +104,9 @@ inline void write_row_from_end(float* y, int64_t n, bool stream, F f) {
               [&](int64_t i, bool tail) { return f(b + i, tail); });
 }
 
-void fill_row(float* y, int64_t n, float v, bool stream) {
+void fill_row(float* y, int64_t n, float v) {
   const __m256 vv = _mm256_set1_ps(v);
-  write_row(y, n, stream, [&](int64_t, bool) { return vv; });
+  write_row(y, n, false, [&](int64_t, bool) { return vv; });
 }
 
 // sum of exp(x - m) over a run whose max is the finite m (exp_sum_ps: -inf entries add ~1e-38).
@@ -169,15 +175,13 @@ constexpr int64_t kAhead = 1024;
 
 // The scaling pass of a softmax row, y = w * f, run one vector at a time from inside the next
 // row's exp loop (softmax_rows_f32), so that the row's stores leave while the exps compute
-// instead of in a burst of their own. With `stream` the stores from the first 32-byte boundary
-// of y on are non-temporal; the head before it goes out at start(), the tail at finish().
+// instead of in a burst of their own. The tail goes out at finish().
 template <bool kSub>
 struct PendingScale {
   const float* w = nullptr;
   float* y = nullptr;
   int64_t n = 0, j = 0;
   __m256 f = _mm256_setzero_ps();
-  bool stream = false;
   // y = w * f (softmax: the exps times 1 / sum), or with kSub y = w - f (log_softmax: x - lse).
   // A template argument, not a flag: a run-time choice here cost softmax 10-40% (CPU-time A/B).
   inline __m256 apply(__m256 v) const {
@@ -186,22 +190,12 @@ struct PendingScale {
     else
       return _mm256_mul_ps(v, f);
   }
-  void start(const float* w_, float* y_, int64_t n_, float f_, bool stream_) {
-    w = w_, y = y_, n = n_, j = 0, f = _mm256_set1_ps(f_), stream = stream_ && n_ >= 16;
-    if (stream) {
-      const int64_t head =
-          static_cast<int64_t>((32 - reinterpret_cast<uintptr_t>(y) % 32) % 32) / 4;
-      if (head) _mm256_maskstore_ps(y, tail_mask(head), apply(_mm256_loadu_ps(w)));
-      j = head;
-    }
+  void start(const float* w_, float* y_, int64_t n_, float f_) {
+    w = w_, y = y_, n = n_, j = 0, f = _mm256_set1_ps(f_);
   }
   inline void step() {
     if (j + 8 > n) return;
-    const __m256 v = apply(_mm256_loadu_ps(w + j));
-    if (stream)
-      _mm256_stream_ps(y + j, v);
-    else
-      _mm256_storeu_ps(y + j, v);
+    _mm256_storeu_ps(y + j, apply(_mm256_loadu_ps(w + j)));
     j += 8;
   }
   void finish() {
@@ -343,46 +337,44 @@ void combine(const ChunkStats& st, int64_t count, float* M, double* S) {
 
 // softmax_rows_f32 for one of softmax (kLog false) and log_softmax
 template <bool kLog>
-void softmax_rows_piped(const float* x, float* y, int64_t rows, int64_t n, float* scratch,
-                        bool stream) {
+void softmax_rows_piped(const float* x, float* y, int64_t rows, int64_t n) {
   const float kNaN = std::numeric_limits<float>::quiet_NaN();
   const int64_t ahead = prefetch_rows_ahead(n);
   PendingScale<kLog> pend;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    // softmax's exps wait in y itself (plain stores) or in the scratch row that the pending row
-    // does not use (streaming); log_softmax's pending row reads x
-    float* w = kLog ? nullptr : stream ? scratch + (pend.w == scratch ? n : 0) : yr;
+    // softmax's exps wait in y itself; log_softmax's pending row reads x
+    float* w = kLog ? nullptr : yr;
     float g;
     double Sg;
     if (exp_sum_about_guess<!kLog>(xr, w, n, &pend, &g, &Sg)) {
       pend.finish();
       if (kLog)
-        pend.start(xr, yr, n, static_cast<float>(g + std::log(Sg)), stream);
+        pend.start(xr, yr, n, static_cast<float>(g + std::log(Sg)));
       else
-        pend.start(w, yr, n, static_cast<float>(1.0 / Sg), stream);
+        pend.start(w, yr, n, static_cast<float>(1.0 / Sg));
       continue;
     }
     // the two-pass path (edge rows)
     const float m = maxmin_f32(xr, n, true);
     if (std::isnan(m) || m == kInf) {
-      fill_row(yr, n, kNaN, stream);
+      fill_row(yr, n, kNaN);
       continue;
     }
     if (m == -kInf) {  // every entry -inf: softmax 0, log_softmax x (-inf)
-      fill_row(yr, n, kLog ? -kInf : 0.f, stream);
+      fill_row(yr, n, kLog ? -kInf : 0.f);
       continue;
     }
     RowPrefetch pf(r + ahead < rows ? xr + ahead * n : nullptr, n);
     if constexpr (kLog) {
       pend.finish();
       const double S = exp_sum(xr, n, m, pf);
-      pend.start(xr, yr, n, static_cast<float>(m + std::log(S)), stream);
+      pend.start(xr, yr, n, static_cast<float>(m + std::log(S)));
     } else {
       const double S = exp_store_sum_piped(xr, w, n, m, pf, pend);
       pend.finish();
-      pend.start(w, yr, n, static_cast<float>(1.0 / S), stream);
+      pend.start(w, yr, n, static_cast<float>(1.0 / S));
     }
   }
   pend.finish();
@@ -390,34 +382,30 @@ void softmax_rows_piped(const float* x, float* y, int64_t rows, int64_t n, float
 
 }  // namespace
 
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, float* scratch,
-                      bool stream) {
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log) {
   if (log)
-    softmax_rows_piped<true>(x, y, rows, n, scratch, stream);
+    softmax_rows_piped<true>(x, y, rows, n);
   else
-    softmax_rows_piped<false>(x, y, rows, n, scratch, stream);
+    softmax_rows_piped<false>(x, y, rows, n);
 }
 
-void fill_row_f32(float* y, int64_t n, float v, bool stream) { fill_row(y, n, v, stream); }
+void fill_row_f32(float* y, int64_t n, float v) { fill_row(y, n, v); }
 
-void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scratch, bool stream,
-                     const float* next) {
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next) {
   const float kNaN = std::numeric_limits<float>::quiet_NaN();
-  // softmax keeps its exps where the scaling pass reads them: y itself with plain stores (its
-  // lines are in cache after the exp pass), the scratch row with streaming stores
-  float* w = stream && !log ? scratch : y;
+  // softmax keeps its exps in y itself (its lines are in cache for the scaling pass)
   float g;
   double Sg;
   PendingScale<false>* none = nullptr;
   if ((log ? exp_sum_about_guess<false>(x, nullptr, n, none, &g, &Sg)
-           : exp_sum_about_guess<true>(x, w, n, none, &g, &Sg))) {
+           : exp_sum_about_guess<true>(x, y, n, none, &g, &Sg))) {
     // a long row's write pass reads no memory (its exps or x are in cache): it pulls the next
     // row's first n / 8 floats past what the exp loop prefetched, a line per 128 floats written
     // (64 x 262144, same A/B: 0-5% faster; n / 4 no better)
     RowPrefetch pf(next && n > 2 * kAhead ? next + kAhead : nullptr, n / 8);
     if (log) {
       const __m256 l = _mm256_set1_ps(static_cast<float>(g + std::log(Sg)));
-      return write_row_from_end(y, n, stream, [&](int64_t i, bool tail) {
+      return write_row_from_end(y, n, false, [&](int64_t i, bool tail) {
         if ((i & 127) == 0) pf.step();
         const __m256 v =
             tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
@@ -425,9 +413,9 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
       });
     }
     const __m256 f = _mm256_set1_ps(static_cast<float>(1.0 / Sg));
-    return write_row_from_end(y, n, stream, [&](int64_t i, bool tail) {
+    return write_row_from_end(y, n, false, [&](int64_t i, bool tail) {
       if ((i & 127) == 0) pf.step();
-      const __m256 v = tail ? _mm256_maskload_ps(w + i, tail_mask(n - i)) : _mm256_loadu_ps(w + i);
+      const __m256 v = tail ? _mm256_maskload_ps(y + i, tail_mask(n - i)) : _mm256_loadu_ps(y + i);
       return _mm256_mul_ps(v, f);
     });
   }
@@ -438,26 +426,26 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
     const int64_t b = ch.begin(c), len = ch.len(c);
     const float m = maxmin_f32(x + b, len, true);  // NaN if any NaN
     // a NaN, or +inf (exp(inf - inf) is NaN in the reference): the whole row is NaN
-    if (std::isnan(m) || m == kInf) return fill_row(y, n, kNaN, stream);
+    if (std::isnan(m) || m == kInf) return fill_row(y, n, kNaN);
     st.m[c] = m;
     if (m == -kInf) {  // an all -inf chunk has no weight (softmax: zeros)
       st.s[c] = 0;
-      if (!log) fill_row(w + b, len, 0.f, false);
+      if (!log) fill_row(y + b, len, 0.f);
       continue;
     }
     RowPrefetch pf = ch.prefetch(c);
-    st.s[c] = log ? exp_sum(x + b, len, m, pf) : exp_store_sum(x + b, w + b, len, m, pf);
+    st.s[c] = log ? exp_sum(x + b, len, m, pf) : exp_store_sum(x + b, y + b, len, m, pf);
   }
   float M;
   double S;
   combine(st, ch.count, &M, &S);
   if (M == -kInf) {  // every entry -inf: softmax 0, log_softmax x (-inf)
-    if (log) return fill_row(y, n, -kInf, stream);
-    return fill_row(y, n, 0.f, stream);
+    if (log) return fill_row(y, n, -kInf);
+    return fill_row(y, n, 0.f);
   }
   if (log) {
     const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
-    return write_row_from_end(y, n, stream, [&](int64_t i, bool tail) {
+    return write_row_from_end(y, n, false, [&](int64_t i, bool tail) {
       const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
       return _mm256_sub_ps(v, l);
     });
@@ -466,8 +454,8 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scrat
     const int64_t b = ch.begin(c), len = ch.len(c);
     const double wc = ch.count == 1 ? 1.0 : std::exp(static_cast<double>(st.m[c]) - M);
     const __m256 f = _mm256_set1_ps(static_cast<float>(wc / S));
-    const float* wb = w + b;
-    write_row(y + b, len, stream, [&](int64_t i, bool tail) {
+    const float* wb = y + b;
+    write_row(y + b, len, false, [&](int64_t i, bool tail) {
       const __m256 v =
           tail ? _mm256_maskload_ps(wb + i, tail_mask(len - i)) : _mm256_loadu_ps(wb + i);
       return _mm256_mul_ps(v, f);
@@ -547,14 +535,14 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
 }
 
 void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double lse, double g,
-                                    double off, int64_t t, float dt, bool stream) {
+                                    double off, int64_t t, float dt) {
   const __m256 lv = _mm256_set1_ps(static_cast<float>(lse));
   const __m256 gv = _mm256_set1_ps(static_cast<float>(g));
   const __m256 gov = _mm256_set1_ps(static_cast<float>(g * off));
   const __m256 dtv = _mm256_set1_ps(dt);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   // one pass from memory: prefetched kAhead ahead (into the next row past the end), once a line
-  write_row(dx, C, stream, [&](int64_t i, bool tail) {
+  write_row(dx, C, false, [&](int64_t i, bool tail) {
     if ((i & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
     const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(C - i)) : _mm256_loadu_ps(x + i);
     // g e - g off: exp_row_ps (<= 2.2 ulp, the forward's exp) and one FMA take 11 FMA-port

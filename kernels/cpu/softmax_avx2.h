@@ -5,24 +5,22 @@
 //            even past the end of a buffer, is safe).
 //   stream   write the output row with streaming (non-temporal) stores, for outputs too large
 //            to stay in cache (kernels/cpu/streaming_store.h decides); the caller issues
-//            streaming_store_fence() once per thread after its last row.
+//            streaming_store_fence() once per thread after its last row. Only the backward
+//            kernel takes it: the forward and cross-entropy backward rows, which compute an exp
+//            per element, write with plain stores (measured: softmax_avx2.cpp).
 #pragma once
 #include <cstdint>
 
 namespace smyrf::kernels::cpu::avx2 {
-// scratch: n floats of per-thread work space, used (and required) only when stream && !log: the
-// exps wait there, in cache, for the 1 / sum scaling instead of in y (whose lines would be read
-// from memory first, an extra stream of traffic).
-void softmax_row_f32(const float* x, float* y, int64_t n, bool log, float* scratch, bool stream,
-                     const float* next);
+// softmax's exps wait in y, in cache, for the 1 / sum scaling.
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next);
 void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log,
                               bool stream);
 // softmax or log_softmax of `rows` consecutive rows of length n <= kSoftmaxPipedMax (softmax) or
 // kLogSoftmaxPipedMax (log_softmax) (one thread's share of the rows), as a pipeline: each row's
 // write pass (y = exp / sum, or x - lse) runs inside the next row's exp pass, so the stores leave
 // while the exps compute instead of in a burst of their own with the core and the read stream
-// idle. scratch: 2 n floats, used only by softmax with stream (the exps of two rows, the one
-// being computed and the one being scaled).
+// idle.
 //   The caps, measured against each row with its own scaling pass (softmax_row_f32),
 // interleaved, 2 threads, 16M floats, 8 rounds (2026-11-29): log_softmax, which keeps no exps,
 // ran 131072-, 262144- and 1M-wide rows 18-33% faster piped (medians and minima); softmax
@@ -31,8 +29,7 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
 // L2); 16384-wide rows 6-11% faster (earlier measurement). Wider rows keep their own pass.
 constexpr int64_t kSoftmaxPipedMax = 131072;
 constexpr int64_t kLogSoftmaxPipedMax = 1 << 20;
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, float* scratch,
-                      bool stream);
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log);
 // How many rows of n floats ahead the `next` row passed to the row kernels should be: about
 // 2048 floats (8 KiB), so that short rows are prefetched two or more rows early. One row ahead,
 // a 1024-float row's last prefetches were still in flight when its max pass began, and the
@@ -47,7 +44,7 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
 // dx[c] = g * (exp(x[c] - lse) - off) for every c, except dx[t] = dt (the caller computes the
 // target's entry in double; t outside [0, C) for none).
 void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double lse, double g,
-                                    double off, int64_t t, float dt, bool stream);
+                                    double off, int64_t t, float dt);
 // y[i] = v for the n entries of a row (an ignored cross-entropy row's zeros).
-void fill_row_f32(float* y, int64_t n, float v, bool stream);
+void fill_row_f32(float* y, int64_t n, float v);
 }  // namespace smyrf::kernels::cpu::avx2

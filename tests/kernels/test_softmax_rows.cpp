@@ -1,7 +1,8 @@
 // The softmax / log_softmax / cross-entropy row kernels beyond test_memory_kernels.cpp (their
 // exp: test_row_math_avx2.cpp): the AVX2 rows against the scalar reference on outputs large enough
-// for streaming stores (kernels/cpu/streaming_store.h), with unaligned rows, rows shorter than a
-// vector, rows longer than a chunk and edge values.
+// for streaming stores (kernels/cpu/streaming_store.h; the short rows and the softmax backward
+// stream, the longer forward and cross-entropy rows write with plain stores at any size), with
+// unaligned rows, rows shorter than a vector, rows longer than a chunk and edge values.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -64,9 +65,10 @@ bool streams(int64_t elems) { return use_streaming_stores(elems * int64_t(sizeof
 
 }  // namespace
 
-TEST_CASE("softmax / log_softmax rows with streaming stores: AVX2 vs scalar") {
+TEST_CASE("softmax / log_softmax rows on outputs of 16 MiB and more: AVX2 vs scalar") {
   if (!cpu_has_avx2_fma()) return;
-  // every shape writes >= 16 MiB, so the AVX2 path streams (unless SMYRF_STREAMING_STORES=0):
+  // every shape writes >= 16 MiB, so the short rows and the backward stream (unless
+  // SMYRF_STREAMING_STORES=0):
   // 7-wide rows (shorter than the aligned body), odd rows that start at every alignment, rows of
   // several chunks (more than the 16 chunks kept on the stack), the row pipeline of softmax
   // (rows up to avx2::kSoftmaxPipedMax, log_softmax's up to kLogSoftmaxPipedMax) with unaligned
@@ -117,7 +119,7 @@ TEST_CASE("softmax rows: one exp per element keeps the sum at 1 on long rows") {
   CHECK(s == doctest::Approx(1.0).epsilon(1e-5));
 }
 
-TEST_CASE("cross-entropy rows with streaming stores: AVX2 vs scalar, masked logits") {
+TEST_CASE("cross-entropy rows on large outputs: AVX2 vs scalar, masked logits") {
   if (!cpu_has_avx2_fma()) return;
   struct Shape {
     int64_t rows, C;

@@ -14,6 +14,7 @@
 #include "kernels/cpu/short_rows.h"
 #include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/streaming_store.h"
+#include "kernels/cpu/thread_partials.h"
 
 namespace smyrf::kernels::cpu {
 namespace {
@@ -124,13 +125,13 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
   // dx streams out when large: dy and x read plus dx written, 12 bytes per element instead of 16
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   // per-thread partial sums for dw/db, reduced in a fixed order so results are deterministic
-  std::vector<double> pw(dw ? static_cast<size_t>(nt) * n : 0),
-      pb(db ? static_cast<size_t>(nt) * n : 0);
+  // (each thread's on cache lines of its own: kernels/cpu/thread_partials.h)
+  ThreadPartials<double> pw(nt, dw ? n : 0), pb(nt, db ? n : 0);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), nthr = omp_get_num_threads();
-    double* tw = dw ? pw.data() + static_cast<size_t>(t) * n : nullptr;
-    double* tb = db ? pb.data() + static_cast<size_t>(t) * n : nullptr;
+    double* tw = pw.row(t);
+    double* tb = pb.row(t);
     // each thread one contiguous block of rows (as schedule(static)), so that the AVX2 kernel
     // can take them two at a time
     const int64_t r0 = rows * t / nthr, r1 = rows * (t + 1) / nthr;
@@ -192,8 +193,8 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
   for (int64_t i = 0; i < n; ++i) {
     double sw = 0, sb = 0;
     for (int t = 0; t < nt; ++t) {
-      if (dw) sw += pw[static_cast<size_t>(t) * n + i];
-      if (db) sb += pb[static_cast<size_t>(t) * n + i];
+      if (dw) sw += pw.row(t)[i];
+      if (db) sb += pb.row(t)[i];
     }
     if (dw) dw[i] = static_cast<T>(sw);
     if (db) db[i] = static_cast<T>(sb);

@@ -347,6 +347,15 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
           one);
       return;
     }
+    // longer contiguous runs: the max, then a vector scan for its first lane (4096 x 4096:
+    // 8.2 ms the element loop, PyTorch 7.2)
+    if (active_isa() == Isa::Avx2 && rs == 1 && n >= 8) {
+#pragma omp parallel for if (n_out * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
+      for (int64_t o = 0; o < n_out; ++o)
+        y[o] =
+            avx2::argmaxmin_f32(x + offset_of(o, kept_ndim, kept_sizes, kept_strides), n, is_max);
+      return;
+    }
   }
 #pragma omp parallel for if (n_out * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
   for (int64_t o = 0; o < n_out; ++o) one(o);

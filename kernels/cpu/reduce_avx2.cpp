@@ -87,6 +87,31 @@ float maxmin_f32(const float* x, int64_t n, bool is_max) {
   return best;
 }
 
+int64_t argmaxmin_f32(const float* x, int64_t n, bool is_max) {
+  const float m = maxmin_f32(x, n, is_max);
+  const bool nan = std::isnan(m);
+  // lanes equal to m (for a NaN m: lanes that are NaN, unordered with themselves)
+  const __m256 mv = _mm256_set1_ps(m);
+  auto hits = [&](__m256 v) {
+    return _mm256_movemask_ps(nan ? _mm256_cmp_ps(v, v, _CMP_UNORD_Q)
+                                  : _mm256_cmp_ps(v, mv, _CMP_EQ_OQ));
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const int h0 = hits(_mm256_loadu_ps(x + i)), h1 = hits(_mm256_loadu_ps(x + i + 8));
+    const int h2 = hits(_mm256_loadu_ps(x + i + 16)), h3 = hits(_mm256_loadu_ps(x + i + 24));
+    const uint32_t all = static_cast<uint32_t>(h0) | static_cast<uint32_t>(h1) << 8 |
+                         static_cast<uint32_t>(h2) << 16 | static_cast<uint32_t>(h3) << 24;
+    if (all) return i + __builtin_ctz(all);
+  }
+  for (; i + 8 <= n; i += 8)
+    if (const int h = hits(_mm256_loadu_ps(x + i)))
+      return i + __builtin_ctz(static_cast<unsigned>(h));
+  for (; i < n; ++i)
+    if (nan ? std::isnan(x[i]) : x[i] == m) return i;
+  return 0;  // unreachable: m is one of the values
+}
+
 void col_sum_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, double* acc) {
   // eight rows per sweep over the accumulators, so acc is loaded and stored once per eight rows;
   // the rows are summed in float pairs first ((p0 + p1) is exact in double only when added in

@@ -8,6 +8,10 @@ namespace smyrf::kernels::cpu::avx2 {
 double sum_f32(const float* x, int64_t n);
 // Max (or min) of n >= 1 values; NaN if any value is NaN.
 float maxmin_f32(const float* x, int64_t n, bool is_max);
+// Index of the first max (or min) of n >= 1 values, or of the first NaN if there is one (the
+// scalar argmax / argmin's answer): maxmin_f32, then a vector scan for the first lane equal to
+// it (the row is in cache for rows up to L2's size). Ties between -0 and +0 go to the first.
+int64_t argmaxmin_f32(const float* x, int64_t n, bool is_max);
 
 // Column reductions of a (rows, cols) block whose rows are contiguous and row_stride apart:
 // acc[j] += sum_r x[r * row_stride + j] (in double, as the scalar reference), and

@@ -766,6 +766,41 @@ TEST_CASE("argmax / argmin over short rows: first of ties, first NaN, kept layou
   }
 }
 
+TEST_CASE("argmax / argmin over long rows: first of ties, first NaN, signed zeros") {
+  if (!have_avx2()) return;
+  // rows of n > 64 (and strided rows of any n >= 8) take the vector scan (reduce_avx2.cpp
+  // argmaxmin_f32): the extreme, then its first lane, in 32-, 8- and 1-wide steps
+  for (int64_t n : {8, 9, 31, 32, 33, 65, 100, 1000, 4099}) {
+    const int64_t rows = 12;
+    std::vector<float> v(static_cast<size_t>(rows * n));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 7919 + i / 3) % 5);
+    auto row = [&](int64_t r) { return v.data() + r * n; };
+    row(1)[n - 1] = 9.f;   // the max in the last lane (the scalar tail)
+    row(2)[n / 2] = kNaN;  // two NaN: the first wins
+    row(2)[n - 1] = kNaN;
+    row(3)[n - 1] = kNaN;                             // a NaN past every vector step
+    for (int64_t i = 0; i < n; ++i) row(4)[i] = 0.f;  // -0 and +0 tie: the first of them
+    row(4)[n / 3] = -0.f;
+    for (int64_t i = 0; i < n; ++i) row(5)[i] = -kInf;
+    row(6)[0] = kInf, row(6)[n - 1] = kInf;           // ties at both ends
+    for (int64_t i = 0; i < n; ++i) row(7)[i] = 1.f;  // all equal
+    row(8)[n - 2] = -9.f;                             // the min near the end
+    Unaligned x(v);
+    for (bool is_max : {true, false}) {
+      CAPTURE(n);
+      CAPTURE(is_max);
+      const int64_t kept[1] = {rows}, ks[1] = {n};
+      std::vector<int64_t> yr(rows + 1, -7), yv(rows + 1, -7);
+      both([&](bool vec) {
+        argreduce<float>(is_max, 1, kept, ks, n, 1, x.p, vec ? yv.data() : yr.data());
+      });
+      CHECK(yr == yv);
+      if (is_max) CHECK(yv[1] == n - 1);
+      CHECK(yv[2] == n / 2);
+    }
+  }
+}
+
 TEST_CASE("scalar reference: a softmax row of NaN and -inf is NaN, not zeros") {
   IsaGuard g(Isa::Scalar);
   float x[2] = {kNaN, -kInf}, y[2];

@@ -278,6 +278,54 @@ bool tiled_rows_f32(int ndim, const int64_t* sizes, const float* x, const int64_
   return true;
 }
 
+// Runs with a non-unit stride that no tile dim beats (a slice with a step, x[:, ::2]) go through
+// the vector kernels in pieces of kStridedPiece elements: each strided operand is gathered into
+// a contiguous stack buffer, a strided output is computed in one and scattered. The element loop
+// called the scalar function per element: exp of x[:, ::2] (4096 x 8192) took 38 ms, against
+// 2.3 for a contiguous 4096 x 4096.
+constexpr int64_t kStridedPiece = 512;
+constexpr int64_t kStridedMin = 16;  // shorter runs stay in the element loop
+
+// p[0, s, 2s, ...] of m elements, or p itself where s is 1 (or 0 for an operand the vector
+// kernel broadcasts, with keep_zero)
+inline const float* gathered(const float* p, int64_t s, int64_t m, float* buf,
+                             bool keep_zero = false) {
+  if (s == 1 || (keep_zero && s == 0)) return p;
+  for (int64_t i = 0; i < m; ++i) buf[i] = p[i * s];
+  return buf;
+}
+inline void scatter(const float* buf, float* p, int64_t s, int64_t m) {
+  for (int64_t i = 0; i < m; ++i) p[i * s] = buf[i];
+}
+
+bool unary_strided_run_f32(UnaryOp op, float a, float b, const float* x, int64_t xs, float* y,
+                           int64_t ys, int64_t n) {
+  if (!avx2::unary_f32_supported(op, a, b)) return false;
+  alignas(32) float xb[kStridedPiece], yb[kStridedPiece];
+  for (int64_t i = 0; i < n; i += kStridedPiece) {
+    const int64_t m = n - i < kStridedPiece ? n - i : kStridedPiece;
+    float* out = ys == 1 ? y + i : yb;
+    avx2::unary_f32(op, a, b, gathered(x + i * xs, xs, m, xb), out, m, false);
+    if (ys != 1) scatter(yb, y + i * ys, ys, m);
+  }
+  return true;
+}
+
+bool binary_strided_run_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs,
+                            float* y, int64_t ys, int64_t n) {
+  if (!avx2::binary_f32_supported(op)) return false;
+  alignas(32) float ab[kStridedPiece], bb[kStridedPiece], yb[kStridedPiece];
+  for (int64_t i = 0; i < n; i += kStridedPiece) {
+    const int64_t m = n - i < kStridedPiece ? n - i : kStridedPiece;
+    const float* ap = gathered(a + i * as, as, m, ab, true);
+    const float* bp = gathered(b + i * bs, bs, m, bb, true);
+    float* out = ys == 1 ? y + i : yb;
+    avx2::binary_f32(op, ap, as == 0 ? 0 : 1, bp, bs == 0 ? 0 : 1, out, m, false);
+    if (ys != 1) scatter(yb, y + i * ys, ys, m);
+  }
+  return true;
+}
+
 bool unary_tiled_f32(UnaryOp op, float a, float b, int ndim, const int64_t* sizes, const float* x,
                      const int64_t* xs, float* y, const int64_t* ys) {
   if (!avx2::unary_f32_supported(op, a, b)) return false;
@@ -453,6 +501,10 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
           if (vec && st[0] == 1 && st[1] == 1 &&
               avx2::unary_f32(op, static_cast<float>(a), static_cast<float>(b), xp, yp, n, stream))
             return;
+          if (vec && n >= kStridedMin &&
+              unary_strided_run_f32(op, static_cast<float>(a), static_cast<float>(b), xp, st[0], yp,
+                                    st[1], n))
+            return;
         }
         for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);
       });
@@ -480,6 +532,9 @@ void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64
                  if (vec && st[2] == 1 && (st[0] == 0 || st[0] == 1) &&
                      (st[1] == 0 || st[1] == 1) &&
                      avx2::binary_f32(op, ap, st[0], bp, st[1], yp, n, stream))
+                   return;
+                 if (vec && n >= kStridedMin &&
+                     binary_strided_run_f32(op, ap, st[0], bp, st[1], yp, st[2], n))
                    return;
                }
                for (int64_t i = 0; i < n; ++i)

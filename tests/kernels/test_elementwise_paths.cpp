@@ -199,3 +199,63 @@ TEST_CASE("outputs past the streaming threshold: contiguous, transposed and broa
   CHECK(yv_store[0] == 0.f);          // nothing written before the output
   CHECK(yv_store[total + 1] == 0.f);  // nor after it
 }
+
+TEST_CASE("strided runs through the vector kernels: steps, flips, strided outputs, broadcasts") {
+  if (!have_avx2()) return;
+  // (rows, cols) views whose last dim has a non-unit stride that no other dim beats: gathered
+  // in pieces of 512 (elementwise.cpp binary / unary_strided_run_f32). Cols 16 .. 1100 cross the
+  // piece edge and leave vector tails; strides 2, 3 and -1 (a flipped view, read from its end);
+  // outputs contiguous, with a step, or flipped; partners contiguous, strided or broadcast.
+  const int64_t rows = 3;
+  auto x = randn(static_cast<size_t>(rows * 1100 * 3 + 8), 21, 3.f);
+  auto z = randn(static_cast<size_t>(rows * 1100 * 3 + 8), 22);
+  x[7] = kNaN, x[100] = -kInf, x[513] = 1e-40f;
+  for (int64_t cols : {16, 17, 511, 512, 513, 1100}) {
+    for (int64_t s : {2, 3, -1}) {
+      // a view of rows x cols with last-dim stride s inside x (row stride |s| cols + 5)
+      const int64_t rs = (s < 0 ? -s : s) * cols + 5;
+      const int64_t start = s < 0 ? cols - 1 : 0;  // a flipped view starts at its last column
+      const int64_t sizes[2] = {rows, cols}, xs[2] = {rs, s};
+      for (int64_t ys_last : {int64_t(1), int64_t(2), int64_t(-1)}) {
+        const int64_t yrow = (ys_last < 0 ? 1 : ys_last) * cols + 3;
+        const int64_t ystart = ys_last < 0 ? cols - 1 : 0;
+        const int64_t ys[2] = {yrow, ys_last};
+        const size_t span = static_cast<size_t>(rows * yrow + 4);
+        CAPTURE(cols);
+        CAPTURE(s);
+        CAPTURE(ys_last);
+        for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Gelu, UnaryOp::Neg}) {
+          std::vector<float> yr(span, 7.f), yv(span, 7.f);
+          for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+            IsaGuard g(isa);
+            unary<float>(op, 0, 0, 2, sizes, x.data() + start, xs,
+                         (isa == Isa::Scalar ? yr.data() : yv.data()) + ystart, ys);
+          }
+          INFO("op " << static_cast<int>(op));
+          CHECK(first_mismatch(yv.data(), yr.data(), static_cast<int64_t>(span), 2e-6, 1e-44) ==
+                -1);
+        }
+        // partners: contiguous rows, the same strided layout, a broadcast row, a scalar
+        const int64_t zc[2] = {cols, 1}, zrow[2] = {0, 1}, zscalar[2] = {0, 0};
+        for (const int64_t* zs : {zc, static_cast<const int64_t*>(xs), zrow, zscalar}) {
+          for (BinaryOp op : {BinaryOp::Add, BinaryOp::Mul, BinaryOp::Div}) {
+            std::vector<float> yr(span, 7.f), yv(span, 7.f);
+            const float* zp = z.data() + (zs == xs ? start : 0);
+            for (bool swap : {false, true}) {
+              for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+                IsaGuard g(isa);
+                float* out = (isa == Isa::Scalar ? yr.data() : yv.data()) + ystart;
+                if (swap)
+                  binary<float>(op, 2, sizes, zp, zs, x.data() + start, xs, out, ys);
+                else
+                  binary<float>(op, 2, sizes, x.data() + start, xs, zp, zs, out, ys);
+              }
+              INFO("op " << static_cast<int>(op) << " swap " << swap);
+              CHECK(first_mismatch(yv.data(), yr.data(), static_cast<int64_t>(span)) == -1);
+            }
+          }
+        }
+      }
+    }
+  }
+}

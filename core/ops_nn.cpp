@@ -4,6 +4,7 @@
 #include "core/ops_cuda.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/cpu/softmax_cols.h"
 
 namespace smyrf::raw {
 namespace kc = kernels::cpu;
@@ -19,6 +20,15 @@ Tensor dim_last(const Tensor& x, int64_t dim) {
 Tensor dim_back(const Tensor& y, int64_t dim) {
   return y.dim() == 0 || dim == y.dim() - 1 ? y : contiguous(transpose(y, dim, -1));
 }
+// A CPU softmax over a dim with at least 8 contiguous elements after it runs down the columns of
+// (outer, n, inner) in place (kernels/cpu/softmax_cols.h) instead of transposing the dim last and
+// back. Returns inner, or 0 when the row path is the one to take.
+int64_t cols_inner(const Tensor& x, int64_t dim) {
+  if (!x.device().is_cpu() || x.dim() == 0 || dim == x.dim() - 1) return 0;
+  int64_t inner = 1;
+  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[static_cast<size_t>(d)];
+  return inner >= 8 ? inner : 0;
+}
 TensorOptions on(DType dt, const Tensor& like) { return TensorOptions(dt).set_device(like.device()); }
 void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
   SMYRF_CHECK_HINT(!b.defined() || a.device() == b.device(), op,
@@ -31,6 +41,17 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   require_float(x, op);
   dim = normalize_dim(dim, x.dim(), op);
+  if (const int64_t inner = cols_inner(x, dim)) {
+    const Tensor xc = contiguous(x);
+    Tensor y = empty(xc.shape(), on(x.dtype(), x));
+    const int64_t n = xc.shape()[static_cast<size_t>(dim)];
+    const int64_t outer = n ? xc.numel() / (n * inner) : 0;
+    SMYRF_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      kc::softmax_cols<scalar_t>(xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), outer, n, inner,
+                                 log);
+    });
+    return y;
+  }
   Tensor xc = dim_last(x, dim);
   Tensor y = empty(xc.shape(), on(x.dtype(), x));
   const int64_t n = x.dim() ? xc.shape().back() : 1;
@@ -49,7 +70,22 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim, bool log
   const char* op = log ? "log_softmax_backward" : "softmax_backward";
   require_float(y, op);
   require_same_device(y, dy, op);
+  SMYRF_CHECK_HINT(dy.shape() == y.shape(), op,
+                   "gradient of shape " << shape_str(dy.shape()) << " for an output of shape "
+                                        << shape_str(y.shape()),
+                   "dy must have the shape of the softmax output y");
   dim = normalize_dim(dim, y.dim(), op);
+  if (const int64_t inner = cols_inner(y, dim)) {
+    const Tensor yc = contiguous(y), gc = contiguous(to_dtype(dy, y.dtype()));
+    Tensor dx = empty(yc.shape(), on(y.dtype(), y));
+    const int64_t n = yc.shape()[static_cast<size_t>(dim)];
+    const int64_t outer = n ? yc.numel() / (n * inner) : 0;
+    SMYRF_DISPATCH_FLOAT(y.dtype(), op, [&] {
+      kc::softmax_cols_backward<scalar_t>(yc.data_ptr<scalar_t>(), gc.data_ptr<scalar_t>(),
+                                          dx.data_ptr<scalar_t>(), outer, n, inner, log);
+    });
+    return dx;
+  }
   Tensor yc = dim_last(y, dim), gc = dim_last(to_dtype(dy, y.dtype()), dim);
   Tensor dx = empty(yc.shape(), on(y.dtype(), y));
   const int64_t n = y.dim() ? yc.shape().back() : 1;

@@ -19,6 +19,14 @@ SMYRF_GRADCHECK_CASE("log_softmax", "over the last dim") {
 SMYRF_GRADCHECK_CASE("log_softmax", "over dim 0 of a strided input") {
   gc::check([](const Ins& in) { return log_softmax(in[0], 0); }, {gc::strided({3, 2, 3}, 304)});
 }
+// 8 or more contiguous elements after the dim: the column kernels (kernels/cpu/softmax_cols.h)
+SMYRF_GRADCHECK_CASE("softmax", "over dim 0 with 9 columns") {
+  gc::check([](const Ins& in) { return softmax(in[0], 0); }, {gc::randn64({3, 9}, 305)});
+}
+SMYRF_GRADCHECK_CASE("log_softmax", "over a middle dim with 10 columns of a transposed input") {
+  gc::check([](const Ins& in) { return log_softmax(in[0], 1); },
+            {gc::transposed({2, 3, 10}, 306)});
+}
 
 SMYRF_GRADCHECK_CASE("layer_norm", "with weight and bias") {
   gc::check([](const Ins& in) { return layer_norm(in[0], {4}, in[1], in[2]); },

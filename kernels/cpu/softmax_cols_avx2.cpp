@@ -1,0 +1,167 @@
+// AVX2 float32 blocks of softmax_cols (kernels/cpu/softmax_cols.h): w neighbouring columns, n
+// rows `inner` apart. Each pass runs down the rows, four at a time over the block's per-column
+// state (maxima, float partial sums, factors), so the state is loaded and stored once per four
+// rows; the row runs (up to 8 KiB) keep the hardware prefetchers streaming.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu/row_math_avx2.h"
+#include "kernels/cpu/softmax_cols.h"
+#include "kernels/cpu/vec_math_avx2.h"
+
+namespace smyrf::kernels::cpu::avx2 {
+namespace {
+
+constexpr int64_t kFoldRows = 256;  // float partial sums go into double this often
+
+// 8 lanes of the block at column j (the last, partial vector masked)
+struct Lanes {
+  int64_t w;
+  inline __m256 load(const float* p, int64_t j) const {
+    return j + 8 <= w ? _mm256_loadu_ps(p + j) : _mm256_maskload_ps(p + j, tail_mask(w - j));
+  }
+  inline void store(float* p, int64_t j, __m256 v) const {
+    if (j + 8 <= w)
+      _mm256_storeu_ps(p + j, v);
+    else
+      _mm256_maskstore_ps(p + j, tail_mask(w - j), v);
+  }
+  // an output vector: streamed with `stream` (the partial last vector through a masked store)
+  inline void store_out(float* p, int64_t j, __m256 v, bool stream) const {
+    if (stream && j + 8 <= w)
+      _mm256_stream_ps(p + j, v);
+    else
+      store(p, j, v);
+  }
+};
+
+// Outputs are written once and not read again by the block: streaming stores, when every row of
+// the block starts on a 32-byte boundary.
+inline bool streams(const float* out, int64_t inner) {
+  return reinterpret_cast<uintptr_t>(out) % 32 == 0 && inner % 8 == 0;
+}
+
+// acc[j] += sum over rows [r0, r1) of term(row pointer, j), four rows a sweep
+template <typename Term>
+void add_rows(const Lanes& L, float* acc, int64_t r0, int64_t r1, Term term) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4)
+    for (int64_t j = 0; j < L.w; j += 8) {
+      const __m256 s = _mm256_add_ps(_mm256_add_ps(term(r, j), term(r + 1, j)),
+                                     _mm256_add_ps(term(r + 2, j), term(r + 3, j)));
+      L.store(acc, j, _mm256_add_ps(L.load(acc, j), s));
+    }
+  for (; r < r1; ++r)
+    for (int64_t j = 0; j < L.w; j += 8) L.store(acc, j, _mm256_add_ps(L.load(acc, j), term(r, j)));
+}
+
+// sd[j] = sum over all n rows of term(r, j): float partials folded into double every kFoldRows
+template <typename Term>
+void column_sums(const Lanes& L, int64_t n, float* sf, double* sd, Term term) {
+  for (int64_t j = 0; j < L.w; ++j) sd[j] = 0;
+  for (int64_t r0 = 0; r0 < n; r0 += kFoldRows) {
+    for (int64_t j = 0; j < L.w; ++j) sf[j] = 0.f;
+    add_rows(L, sf, r0, r0 + kFoldRows < n ? r0 + kFoldRows : n, term);
+    for (int64_t j = 0; j < L.w; ++j) sd[j] += sf[j];
+  }
+}
+
+}  // namespace
+
+bool softmax_cols_block_f32(const float* x, float* y, int64_t n, int64_t inner, int64_t w, bool log,
+                            float* scratch) {
+  const Lanes L{w};
+  double* sd = reinterpret_cast<double*>(scratch);  // 2 w floats
+  float* c = scratch + 2 * w;  // each column's shift: its first entry, or its max
+  float* mx = c + w;
+  float* sf = mx + w;
+  float* f = sf + w;
+  auto row = [&](int64_t r, int64_t j) { return L.load(x + r * inner, j); };
+  auto shifted_sums = [&] {
+    column_sums(L, n, sf, sd, [&](int64_t rr, int64_t j) {
+      return exp_row_ps(_mm256_sub_ps(row(rr, j), L.load(c, j)));
+    });
+  };
+  // One read: the sums of exp(x - c) about c = the column's first entry, its max tracked
+  // alongside (softmax_avx2.cpp's exp_sum_about_guess, by columns). It stands when every c is
+  // finite, no entry lies more than 64 above its c (the terms stay far from overflow) and every
+  // sum is finite; else the max is taken first and the sums read again.
+  bool guessed = true;
+  for (int64_t j = 0; j < w; ++j) guessed = guessed && std::isfinite(x[j]);
+  if (guessed) {
+    for (int64_t j = 0; j < w; j += 8) L.store(c, j, row(0, j)), L.store(mx, j, row(0, j));
+    column_sums(L, n, sf, sd, [&](int64_t rr, int64_t j) {
+      const __m256 v = row(rr, j);
+      L.store(mx, j, _mm256_max_ps(L.load(mx, j), v));
+      return exp_row_ps(_mm256_sub_ps(v, L.load(c, j)));
+    });
+    for (int64_t j = 0; j < w && guessed; ++j)
+      guessed = mx[j] <= c[j] + 64.f && std::isfinite(sd[j]);
+  }
+  if (!guessed) {
+    // the column maxima (a NaN may be dropped here: see below); a column whose max is not
+    // finite (+inf, all -inf, or a NaN kept) goes to the reference
+    for (int64_t j = 0; j < w; j += 8) L.store(c, j, row(0, j));
+    int64_t r = 1;
+    for (; r + 4 <= n; r += 4)
+      for (int64_t j = 0; j < w; j += 8) {
+        const __m256 v = _mm256_max_ps(_mm256_max_ps(row(r, j), row(r + 1, j)),
+                                       _mm256_max_ps(row(r + 2, j), row(r + 3, j)));
+        L.store(c, j, _mm256_max_ps(L.load(c, j), v));
+      }
+    for (; r < n; ++r)
+      for (int64_t j = 0; j < w; j += 8) L.store(c, j, _mm256_max_ps(L.load(c, j), row(r, j)));
+    for (int64_t j = 0; j < w; ++j)
+      if (!std::isfinite(c[j])) return false;
+    shifted_sums();
+  }
+  // a NaN the maxima dropped makes its column's sum NaN, and so every output of the column, as
+  // the reference's
+  for (int64_t j = 0; j < w; ++j)
+    f[j] = static_cast<float>(log ? c[j] + std::log(sd[j]) : 1.0 / sd[j]);
+  const bool stream = streams(y, inner);
+  for (int64_t rr = 0; rr < n; ++rr) {
+    float* yr = y + rr * inner;
+    for (int64_t j = 0; j < w; j += 8) {
+      const __m256 v = row(rr, j);
+      const __m256 out =
+          log ? _mm256_sub_ps(v, L.load(f, j))
+              : _mm256_mul_ps(exp_row_ps(_mm256_sub_ps(v, L.load(c, j))), L.load(f, j));
+      L.store_out(yr, j, out, stream);
+    }
+  }
+  if (stream) _mm_sfence();
+  return true;
+}
+
+void softmax_cols_block_backward_f32(const float* y, const float* dy, float* dx, int64_t n,
+                                     int64_t inner, int64_t w, bool log, float* scratch) {
+  const Lanes L{w};
+  double* sd = reinterpret_cast<double*>(scratch);
+  float* sf = scratch + 2 * w;
+  float* s = sf + w;
+  if (log)
+    column_sums(L, n, sf, sd, [&](int64_t r, int64_t j) { return L.load(dy + r * inner, j); });
+  else
+    column_sums(L, n, sf, sd, [&](int64_t r, int64_t j) {
+      return _mm256_mul_ps(L.load(dy + r * inner, j), L.load(y + r * inner, j));
+    });
+  for (int64_t j = 0; j < w; ++j) s[j] = static_cast<float>(sd[j]);
+  const bool stream = streams(dx, inner);
+  for (int64_t r = 0; r < n; ++r) {
+    const float *yr = y + r * inner, *gr = dy + r * inner;
+    float* dr = dx + r * inner;
+    for (int64_t j = 0; j < w; j += 8) {
+      const __m256 yv = L.load(yr, j), gv = L.load(gr, j), sv = L.load(s, j);
+      L.store_out(
+          dr, j,
+          log ? _mm256_fnmadd_ps(exp_ps(yv), sv, gv) : _mm256_mul_ps(yv, _mm256_sub_ps(gv, sv)),
+          stream);
+    }
+  }
+  if (stream) _mm_sfence();
+}
+
+}  // namespace smyrf::kernels::cpu::avx2

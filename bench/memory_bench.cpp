@@ -14,12 +14,14 @@
 
 #include "bench/cuda_bench.h"
 #include "bench/registry.h"
+#include "core/ops.h"
+#include "core/random.h"
 #include "core/storage.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/norm.h"
-#include "kernels/cpu/softmax.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cpu/softmax.h"
 
 namespace smyrf::bench {
 namespace {
@@ -300,6 +302,54 @@ SMYRF_BENCH_WORKLOAD("reduce", "sum / max over 16M floats: all, rows, columns, t
       report(opt, "reduce", name, shape, c.layout, t, 4.0 * kN);
     }
   }
+}
+
+// Layouts and ops the workloads above do not name, through the tensor ops (smyrf::raw, outputs
+// allocated per call, as a user's code gets them): permuted and strided operands, broadcasts
+// along a middle dim, reductions over middle / outer dims, softmax along a dim other than the
+// last, indexing and joining. bench/baselines/torch_memory.py runs the same cases through
+// PyTorch's allocating ops.
+SMYRF_BENCH_WORKLOAD("layouts",
+                     "tensor ops on layouts the other memory workloads do not name (permuted, "
+                     "strided, middle-dim broadcasts and reductions, softmax over dim 0, "
+                     "index_select, cat), outputs allocated per call") {
+  setup_threads(opt);
+  report_triad(opt);
+  using namespace smyrf::raw;
+  const double F = 4.0;
+  const Tensor a3 = randn({64, 512, 512}), b3 = randn({64, 512, 512}), m3 = randn({64, 1, 512});
+  const Tensor wide = randn({4096, 8192}), a2 = randn({4096, 4096}), b2 = randn({4096, 4096});
+  const Tensor r1 = randn({4096});
+  const Tensor half1 = randn({4096, 2048}), half2 = randn({4096, 2048});
+  const Tensor table = randn({65536, 256});
+  const Tensor idx = randint(0, 65536, {65536});
+  const Tensor cond = compare_scalar(CompareKind::Gt, randn({4096, 4096}), 0.0);
+  const double N = 16777216.0;
+  auto run = [&](const char* op, const char* shape, const char* layout, double bytes, auto fn) {
+    report(opt, "layouts", op, shape, layout, measure(fn, opt.warmup, opt.repeats), bytes);
+  };
+  const Tensor b3t = permute(b3, {0, 2, 1});
+  const Tensor step2 = slice(wide, 1, 0, 8192, 2);
+  run("add", "64x512x512", "permute021", 3 * F * N, [&] { binary(BinaryKind::Add, a3, b3t); });
+  run("add", "4096x4096", "step2", 3 * F * N, [&] { binary(BinaryKind::Add, step2, b2); });
+  run("add", "64x512x512", "bcast-mid", 2 * F * N, [&] { binary(BinaryKind::Add, a3, m3); });
+  run("mul", "4096x4096", "bcast-row", 2 * F * N, [&] { binary(BinaryKind::Mul, a2, r1); });
+  run("exp", "4096x4096", "step2", 2 * F * N, [&] { unary(UnaryKind::Exp, step2); });
+  run("copy", "64x512x512", "permute021", 2 * F * N, [&] { contiguous(b3t); });
+  run("copy", "64x512x512", "permute201", 2 * F * N, [&] { contiguous(permute(a3, {2, 0, 1})); });
+  run("sum", "64x512x512", "dim1", F * N, [&] { reduce(ReduceKind::Sum, a3, {1}, false); });
+  run("sum", "64x512x512", "dims02", F * N, [&] { reduce(ReduceKind::Sum, a3, {0, 2}, false); });
+  run("mean", "4096x4096", "dim1", F * N, [&] { reduce(ReduceKind::Mean, a2, {1}, false); });
+  run("max", "4096x4096", "dim0", F * N, [&] { reduce(ReduceKind::Max, a2, {0}, false); });
+  run("var", "4096x4096", "dim1", F * N, [&] { var(a2, {1}, 1, false); });
+  run("logsumexp", "4096x4096", "dim1", F * N, [&] { logsumexp(a2, {1}, false); });
+  run("argmax", "4096x4096", "dim1", F * N, [&] { argreduce(true, a2, 1, false); });
+  run("softmax", "4096x4096", "dim0", 2 * F * N, [&] { softmax(a2, 0, false); });
+  run("softmax", "64x512x512", "dim1", 2 * F * N, [&] { softmax(a3, 1, false); });
+  run("where", "4096x4096", "contiguous", (3 * F + 1) * N, [&] { where(cond, a2, b2); });
+  run("index_select", "65536x256", "dim0", 2 * F * N + 8.0 * 65536,
+      [&] { index_select(table, 0, idx); });
+  run("cat", "4096x4096", "dim1", 2 * F * N, [&] { cat({half1, half2}, 1); });
 }
 
 }  // namespace smyrf::bench

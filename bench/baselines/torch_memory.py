@@ -177,8 +177,47 @@ def w_reduce():
             emit("reduce", name, shape, layout, measure(f), 4.0 * N)
 
 
+def w_layouts():
+    """bench/memory_bench.cpp "layouts": the same cases through PyTorch's allocating ops (ours
+    allocate too). PyTorch's CPU allocator takes plain 4 KiB pages where ours advises huge pages
+    for large tensors, so where page faults are costly (VMs) its fresh outputs cost it more."""
+    w_triad()
+    F, n = 4.0, float(N)
+    a3, b3, m3 = torch.randn(64, 512, 512), torch.randn(64, 512, 512), torch.randn(64, 1, 512)
+    wide, a2, b2, r1 = torch.randn(4096, 8192), torch.randn(4096, 4096), torch.randn(4096, 4096), torch.randn(4096)
+    h1, h2 = torch.randn(4096, 2048), torch.randn(4096, 2048)
+    table, idx = torch.randn(65536, 256), torch.randint(0, 65536, (65536,))
+    cond = torch.randn(4096, 4096) > 0
+    b3t, step2 = b3.permute(0, 2, 1), wide[:, ::2]
+    cases = [
+        ("add", "64x512x512", "permute021", 3 * F * n, lambda: a3 + b3t),
+        ("add", "4096x4096", "step2", 3 * F * n, lambda: step2 + b2),
+        ("add", "64x512x512", "bcast-mid", 2 * F * n, lambda: a3 + m3),
+        ("mul", "4096x4096", "bcast-row", 2 * F * n, lambda: a2 * r1),
+        ("exp", "4096x4096", "step2", 2 * F * n, lambda: torch.exp(step2)),
+        ("copy", "64x512x512", "permute021", 2 * F * n, lambda: b3t.contiguous()),
+        ("copy", "64x512x512", "permute201", 2 * F * n, lambda: a3.permute(2, 0, 1).contiguous()),
+        ("sum", "64x512x512", "dim1", F * n, lambda: a3.sum(1)),
+        ("sum", "64x512x512", "dims02", F * n, lambda: a3.sum((0, 2))),
+        ("mean", "4096x4096", "dim1", F * n, lambda: a2.mean(1)),
+        ("max", "4096x4096", "dim0", F * n, lambda: a2.amax(0)),
+        ("var", "4096x4096", "dim1", F * n, lambda: a2.var(1)),
+        ("logsumexp", "4096x4096", "dim1", F * n, lambda: torch.logsumexp(a2, 1)),
+        ("argmax", "4096x4096", "dim1", F * n, lambda: a2.argmax(1)),
+        ("softmax", "4096x4096", "dim0", 2 * F * n, lambda: torch.softmax(a2, 0)),
+        ("softmax", "64x512x512", "dim1", 2 * F * n, lambda: torch.softmax(a3, 1)),
+        ("where", "4096x4096", "contiguous", (3 * F + 1) * n, lambda: torch.where(cond, a2, b2)),
+        ("index_select", "65536x256", "dim0", 2 * F * n + 8.0 * 65536,
+         lambda: table.index_select(0, idx)),
+        ("cat", "4096x4096", "dim1", 2 * F * n, lambda: torch.cat([h1, h2], 1)),
+    ]
+    for op, shape, layout, nbytes, fn in cases:
+        emit("layouts", op, shape, layout, measure(fn), nbytes)
+
+
 WORKLOADS = {"triad": w_triad, "elementwise": w_elementwise, "softmax": w_softmax,
-             "layernorm": w_layernorm, "cross-entropy": w_cross_entropy, "reduce": w_reduce}
+             "layernorm": w_layernorm, "cross-entropy": w_cross_entropy, "reduce": w_reduce,
+             "layouts": w_layouts}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(WORKLOADS)

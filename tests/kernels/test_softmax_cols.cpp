@@ -30,22 +30,16 @@ struct Dims {
   int64_t size() const { return outer * n * inner; }
 };
 
-// (outer, n, inner) -> (outer, inner, n) and back
-std::vector<float> to_rows(const std::vector<float>& v, const Dims& d) {
+// (outer, n, inner) -> (outer, inner, n), or back with `back`
+std::vector<float> swap_inner(const std::vector<float>& v, const Dims& d, bool back = false) {
   std::vector<float> t(v.size());
   for (int64_t o = 0; o < d.outer; ++o)
     for (int64_t r = 0; r < d.n; ++r)
-      for (int64_t j = 0; j < d.inner; ++j)
-        t[(o * d.inner + j) * d.n + r] = v[(o * d.n + r) * d.inner + j];
+      for (int64_t j = 0; j < d.inner; ++j) {
+        const int64_t cols = (o * d.n + r) * d.inner + j, rows = (o * d.inner + j) * d.n + r;
+        t[back ? cols : rows] = v[back ? rows : cols];
+      }
   return t;
-}
-std::vector<float> from_rows(const std::vector<float>& t, const Dims& d) {
-  std::vector<float> v(t.size());
-  for (int64_t o = 0; o < d.outer; ++o)
-    for (int64_t r = 0; r < d.n; ++r)
-      for (int64_t j = 0; j < d.inner; ++j)
-        v[(o * d.n + r) * d.inner + j] = t[(o * d.inner + j) * d.n + r];
-  return v;
 }
 
 // random columns with edge columns: all -inf, half -inf, a NaN, a +inf, huge, near the exp
@@ -94,12 +88,12 @@ TEST_CASE("softmax over columns: scalar equals the row reference, AVX2 within it
       std::vector<float> yt(x.size()), dxt(x.size());
       {
         IsaGuard g(Isa::Scalar);
-        const auto xt = to_rows(x, d);
+        const auto xt = swap_inner(x, d);
         softmax_rows<float>(xt.data(), yt.data(), rows, d.n, log);
-        const auto dyt = to_rows(dy, d);
+        const auto dyt = swap_inner(dy, d);
         softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), rows, d.n, log);
       }
-      const auto y_ref = from_rows(yt, d), dx_ref = from_rows(dxt, d);
+      const auto y_ref = swap_inner(yt, d, true), dx_ref = swap_inner(dxt, d, true);
       for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
         if (isa == Isa::Avx2 && !cpu_has_avx2_fma()) continue;
         IsaGuard g(isa);

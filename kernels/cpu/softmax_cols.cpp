@@ -31,6 +31,10 @@ struct ColBlocks {
   int64_t count() const { return outer * per_outer; }
   int64_t offset(int64_t t) const { return (t / per_outer) * n * inner + (t % per_outer) * width; }
   int64_t cols(int64_t t) const { return std::min(width, inner - (t % per_outer) * width); }
+  // Whole (n, inner) slabs a task, at least one a thread: each task writes its slab right after
+  // its statistics, while the slab is still in cache; else the writes run as a second phase
+  // along whole rows, split between the threads.
+  bool fused_write() const { return width == inner && count() >= omp_get_max_threads(); }
   bool parallel() const {
     return count() > 1 && outer * n * inner >= kParallelGrain && !omp_in_parallel();
   }
@@ -82,6 +86,25 @@ void softmax_block_backward_ref(const T* y, const T* dy, T* dx, int64_t n, int64
     }
 }
 
+// Phase two: rows [r0, r1) of all outer * n rows, along whole rows (the threads' static shares
+// of the rows are contiguous memory). write(o, r, rows, j0, w): rows of outer index o from row r
+// for columns [j0, j0 + w); blocks whose statistics failed (skip(o, b)) are left alone.
+template <typename Write, typename Skip>
+void write_rows(const ColBlocks& B, int64_t r0, int64_t r1, Skip skip, Write write) {
+  for (int64_t g = r0; g < r1;) {
+    const int64_t o = g / B.n, r = g % B.n, rows = std::min(r1 - g, B.n - r);
+    bool any_skipped = false;
+    for (int64_t b = 0; b < B.per_outer; ++b) any_skipped = any_skipped || skip(o, b);
+    if (!any_skipped) {
+      write(o, r, rows, 0, B.inner);
+    } else {
+      for (int64_t b = 0; b < B.per_outer; ++b)
+        if (!skip(o, b)) write(o, r, rows, b * B.width, B.cols(o * B.per_outer + b));
+    }
+    g += rows;
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -89,18 +112,44 @@ void softmax_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, boo
   if (outer <= 0 || n <= 0 || inner <= 0) return;
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const ColBlocks B(outer, n, inner);
+  const bool fused = B.fused_write();
+  // per column: the shift c and factor f (AVX2); per block: whether the reference wrote it
+  std::vector<float> c(vec ? static_cast<size_t>(outer * inner) : 0), f(c.size());
+  std::vector<char> by_ref(static_cast<size_t>(B.count()), 1);
 #pragma omp parallel if (B.parallel())
   {
-    std::vector<float> scratch(vec ? static_cast<size_t>(6 * B.width) : 0);
+    std::vector<float> scratch(vec ? static_cast<size_t>(4 * B.width) : 0);
     std::vector<double> m, s;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B.count(); ++t) {
       const int64_t off = B.offset(t), w = B.cols(t);
+      const int64_t col = (t / B.per_outer) * inner + (t % B.per_outer) * B.width;
       if constexpr (std::is_same_v<T, float>) {
-        if (vec && avx2::softmax_cols_block_f32(x + off, y + off, n, inner, w, log, scratch.data()))
+        if (vec && avx2::softmax_cols_stats_f32(x + off, n, inner, w, log, scratch.data(),
+                                                c.data() + col, f.data() + col)) {
+          by_ref[static_cast<size_t>(t)] = 0;
+          if (fused)
+            avx2::softmax_cols_write_f32(x + off, y + off, n, inner, w, log, c.data() + col,
+                                         f.data() + col);
           continue;
+        }
       }
       softmax_block_ref(x + off, y + off, n, inner, w, log, m, s);
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec && !fused) {
+        // (the loop's implied barrier: every block's statistics are in)
+        const int th = omp_get_thread_num(), nth = omp_get_num_threads();
+        const int64_t R = outer * n;
+        write_rows(
+            B, R * th / nth, R * (th + 1) / nth,
+            [&](int64_t o, int64_t b) { return by_ref[static_cast<size_t>(o * B.per_outer + b)]; },
+            [&](int64_t o, int64_t r, int64_t rows, int64_t j0, int64_t w) {
+              const int64_t at = (o * n + r) * inner + j0, col = o * inner + j0;
+              avx2::softmax_cols_write_f32(x + at, y + at, rows, inner, w, log, c.data() + col,
+                                           f.data() + col);
+            });
+      }
     }
   }
 }
@@ -111,21 +160,40 @@ void softmax_cols_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_
   if (outer <= 0 || n <= 0 || inner <= 0) return;
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const ColBlocks B(outer, n, inner);
+  const bool fused = B.fused_write();
+  std::vector<float> sums(vec ? static_cast<size_t>(outer * inner) : 0);
 #pragma omp parallel if (B.parallel())
   {
-    std::vector<float> scratch(vec ? static_cast<size_t>(6 * B.width) : 0);
+    std::vector<float> scratch(vec ? static_cast<size_t>(4 * B.width) : 0);
     std::vector<double> s;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B.count(); ++t) {
       const int64_t off = B.offset(t), w = B.cols(t);
+      const int64_t col = (t / B.per_outer) * inner + (t % B.per_outer) * B.width;
       if constexpr (std::is_same_v<T, float>) {
         if (vec) {
-          avx2::softmax_cols_block_backward_f32(y + off, dy + off, dx + off, n, inner, w, log,
-                                                scratch.data());
+          avx2::softmax_cols_sums_backward_f32(y + off, dy + off, n, inner, w, log, scratch.data(),
+                                               sums.data() + col);
+          if (fused)
+            avx2::softmax_cols_write_backward_f32(y + off, dy + off, dx + off, n, inner, w, log,
+                                                  sums.data() + col);
           continue;
         }
       }
       softmax_block_backward_ref(y + off, dy + off, dx + off, n, inner, w, log, s);
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec && !fused) {
+        const int th = omp_get_thread_num(), nth = omp_get_num_threads();
+        const int64_t R = outer * n;
+        write_rows(
+            B, R * th / nth, R * (th + 1) / nth, [](int64_t, int64_t) { return false; },
+            [&](int64_t o, int64_t r, int64_t rows, int64_t j0, int64_t w) {
+              const int64_t at = (o * n + r) * inner + j0;
+              avx2::softmax_cols_write_backward_f32(y + at, dy + at, dx + at, rows, inner, w, log,
+                                                    sums.data() + o * inner + j0);
+            });
+      }
     }
   }
 }

@@ -1,7 +1,7 @@
-// AVX2 float32 blocks of softmax_cols (kernels/cpu/softmax_cols.h): w neighbouring columns, n
-// rows `inner` apart. Each pass runs down the rows, four at a time over the block's per-column
-// state (maxima, float partial sums, factors), so the state is loaded and stored once per four
-// rows; the row runs (up to 8 KiB) keep the hardware prefetchers streaming.
+// AVX2 float32 pieces of softmax_cols (kernels/cpu/softmax_cols.h). The statistics run down the
+// rows of a block of w neighbouring columns (rows `inner` apart), four rows a sweep over the
+// block's per-column state (maxima, float partial sums), so the state is loaded and stored once
+// per four rows; the writes run along whole rows.
 #include <immintrin.h>
 
 #include <cmath>
@@ -37,8 +37,8 @@ struct Lanes {
   }
 };
 
-// Outputs are written once and not read again by the block: streaming stores, when every row of
-// the block starts on a 32-byte boundary.
+// Outputs are written once and not read again: streaming stores, when every row of the run
+// starts on a 32-byte boundary.
 inline bool streams(const float* out, int64_t inner) {
   return reinterpret_cast<uintptr_t>(out) % 32 == 0 && inner % 8 == 0;
 }
@@ -70,20 +70,13 @@ void column_sums(const Lanes& L, int64_t n, float* sf, double* sd, Term term) {
 
 }  // namespace
 
-bool softmax_cols_block_f32(const float* x, float* y, int64_t n, int64_t inner, int64_t w, bool log,
-                            float* scratch) {
+bool softmax_cols_stats_f32(const float* x, int64_t n, int64_t inner, int64_t w, bool log,
+                            float* scratch, float* c, float* f) {
   const Lanes L{w};
   double* sd = reinterpret_cast<double*>(scratch);  // 2 w floats
-  float* c = scratch + 2 * w;  // each column's shift: its first entry, or its max
-  float* mx = c + w;
+  float* mx = scratch + 2 * w;
   float* sf = mx + w;
-  float* f = sf + w;
   auto row = [&](int64_t r, int64_t j) { return L.load(x + r * inner, j); };
-  auto shifted_sums = [&] {
-    column_sums(L, n, sf, sd, [&](int64_t rr, int64_t j) {
-      return exp_row_ps(_mm256_sub_ps(row(rr, j), L.load(c, j)));
-    });
-  };
   // One read: the sums of exp(x - c) about c = the column's first entry, its max tracked
   // alongside (softmax_avx2.cpp's exp_sum_about_guess, by columns). It stands when every c is
   // finite, no entry lies more than 64 above its c (the terms stay far from overflow) and every
@@ -115,17 +108,26 @@ bool softmax_cols_block_f32(const float* x, float* y, int64_t n, int64_t inner, 
       for (int64_t j = 0; j < w; j += 8) L.store(c, j, _mm256_max_ps(L.load(c, j), row(r, j)));
     for (int64_t j = 0; j < w; ++j)
       if (!std::isfinite(c[j])) return false;
-    shifted_sums();
+    column_sums(L, n, sf, sd, [&](int64_t rr, int64_t j) {
+      return exp_row_ps(_mm256_sub_ps(row(rr, j), L.load(c, j)));
+    });
   }
   // a NaN the maxima dropped makes its column's sum NaN, and so every output of the column, as
   // the reference's
   for (int64_t j = 0; j < w; ++j)
     f[j] = static_cast<float>(log ? c[j] + std::log(sd[j]) : 1.0 / sd[j]);
+  return true;
+}
+
+void softmax_cols_write_f32(const float* x, float* y, int64_t rows, int64_t inner, int64_t w,
+                            bool log, const float* c, const float* f) {
+  const Lanes L{w};
   const bool stream = streams(y, inner);
-  for (int64_t rr = 0; rr < n; ++rr) {
-    float* yr = y + rr * inner;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * inner;
+    float* yr = y + r * inner;
     for (int64_t j = 0; j < w; j += 8) {
-      const __m256 v = row(rr, j);
+      const __m256 v = L.load(xr, j);
       const __m256 out =
           log ? _mm256_sub_ps(v, L.load(f, j))
               : _mm256_mul_ps(exp_row_ps(_mm256_sub_ps(v, L.load(c, j))), L.load(f, j));
@@ -133,15 +135,13 @@ bool softmax_cols_block_f32(const float* x, float* y, int64_t n, int64_t inner, 
     }
   }
   if (stream) _mm_sfence();
-  return true;
 }
 
-void softmax_cols_block_backward_f32(const float* y, const float* dy, float* dx, int64_t n,
-                                     int64_t inner, int64_t w, bool log, float* scratch) {
+void softmax_cols_sums_backward_f32(const float* y, const float* dy, int64_t n, int64_t inner,
+                                    int64_t w, bool log, float* scratch, float* s) {
   const Lanes L{w};
   double* sd = reinterpret_cast<double*>(scratch);
   float* sf = scratch + 2 * w;
-  float* s = sf + w;
   if (log)
     column_sums(L, n, sf, sd, [&](int64_t r, int64_t j) { return L.load(dy + r * inner, j); });
   else
@@ -149,8 +149,13 @@ void softmax_cols_block_backward_f32(const float* y, const float* dy, float* dx,
       return _mm256_mul_ps(L.load(dy + r * inner, j), L.load(y + r * inner, j));
     });
   for (int64_t j = 0; j < w; ++j) s[j] = static_cast<float>(sd[j]);
+}
+
+void softmax_cols_write_backward_f32(const float* y, const float* dy, float* dx, int64_t rows,
+                                     int64_t inner, int64_t w, bool log, const float* s) {
+  const Lanes L{w};
   const bool stream = streams(dx, inner);
-  for (int64_t r = 0; r < n; ++r) {
+  for (int64_t r = 0; r < rows; ++r) {
     const float *yr = y + r * inner, *gr = dy + r * inner;
     float* dr = dx + r * inner;
     for (int64_t j = 0; j < w; j += 8) {

@@ -126,3 +126,36 @@ TEST_CASE("softmax over columns in double: the reference path, equal to the rows
       for (int64_t j = 0; j < d.inner; ++j)
         CHECK(y[(o * d.n + r) * d.inner + j] == yt[(o * d.inner + j) * d.n + r]);
 }
+
+TEST_CASE("softmax over columns of one slab of finite data, and a guess that fails late") {
+  // one (n, inner) slab without edge columns: the single-read statistics about each column's
+  // first entry stand for every block, and the writes run along whole rows split between the
+  // threads; a late outlier 100 above a column's first entry fails the guess in its block (the
+  // max-first pass). Against the row kernels' reference on the transposed data.
+  if (!cpu_has_avx2_fma()) return;
+  const Dims dims[] = {{1, 777, 1000}, {1, 4096, 64}, {1, 9, 4100}, {1, 500, 300}};
+  for (const Dims& d : dims) {
+    CAPTURE(d.n);
+    CAPTURE(d.inner);
+    auto x = randn(static_cast<size_t>(d.size()), static_cast<uint32_t>(d.inner), 3.f);
+    if (d.inner == 300) x[400 * 300 + 5] = 100.f;
+    const auto dy = randn(static_cast<size_t>(d.size()), 78, 1.f);
+    for (bool log : {false, true}) {
+      CAPTURE(log);
+      std::vector<float> yt(x.size()), dxt(x.size());
+      {
+        IsaGuard g(Isa::Scalar);
+        const auto xt = swap_inner(x, d), dyt = swap_inner(dy, d);
+        softmax_rows<float>(xt.data(), yt.data(), d.inner, d.n, log);
+        softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), d.inner, d.n, log);
+      }
+      const auto y_ref = swap_inner(yt, d, true), dx_ref = swap_inner(dxt, d, true);
+      IsaGuard g(Isa::Avx2);
+      std::vector<float> y(x.size(), 3.f), dx(x.size(), 3.f);
+      softmax_cols<float>(x.data(), y.data(), d.outer, d.n, d.inner, log);
+      CHECK(first_bad(y, y_ref, log ? 1e-6 : 3e-6, log ? 1e-5 : 1e-12) == -1);
+      softmax_cols_backward<float>(y_ref.data(), dy.data(), dx.data(), d.outer, d.n, d.inner, log);
+      CHECK(first_bad(dx, dx_ref, 2e-5, 1e-6 * std::sqrt(double(d.n))) == -1);
+    }
+  }
+}

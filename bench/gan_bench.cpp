@@ -27,6 +27,7 @@
 #include "bench/registry.h"
 #include "core/random.h"
 #include "models/biggan.h"
+#include "train/alloc_policy.h"
 #include "train/gan_train.h"
 #include "train/optim.h"
 
@@ -157,6 +158,7 @@ SMYRF_BENCH_WORKLOAD("gan-step",
                      "one BigGAN training iteration (D steps, G step, Adam, SN, EMA) as gan train "
                      "runs it: images/s for the CPU configuration (SMYRF and dense) and the "
                      "issue's ch-32 pair") {
+  train::retain_freed_memory();  // as gan train runs (train/alloc_policy.h)
   for (const GanCase& c : cases())
     if (selected(opt, c.name)) run_case(opt, c);
 }

@@ -4,9 +4,11 @@
 // trains without NaN, and a run stopped and resumed continues with bit-identical losses.
 #include <doctest/doctest.h>
 
+#include <malloc.h>
 #include <unistd.h>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -333,6 +335,33 @@ std::string temp_dir(const std::string& name) {
 }
 
 }  // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SMYRF_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMYRF_TEST_ASAN 1
+#endif
+#endif
+
+TEST_CASE("gan train keeps freed large buffers in malloc's heap, as lm train does") {
+#ifndef SMYRF_TEST_ASAN
+  // (train/alloc_policy.h: under ASan malloc is ASan's and the policy is refused)
+  OneThread one;
+  const data::ImageDataset ds = toy_dataset();
+  const std::string dir = temp_dir("alloc");
+  train::GanTrainOptions o = toy_options(ds, dir);
+  o.steps = 1;
+  train::train_gan(o);
+  // a 48 MiB buffer (above glibc's largest dynamic mmap threshold) now comes from the heap
+  const size_t mapped_before = mallinfo2().hblkhd;
+  void* a = std::malloc(size_t{48} << 20);
+  REQUIRE(a != nullptr);
+  CHECK(mallinfo2().hblkhd == mapped_before);
+  std::free(a);
+  std::filesystem::remove_all(dir);
+#endif
+}
 
 TEST_CASE("gan train: a tiny pair trains without NaN, logs health signals and writes a grid") {
   OneThread one;

@@ -19,6 +19,7 @@
 #include "core/threading.h"
 #include "models/biggan.h"
 #include "models/classifier.h"
+#include "tests/sanitizers.h"
 #include "train/classifier_train.h"
 #include "train/gan_train.h"
 
@@ -335,14 +336,6 @@ std::string temp_dir(const std::string& name) {
 }
 
 }  // namespace
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SMYRF_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SMYRF_TEST_ASAN 1
-#endif
-#endif
 
 TEST_CASE("gan train keeps freed large buffers in malloc's heap, as lm train does") {
 #ifndef SMYRF_TEST_ASAN

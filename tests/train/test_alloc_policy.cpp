@@ -6,15 +6,8 @@
 #include <cstring>
 
 #include <doctest/doctest.h>
+#include "tests/sanitizers.h"
 #include "train/alloc_policy.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SMYRF_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SMYRF_TEST_ASAN 1
-#endif
-#endif
 
 TEST_CASE("alloc_policy: a freed 48 MiB buffer stays in the heap and is reused") {
 #ifdef SMYRF_TEST_ASAN

@@ -22,12 +22,16 @@ Tensor dim_back(const Tensor& y, int64_t dim) {
 }
 // A CPU softmax over a dim with at least 8 contiguous elements after it runs down the columns of
 // (outer, n, inner) in place (kernels/cpu/softmax_cols.h) instead of transposing the dim last and
-// back. Returns inner, or 0 when the row path is the one to take.
-int64_t cols_inner(const Tensor& x, int64_t dim) {
-  if (!x.device().is_cpu() || x.dim() == 0 || dim == x.dim() - 1) return 0;
-  int64_t inner = 1;
-  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[static_cast<size_t>(d)];
-  return inner >= 8 ? inner : 0;
+// back. Its (outer, n, inner), or inner 0 when the row path is the one to take.
+struct ColsDims {
+  int64_t outer = 0, n = 0, inner = 0;
+};
+ColsDims cols_dims(const Tensor& x, int64_t dim) {
+  if (!x.device().is_cpu() || x.dim() == 0 || dim == x.dim() - 1) return {};
+  ColsDims c{1, x.shape()[static_cast<size_t>(dim)], 1};
+  for (int64_t d = 0; d < dim; ++d) c.outer *= x.shape()[static_cast<size_t>(d)];
+  for (int64_t d = dim + 1; d < x.dim(); ++d) c.inner *= x.shape()[static_cast<size_t>(d)];
+  return c.inner >= 8 ? c : ColsDims{};
 }
 TensorOptions on(DType dt, const Tensor& like) { return TensorOptions(dt).set_device(like.device()); }
 void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
@@ -41,14 +45,12 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   require_float(x, op);
   dim = normalize_dim(dim, x.dim(), op);
-  if (const int64_t inner = cols_inner(x, dim)) {
+  if (const ColsDims c = cols_dims(x, dim); c.inner) {
     const Tensor xc = contiguous(x);
     Tensor y = empty(xc.shape(), on(x.dtype(), x));
-    const int64_t n = xc.shape()[static_cast<size_t>(dim)];
-    const int64_t outer = n ? xc.numel() / (n * inner) : 0;
     SMYRF_DISPATCH_FLOAT(x.dtype(), op, [&] {
-      kc::softmax_cols<scalar_t>(xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), outer, n, inner,
-                                 log);
+      kc::softmax_cols<scalar_t>(xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), c.outer, c.n,
+                                 c.inner, log);
     });
     return y;
   }
@@ -75,14 +77,12 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim, bool log
                                         << shape_str(y.shape()),
                    "dy must have the shape of the softmax output y");
   dim = normalize_dim(dim, y.dim(), op);
-  if (const int64_t inner = cols_inner(y, dim)) {
+  if (const ColsDims c = cols_dims(y, dim); c.inner) {
     const Tensor yc = contiguous(y), gc = contiguous(to_dtype(dy, y.dtype()));
     Tensor dx = empty(yc.shape(), on(y.dtype(), y));
-    const int64_t n = yc.shape()[static_cast<size_t>(dim)];
-    const int64_t outer = n ? yc.numel() / (n * inner) : 0;
     SMYRF_DISPATCH_FLOAT(y.dtype(), op, [&] {
       kc::softmax_cols_backward<scalar_t>(yc.data_ptr<scalar_t>(), gc.data_ptr<scalar_t>(),
-                                          dx.data_ptr<scalar_t>(), outer, n, inner, log);
+                                          dx.data_ptr<scalar_t>(), c.outer, c.n, c.inner, log);
     });
     return dx;
   }

@@ -30,6 +30,8 @@ struct ColBlocks {
   }
   int64_t count() const { return outer * per_outer; }
   int64_t offset(int64_t t) const { return (t / per_outer) * n * inner + (t % per_outer) * width; }
+  // index of block t's first column among the outer * inner columns
+  int64_t column(int64_t t) const { return (t / per_outer) * inner + (t % per_outer) * width; }
   int64_t cols(int64_t t) const { return std::min(width, inner - (t % per_outer) * width); }
   // Whole (n, inner) slabs a task, at least one a thread: each task writes its slab right after
   // its statistics, while the slab is still in cache; else the writes run as a second phase
@@ -42,10 +44,9 @@ struct ColBlocks {
 
 // softmax_row_ref per column of a block (in double), the columns side by side
 template <typename T>
-void softmax_block_ref(const T* x, T* y, int64_t n, int64_t inner, int64_t w, bool log,
-                       std::vector<double>& m, std::vector<double>& s) {
-  m.assign(static_cast<size_t>(w), -std::numeric_limits<double>::infinity());
-  s.assign(static_cast<size_t>(w), 0.0);
+void softmax_block_ref(const T* x, T* y, int64_t n, int64_t inner, int64_t w, bool log) {
+  std::vector<double> m(static_cast<size_t>(w), -std::numeric_limits<double>::infinity()),
+      s(static_cast<size_t>(w), 0.0);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t j = 0; j < w; ++j) {
       const double v = x[r * inner + j];
@@ -71,8 +72,8 @@ void softmax_block_ref(const T* x, T* y, int64_t n, int64_t inner, int64_t w, bo
 
 template <typename T>
 void softmax_block_backward_ref(const T* y, const T* dy, T* dx, int64_t n, int64_t inner, int64_t w,
-                                bool log, std::vector<double>& s) {
-  s.assign(static_cast<size_t>(w), 0.0);
+                                bool log) {
+  std::vector<double> s(static_cast<size_t>(w), 0.0);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t j = 0; j < w; ++j) {
       const int64_t i = r * inner + j;
@@ -86,22 +87,46 @@ void softmax_block_backward_ref(const T* y, const T* dy, T* dx, int64_t n, int64
     }
 }
 
-// Phase two: rows [r0, r1) of all outer * n rows, along whole rows (the threads' static shares
-// of the rows are contiguous memory). write(o, r, rows, j0, w): rows of outer index o from row r
-// for columns [j0, j0 + w); blocks whose statistics failed (skip(o, b)) are left alone.
-template <typename Write, typename Skip>
-void write_rows(const ColBlocks& B, int64_t r0, int64_t r1, Skip skip, Write write) {
-  for (int64_t g = r0; g < r1;) {
-    const int64_t o = g / B.n, r = g % B.n, rows = std::min(r1 - g, B.n - r);
-    bool any_skipped = false;
-    for (int64_t b = 0; b < B.per_outer; ++b) any_skipped = any_skipped || skip(o, b);
-    if (!any_skipped) {
-      write(o, r, rows, 0, B.inner);
-    } else {
-      for (int64_t b = 0; b < B.per_outer; ++b)
-        if (!skip(o, b)) write(o, r, rows, b * B.width, B.cols(o * B.per_outer + b));
+// The two phases over B's blocks. stats(off, w, col, scratch) takes the statistics of the block
+// at element offset off (w columns, the first at column index col of outer * inner) and returns
+// false when the reference must write it instead: ref(off, w). write(at, col, rows, w) writes
+// `rows` rows of w columns from element offset at: right after each block's statistics when
+// B.fused_write(), else along whole rows, the threads' static shares of all outer * n rows
+// (contiguous memory), skipping the blocks the reference wrote. With vec false every block
+// takes the reference.
+template <typename Stats, typename Ref, typename Write>
+void run_blocks(const ColBlocks& B, bool vec, Stats stats, Ref ref, Write write) {
+  const bool fused = B.fused_write();
+  std::vector<char> by_ref(static_cast<size_t>(B.count()), 1);
+#pragma omp parallel if (B.parallel())
+  {
+    std::vector<float> scratch(vec ? static_cast<size_t>(4 * B.width) : 0);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < B.count(); ++t) {
+      const int64_t off = B.offset(t), w = B.cols(t), col = B.column(t);
+      if (vec && stats(off, w, col, scratch.data())) {
+        by_ref[static_cast<size_t>(t)] = 0;
+        if (fused) write(off, col, B.n, w);
+        continue;
+      }
+      ref(off, w);
     }
-    g += rows;
+    if (vec && !fused) {
+      // (the loop's implied barrier: every block's statistics are in)
+      const int64_t th = omp_get_thread_num(), nth = omp_get_num_threads(), R = B.outer * B.n;
+      for (int64_t g = R * th / nth, end = R * (th + 1) / nth; g < end;) {
+        const int64_t o = g / B.n, r = g % B.n, rows = std::min(end - g, B.n - r);
+        const char* skip = by_ref.data() + o * B.per_outer;
+        const int64_t at = (o * B.n + r) * B.inner, col = o * B.inner;
+        if (std::find(skip, skip + B.per_outer, 1) == skip + B.per_outer) {
+          write(at, col, rows, B.inner);  // no block of this slab took the reference
+        } else {
+          for (int64_t b = 0; b < B.per_outer; ++b)
+            if (!skip[b]) write(at + b * B.width, col + b * B.width, rows, B.cols(b));
+        }
+        g += rows;
+      }
+    }
   }
 }
 
@@ -110,92 +135,49 @@ void write_rows(const ColBlocks& B, int64_t r0, int64_t r1, Skip skip, Write wri
 template <typename T>
 void softmax_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
   if (outer <= 0 || n <= 0 || inner <= 0) return;
-  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  constexpr bool kFloat = std::is_same_v<T, float>;
   const ColBlocks B(outer, n, inner);
-  const bool fused = B.fused_write();
-  // per column: the shift c and factor f (AVX2); per block: whether the reference wrote it
-  std::vector<float> c(vec ? static_cast<size_t>(outer * inner) : 0), f(c.size());
-  std::vector<char> by_ref(static_cast<size_t>(B.count()), 1);
-#pragma omp parallel if (B.parallel())
-  {
-    std::vector<float> scratch(vec ? static_cast<size_t>(4 * B.width) : 0);
-    std::vector<double> m, s;
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < B.count(); ++t) {
-      const int64_t off = B.offset(t), w = B.cols(t);
-      const int64_t col = (t / B.per_outer) * inner + (t % B.per_outer) * B.width;
-      if constexpr (std::is_same_v<T, float>) {
-        if (vec && avx2::softmax_cols_stats_f32(x + off, n, inner, w, log, scratch.data(),
-                                                c.data() + col, f.data() + col)) {
-          by_ref[static_cast<size_t>(t)] = 0;
-          if (fused)
-            avx2::softmax_cols_write_f32(x + off, y + off, n, inner, w, log, c.data() + col,
-                                         f.data() + col);
-          continue;
-        }
-      }
-      softmax_block_ref(x + off, y + off, n, inner, w, log, m, s);
-    }
-    if constexpr (std::is_same_v<T, float>) {
-      if (vec && !fused) {
-        // (the loop's implied barrier: every block's statistics are in)
-        const int th = omp_get_thread_num(), nth = omp_get_num_threads();
-        const int64_t R = outer * n;
-        write_rows(
-            B, R * th / nth, R * (th + 1) / nth,
-            [&](int64_t o, int64_t b) { return by_ref[static_cast<size_t>(o * B.per_outer + b)]; },
-            [&](int64_t o, int64_t r, int64_t rows, int64_t j0, int64_t w) {
-              const int64_t at = (o * n + r) * inner + j0, col = o * inner + j0;
-              avx2::softmax_cols_write_f32(x + at, y + at, rows, inner, w, log, c.data() + col,
-                                           f.data() + col);
-            });
-      }
-    }
-  }
+  // per column: the shift c and factor f of the AVX2 path
+  std::vector<float> c(kFloat ? static_cast<size_t>(outer * inner) : 0), f(c.size());
+  run_blocks(
+      B, kFloat && active_isa() == Isa::Avx2,
+      [&](int64_t off, int64_t w, int64_t col, float* scratch) {
+        if constexpr (kFloat)
+          return avx2::softmax_cols_stats_f32(x + off, n, inner, w, log, scratch, c.data() + col,
+                                              f.data() + col);
+        return false;
+      },
+      [&](int64_t off, int64_t w) { softmax_block_ref(x + off, y + off, n, inner, w, log); },
+      [&](int64_t at, int64_t col, int64_t rows, int64_t w) {
+        if constexpr (kFloat)
+          avx2::softmax_cols_write_f32(x + at, y + at, rows, inner, w, log, c.data() + col,
+                                       f.data() + col);
+      });
 }
 
 template <typename T>
 void softmax_cols_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t n, int64_t inner,
                            bool log) {
   if (outer <= 0 || n <= 0 || inner <= 0) return;
-  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  constexpr bool kFloat = std::is_same_v<T, float>;
   const ColBlocks B(outer, n, inner);
-  const bool fused = B.fused_write();
-  std::vector<float> sums(vec ? static_cast<size_t>(outer * inner) : 0);
-#pragma omp parallel if (B.parallel())
-  {
-    std::vector<float> scratch(vec ? static_cast<size_t>(4 * B.width) : 0);
-    std::vector<double> s;
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < B.count(); ++t) {
-      const int64_t off = B.offset(t), w = B.cols(t);
-      const int64_t col = (t / B.per_outer) * inner + (t % B.per_outer) * B.width;
-      if constexpr (std::is_same_v<T, float>) {
-        if (vec) {
-          avx2::softmax_cols_sums_backward_f32(y + off, dy + off, n, inner, w, log, scratch.data(),
+  std::vector<float> sums(kFloat ? static_cast<size_t>(outer * inner) : 0);
+  run_blocks(
+      B, kFloat && active_isa() == Isa::Avx2,
+      [&](int64_t off, int64_t w, int64_t col, float* scratch) {
+        if constexpr (kFloat)
+          avx2::softmax_cols_sums_backward_f32(y + off, dy + off, n, inner, w, log, scratch,
                                                sums.data() + col);
-          if (fused)
-            avx2::softmax_cols_write_backward_f32(y + off, dy + off, dx + off, n, inner, w, log,
-                                                  sums.data() + col);
-          continue;
-        }
-      }
-      softmax_block_backward_ref(y + off, dy + off, dx + off, n, inner, w, log, s);
-    }
-    if constexpr (std::is_same_v<T, float>) {
-      if (vec && !fused) {
-        const int th = omp_get_thread_num(), nth = omp_get_num_threads();
-        const int64_t R = outer * n;
-        write_rows(
-            B, R * th / nth, R * (th + 1) / nth, [](int64_t, int64_t) { return false; },
-            [&](int64_t o, int64_t r, int64_t rows, int64_t j0, int64_t w) {
-              const int64_t at = (o * n + r) * inner + j0;
-              avx2::softmax_cols_write_backward_f32(y + at, dy + at, dx + at, rows, inner, w, log,
-                                                    sums.data() + o * inner + j0);
-            });
-      }
-    }
-  }
+        return kFloat;
+      },
+      [&](int64_t off, int64_t w) {
+        softmax_block_backward_ref(y + off, dy + off, dx + off, n, inner, w, log);
+      },
+      [&](int64_t at, int64_t col, int64_t rows, int64_t w) {
+        if constexpr (kFloat)
+          avx2::softmax_cols_write_backward_f32(y + at, dy + at, dx + at, rows, inner, w, log,
+                                                sums.data() + col);
+      });
 }
 
 template void softmax_cols<float>(const float*, float*, int64_t, int64_t, int64_t, bool);

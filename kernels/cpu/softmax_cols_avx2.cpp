@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/reduce_avx2.h"
 #include "kernels/cpu/row_math_avx2.h"
 #include "kernels/cpu/softmax_cols.h"
 #include "kernels/cpu/vec_math_avx2.h"
@@ -94,26 +95,16 @@ bool softmax_cols_stats_f32(const float* x, int64_t n, int64_t inner, int64_t w,
       guessed = mx[j] <= c[j] + 64.f && std::isfinite(sd[j]);
   }
   if (!guessed) {
-    // the column maxima (a NaN may be dropped here: see below); a column whose max is not
-    // finite (+inf, all -inf, or a NaN kept) goes to the reference
-    for (int64_t j = 0; j < w; j += 8) L.store(c, j, row(0, j));
-    int64_t r = 1;
-    for (; r + 4 <= n; r += 4)
-      for (int64_t j = 0; j < w; j += 8) {
-        const __m256 v = _mm256_max_ps(_mm256_max_ps(row(r, j), row(r + 1, j)),
-                                       _mm256_max_ps(row(r + 2, j), row(r + 3, j)));
-        L.store(c, j, _mm256_max_ps(L.load(c, j), v));
-      }
-    for (; r < n; ++r)
-      for (int64_t j = 0; j < w; j += 8) L.store(c, j, _mm256_max_ps(L.load(c, j), row(r, j)));
+    // the column maxima (the column reductions' kernel, which keeps a NaN); a column whose max is
+    // not finite (+inf, all -inf, a NaN) goes to the reference
+    for (int64_t j = 0; j < w; ++j) c[j] = x[j];
+    col_maxmin_f32(x + inner, inner, n - 1, w, c, true);
     for (int64_t j = 0; j < w; ++j)
       if (!std::isfinite(c[j])) return false;
     column_sums(L, n, sf, sd, [&](int64_t rr, int64_t j) {
       return exp_row_ps(_mm256_sub_ps(row(rr, j), L.load(c, j)));
     });
   }
-  // a NaN the maxima dropped makes its column's sum NaN, and so every output of the column, as
-  // the reference's
   for (int64_t j = 0; j < w; ++j)
     f[j] = static_cast<float>(log ? c[j] + std::log(sd[j]) : 1.0 / sd[j]);
   return true;

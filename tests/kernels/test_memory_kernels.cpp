@@ -733,6 +733,21 @@ TEST_CASE("reductions over short rows: eight rows at a time, NaN and inf rows, k
   }
 }
 
+namespace {
+// argmax / argmin of `rows` rows of n floats, `stride` apart, by the element loop and by the
+// vector path: they must agree (the vector path's answer is returned)
+std::vector<int64_t> argreduce_both(bool is_max, const float* x, int64_t rows, int64_t stride,
+                                    int64_t n) {
+  const int64_t kept[1] = {rows}, ks[1] = {stride};
+  std::vector<int64_t> yr(rows + 1, -7), yv(rows + 1, -7);
+  both([&](bool vec) {
+    argreduce<float>(is_max, 1, kept, ks, n, 1, x, vec ? yv.data() : yr.data());
+  });
+  CHECK(yr == yv);
+  return yv;
+}
+}  // namespace
+
 TEST_CASE("argmax / argmin over short rows: first of ties, first NaN, kept layouts") {
   if (!have_avx2()) return;
   // consecutive rows of n <= 64 go eight at a time through 8 x 8 transposes (reduce.cpp
@@ -754,12 +769,7 @@ TEST_CASE("argmax / argmin over short rows: first of ties, first NaN, kept layou
           CAPTURE(rows);
           CAPTURE(is_max);
           CAPTURE(stride);
-          const int64_t kept[1] = {rows}, ks[1] = {stride};
-          std::vector<int64_t> yr(rows + 1, -7), yv(rows + 1, -7);
-          both([&](bool vec) {
-            argreduce<float>(is_max, 1, kept, ks, n, 1, x.p, vec ? yv.data() : yr.data());
-          });
-          CHECK(yr == yv);
+          argreduce_both(is_max, x.p, rows, stride, n);
         }
       }
     }
@@ -789,12 +799,7 @@ TEST_CASE("argmax / argmin over long rows: first of ties, first NaN, signed zero
     for (bool is_max : {true, false}) {
       CAPTURE(n);
       CAPTURE(is_max);
-      const int64_t kept[1] = {rows}, ks[1] = {n};
-      std::vector<int64_t> yr(rows + 1, -7), yv(rows + 1, -7);
-      both([&](bool vec) {
-        argreduce<float>(is_max, 1, kept, ks, n, 1, x.p, vec ? yv.data() : yr.data());
-      });
-      CHECK(yr == yv);
+      const std::vector<int64_t> yv = argreduce_both(is_max, x.p, rows, n, n);
       if (is_max) CHECK(yv[1] == n - 1);
       CHECK(yv[2] == n / 2);
     }

@@ -1,5 +1,6 @@
-// `smyrf bench attention --device cuda` (see cuda_bench.h). Status: compiled only; it has never
-// run on a GPU.
+// `smyrf bench attention --device cuda` (see cuda_bench.h). Status: the dense and SMYRF rows ran
+// on an NVIDIA H200 on 2026-11-28 (scripts/gpu-check); the pipeline-depth rows and the
+// "attention-phase" rows (2026-11-29) are compiled only and have not run on a GPU.
 //
 // Rows ("attention", device "cuda", timer "cuda-event"): dense and SMYRF attention on (1, BH, N, d)
 // CUDA tensors, BH in {8, 32}, d in {64, 128}, N in {1024, 4096, 16384, 65536} (dense above 1.2e12
@@ -19,6 +20,10 @@
 //
 // Selection: --shapes (comma-separated "N", "BHxN" or "BHxNxD"); SMYRF_ATTN_DTYPES
 // ("float32,bfloat16", the default, or either); SMYRF_ATTN_IMPLS (e.g. "dense,smyrf-4x256").
+// bfloat16 extras: SMYRF_ATTN_STAGES ("2,1": every bfloat16 case under each pipeline depth of
+// the tensor-core kernels, rows of depth 1 named "<impl>-s1"; default: the library's depth only);
+// SMYRF_ATTN_PHASES=1 adds, after each SMYRF case, one "attention-phase" row per phase (plan,
+// forward, backward, each timed alone on preallocated buffers).
 // Budget: after SMYRF_ATTN_BUDGET_S seconds (default 90 without --shapes, none with it) the
 // remaining cases print a "skipped" row (gpu-check sets it so that it fits its 8 minutes).
 #include <algorithm>
@@ -28,6 +33,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/attention_ops.h"
@@ -156,6 +162,59 @@ struct SmyrfCase {
 };
 constexpr SmyrfCase kSmyrf[] = {{"smyrf-4x64", 4, 64}, {"smyrf-4x256", 4, 256}};
 
+// The SMYRF parameters of a (1, BH, N, d) self-attention case with (nh, cl).
+kernels::cpu::SmyrfParams smyrf_params(const Tensor& q, int64_t nh, int64_t cl) {
+  const int64_t bh = q.size(1), n = q.size(2), d = q.size(3);
+  kernels::cpu::SmyrfParams p;
+  p.batch_heads = bh, p.heads = bh, p.nq = n, p.nk = n, p.d = d, p.dv = d;
+  p.n_hashes = nh, p.cq = cl, p.ck = cl, p.seed = 1234;
+  p.scale = 1.0 / std::sqrt(static_cast<double>(d));
+  return p;
+}
+
+// Where one bfloat16 SMYRF fwd+bwd spends its time: the plan (hashing and sorting), the forward
+// given the plan and the backward given plan, output and LSE, each timed alone on preallocated
+// buffers (no allocation inside the timed calls). One "attention-phase" row per phase.
+void print_smyrf_phases(const Options& opt, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& up, int64_t nh, int64_t cl, const std::string& impl,
+                        int warmup, int repeats) {
+  const kernels::cpu::SmyrfParams p = smyrf_params(q, nh, cl);
+  const TensorOptions bf = TensorOptions(kBFloat16).set_device(q.device());
+  const TensorOptions f32 = TensorOptions(kFloat32).set_device(q.device());
+  const auto plan = cuda_ops::smyrf_make_plan(p, q, k);
+  Tensor out = empty(q.shape(), bf), lse = empty({1, p.batch_heads, p.nq}, f32);
+  Tensor dq = empty(q.shape(), bf), dk = empty(k.shape(), bf), dv = empty(v.shape(), bf);
+  cuda_ops::smyrf_forward(p, *plan, q, k, v, out, lse);
+  const std::pair<const char*, std::function<void()>> phases[] = {
+      {"plan", [&] { cuda_ops::smyrf_make_plan(p, q, k); }},
+      {"forward", [&] { cuda_ops::smyrf_forward(p, *plan, q, k, v, out, lse); }},
+      {"backward", [&] { cuda_ops::smyrf_backward(p, *plan, q, k, v, out, lse, up, dq, dk, dv); }},
+  };
+  for (const auto& [phase, fn] : phases) {
+    const Timing t = measure_events(fn, warmup, repeats);
+    Record r("attention-phase");
+    r.set("impl", impl).set("phase", phase);
+    r.set("batch_heads", p.batch_heads).set("n", p.nq).set("d", p.d).set("n_hashes", nh);
+    r.set("cluster", cl).set("device", "cuda").set("dtype", "bfloat16").set("timer", "cuda-event");
+    r.timing(t);
+    r.print(opt);
+  }
+}
+
+// Pipeline depths of the tensor-core kernels to run the bfloat16 cases under: SMYRF_ATTN_STAGES
+// ("2,1", "1", ...; default: the library's current depth only). Rows of depths other than 2 carry
+// an impl suffix ("-s1") so that bench/compare keeps them apart.
+std::vector<int> bf16_stages() {
+  std::vector<int> out;
+  const char* e = std::getenv("SMYRF_ATTN_STAGES");
+  std::stringstream ss(e ? e : "");
+  std::string tok;
+  while (std::getline(ss, tok, ','))
+    if (!tok.empty()) out.push_back(std::atoi(tok.c_str()));
+  if (out.empty()) out.push_back(cuda_ops::attention_pipeline_stages());
+  return out;
+}
+
 // One bfloat16 case through the raw CUDA ops: dense when nh == 0, else SMYRF (nh, cl).
 // Returns the call to time: forward, or forward then backward; every output is allocated inside.
 std::function<void()> bf16_call(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& up,
@@ -175,10 +234,7 @@ std::function<void()> bf16_call(const Tensor& q, const Tensor& k, const Tensor& 
       cuda_ops::attention_backward(p, q, k, v, Tensor(), out, lse, up, dq, dk, dv);
     };
   }
-  kernels::cpu::SmyrfParams p;
-  p.batch_heads = bh, p.heads = bh, p.nq = n, p.nk = n, p.d = d, p.dv = d;
-  p.n_hashes = nh, p.cq = cl, p.ck = cl, p.seed = 1234;
-  p.scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const kernels::cpu::SmyrfParams p = smyrf_params(q, nh, cl);
   return [=] {
     const auto plan = cuda_ops::smyrf_make_plan(p, q, k);
     Tensor out = empty(q.shape(), bf), lse = empty({1, bh, n}, f32);
@@ -209,6 +265,10 @@ void run_cuda_attention(const Options& opt) {
   const int warmup = std::max(1, opt.warmup);
   const int repeats = opt.repeats > 0 ? opt.repeats : 5;
   const Device dev = Device::cuda(0);
+  const std::vector<int> stage_list = bf16_stages();
+  const int stages_before = cuda_ops::attention_pipeline_stages();
+  const char* phases_env = std::getenv("SMYRF_ATTN_PHASES");
+  const bool phases = phases_env && *phases_env && std::string(phases_env) != "0";
   const auto t0 = std::chrono::steady_clock::now();
   const char* budget_env = std::getenv("SMYRF_ATTN_BUDGET_S");
   const double budget_s = budget_env && *budget_env ? std::atof(budget_env) : filtered ? 1e30 : 90;
@@ -239,31 +299,40 @@ void run_cuda_attention(const Options& opt) {
             return t;
           };
           const Tensor q = input(true), k = input(true), v = input(true), up = input(false);
-          auto measure_op = [&](const char* impl, int64_t nh, int64_t cl, double fwd_flops,
+          auto measure_op = [&](const char* impl_base, int64_t nh, int64_t cl, double fwd_flops,
                                 const std::function<Tensor()>& op) {
-            for (bool backward : {false, true}) {
-              if (out_of_time()) {
-                skipped(impl, dtype, bh, n, d, budget_why);
-                continue;
+            for (int stages : bf ? stage_list : std::vector<int>{0}) {
+              const std::string impl =
+                  std::string(impl_base) + (bf && stages != 2 ? "-s" + std::to_string(stages) : "");
+              if (bf) cuda_ops::set_attention_pipeline_stages(stages);
+              for (bool backward : {false, true}) {
+                if (out_of_time()) {
+                  skipped(impl.c_str(), dtype, bh, n, d, budget_why);
+                  continue;
+                }
+                const std::function<void()> fn =
+                    bf ? bf16_call(q, k, v, up, nh, cl, backward)
+                       : std::function<void()>([&, backward] {
+                           run_attention_pass(op, backward, up, {&q, &k, &v});
+                         });
+                const Timing t = measure_events(fn, warmup, repeats);
+                const double mib = peak_added_mib(fn);
+                const double flops = backward ? 3.5 * fwd_flops : fwd_flops;
+                Record r("attention");
+                r.set("impl", impl).set("pass", backward ? "fwd+bwd" : "fwd");
+                r.set("batch_heads", bh).set("n", n).set("d", d).set("n_hashes", nh);
+                r.set("cluster", cl).set("device", "cuda").set("dtype", dtype);
+                r.set("level", bf ? "raw-op" : "op").set("timer", "cuda-event");
+                if (bf) r.set("stages", stages);
+                r.timing(t);
+                r.set("gflops", flops / (t.median_ms * 1e6));
+                r.set("peak_mib", mib);
+                r.print(opt);
               }
-              const std::function<void()> fn =
-                  bf ? bf16_call(q, k, v, up, nh, cl, backward)
-                     : std::function<void()>([&, backward] {
-                         run_attention_pass(op, backward, up, {&q, &k, &v});
-                       });
-              const Timing t = measure_events(fn, warmup, repeats);
-              const double mib = peak_added_mib(fn);
-              const double flops = backward ? 3.5 * fwd_flops : fwd_flops;
-              Record r("attention");
-              r.set("impl", impl).set("pass", backward ? "fwd+bwd" : "fwd");
-              r.set("batch_heads", bh).set("n", n).set("d", d).set("n_hashes", nh);
-              r.set("cluster", cl).set("device", "cuda").set("dtype", dtype);
-              r.set("level", bf ? "raw-op" : "op").set("timer", "cuda-event");
-              r.timing(t);
-              r.set("gflops", flops / (t.median_ms * 1e6));
-              r.set("peak_mib", mib);
-              r.print(opt);
+              if (bf && nh > 0 && phases && !out_of_time())
+                print_smyrf_phases(opt, q, k, v, up, nh, cl, impl, warmup, repeats);
             }
+            if (bf) cuda_ops::set_attention_pipeline_stages(stages_before);
           };
           // dense: 4 N^2 d FLOPs forward; the backward about 2.5 times that again
           const double dense_flops = 4.0 * bh * n * n * d;

@@ -2,8 +2,10 @@
 // Status: compiled only; not yet run on a GPU.
 #include "core/ops_cuda_nn.h"
 
+#include <cstdlib>
 #include <initializer_list>
 #include <stdexcept>
+#include <string>
 
 #include "core/error.h"
 #ifdef SMYRF_WITH_CUDA
@@ -15,7 +17,31 @@
 
 namespace smyrf::cuda_ops {
 
+namespace {
+void check_stages(int stages) {
+  if (stages != 1 && stages != 2)
+    throw Error("attention", "pipeline stages " + std::to_string(stages) + " unsupported",
+                "use 1 (one synchronously loaded buffer) or 2 (cp.async double buffering)");
+}
+}  // namespace
+
 #ifdef SMYRF_WITH_CUDA
+
+void set_attention_pipeline_stages(int stages) {
+  check_stages(stages);
+  kernels::cuda::set_attention_pipeline_stages(stages);
+}
+int attention_pipeline_stages() {
+  try {
+    return kernels::cuda::attention_pipeline_stages();
+  } catch (const std::invalid_argument&) {  // a bad SMYRF_CUDA_ATTN_STAGES
+    const char* env = std::getenv("SMYRF_CUDA_ATTN_STAGES");
+    throw Error(
+        "attention",
+        std::string("SMYRF_CUDA_ATTN_STAGES='") + (env ? env : "") + "' is not a pipeline depth",
+        "set it to 1 or 2, or unset it");
+  }
+}
 namespace kg = kernels::cuda;
 
 struct SmyrfCudaPlan {
@@ -176,6 +202,15 @@ void conv2d_backward_filter(const kernels::cpu::Conv2dGeometry& g, const Tensor&
 #else  // built without CUDA: no CUDA tensor can exist, so these are unreachable
 
 struct SmyrfCudaPlan {};
+
+namespace {
+int g_stages = 2;  // kept for symmetry; nothing reads it without CUDA
+}  // namespace
+void set_attention_pipeline_stages(int stages) {
+  check_stages(stages);
+  g_stages = stages;
+}
+int attention_pipeline_stages() { return g_stages; }
 
 namespace {
 [[noreturn]] void no_cuda(const char* op) {

@@ -41,6 +41,12 @@ void smyrf_backward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& pla
 // Cluster ids of the plan, (BH, R, Nq) and (BH, R, Nk) int32 tensors on the plan's device.
 void smyrf_clusters(const SmyrfCudaPlan& plan, const Tensor& q_cluster, const Tensor& k_cluster);
 
+// Pipeline depth of the bfloat16 attention kernels (kernels/cuda/attention.h): 2 (default)
+// double-buffers the other side's tiles with cp.async, 1 loads one buffer synchronously. Error
+// for other values. In a build without CUDA the setting is kept and has no effect.
+void set_attention_pipeline_stages(int stages);
+int attention_pipeline_stages();
+
 void conv2d_forward(const kernels::cpu::Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                     const Tensor& bias, const Tensor& y);
 void conv2d_backward_data(const kernels::cpu::Conv2dGeometry& g, const Tensor& dy, const Tensor& w,

@@ -2,9 +2,14 @@
 // attention_tiles.cuh (see kernels/cuda/attention.h). The SMYRF plan is built in smyrf_plan.cu.
 // The float32 entry points launch the CUDA-core kernels of attention_tiles.cuh, the bfloat16
 // ones the tensor-core kernels of attention_mma.cuh.
-// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check). The
+// bfloat16 launches' choice of kernel instantiation (head width 64 / 128, pipeline depth 1 / 2)
+// was added on 2026-11-29 and has not run on a GPU yet (see attention_mma.cuh).
+#include <atomic>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_mma.cuh"
@@ -113,18 +118,19 @@ attn::MmaDims mma_dims(int64_t d, int64_t dv, bool qk_aligned, bool v_aligned) {
 
 enum class MmaKernel { Forward, Dq, Dkv };
 
-// Dynamic shared memory of each kernel (bfloat16 tiles; see attention_mma.cuh for the layout).
-size_t mma_smem(MmaKernel kind, const attn::MmaDims& L) {
+// Dynamic shared memory of each kernel (bfloat16 tiles; see attention_mma.cuh for the layout):
+// the owned rows once, the other side's tiles once per pipeline stage.
+size_t mma_smem(MmaKernel kind, const attn::MmaDims& L, int stages) {
   size_t elems = 0;
   switch (kind) {
     case MmaKernel::Forward:
-      elems = attn::kMmaRows * L.sd + attn::kMmaKeys * (L.sd + L.sv);
+      elems = attn::kMmaRows * L.sd + stages * attn::kMmaKeys * (L.sd + L.sv);
       break;
     case MmaKernel::Dq:
-      elems = attn::kMmaRows * (L.sd + L.sv) + attn::kMmaKeys * (L.sd + L.sv);
+      elems = attn::kMmaRows * (L.sd + L.sv) + stages * attn::kMmaKeys * (L.sd + L.sv);
       break;
     case MmaKernel::Dkv:
-      elems = attn::kMmaRows * (L.sd + L.sv) + attn::kMmaQueries * (L.sd + L.sv);
+      elems = attn::kMmaRows * (L.sd + L.sv) + stages * attn::kMmaQueries * (L.sd + L.sv);
       break;
   }
   return elems * sizeof(attn::bf16_t);
@@ -135,6 +141,40 @@ template <typename Kernel>
 void allow_smem(Kernel kernel, size_t bytes) {
   SMYRF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(bytes)));
+}
+
+// The instantiation of a kernel template for these head sizes and the pipeline: MaxHead 64 when
+// both padded heads fit in 64 columns (half the accumulator registers), else 128.
+template <template <int, int> class Pick>
+auto pick_kernel(const attn::MmaDims& L, int stages) {
+  const bool narrow = L.dpad <= 64 && L.dvpad <= 64;
+  if (narrow) return stages == 1 ? Pick<64, 1>::kernel() : Pick<64, 2>::kernel();
+  return stages == 1 ? Pick<128, 1>::kernel() : Pick<128, 2>::kernel();
+}
+template <int H, int S>
+struct ForwardKernel {
+  static auto kernel() { return &attn::mma_forward_kernel<H, S>; }
+};
+template <int H, int S>
+struct DqKernel {
+  static auto kernel() { return &attn::mma_dq_kernel<H, S>; }
+};
+template <int H, int S>
+struct DkvKernel {
+  static auto kernel() { return &attn::mma_dkv_kernel<H, S>; }
+};
+
+// The pipeline depth of the bfloat16 kernels: set_attention_pipeline_stages, else
+// SMYRF_CUDA_ATTN_STAGES read once, else 2.
+std::atomic<int> g_stages{0};
+
+int stages_from_env() {
+  const char* e = std::getenv("SMYRF_CUDA_ATTN_STAGES");
+  if (e == nullptr || *e == '\0') return 2;
+  const std::string v(e);
+  if (v == "1" || v == "2") return v[0] - '0';
+  throw std::invalid_argument("[attention] SMYRF_CUDA_ATTN_STAGES='" + v +
+                              "' is not a pipeline depth; hint: use 1 or 2 (or unset it)");
 }
 
 unsigned mma_tiles(int64_t n) {
@@ -248,16 +288,35 @@ void smyrf_backward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, cons
 
 // --- bfloat16: tensor-core kernels ---
 
+void set_attention_pipeline_stages(int stages) {
+  if (stages != 1 && stages != 2)
+    throw std::invalid_argument("[attention] pipeline stages " + std::to_string(stages) +
+                                " unsupported; hint: 1 (one synchronously loaded buffer) or 2 "
+                                "(cp.async double buffering)");
+  g_stages.store(stages);
+}
+
+int attention_pipeline_stages() {
+  int s = g_stages.load();
+  if (s == 0) {
+    s = stages_from_env();
+    int expected = 0;
+    if (!g_stages.compare_exchange_strong(expected, s)) s = expected;
+  }
+  return s;
+}
+
 void attention_forward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
                             const uint16_t* v, const float* bias, uint16_t* out, float* lse) {
   const attn::Problem P = dense_problem(p, bias);
   if (p.batch_heads == 0 || p.nq == 0) return;
   const attn::MmaDims L = mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v));
-  const size_t smem = mma_smem(MmaKernel::Forward, L);
-  allow_smem(attn::mma_forward_kernel, smem);
+  const int stages = attention_pipeline_stages();
+  const size_t smem = mma_smem(MmaKernel::Forward, L, stages);
+  const auto kernel = pick_kernel<ForwardKernel>(L, stages);
+  allow_smem(kernel, smem);
   const dim3 grid(mma_tiles(p.nq), 1, static_cast<unsigned>(p.batch_heads));
-  attn::mma_forward_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, out, nullptr,
-                                                                        lse);
+  kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, out, nullptr, lse);
   SMYRF_CUDA_CHECK_LAUNCH();
 }
 
@@ -270,20 +329,23 @@ void attention_backward_bf16(const cpu::AttentionParams& p, const uint16_t* q, c
   const attn::MmaDims L =
       mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v) && aligned16(dout));
   const DeviceArray<float> D = row_dots_bf16(dout, out, p.batch_heads * p.nq, p.dv);
+  const int stages = attention_pipeline_stages();
   if (p.nq > 0) {
-    const size_t smem = mma_smem(MmaKernel::Dq, L);
-    allow_smem(attn::mma_dq_kernel, smem);
+    const size_t smem = mma_smem(MmaKernel::Dq, L, stages);
+    const auto kernel = pick_kernel<DqKernel>(L, stages);
+    allow_smem(kernel, smem);
     const dim3 grid(mma_tiles(p.nq), 1, static_cast<unsigned>(p.batch_heads));
-    attn::mma_dq_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, lse, D.data(),
-                                                                     dout, dq, nullptr);
+    kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, lse, D.data(), dout, dq,
+                                                        nullptr);
     SMYRF_CUDA_CHECK_LAUNCH();
   }
   if (p.nk > 0) {
-    const size_t smem = mma_smem(MmaKernel::Dkv, L);
-    allow_smem(attn::mma_dkv_kernel, smem);
+    const size_t smem = mma_smem(MmaKernel::Dkv, L, stages);
+    const auto kernel = pick_kernel<DkvKernel>(L, stages);
+    allow_smem(kernel, smem);
     const dim3 grid(mma_tiles(p.nk), 1, static_cast<unsigned>(p.batch_heads));
-    attn::mma_dkv_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(
-        P, L, q, k, v, lse, D.data(), dout, dk, dv, nullptr, nullptr);
+    kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, lse, D.data(), dout, dk, dv,
+                                                        nullptr, nullptr);
     SMYRF_CUDA_CHECK_LAUNCH();
   }
 }
@@ -307,14 +369,16 @@ void smyrf_forward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, 
   SMYRF_CUDA_CHECK_LAUNCH();
   if (plan.n_chunks > 0) {
     const attn::MmaDims L = mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v));
-    const size_t smem = mma_smem(MmaKernel::Forward, L);
-    allow_smem(attn::mma_forward_kernel, smem);
+    const int stages = attention_pipeline_stages();
+    const size_t smem = mma_smem(MmaKernel::Forward, L, stages);
+    const auto kernel = pick_kernel<ForwardKernel>(L, stages);
+    allow_smem(kernel, smem);
     const dim3 grid(mma_tiles(p.cq), static_cast<unsigned>(plan.n_chunks),
                     static_cast<unsigned>(p.batch_heads));
     for (int64_t r = 0; r < plan.rounds; ++r) {  // rounds in order: each merges into the last
       P.round = r;
-      attn::mma_forward_kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, nullptr,
-                                                                            out32.data(), lse);
+      kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, nullptr, out32.data(),
+                                                          lse);
       SMYRF_CUDA_CHECK_LAUNCH();
     }
   }
@@ -335,19 +399,23 @@ void smyrf_backward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan,
     const attn::MmaDims L =
         mma_dims(p.d, p.dv, aligned16(q) && aligned16(k), aligned16(v) && aligned16(dout));
     const DeviceArray<float> D = row_dots_bf16(dout, out, p.batch_heads * p.nq, p.dv);
-    const size_t smem_q = mma_smem(MmaKernel::Dq, L), smem_k = mma_smem(MmaKernel::Dkv, L);
-    allow_smem(attn::mma_dq_kernel, smem_q);
-    allow_smem(attn::mma_dkv_kernel, smem_k);
+    const int stages = attention_pipeline_stages();
+    const size_t smem_q = mma_smem(MmaKernel::Dq, L, stages),
+                 smem_k = mma_smem(MmaKernel::Dkv, L, stages);
+    const auto dq_kernel = pick_kernel<DqKernel>(L, stages);
+    const auto dkv_kernel = pick_kernel<DkvKernel>(L, stages);
+    allow_smem(dq_kernel, smem_q);
+    allow_smem(dkv_kernel, smem_k);
     const dim3 qgrid(mma_tiles(p.cq), static_cast<unsigned>(plan.n_chunks),
                      static_cast<unsigned>(p.batch_heads));
     const dim3 kgrid(mma_tiles(p.ck), static_cast<unsigned>(plan.n_chunks),
                      static_cast<unsigned>(p.batch_heads));
     for (int64_t r = 0; r < plan.rounds; ++r) {
       P.round = r;
-      attn::mma_dq_kernel<<<qgrid, attn::kMmaThreads, smem_q, stream()>>>(
-          P, L, q, k, v, lse, D.data(), dout, nullptr, dq32.data());
+      dq_kernel<<<qgrid, attn::kMmaThreads, smem_q, stream()>>>(P, L, q, k, v, lse, D.data(), dout,
+                                                                nullptr, dq32.data());
       SMYRF_CUDA_CHECK_LAUNCH();
-      attn::mma_dkv_kernel<<<kgrid, attn::kMmaThreads, smem_k, stream()>>>(
+      dkv_kernel<<<kgrid, attn::kMmaThreads, smem_k, stream()>>>(
           P, L, q, k, v, lse, D.data(), dout, nullptr, nullptr, dk32.data(), dv32.data());
       SMYRF_CUDA_CHECK_LAUNCH();
     }

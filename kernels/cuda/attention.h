@@ -27,7 +27,8 @@
 //    hashes float32 copies of q and k, so it equals the plan of the float32 op on the rounded
 //    inputs. Same limits, same determinism (no atomics).
 //
-// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check); the
+// bfloat16 pipeline depth (set_attention_pipeline_stages, 2026-11-29) has not run on a GPU yet.
 #pragma once
 #include <cstdint>
 
@@ -66,6 +67,14 @@ void smyrf_backward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, cons
                     const float* dout, float* dq, float* dk, float* dv);
 
 // --- bfloat16 on the tensor cores (see above) ---
+// Pipeline depth of the bfloat16 kernels (attention_mma.cuh): 2 (the default) copies the next
+// tile of the other side with cp.async while the current one is computed; 1 loads each tile
+// synchronously into one buffer (the layout first run on a GPU). The environment variable
+// SMYRF_CUDA_ATTN_STAGES (1 or 2) sets the default once; the setter overrides it (tests run both).
+// std::invalid_argument for other values.
+void set_attention_pipeline_stages(int stages);
+int attention_pipeline_stages();
+
 void attention_forward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
                             const uint16_t* v, const float* bias, uint16_t* out, float* lse);
 // dq, dk, dv are overwritten.

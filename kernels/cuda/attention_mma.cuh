@@ -13,6 +13,17 @@
 // bounds. Shared tiles are row-major with a row stride of (head rounded up to 16) + 8 elements:
 // the 8-element skew makes the 32-bit fragment loads and the ldmatrix row reads conflict-free.
 //
+// Pipeline (template Stages, chosen at launch; attention.h's set_attention_pipeline_stages):
+//   2: two buffers of the other side's tiles; tile t + 1 is copied with cp.async (16-byte
+//      chunks, zero-filled where a row is padding or past d) while tile t is computed, so the
+//      gather's global latency overlaps the tensor-core work. Needs 16-byte rows (MmaDims::vec_*);
+//      other layouts load synchronously into the same two buffers.
+//   1: one buffer, loaded with plain loads and stores before each tile is computed (the layout
+//      that ran on the H200 on 2026-11-28).
+// Register arrays are sized by the template MaxHead (64 or 128, the padded head rounded up), so
+// heads up to 64 do not carry the accumulators of a 128-wide head; the forward kernel keeps the
+// owned rows' Q fragments in registers for the whole key loop.
+//
 // Fragments (PTX ISA, mma.m16n8k16, .row.col): with lane = 4 g + t,
 //   A (16x16): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..]
 //   B (16x8):  b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
@@ -26,11 +37,15 @@
 // SMYRF rounds are separate launches that merge (forward) or add (backward) into float32
 // workspaces in a fixed order, converted to bfloat16 once at the end.
 //
-// Register arrays are sized for the largest head (128) and indexed only inside fully unrolled
-// loops with a runtime guard, so they stay in registers for every head size without templates
-// (one instantiation per kernel keeps nvcc time down).
+// Register arrays are indexed only inside fully unrolled loops with a runtime guard (the head's
+// actual 8- and 16-column block counts), so they stay in registers for every head size.
 //
-// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
+// Status: the single-buffer kernels (Stages 1, then without the MaxHead template and the
+// forward's register-held Q) ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing;
+// scripts/gpu-check). The MaxHead template, the register-held Q fragments and the cp.async
+// double buffering (Stages 2, the default) were written on 2026-11-29 without a GPU: they compile
+// (CI), and tests/cuda/test_cuda_attention_bf16.cpp runs every case under both pipelines, but
+// neither has run on a GPU yet.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -48,8 +63,13 @@ constexpr int kMmaThreads = 128;  // 4 warps
 constexpr int kMmaRows = 64;      // owned rows per block: 16 per warp
 constexpr int kMmaKeys = 64;      // key tile of forward and dq
 constexpr int kMmaQueries = 32;   // query tile of dk/dv (fewer accumulators next to dK and dV)
-constexpr int kMmaMaxNb = kMaxHead / 8;   // 8-column blocks of the widest head
-constexpr int kMmaMaxKs = kMaxHead / 16;  // 16-deep k steps of the widest head
+
+// Blocks each SM should hold at once (__launch_bounds__' second argument, which caps the
+// registers a thread may use at 65536 / (128 x blocks)): 3 for heads up to 64 (<= 168 registers;
+// ptxas -v: 158-166 used, no spills), 2 for wider ones (206-216 used). 4 blocks (128 registers)
+// made ptxas spill 24-48 bytes a thread; not measured on a GPU.
+template <int MaxHead>
+constexpr int kMmaMinBlocks = MaxHead <= 64 ? 3 : 2;
 
 // Head sizes rounded up to the mma's k (16) and the shared row strides.
 struct MmaDims {
@@ -142,6 +162,82 @@ __device__ __forceinline__ void load_tile(bf16_t* tile, int stride, int nrows, c
   }
 }
 
+// cp.async (sm_80+): a 16-byte global -> shared copy that bypasses the registers; with fill
+// false nothing is read and the 16 bytes are zeroed (src must still be a valid address).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool fill) {
+  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src),
+               "r"(fill ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// Waits until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// load_tile for a pipelined tile: with Stages 2 and 16-byte rows, cp.async copies (the caller
+// commits and waits); otherwise load_tile's plain loads. No barrier inside.
+template <int Stages>
+__device__ __forceinline__ void load_rows(bf16_t* tile, int stride, int nrows, const int64_t* idx,
+                                          const bf16_t* __restrict__ src, int w, int wpad,
+                                          bool vec) {
+  if (Stages == 1 || !vec) {
+    load_tile(tile, stride, nrows, idx, src, w, wpad, vec);
+    return;
+  }
+  const int chunks = wpad / 8;
+  for (int e = threadIdx.x; e < nrows * chunks; e += blockDim.x) {
+    const int r = e / chunks, c = (e % chunks) * 8;
+    const bool fill = idx[r] >= 0 && c < w;
+    cp_async16(tile + r * stride + c, fill ? src + idx[r] * w + c : src, fill);
+  }
+}
+
+// The tiles of the other side, [lo, end) in steps of `step`.
+__device__ __forceinline__ int tile_count(int64_t lo, int64_t end, int step) {
+  return end > lo ? static_cast<int>((end - lo + step - 1) / step) : 0;
+}
+
+// Before computing tile `it`: with one stage, stage it now (stage(it, 0)) and it is complete;
+// with two, stage tile it + 1 into the other buffer (tile 0 was staged before the loop) and wait
+// for tile it's copies. The caller's __syncthreads() then makes every thread's copies visible.
+// stage(tile, buf) must write the tile's indices, __syncthreads(), issue the row copies and
+// commit one cp.async group.
+template <int Stages, typename Stage>
+__device__ __forceinline__ void next_tile(int it, int ntiles, Stage&& stage) {
+  if (Stages == 1) {
+    stage(it, 0);
+    cp_async_wait<0>();
+  } else if (it + 1 < ntiles) {
+    stage(it + 1, (it + 1) & 1);
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+}
+
+// Stages the key tile of positions [t0, t0 + kMmaKeys) (those from kend on are padding) of the
+// forward and dq kernels: original indices into skj, then the K rows into sKV and the V rows
+// right after them (kMmaKeys * L.sd elements on); commits one cp.async group. Every thread of the
+// block calls it (it synchronises once, after the indices).
+template <int Stages>
+__device__ __forceinline__ void stage_key_tile(const Problem& P, const MmaDims& L, int64_t bh,
+                                               int64_t t0, int64_t kend, int64_t* skj, bf16_t* sKV,
+                                               const bf16_t* __restrict__ k,
+                                               const bf16_t* __restrict__ v) {
+  if (threadIdx.x < kMmaKeys)
+    skj[threadIdx.x] = t0 + threadIdx.x < kend ? row_index(P, false, bh, t0 + threadIdx.x) : -1;
+  __syncthreads();  // the indices are visible (no thread still reads this buffer: see callers)
+  load_rows<Stages>(sKV, L.sd, kMmaKeys, skj, k + bh * P.nk * L.d, L.d, L.dpad, L.vec_qk);
+  load_rows<Stages>(sKV + kMmaKeys * L.sd, L.sv, kMmaKeys, skj, v + bh * P.nk * L.dv, L.dv, L.dvpad,
+                    L.vec_v);
+  cp_async_commit();
+}
+
 // Whether no pair needs more than the scale: no masks, causality, bias or set semantics (the
 // common case skips the per-element index work).
 __device__ __forceinline__ bool plain_scores(const Problem& P) {
@@ -165,16 +261,18 @@ __device__ __forceinline__ int64_t causal_key_end(const Problem& P, int64_t khi,
 
 // Forward over one problem. Dense: out_bf and lse written. Cluster mode: the round's (out, LSE)
 // merged into the float32 running merge out32/lse (original token order).
-__global__ void __launch_bounds__(kMmaThreads)
+template <int MaxHead, int Stages>
+__global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     mma_forward_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q,
                        const bf16_t* __restrict__ k, const bf16_t* __restrict__ v,
                        bf16_t* __restrict__ out_bf, float* __restrict__ out32,
                        float* __restrict__ lse) {
+  constexpr int kNb = MaxHead / 8, kKs = MaxHead / 16;
   extern __shared__ __align__(16) unsigned char mma_smem[];
   bf16_t* sQ = reinterpret_cast<bf16_t*>(mma_smem);
-  bf16_t* sK = sQ + kMmaRows * L.sd;
-  bf16_t* sV = sK + kMmaKeys * L.sd;
-  __shared__ int64_t sqi[kMmaRows], skj[kMmaKeys];
+  bf16_t* sKV = sQ + kMmaRows * L.sd;  // Stages x (K tile, V tile)
+  const int kv_elems = kMmaKeys * (L.sd + L.sv);
+  __shared__ int64_t sqi[kMmaRows], skj_buf[Stages][kMmaKeys];
   __shared__ bool sqok[kMmaRows];
   const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int r0 = (tid >> 5) * 16;
@@ -197,34 +295,45 @@ __global__ void __launch_bounds__(kMmaThreads)
   const int64_t row_i[2] = {sqok[r0 + g] ? sqi[r0 + g] : -1,
                             sqok[r0 + g + 8] ? sqi[r0 + g + 8] : -1};
   const int64_t kend = causal_key_end(P, khi, min(q0 + kMmaRows, qhi) - 1);
+  const int ntiles = tile_count(klo, kend, kMmaKeys);
+  auto stage = [&](int tile, int buf) {
+    stage_key_tile<Stages>(P, L, bh, klo + static_cast<int64_t>(tile) * kMmaKeys, kend,
+                           skj_buf[buf], sKV + buf * kv_elems, k, v);
+  };
+  if (Stages == 2 && ntiles > 0) stage(0, 0);
+  __syncthreads();  // sQ is written
+  // the owned rows' Q fragments, read once for the whole key loop
+  uint32_t qa[kKs][4];
+#pragma unroll
+  for (int ks = 0; ks < kKs; ++ks)
+    if (ks < nks) load_a(qa[ks], sQ, L.sd, r0, ks * 16, g, t);
 
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  float o[kMmaMaxNb][4];
+  float o[kNb][4];
 #pragma unroll
-  for (int nb = 0; nb < kMmaMaxNb; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.0f;
+  for (int nb = 0; nb < kNb; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.0f;
 
-  for (int64_t t0 = klo; t0 < kend; t0 += kMmaKeys) {
+  for (int it = 0; it < ntiles; ++it) {
+    next_tile<Stages>(it, ntiles, stage);
+    __syncthreads();  // every thread's rows of tile `it` are in shared memory
+    const int buf = Stages == 2 ? (it & 1) : 0;
+    const int64_t* skj = skj_buf[buf];
+    const bf16_t* sK = sKV + buf * kv_elems;
+    const bf16_t* sV = sK + kMmaKeys * L.sd;
+    const int64_t t0 = klo + static_cast<int64_t>(it) * kMmaKeys;
     const int n = static_cast<int>(min(static_cast<int64_t>(kMmaKeys), kend - t0));
-    __syncthreads();  // the previous tile is no longer read (and sQ/sqi are written)
-    if (tid < kMmaKeys) skj[tid] = tid < n ? row_index(P, false, bh, t0 + tid) : -1;
-    __syncthreads();
-    load_tile(sK, L.sd, kMmaKeys, skj, k + bh * P.nk * L.d, L.d, L.dpad, L.vec_qk);
-    load_tile(sV, L.sv, kMmaKeys, skj, v + bh * P.nk * L.dv, L.dv, L.dvpad, L.vec_v);
-    __syncthreads();
 
     float s[kMmaKeys / 8][4];
 #pragma unroll
     for (int nb = 0; nb < kMmaKeys / 8; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
 #pragma unroll
-    for (int ks = 0; ks < kMmaMaxKs; ++ks) {
+    for (int ks = 0; ks < kKs; ++ks) {
       if (ks >= nks) break;
-      uint32_t a[4];
-      load_a(a, sQ, L.sd, r0, ks * 16, g, t);
 #pragma unroll
       for (int nb = 0; nb < kMmaKeys / 8; ++nb) {
         uint32_t b[2];
         load_b_rows(b, sK, L.sd, nb * 8, ks * 16, g, t);
-        mma_bf16(s[nb], a, b);
+        mma_bf16(s[nb], qa[ks], b);
       }
     }
     float mx[2] = {m[0], m[1]};
@@ -247,7 +356,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       l[h] *= corr[h];
     }
 #pragma unroll
-    for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+    for (int nb = 0; nb < kNb; ++nb) {
       o[nb][0] *= corr[0];
       o[nb][1] *= corr[0];
       o[nb][2] *= corr[1];
@@ -268,13 +377,14 @@ __global__ void __launch_bounds__(kMmaThreads)
       uint32_t a[4];
       c_to_a(a, s, kb);
 #pragma unroll
-      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      for (int nb = 0; nb < kNb; ++nb) {
         if (nb >= nbv) break;
         uint32_t b[2];
         load_b_trans(b, sV, L.sv, kb * 16, nb * 8, lane);
         mma_bf16(o[nb], a, b);
       }
     }
+    __syncthreads();  // this buffer is read; the next stage may overwrite it
   }
 
   // finish: every quad holds one row's columns; the quad sums its partial normalisers
@@ -295,7 +405,7 @@ __global__ void __launch_bounds__(kMmaThreads)
     const int64_t row = bh * P.nq + i;
     if (!cluster_mode(P)) {
 #pragma unroll
-      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      for (int nb = 0; nb < kNb; ++nb) {
         if (nb >= nbv) break;
         const int c = nb * 8 + 2 * t;
         if (c < L.dv) out_bf[row * L.dv + c] = float_to_bf16_bits(o[nb][2 * h] * inv[h]);
@@ -313,7 +423,7 @@ __global__ void __launch_bounds__(kMmaThreads)
     const float b = expf(lse_r[h] - merged) * inv[h];
     float* orow = out32 + row * L.dv;
 #pragma unroll
-    for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+    for (int nb = 0; nb < kNb; ++nb) {
       if (nb >= nbv) break;
       const int c = nb * 8 + 2 * t;
       if (c < L.dv) orow[c] = orow[c] * a + o[nb][2 * h] * b;
@@ -325,17 +435,19 @@ __global__ void __launch_bounds__(kMmaThreads)
 
 // dq over one problem: dq_i (+)= scale sum_j P_ij (z_ij dO_i . v_j - D_i) k_j with P_ij from the
 // global LSE. Dense: written to dq_bf; cluster mode: added to the float32 workspace dq32.
-__global__ void __launch_bounds__(kMmaThreads)
+template <int MaxHead, int Stages>
+__global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     mma_dq_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
                   const bf16_t* __restrict__ v, const float* __restrict__ lse,
                   const float* __restrict__ D, const bf16_t* __restrict__ dout,
                   bf16_t* __restrict__ dq_bf, float* __restrict__ dq32) {
+  constexpr int kNb = MaxHead / 8, kKs = MaxHead / 16;
   extern __shared__ __align__(16) unsigned char mma_smem[];
   bf16_t* sQ = reinterpret_cast<bf16_t*>(mma_smem);
   bf16_t* sdO = sQ + kMmaRows * L.sd;
-  bf16_t* sK = sdO + kMmaRows * L.sv;
-  bf16_t* sV = sK + kMmaKeys * L.sd;
-  __shared__ int64_t sqi[kMmaRows], skj[kMmaKeys];
+  bf16_t* sKV = sdO + kMmaRows * L.sv;  // Stages x (K tile, V tile)
+  const int kv_elems = kMmaKeys * (L.sd + L.sv);
+  __shared__ int64_t sqi[kMmaRows], skj_buf[Stages][kMmaKeys];
   __shared__ bool sqok[kMmaRows];
   const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int r0 = (tid >> 5) * 16;
@@ -365,19 +477,26 @@ __global__ void __launch_bounds__(kMmaThreads)
     D_h[h] = row_i[h] >= 0 ? D[bh * P.nq + row_i[h]] : 0.0f;
   }
   const int64_t kend = causal_key_end(P, khi, min(q0 + kMmaRows, qhi) - 1);
+  const int ntiles = tile_count(klo, kend, kMmaKeys);
+  auto stage = [&](int tile, int buf) {
+    stage_key_tile<Stages>(P, L, bh, klo + static_cast<int64_t>(tile) * kMmaKeys, kend,
+                           skj_buf[buf], sKV + buf * kv_elems, k, v);
+  };
+  if (Stages == 2 && ntiles > 0) stage(0, 0);
 
-  float acc[kMmaMaxNb][4];
+  float acc[kNb][4];
 #pragma unroll
-  for (int nb = 0; nb < kMmaMaxNb; ++nb) acc[nb][0] = acc[nb][1] = acc[nb][2] = acc[nb][3] = 0.0f;
+  for (int nb = 0; nb < kNb; ++nb) acc[nb][0] = acc[nb][1] = acc[nb][2] = acc[nb][3] = 0.0f;
 
-  for (int64_t t0 = klo; t0 < kend; t0 += kMmaKeys) {
+  for (int it = 0; it < ntiles; ++it) {
+    next_tile<Stages>(it, ntiles, stage);
+    __syncthreads();  // tile `it` (and, the first time, sQ / sdO) is in shared memory
+    const int buf = Stages == 2 ? (it & 1) : 0;
+    const int64_t* skj = skj_buf[buf];
+    const bf16_t* sK = sKV + buf * kv_elems;
+    const bf16_t* sV = sK + kMmaKeys * L.sd;
+    const int64_t t0 = klo + static_cast<int64_t>(it) * kMmaKeys;
     const int n = static_cast<int>(min(static_cast<int64_t>(kMmaKeys), kend - t0));
-    __syncthreads();
-    if (tid < kMmaKeys) skj[tid] = tid < n ? row_index(P, false, bh, t0 + tid) : -1;
-    __syncthreads();
-    load_tile(sK, L.sd, kMmaKeys, skj, k + bh * P.nk * L.d, L.d, L.dpad, L.vec_qk);
-    load_tile(sV, L.sv, kMmaKeys, skj, v + bh * P.nk * L.dv, L.dv, L.dvpad, L.vec_v);
-    __syncthreads();
 
     float s[kMmaKeys / 8][4], dp[kMmaKeys / 8][4];
 #pragma unroll
@@ -385,7 +504,7 @@ __global__ void __launch_bounds__(kMmaThreads)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[nb][e] = dp[nb][e] = 0.0f;
 #pragma unroll
-    for (int ks = 0; ks < kMmaMaxKs; ++ks) {
+    for (int ks = 0; ks < kKs; ++ks) {
       if (ks >= nks) break;
       uint32_t a[4];
       load_a(a, sQ, L.sd, r0, ks * 16, g, t);
@@ -397,7 +516,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       }
     }
 #pragma unroll
-    for (int ks = 0; ks < kMmaMaxKs; ++ks) {  // dP = dO V^T
+    for (int ks = 0; ks < kKs; ++ks) {  // dP = dO V^T
       if (ks >= nksv) break;
       uint32_t a[4];
       load_a(a, sdO, L.sv, r0, ks * 16, g, t);
@@ -426,13 +545,14 @@ __global__ void __launch_bounds__(kMmaThreads)
       uint32_t a[4];
       c_to_a(a, s, kb);
 #pragma unroll
-      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      for (int nb = 0; nb < kNb; ++nb) {
         if (nb >= nbd) break;
         uint32_t b[2];
         load_b_trans(b, sK, L.sd, kb * 16, nb * 8, lane);
         mma_bf16(acc[nb], a, b);
       }
     }
+    __syncthreads();  // this buffer is read; the next stage may overwrite it
   }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
@@ -440,7 +560,7 @@ __global__ void __launch_bounds__(kMmaThreads)
     if (i < 0) continue;
     const int64_t row = bh * P.nq + i;
 #pragma unroll
-    for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+    for (int nb = 0; nb < kNb; ++nb) {
       if (nb >= nbd) break;
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
@@ -459,19 +579,21 @@ __global__ void __launch_bounds__(kMmaThreads)
 // dk and dv over one problem, one block per 64 keys: dv_j (+)= sum_i P_ij z_ij dO_i and
 // dk_j (+)= scale sum_i dS_ij q_i, queries staged 32 at a time. Dense: written to dk_bf/dv_bf;
 // cluster mode: added to the float32 workspaces dk32/dv32.
-__global__ void __launch_bounds__(kMmaThreads)
+template <int MaxHead, int Stages>
+__global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     mma_dkv_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
                    const bf16_t* __restrict__ v, const float* __restrict__ lse,
                    const float* __restrict__ D, const bf16_t* __restrict__ dout,
                    bf16_t* __restrict__ dk_bf, bf16_t* __restrict__ dv_bf, float* __restrict__ dk32,
                    float* __restrict__ dv32) {
+  constexpr int kNb = MaxHead / 8, kKs = MaxHead / 16;
   extern __shared__ __align__(16) unsigned char mma_smem[];
   bf16_t* sK = reinterpret_cast<bf16_t*>(mma_smem);
   bf16_t* sV = sK + kMmaRows * L.sd;
-  bf16_t* sQ = sV + kMmaRows * L.sv;
-  bf16_t* sdO = sQ + kMmaQueries * L.sd;
-  __shared__ int64_t skj[kMmaRows], sqi[kMmaQueries];
-  __shared__ float slse[kMmaQueries], sD[kMmaQueries];
+  bf16_t* sQdO = sV + kMmaRows * L.sv;  // Stages x (Q tile, dO tile)
+  const int qdo_elems = kMmaQueries * (L.sd + L.sv);
+  __shared__ int64_t skj[kMmaRows], sqi_buf[Stages][kMmaQueries];
+  __shared__ float slse_buf[Stages][kMmaQueries], sD_buf[Stages][kMmaQueries];
   const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int r0 = (tid >> 5) * 16;
   const int64_t bh = blockIdx.z;
@@ -494,25 +616,43 @@ __global__ void __launch_bounds__(kMmaThreads)
   int64_t qstart = qlo;
   if (!cluster_mode(P) && P.causal) qstart = max(qlo, k0 - (P.nk - P.nq));
 
-  float gk[kMmaMaxNb][4], gv[kMmaMaxNb][4];
+  float gk[kNb][4], gv[kNb][4];
 #pragma unroll
-  for (int nb = 0; nb < kMmaMaxNb; ++nb)
+  for (int nb = 0; nb < kNb; ++nb)
 #pragma unroll
     for (int e = 0; e < 4; ++e) gk[nb][e] = gv[nb][e] = 0.0f;
 
-  for (int64_t t0 = qstart; t0 < qhi; t0 += kMmaQueries) {
-    const int n = static_cast<int>(min(static_cast<int64_t>(kMmaQueries), qhi - t0));
-    __syncthreads();
+  const int ntiles = tile_count(qstart, qhi, kMmaQueries);
+  // query tile `tile` into buffer `buf`: indices, LSE and D, then the Q and dO rows
+  auto stage = [&](int tile, int buf) {
+    const int64_t t0 = qstart + static_cast<int64_t>(tile) * kMmaQueries;
     if (tid < kMmaQueries) {
-      const int64_t i = tid < n ? row_index(P, true, bh, t0 + tid) : -1;
-      sqi[tid] = i;
-      slse[tid] = i >= 0 && !query_is_padding(P, bh, i) ? lse[bh * P.nq + i] : -INFINITY;
-      sD[tid] = i >= 0 ? D[bh * P.nq + i] : 0.0f;
+      const int64_t i = t0 + tid < qhi ? row_index(P, true, bh, t0 + tid) : -1;
+      sqi_buf[buf][tid] = i;
+      slse_buf[buf][tid] = i >= 0 && !query_is_padding(P, bh, i) ? lse[bh * P.nq + i] : -INFINITY;
+      sD_buf[buf][tid] = i >= 0 ? D[bh * P.nq + i] : 0.0f;
     }
-    __syncthreads();
-    load_tile(sQ, L.sd, kMmaQueries, sqi, q + bh * P.nq * L.d, L.d, L.dpad, L.vec_qk);
-    load_tile(sdO, L.sv, kMmaQueries, sqi, dout + bh * P.nq * L.dv, L.dv, L.dvpad, L.vec_v);
-    __syncthreads();
+    __syncthreads();  // the indices are visible (no thread still reads this buffer)
+    bf16_t* sQ = sQdO + buf * qdo_elems;
+    load_rows<Stages>(sQ, L.sd, kMmaQueries, sqi_buf[buf], q + bh * P.nq * L.d, L.d, L.dpad,
+                      L.vec_qk);
+    load_rows<Stages>(sQ + kMmaQueries * L.sd, L.sv, kMmaQueries, sqi_buf[buf],
+                      dout + bh * P.nq * L.dv, L.dv, L.dvpad, L.vec_v);
+    cp_async_commit();
+  };
+  if (Stages == 2 && ntiles > 0) stage(0, 0);
+
+  for (int it = 0; it < ntiles; ++it) {
+    next_tile<Stages>(it, ntiles, stage);
+    __syncthreads();  // tile `it` (and, the first time, sK / sV) is in shared memory
+    const int buf = Stages == 2 ? (it & 1) : 0;
+    const int64_t* sqi = sqi_buf[buf];
+    const float* slse = slse_buf[buf];
+    const float* sD = sD_buf[buf];
+    const bf16_t* sQ = sQdO + buf * qdo_elems;
+    const bf16_t* sdO = sQ + kMmaQueries * L.sd;
+    const int64_t t0 = qstart + static_cast<int64_t>(it) * kMmaQueries;
+    const int n = static_cast<int>(min(static_cast<int64_t>(kMmaQueries), qhi - t0));
 
     float st[kMmaQueries / 8][4], dpt[kMmaQueries / 8][4];
 #pragma unroll
@@ -520,7 +660,7 @@ __global__ void __launch_bounds__(kMmaThreads)
 #pragma unroll
       for (int e = 0; e < 4; ++e) st[nb][e] = dpt[nb][e] = 0.0f;
 #pragma unroll
-    for (int ks = 0; ks < kMmaMaxKs; ++ks) {  // S^T = K Q^T
+    for (int ks = 0; ks < kKs; ++ks) {  // S^T = K Q^T
       if (ks >= nks) break;
       uint32_t a[4];
       load_a(a, sK, L.sd, r0, ks * 16, g, t);
@@ -532,7 +672,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       }
     }
 #pragma unroll
-    for (int ks = 0; ks < kMmaMaxKs; ++ks) {  // dP^T = V dO^T
+    for (int ks = 0; ks < kKs; ++ks) {  // dP^T = V dO^T
       if (ks >= nksv) break;
       uint32_t a[4];
       load_a(a, sV, L.sv, r0, ks * 16, g, t);
@@ -563,7 +703,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       uint32_t a[4];
       c_to_a(a, st, kb);  // dV += (P z)^T dO
 #pragma unroll
-      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      for (int nb = 0; nb < kNb; ++nb) {
         if (nb >= nbv) break;
         uint32_t b[2];
         load_b_trans(b, sdO, L.sv, kb * 16, nb * 8, lane);
@@ -571,13 +711,14 @@ __global__ void __launch_bounds__(kMmaThreads)
       }
       c_to_a(a, dpt, kb);  // dK += dS^T Q
 #pragma unroll
-      for (int nb = 0; nb < kMmaMaxNb; ++nb) {
+      for (int nb = 0; nb < kNb; ++nb) {
         if (nb >= nbd) break;
         uint32_t b[2];
         load_b_trans(b, sQ, L.sd, kb * 16, nb * 8, lane);
         mma_bf16(gk[nb], a, b);
       }
     }
+    __syncthreads();  // this buffer is read; the next stage may overwrite it
   }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
@@ -585,7 +726,7 @@ __global__ void __launch_bounds__(kMmaThreads)
     if (j < 0) continue;
     const int64_t row = bh * P.nk + j;
 #pragma unroll
-    for (int nb = 0; nb < kMmaMaxNb; ++nb)
+    for (int nb = 0; nb < kNb; ++nb)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int c = nb * 8 + 2 * t + e;

@@ -2,6 +2,7 @@
 // Nothing aborts: every case here would otherwise crash or silently compute garbage.
 #include <doctest/doctest.h>
 
+#include "core/ops_cuda_nn.h"
 #include "core_test_util.h"
 
 using namespace smyrf;
@@ -149,6 +150,19 @@ TEST_CASE("a CUDA device is refused clearly where there is none") {
   check_error([] { zeros({2}, TensorOptions().set_device(Device::cuda(0))); }, {"cuda:0"});
   check_error([] { zeros({2}).to(Device::cuda(0)); }, {"cuda:0"});
   CHECK(Device::cuda(1).str() == "cuda:1");
+}
+
+TEST_CASE("the CUDA attention pipeline depth accepts 1 and 2 only") {
+  // a host-side setting: validated with or without CUDA in the build or a GPU on the machine
+  const int before = cuda_ops::attention_pipeline_stages();
+  CHECK((before == 1 || before == 2));
+  check_error([] { cuda_ops::set_attention_pipeline_stages(3); },
+              {"[attention]", "pipeline stages 3", "use 1"});
+  check_error([] { cuda_ops::set_attention_pipeline_stages(0); }, {"[attention]", "stages 0"});
+  CHECK(cuda_ops::attention_pipeline_stages() == before);
+  cuda_ops::set_attention_pipeline_stages(1);
+  CHECK(cuda_ops::attention_pipeline_stages() == 1);
+  cuda_ops::set_attention_pipeline_stages(before);
 }
 
 TEST_CASE("cat and stack of mismatched shapes") {

@@ -1,5 +1,6 @@
 // Internal to the .cu files: strided index spaces, launch helpers and block reductions.
-// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check),
+// except pointwise_kernel's unrolled contiguous path (2026-11-29), compiled only.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -57,12 +58,30 @@ __device__ __forceinline__ void offsets_of(const Strided<N>& s, int64_t i, int64
   }
 }
 
-// Grid-stride loop over the index space; f(off) does one element.
+// Elements a thread keeps in flight on the contiguous path of pointwise_kernel.
+constexpr int kPointwiseUnroll = 4;
+
+// Grid-stride loop over the index space; f(off) does one element. Contiguous operands take
+// kPointwiseUnroll elements a step (each a grid stride apart, so every load stays coalesced)
+// through f.load(i) for all of them, then f.store(i, in): the loads are issued before the first
+// store, which a one-element loop cannot do when the output may alias an input (the compiler
+// must keep each store before the next element's loads). The remainder, and strided index
+// spaces, take the one-element loop.
 template <int N, typename F>
 __global__ void pointwise_kernel(Strided<N> s, F f) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < s.numel;
-       i += step) {
+  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (s.contiguous) {
+    constexpr int U = kPointwiseUnroll;
+    for (; i + (U - 1) * step < s.numel; i += U * step) {
+      typename F::In in[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) in[u] = f.load(i + u * step);
+#pragma unroll
+      for (int u = 0; u < U; ++u) f.store(i + u * step, in[u]);
+    }
+  }
+  for (; i < s.numel; i += step) {
     int64_t off[N];
     offsets_of(s, i, off);
     f(off);
@@ -73,7 +92,9 @@ template <int N, typename F>
 void launch_pointwise(const Strided<N>& s, const F& f) {
   if (s.numel == 0) return;
   constexpr int kThreads = 256;
-  pointwise_kernel<N, F><<<grid_for(s.numel, kThreads), kThreads, 0, stream()>>>(s, f);
+  // contiguous: a grid a quarter the size, so that each thread takes whole unrolled steps
+  const int64_t work = s.contiguous ? (s.numel + kPointwiseUnroll - 1) / kPointwiseUnroll : s.numel;
+  pointwise_kernel<N, F><<<grid_for(work, kThreads), kThreads, 0, stream()>>>(s, f);
   SMYRF_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,7 +1,9 @@
 // Elementwise kernels. One kernel per (family, dtype) with the op chosen by a switch on a value
 // that is uniform across the grid: the branch costs a few instructions per element of a
 // bandwidth-bound kernel, and it keeps the number of instantiations (and nvcc time) small.
-// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check).
+// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check). The
+// functors' load/store split for the unrolled contiguous path (2026-11-29) is compiled only: it
+// has not run on a GPU (tests/cuda/test_cuda_ops.cpp's contiguous case is written for it).
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -105,18 +107,25 @@ __device__ T unary_int(UnaryOp op, T x, double a, double b) {
   }
 }
 
+// The functors below do one element at per-operand offsets (operator()), and split into
+// load(i) / store(i, in) at one offset i shared by every operand for the contiguous path of
+// pointwise_kernel (device_utils.cuh), which loads several elements before storing any.
 template <typename T>
 struct UnaryF {
   UnaryOp op;
   double a, b;
   const T* x;
   T* y;
-  __device__ void operator()(const int64_t (&o)[2]) const {
+  using In = T;
+  __device__ T apply(T v) const {
     if constexpr (std::is_floating_point_v<T>)
-      y[o[1]] = unary_float<T>(op, x[o[0]], static_cast<T>(a), static_cast<T>(b));
+      return unary_float<T>(op, v, static_cast<T>(a), static_cast<T>(b));
     else
-      y[o[1]] = unary_int<T>(op, x[o[0]], a, b);
+      return unary_int<T>(op, v, a, b);
   }
+  __device__ void operator()(const int64_t (&o)[2]) const { y[o[1]] = apply(x[o[0]]); }
+  __device__ In load(int64_t i) const { return x[i]; }
+  __device__ void store(int64_t i, In v) const { y[i] = apply(v); }
 };
 
 template <typename T>
@@ -167,13 +176,21 @@ __device__ T apply_binary(BinaryOp op, T a, T b) {
 }
 
 template <typename T>
+struct Pair {
+  T u, v;
+};
+
+template <typename T>
 struct BinaryF {
   BinaryOp op;
   const T *a, *b;
   T* y;
+  using In = Pair<T>;
   __device__ void operator()(const int64_t (&o)[3]) const {
     y[o[2]] = apply_binary<T>(op, a[o[0]], b[o[1]]);
   }
+  __device__ In load(int64_t i) const { return {a[i], b[i]}; }
+  __device__ void store(int64_t i, In in) const { y[i] = apply_binary<T>(op, in.u, in.v); }
 };
 
 template <typename T>
@@ -181,8 +198,11 @@ struct CompareF {
   CompareOp op;
   const T *a, *b;
   bool* y;
-  __device__ void operator()(const int64_t (&o)[3]) const {
-    const T u = a[o[0]], v = b[o[1]];
+  using In = Pair<T>;
+  __device__ void operator()(const int64_t (&o)[3]) const { y[o[2]] = apply(a[o[0]], b[o[1]]); }
+  __device__ In load(int64_t i) const { return {a[i], b[i]}; }
+  __device__ void store(int64_t i, In in) const { y[i] = apply(in.u, in.v); }
+  __device__ bool apply(T u, T v) const {
     bool r = false;
     switch (op) {
       case CompareOp::Eq:
@@ -204,7 +224,7 @@ struct CompareF {
         r = u >= v;
         break;
     }
-    y[o[2]] = r;
+    return r;
   }
 };
 
@@ -213,21 +233,30 @@ struct WhereF {
   const bool* c;
   const T *a, *b;
   T* y;
+  using In = T;
   __device__ void operator()(const int64_t (&o)[4]) const { y[o[3]] = c[o[0]] ? a[o[1]] : b[o[2]]; }
+  __device__ In load(int64_t i) const { return c[i] ? a[i] : b[i]; }
+  __device__ void store(int64_t i, In v) const { y[i] = v; }
 };
 
 template <typename S, typename D>
 struct ConvertF {
   const S* x;
   D* y;
+  using In = S;
   __device__ void operator()(const int64_t (&o)[2]) const { y[o[1]] = static_cast<D>(x[o[0]]); }
+  __device__ In load(int64_t i) const { return x[i]; }
+  __device__ void store(int64_t i, In v) const { y[i] = static_cast<D>(v); }
 };
 
 template <typename T>
 struct FillF {
   T* y;
   T v;
+  using In = bool;  // nothing to load
   __device__ void operator()(const int64_t (&o)[1]) const { y[o[0]] = v; }
+  __device__ In load(int64_t) const { return true; }
+  __device__ void store(int64_t i, In) const { y[i] = v; }
 };
 }  // namespace
 

@@ -115,6 +115,42 @@ TEST_CASE("cuda: conversions between all dtypes, strided copies and fill") {
   CHECK(h.to_vector<float>() == ch.to_vector<float>());
 }
 
+TEST_CASE("cuda: contiguous elementwise ops (the unrolled path) at sizes around its steps") {
+  // pointwise_kernel takes contiguous operands four grid strides a step and leaves the rest to a
+  // one-element loop: sizes below one step, at and past block and unroll boundaries, and large
+  for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{255}, int64_t{1000}, int64_t{1025},
+                    int64_t{4 * 4096 + 3}, int64_t{(1 << 20) + 17}}) {
+    CAPTURE(n);
+    const Tensor x = rnd({n}, 12), y = rnd({n}, 13), pos = rnd({n}, 14, kFloat32, 0.05, 3);
+    for (UnaryKind kind : {UnaryKind::Neg, UnaryKind::Exp, UnaryKind::Log, UnaryKind::Gelu,
+                           UnaryKind::Relu, UnaryKind::MulScalar}) {
+      const Tensor& in = kind == UnaryKind::Log ? pos : x;
+      check_close(raw::unary(kind, cu(in), 0.7, 1.3), raw::unary(kind, in, 0.7, 1.3), 1e-5, 1e-6,
+                  "contiguous unary " + std::to_string(static_cast<int>(kind)));
+    }
+    for (DType dt : kAll) {
+      const Tensor a = raw::unary(UnaryKind::MulScalar, x.to(kFloat64), 9).to(dt);
+      const Tensor b = raw::unary(UnaryKind::MulScalar, y.to(kFloat64), 9).to(dt);
+      check_close(raw::binary(BinaryKind::Mul, cu(a), cu(b)), raw::binary(BinaryKind::Mul, a, b),
+                  tol(dt), tol(dt), std::string("contiguous mul ") + dtype_name(dt));
+      check_equal(raw::to_dtype(cu(a), kFloat64), raw::to_dtype(a, kFloat64), "contiguous convert");
+    }
+    const Tensor cond = raw::compare(CompareKind::Gt, x, y);
+    check_equal(raw::compare(CompareKind::Gt, cu(x), cu(y)), cond, "contiguous compare");
+    check_equal(raw::where(cu(cond), cu(x), cu(y)), raw::where(cond, x, y), "contiguous where");
+    Tensor g = cu(x).clone();
+    raw::binary_(BinaryKind::Add, g, cu(y));  // in place: the output is an input
+    Tensor c = x.clone();
+    raw::binary_(BinaryKind::Add, c, y);
+    check_equal(g, c, "contiguous in-place add");
+    Tensor f = zeros({n}, TensorOptions(kInt64).set_device(Device::cuda(0)));
+    raw::fill(f, 5);
+    Tensor cf = zeros({n}, TensorOptions(kInt64));
+    raw::fill(cf, 5);
+    check_equal(f, cf, "contiguous fill");
+  }
+}
+
 TEST_CASE("cuda: reductions over kept and reduced strided dims") {
   std::mt19937 gen(12);
   for (int trial = 0; trial < 12; ++trial) {

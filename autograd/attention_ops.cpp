@@ -42,14 +42,20 @@ Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v
                      "q is on " << q.device().str() << " but another input is on "
                                 << t->device().str() << " (" << s << ")",
                      "move q, k and v to one device");
-    SMYRF_CHECK_HINT(
-        !t->device().is_cuda() || t->dtype() == kFloat32, op,
-        "the CUDA kernels take float32, got " << dtype_name(t->dtype()) << " (" << s << ")",
-        "convert with .to(kFloat32), or run float64 on the CPU");
-    SMYRF_CHECK_HINT(
-        t->dtype() == kFloat32 || t->dtype() == kFloat64, op,
-        "inputs must be float32 or float64, got " << dtype_name(t->dtype()) << " (" << s << ")",
-        "convert with .to(kFloat32)");
+    if (t->device().is_cuda()) {
+      SMYRF_CHECK_HINT(t->dtype() == kFloat32 || t->dtype() == kBFloat16, op,
+                       "the CUDA kernels take float32 or bfloat16, got " << dtype_name(t->dtype())
+                                                                         << " (" << s << ")",
+                       "convert with .to(kFloat32) or .to(kBFloat16), or run float64 on the CPU");
+    } else {
+      SMYRF_CHECK_HINT(
+          t->dtype() == kFloat32 || t->dtype() == kFloat64, op,
+          "inputs must be float32 or float64, got " << dtype_name(t->dtype()) << " (" << s << ")",
+          (t->dtype() == kBFloat16
+               ? "bfloat16 attention runs on CUDA (tensor cores); on the CPU convert with "
+                 ".to(kFloat32)"
+               : "convert with .to(kFloat32)"));
+    }
   }
   SMYRF_CHECK_HINT(q.dtype() == k.dtype() && q.dtype() == v.dtype(), op,
                    "q, k and v have different dtypes: " << dtype_name(q.dtype()) << ", "
@@ -131,6 +137,10 @@ void call_kernel(const char* op, const std::string& shapes, F&& f) {
     throw Error(op, msg + " (" + shapes + ")", hint);
   }
 }
+
+// The per-query log-sum-exp is kept in q's dtype, except for bfloat16 (CUDA tensor-core
+// kernels), whose LSE is float32: a bfloat16 LSE would cost the backward 0.4% per probability.
+DType lse_dtype(DType q) { return q == kBFloat16 ? kFloat32 : q; }
 
 template <typename F>
 void dispatch(DType dt, F&& f) {
@@ -229,7 +239,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   const Tensor qc = raw::contiguous(q), kc_ = raw::contiguous(k), vc = raw::contiguous(v);
   const TensorOptions like_q = TensorOptions(q.dtype()).set_device(q.device());
   Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, like_q);
-  Tensor lse = empty({dm.B, dm.H, dm.nq}, like_q);
+  Tensor lse =
+      empty({dm.B, dm.H, dm.nq}, TensorOptions(lse_dtype(q.dtype())).set_device(q.device()));
   const kc::AttentionParams params = st->params();
   if (q.device().is_cuda())
     cuda_ops::attention_forward(params, qc, kc_, vc, bias, out, lse);
@@ -396,6 +407,11 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
     SMYRF_CHECK_HINT(
         dm.nq == dm.nk, op, "causal SMYRF needs Nq == Nk (" << shapes << ")",
         "causal mode is for self-attention; use attention() for causal cross-attention");
+    SMYRF_CHECK_HINT(q.dtype() != kBFloat16, op,
+                     "causal SMYRF runs the CPU kernels, which take float32 or float64, got "
+                     "bfloat16 ("
+                         << shapes << ")",
+                     "convert q, k and v with .to(kFloat32) for causal SMYRF");
   } else if (dm.nq > 0 || dm.nk > 0) {
     const int64_t cq = ceil_div(dm.nq, o.q_cluster_size), ck = ceil_div(dm.nk, o.k_cluster_size);
     SMYRF_CHECK_HINT(
@@ -438,7 +454,7 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   const Tensor qc = on_run(q), kc_ = on_run(k), vc = on_run(v);
   const TensorOptions like_q = TensorOptions(q.dtype()).set_device(run_on);
   Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, like_q);
-  Tensor lse = empty({dm.B, dm.H, dm.nq}, like_q);
+  Tensor lse = empty({dm.B, dm.H, dm.nq}, TensorOptions(lse_dtype(q.dtype())).set_device(run_on));
   const kc::SmyrfParams params = st->params();
   if (run_on.is_cuda()) {
     st->cuda_plan = cuda_ops::smyrf_make_plan(params, qc, kc_);

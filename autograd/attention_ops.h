@@ -1,7 +1,11 @@
-// Dense and SMYRF attention as differentiable ops: CPU (float32 and float64) and CUDA (float32;
-// kernels/cuda/attention.h, compiled but not yet run on a GPU). Causal SMYRF on CUDA tensors runs
-// the CPU kernels on host copies (its snapshot walk is sequential) and returns CUDA tensors; its
-// diagnostics then come back as CPU tensors.
+// Dense and SMYRF attention as differentiable ops: CPU (float32 and float64) and CUDA (float32 on
+// the CUDA-core kernels, bfloat16 on the tensor-core ones; kernels/cuda/attention.h). Causal SMYRF
+// on CUDA tensors runs the CPU kernels on host copies (its snapshot walk is sequential) and
+// returns CUDA tensors; its diagnostics then come back as CPU tensors. It takes float32 only there.
+// bfloat16 (CUDA only): out and the gradients are bfloat16, the saved LSE float32; the kernels
+// accumulate in float32 (about 1e-2 relative agreement with float32 on the rounded inputs, see
+// tests/cuda/test_cuda_attention_bf16.cpp). Status of the bfloat16 autograd path: written
+// 2026-11-29 and compiled; it has not run on a GPU (the raw bfloat16 ops it calls have).
 //
 // Shapes: q (B, H, Nq, d), k (B, H, Nk, d), v (B, H, Nk, dv) -> out (B, H, Nq, dv).
 // B = batch, H = heads. Nq != Nk is cross-attention. Inputs of any strides are accepted (copied to
@@ -19,7 +23,8 @@
 // gets zero gradient; nothing becomes NaN.
 //
 // Errors are smyrf::Error naming the op and the shapes, with a hint, for: undefined inputs, ranks
-// other than 4, inputs on different devices, non-float inputs (float64 on CUDA), mixed dtypes, q/k
+// other than 4, inputs on different devices, non-float inputs (float64 on CUDA, bfloat16 on the
+// CPU or for causal SMYRF), mixed dtypes, q/k
 // head sizes that differ, k/v lengths that differ, batch or heads that differ, masks of the wrong
 // shape or dtype, a bias of the wrong shape or one that requires grad, dropout outside [0, 1), and
 // (SMYRF) non-positive n_hashes or cluster sizes, query/key chunk counts that cannot pair

@@ -508,6 +508,8 @@ TEST_CASE("attention ops: malformed calls raise smyrf::Error with the op, shapes
   cases.push_back({dense(q.to(kFloat32), k, v), {"different dtypes", "float32", "float64"}});
   cases.push_back(
       {dense(q.to(kInt64), k.to(kInt64), v.to(kInt64)), {"float32 or float64", "int64"}});
+  cases.push_back({smyrf(q.to(kBFloat16), k.to(kBFloat16), v.to(kBFloat16), so),
+                   {"float32 or float64", "bfloat16", "runs on CUDA"}});
   {
     AttentionOptions o;
     o.key_padding_mask = ones({2, 15}, kBool);

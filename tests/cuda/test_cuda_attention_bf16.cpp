@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/attention_ops.h"
 #include "core/ops_cuda_nn.h"
 #include "cuda_test_util.h"
 #include "kernels/cpu/attention.h"
@@ -304,6 +305,74 @@ TEST_CASE("cuda bf16: SMYRF attention (tensor cores) matches the CPU float32 op"
     uint32_t seed = 500;
     for (const SmyrfCase& c : cases) run_smyrf(c, seed += 10);
   });
+}
+
+namespace {
+
+Tensor leaf(const Tensor& t) { return t.detach().clone().requires_grad_(); }
+
+// The autograd ops on bfloat16 CUDA tensors (cast from float32 leaves, so the casts carry the
+// gradients back) against the float32 CPU autograd ops on the same rounded values: out and the
+// three gradients, with check_bf16_close's tolerances.
+template <typename F>
+void compare_autograd_bf16(const Inputs& x, F op, const std::string& what) {
+  Tensor qc = leaf(x.q), kc = leaf(x.k), vc = leaf(x.v);
+  Tensor oc = op(qc, kc, vc);
+  sum(oc * x.up).backward();
+  Tensor qg = leaf(cu(x.q)), kg = leaf(cu(x.k)), vg = leaf(cu(x.v));
+  Tensor ob = op(qg.to(kBFloat16), kg.to(kBFloat16), vg.to(kBFloat16));
+  CHECK(ob.dtype() == kBFloat16);
+  CHECK(ob.device().is_cuda());
+  Tensor og = ob.to(kFloat32);
+  sum(og * cu(x.up)).backward();
+  auto ref = [](const Tensor& t) { return t.contiguous().to_vector<float>(); };
+  check_bf16_close(og, ref(oc), 0, what + ": out");
+  REQUIRE(qg.grad().defined());
+  check_bf16_close(qg.grad(), ref(qc.grad()), 0, what + ": dq");
+  check_bf16_close(kg.grad(), ref(kc.grad()), 0, what + ": dk");
+  check_bf16_close(vg.grad(), ref(vc.grad()), 0, what + ": dv");
+}
+
+}  // namespace
+
+TEST_CASE("cuda bf16: the autograd attention ops run bfloat16 CUDA tensors on the tensor cores") {
+  {
+    const Inputs x = make_inputs(2, 70, 70, 32, 32, 950);
+    const auto reshape4 = [](const Inputs& in) {  // (BH, N, d) -> (1, BH, N, d)
+      return Inputs{in.q.unsqueeze(0), in.k.unsqueeze(0), in.v.unsqueeze(0), in.up.unsqueeze(0)};
+    };
+    const Inputs x4 = reshape4(x);
+    compare_autograd_bf16(
+        x4, [](const Tensor& q, const Tensor& k, const Tensor& v) { return attention(q, k, v); },
+        "dense");
+    AttentionOptions causal;
+    causal.causal = true;
+    compare_autograd_bf16(
+        x4,
+        [&](const Tensor& q, const Tensor& k, const Tensor& v) {
+          return attention(q, k, v, causal);
+        },
+        "dense causal");
+  }
+  {
+    const Inputs x = make_inputs(2, 128, 128, 64, 64, 960);
+    const Inputs x4{x.q.unsqueeze(0), x.k.unsqueeze(0), x.v.unsqueeze(0), x.up.unsqueeze(0)};
+    SmyrfOptions o;
+    o.n_hashes = 2;
+    o.q_cluster_size = o.k_cluster_size = 32;
+    o.seed = 4242;  // both sides build the same clusters
+    compare_autograd_bf16(
+        x4,
+        [&](const Tensor& q, const Tensor& k, const Tensor& v) {
+          return smyrf_attention(q, k, v, o);
+        },
+        "smyrf (2, 32)");
+    // causal SMYRF runs the CPU kernels, which take no bfloat16: a clear error
+    SmyrfOptions c = o;
+    c.causal = true;
+    const Tensor qb = cu(x4.q).to(kBFloat16);
+    CHECK_THROWS_WITH_AS(smyrf_attention(qb, qb, qb, c), doctest::Contains("causal SMYRF"), Error);
+  }
 }
 
 TEST_CASE("cuda bf16: mixed dtypes and a bfloat16 LSE are refused with a hint") {

@@ -11,6 +11,7 @@
 #include "kernels/cpu/short_rows.h"
 #include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/softmax_avx2.h"
+#include "kernels/cpu/split_rows.h"
 #include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
@@ -39,6 +40,73 @@ void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
     double inv = 1.0 / s;
     for (int64_t i = 0; i < n; ++i) yr[i] = static_cast<T>(std::exp(xr[i] - m) * inv);
   }
+}
+
+// Whether float rows take split_row_parts (each row split between the threads) instead of
+// whole rows a thread: rows of at least kSplitRowMin floats when there are fewer than two a
+// thread (whole rows would leave threads idle or unbalanced). Measured (2 threads, 3 interleaved
+// rounds, medians, 2026-11-29): 1 x 16M softmax forward 14.3 -> 3.7 ms, log_softmax 12.8 -> 3.3,
+// backward 13.0 -> 5.5; 2 x 4M (one row a thread already) 2.86 -> 1.89, 2.98 -> 1.40, 3.00 ->
+// 1.96 (a row's half fits the core's caches between its two passes). Splitting every long row
+// (64 x 262144, 16 x 1M) measured even to 15% slower, so whole rows stay the rule there.
+constexpr int64_t kSplitRowMin = 1 << 17;
+bool split_rows_wanted(bool vec, int64_t rows, int64_t n) {
+  if (!vec || n < kSplitRowMin || omp_in_parallel()) return false;
+  const int nt = omp_get_max_threads();
+  return nt > 1 && rows < 2 * nt;
+}
+
+// A part's softmax statistics (softmax_part_stats_f32).
+struct PartStats {
+  float m;
+  double s;
+  bool ok;
+};
+
+void softmax_split_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log) {
+  split_row_parts<PartStats>(
+      rows, n,
+      [&](int64_t r, int64_t b, int64_t e) {
+        PartStats st{-std::numeric_limits<float>::infinity(), 0.0, true};
+        if (e > b) st.ok = avx2::softmax_part_stats_f32(x + r * n + b, e - b, &st.m, &st.s);
+        return st;
+      },
+      [&](int64_t r, int64_t b, int64_t e, const PartStats* all, int parts) {
+        bool ok = true;
+        float M = -std::numeric_limits<float>::infinity();
+        for (int p = 0; p < parts; ++p) {
+          ok = ok && all[p].ok;
+          M = all[p].m > M ? all[p].m : M;
+        }
+        if (e <= b) return;
+        float* yp = y + r * n + b;
+        if (!ok) return avx2::fill_row_f32(yp, e - b, std::numeric_limits<float>::quiet_NaN());
+        if (std::isinf(M) && M < 0)  // every entry -inf: softmax 0, log_softmax x (-inf)
+          return avx2::fill_row_f32(yp, e - b, log ? M : 0.f);
+        double S = 0;
+        for (int p = 0; p < parts; ++p)
+          if (all[p].s > 0) S += all[p].s * std::exp(static_cast<double>(all[p].m) - M);
+        avx2::softmax_part_write_f32(x + r * n + b, yp, e - b, log, M, S);
+      });
+}
+
+void softmax_split_rows_backward_f32(const float* y, const float* dy, float* dx, int64_t rows,
+                                     int64_t n, bool log, bool stream) {
+  split_row_parts<double>(
+      rows, n,
+      [&](int64_t r, int64_t b, int64_t e) {
+        return e > b
+                   ? avx2::softmax_backward_part_sum_f32(y + r * n + b, dy + r * n + b, e - b, log)
+                   : 0.0;
+      },
+      [&](int64_t r, int64_t b, int64_t e, const double* all, int parts) {
+        double s = 0;
+        for (int p = 0; p < parts; ++p) s += all[p];
+        if (e > b)
+          avx2::softmax_backward_part_write_f32(y + r * n + b, dy + r * n + b, dx + r * n + b,
+                                                e - b, log, s, stream);
+        if (stream && r + 1 == rows) streaming_store_fence();
+      });
 }
 
 // Whether rows of n floats take short_row_blocks, forward or backward (short_rows_avx2.h has
@@ -70,6 +138,9 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
           [&](int64_t r) { avx2::softmax_row_f32(x + r * n, y + r * n, n, log, nullptr); });
       return;
     }
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (split_rows_wanted(vec, rows, n)) return softmax_split_rows_f32(x, y, rows, n, log);
   }
   const int64_t ahead = avx2::prefetch_rows_ahead(n);
 #pragma omp parallel if (rows_parallel_ok(rows, n))
@@ -114,6 +185,8 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
           });
       return;
     }
+    if (split_rows_wanted(vec, rows, n))
+      return softmax_split_rows_backward_f32(y, dy, dx, rows, n, log, stream);
   }
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {

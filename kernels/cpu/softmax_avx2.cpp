@@ -463,34 +463,78 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float*
   }
 }
 
-void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log,
-                              bool stream) {
+double softmax_backward_part_sum_f32(const float* y, const float* dy, int64_t n, bool log) {
   const __m256 zero = _mm256_setzero_ps();
-  if (log) {
-    const double s = row_sum(n, [&](int64_t j, bool tail) {
+  if (log)
+    return row_sum(n, [&](int64_t j, bool tail) {
       return tail ? load_tail(dy + j, n - j, zero) : _mm256_loadu_ps(dy + j);
     });
-    const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
+  // The first pass reads y and dy from memory with the hardware prefetchers alone: prefetching
+  // kAhead ahead in software (which the Xeon liked) made the backward 10-25% slower on the EPYC
+  // (see the top of this file).
+  return row_sum(n, [&](int64_t j, bool tail) {
+    if (tail) return _mm256_mul_ps(load_tail(dy + j, n - j, zero), load_tail(y + j, n - j, zero));
+    return _mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j));
+  });
+}
+
+void softmax_backward_part_write_f32(const float* y, const float* dy, float* dx, int64_t n,
+                                     bool log, double s, bool stream) {
+  const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
+  if (log)
     return write_row_from_end(dx, n, stream, [&](int64_t i, bool tail) {
       const __m256i k = tail_mask(n - i);
       const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
       const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
       return _mm256_fnmadd_ps(exp_ps(yv), sv, gv);
     });
-  }
-  // The first pass reads y and dy from memory with the hardware prefetchers alone: prefetching
-  // kAhead ahead in software (which the Xeon liked) made the backward 10-25% slower on the EPYC
-  // (see the top of this file).
-  const double s = row_sum(n, [&](int64_t j, bool tail) {
-    if (tail) return _mm256_mul_ps(load_tail(dy + j, n - j, zero), load_tail(y + j, n - j, zero));
-    return _mm256_mul_ps(_mm256_loadu_ps(dy + j), _mm256_loadu_ps(y + j));
-  });
-  const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
   write_row_from_end(dx, n, stream, [&](int64_t i, bool tail) {
     const __m256i k = tail_mask(n - i);
     const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
     const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
     return _mm256_mul_ps(yv, _mm256_sub_ps(gv, sv));
+  });
+}
+
+void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log,
+                              bool stream) {
+  softmax_backward_part_write_f32(y, dy, dx, n, log, softmax_backward_part_sum_f32(y, dy, n, log),
+                                  stream);
+}
+
+bool softmax_part_stats_f32(const float* x, int64_t n, float* m, double* s) {
+  float g;
+  double Sg;
+  PendingScale<false>* none = nullptr;
+  if (exp_sum_about_guess<false>(x, nullptr, n, none, &g, &Sg)) {
+    *m = g;
+    *s = Sg;
+    return true;
+  }
+  // edge parts: the max first (NaN if any NaN), then the sum about it
+  const float mx = maxmin_f32(x, n, true);
+  if (std::isnan(mx) || mx == kInf) return false;
+  *m = mx;
+  *s = 0;
+  if (mx == -kInf) return true;
+  RowPrefetch pf(nullptr, 0);
+  *s = exp_sum(x, n, mx, pf);
+  return true;
+}
+
+void softmax_part_write_f32(const float* x, float* y, int64_t n, bool log, float M, double S) {
+  if (log) {
+    const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
+    return write_row(y, n, false, [&](int64_t i, bool tail) {
+      const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
+      return _mm256_sub_ps(v, l);
+    });
+  }
+  // x - M may reach kSpread above 0 when M is a part's guess, within exp_row_ps's range
+  const __m256 mv = _mm256_set1_ps(M), f = _mm256_set1_ps(static_cast<float>(1.0 / S));
+  write_row(y, n, false, [&](int64_t i, bool tail) {
+    const __m256 v = tail ? load_tail(x + i, n - i, neg_inf()) : _mm256_loadu_ps(x + i);
+    return _mm256_mul_ps(exp_row_ps(_mm256_sub_ps(v, mv)), f);
   });
 }
 

@@ -45,6 +45,23 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
 // target's entry in double; t outside [0, C) for none).
 void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double lse, double g,
                                     double off, int64_t t, float dt);
+// Parts of one row for rows split between threads (softmax.cpp, split_row_parts), with the
+// row kernels' semantics once the parts are combined:
+//   softmax_part_stats_f32  s = sum exp(x - m) over the part about some m (a guess up to 64
+//     below the part's max, or the max itself); m = -inf and s = 0 when every entry is -inf;
+//     false when the part holds a NaN or +inf (the whole row is NaN).
+//   softmax_part_write_f32  y = exp(x - M) / S, or x - (M + log S) for log_softmax, given the
+//     whole row's M (the largest part m) and S (the parts' s rescaled to M). Recomputes the exps
+//     instead of keeping them: a part is only split off when the row is too long to keep in
+//     cache.
+//   softmax_backward_part_sum_f32 / _write_f32  the backward's row sum (sum y dy, or sum dy for
+//     log_softmax) over a part, and the write given the whole row's sum; softmax_row_backward_f32
+//     is the two over one whole row.
+bool softmax_part_stats_f32(const float* x, int64_t n, float* m, double* s);
+void softmax_part_write_f32(const float* x, float* y, int64_t n, bool log, float M, double S);
+double softmax_backward_part_sum_f32(const float* y, const float* dy, int64_t n, bool log);
+void softmax_backward_part_write_f32(const float* y, const float* dy, float* dx, int64_t n,
+                                     bool log, double s, bool stream);
 // y[i] = v for the n entries of a row (an ignored cross-entropy row's zeros).
 void fill_row_f32(float* y, int64_t n, float v);
 }  // namespace smyrf::kernels::cpu::avx2

@@ -4,6 +4,7 @@
 // stream, the longer forward and cross-entropy rows write with plain stores at any size), with
 // unaligned rows, rows shorter than a vector, rows longer than a chunk and edge values.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -104,6 +105,51 @@ TEST_CASE("softmax / log_softmax rows on outputs of 16 MiB and more: AVX2 vs sca
       CHECK(dv.guard(N) == 0.f);
     }
   }
+}
+
+TEST_CASE("softmax / log_softmax rows split between threads: AVX2 vs scalar, edges in one part") {
+  if (!cpu_has_avx2_fma()) return;
+  // rows of >= 2^17 floats, fewer than two a thread: each row is split into one part per thread
+  // (kernels/cpu/split_rows.h) whose statistics combine after a barrier. Edge values sit in one
+  // part only, so a part's NaN, +inf, all -inf run or late outlier must reach every part's write
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3, 4}) {
+    omp_set_num_threads(threads);
+    for (int64_t n : {int64_t{1} << 17, (int64_t{1} << 20) + 3}) {
+      const int64_t rows = 6;  // split when rows < 2 x threads: every count here but 2 splits
+      CAPTURE(threads);
+      CAPTURE(n);
+      const int64_t N = rows * n;
+      auto v = randn(static_cast<size_t>(N), static_cast<uint32_t>(n + threads), 4.f);
+      float* row0 = v.data();
+      for (int64_t i = 0; i < 20000; ++i) row0[i] = -kInf;       // part 0's guess is not finite
+      row0[n - 1] = 200.f;                                       // the last part's late outlier
+      v[1 * n + n - 3] = kNaN;                                   // a NaN in the last part only
+      for (int64_t i = 0; i < n / 2; ++i) v[2 * n + i] = -kInf;  // the first half all -inf
+      v[3 * n + 5] = kInf;                                       // +inf in the first part
+      for (int64_t i = 0; i < n; ++i) v[4 * n + i] = -kInf;      // the whole row -inf
+      for (int64_t i = n / 2; i < n; ++i) v[5 * n + i] += 60.f;  // parts with distant maxima
+      Buf x(N), yr(N), yv(N), dy(N), dr(N), dv(N);
+      std::copy(v.begin(), v.end(), x.p);
+      auto g = randn(N, 11, 1.f);
+      std::copy(g.begin(), g.end(), dy.p);
+      for (bool log : {false, true}) {
+        CAPTURE(log);
+        both([&](bool vec) { softmax_rows<float>(x.p, vec ? yv.p : yr.p, rows, n, log); });
+        check_close(yv.p, yr.p, N, log ? 1e-6 : 3e-6, log ? 1e-5 : 1e-12, "split softmax fwd");
+        CHECK(yv.guard(N) == 0.f);
+        both([&](bool vec) {
+          softmax_rows_backward<float>(yr.p, dy.p, vec ? dv.p : dr.p, rows, n, log);
+        });
+        for (int64_t r = 0; r < rows; ++r)
+          if (r != 1 && r != 3)  // NaN rows: NaN in both (the forward check covers them)
+            check_close(dv.p + r * n, dr.p + r * n, n, 2e-5, 1e-6 * std::sqrt(double(n)),
+                        "split softmax bwd");
+        CHECK(dv.guard(N) == 0.f);
+      }
+    }
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST_CASE("softmax rows: one exp per element keeps the sum at 1 on long rows") {

@@ -1,0 +1,60 @@
+// Rows split between the threads of one parallel region, for row ops whose rows are too few to
+// give every thread whole rows (one row of 16M floats ran softmax on one core) or too long for
+// one core's cache: every thread takes one contiguous part of each row, computes a statistic of
+// its part, and after one barrier combines all threads' statistics in thread order (so every
+// thread gets the same bits) and finishes its part with the combined value.
+//
+// Part boundaries fall on multiples of 16 elements (64 bytes of floats), so no two threads write
+// one cache line. The statistic slots are one 64-byte line per thread in two sets used by row
+// parity: a thread can run at most one row ahead of the slowest (it waits at the next row's
+// barrier), so the set it writes is never one another thread still reads. One barrier a row.
+//
+// Results depend on the thread count (the parts' statistics are combined in another order than
+// one thread's sum), as every multi-threaded reduction here; with a fixed count they are the
+// same from run to run.
+#pragma once
+#include <omp.h>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cpu/thread_partials.h"
+
+namespace smyrf::kernels::cpu {
+
+// Part [*b, *e) of a row of n elements for thread t of nt.
+inline void split_row_part(int64_t n, int t, int nt, int64_t* b, int64_t* e) {
+  *b = n * t / nt / 16 * 16;
+  *e = t + 1 == nt ? n : n * (t + 1) / nt / 16 * 16;
+}
+
+// part_stat(r, b, e) -> Stat for thread's part [b, e) of row r (possibly empty);
+// finish(r, b, e, stats, nt): stats[0..nt) are every part's statistic in thread order.
+// Stat must be trivially copyable and at most 64 bytes. Runs on one thread (in order) when the
+// region gets only one.
+template <typename Stat, typename PartStat, typename Finish>
+void split_row_parts(int64_t rows, int64_t n, PartStat&& part_stat, Finish&& finish) {
+  static_assert(std::is_trivially_copyable_v<Stat> && sizeof(Stat) <= 64,
+                "a part's statistic must fit its cache line");
+  const int max_threads = omp_get_max_threads();
+  ThreadPartials<unsigned char> slots(2 * max_threads, 64);
+#pragma omp parallel num_threads(max_threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t b, e;
+    split_row_part(n, t, nt, &b, &e);
+    std::vector<Stat> all(static_cast<size_t>(nt));
+    for (int64_t r = 0; r < rows; ++r) {
+      const int set = static_cast<int>(r & 1) * nt;
+      const Stat mine = part_stat(r, b, e);
+      std::memcpy(slots.row(set + t), &mine, sizeof(Stat));
+#pragma omp barrier
+      for (int p = 0; p < nt; ++p) std::memcpy(&all[p], slots.row(set + p), sizeof(Stat));
+      finish(r, b, e, static_cast<const Stat*>(all.data()), nt);
+    }
+  }
+}
+
+}  // namespace smyrf::kernels::cpu

@@ -13,6 +13,7 @@
 #include "kernels/cpu/norm_avx2.h"
 #include "kernels/cpu/short_rows.h"
 #include "kernels/cpu/short_rows_avx2.h"
+#include "kernels/cpu/split_rows.h"
 #include "kernels/cpu/streaming_store.h"
 #include "kernels/cpu/thread_partials.h"
 
@@ -46,6 +47,82 @@ void layernorm_short_rows(const float* x, const float* w, const float* b, float*
     if (stream) streaming_store_fence();
   }
 }
+
+// A part's forward moments: count, mean and sum of squared deviations (n var).
+struct PartMoments {
+  double count, mean, m2;
+};
+
+// layernorm_rows with each row split between the threads (kernels/cpu/split_rows.h): the parts'
+// moments combine as in Chan et al.'s parallel variance (mean = sum n_p mean_p / n, m2 = sum
+// m2_p + n_p (mean_p - mean)^2), exact enough in double.
+void layernorm_split_rows_f32(const float* x, const float* w, const float* b, float* y, float* mean,
+                              float* rstd, int64_t rows, int64_t n, double eps, bool stream) {
+  split_row_parts<PartMoments>(
+      rows, n,
+      [&](int64_t r, int64_t pb, int64_t pe) {
+        PartMoments pm{0, 0, 0};
+        if (pe > pb) {
+          double mu, var;
+          avx2::row_moments_f32(x + r * n + pb, pe - pb, &mu, &var);
+          pm = {static_cast<double>(pe - pb), mu, var * static_cast<double>(pe - pb)};
+        }
+        return pm;
+      },
+      [&](int64_t r, int64_t pb, int64_t pe, const PartMoments* all, int parts) {
+        double mu = 0, m2 = 0;
+        for (int p = 0; p < parts; ++p) mu += all[p].count * all[p].mean;
+        mu /= static_cast<double>(n);
+        for (int p = 0; p < parts; ++p)
+          m2 += all[p].m2 + all[p].count * (all[p].mean - mu) * (all[p].mean - mu);
+        const double rs = 1.0 / std::sqrt(m2 / static_cast<double>(n) + eps);
+        if (pe > pb)
+          avx2::layernorm_part_write_f32(x + r * n + pb, w ? w + pb : nullptr, b ? b + pb : nullptr,
+                                         y + r * n + pb, pe - pb, mu, rs, stream);
+        if (pb == 0) {
+          mean[r] = static_cast<float>(mu);
+          rstd[r] = static_cast<float>(rs);
+        }
+        if (stream && r + 1 == rows) streaming_store_fence();
+      });
+}
+
+// A part's backward sums: sum(dy w) and sum(dy w xhat).
+struct PartGradSums {
+  double sg, sgx;
+};
+
+// layernorm_rows_backward with each row split between the threads: every thread owns its part's
+// columns of dw / db over all rows (zeroed at the first row, accumulated in float row by row, in
+// row order: fewer than two rows a thread, so a handful of terms), the row sums combine after
+// the barrier.
+void layernorm_split_rows_backward_f32(const float* dy, const float* x, const float* mean,
+                                       const float* rstd, const float* w, float* dx, float* dw,
+                                       float* db, int64_t rows, int64_t n, bool stream) {
+  split_row_parts<PartGradSums>(
+      rows, n,
+      [&](int64_t r, int64_t pb, int64_t pe) {
+        PartGradSums s{0, 0};
+        if (pe <= pb) return s;
+        if (r == 0) {
+          if (dw) std::fill(dw + pb, dw + pe, 0.f);
+          if (db) std::fill(db + pb, db + pe, 0.f);
+        }
+        avx2::layernorm_backward_part_sums_f32(dy + r * n + pb, x + r * n + pb, mean[r], rstd[r],
+                                               w ? w + pb : nullptr, dw ? dw + pb : nullptr,
+                                               db ? db + pb : nullptr, pe - pb, &s.sg, &s.sgx);
+        return s;
+      },
+      [&](int64_t r, int64_t pb, int64_t pe, const PartGradSums* all, int parts) {
+        double sg = 0, sgx = 0;
+        for (int p = 0; p < parts; ++p) sg += all[p].sg, sgx += all[p].sgx;
+        if (pe > pb)
+          avx2::layernorm_backward_part_write_f32(dy + r * n + pb, x + r * n + pb, mean[r], rstd[r],
+                                                  w ? w + pb : nullptr, dx + r * n + pb, pe - pb, n,
+                                                  sg, sgx, stream);
+        if (stream && r + 1 == rows) streaming_store_fence();
+      });
+}
 }  // namespace
 
 template <typename T>
@@ -60,6 +137,8 @@ void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, 
       layernorm_short_rows(x, w, b, y, mean, rstd, rows, n, eps, stream);
       return;
     }
+    if (vec && split_rows_wanted(rows, n))
+      return layernorm_split_rows_f32(x, w, b, y, mean, rstd, rows, n, eps, stream);
   }
 #pragma omp parallel if (rows_parallel_ok(rows, n))
   {
@@ -124,6 +203,18 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   // dx streams out when large: dy and x read plus dx written, 12 bytes per element instead of 16
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+  if constexpr (std::is_same_v<T, float>) {
+    // Rows of kSplitRowMin floats or more, any number of them, are split between the threads,
+    // which own dw / db by columns: the per-thread n-long partials below (zeroed double and
+    // float rows, 24 bytes a column a thread) page-faulted on every call at these widths. One
+    // row of 16M floats took 1.8-2.0 s (one thread), 2 x 4M 546 ms, 3 x 1M 134 ms, 16 x 1M 140-
+    // 176 ms; split: 12.6, 5.5, 1.4 and 6.6 ms (64 x 262144 8.3 -> 7.0 ms; 3 interleaved
+    // rounds, 2026-11-29). Splitting from 2^14 or 2^16 columns on made 1024 x 16384 and
+    // 256 x 65536 10-80% slower (a barrier a row, and rows that fit the cache anyway).
+    if (vec && (split_rows_wanted(rows, n) ||
+                (n >= kSplitRowMin && omp_get_max_threads() > 1 && !omp_in_parallel())))
+      return layernorm_split_rows_backward_f32(dy, x, mean, rstd, w, dx, dw, db, rows, n, stream);
+  }
   // per-thread partial sums for dw/db, reduced in a fixed order so results are deterministic
   // (each thread's on cache lines of its own: kernels/cpu/thread_partials.h)
   ThreadPartials<double> pw(nt, dw ? n : 0), pb(nt, db ? n : 0);

@@ -62,11 +62,35 @@ inline void write_row(float* y, int64_t n, bool stream, F f, G every32) {
 
 inline double widen_sum(__m256 v) { return hsum_pd(add_widened(_mm256_setzero_pd(), v)); }
 
-// The backward of K consecutive rows (norm_avx2.h: layernorm_rows_backward_f32).
+// Pass 2 of the backward over `len` entries of a row of full length n, from cache:
+//   dx = rstd (g - sg/n - xhat sgx/n) = (rstd w) dy - C (x - hi) + (C lo - rstd sg/n),
+//   C = rstd^2 sgx/n, with the mean as float hi + lo as in pass 1.
+template <typename G>
+void write_dx(const float* gr, const float* xr, double mean, double rstd, const float* w, float* dx,
+              int64_t len, int64_t n, double sg, double sgx, bool stream, G every32) {
+  const float hi = static_cast<float>(mean);
+  const double lo = mean - hi;
+  const double C = rstd * rstd * (sgx / n);
+  const __m256 cv = _mm256_set1_ps(static_cast<float>(C));
+  const __m256 kv = _mm256_set1_ps(static_cast<float>(C * lo - rstd * (sg / n)));
+  const __m256 m = _mm256_set1_ps(hi), r = _mm256_set1_ps(static_cast<float>(rstd));
+  write_row(
+      dx, len, stream,
+      [&](int64_t i, __m256i k, bool tail) {
+        const __m256 t = _mm256_fnmadd_ps(cv, _mm256_sub_ps(ld(xr, i, k, tail), m), kv);
+        const __m256 rw = w ? _mm256_mul_ps(r, ld(w, i, k, tail)) : r;
+        return _mm256_fmadd_ps(rw, ld(gr, i, k, tail), t);
+      },
+      every32);
+}
+
+// The backward of K consecutive rows (norm_avx2.h: layernorm_rows_backward_f32); with write
+// false, pass 1 only over one row's part (n its length): sg and sgx go to sums_out.
 template <int K>
 void backward_rows(const float* dy, const float* x, const double* mean, const double* rstd,
                    const float* w, float* dx, float* tw, float* tb, int64_t n, const float* next_dy,
-                   const float* next_x, bool stream) {
+                   const float* next_x, bool stream, bool write = true,
+                   double* sums_out = nullptr) {
   // the next K rows of each input, n / 16 lines per row: spread over pass 1 (one step per
   // 32 / K elements of the row block) and pass 2 (one step per 32 elements of each row)
   RowPrefetch pf_dy(next_dy, K * n), pf_x(next_x, K * n);
@@ -128,24 +152,13 @@ void backward_rows(const float* dy, const float* x, const double* mean, const do
       sgx[j] += widen_sum(_mm256_add_ps(agx0[j], agx1[j]));
     }
   }
-  // pass 2, from cache: dx = rstd (g - sg/n - xhat sgx/n)
-  //                        = (rstd w) dy - C (x - hi) + (C lo - rstd sg/n),  C = rstd^2 sgx/n
-  for (int j = 0; j < K; ++j) {
-    const double C = rstd[j] * rstd[j] * (sgx[j] / n);
-    const __m256 cv = _mm256_set1_ps(static_cast<float>(C));
-    const __m256 kv = _mm256_set1_ps(static_cast<float>(C * lo[j] - rstd[j] * (sg[j] / n)));
-    const float* gr = dy + j * n;
-    const float* xr = x + j * n;
-    const __m256 m = mv[j], r = rv[j];
-    write_row(
-        dx + j * n, n, stream,
-        [&](int64_t i, __m256i k, bool tail) {
-          const __m256 t = _mm256_fnmadd_ps(cv, _mm256_sub_ps(ld(xr, i, k, tail), m), kv);
-          const __m256 rw = w ? _mm256_mul_ps(r, ld(w, i, k, tail)) : r;
-          return _mm256_fmadd_ps(rw, ld(gr, i, k, tail), t);
-        },
-        [&] { pf_dy.step(), pf_x.step(); });
+  if (!write) {  // a part of a split row (norm.cpp): the caller combines the parts' sums
+    for (int j = 0; j < K; ++j) sums_out[2 * j] = sg[j], sums_out[2 * j + 1] = sgx[j];
+    return;
   }
+  for (int j = 0; j < K; ++j)
+    write_dx(dy + j * n, x + j * n, mean[j], rstd[j], w, dx + j * n, n, n, sg[j], sgx[j], stream,
+             [&] { pf_dy.step(), pf_x.step(); });
 }
 
 // The fused first pass of the forward: sum of d = x - shift and of d^2 over the row (float
@@ -216,16 +229,15 @@ void row_moments_f32(const float* x, int64_t n, double* mean, double* var) {
   moments(x, n, none, mean, var);
 }
 
-void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
-                       double eps, double* mean, double* rstd, const float* next, bool stream) {
-  RowPrefetch pf(next, n);  // half the next row in the first pass, the rest in the write pass
-  double mu, v;
-  moments(x, n, pf, &mu, &v);
+namespace {
+// y = xhat w + b over n entries given the row's mean and rstd.
+template <typename G>
+void write_y(const float* x, const float* w, const float* b, float* y, int64_t n, double mu,
+             double rs, bool stream, G every32) {
   // mean as float hi + lo: x - hi is exact for x near the mean, so rows with a large mean do
   // not lose the ~ulp(mean) that a float mean alone would cost every xhat
   const float mu_hi = static_cast<float>(mu);
   const double mu_lo = mu - mu_hi;
-  const double rs = 1.0 / std::sqrt(v + eps);
   // xhat = (x - hi) rstd - lo rstd: one sub and one fma per vector
   const __m256 mv = _mm256_set1_ps(mu_hi);
   const __m256 rv = _mm256_set1_ps(static_cast<float>(rs));
@@ -239,9 +251,40 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
                                  b ? ld(b, i, k, tail) : _mm256_setzero_ps());
         return b ? _mm256_add_ps(xh, ld(b, i, k, tail)) : xh;
       },
-      [&] { pf.step(); });
+      every32);
+}
+}  // namespace
+
+void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
+                       double eps, double* mean, double* rstd, const float* next, bool stream) {
+  RowPrefetch pf(next, n);  // half the next row in the first pass, the rest in the write pass
+  double mu, v;
+  moments(x, n, pf, &mu, &v);
+  const double rs = 1.0 / std::sqrt(v + eps);
+  write_y(x, w, b, y, n, mu, rs, stream, [&] { pf.step(); });
   *mean = mu;
   *rstd = rs;
+}
+
+void layernorm_part_write_f32(const float* x, const float* w, const float* b, float* y, int64_t len,
+                              double mean, double rstd, bool stream) {
+  write_y(x, w, b, y, len, mean, rstd, stream, [] {});
+}
+
+void layernorm_backward_part_sums_f32(const float* dy, const float* x, double mean, double rstd,
+                                      const float* w, float* tw, float* tb, int64_t len, double* sg,
+                                      double* sgx) {
+  double sums[2];
+  backward_rows<1>(dy, x, &mean, &rstd, w, nullptr, tw, tb, len, nullptr, nullptr, false, false,
+                   sums);
+  *sg = sums[0];
+  *sgx = sums[1];
+}
+
+void layernorm_backward_part_write_f32(const float* dy, const float* x, double mean, double rstd,
+                                       const float* w, float* dx, int64_t len, int64_t n, double sg,
+                                       double sgx, bool stream) {
+  write_dx(dy, x, mean, rstd, w, dx, len, n, sg, sgx, stream, [] {});
 }
 
 void layernorm_rows_backward_f32(const float* dy, const float* x, const double* mean,

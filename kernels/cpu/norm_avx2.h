@@ -26,4 +26,22 @@ void layernorm_rows_backward_f32(const float* dy, const float* x, const double* 
                                  const double* rstd, int k, const float* w, float* dx, float* tw,
                                  float* tb, int64_t n, const float* next_dy, const float* next_x,
                                  bool stream);
+
+// Parts of one row for rows split between threads (norm.cpp, split_row_parts); w, b, tw, tb
+// point at the part's columns. The forward's moments of a part are row_moments_f32's.
+//   layernorm_part_write_f32           y = xhat w + b over len entries, given the whole row's
+//                                      mean and rstd.
+//   layernorm_backward_part_sums_f32   the backward's pass 1 over a part: *sg = sum(dy w),
+//                                      *sgx = sum(dy w xhat), and dy xhat / dy added to tw / tb
+//                                      (either may be null).
+//   layernorm_backward_part_write_f32  dx over len entries of a row of full length n, given the
+//                                      whole row's sums.
+void layernorm_part_write_f32(const float* x, const float* w, const float* b, float* y, int64_t len,
+                              double mean, double rstd, bool stream);
+void layernorm_backward_part_sums_f32(const float* dy, const float* x, double mean, double rstd,
+                                      const float* w, float* tw, float* tb, int64_t len, double* sg,
+                                      double* sgx);
+void layernorm_backward_part_write_f32(const float* dy, const float* x, double mean, double rstd,
+                                       const float* w, float* dx, int64_t len, int64_t n, double sg,
+                                       double sgx, bool stream);
 }  // namespace smyrf::kernels::cpu::avx2

@@ -42,20 +42,6 @@ void softmax_row_ref(const T* xr, T* yr, int64_t n, bool log) {
   }
 }
 
-// Whether float rows take split_row_parts (each row split between the threads) instead of
-// whole rows a thread: rows of at least kSplitRowMin floats when there are fewer than two a
-// thread (whole rows would leave threads idle or unbalanced). Measured (2 threads, 3 interleaved
-// rounds, medians, 2026-11-29): 1 x 16M softmax forward 14.3 -> 3.7 ms, log_softmax 12.8 -> 3.3,
-// backward 13.0 -> 5.5; 2 x 4M (one row a thread already) 2.86 -> 1.89, 2.98 -> 1.40, 3.00 ->
-// 1.96 (a row's half fits the core's caches between its two passes). Splitting every long row
-// (64 x 262144, 16 x 1M) measured even to 15% slower, so whole rows stay the rule there.
-constexpr int64_t kSplitRowMin = 1 << 17;
-bool split_rows_wanted(bool vec, int64_t rows, int64_t n) {
-  if (!vec || n < kSplitRowMin || omp_in_parallel()) return false;
-  const int nt = omp_get_max_threads();
-  return nt > 1 && rows < 2 * nt;
-}
-
 // A part's softmax statistics (softmax_part_stats_f32).
 struct PartStats {
   float m;
@@ -140,7 +126,7 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
     }
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (split_rows_wanted(vec, rows, n)) return softmax_split_rows_f32(x, y, rows, n, log);
+    if (vec && split_rows_wanted(rows, n)) return softmax_split_rows_f32(x, y, rows, n, log);
   }
   const int64_t ahead = avx2::prefetch_rows_ahead(n);
 #pragma omp parallel if (rows_parallel_ok(rows, n))
@@ -185,7 +171,7 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
           });
       return;
     }
-    if (split_rows_wanted(vec, rows, n))
+    if (vec && split_rows_wanted(rows, n))
       return softmax_split_rows_backward_f32(y, dy, dx, rows, n, log, stream);
   }
 #pragma omp parallel if (rows_parallel_ok(rows, n))

@@ -24,6 +24,20 @@
 
 namespace smyrf::kernels::cpu {
 
+// Whether rows take split_row_parts instead of whole rows a thread: rows of at least
+// kSplitRowMin elements when there are fewer than two a thread (whole rows would leave threads
+// idle or unbalanced), outside any parallel region. Measured on softmax (2 threads, 3
+// interleaved rounds, medians, 2026-11-29): 1 x 16M forward 14.3 -> 3.7 ms, log_softmax 12.8 ->
+// 3.3, backward 13.0 -> 5.5; 2 x 4M (one row a thread already) 2.86 -> 1.89, 2.98 -> 1.40,
+// 3.00 -> 1.96 (a row's half fits the core's caches between its two passes). Splitting every
+// long row (64 x 262144, 16 x 1M) measured even to 15% slower, so whole rows stay the rule there.
+constexpr int64_t kSplitRowMin = 1 << 17;
+inline bool split_rows_wanted(int64_t rows, int64_t n) {
+  if (n < kSplitRowMin || omp_in_parallel()) return false;
+  const int nt = omp_get_max_threads();
+  return nt > 1 && rows < 2 * nt;
+}
+
 // Part [*b, *e) of a row of n elements for thread t of nt.
 inline void split_row_part(int64_t n, int t, int nt, int64_t* b, int64_t* e) {
   *b = n * t / nt / 16 * 16;

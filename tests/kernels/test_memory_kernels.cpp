@@ -2,6 +2,7 @@
 // every AVX2 path against the scalar reference on odd sizes, unaligned pointers, transposed /
 // broadcast / flipped index spaces and edge values; the vector math against double precision.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -889,6 +890,57 @@ TEST_CASE("layernorm forward and backward: AVX2 vs scalar, with and without affi
       }
     }
   }
+}
+
+TEST_CASE("layernorm rows split between threads: AVX2 vs scalar, forward and backward") {
+  if (!have_avx2()) return;
+  // rows of >= 2^17 floats (kernels/cpu/split_rows.h): fewer than two a thread split forward
+  // and backward, any number backward. Part moments combined across threads (a large mean on
+  // the first row, a shifted second half on another), part sums of the backward, dw / db owned
+  // by columns and accumulated over the rows
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3, 4}) {
+    omp_set_num_threads(threads);
+    for (int64_t n : {int64_t{1} << 17, (int64_t{3} << 16) + 5}) {
+      for (int64_t rows : {1, 3, 9}) {  // 9: whole rows forward, split backward
+        CAPTURE(threads);
+        CAPTURE(n);
+        CAPTURE(rows);
+        auto v = randn(rows * n, static_cast<uint32_t>(rows + n + threads), 2.f);
+        for (int64_t i = 0; i < n; ++i) v[i] += 1000.f;
+        if (rows > 1)
+          for (int64_t i = n / 2; i < n; ++i) v[n + i] = v[n + i] * 0.01f + 50.f;
+        Unaligned x(v), w(randn(n, 3)), b(randn(n, 4)), dy(randn(rows * n, 5));
+        for (bool affine : {false, true}) {
+          CAPTURE(affine);
+          Unaligned yr(rows * n), yv(rows * n), dxr(rows * n), dxv(rows * n);
+          std::vector<float> mr(rows), mv(rows), sr(rows), sv(rows), dwr(n), dwv(n, 7.f), dbr(n),
+              dbv(n, 7.f);  // stale values: the split path must overwrite dw / db
+          const float* wp = affine ? w.p : nullptr;
+          const float* bp = affine ? b.p : nullptr;
+          both([&](bool vec) {
+            layernorm_rows<float>(x.p, wp, bp, vec ? yv.p : yr.p, vec ? mv.data() : mr.data(),
+                                  vec ? sv.data() : sr.data(), rows, n, 1e-5);
+          });
+          check_close(yv.p, yr.p, rows * n, 2e-5, 2e-5, "split layernorm fwd");
+          check_close(mv.data(), mr.data(), rows, 1e-6, 1e-6, "split mean");
+          check_close(sv.data(), sr.data(), rows, 1e-5, 0, "split rstd");
+          both([&](bool vec) {
+            layernorm_rows_backward<float>(dy.p, x.p, mr.data(), sr.data(), wp, vec ? dxv.p : dxr.p,
+                                           affine ? (vec ? dwv.data() : dwr.data()) : nullptr,
+                                           affine ? (vec ? dbv.data() : dbr.data()) : nullptr, rows,
+                                           n);
+          });
+          check_close(dxv.p, dxr.p, rows * n, 1e-4, 1e-4, "split layernorm dx");
+          if (affine) {
+            check_close(dwv.data(), dwr.data(), n, 1e-4, 1e-4, "split layernorm dw");
+            check_close(dbv.data(), dbr.data(), n, 1e-6, 1e-5, "split layernorm db");
+          }
+        }
+      }
+    }
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST_CASE("cross-entropy forward and backward: AVX2 vs scalar, smoothing, ignore_index") {

@@ -53,28 +53,34 @@ struct PartMoments {
   double count, mean, m2;
 };
 
-// layernorm_rows with each row split between the threads (kernels/cpu/split_rows.h): the parts'
-// moments combine as in Chan et al.'s parallel variance (mean = sum n_p mean_p / n, m2 = sum
-// m2_p + n_p (mean_p - mean)^2), exact enough in double.
+// The moments of part [pb, pe) of row r (AVX2 row_moments_f32).
+PartMoments part_moments(const float* x, int64_t r, int64_t n, int64_t pb, int64_t pe) {
+  if (pe <= pb) return {0, 0, 0};
+  double mu, var;
+  avx2::row_moments_f32(x + r * n + pb, pe - pb, &mu, &var);
+  return {static_cast<double>(pe - pb), mu, var * static_cast<double>(pe - pb)};
+}
+
+// The row's mean and m2 from its parts', as in Chan et al.'s parallel variance (mean = sum n_p
+// mean_p / n, m2 = sum m2_p + n_p (mean_p - mean)^2), exact enough in double.
+void combine_moments(const PartMoments* all, int parts, int64_t n, double* mean, double* m2) {
+  double mu = 0, s = 0;
+  for (int p = 0; p < parts; ++p) mu += all[p].count * all[p].mean;
+  mu /= static_cast<double>(n);
+  for (int p = 0; p < parts; ++p)
+    s += all[p].m2 + all[p].count * (all[p].mean - mu) * (all[p].mean - mu);
+  *mean = mu;
+  *m2 = s;
+}
+
+// layernorm_rows with each row split between the threads (kernels/cpu/split_rows.h).
 void layernorm_split_rows_f32(const float* x, const float* w, const float* b, float* y, float* mean,
                               float* rstd, int64_t rows, int64_t n, double eps, bool stream) {
   split_row_parts<PartMoments>(
-      rows, n,
-      [&](int64_t r, int64_t pb, int64_t pe) {
-        PartMoments pm{0, 0, 0};
-        if (pe > pb) {
-          double mu, var;
-          avx2::row_moments_f32(x + r * n + pb, pe - pb, &mu, &var);
-          pm = {static_cast<double>(pe - pb), mu, var * static_cast<double>(pe - pb)};
-        }
-        return pm;
-      },
+      rows, n, [&](int64_t r, int64_t pb, int64_t pe) { return part_moments(x, r, n, pb, pe); },
       [&](int64_t r, int64_t pb, int64_t pe, const PartMoments* all, int parts) {
-        double mu = 0, m2 = 0;
-        for (int p = 0; p < parts; ++p) mu += all[p].count * all[p].mean;
-        mu /= static_cast<double>(n);
-        for (int p = 0; p < parts; ++p)
-          m2 += all[p].m2 + all[p].count * (all[p].mean - mu) * (all[p].mean - mu);
+        double mu, m2;
+        combine_moments(all, parts, n, &mu, &m2);
         const double rs = 1.0 / std::sqrt(m2 / static_cast<double>(n) + eps);
         if (pe > pb)
           avx2::layernorm_part_write_f32(x + r * n + pb, w ? w + pb : nullptr, b ? b + pb : nullptr,
@@ -324,6 +330,19 @@ void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
             return 0u;
           },
           one_row);
+      return;
+    }
+    if (vec && split_rows_wanted(rows, n)) {  // few long rows: the parts' moments combined
+      split_row_parts<PartMoments>(
+          rows, n, [&](int64_t r, int64_t pb, int64_t pe) { return part_moments(x, r, n, pb, pe); },
+          [&](int64_t r, int64_t pb, int64_t, const PartMoments* all, int parts) {
+            if (pb != 0) return;  // the first part's thread writes the row's result
+            double mu, m2;
+            combine_moments(all, parts, n, &mu, &m2);
+            // (a NaN or inf row: the moments are NaN, or inf - inf)
+            y[r] = static_cast<T>(std::isfinite(mu) ? m2 * scale
+                                                    : std::numeric_limits<double>::quiet_NaN());
+          });
       return;
     }
   }

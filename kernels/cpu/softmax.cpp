@@ -245,6 +245,36 @@ void logsumexp_rows(const T* x, T* y, int64_t rows, int64_t n) {
       return;
     }
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec && split_rows_wanted(rows, n)) {  // few long rows: the parts' sums combined
+      split_row_parts<PartStats>(
+          rows, n,
+          [&](int64_t r, int64_t b, int64_t e) {
+            PartStats st{-std::numeric_limits<float>::infinity(), 0.0, true};
+            if (e > b) st.ok = avx2::softmax_part_stats_f32(x + r * n + b, e - b, &st.m, &st.s);
+            return st;
+          },
+          [&](int64_t r, int64_t b, int64_t, const PartStats* all, int parts) {
+            if (b != 0) return;  // the first part's thread writes the row's result
+            bool ok = true;
+            float M = -std::numeric_limits<float>::infinity();
+            for (int p = 0; p < parts; ++p) {
+              ok = ok && all[p].ok;
+              M = all[p].m > M ? all[p].m : M;
+            }
+            if (!ok) return ref_row(r);  // a NaN or +inf in the row: the reference decides
+            if (std::isinf(M)) {         // every entry -inf
+              y[r] = M;
+              return;
+            }
+            double S = 0;
+            for (int p = 0; p < parts; ++p)
+              if (all[p].s > 0) S += all[p].s * std::exp(static_cast<double>(all[p].m) - M);
+            y[r] = static_cast<T>(M + std::log(S));
+          });
+      return;
+    }
+  }
 #pragma omp parallel for if (rows_parallel_ok(rows, n)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) one_row(r);
 }

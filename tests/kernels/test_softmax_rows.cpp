@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/norm.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/cpu/softmax_avx2.h"
 #include "kernels/cpu/streaming_store.h"
@@ -148,6 +149,41 @@ TEST_CASE("softmax / log_softmax rows split between threads: AVX2 vs scalar, edg
         CHECK(dv.guard(N) == 0.f);
       }
     }
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("logsumexp and var of rows split between threads: AVX2 vs scalar, edges in one part") {
+  if (!cpu_has_avx2_fma()) return;
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    const int64_t n = (int64_t{3} << 16) + 7, rows = 5;  // split: fewer than two rows a thread
+    CAPTURE(threads);
+    auto v = randn(static_cast<size_t>(rows * n), static_cast<uint32_t>(threads), 4.f);
+    for (int64_t i = n / 2; i < n; ++i) v[i] += 60.f;  // parts with distant maxima and means
+    v[1 * n + n - 2] = kNaN;                           // NaN in the last part only
+    v[2 * n + 3] = kInf;                               // +inf in the first part
+    for (int64_t i = 0; i < n; ++i) v[3 * n + i] = -kInf;
+    for (int64_t i = 0; i < n / 2; ++i) v[4 * n + i] = -kInf;  // the first half -inf
+    std::vector<float> lr(rows), lv(rows);
+    both([&](bool vec) { logsumexp_rows<float>(v.data(), vec ? lv.data() : lr.data(), rows, n); });
+    for (int64_t r = 0; r < rows; ++r) {
+      CAPTURE(r);
+      if (std::isnan(lr[r])) {
+        CHECK(std::isnan(lv[r]));
+      } else if (std::isinf(lr[r])) {
+        CHECK(lv[r] == lr[r]);
+      } else {
+        CHECK(lv[r] == doctest::Approx(lr[r]).epsilon(1e-6));
+      }
+    }
+    // var on finite rows (rows 0 and a shifted copy)
+    for (int64_t i = 0; i < n; ++i) v[1 * n + i] = v[i] * 0.5f + 1000.f;
+    std::vector<float> vr(2), vv(2);
+    both([&](bool vec) { var_rows<float>(v.data(), vec ? vv.data() : vr.data(), 2, n, 1); });
+    CHECK(vv[0] == doctest::Approx(vr[0]).epsilon(1e-6));
+    CHECK(vv[1] == doctest::Approx(vr[1]).epsilon(1e-6));
   }
   omp_set_num_threads(saved);
 }

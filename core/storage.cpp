@@ -1,12 +1,11 @@
 #include "core/storage.h"
 
-#include <sys/mman.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/cpu/host_memory.h"
 #ifdef SMYRF_WITH_CUDA
 #include "kernels/cuda/allocator.h"
 #include "kernels/cuda/runtime.h"
@@ -14,38 +13,17 @@
 
 namespace smyrf {
 
-namespace {
-constexpr size_t kHugePage = size_t(2) << 20;
-}
-
-bool cpu_hugepages_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("SMYRF_HUGEPAGES");
-    return !(v && v[0] == '0');
-  }();
-  return on;
-}
+bool cpu_hugepages_enabled() { return kernels::cpu::huge_pages_enabled(); }
 
 void* cpu_alloc(size_t nbytes) {
-  // Round up to the alignment so aligned_alloc's contract holds; 64 bytes = one cache line.
-  const size_t padded = ((nbytes == 0 ? 1 : nbytes) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, padded);
+  void* p = kernels::cpu::host_alloc(nbytes);
   SMYRF_CHECK_HINT(p != nullptr, "storage",
                    "out of memory allocating " << nbytes << " bytes on cpu",
                    "use smaller tensors or free the ones you no longer need");
-  if (nbytes >= kHugePageMin && cpu_hugepages_enabled()) {
-    // Advise the whole 2 MiB pages inside the block (all but < 4 MiB of it). Not a 2 MiB-aligned
-    // allocation: memalign with that alignment fragments malloc's heap (under
-    // train::retain_freed_memory a 64 MiB add then took fresh pages every call, 2-5x slower).
-    // Advice only: where THP is off, madvise fails and the block keeps small pages.
-    const uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) & ~(kHugePage - 1);
-    const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + nbytes) & ~(kHugePage - 1);
-    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-  }
   return p;
 }
 
-void cpu_free(void* p) { std::free(p); }
+void cpu_free(void* p) { kernels::cpu::host_free(p); }
 
 Storage::Storage(size_t nbytes, Device device, bool zero) : nbytes_(nbytes), device_(device) {
   if (device.is_cuda()) {

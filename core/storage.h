@@ -8,16 +8,14 @@
 #include <memory>
 
 #include "core/device.h"
+#include "kernels/cpu/host_memory.h"
 
 namespace smyrf {
 
-// CPU memory for tensor data, 64-byte aligned. In allocations of at least kHugePageMin bytes the
-// whole 2 MiB pages inside the block are advised MADV_HUGEPAGE, so that where transparent huge
-// pages are in "madvise" mode (the Debian default) they are backed by 2 MiB pages: a transposed
-// read that touches a new 4 KiB page per element no longer misses the TLB each time, and a fresh
-// block (glibc mmaps every block over 32 MiB anew) takes 512x fewer first-touch faults.
-// SMYRF_HUGEPAGES=0 (read once) turns this off. Free with cpu_free. Throws on failure.
-constexpr size_t kHugePageMin = size_t(4) << 20;
+// CPU memory for tensor data: kernels/cpu/host_memory.h's host_alloc (64-byte aligned, blocks of
+// at least kHugePageMin bytes advised for huge pages unless SMYRF_HUGEPAGES=0), throwing
+// smyrf::Error when out of memory. Free with cpu_free.
+using kernels::cpu::kHugePageMin;
 void* cpu_alloc(size_t nbytes);
 void cpu_free(void* p);
 // Whether cpu_alloc marks large allocations for huge pages (false when SMYRF_HUGEPAGES=0).

@@ -168,6 +168,27 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims0, int64_t correctio
   std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), "var");
   int64_t count = 1;
   for (int64_t d : dims) count *= x.dim() ? x.shape()[d] : 1;
+  if (one_cpu_dim(x, dims) && dims[0] < x.dim() - 1 && x.is_contiguous()) {
+    // a dim that is not the last, over columns at least 64 wide: down the columns
+    // (kernels/cpu/norm.h var_cols), two sweeps and no copy. Moving the dim last took a
+    // transposed copy of x: 4096 x 4096 over dim 0 13-18 ms, 2 x 8M 48-50 ms
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < dims[0]; ++i) outer *= x.shape()[i];
+    for (int64_t i = dims[0] + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+    if (inner >= 64) {
+      Shape out = x.shape();
+      if (keepdim)
+        out[dims[0]] = 1;
+      else
+        out.erase(out.begin() + dims[0]);
+      Tensor y = empty(out, TensorOptions(x.dtype()).set_device(x.device()));
+      SMYRF_DISPATCH_FLOAT(x.dtype(), "var", [&] {
+        kc::var_cols<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), outer,
+                               x.shape()[dims[0]], inner, correction);
+      });
+      return y;
+    }
+  }
   if (one_cpu_dim(x, dims)) {
     // the fused row kernel (kernels/cpu/norm.h var_rows): one read for both moments instead of
     // a mean, a difference, a square and a sum (1M rows of 16: 57-59 -> 3-4 ms; 4096 x 4096:

@@ -11,6 +11,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/nd_loop.h"
 #include "kernels/cpu/norm_avx2.h"
+#include "kernels/cpu/reduce_avx2.h"
 #include "kernels/cpu/short_rows.h"
 #include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/split_rows.h"
@@ -299,6 +300,58 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
 }
 
 template <typename T>
+void var_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, int64_t correction) {
+  if (outer <= 0 || inner <= 0) return;
+  const double scale = 1.0 / static_cast<double>(std::max<int64_t>(n - correction, 0));
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  const int nt =
+      outer * n * inner >= kParallelGrain && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  // blocks of up to kMax columns (their sums stay in L1), narrower when that gives the threads
+  // more blocks than there are
+  constexpr int64_t kMax = 512;
+  int64_t width = kMax;
+  while (width > 64 && outer * ((inner + width - 1) / width) < nt) width /= 2;
+  const int64_t nblk = (inner + width - 1) / width, tasks = outer * nblk;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t o = t / nblk, j0 = t % nblk * width;
+    const int64_t w = std::min(width, inner - j0);
+    const T* base = x + o * n * inner + j0;
+    double s[kMax], s1[kMax], s2[kMax];
+    float c[kMax];
+    std::fill(s, s + w, 0.0);
+    std::fill(s1, s1 + w, 0.0);
+    std::fill(s2, s2 + w, 0.0);
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec) {
+        avx2::col_sum_f32(base, inner, n, w, s);
+        for (int64_t j = 0; j < w; ++j) c[j] = static_cast<float>(s[j] / static_cast<double>(n));
+        avx2::col_dev_moments_f32(base, inner, n, w, c, s1, s2);
+      }
+    }
+    if (!vec) {
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t j = 0; j < w; ++j) s[j] += base[r * inner + j];
+      for (int64_t j = 0; j < w; ++j) c[j] = static_cast<float>(s[j] / static_cast<double>(n));
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t j = 0; j < w; ++j) {
+          const double d = static_cast<double>(base[r * inner + j]) - c[j];
+          s1[j] += d;
+          s2[j] += d * d;
+        }
+    }
+    T* yo = y + o * inner + j0;
+    for (int64_t j = 0; j < w; ++j) {
+      const double mean = s[j] / static_cast<double>(n);
+      const double m2 = std::max(s2[j] - s1[j] * s1[j] / static_cast<double>(n), 0.0);
+      // (a NaN or inf in the column: the mean is not finite)
+      yo[j] = static_cast<T>(std::isfinite(mean) ? m2 * scale
+                                                 : std::numeric_limits<double>::quiet_NaN());
+    }
+  }
+}
+
+template <typename T>
 void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
   const double scale = 1.0 / static_cast<double>(std::max<int64_t>(n - correction, 0));
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
@@ -354,6 +407,7 @@ void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
   template void layernorm_rows<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t,    \
                                   double);                                                       \
   template void var_rows<T>(const T*, T*, int64_t, int64_t, int64_t);                            \
+  template void var_cols<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);                   \
   template void layernorm_rows_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, \
                                            T*, T*, int64_t, int64_t);
 SMYRF_INSTANTIATE_NORM(float)

@@ -19,6 +19,12 @@ void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, 
 // gives inf, or NaN for a zero sum, as raw::var's composed form); NaN or inf in a row: NaN.
 template <typename T>
 void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction);
+// var_rows' semantics down the columns of a contiguous (outer, n, inner) buffer: y[o, j] over
+// x[o, :, j] (y is (outer, inner)). Two sweeps over whole row runs of column blocks, no copy:
+// the column sums (the mean), then the sums of the deviations and their squares from that mean
+// rounded to float (m2 = s2 - s1^2 / n, exact up to rounding however the float mean rounded).
+template <typename T>
+void var_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, int64_t correction);
 // dx (rows, n); dw and db (n) are overwritten (not accumulated) when non-null.
 template <typename T>
 void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* w,

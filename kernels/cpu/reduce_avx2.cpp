@@ -150,6 +150,46 @@ void col_sum_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, double*
   }
 }
 
+void col_dev_moments_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, const float* c,
+                         double* s1, double* s2) {
+  // as col_sum_f32: strips of up to eight rows, each sweeping the block's columns, so memory is
+  // read along whole row runs and the accumulators (in L1) are loaded and stored once a strip
+  for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+    const int64_t k = rows - r0 < 8 ? rows - r0 : 8;
+    const float* p0 = x + r0 * rs;
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      const __m256d c_lo = _mm256_cvtps_pd(_mm_loadu_ps(c + j));
+      const __m256d c_hi = _mm256_cvtps_pd(_mm_loadu_ps(c + j + 4));
+      __m256d a_lo = _mm256_loadu_pd(s1 + j), a_hi = _mm256_loadu_pd(s1 + j + 4);
+      __m256d q_lo = _mm256_loadu_pd(s2 + j), q_hi = _mm256_loadu_pd(s2 + j + 4);
+      for (int64_t i = 0; i < k; ++i) {
+        const __m256 v = _mm256_loadu_ps(p0 + i * rs + j);
+        const __m256d d_lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), c_lo);
+        const __m256d d_hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), c_hi);
+        a_lo = _mm256_add_pd(a_lo, d_lo);
+        a_hi = _mm256_add_pd(a_hi, d_hi);
+        q_lo = _mm256_fmadd_pd(d_lo, d_lo, q_lo);
+        q_hi = _mm256_fmadd_pd(d_hi, d_hi, q_hi);
+      }
+      _mm256_storeu_pd(s1 + j, a_lo);
+      _mm256_storeu_pd(s1 + j + 4, a_hi);
+      _mm256_storeu_pd(s2 + j, q_lo);
+      _mm256_storeu_pd(s2 + j + 4, q_hi);
+    }
+    for (; j < cols; ++j) {
+      double a = s1[j], q = s2[j];
+      for (int64_t i = 0; i < k; ++i) {
+        const double d = static_cast<double>(p0[i * rs + j]) - c[j];
+        a += d;
+        q += d * d;
+      }
+      s1[j] = a;
+      s2[j] = q;
+    }
+  }
+}
+
 // The running extreme b after value v, as the scalar reference takes it: max_ps(v, b) is
 // v > b ? v : b, which keeps b when either is NaN (and the first of equal values, -0 before +0);
 // a NaN v replaces b only while b is not NaN yet, so the first NaN (its payload) wins. (The blend

@@ -17,6 +17,10 @@ int64_t argmaxmin_f32(const float* x, int64_t n, bool is_max);
 // acc[j] += sum_r x[r * row_stride + j] (in double, as the scalar reference), and
 // best[j] = max/min(best[j], x[r * row_stride + j]) with NaN sticking once seen.
 void col_sum_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols, double* acc);
+// s1[j] += sum_r (x - c[j]) and s2[j] += sum_r (x - c[j])^2 over a (rows, cols) block, in double
+// (the deviations from a per-column shift c, close to the column's mean, for var_cols).
+void col_dev_moments_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols,
+                         const float* c, double* s1, double* s2);
 void col_maxmin_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols, float* best,
                     bool is_max);
 }  // namespace smyrf::kernels::cpu::avx2

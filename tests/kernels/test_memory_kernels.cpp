@@ -943,6 +943,58 @@ TEST_CASE("layernorm rows split between threads: AVX2 vs scalar, forward and bac
   omp_set_num_threads(saved);
 }
 
+TEST_CASE("var down the columns: AVX2 and scalar against a double two-pass reference") {
+  // (outer, n, inner) with the variance over n: narrow and wide blocks, inner not a multiple of
+  // 8, one row (divisor 0 with correction 1), a large mean, a NaN and an inf column
+  struct Shape {
+    int64_t outer, n, inner;
+  } shapes[] = {{1, 4096, 1000}, {3, 37, 517}, {2, 1, 70}, {1, 300, 2049}, {5, 9, 64}};
+  for (auto [outer, n, inner] : shapes) {
+    for (int64_t corr : {0, 1}) {
+      CAPTURE(outer);
+      CAPTURE(n);
+      CAPTURE(inner);
+      CAPTURE(corr);
+      auto v = randn(outer * n * inner, static_cast<uint32_t>(n + inner), 3.f);
+      for (int64_t r = 0; r < n; ++r) v[r * inner + 1] += 5000.f;  // column 1: a large mean
+      v[(n - 1) * inner + 2] = std::numeric_limits<float>::quiet_NaN();
+      v[3] = std::numeric_limits<float>::infinity();
+      std::vector<double> want(outer * inner);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          double s = 0, m2 = 0;
+          for (int64_t r = 0; r < n; ++r) s += v[(o * n + r) * inner + j];
+          const double mean = s / n;
+          for (int64_t r = 0; r < n; ++r) {
+            const double d = v[(o * n + r) * inner + j] - mean;
+            m2 += d * d;
+          }
+          const double div = static_cast<double>(std::max<int64_t>(n - corr, 0));
+          want[o * inner + j] = std::isfinite(mean) ? m2 / div : std::nan("");
+        }
+      std::vector<float> got(outer * inner);
+      for (bool vec : {false, true}) {
+        if (vec && !have_avx2()) continue;
+        CAPTURE(vec);
+        IsaGuard g(vec ? Isa::Avx2 : Isa::Scalar);
+        var_cols<float>(v.data(), got.data(), outer, n, inner, corr);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < outer * inner && bad < 0; ++i) {
+          const double w = want[i], x = got[i];
+          const bool ok =
+              std::isnan(w)
+                  ? std::isnan(x)
+                  : (std::isinf(w) ? x == w : std::fabs(x - w) <= 1e-5 * std::fabs(w) + 1e-6);
+          if (!ok) bad = i;
+        }
+        INFO("first mismatch at " << bad << ": got " << (bad >= 0 ? got[bad] : 0.f) << " want "
+                                  << (bad >= 0 ? want[bad] : 0.0));
+        CHECK(bad < 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("cross-entropy forward and backward: AVX2 vs scalar, smoothing, ignore_index") {
   if (!have_avx2()) return;
   // 70001: past kCachedLogits, the online single-read path

@@ -347,6 +347,30 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
           one);
       return;
     }
+    // a strided reduced dim under a contiguous kept last dim of at least 8: down the columns,
+    // whole row runs at a time (4096 x 4096 over dim 0: 12-47 ms the element loop, which walked
+    // each column alone)
+    if (active_isa() == Isa::Avx2 && rs != 1 && kept_ndim >= 1 &&
+        kept_strides[kept_ndim - 1] == 1 && kept_sizes[kept_ndim - 1] >= 8 && n > 1 &&
+        n <= std::numeric_limits<int32_t>::max()) {
+      const int64_t row = kept_sizes[kept_ndim - 1], outer = n_out / row;
+      constexpr int64_t kBlock = 1024;
+      const int64_t nblk = (row + kBlock - 1) / kBlock;
+#pragma omp parallel for if (n_out * n >= kParallelGrain && !omp_in_parallel()) schedule(static)
+      for (int64_t t = 0; t < outer * nblk; ++t) {
+        const int64_t o = t / nblk, j0 = t % nblk * kBlock;
+        const int64_t w = std::min(kBlock, row - j0);
+        const float* base = x + offset_of(o * row, kept_ndim, kept_sizes, kept_strides) + j0;
+        float best[kBlock];
+        int32_t idx[kBlock];
+        std::copy(base, base + w, best);  // row 0
+        std::fill(idx, idx + w, 0);
+        avx2::col_argmaxmin_f32(base + rs, rs, n - 1, w, best, idx, 1, is_max);
+        int64_t* yo = y + o * row + j0;
+        for (int64_t j = 0; j < w; ++j) yo[j] = idx[j];
+      }
+      return;
+    }
     // longer contiguous runs: the max, then a vector scan for its first lane (4096 x 4096:
     // 8.2 ms the element loop, PyTorch 7.2)
     if (active_isa() == Isa::Avx2 && rs == 1 && n >= 8) {

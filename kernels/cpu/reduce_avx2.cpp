@@ -240,4 +240,45 @@ void col_maxmin_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, floa
   }
 }
 
+void col_argmaxmin_f32(const float* x, int64_t rs, int64_t rows, int64_t cols, float* best,
+                       int32_t* idx, int64_t first_row, bool is_max) {
+  // strips of up to eight rows sweeping the columns, best and its row index in registers across
+  // a strip. A row takes a lane when strictly better (ties keep the first), or when it is NaN and
+  // the lane is not NaN yet (the first NaN wins and stays), as the element loop of argreduce
+  for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+    const int64_t k = rows - r0 < 8 ? rows - r0 : 8;
+    const float* p0 = x + r0 * rs;
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      __m256 b = _mm256_loadu_ps(best + j);
+      __m256i ix = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j));
+      for (int64_t i = 0; i < k; ++i) {
+        const __m256 v = _mm256_loadu_ps(p0 + i * rs + j);
+        const __m256 better =
+            is_max ? _mm256_cmp_ps(v, b, _CMP_GT_OQ) : _mm256_cmp_ps(b, v, _CMP_GT_OQ);
+        const __m256 nan_first =
+            _mm256_andnot_ps(_mm256_cmp_ps(b, b, _CMP_UNORD_Q), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        const __m256 take = _mm256_or_ps(better, nan_first);
+        b = _mm256_blendv_ps(b, v, take);
+        ix = _mm256_castps_si256(_mm256_blendv_ps(
+            _mm256_castsi256_ps(ix),
+            _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(first_row + r0 + i))),
+            take));
+      }
+      _mm256_storeu_ps(best + j, b);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + j), ix);
+    }
+    for (; j < cols; ++j) {
+      for (int64_t i = 0; i < k; ++i) {
+        const float v = p0[i * rs + j];
+        if (std::isnan(best[j])) break;
+        if (std::isnan(v) || (is_max ? v > best[j] : v < best[j])) {
+          best[j] = v;
+          idx[j] = static_cast<int32_t>(first_row + r0 + i);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace smyrf::kernels::cpu::avx2

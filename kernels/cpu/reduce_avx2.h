@@ -17,6 +17,11 @@ int64_t argmaxmin_f32(const float* x, int64_t n, bool is_max);
 // acc[j] += sum_r x[r * row_stride + j] (in double, as the scalar reference), and
 // best[j] = max/min(best[j], x[r * row_stride + j]) with NaN sticking once seen.
 void col_sum_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols, double* acc);
+// Column argmax / argmin of a (rows, cols) block, continuing from best / idx (row indices, the
+// block's rows numbered from first_row): first of ties, the first NaN wins and stays; -0 and +0
+// are ties. Row indices must fit int32.
+void col_argmaxmin_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols, float* best,
+                       int32_t* idx, int64_t first_row, bool is_max);
 // s1[j] += sum_r (x - c[j]) and s2[j] += sum_r (x - c[j])^2 over a (rows, cols) block, in double
 // (the deviations from a per-column shift c, close to the column's mean, for var_cols).
 void col_dev_moments_f32(const float* x, int64_t row_stride, int64_t rows, int64_t cols,

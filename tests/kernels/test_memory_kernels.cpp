@@ -807,6 +807,49 @@ TEST_CASE("argmax / argmin over long rows: first of ties, first NaN, signed zero
   }
 }
 
+TEST_CASE("argmax / argmin down columns: first of ties, first NaN, signed zeros") {
+  if (!have_avx2()) return;
+  // a strided reduced dim under a contiguous kept last dim of >= 8 (reduce_avx2.cpp
+  // col_argmaxmin_f32): the edge columns of the long-row case above, laid out down the columns,
+  // with (outer, n, inner) blocks that end inside a vector and past a 1024-column block
+  for (int64_t n : {2, 9, 33, 1000}) {
+    for (int64_t inner : {8, 13, 1030}) {
+      const int64_t outer = 2;
+      std::vector<float> v(static_cast<size_t>(outer * n * inner));
+      for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 7919 + i / 3) % 5);
+      auto at = [&](int64_t o, int64_t r, int64_t j) -> float& {
+        return v[static_cast<size_t>((o * n + r) * inner + j)];
+      };
+      for (int64_t o = 0; o < outer; ++o) {
+        at(o, n - 1, 1) = 9.f;   // the max in the last row
+        at(o, n / 2, 2) = kNaN;  // two NaN: the first wins
+        at(o, n - 1, 2) = kNaN;
+        at(o, n - 1, 3) = kNaN;
+        for (int64_t r = 0; r < n; ++r) at(o, r, 4) = 0.f;  // -0 and +0 tie
+        at(o, n / 3, 4) = -0.f;
+        for (int64_t r = 0; r < n; ++r) at(o, r, 5) = -kInf;
+        at(o, 0, 6) = kInf, at(o, n - 1, 6) = kInf;
+        for (int64_t r = 0; r < n; ++r) at(o, r, 7) = 1.f;
+        at(o, n - 1, inner - 1) = -9.f;  // the min in the last column and row
+      }
+      const int64_t kept[2] = {outer, inner}, ks[2] = {n * inner, 1};
+      for (bool is_max : {true, false}) {
+        CAPTURE(n);
+        CAPTURE(inner);
+        CAPTURE(is_max);
+        std::vector<int64_t> yr(outer * inner + 1, -7), yv(outer * inner + 1, -7);
+        both([&](bool vec) {
+          argreduce<float>(is_max, 2, kept, ks, n, inner, v.data(), vec ? yv.data() : yr.data());
+        });
+        CHECK(yr == yv);
+        if (is_max) CHECK(yv[1] == n - 1);
+        CHECK(yv[2] == n / 2);
+        if (!is_max) CHECK(yv[inner + inner - 1] == n - 1);
+      }
+    }
+  }
+}
+
 TEST_CASE("scalar reference: a softmax row of NaN and -inf is NaN, not zeros") {
   IsaGuard g(Isa::Scalar);
   float x[2] = {kNaN, -kInf}, y[2];

@@ -312,7 +312,8 @@ SMYRF_BENCH_WORKLOAD("reduce", "sum / max over 16M floats: all, rows, columns, t
 SMYRF_BENCH_WORKLOAD("layouts",
                      "tensor ops on layouts the other memory workloads do not name (permuted, "
                      "strided, middle-dim broadcasts and reductions, softmax over dim 0, "
-                     "index_select, cat), outputs allocated per call") {
+                     "index_select, cat, column var / argmax, few very long rows), outputs "
+                     "allocated per call") {
   setup_threads(opt);
   report_triad(opt);
   using namespace smyrf::raw;
@@ -350,6 +351,17 @@ SMYRF_BENCH_WORKLOAD("layouts",
   run("index_select", "65536x256", "dim0", 2 * F * N + 8.0 * 65536,
       [&] { index_select(table, 0, idx); });
   run("cat", "4096x4096", "dim1", 2 * F * N, [&] { cat({half1, half2}, 1); });
+  // reductions down the columns, and few very long rows (split between the threads)
+  const Tensor flat = reshape(a2, {1, 16777216}), pair = reshape(a2, {2, 8388608});
+  run("var", "4096x4096", "dim0", F * N, [&] { var(a2, {0}, 1, false); });
+  run("argmax", "4096x4096", "dim0", F * N, [&] { argreduce(true, a2, 0, false); });
+  run("mean", "16x1048576", "dim0", F * N, [&] {
+    reduce(ReduceKind::Mean, reshape(a2, {16, 1048576}), {0}, false);
+  });
+  run("softmax", "2x8388608", "dim0", 2 * F * N, [&] { softmax(pair, 0, false); });
+  run("softmax", "1x16777216", "dim1", 2 * F * N, [&] { softmax(flat, 1, false); });
+  run("logsumexp", "1x16777216", "dim1", F * N, [&] { logsumexp(flat, {1}, false); });
+  run("var", "1x16777216", "dim1", F * N, [&] { var(flat, {1}, 1, false); });
 }
 
 }  // namespace smyrf::bench

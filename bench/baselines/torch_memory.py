@@ -210,6 +210,13 @@ def w_layouts():
         ("index_select", "65536x256", "dim0", 2 * F * n + 8.0 * 65536,
          lambda: table.index_select(0, idx)),
         ("cat", "4096x4096", "dim1", 2 * F * n, lambda: torch.cat([h1, h2], 1)),
+        ("var", "4096x4096", "dim0", F * n, lambda: a2.var(0)),
+        ("argmax", "4096x4096", "dim0", F * n, lambda: a2.argmax(0)),
+        ("mean", "16x1048576", "dim0", F * n, lambda: a2.reshape(16, -1).mean(0)),
+        ("softmax", "2x8388608", "dim0", 2 * F * n, lambda: torch.softmax(a2.reshape(2, -1), 0)),
+        ("softmax", "1x16777216", "dim1", 2 * F * n, lambda: torch.softmax(a2.reshape(1, -1), 1)),
+        ("logsumexp", "1x16777216", "dim1", F * n, lambda: torch.logsumexp(a2.reshape(1, -1), 1)),
+        ("var", "1x16777216", "dim1", F * n, lambda: a2.reshape(1, -1).var(1)),
     ]
     for op, shape, layout, nbytes, fn in cases:
         emit("layouts", op, shape, layout, measure(fn), nbytes)

@@ -49,29 +49,43 @@ struct PartStats {
   bool ok;
 };
 
+// Part [b, e) of row r of x (possibly empty).
+PartStats part_stats(const float* x, int64_t r, int64_t n, int64_t b, int64_t e) {
+  PartStats st{-std::numeric_limits<float>::infinity(), 0.0, true};
+  if (e > b) st.ok = avx2::softmax_part_stats_f32(x + r * n + b, e - b, &st.m, &st.s);
+  return st;
+}
+
+// The row's statistics from its parts': false when a part held a NaN or +inf; else M, the
+// largest part m (-inf when every entry is), and S = sum s_p exp(m_p - M) (0 then).
+bool combine_stats(const PartStats* all, int parts, float* M, double* S) {
+  bool ok = true;
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int p = 0; p < parts; ++p) {
+    ok = ok && all[p].ok;
+    mx = all[p].m > mx ? all[p].m : mx;
+  }
+  double s = 0;
+  if (ok && !std::isinf(mx))
+    for (int p = 0; p < parts; ++p)
+      if (all[p].s > 0) s += all[p].s * std::exp(static_cast<double>(all[p].m) - mx);
+  *M = mx;
+  *S = s;
+  return ok;
+}
+
 void softmax_split_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log) {
   split_row_parts<PartStats>(
-      rows, n,
-      [&](int64_t r, int64_t b, int64_t e) {
-        PartStats st{-std::numeric_limits<float>::infinity(), 0.0, true};
-        if (e > b) st.ok = avx2::softmax_part_stats_f32(x + r * n + b, e - b, &st.m, &st.s);
-        return st;
-      },
+      rows, n, [&](int64_t r, int64_t b, int64_t e) { return part_stats(x, r, n, b, e); },
       [&](int64_t r, int64_t b, int64_t e, const PartStats* all, int parts) {
-        bool ok = true;
-        float M = -std::numeric_limits<float>::infinity();
-        for (int p = 0; p < parts; ++p) {
-          ok = ok && all[p].ok;
-          M = all[p].m > M ? all[p].m : M;
-        }
+        float M;
+        double S;
+        const bool ok = combine_stats(all, parts, &M, &S);
         if (e <= b) return;
         float* yp = y + r * n + b;
         if (!ok) return avx2::fill_row_f32(yp, e - b, std::numeric_limits<float>::quiet_NaN());
-        if (std::isinf(M) && M < 0)  // every entry -inf: softmax 0, log_softmax x (-inf)
+        if (std::isinf(M))  // every entry -inf: softmax 0, log_softmax x (-inf)
           return avx2::fill_row_f32(yp, e - b, log ? M : 0.f);
-        double S = 0;
-        for (int p = 0; p < parts; ++p)
-          if (all[p].s > 0) S += all[p].s * std::exp(static_cast<double>(all[p].m) - M);
         avx2::softmax_part_write_f32(x + r * n + b, yp, e - b, log, M, S);
       });
 }
@@ -248,29 +262,14 @@ void logsumexp_rows(const T* x, T* y, int64_t rows, int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
     if (vec && split_rows_wanted(rows, n)) {  // few long rows: the parts' sums combined
       split_row_parts<PartStats>(
-          rows, n,
-          [&](int64_t r, int64_t b, int64_t e) {
-            PartStats st{-std::numeric_limits<float>::infinity(), 0.0, true};
-            if (e > b) st.ok = avx2::softmax_part_stats_f32(x + r * n + b, e - b, &st.m, &st.s);
-            return st;
-          },
+          rows, n, [&](int64_t r, int64_t b, int64_t e) { return part_stats(x, r, n, b, e); },
           [&](int64_t r, int64_t b, int64_t, const PartStats* all, int parts) {
             if (b != 0) return;  // the first part's thread writes the row's result
-            bool ok = true;
-            float M = -std::numeric_limits<float>::infinity();
-            for (int p = 0; p < parts; ++p) {
-              ok = ok && all[p].ok;
-              M = all[p].m > M ? all[p].m : M;
-            }
-            if (!ok) return ref_row(r);  // a NaN or +inf in the row: the reference decides
-            if (std::isinf(M)) {         // every entry -inf
-              y[r] = M;
-              return;
-            }
-            double S = 0;
-            for (int p = 0; p < parts; ++p)
-              if (all[p].s > 0) S += all[p].s * std::exp(static_cast<double>(all[p].m) - M);
-            y[r] = static_cast<T>(M + std::log(S));
+            float M;
+            double S;
+            if (!combine_stats(all, parts, &M, &S))
+              return ref_row(r);  // a NaN or +inf in the row: the reference decides
+            y[r] = std::isinf(M) ? M : static_cast<T>(M + std::log(S));  // -inf: all -inf
           });
       return;
     }

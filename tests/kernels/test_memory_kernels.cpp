@@ -897,6 +897,36 @@ TEST_CASE("softmax / log_softmax forward and backward: AVX2 vs scalar, edge rows
   }
 }
 
+namespace {
+// layernorm_rows and layernorm_rows_backward over rows x n, AVX2 against scalar (outputs, mean,
+// rstd, dx, and with affine dw / db, whose AVX2 side starts at `stale` to show it is overwritten).
+void check_layernorm(const Unaligned& x, const Unaligned& w, const Unaligned& b,
+                     const Unaligned& dy, int64_t rows, int64_t n, bool affine, float stale) {
+  Unaligned yr(rows * n), yv(rows * n), dxr(rows * n), dxv(rows * n);
+  std::vector<float> mr(rows), mv(rows), sr(rows), sv(rows), dwr(n), dwv(n, stale), dbr(n),
+      dbv(n, stale);
+  const float* wp = affine ? w.p : nullptr;
+  const float* bp = affine ? b.p : nullptr;
+  both([&](bool vec) {
+    layernorm_rows<float>(x.p, wp, bp, vec ? yv.p : yr.p, vec ? mv.data() : mr.data(),
+                          vec ? sv.data() : sr.data(), rows, n, 1e-5);
+  });
+  check_close(yv.p, yr.p, rows * n, 2e-5, 2e-5, "layernorm fwd");
+  check_close(mv.data(), mr.data(), rows, 1e-6, 1e-6, "mean");
+  check_close(sv.data(), sr.data(), rows, 1e-5, 0, "rstd");
+  both([&](bool vec) {
+    layernorm_rows_backward<float>(dy.p, x.p, mr.data(), sr.data(), wp, vec ? dxv.p : dxr.p,
+                                   affine ? (vec ? dwv.data() : dwr.data()) : nullptr,
+                                   affine ? (vec ? dbv.data() : dbr.data()) : nullptr, rows, n);
+  });
+  check_close(dxv.p, dxr.p, rows * n, 1e-4, 1e-4, "layernorm dx");
+  if (affine) {
+    check_close(dwv.data(), dwr.data(), n, 1e-4, 1e-4, "layernorm dw");
+    check_close(dbv.data(), dbr.data(), n, 1e-6, 1e-5, "layernorm db");
+  }
+}
+}  // namespace
+
 TEST_CASE("layernorm forward and backward: AVX2 vs scalar, with and without affine") {
   if (!have_avx2()) return;
   for (int64_t n : kSizes) {
@@ -908,28 +938,7 @@ TEST_CASE("layernorm forward and backward: AVX2 vs scalar, with and without affi
         CAPTURE(n);
         CAPTURE(rows);
         CAPTURE(affine);
-        Unaligned yr(rows * n), yv(rows * n), dxr(rows * n), dxv(rows * n);
-        std::vector<float> mr(rows), mv(rows), sr(rows), sv(rows), dwr(n), dwv(n), dbr(n), dbv(n);
-        const float* wp = affine ? w.p : nullptr;
-        const float* bp = affine ? b.p : nullptr;
-        both([&](bool vec) {
-          layernorm_rows<float>(x.p, wp, bp, vec ? yv.p : yr.p, vec ? mv.data() : mr.data(),
-                                vec ? sv.data() : sr.data(), rows, n, 1e-5);
-        });
-        check_close(yv.p, yr.p, rows * n, 2e-5, 2e-5, "layernorm fwd");
-        check_close(mv.data(), mr.data(), rows, 1e-6, 1e-6, "mean");
-        check_close(sv.data(), sr.data(), rows, 1e-5, 0, "rstd");
-        both([&](bool vec) {
-          layernorm_rows_backward<float>(dy.p, x.p, mr.data(), sr.data(), wp, vec ? dxv.p : dxr.p,
-                                         affine ? (vec ? dwv.data() : dwr.data()) : nullptr,
-                                         affine ? (vec ? dbv.data() : dbr.data()) : nullptr, rows,
-                                         n);
-        });
-        check_close(dxv.p, dxr.p, rows * n, 1e-4, 1e-4, "layernorm dx");
-        if (affine) {
-          check_close(dwv.data(), dwr.data(), n, 1e-4, 1e-4, "layernorm dw");
-          check_close(dbv.data(), dbr.data(), n, 1e-6, 1e-5, "layernorm db");
-        }
+        check_layernorm(x, w, b, dy, rows, n, affine, 0.f);
       }
     }
   }
@@ -956,29 +965,7 @@ TEST_CASE("layernorm rows split between threads: AVX2 vs scalar, forward and bac
         Unaligned x(v), w(randn(n, 3)), b(randn(n, 4)), dy(randn(rows * n, 5));
         for (bool affine : {false, true}) {
           CAPTURE(affine);
-          Unaligned yr(rows * n), yv(rows * n), dxr(rows * n), dxv(rows * n);
-          std::vector<float> mr(rows), mv(rows), sr(rows), sv(rows), dwr(n), dwv(n, 7.f), dbr(n),
-              dbv(n, 7.f);  // stale values: the split path must overwrite dw / db
-          const float* wp = affine ? w.p : nullptr;
-          const float* bp = affine ? b.p : nullptr;
-          both([&](bool vec) {
-            layernorm_rows<float>(x.p, wp, bp, vec ? yv.p : yr.p, vec ? mv.data() : mr.data(),
-                                  vec ? sv.data() : sr.data(), rows, n, 1e-5);
-          });
-          check_close(yv.p, yr.p, rows * n, 2e-5, 2e-5, "split layernorm fwd");
-          check_close(mv.data(), mr.data(), rows, 1e-6, 1e-6, "split mean");
-          check_close(sv.data(), sr.data(), rows, 1e-5, 0, "split rstd");
-          both([&](bool vec) {
-            layernorm_rows_backward<float>(dy.p, x.p, mr.data(), sr.data(), wp, vec ? dxv.p : dxr.p,
-                                           affine ? (vec ? dwv.data() : dwr.data()) : nullptr,
-                                           affine ? (vec ? dbv.data() : dbr.data()) : nullptr, rows,
-                                           n);
-          });
-          check_close(dxv.p, dxr.p, rows * n, 1e-4, 1e-4, "split layernorm dx");
-          if (affine) {
-            check_close(dwv.data(), dwr.data(), n, 1e-4, 1e-4, "split layernorm dw");
-            check_close(dbv.data(), dbr.data(), n, 1e-6, 1e-5, "split layernorm db");
-          }
+          check_layernorm(x, w, b, dy, rows, n, affine, 7.f);  // the split path overwrites dw / db
         }
       }
     }

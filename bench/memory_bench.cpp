@@ -362,6 +362,8 @@ SMYRF_BENCH_WORKLOAD("layouts",
   run("softmax", "1x16777216", "dim1", 2 * F * N, [&] { softmax(flat, 1, false); });
   run("logsumexp", "1x16777216", "dim1", F * N, [&] { logsumexp(flat, {1}, false); });
   run("var", "1x16777216", "dim1", F * N, [&] { var(flat, {1}, 1, false); });
+  const Tensor gidx = randint(0, 4096, {4096, 4096});
+  run("gather", "4096x4096", "dim1", 2 * F * N + 8.0 * N, [&] { gather(a2, 1, gidx); });
 }
 
 }  // namespace smyrf::bench

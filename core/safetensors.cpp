@@ -241,7 +241,8 @@ SafetensorsContents build(const std::vector<Entry>& entries, SafetensorsMetadata
     // Any non-zero byte is true: never let a corrupt byte become an invalid C++ bool.
     if (e.dtype == kBool) {
       auto* p = static_cast<unsigned char*>(t.raw_data());
-      for (int64_t i = 0; i < t.numel(); ++i) p[i] = p[i] != 0;
+      const int64_t count = t.numel();  // (numel() multiplies the shape out on every call)
+      for (int64_t i = 0; i < count; ++i) p[i] = p[i] != 0;
     }
     out.tensors.emplace_back(e.name, t);
   }

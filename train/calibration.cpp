@@ -70,7 +70,8 @@ Tensor distort_images(const Tensor& images, Distortion kind, double strength, ui
       if (strength == 0) break;
       const std::vector<float> z =
           randn({out.numel()}, TensorOptions(kFloat32), &gen).to_vector<float>();
-      for (int64_t i = 0; i < out.numel(); ++i)
+      const int64_t count = out.numel();  // (numel() multiplies the shape out on every call)
+      for (int64_t i = 0; i < count; ++i)
         d[i] = std::clamp(d[i] + static_cast<float>(strength) * z[i], -1.0f, 1.0f);
       break;
     }

@@ -188,6 +188,7 @@ def w_layouts():
     h1, h2 = torch.randn(4096, 2048), torch.randn(4096, 2048)
     table, idx = torch.randn(65536, 256), torch.randint(0, 65536, (65536,))
     cond = torch.randn(4096, 4096) > 0
+    gidx = torch.randint(0, 4096, (4096, 4096))
     b3t, step2 = b3.permute(0, 2, 1), wide[:, ::2]
     cases = [
         ("add", "64x512x512", "permute021", 3 * F * n, lambda: a3 + b3t),
@@ -217,6 +218,7 @@ def w_layouts():
         ("softmax", "1x16777216", "dim1", 2 * F * n, lambda: torch.softmax(a2.reshape(1, -1), 1)),
         ("logsumexp", "1x16777216", "dim1", F * n, lambda: torch.logsumexp(a2.reshape(1, -1), 1)),
         ("var", "1x16777216", "dim1", F * n, lambda: a2.reshape(1, -1).var(1)),
+        ("gather", "4096x4096", "dim1", 2 * F * n + 8.0 * n, lambda: torch.gather(a2, 1, gidx)),
     ]
     for op, shape, layout, nbytes, fn in cases:
         emit("layouts", op, shape, layout, measure(fn), nbytes)

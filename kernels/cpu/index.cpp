@@ -37,6 +37,17 @@ void index_add(T* y, const int64_t* idx, const T* src, int64_t outer, int64_t n,
 template <typename T>
 void gather(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,
             int64_t inner) {
+  if (inner == 1) {  // along the last dim: one flat loop per row (the general nest's j loop of
+                     // one trip and index arithmetic cost half the time of a 4096^2 gather)
+#pragma omp parallel for if (outer * k >= kParallelGrain && !omp_in_parallel())
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* xr = x + o * n;
+      const int64_t* ir = idx + o * k;
+      T* yr = y + o * k;
+      for (int64_t i = 0; i < k; ++i) yr[i] = xr[ir[i]];
+    }
+    return;
+  }
 #pragma omp parallel for collapse(2) if (outer * k * inner >= kParallelGrain && !omp_in_parallel())
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < k; ++i)

@@ -102,6 +102,15 @@ TEST_CASE("out-of-range indices in gather, index_select, scatter_add, one_hot an
         index_select(x, 0, from_vector(std::vector<int64_t>{0, 3}, {2}));
       },
       {"[index_select]", "index 3", "size 3"});
+  {
+    // a long index (the parallel range check) with one bad entry far in: named in the error
+    std::vector<int64_t> many(1 << 20, 2);
+    many[700001] = -5;
+    const Tensor idx = from_vector(many, {1 << 20});
+    check_error([&] { index_select(x, 0, idx); }, {"[index_select]", "index -5", "size 3"});
+    many[700001] = 1;
+    CHECK(index_select(x, 0, from_vector(many, {1 << 20})).size(0) == (1 << 20));
+  }
   check_error(
       [&] {
         scatter_add(x, 0, from_vector(std::vector<int64_t>{5, 0, 0, 0}, {1, 4}), ones({1, 4}));

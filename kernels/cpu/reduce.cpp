@@ -57,6 +57,26 @@ T reduce_one(ReduceOp op, int red_ndim, const int64_t* red_sizes, const int64_t*
         continue;
       }
     }
+    // contiguous sums and products without the per-element switch: integer sums vectorise, and
+    // products run four chains (a chain of dependent multiplies bounded them; 4096^2 prod over
+    // rows 8.1 ms against PyTorch's 1.2, int64 sum 5.9 against 2.5)
+    if (inner_s == 1 && op == ReduceOp::Sum) {
+      for (int64_t i = 0; i < inner_n; ++i) acc += static_cast<Acc<T>>(p[i]);
+      continue;
+    }
+    if (inner_s == 1 && op == ReduceOp::Prod) {
+      Acc<T> a0 = 1, a1 = 1, a2 = 1, a3 = 1;
+      int64_t i = 0;
+      for (; i + 4 <= inner_n; i += 4) {
+        a0 *= static_cast<Acc<T>>(p[i]);
+        a1 *= static_cast<Acc<T>>(p[i + 1]);
+        a2 *= static_cast<Acc<T>>(p[i + 2]);
+        a3 *= static_cast<Acc<T>>(p[i + 3]);
+      }
+      for (; i < inner_n; ++i) a0 *= static_cast<Acc<T>>(p[i]);
+      acc *= (a0 * a1) * (a2 * a3);
+      continue;
+    }
     for (int64_t i = 0; i < inner_n; ++i) {
       T v = p[i * inner_s];
       switch (op) {

@@ -234,6 +234,42 @@ TEST_CASE("integer and bool reductions") {
   CHECK(sum(b).item<int64_t>() == 3);  // bool sums count
 }
 
+TEST_CASE("prod over any dims: float32, float64 and int64, zeros, NaN and inf times 0") {
+  // the products run four multiply chains on contiguous runs (kernels/cpu/reduce.cpp): runs of
+  // 33 (a tail of 1), 5 and 7, in every layout of inputs()
+  auto prod = [](const Tensor& x, const std::vector<int64_t>& d, bool k) {
+    return raw::reduce(raw::ReduceKind::Prod, x, d, k);
+  };
+  auto ref_prod = [](const std::vector<double>& g) {
+    double p = 1;
+    for (double x : g) p *= x;
+    return p;
+  };
+  for (DType dt : {kFloat32, kFloat64}) {
+    CAPTURE(dtype_name(dt));
+    const double rt = dt == kFloat32 ? 1e-5 : 1e-12;
+    {  // the contiguous (7, 5, 33) input with values near 1 (products of up to 1155 in range)
+      std::vector<double> v = inputs(dt)[0].v;
+      for (double& x : v) x = as_stored({1.0 + x * 0.01}, dt)[0];
+      const Tensor x = make(v, {7, 5, 33}, dt);
+      for (const auto& dims : kDimSets)
+        for (bool keep : {false, true}) check_reduce(prod, ref_prod, x, v, dims, keep, rt, 0);
+    }
+    for (const Input& in : inputs(dt))  // strided layouts, short runs: values up to 3
+      for (const auto& dims : std::vector<std::vector<int64_t>>{{1}, {0, 1}})
+        check_reduce(prod, ref_prod, in.t, in.v, dims, false, rt, 1e-30);
+    // zeros, NaN, inf * 0 in rows of 9 (two chains of four and a tail)
+    const std::vector<double> e = {1,    2, 0, 4, 5, 6, 7, 8, 9, 1,  2,  kNaN, 4, 5, 6, 7, 8, 9,
+                                   kInf, 2, 3, 4, 5, 0, 7, 8, 9, -1, -2, 3,    4, 5, 6, 7, 8, -9};
+    check_reduce(prod, ref_prod, make(e, {4, 9}, dt), e, {1}, false, rt, 0);
+  }
+  const std::vector<double> iv = int_values(7 * 13, 43, -3, 3);
+  for (DType dt : {kInt32, kInt64}) {
+    CAPTURE(dtype_name(dt));
+    check_reduce(prod, ref_prod, make(iv, {7, 13}, dt), iv, {1}, false, 0, 0);
+  }
+}
+
 TEST_CASE("reductions propagate NaN and handle inf; empty dims") {
   Tensor x = make({1, kNaN, 3, 4, 5, 6}, {2, 3}, kFloat32);
   check_values(sum(x, {1}), {2}, {kNaN, 15}, 0, 0);

@@ -90,8 +90,8 @@ void layernorm_split_rows_f32(const float* x, const float* w, const float* b, fl
           mean[r] = static_cast<float>(mu);
           rstd[r] = static_cast<float>(rs);
         }
-        if (stream && r + 1 == rows) streaming_store_fence();
-      });
+      },
+      stream);
 }
 
 // A part's backward sums: sum(dy w) and sum(dy w xhat).
@@ -127,8 +127,8 @@ void layernorm_split_rows_backward_f32(const float* dy, const float* x, const fl
           avx2::layernorm_backward_part_write_f32(dy + r * n + pb, x + r * n + pb, mean[r], rstd[r],
                                                   w ? w + pb : nullptr, dx + r * n + pb, pe - pb, n,
                                                   sg, sgx, stream);
-        if (stream && r + 1 == rows) streaming_store_fence();
-      });
+      },
+      stream);
 }
 }  // namespace
 
@@ -218,8 +218,7 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
     // 176 ms; split: 12.6, 5.5, 1.4 and 6.6 ms (64 x 262144 8.3 -> 7.0 ms; 3 interleaved
     // rounds, 2026-11-29). Splitting from 2^14 or 2^16 columns on made 1024 x 16384 and
     // 256 x 65536 10-80% slower (a barrier a row, and rows that fit the cache anyway).
-    if (vec && (split_rows_wanted(rows, n) ||
-                (n >= kSplitRowMin && omp_get_max_threads() > 1 && !omp_in_parallel())))
+    if (vec && split_rows_possible(n))
       return layernorm_split_rows_backward_f32(dy, x, mean, rstd, w, dx, dw, db, rows, n, stream);
   }
   // per-thread partial sums for dw/db, reduced in a fixed order so results are deterministic

@@ -105,8 +105,8 @@ void softmax_split_rows_backward_f32(const float* y, const float* dy, float* dx,
         if (e > b)
           avx2::softmax_backward_part_write_f32(y + r * n + b, dy + r * n + b, dx + r * n + b,
                                                 e - b, log, s, stream);
-        if (stream && r + 1 == rows) streaming_store_fence();
-      });
+      },
+      stream);
 }
 
 // Whether rows of n floats take short_row_blocks, forward or backward (short_rows_avx2.h has

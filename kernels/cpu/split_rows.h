@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/streaming_store.h"
 #include "kernels/cpu/thread_partials.h"
 
 namespace smyrf::kernels::cpu {
@@ -32,10 +33,12 @@ namespace smyrf::kernels::cpu {
 // 3.00 -> 1.96 (a row's half fits the core's caches between its two passes). Splitting every
 // long row (64 x 262144, 16 x 1M) measured even to 15% slower, so whole rows stay the rule there.
 constexpr int64_t kSplitRowMin = 1 << 17;
+// Whether rows of n elements can be split at all: long enough, several threads, not nested.
+inline bool split_rows_possible(int64_t n) {
+  return n >= kSplitRowMin && !omp_in_parallel() && omp_get_max_threads() > 1;
+}
 inline bool split_rows_wanted(int64_t rows, int64_t n) {
-  if (n < kSplitRowMin || omp_in_parallel()) return false;
-  const int nt = omp_get_max_threads();
-  return nt > 1 && rows < 2 * nt;
+  return split_rows_possible(n) && rows < 2 * omp_get_max_threads();
 }
 
 // Part [*b, *e) of a row of n elements for thread t of nt.
@@ -47,9 +50,11 @@ inline void split_row_part(int64_t n, int t, int nt, int64_t* b, int64_t* e) {
 // part_stat(r, b, e) -> Stat for thread's part [b, e) of row r (possibly empty);
 // finish(r, b, e, stats, nt): stats[0..nt) are every part's statistic in thread order.
 // Stat must be trivially copyable and at most 64 bytes. Runs on one thread (in order) when the
-// region gets only one.
+// region gets only one. fence_streams: finish wrote with streaming stores, so each thread ends
+// with streaming_store_fence().
 template <typename Stat, typename PartStat, typename Finish>
-void split_row_parts(int64_t rows, int64_t n, PartStat&& part_stat, Finish&& finish) {
+void split_row_parts(int64_t rows, int64_t n, PartStat&& part_stat, Finish&& finish,
+                     bool fence_streams = false) {
   static_assert(std::is_trivially_copyable_v<Stat> && sizeof(Stat) <= 64,
                 "a part's statistic must fit its cache line");
   const int max_threads = omp_get_max_threads();
@@ -68,6 +73,7 @@ void split_row_parts(int64_t rows, int64_t n, PartStat&& part_stat, Finish&& fin
       for (int p = 0; p < nt; ++p) std::memcpy(&all[p], slots.row(set + p), sizeof(Stat));
       finish(r, b, e, static_cast<const Stat*>(all.data()), nt);
     }
+    if (fence_streams) streaming_store_fence();
   }
 }
 

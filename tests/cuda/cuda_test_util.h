@@ -18,6 +18,8 @@ namespace smyrf::cuda_test {
 
 inline Tensor cu(const Tensor& t) { return t.to(Device::cuda(0)); }
 inline Tensor host(const Tensor& t) { return t.detach().to(Device::cpu()); }
+// A fresh leaf holding t's values that requires grad (the gradient comparisons start from it).
+inline Tensor leaf(const Tensor& t) { return t.detach().clone().requires_grad_(); }
 
 inline std::vector<double> values_of(const Tensor& t) {
   return host(t).to(kFloat64).contiguous().to_vector<double>();

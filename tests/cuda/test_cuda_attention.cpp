@@ -23,8 +23,6 @@ Qkv inputs(int64_t B, int64_t H, int64_t nq, int64_t nk, int64_t d, int64_t dv, 
           rnd({B, H, nq, dv}, seed + 3)};
 }
 
-Tensor leaf(const Tensor& t) { return t.detach().clone().requires_grad_(); }
-
 // Runs f on the CPU and on CUDA and compares the output and the three gradients.
 template <typename F>
 void compare_both(const Qkv& x, F f, const std::string& what) {

@@ -309,8 +309,6 @@ TEST_CASE("cuda bf16: SMYRF attention (tensor cores) matches the CPU float32 op"
 
 namespace {
 
-Tensor leaf(const Tensor& t) { return t.detach().clone().requires_grad_(); }
-
 // The autograd ops on bfloat16 CUDA tensors (cast from float32 leaves, so the casts carry the
 // gradients back) against the float32 CPU autograd ops on the same rounded values: out and the
 // three gradients, with check_bf16_close's tolerances.

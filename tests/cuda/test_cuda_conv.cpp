@@ -10,10 +10,6 @@
 using namespace smyrf;
 using namespace smyrf::cuda_test;
 
-namespace {
-Tensor leaf(const Tensor& t) { return t.detach().clone().requires_grad_(); }
-}  // namespace
-
 TEST_CASE("cuda: conv2d forward and backward match the CPU") {
   struct Case {
     int64_t N, C, H, W, K, R, stride, pad, dil, groups;

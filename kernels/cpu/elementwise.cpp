@@ -8,6 +8,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/nd_loop.h"
+#include "kernels/cpu/short_row_runs.h"
 #include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
@@ -379,37 +380,24 @@ bool binary_tiled_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* 
   return true;
 }
 
-// y (R, n) = a op b over short rows (n < kShortRun) where one operand is a contiguous (R, n)
-// block and the other one row broadcast down (strides (0, 1)), e.g. a bias added to every row:
-// the row loop called the vector kernel once per n-float row, and its per-call cost dominated
-// (1M x 16 + (16,): 22.5 / 24.9 ms, 1.6x a plain add of the same size and slower than
-// PyTorch's 22 ms). Runs of k = ceil(kShortRun / n) rows are done as one row of k n floats
-// against the broadcast row repeated k times, so each call covers at least kShortRun floats
-// (the same case: 13.7 / 12.8 ms); the last R % k rows go through the plain loop.
-constexpr int64_t kShortRun = 256;
+// y (R, n) = a op b over short rows with a broadcast row or column (kernels/cpu/short_row_runs.h).
 bool binary_short_rows_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* a,
                            const int64_t* as, const float* b, const int64_t* bs, float* y,
                            const int64_t* ys) {
-  if (ndim != 2) return false;
-  const int64_t R = sizes[0], n = sizes[1];
-  if (n >= kShortRun || n < 1 || ys[0] != n || ys[1] != 1) return false;
-  auto rows = [&](const int64_t* s) { return s[0] == n && s[1] == 1; };
-  auto bcast = [&](const int64_t* s) { return s[0] == 0 && s[1] == 1; };
-  const bool a_rep = bcast(as) && rows(bs), b_rep = rows(as) && bcast(bs);
-  const int64_t k = (kShortRun + n - 1) / n;
-  if (!(a_rep || b_rep) || R < 2 * k) return false;
-  alignas(32) float rep[2 * kShortRun];  // k n < kShortRun + n < 2 kShortRun
-  const float* row = a_rep ? a : b;
-  for (int64_t j = 0; j < k; ++j) std::copy(row, row + n, rep + j * n);
-  const int64_t R2 = R / k, L = k * n;
-  const int64_t sizes2[2] = {R2, L}, full[2] = {L, 1}, bc[2] = {0, 1};
-  binary<float>(op, 2, sizes2, a_rep ? rep : a, a_rep ? bc : full, b_rep ? rep : b,
-                b_rep ? bc : full, y, full);
-  const int64_t done = R2 * k, rest[2] = {R - done, n};
-  if (done < R)
-    binary<float>(op, 2, rest, a_rep ? a : a + done * n, as, b_rep ? b : b + done * n, bs,
-                  y + done * n, ys);
-  return true;
+  if (!avx2::binary_f32_supported(op)) return false;  // pow: the element loop
+  const bool stream = use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
+  return short_row_runs<2>(
+      ndim, sizes, ys, {RunOperand{a, 4, as}, RunOperand{b, 4, bs}}, stream,
+      [&](const std::array<const void*, 2>& p, const std::array<int64_t, 2>& st, int64_t y_off,
+          int64_t L) {
+        avx2::binary_f32(op, static_cast<const float*>(p[0]), st[0],
+                         static_cast<const float*>(p[1]), st[1], y + y_off, L, stream);
+      },
+      [&](int64_t done) {
+        const int64_t rest[2] = {sizes[0] - done, sizes[1]};
+        binary<float>(op, 2, rest, a + done * as[0], as, b + done * bs[0], bs, y + done * ys[0],
+                      ys);
+      });
 }
 
 // Unary op on an input broadcast (stride 0) along some dims: y is constant along them, so the
@@ -546,6 +534,21 @@ template <typename T>
 void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as,
              const T* b, const int64_t* bs, bool* y, const int64_t* ys) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec && short_row_runs<2>(
+                   ndim, sizes, ys, {RunOperand{a, 4, as}, RunOperand{b, 4, bs}}, false,
+                   [&](const std::array<const void*, 2>& p, const std::array<int64_t, 2>& st,
+                       int64_t y_off, int64_t L) {
+                     avx2::compare_f32(op, static_cast<const float*>(p[0]), st[0],
+                                       static_cast<const float*>(p[1]), st[1], y + y_off, L);
+                   },
+                   [&](int64_t done) {
+                     const int64_t rest[2] = {sizes[0] - done, sizes[1]};
+                     compare<float>(op, 2, rest, a + done * as[0], as, b + done * bs[0], bs,
+                                    y + done * ys[0], ys);
+                   }))
+      return;
+  }
   nd_loop<3>(
       ndim, sizes, {as, bs, ys},
       [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
@@ -567,6 +570,23 @@ void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, con
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(T)));
   auto unit = [](int64_t s) { return s == 0 || s == 1; };
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec && short_row_runs<3>(
+                   ndim, sizes, ys,
+                   {RunOperand{c, 1, cs}, RunOperand{a, 4, as}, RunOperand{b, 4, bs}}, stream,
+                   [&](const std::array<const void*, 3>& p, const std::array<int64_t, 3>& st,
+                       int64_t y_off, int64_t L) {
+                     avx2::where_f32(static_cast<const bool*>(p[0]), st[0],
+                                     static_cast<const float*>(p[1]), st[1],
+                                     static_cast<const float*>(p[2]), st[2], y + y_off, L, stream);
+                   },
+                   [&](int64_t done) {
+                     const int64_t rest[2] = {sizes[0] - done, sizes[1]};
+                     where<float>(2, rest, c + done * cs[0], cs, a + done * as[0], as,
+                                  b + done * bs[0], bs, y + done * ys[0], ys);
+                   }))
+      return;
+  }
   nd_loop<4>(ndim, sizes, {cs, as, bs, ys},
              [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
                if constexpr (std::is_same_v<T, float>) {

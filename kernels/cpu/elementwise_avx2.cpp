@@ -240,6 +240,15 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
   return true;
 }
 
+void repeat_each_f32(const float* x, int64_t xs, int64_t rows, int64_t n, float* dst) {
+  // row j's vector stores run up to 7 floats into row j + 1's place, which row j + 1's stores
+  // then overwrite (rows go in order)
+  for (int64_t j = 0; j < rows; ++j) {
+    const __m256 v = _mm256_set1_ps(x[j * xs]);
+    for (int64_t c = 0; c < n; c += 8) _mm256_storeu_ps(dst + j * n + c, v);
+  }
+}
+
 bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs, float* y,
                 int64_t n, bool stream) {
   switch (op) {

@@ -26,6 +26,10 @@ bool binary_f32(BinaryOp op, const float* a, int64_t a_stride, const float* b, i
 // equal); stream as for unary_f32.
 void copy_f32(const float* x, int64_t xs, float* y, int64_t n, bool stream = false);
 
+// dst[j * n + c] = x[j * xs] for j < rows, c < n: each value repeated n times (a column
+// broadcast along short rows, as one run). Writes up to 7 floats past rows * n.
+void repeat_each_f32(const float* x, int64_t xs, int64_t rows, int64_t n, float* dst);
+
 // Mask ops (kernels/cpu/mask_ops_avx2.cpp). Strides are 0 (a broadcast scalar) or 1; bools are
 // bytes of 0 or 1.
 //   compare_f32: y[i] = a[i] op b[i] with C++'s semantics (NaN compares false except !=).

@@ -432,40 +432,110 @@ TEST_CASE("unary on transposed and strided inputs goes through the tiled path ex
   }
 }
 
-TEST_CASE("binary ops with a row broadcast over short rows: runs of rows, either operand") {
+TEST_CASE(
+    "binary ops with a row or column broadcast over short rows: runs of rows, either operand") {
   if (!have_avx2()) return;
-  // y (R, n) = a op b with one operand (1, n) broadcast down: rows shorter than 256 floats are
-  // done k = ceil(256 / n) at a time against the row repeated k times, the last R % k rows
-  // alone. AVX2 equals the scalar loop exactly for these IEEE ops.
-  for (int64_t n : {1, 3, 16, 100, 255, 256}) {
+  // y (R, n) = a op b with one operand broadcast: a (1, n) row down (strides (0, 1)) or an (R, 1)
+  // column along the rows (strides (cs, 0), cs 1 or 3). Rows shorter than 256 floats are done
+  // k = ceil(256 / n) at a time against a k n-float run of the other operand, the last R % k
+  // rows alone. AVX2 equals the scalar loop exactly for these IEEE ops.
+  for (int64_t n : {1, 3, 8, 9, 16, 100, 255, 256}) {
     const int64_t k = (256 + n - 1) / n;
     for (int64_t R : {2 * k - 1, 2 * k, 5 * k + 3, int64_t(1000)}) {
-      auto va = randn(static_cast<size_t>(R * n), static_cast<uint32_t>(R + n));
-      auto vb = randn(static_cast<size_t>(n), static_cast<uint32_t>(n) + 1);
-      va[1] = kNaN;
-      vb[0] = -0.f;
-      Unaligned full(va), row(vb), yr(R * n, 3.f), yv(R * n, 3.f);
-      const int64_t sizes[2] = {R, n}, st_full[2] = {n, 1}, st_row[2] = {0, 1};
-      for (BinaryOp op :
-           {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum}) {
-        for (bool row_first : {false, true}) {
+      for (int64_t cs : {int64_t(0), int64_t(1), int64_t(3)}) {  // 0: the row operand
+        auto va = randn(static_cast<size_t>(R * n), static_cast<uint32_t>(R + n));
+        auto vb = randn(static_cast<size_t>(cs ? R * cs : n), static_cast<uint32_t>(n) + 1);
+        va[1] = kNaN;
+        vb[0] = -0.f;
+        vb[vb.size() - 1] = kInf;
+        Unaligned full(va), other(vb), yr(R * n, 3.f), yv(R * n, 3.f);
+        const int64_t sizes[2] = {R, n}, st_full[2] = {n, 1}, st_row[2] = {0, 1},
+                      st_col[2] = {cs, 0};
+        const int64_t* st_other = cs ? st_col : st_row;
+        for (BinaryOp op :
+             {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum}) {
+          for (bool other_first : {false, true}) {
+            CAPTURE(n);
+            CAPTURE(R);
+            CAPTURE(cs);
+            CAPTURE(static_cast<int>(op));
+            CAPTURE(other_first);
+            for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+              IsaGuard g(isa);
+              float* y = isa == Isa::Scalar ? yr.p : yv.p;
+              if (other_first)
+                binary<float>(op, 2, sizes, other.p, st_other, full.p, st_full, y, st_full);
+              else
+                binary<float>(op, 2, sizes, full.p, st_full, other.p, st_other, y, st_full);
+            }
+            int64_t bad = -1;
+            for (int64_t i = 0; i <= R * n && bad < 0; ++i)  // and the guard float after the end
+              if (std::memcmp(yv.p + i, yr.p + i, sizeof(float)) != 0) bad = i;
+            INFO("first difference at " << bad);
+            CHECK(bad < 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("compare and where over short rows: full / row / column / scalar operands") {
+  if (!have_avx2()) return;
+  // (R, n) with every operand a contiguous block, a broadcast row (0, 1), a column (cs, 0) with
+  // cs 1 or 3, or a scalar (0, 0): short rows go k = ceil(256 / n) at a time as one run
+  // (kernels/cpu/short_row_runs.h), the last R % k rows through the general loop. Exact equality
+  // with the element loop, and nothing written past the end.
+  struct Kind {
+    const char* name;
+    int64_t s0, s1, span;  // span: elements the operand needs, per row (0: a fixed count)
+  };
+  for (int64_t n : {1, 3, 8, 13, 100}) {
+    const int64_t k = (256 + n - 1) / n;
+    for (int64_t R : {2 * k - 1, 2 * k, 5 * k + 3}) {
+      const Kind kinds[] = {{"full", n, 1, n},
+                            {"row", 0, 1, 0},
+                            {"col1", 1, 0, 1},
+                            {"col3", 3, 0, 3},
+                            {"scalar", 0, 0, 0}};
+      auto size_of = [&](const Kind& kd) { return kd.span ? R * kd.span : (kd.s1 ? n : 1); };
+      const int64_t sizes[2] = {R, n}, ys[2] = {n, 1};
+      std::vector<uint8_t> cstore(static_cast<size_t>(R * 3 + n));
+      for (size_t i = 0; i < cstore.size(); ++i) cstore[i] = (i * 7 + i / 3) % 3 == 0;
+      const bool* c = reinterpret_cast<const bool*>(cstore.data());
+      for (const Kind& ka : kinds) {
+        for (const Kind& kb : kinds) {
+          auto va = randn(static_cast<size_t>(size_of(ka)), static_cast<uint32_t>(R + n));
+          auto vb = randn(static_cast<size_t>(size_of(kb)), static_cast<uint32_t>(R + 2 * n));
+          va[0] = kNaN;
+          vb[vb.size() - 1] = -kInf;
+          for (size_t i = 1; i < va.size() && i < vb.size(); i += 4) vb[i] = va[i];  // ties
+          Unaligned a(va), b(vb);
+          const int64_t as[2] = {ka.s0, ka.s1}, bs[2] = {kb.s0, kb.s1};
           CAPTURE(n);
           CAPTURE(R);
-          CAPTURE(static_cast<int>(op));
-          CAPTURE(row_first);
-          for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
-            IsaGuard g(isa);
-            float* y = isa == Isa::Scalar ? yr.p : yv.p;
-            if (row_first)
-              binary<float>(op, 2, sizes, row.p, st_row, full.p, st_full, y, st_full);
-            else
-              binary<float>(op, 2, sizes, full.p, st_full, row.p, st_row, y, st_full);
+          CAPTURE(ka.name);
+          CAPTURE(kb.name);
+          for (CompareOp op : {CompareOp::Lt, CompareOp::Ne}) {
+            std::vector<uint8_t> yr(static_cast<size_t>(R * n) + 1, 9), yv = yr;
+            for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+              IsaGuard g(isa);
+              compare<float>(op, 2, sizes, a.p, as, b.p, bs,
+                             reinterpret_cast<bool*>(isa == Isa::Scalar ? yr.data() : yv.data()),
+                             ys);
+            }
+            CHECK(yr == yv);
           }
-          int64_t bad = -1;
-          for (int64_t i = 0; i <= R * n && bad < 0; ++i)  // and the guard float after the end
-            if (std::memcmp(yv.p + i, yr.p + i, sizeof(float)) != 0) bad = i;
-          INFO("first difference at " << bad);
-          CHECK(bad < 0);
+          for (const Kind& kc : kinds) {
+            CAPTURE(kc.name);
+            const int64_t cs[2] = {kc.s0, kc.s1};
+            Unaligned yr(R * n, 4.f), yv(R * n, 4.f);
+            for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+              IsaGuard g(isa);
+              where<float>(2, sizes, c, cs, a.p, as, b.p, bs, isa == Isa::Scalar ? yr.p : yv.p, ys);
+            }
+            CHECK(std::memcmp(yr.p, yv.p, sizeof(float) * (R * n + 1)) == 0);
+          }
         }
       }
     }

@@ -3,6 +3,7 @@
 //
 //   openblas_gemm SHAPE TRANS        SHAPE = MxNxK, TRANS = NN|NT|TN|TT
 //   openblas_gemm BxMxNxK TRANS      batched: B independent products, cblas_sgemm in a loop
+//   openblas_gemm SHAPE TRANS f64    the same with cblas_dgemm (bench/compare gemm-f64)
 //
 // Build: cc -O2 openblas_gemm.c -o openblas_gemm -lopenblas (bench/compare does this).
 #include <cblas.h>
@@ -22,17 +23,24 @@ static int cmp_double(const void* a, const void* b) {
   return (x > y) - (x < y);
 }
 
+static float uniform(unsigned* s) {
+  *s = *s * 1664525u + 1013904223u;
+  return (float)((*s >> 8) & 0xffff) / 65536.0f - 0.5f;
+}
+
 static void fill(float* p, size_t n) {
   unsigned s = 12345u;
-  for (size_t i = 0; i < n; ++i) {
-    s = s * 1664525u + 1013904223u;
-    p[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
-  }
+  for (size_t i = 0; i < n; ++i) p[i] = uniform(&s);
+}
+
+static void fill_d(double* p, size_t n) {
+  unsigned s = 12345u;
+  for (size_t i = 0; i < n; ++i) p[i] = uniform(&s);
 }
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s [B x]MxNxK NN|NT|TN|TT\n", argv[0]);
+    fprintf(stderr, "usage: %s [B x]MxNxK NN|NT|TN|TT [f64]\n", argv[0]);
     return 2;
   }
   long d[4] = {1, 0, 0, 0};
@@ -48,13 +56,21 @@ int main(int argc, char** argv) {
   }
   const char* trans = argv[2];
   int ta = trans[0] == 'T', tb = trans[1] == 'T';
+  int f64 = argc > 3 && strcmp(argv[3], "f64") == 0;
   size_t sa = (size_t)M * K, sb = (size_t)K * N, sc = (size_t)M * N;
-  float* A = malloc(sizeof(float) * sa * B);
-  float* Bm = malloc(sizeof(float) * sb * B);
-  float* C = malloc(sizeof(float) * sc * B);
-  fill(A, sa * B);
-  fill(Bm, sb * B);
-  memset(C, 0, sizeof(float) * sc * B);
+  size_t es = f64 ? sizeof(double) : sizeof(float);
+  float* A = malloc(es * sa * B);
+  float* Bm = malloc(es * sb * B);
+  float* C = malloc(es * sc * B);
+  double *Ad = (double*)A, *Bd = (double*)Bm, *Cd = (double*)C;
+  if (f64) {
+    fill_d(Ad, sa * B);
+    fill_d(Bd, sb * B);
+  } else {
+    fill(A, sa * B);
+    fill(Bm, sb * B);
+  }
+  memset(C, 0, es * sc * B);
   long lda = ta ? M : K, ldb = tb ? K : N;
 
   double times[1000];
@@ -62,9 +78,14 @@ int main(int argc, char** argv) {
   double total = 0;
   for (int it = -2; runs < 1000; ++it) {
     double t0 = now_ms();
-    for (long b = 0; b < B; ++b)
-      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
-                  N, K, 1.0f, A + b * sa, lda, Bm + b * sb, ldb, 0.0f, C + b * sc, N);
+    for (long b = 0; b < B; ++b) {
+      if (f64)
+        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0, Ad + b * sa, lda, Bd + b * sb, ldb, 0.0, Cd + b * sc, N);
+      else
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0f, A + b * sa, lda, Bm + b * sb, ldb, 0.0f, C + b * sc, N);
+    }
     double t = now_ms() - t0;
     if (it < 0) continue;  // warm-up
     times[runs++] = t;

@@ -2,7 +2,7 @@
 """PyTorch baseline for `bench/compare gemm` / `gemm-batched`: times torch.mm or torch.bmm on one
 shape with 2 threads and prints one JSON line in the units of `smyrf bench gemm --json`.
 
-usage: torch_gemm.py [BATCHx]MxNxK NN|NT|TN|TT
+usage: torch_gemm.py [BATCHx]MxNxK NN|NT|TN|TT [f64]
 
 Transposed operands are transposed views of contiguous tensors, which is what the backward pass
 of a matmul hands to the kernel.
@@ -15,12 +15,12 @@ import time
 import torch
 
 
-def operand(rows, cols, transposed, batch):
+def operand(rows, cols, transposed, batch, dtype):
     """A (rows x cols) operand, stored (cols x rows) and viewed transposed when `transposed`."""
     shape = (cols, rows) if transposed else (rows, cols)
     if batch > 1:
         shape = (batch,) + shape
-    t = torch.rand(shape, dtype=torch.float32) - 0.5
+    t = torch.rand(shape, dtype=dtype) - 0.5
     return t.transpose(-1, -2) if transposed else t
 
 
@@ -29,9 +29,10 @@ def main():
     trans = sys.argv[2] if len(sys.argv) > 2 else "NN"
     batch, (m, n, k) = (dims[0], dims[1:]) if len(dims) == 4 else (1, dims)
     torch.set_num_threads(2)
-    a = operand(m, k, trans[0] == "T", batch)
-    b = operand(k, n, trans[1] == "T", batch)
-    out = torch.empty((batch, m, n) if batch > 1 else (m, n), dtype=torch.float32)
+    dtype = torch.float64 if len(sys.argv) > 3 and sys.argv[3] == "f64" else torch.float32
+    a = operand(m, k, trans[0] == "T", batch, dtype)
+    b = operand(k, n, trans[1] == "T", batch, dtype)
+    out = torch.empty((batch, m, n) if batch > 1 else (m, n), dtype=dtype)
     fn = (lambda: torch.bmm(a, b, out=out)) if batch > 1 else (lambda: torch.mm(a, b, out=out))
     with torch.no_grad():
         for _ in range(2):

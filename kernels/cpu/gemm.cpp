@@ -73,6 +73,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
            const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
            int64_t ldc) {
+#if defined(SMYRF_HAVE_AVX2_BUILD)
+  if (active_isa() == Isa::Avx2) {
+    dgemm_avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, available_threads());
+    return;
+  }
+#endif
   gemm_portable<double>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
                         available_threads());
 }
@@ -128,9 +134,9 @@ void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
   const int threads = available_threads();
   if (threads > 1 && batch >= 2 * threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t b = 0; b < batch; ++b)
-      gemm_portable<double>(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda,
-                            B + b * stride_b, ldb, beta, C + b * stride_c, ldc, 1);
+    for (int64_t b = 0; b < batch; ++b)  // dgemm runs on this thread alone inside the region
+      dgemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+            C + b * stride_c, ldc);
     return;
   }
   for (int64_t b = 0; b < batch; ++b)

@@ -11,6 +11,11 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                 int64_t ldc, int threads);
 
+// The float64 product (kernels/cpu/dgemm_avx2.cpp), same contract.
+void dgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
+                int64_t ldc, int threads);
+
 // One product of a batch on the calling thread (as sgemm_avx2 with threads = 1). next_a and
 // next_b (nullptr: none) are the operands of the product this thread runs next, laid out as A and
 // B are; small products pull them into L2 while they compute.

@@ -543,34 +543,54 @@ TEST_CASE("sgemm_batched with M = 1 or N = 1: each product a matrix-vector produ
 }
 
 TEST_CASE("dgemm matches a naive double product for every transpose and stride") {
-  std::mt19937 rng(9);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  for (int t = 0; t < 4; ++t)
-    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{70}, int64_t{300}}) {
-      const bool ta = t & 1, tb = t & 2;
-      const int64_t M = n, N = n + 2, K = n + 5;
-      const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
-      std::vector<double> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc);
-      for (auto& x : A) x = u(rng);
-      for (auto& x : B) x = u(rng);
-      for (auto& x : C) x = u(rng);
-      for (double beta : {0.0, -1.5}) {
-        std::vector<double> got = C, ref = C;
-        if (beta == 0.0)
-          for (int64_t i = 0; i < M; ++i) got[i * ldc] = std::numeric_limits<double>::quiet_NaN();
-        dgemm(ta, tb, M, N, K, 0.75, A.data(), lda, B.data(), ldb, beta, got.data(), ldc);
-        dgemm_naive(ta, tb, M, N, K, 0.75, A.data(), lda, B.data(), ldb, beta, ref.data(), ldc);
-        double worst = 0;
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t j = 0; j < ldc; ++j) {
-            const double d = std::fabs(got[i * ldc + j] - ref[i * ldc + j]);
-            worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+  // AVX2 (kernels/cpu/dgemm_avx2.cpp: 6x8 tiles, K in steps of 256, N in blocks of 2048, row
+  // blocks shrunk to give each thread rows) and the portable loop, 1 and 2 threads; beta 0 must
+  // not read C (NaN there), the columns between N and ldc must stay untouched.
+  struct Shape {
+    int64_t M, N, K;
+  };
+  const Shape shapes[] = {{1, 3, 6},      {7, 9, 12},   {70, 72, 75}, {300, 302, 305},
+                          {7, 2100, 300}, {97, 5, 513}, {6, 8, 256},  {5, 4, 0}};
+  const int prev_threads = omp_get_max_threads();
+  for_each_isa([&] {
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      std::mt19937 rng(9);
+      std::uniform_real_distribution<double> u(-1.0, 1.0);
+      for (int t = 0; t < 4; ++t)
+        for (const Shape& sh : shapes) {
+          const bool ta = t & 1, tb = t & 2;
+          const int64_t M = sh.M, N = sh.N, K = sh.K;
+          const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
+          std::vector<double> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc);
+          for (auto& x : A) x = u(rng);
+          for (auto& x : B) x = u(rng);
+          for (auto& x : C) x = u(rng);
+          for (double beta : {0.0, -1.5}) {
+            std::vector<double> got = C, ref = C;
+            if (beta == 0.0)
+              for (int64_t i = 0; i < M; ++i)
+                got[i * ldc] = std::numeric_limits<double>::quiet_NaN();
+            dgemm(ta, tb, M, N, K, 0.75, A.data(), lda, B.data(), ldb, beta, got.data(), ldc);
+            dgemm_naive(ta, tb, M, N, K, 0.75, A.data(), lda, B.data(), ldb, beta, ref.data(), ldc);
+            double worst = 0;
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < ldc; ++j) {
+                const double d = std::fabs(got[i * ldc + j] - ref[i * ldc + j]);
+                worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+              }
+            CAPTURE(threads);
+            CAPTURE(M);
+            CAPTURE(N);
+            CAPTURE(K);
+            CAPTURE(t);
+            CAPTURE(beta);
+            CHECK(worst < 1e-13 * (K + 2));
           }
-        CAPTURE(n);
-        CAPTURE(t);
-        CHECK(worst < 1e-13 * (K + 2));
-      }
+        }
     }
+  });
+  omp_set_num_threads(prev_threads);
   std::vector<double> A(4, 1.0), C(6, 2.0);  // batched, A broadcast
   dgemm_batched(false, false, 3, 1, 2, 2, 1.0, A.data(), 2, 0, A.data(), 2, 0, 1.0, C.data(), 2, 2);
   for (double c : C) CHECK(c == 4.0);

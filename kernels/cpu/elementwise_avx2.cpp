@@ -128,6 +128,8 @@ bool unary_f32_supported(UnaryOp op, float a, float b) {
     case UnaryOp::ReluGrad:
     case UnaryOp::Sin:
     case UnaryOp::Cos:
+    case UnaryOp::Expm1:
+    case UnaryOp::Log1p:
       return true;
     // the reference clamps to a first, so a > b (or NaN bounds) would differ from min(max())
     case UnaryOp::Clamp:
@@ -197,6 +199,12 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
       break;
     case UnaryOp::Silu:
       map1(x, y, n, stream, [](__m256 v) { return silu_ps(v); });
+      break;
+    case UnaryOp::Expm1:
+      map1(x, y, n, stream, [](__m256 v) { return expm1_ps(v); });
+      break;
+    case UnaryOp::Log1p:
+      map1(x, y, n, stream, [](__m256 v) { return log1p_ps(v); });
       break;
     case UnaryOp::Clamp:
       // x second in max_ps keeps NaN; then NaN second in min_ps keeps it too

@@ -98,6 +98,12 @@ TEST_CASE("vec math: exp, log, tanh, sigmoid, silu, gelu within their ulp bounds
       {"sigmoid", UnaryOp::Sigmoid, [](double x) { return 1 / (1 + std::exp(-x)); }, -103, 30, 3},
       {"silu", UnaryOp::Silu, [](double x) { return x / (1 + std::exp(-x)); }, -80, 30, 4},
       {"gelu", UnaryOp::Gelu, [&](double x) { return 0.5 * x * std::erfc(-x * rs2); }, -13, 13, 16},
+      {"expm1", UnaryOp::Expm1, [](double x) { return std::expm1(x); }, -20, 89, 2},
+      {"expm1 near 0", UnaryOp::Expm1, [](double x) { return std::expm1(x); }, -1.5, 1.5, 2},
+      {"expm1 tiny", UnaryOp::Expm1, [](double x) { return std::expm1(x); }, -1e-4, 1e-4, 2},
+      {"log1p", UnaryOp::Log1p, [](double x) { return std::log1p(x); }, -0.9999, 1e4, 3},
+      {"log1p near 0", UnaryOp::Log1p, [](double x) { return std::log1p(x); }, -0.9, 1.5, 3},
+      {"log1p tiny", UnaryOp::Log1p, [](double x) { return std::log1p(x); }, -1e-4, 1e-4, 3},
   };
   for (const auto& c : cases) {
     const int n = 1 << 20;
@@ -233,7 +239,8 @@ TEST_CASE("unary ops: AVX2 equals the scalar reference on odd sizes, unaligned, 
       {UnaryOp::SigmoidGradFromOut, 0, 0, 0, 0},
       {UnaryOp::ReluGrad, 0, 0, 0, 0},
       {UnaryOp::PowScalar, 2.5, 0, 0, 0},
-      {UnaryOp::Log1p, 0, 0, 0, 0},
+      {UnaryOp::Log1p, 0, 0, 4.8e-7, 0},
+      {UnaryOp::Expm1, 0, 0, 4.8e-7, 0},
       // |error| <= 1.2e-7 absolute (the argument reduction's), ~2 ulp away from the zeros
       {UnaryOp::Sin, 0, 0, 2.5e-7, 1.2e-7},
       {UnaryOp::Cos, 0, 0, 2.5e-7, 1.2e-7},

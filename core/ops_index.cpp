@@ -281,9 +281,10 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   const int64_t n = x.dim() ? x.shape()[dim] : 1;
   SMYRF_CHECK_HINT(k >= 0 && k <= n, "topk", "k = " << k << " but dim " << dim << " has size " << n,
                    "choose k in [0, " << n << "]");
-  if (x.dim() > 0 && !x.device().is_cuda() && k * 8 <= n) {
-    // a partial sort of each row (kernels/cpu/index.h topk_rows): sorting whole rows to keep
-    // k of them took 600 ms for k = 5 of 65536 rows of 256 (PyTorch: 124 ms)
+  if (x.dim() > 0 && !x.device().is_cuda() && (k * 8 <= n || k <= kc::kTopkInsertMax)) {
+    // a selection in each row (kernels/cpu/index.h topk_rows): sorting whole rows to keep k of
+    // them took 600 ms for k = 5 of 65536 rows of 256 (PyTorch: 124 ms), and 121 ms for k = 1 of
+    // 4M rows of 4 (PyTorch: 96)
     Tensor xx = rows_along(x, dim);
     Shape s = xx.shape();
     s.back() = k;

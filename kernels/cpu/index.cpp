@@ -158,6 +158,38 @@ void sort_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n,
 template <typename T>
 void topk_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, int64_t k,
                bool largest) {
+  if (k <= 0) return;
+  if (k <= kTopkInsertMax) {
+    // Insertion into the best k so far: one comparison per entry that does not make the cut (the
+    // common case), k at most for one that does. Element i comes after every kept entry it ties
+    // with, so the order is (value, index) as the stable sort's. The partial sort over an index
+    // array cost ~30 ns a row on short rows (topk k = 1 of 4M rows of 4 went through a full
+    // sort: 121 ms, PyTorch 96).
+#pragma omp parallel for if (rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel()) \
+    schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * n;
+      int64_t best[kTopkInsertMax];
+      int64_t kept = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t pos;
+        if (kept == k) {
+          if (!sorts_before(xr, i, best[k - 1], largest)) continue;
+          pos = k - 1;
+        } else {
+          pos = kept++;
+        }
+        for (; pos > 0 && sorts_before(xr, i, best[pos - 1], largest); --pos)
+          best[pos] = best[pos - 1];
+        best[pos] = i;
+      }
+      for (int64_t i = 0; i < k; ++i) {
+        values[r * k + i] = xr[best[i]];
+        indices[r * k + i] = best[i];
+      }
+    }
+    return;
+  }
 #pragma omp parallel if (rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel())
   {
     std::vector<int64_t> ir(static_cast<size_t>(n));

@@ -24,9 +24,11 @@ void scatter_add(T* y, const int64_t* idx, const T* src, int64_t outer, int64_t 
 // Stable sort of each contiguous row of length n; NaN sorts as the largest value.
 template <typename T>
 void sort_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, bool descending);
-// The first k entries of sort_rows' result for each row (values and indices: rows x k), by a
-// partial sort: O(n log k) a row instead of O(n log n). Ties keep index order, as the stable
-// sort does.
+// The first k entries of sort_rows' result for each row (values and indices: rows x k): for
+// k <= kTopkInsertMax by insertion into the best k (O(n) a row on typical data, O(n k) at worst),
+// otherwise by a partial sort, O(n log k) a row instead of O(n log n). Ties keep index order, as
+// the stable sort does.
+constexpr int64_t kTopkInsertMax = 16;
 template <typename T>
 void topk_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, int64_t k,
                bool largest);

@@ -266,28 +266,35 @@ TEST_CASE("sort of float and int32 rows (keyed radix / std::sort) against a stab
   }
 }
 
-TEST_CASE("topk by partial sort equals the stable sort's first k: ties, NaN, dims, dtypes") {
-  // k <= n / 8 takes the partial sort (kernels/cpu/index.h topk_rows); its result must be the
-  // stable full sort's first k, indices included, with ties everywhere (integers in [0, 2]) and NaN
+TEST_CASE("topk by selection equals the stable sort's first k: ties, NaN, dims, dtypes") {
+  // k <= 16 takes the insertion selection, larger k <= n / 8 the partial sort (kernels/cpu/index.h
+  // topk_rows), other k the full sort; every result must be the stable full sort's first k,
+  // indices included, with ties everywhere (integers in [0, 2]) and NaN, on 200-long and 6-long
+  // rows and columns
   for (DType dt : {kInt32, kInt64, kFloat32, kFloat64}) {
     std::vector<double> v = int_values(6 * 200, 77, 0, 2);  // mostly ties
     if (dt == kFloat32 || dt == kFloat64)
       for (size_t i = 0; i < v.size(); i += 37) v[i] = kNaN;
     Tensor x = make(v, {6, 200}, dt);
-    for (int64_t dim : {int64_t(0), int64_t(1)}) {
-      Tensor xd = dim == 0 ? x.t().contiguous() : x;  // dim 0 of (200, 6): 200 long
-      for (bool largest : {true, false}) {
-        for (int64_t k : {int64_t(1), int64_t(5), int64_t(25)}) {
-          CAPTURE(dtype_name(dt));
-          CAPTURE(dim);
-          CAPTURE(largest);
-          CAPTURE(k);
-          auto [sv, si] = sort(xd, dim, largest);
-          auto [tv, ti] = topk(xd, k, dim, largest);
-          Shape s = xd.shape();
-          s[static_cast<size_t>(dim)] = k;
-          check_values(tv, s, sv.slice(dim, 0, k).contiguous().to_vector<double>(), 0, 0);
-          check_values(ti, s, si.slice(dim, 0, k).contiguous().to_vector<double>(), 0, 0);
+    for (const Tensor& xs : {x, x.t().contiguous()}) {
+      for (int64_t dim : {int64_t(0), int64_t(1)}) {
+        const int64_t n = xs.shape()[static_cast<size_t>(dim)];
+        for (bool largest : {true, false}) {
+          for (int64_t k : {int64_t(1), int64_t(3), int64_t(5), int64_t(6), int64_t(16),
+                            int64_t(17), int64_t(25), int64_t(30)}) {
+            if (k > n) continue;
+            CAPTURE(dtype_name(dt));
+            CAPTURE(xs.shape()[0]);
+            CAPTURE(dim);
+            CAPTURE(largest);
+            CAPTURE(k);
+            auto [sv, si] = sort(xs, dim, largest);
+            auto [tv, ti] = topk(xs, k, dim, largest);
+            Shape s = xs.shape();
+            s[static_cast<size_t>(dim)] = k;
+            check_values(tv, s, sv.slice(dim, 0, k).contiguous().to_vector<double>(), 0, 0);
+            check_values(ti, s, si.slice(dim, 0, k).contiguous().to_vector<double>(), 0, 0);
+          }
         }
       }
     }

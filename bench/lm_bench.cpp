@@ -28,6 +28,7 @@
 #include "bench/memory_probe.h"
 #include "bench/registry.h"
 #include "core/random.h"
+#include "kernels/cpu/host_memory.h"
 #include "models/bert.h"
 #include "models/gpt.h"
 #include "train/alloc_policy.h"
@@ -170,6 +171,7 @@ SMYRF_BENCH_WORKLOAD("lm-step",
   std::vector<double> mib;
   for (const LmCase& c : chosen) mib.push_back(measure_memory(c));
   train::retain_freed_memory();
+  kernels::cpu::set_host_cache_limit(kernels::cpu::host_cache_default_limit());
   for (size_t i = 0; i < chosen.size(); ++i) run_case(opt, chosen[i], mib[i]);
 }
 

@@ -7,11 +7,15 @@
 #include <fstream>
 #include <string>
 
+#include "kernels/cpu/host_memory.h"
+
 namespace smyrf::bench {
 
 void pin_mmap_threshold() {
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  // the host block cache would hand a measured call the blocks of the call before it
+  kernels::cpu::set_host_cache_limit(0);
 }
 
 double peak_added_mib(const std::function<void()>& fn) {

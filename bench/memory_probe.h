@@ -6,7 +6,8 @@ namespace smyrf::bench {
 
 // Makes every buffer above 64 KiB an mmap that is unmapped on free, so RSS tracks live memory
 // (glibc otherwise raises its mmap threshold after the first large free and keeps the pages, and
-// a second run would reuse them without raising the RSS). Call once before measuring.
+// a second run would reuse them without raising the RSS), and turns the host block cache off
+// (kernels/cpu/host_memory.h) for the same reason. Call once before measuring.
 void pin_mmap_threshold();
 
 // Peak resident memory fn adds, in MiB: resets the high-water mark (/proc/self/clear_refs "5"),

@@ -20,6 +20,12 @@ void* cpu_alloc(size_t nbytes);
 void cpu_free(void* p);
 // Whether cpu_alloc marks large allocations for huge pages (false when SMYRF_HUGEPAGES=0).
 bool cpu_hugepages_enabled();
+// Freed CPU blocks of 1 MiB or more are cached for reuse (kernels/cpu/host_memory.h: limit
+// SMYRF_HOST_CACHE_MB, default min(2 GiB, RAM / 8)): its statistics, emptying it, its limit.
+using kernels::cpu::empty_host_cache;
+using kernels::cpu::host_cache_stats;
+using kernels::cpu::HostCacheStats;
+using kernels::cpu::set_host_cache_limit;
 
 class Storage {
  public:

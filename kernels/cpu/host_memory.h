@@ -1,4 +1,5 @@
-// Host memory for tensor data and large kernel scratch: 64-byte aligned, and in blocks of at
+// Host memory for tensor data and large kernel scratch: 64-byte aligned, blocks of at least
+// kCacheMin bytes kept for reuse when freed (below), and in blocks of at
 // least kHugePageMin bytes the whole 2 MiB pages inside are advised MADV_HUGEPAGE, so that where
 // transparent huge pages are in "madvise" mode (the Debian default) they are backed by 2 MiB
 // pages: a transposed read that touches a new 4 KiB page per element no longer misses the TLB
@@ -8,11 +9,40 @@
 // advice off. core/storage.h's cpu_alloc is this plus smyrf::Error.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <new>
 
 namespace smyrf::kernels::cpu {
 
 constexpr size_t kHugePageMin = size_t(4) << 20;
+
+// The cache of large blocks. Every op that returns a new tensor allocates its output, and a fresh
+// block costs its first touch: on our VM a 64 MiB output took ~6 ms of page clearing in huge pages
+// (~70 ms in processes where the kernel fell back to 4 KiB pages), against ~3.5 ms for the softmax
+// that fills it. So freed blocks of kCacheMin bytes or more are kept, by size class (sizes rounded
+// up to an eighth of their power of two), and handed out again for requests of the same class or
+// up to a quarter smaller; PyTorch does the same for CUDA memory, malloc does not for blocks over
+// its mmap threshold. At most the limit's bytes are kept (the largest cached blocks go first):
+// SMYRF_HOST_CACHE_MB (read once; 0 turns the cache off), by default min(2 GiB, RAM / 8), and 0
+// in AddressSanitizer builds, so that a use after free of tensor memory is still reported. Thread
+// safe (one mutex, taken for large blocks only). When an allocation fails, the cache is emptied
+// and the allocation tried again.
+constexpr size_t kCacheMin = size_t(1) << 20;
+
+struct HostCacheStats {
+  size_t allocated_bytes = 0;       // large blocks (>= kCacheMin) handed out and not yet freed
+  size_t peak_allocated_bytes = 0;  // the most allocated_bytes has been
+  size_t cached_bytes = 0;          // freed large blocks kept for reuse
+  size_t limit_bytes = 0;           // the most cached_bytes may be
+  uint64_t hits = 0, misses = 0;    // large requests served from the cache / by malloc
+};
+HostCacheStats host_cache_stats();
+// Frees every cached block (allocated blocks are untouched).
+void empty_host_cache();
+// Sets the cache's limit (0: off; cached blocks beyond the new limit are freed) and returns the
+// previous one. host_cache_default_limit() is the limit the process started with.
+size_t set_host_cache_limit(size_t bytes);
+size_t host_cache_default_limit();
 
 // Whether host_alloc advises large blocks for huge pages (false when SMYRF_HUGEPAGES=0).
 bool huge_pages_enabled();

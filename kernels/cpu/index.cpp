@@ -16,6 +16,16 @@ namespace smyrf::kernels::cpu {
 template <typename T>
 void index_select(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,
                   int64_t inner) {
+  if (inner == 1) {  // along the last dim: a flat loop a row, not one memcpy call an element
+                     // (4096^2 -> 4096 x 2048: 25-37 ms, against 1.4-2.7 along dim 0)
+#pragma omp parallel for if (outer * k >= kParallelGrain && outer > 1 && !omp_in_parallel())
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* xr = x + o * n;
+      T* yr = y + o * k;
+      for (int64_t i = 0; i < k; ++i) yr[i] = xr[idx[i]];
+    }
+    return;
+  }
 #pragma omp parallel for collapse(2) if (outer * k * inner >= kParallelGrain && !omp_in_parallel())
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < k; ++i)

@@ -127,6 +127,15 @@ TEST_CASE("index_select and index_add along each dim") {
     check_values(index_add(x, 1, idx, src), {3, 7, 4}, acc, 0, 0);
     check_values(x, {3, 7, 4}, v, 0, 0);
   }
+  // along the last dim of a matrix large enough for the threads (the flat per-row loop)
+  std::vector<double> big = int_values(300 * 200, 8);
+  std::vector<int64_t> bi;
+  for (int64_t i = 0; i < 150; ++i) bi.push_back((i * 37 + 11) % 200);
+  std::vector<double> want;
+  for (int64_t r = 0; r < 300; ++r)
+    for (int64_t k : bi) want.push_back(big[r * 200 + k]);
+  check_values(index_select(make(big, {300, 200}, kFloat32), 1, from_vector(bi, {150})), {300, 150},
+               want, 0, 0);
 }
 
 TEST_CASE("scatter_add accumulates duplicates in every dtype") {

@@ -1,5 +1,7 @@
 // Reductions over any set of dims, with keepdim.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "core/iter.h"
@@ -98,7 +100,21 @@ Tensor reduce(ReduceKind kind, const Tensor& x0, const std::vector<int64_t>& dim
       kept_strides.push_back(x.strides()[i]);
     }
   }
-  // merge contiguous reduced dims so the innermost run is as long as possible
+  // The reduced dims in memory order (largest stride first; the ops are commutative, so their
+  // order is free), then merged where contiguous so the innermost run is as long as possible: a
+  // full sum of a permuted 64 x 512 x 512 view walked it in logical order, one strided element at
+  // a time (187 ms; PyTorch 8).
+  {
+    std::vector<size_t> order(red_sizes.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return std::llabs(red_strides[a]) > std::llabs(red_strides[b]);
+    });
+    Shape sizes, strides;
+    for (size_t i : order) sizes.push_back(red_sizes[i]), strides.push_back(red_strides[i]);
+    red_sizes = sizes;
+    red_strides = strides;
+  }
   IterPlan rp = make_iter_plan(red_sizes, {red_strides}, op);
   Tensor out = empty(out_shape, TensorOptions(x.dtype()).set_device(x.device()));
   kc::ReduceOp kop = kind == ReduceKind::Max    ? kc::ReduceOp::Max

@@ -498,6 +498,48 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
       });
 }
 
+// The element loop's add / sub / mul over a unit-stride run for the types without AVX2 kernels
+// (int32, int64, double), with the op chosen once per run instead of per element, so the
+// compiler vectorises it: int32 add of 4096^2 took 30 ms through the per-element switch.
+// a_stride / b_stride are 0 or 1. False for other ops and types.
+template <typename T>
+bool plain_binary_run(BinaryOp op, const T* a, int64_t as, const T* b, int64_t bs, T* y,
+                      int64_t n) {
+  constexpr bool plain =
+      std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> || std::is_same_v<T, double>;
+  if constexpr (!plain) {
+    return false;
+  } else {
+    auto run = [&](auto f) {
+      if (as == 1 && bs == 1) {
+        for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+      } else if (as == 0 && bs == 1) {
+        const T av = *a;
+        for (int64_t i = 0; i < n; ++i) y[i] = f(av, b[i]);
+      } else if (as == 1 && bs == 0) {
+        const T bv = *b;
+        for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], bv);
+      } else {
+        const T v = f(*a, *b);
+        for (int64_t i = 0; i < n; ++i) y[i] = v;
+      }
+    };
+    switch (op) {
+      case BinaryOp::Add:
+        run([](T u, T v) { return static_cast<T>(u + v); });
+        return true;
+      case BinaryOp::Sub:
+        run([](T u, T v) { return static_cast<T>(u - v); });
+        return true;
+      case BinaryOp::Mul:
+        run([](T u, T v) { return static_cast<T>(u * v); });
+        return true;
+      default:
+        return false;
+    }
+  }
+}
+
 template <typename T>
 void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64_t* as, const T* b,
             const int64_t* bs, T* y, const int64_t* ys) {
@@ -525,6 +567,9 @@ void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64
                      binary_strided_run_f32(op, ap, st[0], bp, st[1], yp, st[2], n))
                    return;
                }
+               if (st[2] == 1 && (st[0] == 0 || st[0] == 1) && (st[1] == 0 || st[1] == 1) &&
+                   plain_binary_run<T>(op, ap, st[0], bp, st[1], yp, n))
+                 return;
                for (int64_t i = 0; i < n; ++i)
                  yp[i * st[2]] = apply_binary<T>(op, ap[i * st[0]], bp[i * st[1]]);
              });

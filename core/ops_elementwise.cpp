@@ -1,4 +1,6 @@
 // Elementwise ops: validation, dtype promotion, broadcasting, then the CPU or CUDA kernels.
+#include <cmath>
+
 #include "core/iter.h"
 #include "core/ops.h"
 #include "core/ops_cuda.h"
@@ -120,7 +122,11 @@ Tensor compare(CompareKind kind, const Tensor& a1, const Tensor& b1) {
 }
 
 Tensor compare_scalar(CompareKind kind, const Tensor& a, double s) {
-  DType dt = is_floating(a.dtype()) ? a.dtype() : DType::Float64;
+  // an integer tensor against a whole number it can hold compares in its own dtype; otherwise
+  // in float64 (which once meant a float64 copy of every int32 tensor compared with 500)
+  const bool same = is_integral(a.dtype()) && std::floor(s) == s &&
+                    (a.dtype() == DType::Int64 ? std::fabs(s) < 9.2e18 : std::fabs(s) < 2.1e9);
+  DType dt = is_floating(a.dtype()) || same ? a.dtype() : DType::Float64;
   return compare(kind, a, scalar_tensor(s, TensorOptions(dt).set_device(a.device())));
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -125,7 +126,27 @@ inline T apply_unary(UnaryOp op, T x, double a, double b) {
         return static_cast<float>(unary_scalar(op, x, a, b));
     }
   } else if constexpr (std::is_same_v<T, double>) {
-    return unary_scalar(op, x, a, b);
+    // the plain ops inline (unary_scalar's formulas), so plain_unary_run's loops vectorise
+    switch (op) {
+      case UnaryOp::Neg:
+        return -x;
+      case UnaryOp::Abs:
+        return std::fabs(x);
+      case UnaryOp::Sign:
+        return (x > 0) - (x < 0);
+      case UnaryOp::Relu:
+        return x > 0 ? x : 0.0;
+      case UnaryOp::Clamp:
+        return x < a ? a : (x > b ? b : x);
+      case UnaryOp::MulScalar:
+        return x * a;
+      case UnaryOp::AddScalar:
+        return x + a;
+      case UnaryOp::Square:
+        return x * x;
+      default:
+        return unary_scalar(op, x, a, b);
+    }
   } else {
     return unary_int<T>(op, x, a, b);
   }
@@ -467,6 +488,123 @@ bool unary_streams(UnaryOp op) {
 
 }  // namespace
 
+// Run loops for the types without AVX2 kernels (bool, int32, int64, double; and float under
+// SMYRF_CPU=scalar is left to the element loop, the reference): the op is chosen once a run and
+// the element functions (apply_unary / apply_binary / apply_compare) are called with it as a
+// constant, so their switch folds away and the compiler vectorises the loop. Through the
+// per-element switch, over 4096^2: int32 add 30.6 ms, int64 == 35, float64 abs 62 and * 2.0 66,
+// a float64 where 93, logical_and 24 (PyTorch's kernels 8-11 ms). Operand strides are 0 or 1, the
+// output's 1. False (nothing done) for the ops not listed.
+template <typename T>
+constexpr bool kPlainRunType = std::is_same_v<T, bool> || std::is_same_v<T, int32_t> ||
+                               std::is_same_v<T, int64_t> || std::is_same_v<T, double>;
+
+// c ? u : v through a bit mask: the compiler keeps `c ? u : v` over doubles as a branch (baseline
+// x86-64 has no blend), which mispredicts half the time on a random mask (where over 4096^2
+// float64: 88 ms); masks vectorise
+template <typename T>
+inline T select_bits(bool c, T u, T v) {
+  using U = std::conditional_t<sizeof(T) == 8, uint64_t,
+                               std::conditional_t<sizeof(T) == 4, uint32_t, uint8_t>>;
+  static_assert(sizeof(U) == sizeof(T), "1-, 4- or 8-byte elements");
+  U ub, vb;
+  std::memcpy(&ub, &u, sizeof(T));
+  std::memcpy(&vb, &v, sizeof(T));
+  const U m = static_cast<U>(U(0) - static_cast<U>(c));
+  const U r = static_cast<U>((ub & m) | (vb & static_cast<U>(~m)));
+  T out;
+  std::memcpy(&out, &r, sizeof(T));
+  return out;
+}
+
+// y[i] = f(a[i * as], b[i * bs]) with the stride-0 operands read once
+template <typename A, typename B, typename Y, typename F>
+inline void run2(const A* a, int64_t as, const B* b, int64_t bs, Y* y, int64_t n, F f) {
+  if (as == 1 && bs == 1) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  } else if (as == 0 && bs == 1) {
+    const A av = *a;
+    for (int64_t i = 0; i < n; ++i) y[i] = f(av, b[i]);
+  } else if (as == 1 && bs == 0) {
+    const B bv = *b;
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], bv);
+  } else {
+    const Y v = f(*a, *b);
+    for (int64_t i = 0; i < n; ++i) y[i] = v;
+  }
+}
+
+template <typename T>
+bool plain_binary_run(BinaryOp op, const T* a, int64_t as, const T* b, int64_t bs, T* y,
+                      int64_t n) {
+  if constexpr (!kPlainRunType<T>) {
+    return false;
+  } else {
+    switch (op) {
+#define SMYRF_PLAIN_BINARY(OP)                                                              \
+  case BinaryOp::OP:                                                                        \
+    run2(a, as, b, bs, y, n, [](T u, T v) { return apply_binary<T>(BinaryOp::OP, u, v); }); \
+    return true;
+      SMYRF_PLAIN_BINARY(Add)
+      SMYRF_PLAIN_BINARY(Sub)
+      SMYRF_PLAIN_BINARY(Mul)
+      SMYRF_PLAIN_BINARY(Maximum)
+      SMYRF_PLAIN_BINARY(Minimum)
+#undef SMYRF_PLAIN_BINARY
+      default:
+        return false;
+    }
+  }
+}
+
+template <typename T>
+bool plain_unary_run(UnaryOp op, double a, double b, const T* x, T* y, int64_t n) {
+  if constexpr (!kPlainRunType<T> || std::is_same_v<T, bool>) {
+    return false;
+  } else {
+    switch (op) {
+#define SMYRF_PLAIN_UNARY(OP)                                                       \
+  case UnaryOp::OP:                                                                 \
+    for (int64_t i = 0; i < n; ++i) y[i] = apply_unary<T>(UnaryOp::OP, x[i], a, b); \
+    return true;
+      SMYRF_PLAIN_UNARY(Neg)
+      SMYRF_PLAIN_UNARY(Abs)
+      SMYRF_PLAIN_UNARY(Sign)
+      SMYRF_PLAIN_UNARY(Relu)
+      SMYRF_PLAIN_UNARY(Clamp)
+      SMYRF_PLAIN_UNARY(MulScalar)
+      SMYRF_PLAIN_UNARY(AddScalar)
+      SMYRF_PLAIN_UNARY(Square)
+#undef SMYRF_PLAIN_UNARY
+      default:
+        return false;
+    }
+  }
+}
+
+template <typename T>
+bool plain_compare_run(CompareOp op, const T* a, int64_t as, const T* b, int64_t bs, bool* y,
+                       int64_t n) {
+  if constexpr (!kPlainRunType<T>) {
+    return false;
+  } else {
+    switch (op) {
+#define SMYRF_PLAIN_COMPARE(OP)                                                               \
+  case CompareOp::OP:                                                                         \
+    run2(a, as, b, bs, y, n, [](T u, T v) { return apply_compare<T>(CompareOp::OP, u, v); }); \
+    return true;
+      SMYRF_PLAIN_COMPARE(Eq)
+      SMYRF_PLAIN_COMPARE(Ne)
+      SMYRF_PLAIN_COMPARE(Lt)
+      SMYRF_PLAIN_COMPARE(Le)
+      SMYRF_PLAIN_COMPARE(Gt)
+      SMYRF_PLAIN_COMPARE(Ge)
+#undef SMYRF_PLAIN_COMPARE
+    }
+    return false;
+  }
+}
+
 template <typename T>
 void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const T* x,
            const int64_t* xs, T* y, const int64_t* ys) {
@@ -494,50 +632,9 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
                                     st[1], n))
             return;
         }
+        if (st[0] == 1 && st[1] == 1 && plain_unary_run<T>(op, a, b, xp, yp, n)) return;
         for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);
       });
-}
-
-// The element loop's add / sub / mul over a unit-stride run for the types without AVX2 kernels
-// (int32, int64, double), with the op chosen once per run instead of per element, so the
-// compiler vectorises it: int32 add of 4096^2 took 30 ms through the per-element switch.
-// a_stride / b_stride are 0 or 1. False for other ops and types.
-template <typename T>
-bool plain_binary_run(BinaryOp op, const T* a, int64_t as, const T* b, int64_t bs, T* y,
-                      int64_t n) {
-  constexpr bool plain =
-      std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> || std::is_same_v<T, double>;
-  if constexpr (!plain) {
-    return false;
-  } else {
-    auto run = [&](auto f) {
-      if (as == 1 && bs == 1) {
-        for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
-      } else if (as == 0 && bs == 1) {
-        const T av = *a;
-        for (int64_t i = 0; i < n; ++i) y[i] = f(av, b[i]);
-      } else if (as == 1 && bs == 0) {
-        const T bv = *b;
-        for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], bv);
-      } else {
-        const T v = f(*a, *b);
-        for (int64_t i = 0; i < n; ++i) y[i] = v;
-      }
-    };
-    switch (op) {
-      case BinaryOp::Add:
-        run([](T u, T v) { return static_cast<T>(u + v); });
-        return true;
-      case BinaryOp::Sub:
-        run([](T u, T v) { return static_cast<T>(u - v); });
-        return true;
-      case BinaryOp::Mul:
-        run([](T u, T v) { return static_cast<T>(u * v); });
-        return true;
-      default:
-        return false;
-    }
-  }
 }
 
 template <typename T>
@@ -603,6 +700,9 @@ void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int
             return;
           }
         }
+        if (st[2] == 1 && (st[0] == 0 || st[0] == 1) && (st[1] == 0 || st[1] == 1) &&
+            plain_compare_run<T>(op, a + off[0], st[0], b + off[1], st[1], y + off[2], n))
+          return;
         for (int64_t i = 0; i < n; ++i)
           y[off[2] + i * st[2]] =
               apply_compare<T>(op, a[off[0] + i * st[0]], b[off[1] + i * st[1]]);
@@ -640,6 +740,15 @@ void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, con
                                    y + off[3], n, stream);
                    return;
                  }
+               }
+               if (kPlainRunType<T> && st[0] == 1 && st[1] == 1 && st[2] == 1 && st[3] == 1) {
+                 // a select the compiler vectorises (the branch mispredicted on random masks)
+                 const bool* cp = c + off[0];
+                 const T* ap = a + off[1];
+                 const T* bp = b + off[2];
+                 T* yp = y + off[3];
+                 for (int64_t i = 0; i < n; ++i) yp[i] = select_bits(cp[i], ap[i], bp[i]);
+                 return;
                }
                for (int64_t i = 0; i < n; ++i)
                  y[off[3] + i * st[3]] =

@@ -317,3 +317,106 @@ TEST_CASE("int32 / int64 / float64 add, sub, mul: contiguous and broadcast runs"
   // NaN != NaN under memcmp only if the payloads differ; both sides compute the same operation
   check_plain_binary(da, db);
 }
+
+namespace {
+// unary (the plain ops), compare (all six) and where over contiguous runs of T, against the
+// formulas written out
+template <typename T>
+void check_plain_runs(const std::vector<T>& va, const std::vector<T>& vb) {
+  const int64_t n = static_cast<int64_t>(va.size());
+  const int64_t sizes[1] = {n}, one[1] = {1}, zero[1] = {0};
+  struct U {
+    UnaryOp op;
+    double a, b;
+  };
+  for (const U& u : {U{UnaryOp::Neg, 0, 0}, U{UnaryOp::Abs, 0, 0}, U{UnaryOp::Sign, 0, 0},
+                     U{UnaryOp::Relu, 0, 0}, U{UnaryOp::Clamp, -3, 5}, U{UnaryOp::MulScalar, 3, 0},
+                     U{UnaryOp::AddScalar, -2, 0}, U{UnaryOp::Square, 0, 0}}) {
+    std::vector<T> y(va.size()), want(va.size());
+    unary<T>(u.op, u.a, u.b, 1, sizes, va.data(), one, y.data(), one);
+    for (size_t i = 0; i < va.size(); ++i) {
+      const T x = va[i];
+      const double w = static_cast<double>(x);
+      switch (u.op) {
+        case UnaryOp::Neg:
+          want[i] = static_cast<T>(-x);
+          break;
+        case UnaryOp::Abs:
+          want[i] = w < 0 ? static_cast<T>(-x) : x;
+          break;
+        case UnaryOp::Sign:
+          want[i] = static_cast<T>((w > 0) - (w < 0));
+          break;
+        case UnaryOp::Relu:
+          want[i] = w > 0 ? x : T(0);
+          break;
+        case UnaryOp::Clamp:
+          want[i] = w < u.a ? T(u.a) : (w > u.b ? T(u.b) : x);
+          break;
+        case UnaryOp::MulScalar:
+          want[i] = static_cast<T>(x * u.a);
+          break;
+        case UnaryOp::AddScalar:
+          want[i] = static_cast<T>(x + u.a);
+          break;
+        default:
+          want[i] = static_cast<T>(x * x);
+      }
+    }
+    CAPTURE(static_cast<int>(u.op));
+    bool same = true;
+    for (size_t i = 0; i < y.size(); ++i)
+      same = same && (y[i] == want[i] || (y[i] != y[i] && want[i] != want[i]));
+    CHECK(same);
+  }
+  for (CompareOp op :
+       {CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge}) {
+    for (bool scalar_b : {false, true}) {
+      std::vector<uint8_t> y(va.size() + 1, 9), want(va.size() + 1, 9);
+      compare<T>(op, 1, sizes, va.data(), one, vb.data(), scalar_b ? zero : one,
+                 reinterpret_cast<bool*>(y.data()), one);
+      for (size_t i = 0; i < va.size(); ++i) {
+        const T u = va[i], v = scalar_b ? vb[0] : vb[i];
+        want[i] = op == CompareOp::Eq   ? u == v
+                  : op == CompareOp::Ne ? u != v
+                  : op == CompareOp::Lt ? u < v
+                  : op == CompareOp::Le ? u <= v
+                  : op == CompareOp::Gt ? u > v
+                                        : u >= v;
+      }
+      CAPTURE(static_cast<int>(op));
+      CAPTURE(scalar_b);
+      CHECK(y == want);
+    }
+  }
+  std::vector<uint8_t> c(va.size());
+  for (size_t i = 0; i < c.size(); ++i) c[i] = (i * 7 + i / 5) % 3 == 0;
+  std::vector<T> y(va.size() + 1, T(7)), want(va.size() + 1, T(7));
+  where<T>(1, sizes, reinterpret_cast<const bool*>(c.data()), one, va.data(), one, vb.data(), one,
+           y.data(), one);
+  for (size_t i = 0; i < va.size(); ++i) want[i] = c[i] ? va[i] : vb[i];
+  CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(T)) == 0);
+}
+}  // namespace
+
+TEST_CASE("int32 / int64 / float64 unary, compare and where runs") {
+  const size_t m = 1003;
+  std::vector<int32_t> ia(m), ib(m);
+  std::vector<int64_t> la(m), lb(m);
+  std::vector<double> da(m), db(m);
+  std::mt19937 rng(6);
+  for (size_t i = 0; i < m; ++i) {
+    ia[i] = static_cast<int32_t>(rng() % 21) - 10;
+    ib[i] = static_cast<int32_t>(rng() % 21) - 10;
+    la[i] = static_cast<int64_t>(rng() % 21) - 10;
+    lb[i] = static_cast<int64_t>(rng() % 21) - 10;
+    da[i] = (static_cast<double>(rng() % 4001) - 2000) / 200;
+    db[i] = (static_cast<double>(rng() % 4001) - 2000) / 200;
+  }
+  da[4] = std::numeric_limits<double>::quiet_NaN();
+  db[9] = -0.0;
+  da[9] = 0.0;
+  check_plain_runs(ia, ib);
+  check_plain_runs(la, lb);
+  check_plain_runs(da, db);
+}

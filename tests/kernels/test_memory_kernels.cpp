@@ -507,7 +507,8 @@ TEST_CASE("compare and where over short rows: full / row / column / scalar opera
                             {"scalar", 0, 0, 0}};
       auto size_of = [&](const Kind& kd) { return kd.span ? R * kd.span : (kd.s1 ? n : 1); };
       const int64_t sizes[2] = {R, n}, ys[2] = {n, 1};
-      std::vector<uint8_t> cstore(static_cast<size_t>(R * 3 + n));
+      // enough for every kind: full (R n), col3 (3 R), row and scalar (n)
+      std::vector<uint8_t> cstore(static_cast<size_t>(R * std::max<int64_t>(n, 3) + n));
       for (size_t i = 0; i < cstore.size(); ++i) cstore[i] = (i * 7 + i / 3) % 3 == 0;
       const bool* c = reinterpret_cast<const bool*>(cstore.data());
       for (const Kind& ka : kinds) {

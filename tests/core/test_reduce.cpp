@@ -276,6 +276,17 @@ TEST_CASE("reductions propagate NaN and handle inf; empty dims") {
   check_values(amax(x, {1}), {2}, {kNaN, 6}, 0, 0);
   check_values(amin(x, {0}), {3}, {1, kNaN, 3}, 0, 0);
   check_values(argmax(x, 1), {2}, {1, 2}, 0, 0);  // NaN wins argmax, as in PyTorch
+  // float64 and int64 rows (the branch-free running max / min): NaN anywhere in a row, ties
+  Tensor d =
+      make({1, 7, kNaN, 2, 9, 9, -3, kNaN, 5, 5, 5, 5, 0, -1, -8, 4, 4, kNaN}, {3, 6}, kFloat64);
+  check_values(amax(d, {1}), {3}, {kNaN, kNaN, kNaN}, 0, 0);
+  Tensor d2 = make({1, 7, 3, 2, 9, 9, -3, 0, 5, 5, 5, 5, 0, -1, -8, 4, 4, 2}, {3, 6}, kFloat64);
+  check_values(amax(d2, {1}), {3}, {9, 5, 4}, 0, 0);
+  check_values(amin(d2, {1}), {3}, {1, -3, -8}, 0, 0);
+  check_values(amin(d, {0}), {6}, {-3, kNaN, kNaN, 2, 4, kNaN}, 0, 0);
+  Tensor li = make({1, 7, 3, 2, 9, 9, -3, 0, 5, 5, 5, 5}, {2, 6}, kInt64);
+  check_values(amax(li, {1}), {2}, {9, 5}, 0, 0);
+  check_values(amin(li, {1}), {2}, {1, -3}, 0, 0);
   Tensor inf = make({kInf, 1, -kInf, -kInf, 2, 3}, {2, 3}, kFloat64);
   check_values(sum(inf, {1}), {2}, {kNaN, -kInf}, 0, 0);
   check_values(amax(inf, {1}), {2}, {kInf, 3}, 0, 0);

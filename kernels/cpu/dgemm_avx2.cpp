@@ -16,6 +16,7 @@
 // Why: the portable loop ran 1024^3 in 118 ms (18 GFLOP/s) on the 2-vCPU EPYC where PyTorch's
 // (OpenBLAS) dgemm took 23.5 ms.
 #include "kernels/cpu/gemm_avx2.h"
+#include "kernels/cpu/grow_scratch.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
 #include <immintrin.h>
@@ -41,21 +42,7 @@ constexpr int64_t MC = 48;
 constexpr int64_t NC = 2048;
 static_assert(MC % MR == 0 && NC % NR == 0, "blocks hold whole micro-panels");
 
-// Grow-only, 64-byte aligned per-thread scratch.
-struct Scratch {
-  double* p = nullptr;
-  size_t n = 0;
-  ~Scratch() { std::free(p); }
-  double* get(size_t want) {
-    if (want > n) {
-      std::free(p);
-      n = (want + 511) & ~size_t(511);
-      p = static_cast<double*>(std::aligned_alloc(64, n * sizeof(double)));
-      if (!p) throw std::bad_alloc();
-    }
-    return p;
-  }
-};
+using Scratch = GrowScratch<double>;
 thread_local Scratch tl_pack_a;
 thread_local Scratch tl_pack_b;  // the calling thread's, shared with its team
 

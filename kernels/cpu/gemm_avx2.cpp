@@ -26,6 +26,7 @@
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemv_avx2.h"
+#include "kernels/cpu/grow_scratch.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
 #include <immintrin.h>
@@ -55,21 +56,7 @@ constexpr int64_t MC = 96;
 constexpr int64_t NC = 4096;
 static_assert(MC % MR == 0 && NC % NR == 0, "blocks hold whole micro-panels (buffers assume it)");
 
-// Grow-only, 64-byte aligned per-thread scratch (one per use, so packing A and B never alias).
-struct Scratch {
-  float* p = nullptr;
-  size_t n = 0;
-  ~Scratch() { std::free(p); }
-  float* get(size_t want) {
-    if (want > n) {
-      std::free(p);
-      n = (want + 1023) & ~size_t(1023);
-      p = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
-      if (!p) throw std::bad_alloc();
-    }
-    return p;
-  }
-};
+using Scratch = GrowScratch<float>;
 thread_local Scratch tl_a, tl_b;
 
 // Lane masks for storing the first n (0..16) columns of a 16-wide row as two ymm halves.

@@ -160,6 +160,17 @@ TEST_CASE("scatter_add accumulates duplicates in every dtype") {
     check_values(scatter_add(xt, 1, from_vector(jv, {4, 3}), make(s2, {4, 3}, dt)), {4, 3}, want2,
                  0, 0);
   }
+  // along the last dim of a matrix large enough for the threads (the flat per-row loop), with
+  // duplicate indices in every row
+  std::vector<double> base = int_values(300 * 200, 10), src = int_values(300 * 150, 11);
+  std::vector<int64_t> bi(300 * 150);
+  for (size_t i = 0; i < bi.size(); ++i) bi[i] = static_cast<int64_t>((i * 37 + i / 150) % 200);
+  std::vector<double> want = base;
+  for (int64_t r = 0; r < 300; ++r)
+    for (int64_t c = 0; c < 150; ++c) want[r * 200 + bi[r * 150 + c]] += src[r * 150 + c];
+  check_values(scatter_add(make(base, {300, 200}, kFloat32), 1, from_vector(bi, {300, 150}),
+                           make(src, {300, 150}, kFloat32)),
+               {300, 200}, want, 0, 0);
 }
 
 TEST_CASE("one_hot") {

@@ -5,6 +5,7 @@
 #include "apps/commands.h"
 #include "core/device.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/host_memory.h"
 #ifdef SMYRF_WITH_CUDA
 #include "kernels/cuda/runtime.h"
 #endif
@@ -24,6 +25,10 @@ void add_info_command(CLI::App& app) {
     std::printf("cpu kernels : %s (avx2+fma on this cpu: %s)\n", kc::isa_name(kc::active_isa()),
                 kc::cpu_has_avx2_fma() ? "yes" : "no");
     std::printf("threads     : %d (SMYRF_NUM_THREADS or OMP_NUM_THREADS)\n", omp_get_max_threads());
+    std::printf(
+        "host memory : huge pages %s (SMYRF_HUGEPAGES), freed-block cache up to %zu MiB "
+        "(SMYRF_HOST_CACHE_MB)\n",
+        kc::huge_pages_enabled() ? "advised" : "off", kc::host_cache_stats().limit_bytes >> 20);
     std::printf("cuda        : %s\n", built_with_cuda() ? "built with CUDA" : "built without CUDA");
     int n = cuda_device_count();
     std::printf("gpus        : %d\n", n);

@@ -364,6 +364,31 @@ SMYRF_BENCH_WORKLOAD("layouts",
   run("var", "1x16777216", "dim1", F * N, [&] { var(flat, {1}, 1, false); });
   const Tensor gidx = randint(0, 4096, {4096, 4096});
   run("gather", "4096x4096", "dim1", 2 * F * N + 8.0 * N, [&] { gather(a2, 1, gidx); });
+  // session 13: short rows with a broadcast column, reductions over permuted views, selections,
+  // float64 / integer element loops, expm1
+  const Tensor n4 = reshape(a2, {4194304, 4}), c4 = randn({4194304, 1});
+  const Tensor cond4 = compare_scalar(CompareKind::Gt, c4, 0.0);
+  run("add", "4194304x4", "bcast-col", 2 * F * N + F * N / 4,
+      [&] { binary(BinaryKind::Add, n4, c4); });
+  run("where", "4194304x4", "cond-col", 2 * F * N + N / 4, [&] {
+    where(cond4, n4, b2.reshape({4194304, 4}));
+  });
+  run("sum", "64x512x512", "all-permute201", F * N, [&] {
+    reduce(ReduceKind::Sum, permute(a3, {2, 0, 1}), {}, false);
+  });
+  run("topk1", "4194304x4", "dim1", F * N + 12.0 * N / 4, [&] { topk(n4, 1, 1, true); });
+  const Tensor sel = randint(0, 4096, {2048});
+  run("index_select", "4096x4096", "dim1", F * N + 8.0 * 2048, [&] { index_select(a2, 1, sel); });
+  run("expm1", "4096x4096", "contiguous", 2 * F * N, [&] { unary(UnaryKind::Expm1, a2); });
+  const Tensor d2 = to_dtype(half1, DType::Float64),
+               i2 = to_dtype(randint(0, 1000, {4096, 2048}), DType::Int64);
+  const double H = N / 2;  // 4096 x 2048 elements of 8 bytes: the same bytes as 16M floats
+  run("abs-f64", "4096x2048", "contiguous", 2 * 8 * H, [&] { unary(UnaryKind::Abs, d2); });
+  run("sum-f64", "4096x2048", "dim1", 8 * H, [&] { reduce(ReduceKind::Sum, d2, {1}, false); });
+  run("sum-f64", "4096x2048", "dim0", 8 * H, [&] { reduce(ReduceKind::Sum, d2, {0}, false); });
+  run("eq-i64", "4096x2048", "contiguous", 2 * 8 * H + H,
+      [&] { compare(CompareKind::Eq, i2, i2); });
+  run("max-i64", "4096x2048", "dim1", 8 * H, [&] { reduce(ReduceKind::Max, i2, {1}, false); });
 }
 
 }  // namespace smyrf::bench

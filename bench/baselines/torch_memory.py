@@ -190,6 +190,11 @@ def w_layouts():
     cond = torch.randn(4096, 4096) > 0
     gidx = torch.randint(0, 4096, (4096, 4096))
     b3t, step2 = b3.permute(0, 2, 1), wide[:, ::2]
+    n4, c4 = a2.reshape(4194304, 4), torch.randn(4194304, 1)
+    cond4 = c4 > 0
+    sel = torch.randint(0, 4096, (2048,))
+    d2, i2 = h1.double(), torch.randint(0, 1000, (4096, 2048))
+    h = n / 2
     cases = [
         ("add", "64x512x512", "permute021", 3 * F * n, lambda: a3 + b3t),
         ("add", "4096x4096", "step2", 3 * F * n, lambda: step2 + b2),
@@ -219,6 +224,19 @@ def w_layouts():
         ("logsumexp", "1x16777216", "dim1", F * n, lambda: torch.logsumexp(a2.reshape(1, -1), 1)),
         ("var", "1x16777216", "dim1", F * n, lambda: a2.reshape(1, -1).var(1)),
         ("gather", "4096x4096", "dim1", 2 * F * n + 8.0 * n, lambda: torch.gather(a2, 1, gidx)),
+        ("add", "4194304x4", "bcast-col", 2 * F * n + F * n / 4, lambda: n4 + c4),
+        ("where", "4194304x4", "cond-col", 2 * F * n + n / 4,
+         lambda: torch.where(cond4, n4, b2.reshape(4194304, 4))),
+        ("sum", "64x512x512", "all-permute201", F * n, lambda: a3.permute(2, 0, 1).sum()),
+        ("topk1", "4194304x4", "dim1", F * n + 12.0 * n / 4, lambda: torch.topk(n4, 1, 1)),
+        ("index_select", "4096x4096", "dim1", F * n + 8.0 * 2048,
+         lambda: a2.index_select(1, sel)),
+        ("expm1", "4096x4096", "contiguous", 2 * F * n, lambda: torch.expm1(a2)),
+        ("abs-f64", "4096x2048", "contiguous", 2 * 8 * h, lambda: d2.abs()),
+        ("sum-f64", "4096x2048", "dim1", 8 * h, lambda: d2.sum(1)),
+        ("sum-f64", "4096x2048", "dim0", 8 * h, lambda: d2.sum(0)),
+        ("eq-i64", "4096x2048", "contiguous", 2 * 8 * h + h, lambda: i2 == i2),
+        ("max-i64", "4096x2048", "dim1", 8 * h, lambda: i2.amax(1)),
     ]
     for op, shape, layout, nbytes, fn in cases:
         emit("layouts", op, shape, layout, measure(fn), nbytes)

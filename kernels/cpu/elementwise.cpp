@@ -107,45 +107,29 @@ T unary_int(UnaryOp op, T x, double a, double b) {
 
 template <typename T>
 inline T apply_unary(UnaryOp op, T x, double a, double b) {
-  if constexpr (std::is_same_v<T, float>) {
-    // float math in float where it is exact enough; transcendental ops via double for accuracy
+  if constexpr (std::is_floating_point_v<T>) {
+    // the plain ops in T and inline (unary_scalar's formulas; Sign and Clamp compare x with the
+    // double scalars as it does), so plain_unary_run's loops vectorise; the transcendental ops
+    // through unary_scalar in double for accuracy
     switch (op) {
       case UnaryOp::Neg:
         return -x;
       case UnaryOp::Relu:
-        return x > 0 ? x : 0.f;
+        return x > 0 ? x : T(0);
       case UnaryOp::MulScalar:
-        return x * static_cast<float>(a);
+        return x * static_cast<T>(a);
       case UnaryOp::AddScalar:
-        return x + static_cast<float>(a);
+        return x + static_cast<T>(a);
       case UnaryOp::Square:
         return x * x;
-      case UnaryOp::Abs:
-        return std::fabs(x);
-      default:
-        return static_cast<float>(unary_scalar(op, x, a, b));
-    }
-  } else if constexpr (std::is_same_v<T, double>) {
-    // the plain ops inline (unary_scalar's formulas), so plain_unary_run's loops vectorise
-    switch (op) {
-      case UnaryOp::Neg:
-        return -x;
       case UnaryOp::Abs:
         return std::fabs(x);
       case UnaryOp::Sign:
-        return (x > 0) - (x < 0);
-      case UnaryOp::Relu:
-        return x > 0 ? x : 0.0;
+        return static_cast<T>((x > 0) - (x < 0));
       case UnaryOp::Clamp:
-        return x < a ? a : (x > b ? b : x);
-      case UnaryOp::MulScalar:
-        return x * a;
-      case UnaryOp::AddScalar:
-        return x + a;
-      case UnaryOp::Square:
-        return x * x;
+        return x < a ? static_cast<T>(a) : (x > b ? static_cast<T>(b) : x);
       default:
-        return unary_scalar(op, x, a, b);
+        return static_cast<T>(unary_scalar(op, x, a, b));
     }
   } else {
     return unary_int<T>(op, x, a, b);
@@ -534,74 +518,59 @@ inline void run2(const A* a, int64_t as, const B* b, int64_t bs, Y* y, int64_t n
   }
 }
 
+// Calls f(std::integral_constant<E, V>{}) for the V among Vs equal to op and returns true; false
+// when op is none of them. f sees the op as a compile-time constant.
+template <typename E, E... Vs, typename F>
+bool with_constant_op(E op, F f) {
+  return ((op == Vs ? (f(std::integral_constant<E, Vs>{}), true) : false) || ...);
+}
+
+inline bool unit_stride(int64_t s) { return s == 0 || s == 1; }
+
+// The run loops themselves: false (nothing done) for other types, ops or strides (operands 0 or
+// 1, the output 1).
 template <typename T>
-bool plain_binary_run(BinaryOp op, const T* a, int64_t as, const T* b, int64_t bs, T* y,
+bool plain_binary_run(BinaryOp op, const T* a, int64_t as, const T* b, int64_t bs, T* y, int64_t ys,
                       int64_t n) {
   if constexpr (!kPlainRunType<T>) {
     return false;
   } else {
-    switch (op) {
-#define SMYRF_PLAIN_BINARY(OP)                                                              \
-  case BinaryOp::OP:                                                                        \
-    run2(a, as, b, bs, y, n, [](T u, T v) { return apply_binary<T>(BinaryOp::OP, u, v); }); \
-    return true;
-      SMYRF_PLAIN_BINARY(Add)
-      SMYRF_PLAIN_BINARY(Sub)
-      SMYRF_PLAIN_BINARY(Mul)
-      SMYRF_PLAIN_BINARY(Maximum)
-      SMYRF_PLAIN_BINARY(Minimum)
-#undef SMYRF_PLAIN_BINARY
-      default:
-        return false;
-    }
+    using O = BinaryOp;
+    return ys == 1 && unit_stride(as) && unit_stride(bs) &&
+           with_constant_op<O, O::Add, O::Sub, O::Mul, O::Maximum, O::Minimum>(op, [&](auto k) {
+             run2(a, as, b, bs, y, n,
+                  [](T u, T v) { return apply_binary<T>(decltype(k)::value, u, v); });
+           });
   }
 }
 
 template <typename T>
-bool plain_unary_run(UnaryOp op, double a, double b, const T* x, T* y, int64_t n) {
+bool plain_unary_run(UnaryOp op, double a, double b, const T* x, int64_t xs, T* y, int64_t ys,
+                     int64_t n) {
   if constexpr (!kPlainRunType<T> || std::is_same_v<T, bool>) {
     return false;
   } else {
-    switch (op) {
-#define SMYRF_PLAIN_UNARY(OP)                                                       \
-  case UnaryOp::OP:                                                                 \
-    for (int64_t i = 0; i < n; ++i) y[i] = apply_unary<T>(UnaryOp::OP, x[i], a, b); \
-    return true;
-      SMYRF_PLAIN_UNARY(Neg)
-      SMYRF_PLAIN_UNARY(Abs)
-      SMYRF_PLAIN_UNARY(Sign)
-      SMYRF_PLAIN_UNARY(Relu)
-      SMYRF_PLAIN_UNARY(Clamp)
-      SMYRF_PLAIN_UNARY(MulScalar)
-      SMYRF_PLAIN_UNARY(AddScalar)
-      SMYRF_PLAIN_UNARY(Square)
-#undef SMYRF_PLAIN_UNARY
-      default:
-        return false;
-    }
+    using O = UnaryOp;
+    return xs == 1 && ys == 1 &&
+           with_constant_op<O, O::Neg, O::Abs, O::Sign, O::Relu, O::Clamp, O::MulScalar,
+                            O::AddScalar, O::Square>(op, [&](auto k) {
+             for (int64_t i = 0; i < n; ++i) y[i] = apply_unary<T>(decltype(k)::value, x[i], a, b);
+           });
   }
 }
 
 template <typename T>
 bool plain_compare_run(CompareOp op, const T* a, int64_t as, const T* b, int64_t bs, bool* y,
-                       int64_t n) {
+                       int64_t ys, int64_t n) {
   if constexpr (!kPlainRunType<T>) {
     return false;
   } else {
-    switch (op) {
-#define SMYRF_PLAIN_COMPARE(OP)                                                               \
-  case CompareOp::OP:                                                                         \
-    run2(a, as, b, bs, y, n, [](T u, T v) { return apply_compare<T>(CompareOp::OP, u, v); }); \
-    return true;
-      SMYRF_PLAIN_COMPARE(Eq)
-      SMYRF_PLAIN_COMPARE(Ne)
-      SMYRF_PLAIN_COMPARE(Lt)
-      SMYRF_PLAIN_COMPARE(Le)
-      SMYRF_PLAIN_COMPARE(Gt)
-      SMYRF_PLAIN_COMPARE(Ge)
-#undef SMYRF_PLAIN_COMPARE
-    }
-    return false;
+    using O = CompareOp;
+    return ys == 1 && unit_stride(as) && unit_stride(bs) &&
+           with_constant_op<O, O::Eq, O::Ne, O::Lt, O::Le, O::Gt, O::Ge>(op, [&](auto k) {
+             run2(a, as, b, bs, y, n,
+                  [](T u, T v) { return apply_compare<T>(decltype(k)::value, u, v); });
+           });
   }
 }
 
@@ -632,7 +601,7 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
                                     st[1], n))
             return;
         }
-        if (st[0] == 1 && st[1] == 1 && plain_unary_run<T>(op, a, b, xp, yp, n)) return;
+        if (plain_unary_run<T>(op, a, b, xp, st[0], yp, st[1], n)) return;
         for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);
       });
 }
@@ -656,17 +625,14 @@ void binary(BinaryOp op, int ndim, const int64_t* sizes, const T* a, const int64
                if constexpr (std::is_same_v<T, float>) {
                  // (0 or 1 exactly: a negative stride, from a flipped view, is not a contiguous
                  // run)
-                 if (vec && st[2] == 1 && (st[0] == 0 || st[0] == 1) &&
-                     (st[1] == 0 || st[1] == 1) &&
+                 if (vec && st[2] == 1 && unit_stride(st[0]) && unit_stride(st[1]) &&
                      avx2::binary_f32(op, ap, st[0], bp, st[1], yp, n, stream))
                    return;
                  if (vec && n >= kStridedMin &&
                      binary_strided_run_f32(op, ap, st[0], bp, st[1], yp, st[2], n))
                    return;
                }
-               if (st[2] == 1 && (st[0] == 0 || st[0] == 1) && (st[1] == 0 || st[1] == 1) &&
-                   plain_binary_run<T>(op, ap, st[0], bp, st[1], yp, n))
-                 return;
+               if (plain_binary_run<T>(op, ap, st[0], bp, st[1], yp, st[2], n)) return;
                for (int64_t i = 0; i < n; ++i)
                  yp[i * st[2]] = apply_binary<T>(op, ap[i * st[0]], bp[i * st[1]]);
              });
@@ -695,13 +661,12 @@ void compare(CompareOp op, int ndim, const int64_t* sizes, const T* a, const int
       ndim, sizes, {as, bs, ys},
       [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
         if constexpr (std::is_same_v<T, float>) {
-          if (vec && st[2] == 1 && (st[0] == 0 || st[0] == 1) && (st[1] == 0 || st[1] == 1)) {
+          if (vec && st[2] == 1 && unit_stride(st[0]) && unit_stride(st[1])) {
             avx2::compare_f32(op, a + off[0], st[0], b + off[1], st[1], y + off[2], n);
             return;
           }
         }
-        if (st[2] == 1 && (st[0] == 0 || st[0] == 1) && (st[1] == 0 || st[1] == 1) &&
-            plain_compare_run<T>(op, a + off[0], st[0], b + off[1], st[1], y + off[2], n))
+        if (plain_compare_run<T>(op, a + off[0], st[0], b + off[1], st[1], y + off[2], st[2], n))
           return;
         for (int64_t i = 0; i < n; ++i)
           y[off[2] + i * st[2]] =
@@ -714,7 +679,6 @@ void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, con
            const int64_t* as, const T* b, const int64_t* bs, T* y, const int64_t* ys) {
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(T)));
-  auto unit = [](int64_t s) { return s == 0 || s == 1; };
   if constexpr (std::is_same_v<T, float>) {
     if (vec && short_row_runs<3>(
                    ndim, sizes, ys,
@@ -732,28 +696,29 @@ void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, con
                    }))
       return;
   }
-  nd_loop<4>(ndim, sizes, {cs, as, bs, ys},
-             [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
-               if constexpr (std::is_same_v<T, float>) {
-                 if (vec && st[3] == 1 && unit(st[0]) && unit(st[1]) && unit(st[2])) {
-                   avx2::where_f32(c + off[0], st[0], a + off[1], st[1], b + off[2], st[2],
-                                   y + off[3], n, stream);
-                   return;
-                 }
-               }
-               if (kPlainRunType<T> && st[0] == 1 && st[1] == 1 && st[2] == 1 && st[3] == 1) {
-                 // a select the compiler vectorises (the branch mispredicted on random masks)
-                 const bool* cp = c + off[0];
-                 const T* ap = a + off[1];
-                 const T* bp = b + off[2];
-                 T* yp = y + off[3];
-                 for (int64_t i = 0; i < n; ++i) yp[i] = select_bits(cp[i], ap[i], bp[i]);
-                 return;
-               }
-               for (int64_t i = 0; i < n; ++i)
-                 y[off[3] + i * st[3]] =
-                     c[off[0] + i * st[0]] ? a[off[1] + i * st[1]] : b[off[2] + i * st[2]];
-             });
+  nd_loop<4>(
+      ndim, sizes, {cs, as, bs, ys},
+      [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (vec && st[3] == 1 && unit_stride(st[0]) && unit_stride(st[1]) && unit_stride(st[2])) {
+            avx2::where_f32(c + off[0], st[0], a + off[1], st[1], b + off[2], st[2], y + off[3], n,
+                            stream);
+            return;
+          }
+        }
+        if (kPlainRunType<T> && st[0] == 1 && st[1] == 1 && st[2] == 1 && st[3] == 1) {
+          // a select the compiler vectorises (the branch mispredicted on random masks)
+          const bool* cp = c + off[0];
+          const T* ap = a + off[1];
+          const T* bp = b + off[2];
+          T* yp = y + off[3];
+          for (int64_t i = 0; i < n; ++i) yp[i] = select_bits(cp[i], ap[i], bp[i]);
+          return;
+        }
+        for (int64_t i = 0; i < n; ++i)
+          y[off[3] + i * st[3]] =
+              c[off[0] + i * st[0]] ? a[off[1] + i * st[1]] : b[off[2] + i * st[2]];
+      });
 }
 
 template <typename S, typename D>
@@ -783,7 +748,7 @@ void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y
                  // view the caller owns; copy_f32 streams large outputs)
                  // (runs of 64 and more: for shorter ones the call and its head / tail
                  // handling cost more than the compiler's vectorised loop below)
-                 if (vec && n >= 64 && (st[0] == 0 || st[0] == 1) && st[1] == 1) {
+                 if (vec && n >= 64 && unit_stride(st[0]) && st[1] == 1) {
                    avx2::copy_f32(xp, st[0], yp, n, stream);
                    return;
                  }

@@ -69,6 +69,14 @@ struct Cache {
   const size_t initial_limit = default_limit();
   Cache() { stats.limit_bytes = initial_limit; }
 
+  // Books block p of `size` bytes as handed out (under the lock).
+  void hand_out(void* p, size_t size, bool hit) {
+    live.emplace(p, size);
+    stats.allocated_bytes += size;
+    stats.peak_allocated_bytes = std::max(stats.peak_allocated_bytes, stats.allocated_bytes);
+    ++(hit ? stats.hits : stats.misses);
+  }
+
   // Takes cached blocks off (largest first) until cached_bytes + room <= limit; the caller frees
   // them outside the lock.
   void trim(size_t room, std::vector<void*>& out) {
@@ -114,11 +122,7 @@ void* host_alloc(size_t nbytes) {
       void* p = it->second;
       c.kept.erase(it);
       c.stats.cached_bytes -= size;
-      c.live.emplace(p, size);
-      c.stats.allocated_bytes += size;
-      c.stats.peak_allocated_bytes =
-          std::max(c.stats.peak_allocated_bytes, c.stats.allocated_bytes);
-      ++c.stats.hits;
+      c.hand_out(p, size, true);
       return p;
     }
   }
@@ -129,10 +133,7 @@ void* host_alloc(size_t nbytes) {
     if (!p) return nullptr;
   }
   std::lock_guard<std::mutex> lock(c.m);
-  c.live.emplace(p, cls);
-  c.stats.allocated_bytes += cls;
-  c.stats.peak_allocated_bytes = std::max(c.stats.peak_allocated_bytes, c.stats.allocated_bytes);
-  ++c.stats.misses;
+  c.hand_out(p, cls, false);
   return p;
 }
 

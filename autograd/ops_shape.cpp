@@ -131,18 +131,14 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     int64_t d = normalize_dim(dim, x.dim(), "gather");
     record("gather", {x}, {y},
            [idx, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             // scatter into a zero tensor shaped like the index's extent, then pad to x's shape
-             Shape ext = s;
-             for (int64_t k = 0; k < static_cast<int64_t>(s.size()); ++k)
-               if (k != d) ext[k] = idx.shape()[k];
-             Tensor part = raw::scatter_add(zeros(ext, TensorOptions(dt).set_device(g[0].device())),
-                                            d, idx, g[0]);
-             if (ext == s) return {part};
+             // scatter into the part of a zero tensor the index spans (all of it, unless the
+             // index is smaller than x in a dim other than d)
              Tensor z = zeros(s, TensorOptions(dt).set_device(g[0].device()));
              Tensor view = z;
              for (int64_t k = 0; k < static_cast<int64_t>(s.size()); ++k)
-               if (k != d) view = raw::slice(view, k, 0, ext[k], 1);
-             raw::copy_into(view, part);
+               if (k != d && idx.shape()[k] != s[k])
+                 view = raw::slice(view, k, 0, idx.shape()[k], 1);
+             raw::scatter_add_(view, d, idx, g[0]);
              return {z};
            },
            {index});
@@ -159,8 +155,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     int64_t d = normalize_dim(dim, x.dim(), "index_select");
     record("index_select", {x}, {y},
            [idx, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             return {raw::index_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, idx,
-                                    g[0])};
+             Tensor gx = zeros(s, TensorOptions(dt).set_device(g[0].device()));
+             raw::index_add_(gx, d, idx, g[0]);
+             return {gx};
            },
            {index});
   }
@@ -208,8 +205,9 @@ void record_selected_values(const Tensor& x, const Tensor& values, const Tensor&
   DType dt = x.dtype();
   record("sort_values", {x}, {values},
          [is, s, dt, d](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-           return {raw::scatter_add(zeros(s, TensorOptions(dt).set_device(g[0].device())), d, is,
-                                    g[0])};
+           Tensor gx = zeros(s, TensorOptions(dt).set_device(g[0].device()));
+           raw::scatter_add_(gx, d, is, g[0]);
+           return {gx};
          });
 }
 }  // namespace

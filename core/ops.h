@@ -17,8 +17,8 @@ namespace smyrf::raw {
 
 // ---------------------------------------------------------------- views (share storage)
 Tensor as_strided(const Tensor& t, const Shape& shape, const Shape& strides, int64_t offset);
-Tensor view(const Tensor& t, Shape shape);      // throws if not expressible as a view
-Tensor reshape(const Tensor& t, Shape shape);   // view when possible, else a contiguous copy
+Tensor view(const Tensor& t, Shape shape);     // throws if not expressible as a view
+Tensor reshape(const Tensor& t, Shape shape);  // view when possible, else a contiguous copy
 Tensor permute(const Tensor& t, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& t, int64_t d0, int64_t d1);
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step);
@@ -77,14 +77,21 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log);
 // dx from y = softmax(x) (or log_softmax when log) and dy.
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim, bool log);
 // Normalises over the trailing dims covered by `normalized` numel; returns (y, mean, rstd).
-struct LayerNormResult { Tensor y, mean, rstd; };
+struct LayerNormResult {
+  Tensor y, mean, rstd;
+};
 LayerNormResult layer_norm(const Tensor& x, int64_t normalized_numel, const Tensor& weight,
                            const Tensor& bias, double eps);
-struct LayerNormGrads { Tensor dx, dweight, dbias; };
+struct LayerNormGrads {
+  Tensor dx, dweight, dbias;
+};
 LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean,
-                                   const Tensor& rstd, const Tensor& weight, int64_t normalized_numel);
+                                   const Tensor& rstd, const Tensor& weight,
+                                   int64_t normalized_numel);
 // logits (N, C), target (N) int64; returns per-row losses (N) and the per-row logsumexp (N).
-struct CrossEntropyResult { Tensor loss, lse; };
+struct CrossEntropyResult {
+  Tensor loss, lse;
+};
 CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target,
                                       int64_t ignore_index, double label_smoothing);
 // d logits for per-row upstream gradient g (N).
@@ -99,6 +106,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 // Out of place: returns a copy of x with src added at index along dim.
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// In place: src added into dst at index along dim (a strided dst is computed contiguous and
+// copied back); bumps dst's version. The gradients of gather / index_select / sort add into
+// fresh zeros with these instead of copying the zeros first.
+void scatter_add_(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src);
+void index_add_(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor one_hot(const Tensor& index, int64_t num_classes);  // -> int64 (..., num_classes)
 // Stable sort along dim; returns (values, int64 indices).
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending);

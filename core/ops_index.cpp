@@ -19,11 +19,16 @@ void split_around(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
   for (int64_t i = dim + 1; i < static_cast<int64_t>(s.size()); ++i) inner *= s[i];
 }
 
-Tensor checked_index(const Tensor& index, int64_t n, const char* op) {
+// The index as a contiguous int64 tensor (itself when it is one), not yet range-checked.
+Tensor index_as_int64(const Tensor& index, const char* op) {
   SMYRF_CHECK_HINT(is_integral(index.dtype()), op,
                    "index must be int32 or int64, got " << dtype_name(index.dtype()),
                    "convert with .to(kInt64)");
-  Tensor idx = contiguous(to_dtype(index, DType::Int64));
+  return contiguous(to_dtype(index, DType::Int64));
+}
+
+Tensor checked_index(const Tensor& index, int64_t n, const char* op) {
+  Tensor idx = index_as_int64(index, op);
   // CUDA indices are checked on the host (one device -> host copy): the same Error on both
   // devices instead of an out-of-bounds read in a kernel
   const Tensor host = idx.device().is_cpu() ? idx : to_device(idx, Device::cpu());
@@ -42,6 +47,19 @@ Tensor checked_index(const Tensor& index, int64_t n, const char* op) {
                        "index " << p[i] << " is out of range for a dim of size " << n,
                        "indices must be in [0, " << n << ")");
   return idx;
+}
+
+// The end of an in-place op that ran on `out`, contiguous(dst): copied back when dst is a strided
+// view (copy_into bumps its version), else dst's version bumped here.
+// t, or a copy of it where it shares out's storage (an in-place op must not read what it writes).
+Tensor unaliased(const Tensor& t, const Tensor& out) {
+  return t.storage() == out.storage() ? clone(t) : t;
+}
+void finish_in_place(const Tensor& dst, const Tensor& out) {
+  if (out.storage() != dst.storage())
+    copy_into(dst, out);
+  else
+    dst.storage()->bump_version();
 }
 
 void require_cpu(const Tensor& t, const char* op) {
@@ -139,30 +157,37 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   return out;
 }
 
-Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  require_same_device(x, index, "index_add");
-  require_same_device(x, src, "index_add");
-  dim = normalize_dim(dim, x.dim(), "index_add");
+void index_add_(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) {
+  require_same_device(dst, index, "index_add");
+  require_same_device(dst, src, "index_add");
+  dim = normalize_dim(dim, dst.dim(), "index_add");
   SMYRF_CHECK(index.dim() <= 1, "index_add", "index must be 1-D, got " << shape_str(index.shape()));
-  Tensor idx = checked_index(index, x.shape()[dim], "index_add");
-  Shape want = x.shape();
+  Tensor idx = checked_index(index, dst.shape()[dim], "index_add");
+  Shape want = dst.shape();
   want[dim] = idx.numel();
   SMYRF_CHECK_HINT(
       src.shape() == want, "index_add",
       "source of shape " << shape_str(src.shape()) << " does not match " << shape_str(want),
       "source has the input's shape with dim " << dim << " equal to the number of indices");
-  Tensor out = clone(x);
-  Tensor sc = contiguous(to_dtype(src, x.dtype()));
+  Tensor out = contiguous(dst);  // dst itself when contiguous: the kernel adds in place
+  Tensor sc = unaliased(contiguous(to_dtype(src, dst.dtype())), out);
+  idx = unaliased(idx, out);
   int64_t outer, inner;
-  split_around(x.shape(), dim, outer, inner);
-  if (x.device().is_cuda()) {
-    cuda_ops::index_add(out, idx, sc, outer, x.shape()[dim], idx.numel(), inner);
-    return out;
+  split_around(dst.shape(), dim, outer, inner);
+  if (dst.device().is_cuda()) {
+    cuda_ops::index_add(out, idx, sc, outer, dst.shape()[dim], idx.numel(), inner);
+  } else {
+    SMYRF_DISPATCH_NUMERIC(dst.dtype(), "index_add", [&] {
+      kc::index_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
+                              sc.data_ptr<scalar_t>(), outer, dst.shape()[dim], idx.numel(), inner);
+    });
   }
-  SMYRF_DISPATCH_NUMERIC(x.dtype(), "index_add", [&] {
-    kc::index_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
-                            sc.data_ptr<scalar_t>(), outer, x.shape()[dim], idx.numel(), inner);
-  });
+  finish_in_place(dst, out);
+}
+
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor out = clone(x);
+  index_add_(out, dim, index, src);
   return out;
 }
 
@@ -178,7 +203,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                      "index of shape " << shape_str(index.shape()) << " is larger than input "
                                        << shape_str(x.shape()) << " in dim " << d,
                      "index dims other than " << dim << " must not exceed the input's");
-  Tensor idx = checked_index(index, x.shape()[dim], "gather");
+  // CPU: the kernel checks the indices as it reads them (kernels/cpu/index.h)
+  Tensor idx = x.device().is_cuda() ? checked_index(index, x.shape()[dim], "gather")
+                                    : index_as_int64(index, "gather");
   Tensor xs = x;  // restrict x to the index's extent in the other dims
   for (int64_t d = 0; d < x.dim(); ++d)
     if (d != dim) xs = slice(xs, d, 0, index.shape()[d], 1);
@@ -190,44 +217,55 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     cuda_ops::gather(xc, idx, out, outer, x.shape()[dim], index.shape()[dim], inner);
     return out;
   }
+  bool in_range = true;
   SMYRF_DISPATCH_ALL(x.dtype(), "gather", [&] {
-    kc::gather<scalar_t>(xc.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), out.data_ptr<scalar_t>(),
-                         outer, x.shape()[dim], index.shape()[dim], inner);
+    in_range = kc::gather<scalar_t>(xc.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
+                                    out.data_ptr<scalar_t>(), outer, x.shape()[dim],
+                                    index.shape()[dim], inner);
   });
+  if (!in_range) checked_index(idx, x.shape()[dim], "gather");  // throws, naming the index
+  SMYRF_CHECK(in_range, "gather", "an index out of range was not found again (internal error)");
   return out;
 }
 
-Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  require_same_device(x, index, "scatter_add");
-  require_same_device(x, src, "scatter_add");
-  dim = normalize_dim(dim, x.dim(), "scatter_add");
+void scatter_add_(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) {
+  require_same_device(dst, index, "scatter_add");
+  require_same_device(dst, src, "scatter_add");
+  dim = normalize_dim(dim, dst.dim(), "scatter_add");
   SMYRF_CHECK_HINT(
       index.shape() == src.shape(), "scatter_add",
       "index " << shape_str(index.shape()) << " and source " << shape_str(src.shape()) << " differ",
       "index and source need equal shapes");
-  SMYRF_CHECK_HINT(index.dim() == x.dim(), "scatter_add",
+  SMYRF_CHECK_HINT(index.dim() == dst.dim(), "scatter_add",
                    "index of shape " << shape_str(index.shape()) << " and input "
-                                     << shape_str(x.shape()) << " differ in rank",
+                                     << shape_str(dst.shape()) << " differ in rank",
                    "index needs the input's rank");
-  for (int64_t d = 0; d < x.dim(); ++d)
-    SMYRF_CHECK_HINT(d == dim || index.shape()[d] == x.shape()[d], "scatter_add",
+  for (int64_t d = 0; d < dst.dim(); ++d)
+    SMYRF_CHECK_HINT(d == dim || index.shape()[d] == dst.shape()[d], "scatter_add",
                      "index of shape " << shape_str(index.shape()) << " and input "
-                                       << shape_str(x.shape()) << " differ in dim " << d,
+                                       << shape_str(dst.shape()) << " differ in dim " << d,
                      "only dim " << dim << " may differ");
-  Tensor idx = checked_index(index, x.shape()[dim], "scatter_add");
-  Tensor out = clone(x);
-  Tensor sc = contiguous(to_dtype(src, x.dtype()));
+  Tensor idx = checked_index(index, dst.shape()[dim], "scatter_add");
+  Tensor out = contiguous(dst);  // dst itself when contiguous: the kernel adds in place
+  Tensor sc = unaliased(contiguous(to_dtype(src, dst.dtype())), out);
+  idx = unaliased(idx, out);
   int64_t outer, inner;
   split_around(index.shape(), dim, outer, inner);
-  if (x.device().is_cuda()) {
-    cuda_ops::scatter_add(out, idx, sc, outer, x.shape()[dim], index.shape()[dim], inner);
-    return out;
+  if (dst.device().is_cuda()) {
+    cuda_ops::scatter_add(out, idx, sc, outer, dst.shape()[dim], index.shape()[dim], inner);
+  } else {
+    SMYRF_DISPATCH_NUMERIC(dst.dtype(), "scatter_add", [&] {
+      kc::scatter_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
+                                sc.data_ptr<scalar_t>(), outer, dst.shape()[dim],
+                                index.shape()[dim], inner);
+    });
   }
-  SMYRF_DISPATCH_NUMERIC(x.dtype(), "scatter_add", [&] {
-    kc::scatter_add<scalar_t>(out.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
-                              sc.data_ptr<scalar_t>(), outer, x.shape()[dim], index.shape()[dim],
-                              inner);
-  });
+  finish_in_place(dst, out);
+}
+
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor out = clone(x);
+  scatter_add_(out, dim, index, src);
   return out;
 }
 

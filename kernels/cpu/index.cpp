@@ -3,13 +3,17 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/index_avx2.h"
 #include "kernels/cpu/nd_loop.h"
+#include "kernels/cpu/streaming_store.h"
 
 namespace smyrf::kernels::cpu {
 
@@ -44,32 +48,93 @@ void index_add(T* y, const int64_t* idx, const T* src, int64_t outer, int64_t n,
     }
 }
 
+namespace {
+// Whether idx[0 .. count) all lie in [0, n): one branch-free pass (a block at a time, from L1
+// right before the gather reads it again).
+inline bool indices_in_range(const int64_t* idx, int64_t count, int64_t n) {
+  const uint64_t bound = static_cast<uint64_t>(n);
+  bool bad = false;
+  for (int64_t i = 0; i < count; ++i) bad |= static_cast<uint64_t>(idx[i]) >= bound;
+  return !bad;
+}
+constexpr int64_t kIndexBlock = 1024;
+}  // namespace
+
 template <typename T>
-void gather(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,
+bool gather(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,
             int64_t inner) {
+  std::atomic<bool> ok{true};
   if (inner == 1) {  // along the last dim: one flat loop per row (the general nest's j loop of
                      // one trip and index arithmetic cost half the time of a 4096^2 gather)
-#pragma omp parallel for if (outer * k >= kParallelGrain && !omp_in_parallel())
-    for (int64_t o = 0; o < outer; ++o) {
-      const T* xr = x + o * n;
-      const int64_t* ir = idx + o * k;
-      T* yr = y + o * k;
-      for (int64_t i = 0; i < k; ++i) yr[i] = xr[ir[i]];
+    // 4-byte elements in rows of 16 and more: the AVX2 row kernel (index_avx2.h)
+    const bool vec = sizeof(T) == 4 && k >= 16 && active_isa() == Isa::Avx2;
+    const bool stream = vec && use_streaming_stores(outer * k * int64_t{sizeof(T)});
+#pragma omp parallel if (outer * k >= kParallelGrain && !omp_in_parallel())
+    {
+#pragma omp for
+      for (int64_t o = 0; o < outer; ++o) {
+        if (!ok.load(std::memory_order_relaxed)) continue;
+        const T* xr = x + o * n;
+        const int64_t* ir = idx + o * k;
+        T* yr = y + o * k;
+        if constexpr (sizeof(T) == 4) {
+          if (vec) {
+            if (!avx2::gather_row_b32(reinterpret_cast<const uint32_t*>(xr), n, ir,
+                                      reinterpret_cast<uint32_t*>(yr), k, stream))
+              ok.store(false, std::memory_order_relaxed);
+            continue;
+          }
+        }
+        for (int64_t b = 0; b < k; b += kIndexBlock) {
+          const int64_t e = std::min(k, b + kIndexBlock);
+          if (!indices_in_range(ir + b, e - b, n)) {
+            ok.store(false, std::memory_order_relaxed);
+            break;
+          }
+          for (int64_t i = b; i < e; ++i) yr[i] = xr[ir[i]];
+        }
+      }
+      if (stream) streaming_store_fence();
     }
-    return;
+    return ok.load();
   }
+  // rows of `inner` indices (one per column j): checked as a block, then used
 #pragma omp parallel for collapse(2) if (outer * k * inner >= kParallelGrain && !omp_in_parallel())
   for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < inner; ++j) {
-        int64_t p = (o * k + i) * inner + j;
-        y[p] = x[(o * n + idx[p]) * inner + j];
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t p = (o * k + i) * inner;
+      if (!ok.load(std::memory_order_relaxed) || !indices_in_range(idx + p, inner, n)) {
+        ok.store(false, std::memory_order_relaxed);
+        continue;
       }
+      const T* xo = x + o * n * inner;
+      for (int64_t j = 0; j < inner; ++j) y[p + j] = xo[idx[p + j] * inner + j];
+    }
+  return ok.load();
 }
 
 template <typename T>
 void scatter_add(T* y, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t k,
                  int64_t inner) {
+  if (inner == 1) {  // along the last dim: rows in index order, four indices loaded ahead (the
+                     // adds stay in order; 15% off a 2048^2 scatter over the plain loop)
+#pragma omp parallel for if (outer * k >= kParallelGrain && !omp_in_parallel())
+    for (int64_t o = 0; o < outer; ++o) {
+      T* yr = y + o * n;
+      const int64_t* ir = idx + o * k;
+      const T* sr = src + o * k;
+      int64_t i = 0;
+      for (; i + 4 <= k; i += 4) {
+        const int64_t a = ir[i], b = ir[i + 1], c = ir[i + 2], d = ir[i + 3];
+        yr[a] += sr[i];
+        yr[b] += sr[i + 1];
+        yr[c] += sr[i + 2];
+        yr[d] += sr[i + 3];
+      }
+      for (; i < k; ++i) yr[ir[i]] += sr[i];
+    }
+    return;
+  }
   // parallel over (outer, inner) columns; each column is summed in index order
 #pragma omp parallel for collapse(2) if (outer * k * inner >= kParallelGrain && !omp_in_parallel())
   for (int64_t o = 0; o < outer; ++o)
@@ -224,7 +289,7 @@ void topk_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n,
 #define SMYRF_INSTANTIATE_INDEX(T)                                                                 \
   template void index_select<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t); \
   template void index_add<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);    \
-  template void gather<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t);       \
+  template bool gather<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t);       \
   template void scatter_add<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);  \
   template void sort_rows<T>(const T*, T*, int64_t*, int64_t, int64_t, bool);                      \
   template void topk_rows<T>(const T*, T*, int64_t*, int64_t, int64_t, int64_t, bool);
@@ -235,6 +300,6 @@ SMYRF_INSTANTIATE_INDEX(double)
 
 template void index_select<bool>(const bool*, const int64_t*, bool*, int64_t, int64_t, int64_t,
                                  int64_t);
-template void gather<bool>(const bool*, const int64_t*, bool*, int64_t, int64_t, int64_t, int64_t);
+template bool gather<bool>(const bool*, const int64_t*, bool*, int64_t, int64_t, int64_t, int64_t);
 
 }  // namespace smyrf::kernels::cpu

@@ -103,6 +103,25 @@ TEST_CASE("out-of-range indices in gather, index_select, scatter_add, one_hot an
       },
       {"[index_select]", "index 3", "size 3"});
   {
+    // rows of 40 (the CPU kernel checks them as it reads them, a vector block at a time), int32
+    // indices, and a middle dim
+    std::vector<int32_t> rows(3 * 40, 1);
+    rows[2 * 40 + 17] = 40;
+    Tensor wide = zeros({3, 40});
+    check_error(
+        [&] {
+          gather(wide, 1, from_vector(rows, {3, 40}));
+        },
+        {"[gather]", "index 40", "size 40"});
+    rows[2 * 40 + 17] = 39;
+    CHECK(gather(wide, 1, from_vector(rows, {3, 40})).size(1) == 40);
+    check_error(
+        [&] {
+          gather(zeros({2, 3, 4}), 1, full({2, 2, 4}, -2.0, TensorOptions(kInt64)));
+        },
+        {"[gather]", "index -2", "size 3"});
+  }
+  {
     // a long index (the parallel range check) with one bad entry far in: named in the error
     std::vector<int64_t> many(1 << 20, 2);
     many[700001] = -5;

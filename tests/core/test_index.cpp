@@ -173,6 +173,51 @@ TEST_CASE("scatter_add accumulates duplicates in every dtype") {
                {300, 200}, want, 0, 0);
 }
 
+TEST_CASE("scatter_add_ / index_add_ add in place: contiguous, strided and aliased destinations") {
+  std::vector<double> xv = int_values(4 * 6, 12), sv = int_values(4 * 3, 13);
+  std::vector<int64_t> iv{5, 0, 5, 2, 2, 2, 0, 1, 3, 4, 4, 0};  // (4, 3) along dim 1
+  std::vector<double> want = xv;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 3; ++j) want[i * 6 + iv[i * 3 + j]] += sv[i * 3 + j];
+  // contiguous: the same storage, updated, version bumped
+  Tensor x = make(xv, {4, 6});
+  const void* p = x.data_ptr<float>();
+  const uint64_t v0 = x.version();
+  raw::scatter_add_(x, 1, from_vector(iv, {4, 3}), make(sv, {4, 3}));
+  CHECK(x.data_ptr<float>() == p);
+  CHECK(x.version() > v0);
+  check_values(x, {4, 6}, want, 0, 0);
+  // a transposed view: its base changes where the view lies, and only there
+  Tensor base = make(std::vector<double>(6 * 5, 100.0), {6, 5});
+  Tensor view = raw::slice(base, 1, 1, 5, 1).t();  // (4, 6), strides (1, 5)
+  raw::copy_into(view, make(xv, {4, 6}));
+  raw::scatter_add_(view, 1, from_vector(iv, {4, 3}), make(sv, {4, 3}));
+  check_values(view, {4, 6}, want, 0, 0);
+  std::vector<double> b = base.to_vector<double>();
+  for (int r = 0; r < 6; ++r) CHECK(b[r * 5] == 100.0);  // column 0 lies outside the view
+  // src aliasing dst: the result of the out-of-place op on the old values
+  Tensor y = make(int_values(4 * 4, 14), {4, 4});
+  std::vector<int64_t> jv{3, 3, 0, 1, 2, 2, 2, 2, 0, 1, 2, 3, 1, 1, 0, 0};
+  Tensor jdx = from_vector(jv, {4, 4});
+  Tensor expect = scatter_add(y, 1, jdx, y);
+  raw::scatter_add_(y, 1, jdx, y);
+  check_values(y, {4, 4}, expect.to_vector<double>(), 0, 0);
+  // index_add_ on a contiguous destination, and on itself as the source
+  Tensor z = make(xv, {4, 6});
+  std::vector<int64_t> kv{2, 0, 2};
+  Tensor kdx = from_vector(kv, {3});
+  Tensor zsrc = make(sv, {4, 3});
+  Tensor zwant = index_add(z, 1, kdx, zsrc);
+  const void* zp = z.data_ptr<float>();
+  raw::index_add_(z, 1, kdx, zsrc);
+  CHECK(z.data_ptr<float>() == zp);
+  check_values(z, {4, 6}, zwant.to_vector<double>(), 0, 0);
+  Tensor w = make(int_values(3 * 3, 15), {3, 3});
+  Tensor wwant = index_add(w, 0, from_vector(std::vector<int64_t>{1, 1, 0}, {3}), w);
+  raw::index_add_(w, 0, from_vector(std::vector<int64_t>{1, 1, 0}, {3}), w);
+  check_values(w, {3, 3}, wwant.to_vector<double>(), 0, 0);
+}
+
 TEST_CASE("one_hot") {
   Tensor oh = one_hot(from_vector(std::vector<int64_t>{2, 0, 1, 2}, {2, 2}), 3);
   CHECK(oh.dtype() == kInt64);

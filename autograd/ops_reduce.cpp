@@ -32,7 +32,9 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdim) {
     Shape s = x.shape();
     record("sum", {x}, {y},
            [s, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             return {raw::contiguous(raw::expand(unsqueeze_reduced(g[0], s, dims, keepdim), s))};
+             // a broadcast view, as PyTorch passes it: the consumers read it where they need it
+             // (an accumulation into a leaf copies it once); materialising it wrote x's size
+             return {raw::expand(unsqueeze_reduced(g[0], s, dims, keepdim), s)};
            });
   }
   return y;
@@ -48,7 +50,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdim) {
     record("mean", {x}, {y},
            [s, dims, keepdim, count](const std::vector<Tensor>& g) -> std::vector<Tensor> {
              Tensor gs = raw::unary(UnaryKind::MulScalar, g[0], 1.0 / static_cast<double>(count));
-             return {raw::contiguous(raw::expand(unsqueeze_reduced(gs, s, dims, keepdim), s))};
+             return {raw::expand(unsqueeze_reduced(gs, s, dims, keepdim), s)};  // as sum's
            });
   }
   return y;

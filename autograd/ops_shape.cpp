@@ -66,7 +66,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
       std::vector<Tensor> r;
       int64_t at = 0;
       for (int64_t s : sizes) {
-        r.push_back(raw::contiguous(raw::slice(g[0], d, at, at + s, 1)));
+        r.push_back(raw::slice(g[0], d, at, at + s, 1));  // views: consumers copy if they must
         at += s;
       }
       return r;

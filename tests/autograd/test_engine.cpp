@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -417,4 +418,57 @@ TEST_CASE("grad mode is per thread and restored after a failed backward") {
   }
   CHECK_THROWS_AS(y.backward(), Error);
   CHECK(GradMode::is_enabled());  // the engine's own no_grad scope unwound
+}
+
+TEST_CASE("broadcast and sliced gradients (sum, mean, cat) equal dense ones through the ops") {
+  // sum / mean hand back a broadcast view and cat hands back slices; every consumer must read
+  // them as the dense gradient they stand for, and a leaf's gradient must be its own dense copy
+  Generator gen(11);
+  Tensor x = randn({6, 8}, kFloat64, &gen).requires_grad_();
+  Tensor w = randn({8, 5}, kFloat64, &gen);
+  Tensor idx = randint(0, 8, {6, 8});
+  std::vector<std::function<Tensor(const Tensor&)>> fs = {
+      [](const Tensor& t) { return exp(t) * t; },
+      [&](const Tensor& t) { return matmul(t, w); },
+      [](const Tensor& t) { return softmax(t, 1); },
+      [](const Tensor& t) { return layer_norm(t, {8}); },
+      [](const Tensor& t) {
+        return reshape(permute(t, {1, 0}), {4, 12});
+      },
+      [&](const Tensor& t) { return gather(t, 1, idx); },
+      [](const Tensor& t) {
+        return cat({t, exp(t)}, 1);
+      },
+      [](const Tensor& t) {
+        return cat({t, t}, 0).view({96});
+      },
+  };
+  for (size_t i = 0; i < fs.size(); ++i) {
+    CAPTURE(i);
+    x.zero_grad();
+    Tensor y = fs[i](x);
+    y.backward(ones(y.shape(), TensorOptions(kFloat64)));  // the dense gradient
+    const std::vector<double> want = vec(x.grad());
+    for (bool use_mean : {false, true}) {
+      x.zero_grad();
+      Tensor z = fs[i](x);
+      if (use_mean)
+        (mean(z) * static_cast<double>(z.numel())).backward();
+      else
+        sum(cat({z.reshape({-1}), z.reshape({-1})}, 0)).backward();  // sum of two copies
+      const Tensor g = x.grad();
+      REQUIRE(g.is_contiguous());
+      const std::vector<double> got = vec(g);
+      for (size_t k = 0; k < want.size(); ++k)
+        CHECK(got[k] == doctest::Approx((use_mean ? 1 : 2) * want[k]).epsilon(1e-12));
+    }
+  }
+  // the leaf's gradient is dense and its own: changing it leaves later gradients alone
+  x.zero_grad();
+  sum(x).backward();
+  Tensor g = x.grad();
+  CHECK(g.strides() == Shape{8, 1});
+  g.fill_(5.0);
+  sum(x).backward();
+  CHECK(vec(x.grad())[7] == 6.0);
 }

@@ -319,7 +319,6 @@ bool unary_strided_run_f32(UnaryOp op, float a, float b, const float* x, int64_t
 
 bool binary_strided_run_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs,
                             float* y, int64_t ys, int64_t n) {
-  if (!avx2::binary_f32_supported(op)) return false;
   alignas(32) float ab[kStridedPiece], bb[kStridedPiece], yb[kStridedPiece];
   for (int64_t i = 0; i < n; i += kStridedPiece) {
     const int64_t m = n - i < kStridedPiece ? n - i : kStridedPiece;
@@ -358,7 +357,7 @@ bool binary_tiled_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* 
                       const int64_t* ys) {
   if (ndim < 2 || ys[ndim - 1] != 1 || sizes[ndim - 1] < 8) return false;
   const bool ta = strided_inner(as, ndim), tb = strided_inner(bs, ndim);
-  if (!(ta || tb) || !avx2::binary_f32_supported(op)) return false;
+  if (!(ta || tb)) return false;
   const int p = tile_dim(ndim, sizes, ta ? as : bs);
   if (p < 0) return false;
   const bool stream = use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
@@ -389,7 +388,6 @@ bool binary_tiled_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* 
 bool binary_short_rows_f32(BinaryOp op, int ndim, const int64_t* sizes, const float* a,
                            const int64_t* as, const float* b, const int64_t* bs, float* y,
                            const int64_t* ys) {
-  if (!avx2::binary_f32_supported(op)) return false;  // pow: the element loop
   const bool stream = use_streaming_stores(total_size(ndim, sizes) * int64_t(sizeof(float)));
   return short_row_runs<2>(
       ndim, sizes, ys, {RunOperand{a, 4, as}, RunOperand{b, 4, bs}}, stream,
@@ -464,6 +462,7 @@ bool unary_streams(UnaryOp op) {
     case UnaryOp::Gelu:
     case UnaryOp::Silu:
     case UnaryOp::GeluGrad:
+    case UnaryOp::PowScalar:
       return false;
     default:
       return true;
@@ -577,7 +576,9 @@ bool plain_compare_run(CompareOp op, const T* a, int64_t as, const T* b, int64_t
 template <typename T>
 void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const T* x,
            const int64_t* xs, T* y, const int64_t* ys) {
-  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  // pow's vector kernel takes a float exponent: others (1 / 3) keep the reference's double one
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2 &&
+                   !(op == UnaryOp::PowScalar && static_cast<double>(static_cast<float>(a)) != a);
   bool stream = false;
   if constexpr (std::is_same_v<T, float>) {
     const float fa = static_cast<float>(a), fb = static_cast<float>(b);

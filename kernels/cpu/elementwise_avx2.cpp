@@ -130,6 +130,7 @@ bool unary_f32_supported(UnaryOp op, float a, float b) {
     case UnaryOp::Cos:
     case UnaryOp::Expm1:
     case UnaryOp::Log1p:
+    case UnaryOp::PowScalar:
       return true;
     // the reference clamps to a first, so a > b (or NaN bounds) would differ from min(max())
     case UnaryOp::Clamp:
@@ -138,8 +139,6 @@ bool unary_f32_supported(UnaryOp op, float a, float b) {
       return false;
   }
 }
-
-bool binary_f32_supported(BinaryOp op) { return op != BinaryOp::Pow; }
 
 bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n, bool stream) {
   if (!unary_f32_supported(op, a, b)) return false;
@@ -206,6 +205,16 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
     case UnaryOp::Log1p:
       map1(x, y, n, stream, [](__m256 v) { return log1p_ps(v); });
       break;
+    // x^2 and x^1 exactly as the reference rounds them; other exponents through pow_ps (<= 1
+    // ulp; the caller passes only exponents that are exact in float)
+    case UnaryOp::PowScalar:
+      if (a == 2.0f)
+        map1(x, y, n, stream, [](__m256 v) { return _mm256_mul_ps(v, v); });
+      else if (a == 1.0f)
+        map1(x, y, n, stream, [](__m256 v) { return v; });
+      else
+        map1(x, y, n, stream, [&](__m256 v) { return pow_ps(v, va); });
+      break;
     case UnaryOp::Clamp:
       // x second in max_ps keeps NaN; then NaN second in min_ps keeps it too
       map1(x, y, n, stream, [&](__m256 v) { return _mm256_min_ps(vb, _mm256_max_ps(va, v)); });
@@ -271,6 +280,9 @@ bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t
       break;
     case BinaryOp::Div:
       map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) { return _mm256_div_ps(u, v); });
+      break;
+    case BinaryOp::Pow:
+      map2(a, as, b, bs, y, n, stream, [](__m256 u, __m256 v) { return pow_ps(u, v); });
       break;
     // max_ps(u, v) is exactly u > v ? u : v (the reference's choice, +-0 included); lanes with
     // a NaN take u + v, which is NaN

@@ -7,9 +7,9 @@
 
 namespace smyrf::kernels::cpu::avx2 {
 
-// Whether unary_f32 / binary_f32 have a vector form of the op (with these scalars).
+// Whether unary_f32 has a vector form of the op (with these scalars); binary_f32 has one for
+// every BinaryOp.
 bool unary_f32_supported(UnaryOp op, float a, float b);
-bool binary_f32_supported(BinaryOp op);
 
 // stream: write y with non-temporal stores (plain ones for the unaligned head and the tail), for
 // outputs that use_streaming_stores() says are too large to be read back from the cache

@@ -25,6 +25,8 @@
 //                gelu_logistic_ps's |x| <= 3); gelu(-inf) = NaN, as the
 //                reference. gelu_grad_ps: 2e-6 relative + 2e-7 absolute (near the zero of gelu'
 //                at x ~ -0.75 only an absolute bound is meaningful).
+//   pow_ps       <= 1 ulp from std::pow in double rounded to float (log2 and exp2 in double);
+//                C's special cases exactly (zero, infinite or NaN operands go through std::pow).
 //   The bounds are tested in tests/kernels/test_vec_math_avx2.cpp and (through the elementwise
 //   ops) tests/kernels/test_memory_kernels.cpp.
 #pragma once
@@ -536,6 +538,109 @@ inline float hmax_ps(__m256 v) {
 inline __m256i tail_mask(int64_t k) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
+}
+
+// ---------------------------------------------------------------- pow, through double precision
+// log2(x) for 4 positive normal doubles (every float > 0, subnormals included, is one): x =
+// m 2^e with m in [sqrt(1/2), sqrt 2), log2(m) = (2 / ln 2) atanh(s), s = (m - 1) / (m + 1),
+// |s| <= 0.1716, by its odd series to s^19 (truncation < 2^-49 relative). Absolute error about
+// 2^-50 (relative near x = 1).
+inline __m256d log2_pos_pd(__m256d x) {
+  const __m256i bits = _mm256_castpd_si256(x);
+  // the biased exponent as a double: its 11 bits or'ed into the mantissa of 2^52
+  const __m256d magic = _mm256_set1_pd(4503599627370496.0);  // 2^52
+  __m256d e = _mm256_sub_pd(
+      _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52), _mm256_castpd_si256(magic))),
+      _mm256_set1_pd(4503599627370496.0 + 1023.0));
+  __m256d m = _mm256_castsi256_pd(
+      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll)),
+                      _mm256_set1_epi64x(0x3FF0000000000000ll)));  // [1, 2)
+  const __m256d big = _mm256_cmp_pd(m, _mm256_set1_pd(1.4142135623730951), _CMP_GT_OQ);
+  m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
+  e = _mm256_add_pd(e, _mm256_and_pd(big, _mm256_set1_pd(1.0)));
+  const __m256d one = _mm256_set1_pd(1.0);
+  const __m256d s = _mm256_div_pd(_mm256_sub_pd(m, one), _mm256_add_pd(m, one));
+  const __m256d s2 = _mm256_mul_pd(s, s);
+  // (2 / ln 2) / (2k + 1), k = 9 .. 0
+  __m256d p = _mm256_set1_pd(0.15186263588304877);
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.16972882833987804));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.19235933878519512));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.22195308321368667));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.26230818925253879));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.3205988979753252));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.41219858311113239));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.57707801635558531));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(0.96179669392597555));
+  p = _mm256_fmadd_pd(p, s2, _mm256_set1_pd(2.8853900817779268));
+  return _mm256_fmadd_pd(s, p, e);
+}
+
+// 2^t for 4 doubles, t clamped to [-160, 160] first (beyond it a float result is 0 or inf
+// anyway): t = n + f, n = round(t), 2^f = exp(f ln 2) by its Taylor series to degree 11
+// (truncation < 2^-45 relative on |f| <= 1/2), times 2^n built in the exponent field.
+inline __m256d exp2_clamped_pd(__m256d t) {
+  t = _mm256_min_pd(_mm256_max_pd(t, _mm256_set1_pd(-160.0)), _mm256_set1_pd(160.0));
+  const __m256d n = _mm256_round_pd(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256d r = _mm256_mul_pd(_mm256_sub_pd(t, n), _mm256_set1_pd(0.69314718055994531));
+  __m256d p = _mm256_set1_pd(2.505210838544172e-08);  // 1 / 11!
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.7557319223985893e-07));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.7557319223985888e-06));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.4801587301587302e-05));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.9841269841269841e-04));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.3888888888888889e-03));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(8.3333333333333333e-03));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(4.1666666666666667e-02));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.6666666666666667e-01));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0.5));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+  // 2^n: n + 1023 lands in the low mantissa bits of n + (2^52 + 1023), shifted to the exponent
+  const __m256i biased =
+      _mm256_castpd_si256(_mm256_add_pd(n, _mm256_set1_pd(4503599627370496.0 + 1023.0)));
+  return _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(biased, 52)));
+}
+
+// |x|^b for 4 lanes of floats widened to double: 2^(b log2|x|), each step in double, so the
+// float result is correctly rounded but for values within ~2^-37 of a rounding boundary.
+inline __m128 pow_abs_half_ps(__m128 ax, __m128 b) {
+  const __m256d t = _mm256_mul_pd(_mm256_cvtps_pd(b), log2_pos_pd(_mm256_cvtps_pd(ax)));
+  return _mm256_cvtpd_ps(exp2_clamped_pd(t));
+}
+
+// pow(x, b) as std::pow in double rounded to float, <= 1 ulp from it (the double rounding
+// above): lanes with x finite and nonzero and b finite go through pow_abs_half_ps, with
+// x < 0 giving NaN for a non-integer b and the sign of x for an odd integer b; if any lane has
+// x = 0, +-inf or NaN or b = +-inf or NaN, all 8 take std::pow (C's special cases, exactly).
+inline __m256 pow_ps(__m256 x, __m256 b) {
+  const __m256 ax = abs_ps(x);
+  const __m256 inf = _mm256_set1_ps(__builtin_inff());
+  const __m256 ok = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(ax, inf, _CMP_LT_OQ),
+                                                _mm256_cmp_ps(ax, _mm256_setzero_ps(), _CMP_GT_OQ)),
+                                  _mm256_cmp_ps(abs_ps(b), inf, _CMP_LT_OQ));
+  if (_mm256_movemask_ps(ok) != 0xFF) {
+    alignas(32) float xs[8], bs[8];
+    _mm256_store_ps(xs, x);
+    _mm256_store_ps(bs, b);
+    for (int i = 0; i < 8; ++i)
+      xs[i] = static_cast<float>(std::pow(static_cast<double>(xs[i]), static_cast<double>(bs[i])));
+    return _mm256_load_ps(xs);
+  }
+  __m256 r =
+      _mm256_set_m128(pow_abs_half_ps(_mm256_extractf128_ps(ax, 1), _mm256_extractf128_ps(b, 1)),
+                      pow_abs_half_ps(_mm256_castps256_ps128(ax), _mm256_castps256_ps128(b)));
+  const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+  if (_mm256_movemask_ps(neg) != 0) {
+    const __m256 whole = _mm256_cmp_ps(
+        _mm256_round_ps(b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), b, _CMP_EQ_OQ);
+    const __m256 half = _mm256_mul_ps(b, _mm256_set1_ps(0.5f));  // exact for integers
+    const __m256 odd = _mm256_andnot_ps(
+        _mm256_cmp_ps(_mm256_round_ps(half, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), half,
+                      _CMP_EQ_OQ),
+        whole);
+    r = _mm256_blendv_ps(r, _mm256_xor_ps(r, _mm256_set1_ps(-0.0f)), _mm256_and_ps(neg, odd));
+    r = _mm256_blendv_ps(r, _mm256_set1_ps(__builtin_nanf("")), _mm256_andnot_ps(whole, neg));
+  }
+  return r;
 }
 
 }  // namespace smyrf::kernels::cpu::avx2

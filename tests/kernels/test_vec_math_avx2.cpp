@@ -3,9 +3,11 @@
 #include <doctest/doctest.h>
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
@@ -210,4 +212,111 @@ TEST_CASE("vec math: exp_inrange_first_ps equals exp_nonpos_ps on [-87, 88], exp
       break;
     }
   }
+}
+
+namespace {
+// pow_ps over (x, b) pairs, 8 at a time; the reference is std::pow in double rounded to float
+std::vector<float> pow_lanes(const std::vector<float>& x, const std::vector<float>& b) {
+  std::vector<float> y(x.size());
+  for (size_t i = 0; i + 8 <= x.size(); i += 8)
+    _mm256_storeu_ps(y.data() + i,
+                     avx2::pow_ps(_mm256_loadu_ps(x.data() + i), _mm256_loadu_ps(b.data() + i)));
+  return y;
+}
+float pow_ref(float x, float b) {
+  return static_cast<float>(std::pow(static_cast<double>(x), static_cast<double>(b)));
+}
+bool same_bits_or_nan(float got, float want) {
+  if (std::isnan(want)) return std::isnan(got);
+  return std::memcmp(&got, &want, sizeof got) == 0;
+}
+}  // namespace
+
+TEST_CASE("vec math: pow_ps within 1 ulp of std::pow, near overflow and underflow too") {
+  if (!have_avx2()) return;
+  std::mt19937 gen(42);
+  std::uniform_real_distribution<float> mag(-40.f, 40.f), expo(-12.f, 12.f);
+  const int n = 1 << 20;
+  std::vector<float> x(n), b(n);
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::pow(10.f, mag(gen) * 0.95f) * (i % 5 == 0 ? -1.f : 1.f);
+    // integers (negative bases keep a sign), halves and general exponents
+    const float e = expo(gen);
+    b[i] = i % 3 == 0 ? std::round(e) : (i % 3 == 1 ? std::round(2 * e) / 2 : e);
+  }
+  // 2^b and 0.5^b around the float range's ends; x near 1 with large exponents
+  for (int i = 0; i < 4096; ++i) {
+    x[i] = i % 2 ? 2.f : 0.5f;
+    b[i] = -155.f + 285.f * static_cast<float>(i) / 4096.f;
+    x[4096 + i] = 1.f + static_cast<float>(i - 2048) * 1.1920929e-7f;
+    b[4096 + i] = static_cast<float>(i) * 4096.f;
+  }
+  const std::vector<float> y = pow_lanes(x, b);
+  double worst = 0;
+  int64_t exact = 0;
+  float wx = 0, wb = 0;
+  for (int i = 0; i < n; ++i) {
+    const double e = ulps(y[i], std::pow(static_cast<double>(x[i]), static_cast<double>(b[i])));
+    if (e > worst) worst = e, wx = x[i], wb = b[i];
+    exact += same_bits_or_nan(y[i], pow_ref(x[i], b[i]));
+  }
+  INFO("pow_ps: " << worst << " ulp at x = " << wx << ", b = " << wb << "; " << exact << " of " << n
+                  << " as the reference");
+  CHECK(worst <= 1.0);
+  CHECK(exact >= n - n / 1000);  // all but the rare values at a rounding boundary
+}
+
+TEST_CASE("vec math: pow_ps special cases equal C's, lane by lane, mixed with ordinary lanes") {
+  if (!have_avx2()) return;
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  const float big = std::numeric_limits<float>::max();
+  const std::vector<float> xs = {0.f, -0.f, kInf, -kInf, kNaN, 1.f,   -1.f, tiny, -tiny,
+                                 big, -big, 2.f,  -2.f,  0.5f, -0.5f, 3.7f, -3.7f};
+  const std::vector<float> bs = {0.f,        -0.f,  1.f,   -1.f,   2.f,   3.f,   -3.f,
+                                 0.5f,       -0.5f, kInf,  -kInf,  kNaN,  1e10f, -1e10f,
+                                 16777217.f, 2.5f,  127.f, -149.f, 1e-30f};
+  std::vector<float> x, b;
+  for (float xv : xs)
+    for (float bv : bs) {
+      x.push_back(xv), b.push_back(bv);
+      x.push_back(1.5f), b.push_back(2.25f);  // an ordinary lane beside every special one
+    }
+  while (x.size() % 8) x.push_back(1.f), b.push_back(1.f);
+  const std::vector<float> y = pow_lanes(x, b);
+  int bad = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float want = pow_ref(x[i], b[i]);
+    // ordinary lanes: within 1 ulp; a lane whose result is 0 / inf / NaN or whose operand is
+    // special: exactly C's value, sign included
+    const bool special = !std::isfinite(x[i]) || x[i] == 0 || !std::isfinite(b[i]) ||
+                         !std::isfinite(want) || want == 0;
+    const bool ok = special ? same_bits_or_nan(y[i], want) : ulps(y[i], want) <= 1.0;
+    if (!ok && bad++ < 8)
+      FAIL_CHECK("pow(" << x[i] << ", " << b[i] << ") = " << y[i] << ", want " << want);
+  }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("vec math: pow_ps's double steps, log2_pos_pd and exp2_clamped_pd, to 2^-45") {
+  if (!have_avx2()) return;
+  // log2 over every float binade's worth of mantissas (absolute error: log2 crosses 0 at 1) and
+  // exp2 over [-150, 150] (relative error)
+  double worst_log = 0, worst_exp = 0;
+  for (int i = 0; i < (1 << 18); ++i) {
+    alignas(32) double x[4], l[4], t[4], e[4];
+    for (int j = 0; j < 4; ++j) {
+      const int k = 4 * i + j;
+      x[j] = std::ldexp(1.0 + static_cast<double>(k % 65536) / 65536.0, (k / 65536) % 250 - 125);
+      t[j] = -150.0 + 300.0 * static_cast<double>(k) / static_cast<double>(1 << 20);
+    }
+    _mm256_store_pd(l, avx2::log2_pos_pd(_mm256_load_pd(x)));
+    _mm256_store_pd(e, avx2::exp2_clamped_pd(_mm256_load_pd(t)));
+    for (int j = 0; j < 4; ++j) {
+      worst_log = std::max(worst_log, std::fabs(l[j] - std::log2(x[j])));
+      worst_exp = std::max(worst_exp, std::fabs(e[j] / std::exp2(t[j]) - 1.0));
+    }
+  }
+  INFO("log2_pos_pd: " << worst_log << " absolute; exp2_clamped_pd: " << worst_exp << " relative");
+  CHECK(worst_log < std::ldexp(1.0, -45));
+  CHECK(worst_exp < std::ldexp(1.0, -45));
 }

@@ -63,6 +63,9 @@ Tensor argreduce(bool is_max, const Tensor& x, int64_t dim, bool keepdim);  // -
 // Variance with `correction` (1 = unbiased) over dims.
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim);
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+// The sum of x's squared elements over the whole tensor, accumulated in float64, as a 0-d
+// float64 tensor on x's device (float32 / float64 x; the same value for any thread count).
+Tensor sum_squares(const Tensor& x);
 // Sums g (of a broadcast result) back to `shape` (the inverse of broadcasting).
 Tensor sum_to(const Tensor& g, const Shape& shape);
 

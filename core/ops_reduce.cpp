@@ -8,6 +8,7 @@
 #include "core/ops.h"
 #include "core/ops_cuda.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
 
 namespace smyrf::raw {
@@ -176,6 +177,23 @@ Tensor argreduce(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
                             static_cast<const scalar_t*>(xx.raw_data()), out.data_ptr<int64_t>());
   });
   return out;
+}
+
+Tensor sum_squares(const Tensor& x) {
+  SMYRF_CHECK_HINT(x.dtype() == DType::Float32 || x.dtype() == DType::Float64 ||
+                       (x.device().is_cuda() && x.is_floating_point()),
+                   "sum_squares",
+                   "input of shape " << shape_str(x.shape()) << " is " << dtype_name(x.dtype())
+                                     << " on " << x.device().str(),
+                   "float32 or float64 tensors (any floating dtype on CUDA)");
+  if (x.device().is_cuda()) {  // composed on the device: widened, squared, summed
+    const Tensor w = to_dtype(x, DType::Float64);
+    return reduce(ReduceKind::Sum, binary(BinaryKind::Mul, w, w), {}, false);
+  }
+  const Tensor c = contiguous(x);
+  const double s = c.dtype() == DType::Float32 ? kc::sum_squares(c.data_ptr<float>(), c.numel())
+                                               : kc::sum_squares(c.data_ptr<double>(), c.numel());
+  return full({}, s, TensorOptions(DType::Float64));
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims0, int64_t correction, bool keepdim) {

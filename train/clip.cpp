@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
+#include "core/ops.h"
 
 namespace smyrf::train {
 
@@ -11,19 +12,13 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    SMYRF_CHECK_HINT(g.device().is_cpu() && g.is_floating_point(), "clip_grad_norm_",
-                     "gradient of shape " << shape_str(g.shape()) << " is " << dtype_name(g.dtype())
-                                          << " on " << g.device().str(),
-                     "CPU float gradients only");
-    // accumulate in double: millions of float squares lose digits in float
-    Tensor c = g.contiguous();
-    if (c.dtype() == kFloat32) {
-      const float* d = c.data_ptr<float>();
-      for (int64_t i = 0, n = c.numel(); i < n; ++i) sq += double(d[i]) * d[i];
-    } else {
-      const double* d = c.data_ptr<double>();
-      for (int64_t i = 0, n = c.numel(); i < n; ++i) sq += d[i] * d[i];
-    }
+    SMYRF_CHECK_HINT(
+        g.is_floating_point(), "clip_grad_norm_",
+        "gradient of shape " << shape_str(g.shape()) << " is " << dtype_name(g.dtype()),
+        "float32 or float64 gradients only");
+    // accumulated in double (millions of float squares lose digits in float), each gradient's
+    // sum on its own device
+    sq += raw::sum_squares(g).item<double>();
   }
   const double norm = std::sqrt(sq);
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {

@@ -439,6 +439,32 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
   for (int64_t o = 0; o < n_out; ++o) one(o);
 }
 
+template <typename T>
+double sum_squares(const T* x, int64_t n) {
+  const int64_t blocks = (n + kSumSquaresBlock - 1) / kSumSquaresBlock;
+  const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
+  std::vector<double> part(static_cast<size_t>(blocks));
+#pragma omp parallel for if (blocks > 1 && !omp_in_parallel()) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const T* p = x + b * kSumSquaresBlock;
+    const int64_t m = std::min(kSumSquaresBlock, n - b * kSumSquaresBlock);
+    double s = 0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (vec) {
+        part[b] = avx2::sum_squares_f32(p, m);
+        continue;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+    part[b] = s;
+  }
+  double total = 0;
+  for (double s : part) total += s;
+  return total;
+}
+template double sum_squares<float>(const float*, int64_t);
+template double sum_squares<double>(const double*, int64_t);
+
 #define SMYRF_INSTANTIATE_REDUCE(T)                                                           \
   template void reduce<T>(ReduceOp, int, const int64_t*, const int64_t*, int, const int64_t*, \
                           const int64_t*, const T*, T*);                                      \

@@ -19,4 +19,11 @@ template <typename T>
 void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int64_t* kept_strides,
                int64_t n, int64_t red_stride, const T* x, int64_t* y);
 
+// sum of x[i]^2 over n contiguous values, each square and the sum in double; the same result
+// for any thread count (fixed blocks of kSumSquaresBlock values, their partial sums added in
+// order). float runs use the AVX2 variant (reduce_avx2.h) when active_isa() is Avx2.
+constexpr int64_t kSumSquaresBlock = 1 << 16;
+template <typename T>
+double sum_squares(const T* x, int64_t n);
+
 }  // namespace smyrf::kernels::cpu

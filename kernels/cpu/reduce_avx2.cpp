@@ -30,6 +30,25 @@ double sum_f32(const float* x, int64_t n) {
   return r;
 }
 
+double sum_squares_f32(const float* x, int64_t n) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 u = _mm256_loadu_ps(x + i), v = _mm256_loadu_ps(x + i + 8);
+    const __m256d u0 = _mm256_cvtps_pd(_mm256_castps256_ps128(u));
+    const __m256d u1 = _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1));
+    const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    const __m256d v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    a0 = _mm256_fmadd_pd(u0, u0, a0);
+    a1 = _mm256_fmadd_pd(u1, u1, a1);
+    a2 = _mm256_fmadd_pd(v0, v0, a2);
+    a3 = _mm256_fmadd_pd(v1, v1, a3);
+  }
+  double r = hsum_pd(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+  for (; i < n; ++i) r += static_cast<double>(x[i]) * x[i];
+  return r;
+}
+
 float maxmin_f32(const float* x, int64_t n, bool is_max) {
   int64_t i = 0;
   float best = x[0];

@@ -6,6 +6,10 @@ namespace smyrf::kernels::cpu::avx2 {
 // Sum with 4 independent accumulators (8 lanes each), folded into double every 1024 elements so
 // long runs keep double-like accuracy; returned in double.
 double sum_f32(const float* x, int64_t n);
+// Sum of x[i]^2, every square widened to double and added in double (four chains of 4 lanes):
+// the scalar loop of clip_grad_norm_ had one dependent double add an element (10M gradients,
+// 38 ms).
+double sum_squares_f32(const float* x, int64_t n);
 // Max (or min) of n >= 1 values; NaN if any value is NaN.
 float maxmin_f32(const float* x, int64_t n, bool is_max);
 // Index of the first max (or min) of n >= 1 values, or of the first NaN if there is one (the

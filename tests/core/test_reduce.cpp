@@ -323,3 +323,20 @@ TEST_CASE("long reductions split across threads agree with the loop") {
   check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x, vs, {},
                false, 1e-6, 1e-3);
 }
+
+TEST_CASE("sum_squares over a strided float32 tensor and a float64 one; integer tensors refused") {
+  std::vector<double> v = uniform_values(30 * 40, 77);
+  Tensor x = make(v, {30, 40}).t();  // (40, 30), strided
+  long double want = 0;
+  for (double e : as_stored(v, kFloat32)) want += static_cast<long double>(e) * e;
+  Tensor s = raw::sum_squares(x);
+  CHECK(s.dim() == 0);
+  CHECK(s.dtype() == kFloat64);
+  CHECK(s.item<double>() == doctest::Approx(static_cast<double>(want)).epsilon(1e-14));
+  long double want64 = 0;
+  for (double e : v) want64 += static_cast<long double>(e) * e;
+  CHECK(raw::sum_squares(make(v, {30, 40}, kFloat64)).item<double>() ==
+        doctest::Approx(static_cast<double>(want64)).epsilon(1e-14));
+  check_error([] { raw::sum_squares(zeros({2}, TensorOptions(kInt32))); },
+              {"[sum_squares]", "int32", "float32 or float64"});
+}

@@ -1144,3 +1144,35 @@ TEST_CASE("cross-entropy forward and backward: AVX2 vs scalar, smoothing, ignore
     }
   }
 }
+
+TEST_CASE("sum_squares: AVX2 and scalar against long double, any thread count gives one result") {
+  for (int64_t n :
+       {int64_t{0}, int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, kSumSquaresBlock - 1,
+        kSumSquaresBlock, kSumSquaresBlock + 1, 3 * kSumSquaresBlock + 12345}) {
+    CAPTURE(n);
+    auto v = randn(n, 90 + n, 3.f);
+    if (n > 5) v[5] = 1e4f, v[n - 1] = 3e-30f;  // a large and a tiny square
+    long double want = 0;
+    for (float e : v) want += static_cast<long double>(e) * e;
+    std::vector<double> vd(v.begin(), v.end());
+    both([&](bool) {
+      double got1, got2;
+      {
+        omp_set_num_threads(1);
+        got1 = sum_squares(v.data(), n);
+        omp_set_num_threads(2);
+        got2 = sum_squares(v.data(), n);
+      }
+      CHECK(got1 == got2);  // fixed blocks: the same sum for any thread count
+      // double sums in different orders: ~n 2^-53 apart at worst
+      CHECK(static_cast<double>(want) == doctest::Approx(got1).epsilon(1e-12));
+      CHECK(static_cast<double>(want) == doctest::Approx(sum_squares(vd.data(), n)).epsilon(1e-12));
+    });
+  }
+  // squares beyond float's range (a float product would be inf); 20 values: body and tail
+  std::vector<float> big(20, 1e20f);
+  const double b = big[0];
+  both([&](bool) {
+    CHECK(sum_squares(big.data(), 20) == doctest::Approx(20 * b * b).epsilon(1e-14));
+  });
+}

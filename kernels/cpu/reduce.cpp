@@ -80,7 +80,17 @@ T reduce_one(ReduceOp op, int red_ndim, const int64_t* red_sizes, const int64_t*
       const bool mx = op == ReduceOp::Max;
       T m = p[0];
       bool nan = false;
-      for (int64_t i = 0; i < inner_n; ++i) {
+      int64_t i0 = 0;
+      if constexpr (std::is_integral_v<T>) {
+        // integers: four independent chains (one chain waited on the compare and select of the
+        // previous element: int64 4096 x 2048 over rows 0.57x PyTorch); exact in any order
+        T m4[4] = {m, m, m, m};
+        for (; i0 + 4 <= inner_n; i0 += 4)
+          for (int k = 0; k < 4; ++k)
+            m4[k] = (mx ? p[i0 + k] > m4[k] : p[i0 + k] < m4[k]) ? p[i0 + k] : m4[k];
+        for (int k = 0; k < 4; ++k) m = (mx ? m4[k] > m : m4[k] < m) ? m4[k] : m;
+      }
+      for (int64_t i = i0; i < inner_n; ++i) {
         const T v = p[i];
         if constexpr (std::is_floating_point_v<T>) nan |= v != v;
         m = (mx ? v > m : v < m) ? v : m;

@@ -3,6 +3,7 @@
 // integer dtypes, NaN/inf and empty dims.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -339,4 +340,33 @@ TEST_CASE("sum_squares over a strided float32 tensor and a float64 one; integer 
         doctest::Approx(static_cast<double>(want64)).epsilon(1e-14));
   check_error([] { raw::sum_squares(zeros({2}, TensorOptions(kInt32))); },
               {"[sum_squares]", "int32", "float32 or float64"});
+}
+
+TEST_CASE("integer max / min over rows: the extreme at every position of rows of 1 to 13") {
+  // the row loop keeps four chains over i mod 4 and a tail: every position must win once
+  for (DType dt : {kInt32, kInt64})
+    for (int64_t n = 1; n <= 13; ++n) {
+      CAPTURE(dtype_name(dt));
+      CAPTURE(n);
+      std::vector<double> v(static_cast<size_t>(n * n), 0.0), vmax, vmin;
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t c = 0; c < n; ++c)
+          v[r * n + c] = c == r ? 50.0 : static_cast<double>((c * 7 + r) % 11 - 5);
+      for (int64_t r = 0; r < n; ++r) {
+        vmax.push_back(50.0);
+        double lo = 50.0;
+        for (int64_t c = 0; c < n; ++c) lo = std::min(lo, v[r * n + c]);
+        vmin.push_back(lo);
+      }
+      const Tensor x = make(v, {n, n}, dt);
+      check_values(raw::reduce(raw::ReduceKind::Max, x, {1}, false), {n}, vmax, 0, 0);
+      check_values(raw::reduce(raw::ReduceKind::Min, x, {1}, false), {n}, vmin, 0, 0);
+      // and the minimum moved to every position
+      for (auto& e : v) e = -e;
+      for (auto& e : vmin) e = -e;
+      const Tensor y = make(v, {n, n}, dt);
+      check_values(raw::reduce(raw::ReduceKind::Min, y, {1}, false), {n},
+                   std::vector<double>(n, -50.0), 0, 0);
+      check_values(raw::reduce(raw::ReduceKind::Max, y, {1}, false), {n}, vmin, 0, 0);
+    }
 }

@@ -3,15 +3,18 @@
 // added later cannot skip its gradient check.
 #pragma once
 
+// several names a line, as written (clang-format would stagger them)
+// clang-format off
 #define SMYRF_DIFFERENTIABLE_OPS(X)                                                            \
   X(add) X(sub) X(mul) X(div) X(neg) X(pow) X(pow_scalar) X(exp) X(log) X(log1p) X(sqrt)       \
   X(rsqrt) X(abs) X(sign) X(tanh) X(sigmoid) X(relu) X(leaky_relu) X(gelu) X(silu) X(clamp)    \
   X(where) X(maximum) X(minimum) X(mul_scalar) X(add_scalar) X(sum) X(mean) X(amax) X(amin)    \
-  X(matmul) X(softmax) X(log_softmax) X(logsumexp) X(cat) X(gather) X(index_select)            \
+  X(matmul) X(softmax) X(log_softmax) X(logsumexp) X(norm) X(cat) X(gather) X(index_select)    \
   X(scatter_add) X(index_add) X(masked_fill) X(sort_values) X(cross_entropy) X(dropout)        \
   X(layer_norm) X(view) X(permute) X(slice) X(select) X(expand) X(to_dtype) X(clone)           \
   X(contiguous) X(linear) X(attention) X(smyrf_attention)                                     \
   X(conv2d) X(avg_pool2d) X(max_pool2d) X(upsample_nearest2d) X(batch_norm)
+// clang-format on
 
 namespace smyrf {
 // True when `name` is in SMYRF_DIFFERENTIABLE_OPS.

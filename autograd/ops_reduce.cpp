@@ -127,10 +127,37 @@ Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   return sqrt(var(x, dims, correction, keepdim));
 }
 
+namespace {
+// The 2-norm as one node: y = sqrt(sum x^2), dx = x (g / y), with a zero gradient where y = 0 (as
+// PyTorch: the composite sqrt(sum(x * x)) gave 0 * inf = NaN there). Its backward is one
+// broadcast product over x instead of the composite's two products and their sum (2048^2 over
+// dim 1, fwd+bwd: 3.8-4.5 ms against PyTorch's 2.7).
+Tensor norm2(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdim) {
+  std::vector<int64_t> dims = norm_dims(x, dims0, "norm");
+  Tensor y = raw::unary(
+      UnaryKind::Sqrt,
+      raw::reduce(raw::ReduceKind::Sum, raw::unary(UnaryKind::Square, x), dims, keepdim));
+  if (needs_grad({x})) {
+    Tensor xs = alias(x), ys = alias(y);
+    record("norm", {x}, {y},
+           [xs, ys, dims, keepdim](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             const Shape s = xs.shape();
+             const Tensor yk = unsqueeze_reduced(ys, s, dims, keepdim);
+             Tensor w = raw::binary(BinaryKind::Div, unsqueeze_reduced(g[0], s, dims, keepdim), yk);
+             w = raw::where(raw::compare_scalar(CompareKind::Eq, yk, 0.0),
+                            zeros({}, TensorOptions(w.dtype()).set_device(w.device())), w);
+             return {raw::binary(BinaryKind::Mul, xs, w)};
+           },
+           {x, y});
+  }
+  return y;
+}
+}  // namespace
+
 Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool keepdim) {
   SMYRF_CHECK(p > 0, "norm", "p must be positive, got " << p);
   if (std::isinf(p)) return amax(abs(x), dims, keepdim);
-  if (p == 2.0) return sqrt(sum(x * x, dims, keepdim));
+  if (p == 2.0) return norm2(x, dims, keepdim);
   if (p == 1.0) return sum(abs(x), dims, keepdim);
   return pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
 }

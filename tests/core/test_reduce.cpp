@@ -173,6 +173,18 @@ TEST_CASE("norm with p = 1, 3 and inf") {
   }
 }
 
+TEST_CASE("the 2-norm's gradient: x / norm, and zero (as PyTorch) for a row whose norm is zero") {
+  Tensor x = make({0, 0, 0, 3, 4, 0}, {2, 3}, kFloat64).requires_grad_();
+  Tensor y = norm(x, 2.0, {1});
+  check_values(y.detach(), {2}, {0, 5}, 0, 0);
+  sum(y).backward();
+  check_values(x.grad(), {2, 3}, {0, 0, 0, 0.6, 0.8, 0}, 1e-15, 0);
+  // keepdim and a float32 input over all dims
+  Tensor z = make({1, -2, 2, 4}, {2, 2}).requires_grad_();
+  norm(z, 2.0, {}, true).backward(ones({1, 1}));
+  check_values(z.grad(), {2, 2}, {0.2, -0.4, 0.4, 0.8}, 1e-6, 0);
+}
+
 TEST_CASE("max/min along a dim return values and first indices; argmax/argmin") {
   // ties: the first index wins
   Tensor x = make({1, 3, 3, 0, 2, -1, -1, 5}, {2, 4}, kFloat32);

@@ -105,6 +105,14 @@ SMYRF_GRADCHECK_CASE("norm", "p = 1 over a dim") {
 SMYRF_GRADCHECK_CASE("norm", "p = 2 over all dims") {
   gc::check([](const Ins& in) { return norm(in[0]); }, {gc::randn64({3, 4}, 127)});
 }
+SMYRF_GRADCHECK_CASE("norm", "p = 2 over a dim and over two dims with keepdim") {
+  gc::check([](const Ins& in) { return norm(in[0], 2.0, {1}); }, {gc::randn64({3, 4}, 135)});
+  gc::check(
+      [](const Ins& in) {
+        return norm(in[0], 2.0, {0, 2}, true);
+      },
+      {gc::transposed({2, 3, 2}, 136)});
+}
 SMYRF_GRADCHECK_CASE("norm", "p = 3 over two dims with keepdim") {
   gc::check(
       [](const Ins& in) {

@@ -49,12 +49,12 @@ Tensor checked_index(const Tensor& index, int64_t n, const char* op) {
   return idx;
 }
 
-// The end of an in-place op that ran on `out`, contiguous(dst): copied back when dst is a strided
-// view (copy_into bumps its version), else dst's version bumped here.
 // t, or a copy of it where it shares out's storage (an in-place op must not read what it writes).
 Tensor unaliased(const Tensor& t, const Tensor& out) {
   return t.storage() == out.storage() ? clone(t) : t;
 }
+// The end of an in-place op that ran on `out`, contiguous(dst): copied back when dst is a strided
+// view (copy_into bumps its version), else dst's version bumped here.
 void finish_in_place(const Tensor& dst, const Tensor& out) {
   if (out.storage() != dst.storage())
     copy_into(dst, out);

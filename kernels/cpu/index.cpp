@@ -98,17 +98,20 @@ bool gather(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int6
     }
     return ok.load();
   }
-  // rows of `inner` indices (one per column j): checked as a block, then used
+  // rows of `inner` indices (one per column j): checked a block at a time, then used
 #pragma omp parallel for collapse(2) if (outer * k * inner >= kParallelGrain && !omp_in_parallel())
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < k; ++i) {
       const int64_t p = (o * k + i) * inner;
-      if (!ok.load(std::memory_order_relaxed) || !indices_in_range(idx + p, inner, n)) {
-        ok.store(false, std::memory_order_relaxed);
-        continue;
-      }
       const T* xo = x + o * n * inner;
-      for (int64_t j = 0; j < inner; ++j) y[p + j] = xo[idx[p + j] * inner + j];
+      for (int64_t b = 0; b < inner; b += kIndexBlock) {
+        const int64_t e = std::min(inner, b + kIndexBlock);
+        if (!ok.load(std::memory_order_relaxed) || !indices_in_range(idx + p + b, e - b, n)) {
+          ok.store(false, std::memory_order_relaxed);
+          break;
+        }
+        for (int64_t j = b; j < e; ++j) y[p + j] = xo[idx[p + j] * inner + j];
+      }
     }
   return ok.load();
 }

@@ -1176,3 +1176,46 @@ TEST_CASE("sum_squares: AVX2 and scalar against long double, any thread count gi
     CHECK(sum_squares(big.data(), 20) == doctest::Approx(20 * b * b).epsilon(1e-14));
   });
 }
+
+TEST_CASE("full reductions of float64 / int32 / int64 split between threads equal one thread's") {
+  // one output, one long contiguous run: each thread reduces a chunk, the chunks are combined
+  const int64_t n = 300001;
+  std::mt19937 gen(5);
+  std::vector<int64_t> l(n);
+  std::vector<int32_t> i32(n);
+  std::vector<double> d(n);
+  for (int64_t i = 0; i < n; ++i) {
+    l[i] = static_cast<int64_t>(gen() % 2000001) - 1000000;
+    i32[i] = static_cast<int32_t>(gen() % 7) - 3 + (i % 3 == 0 ? 1 : 0);
+    d[i] = static_cast<double>(static_cast<int32_t>(gen() % 2001) - 1000) / 7.0;
+  }
+  l[n - 1] = 5000000;   // the max in the last chunk
+  l[0] = -5000000;      // the min in the first
+  d[n / 2 + 17] = 1e6;  // past the middle: the second thread's chunk
+  const int64_t one = 1;
+  auto run = [&](auto* x, ReduceOp op, int threads) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
+    T y{};
+    omp_set_num_threads(threads);
+    reduce<T>(op, 0, nullptr, nullptr, 1, &n, &one, x, &y);
+    omp_set_num_threads(2);
+    return y;
+  };
+  long double dsum = 0;
+  int64_t lsum = 0;
+  uint32_t iprod = 1;
+  for (int64_t i = 0; i < n; ++i)
+    dsum += d[i], lsum += l[i], iprod *= static_cast<uint32_t>(i32[i]);
+  CHECK(run(l.data(), ReduceOp::Sum, 2) == lsum);
+  CHECK(run(l.data(), ReduceOp::Max, 2) == 5000000);
+  CHECK(run(l.data(), ReduceOp::Min, 2) == -5000000);
+  CHECK(run(i32.data(), ReduceOp::Prod, 2) == run(i32.data(), ReduceOp::Prod, 1));
+  CHECK(static_cast<uint32_t>(run(i32.data(), ReduceOp::Prod, 2)) == iprod);  // wraps alike
+  CHECK(run(i32.data(), ReduceOp::Sum, 2) == run(i32.data(), ReduceOp::Sum, 1));
+  CHECK(run(d.data(), ReduceOp::Sum, 2) ==
+        doctest::Approx(static_cast<double>(dsum)).epsilon(1e-13));
+  CHECK(run(d.data(), ReduceOp::Max, 2) == 1e6);
+  d[n - 5] = std::numeric_limits<double>::quiet_NaN();  // NaN in the last chunk wins
+  CHECK(std::isnan(run(d.data(), ReduceOp::Max, 2)));
+  CHECK(std::isnan(run(d.data(), ReduceOp::Min, 2)));
+}

@@ -10,7 +10,8 @@
   X(rsqrt) X(abs) X(sign) X(tanh) X(sigmoid) X(relu) X(leaky_relu) X(gelu) X(silu) X(clamp)    \
   X(where) X(maximum) X(minimum) X(mul_scalar) X(add_scalar) X(sum) X(mean) X(amax) X(amin)    \
   X(matmul) X(softmax) X(log_softmax) X(logsumexp) X(norm) X(cat) X(gather) X(index_select)    \
-  X(scatter_add) X(index_add) X(masked_fill) X(sort_values) X(cross_entropy) X(dropout)        \
+  X(scatter_add) X(index_add) X(masked_fill) X(sort_values) X(cross_entropy) X(mse_loss)       \
+  X(dropout)                                                                                   \
   X(layer_norm) X(view) X(permute) X(slice) X(select) X(expand) X(to_dtype) X(clone)           \
   X(contiguous) X(linear) X(attention) X(smyrf_attention)                                     \
   X(conv2d) X(avg_pool2d) X(max_pool2d) X(upsample_nearest2d) X(batch_norm)

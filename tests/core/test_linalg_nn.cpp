@@ -263,4 +263,12 @@ TEST_CASE("mse_loss against a loop, with broadcasting-free shapes and every redu
   check_values(mse_loss(x, y, Reduction::None), {7, 33}, sq, 1e-14, 0);
   check_values(mse_loss(x, y, Reduction::Sum), {}, {s}, 1e-13, 0);
   check_values(mse_loss(x, y), {}, {s / a.size()}, 1e-13, 0);
+  // float32 (the sum in float64, the loss in float32), empty inputs, integer inputs
+  Tensor xf = make(a, {7, 33}), yf = make(b, {33, 7}).t();
+  CHECK(mse_loss(xf, yf).dtype() == kFloat32);
+  check_values(mse_loss(xf, yf), {}, {s / a.size()}, 1e-5, 0);
+  CHECK(std::isnan(mse_loss(zeros({0, 3}), zeros({0, 3})).item<double>()));
+  CHECK(mse_loss(zeros({0, 3}), zeros({0, 3}), Reduction::Sum).item<double>() == 0.0);
+  check_values(mse_loss(make({1, 5}, {2}, kInt64), make({3, 1}, {2}, kInt64), Reduction::Sum), {},
+               {20}, 0, 0);
 }

@@ -245,11 +245,7 @@ Tensor gelu(const Tensor& a) {
 }
 Tensor silu(const Tensor& a) {
   return unary_op("silu", UnaryKind::Silu, a, 0, 0, [](const Tensor& x, const Tensor&) {
-    // s + x s (1 - s), s = sigmoid(x)
-    Tensor s = raw::unary(UnaryKind::Sigmoid, x);
-    return raw::binary(
-        BinaryKind::Add, s,
-        raw::binary(BinaryKind::Mul, x, raw::unary(UnaryKind::SigmoidGradFromOut, s)));
+    return raw::unary(UnaryKind::SiluGrad, x);  // s (1 + x (1 - s)), s = sigmoid(x)
   });
 }
 Tensor clamp(const Tensor& a, double lo, double hi) {

@@ -73,6 +73,10 @@ double unary_scalar(UnaryOp op, double x, double a, double b) {
       return x * (1.0 - x);
     case UnaryOp::ReluGrad:
       return x > 0 ? 1.0 : 0.0;
+    case UnaryOp::SiluGrad: {
+      const double s = 1.0 / (1.0 + std::exp(-x));
+      return s * (1.0 + x * (1.0 - s));
+    }
   }
   return x;
 }
@@ -462,6 +466,7 @@ bool unary_streams(UnaryOp op) {
     case UnaryOp::Gelu:
     case UnaryOp::Silu:
     case UnaryOp::GeluGrad:
+    case UnaryOp::SiluGrad:
     case UnaryOp::PowScalar:
       return false;
     default:

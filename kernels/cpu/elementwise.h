@@ -40,6 +40,7 @@ enum class UnaryOp {
   TanhGradFromOut,     // 1 - y^2
   SigmoidGradFromOut,  // y (1 - y)
   ReluGrad,            // d/dx relu(x): 1 for x > 0, else 0 (NaN -> 0)
+  SiluGrad,            // d/dx silu(x) = s (1 + x (1 - s)), s = sigmoid(x)
 };
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
 enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };

@@ -126,6 +126,7 @@ bool unary_f32_supported(UnaryOp op, float a, float b) {
     case UnaryOp::TanhGradFromOut:
     case UnaryOp::SigmoidGradFromOut:
     case UnaryOp::ReluGrad:
+    case UnaryOp::SiluGrad:
     case UnaryOp::Sin:
     case UnaryOp::Cos:
     case UnaryOp::Expm1:
@@ -250,6 +251,9 @@ bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n
       map1(x, y, n, stream, [&](__m256 v) {
         return _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), one);
       });
+      break;
+    case UnaryOp::SiluGrad:
+      map1(x, y, n, stream, [](__m256 v) { return silu_grad_ps(v); });
       break;
     default:
       return false;

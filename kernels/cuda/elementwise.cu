@@ -77,6 +77,10 @@ __device__ T unary_float(UnaryOp op, T x, T a, T b) {
       return x * (one - x);
     case UnaryOp::ReluGrad:
       return x > T(0) ? one : T(0);
+    case UnaryOp::SiluGrad: {
+      const T s = one / (one + std::exp(-x));
+      return s * (one + x * (one - s));
+    }
   }
   return x;
 }

@@ -24,7 +24,7 @@ TEST_CASE("cuda: unary ops match the CPU on transposed float inputs") {
   for (DType dt : {kFloat32, kFloat64}) {
     Tensor x = rnd({37, 129}, 1, dt).transpose(0, 1);  // non-contiguous
     Tensor pos = rnd({37, 129}, 2, dt, 0.05, 3).transpose(0, 1);
-    for (int k = 0; k <= static_cast<int>(UnaryKind::ReluGrad); ++k) {
+    for (int k = 0; k <= static_cast<int>(UnaryKind::SiluGrad); ++k) {
       const auto kind = static_cast<UnaryKind>(k);
       const bool needs_pos = kind == UnaryKind::Log || kind == UnaryKind::Sqrt ||
                              kind == UnaryKind::Rsqrt || kind == UnaryKind::PowScalar ||

@@ -238,6 +238,7 @@ TEST_CASE("unary ops: AVX2 equals the scalar reference on odd sizes, unaligned, 
       {UnaryOp::TanhGradFromOut, 0, 0, 0, 0},
       {UnaryOp::SigmoidGradFromOut, 0, 0, 0, 0},
       {UnaryOp::ReluGrad, 0, 0, 0, 0},
+      {UnaryOp::SiluGrad, 0, 0, 2e-6, 2e-7},
       // pow: <= 1 ulp (log2 / exp2 in double, then rounded); x^2 exact; 1 / 3 is not a float,
       // so that exponent runs the reference loop (exactly equal)
       {UnaryOp::PowScalar, 2.5, 0, 1.2e-7, 0},

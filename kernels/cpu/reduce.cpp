@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
@@ -235,6 +236,14 @@ void column_reduce_f32(ReduceOp op, int kept_ndim, const int64_t* kept_sizes,
   }
 }
 
+// Thread t's share [begin, end) of a run of n elements split n_th ways, the edges on multiples
+// of 64 elements (whole cache lines per thread).
+inline std::pair<int64_t, int64_t> thread_chunk(int64_t n, int t, int n_th) {
+  const int64_t b = (n * t / n_th) / 64 * 64;
+  const int64_t e = t + 1 == n_th ? n : (n * (t + 1) / n_th) / 64 * 64;
+  return {b, e};
+}
+
 // One long contiguous run per output but fewer outputs than threads (a full sum): each output is
 // cut into one chunk per thread and the chunk results are combined in order.
 void row_reduce_split_f32(ReduceOp op, int64_t n_out, const int64_t* out_offsets, int64_t n,
@@ -246,10 +255,8 @@ void row_reduce_split_f32(ReduceOp op, int64_t n_out, const int64_t* out_offsets
     const float* p = x + out_offsets[o];
 #pragma omp parallel num_threads(nt)
     {
-      const int t = omp_get_thread_num(), n_th = omp_get_num_threads();
-      // chunk edges on multiples of 64 elements: whole cache lines per thread
-      const int64_t b = (n * t / n_th) / 64 * 64;
-      const int64_t e = t + 1 == n_th ? n : (n * (t + 1) / n_th) / 64 * 64;
+      const int t = omp_get_thread_num();
+      const auto [b, e] = thread_chunk(n, t, omp_get_num_threads());
       if (op == ReduceOp::Sum) {
         psum[t] = e > b ? avx2::sum_f32(p + b, e - b) : 0.0;
       } else {
@@ -316,9 +323,8 @@ void row_reduce_split(ReduceOp op, int64_t n_out, const int64_t* out_offsets, in
     const T* p = x + out_offsets[o];
 #pragma omp parallel num_threads(nt)
     {
-      const int t = omp_get_thread_num(), n_th = omp_get_num_threads();
-      const int64_t b = (n * t / n_th) / 64 * 64;
-      const int64_t e = t + 1 == n_th ? n : (n * (t + 1) / n_th) / 64 * 64;
+      const int t = omp_get_thread_num();
+      const auto [b, e] = thread_chunk(n, t, omp_get_num_threads());
       const int64_t len = e - b;
       have[t] = len > 0;
       if (len > 0) part[t] = reduce_one<T>(op, 1, &len, &one, p + b, vec);

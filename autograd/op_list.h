@@ -7,6 +7,7 @@
 // clang-format off
 #define SMYRF_DIFFERENTIABLE_OPS(X)                                                            \
   X(add) X(sub) X(mul) X(div) X(neg) X(pow) X(pow_scalar) X(exp) X(log) X(log1p) X(sqrt)       \
+  X(expm1) X(sin) X(cos) X(softplus)                                                           \
   X(rsqrt) X(abs) X(sign) X(tanh) X(sigmoid) X(relu) X(leaky_relu) X(gelu) X(silu) X(clamp)    \
   X(where) X(maximum) X(minimum) X(mul_scalar) X(add_scalar) X(sum) X(mean) X(amax) X(amin)    \
   X(matmul) X(softmax) X(log_softmax) X(logsumexp) X(norm) X(cat) X(gather) X(index_select)    \

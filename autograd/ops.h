@@ -29,6 +29,11 @@ Tensor neg(const Tensor& a);
 Tensor exp(const Tensor& a);
 Tensor log(const Tensor& a);
 Tensor log1p(const Tensor& a);
+Tensor expm1(const Tensor& a);  // exp(a) - 1, accurate near 0
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
+// log(1 + exp(a)), as max(a, 0) + log1p(exp(-|a|)): no overflow for large a, gradient sigmoid(a)
+Tensor softplus(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor rsqrt(const Tensor& a);
 Tensor abs(const Tensor& a);   // gradient sign(a), 0 at 0
@@ -79,10 +84,13 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false
 std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
-Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1, bool keepdim = false);
-Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1, bool keepdim = false);
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
+           bool keepdim = false);
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
+           bool keepdim = false);
 // p-norm over dims (p = 2 by default; p = inf is the max of |x|)
-Tensor norm(const Tensor& x, double p = 2.0, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor norm(const Tensor& x, double p = 2.0, const std::vector<int64_t>& dims = {},
+            bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 
 // ---------------------------------------------------------------- linear algebra
@@ -123,6 +131,11 @@ enum class Reduction { None, Mean, Sum };
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index = -100,
                      double label_smoothing = 0.0, Reduction reduction = Reduction::Mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// -(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))) = softplus(x) - t x, stable for any logit x;
+// target t (same shape, floating) may be soft labels in [0, 1]. The non-saturating GAN losses
+// are binary_cross_entropy_with_logits(d, ones) / (d, zeros).
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        Reduction reduction = Reduction::Mean);
 // Inverted dropout: zeroes with probability p and scales the rest by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
 Tensor embedding(const Tensor& weight, const Tensor& indices);  // (V, D)[idx] -> (..., D)

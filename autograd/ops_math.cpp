@@ -248,6 +248,37 @@ Tensor silu(const Tensor& a) {
     return raw::unary(UnaryKind::SiluGrad, x);  // s (1 + x (1 - s)), s = sigmoid(x)
   });
 }
+Tensor expm1(const Tensor& a) {
+  return unary_op("expm1", UnaryKind::Expm1, a, 0, 0,
+                  [](const Tensor& x, const Tensor&) { return raw::unary(UnaryKind::Exp, x); });
+}
+Tensor sin(const Tensor& a) {
+  return unary_op("sin", UnaryKind::Sin, a, 0, 0,
+                  [](const Tensor& x, const Tensor&) { return raw::unary(UnaryKind::Cos, x); });
+}
+Tensor cos(const Tensor& a) {
+  return unary_op("cos", UnaryKind::Cos, a, 0, 0, [](const Tensor& x, const Tensor&) {
+    return raw::unary(UnaryKind::Neg, raw::unary(UnaryKind::Sin, x));
+  });
+}
+Tensor softplus(const Tensor& a) {
+  // max(a, 0) + log1p(exp(-|a|)) with its own gradient sigmoid(a): composed of relu and abs, the
+  // chain rule gave 0 instead of 1/2 at a = 0 (both their gradients are 0 there)
+  Tensor y = raw::binary(
+      BinaryKind::Add, raw::unary(UnaryKind::Relu, a),
+      raw::unary(
+          UnaryKind::Log1p,
+          raw::unary(UnaryKind::Exp, raw::unary(UnaryKind::Neg, raw::unary(UnaryKind::Abs, a)))));
+  if (needs_grad({a})) {
+    Tensor xs = alias(a);
+    record("softplus", {a}, {y},
+           [xs](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::binary(BinaryKind::Mul, g[0], raw::unary(UnaryKind::Sigmoid, xs))};
+           },
+           {a});
+  }
+  return y;
+}
 Tensor clamp(const Tensor& a, double lo, double hi) {
   SMYRF_CHECK(lo <= hi, "clamp", "lower bound " << lo << " exceeds upper bound " << hi);
   return unary_op("clamp", UnaryKind::Clamp, a, lo, hi, [lo, hi](const Tensor& x, const Tensor&) {

@@ -154,6 +154,21 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return loss;
 }
 
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        Reduction reduction) {
+  SMYRF_CHECK_HINT(logits.shape() == target.shape(), "binary_cross_entropy_with_logits",
+                   "logits " << shape_str(logits.shape()) << " and target "
+                             << shape_str(target.shape()) << " differ",
+                   "logits and target need the same shape");
+  SMYRF_CHECK_HINT(
+      logits.is_floating_point() && target.is_floating_point(), "binary_cross_entropy_with_logits",
+      "logits are " << dtype_name(logits.dtype()) << ", target " << dtype_name(target.dtype()),
+      "floating logits and targets (probabilities in [0, 1])");
+  Tensor loss = softplus(logits) - logits * target;
+  if (reduction == Reduction::None) return loss;
+  return reduction == Reduction::Sum ? sum(loss) : mean(loss);
+}
+
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   SMYRF_CHECK(p >= 0 && p <= 1, "dropout", "probability must be in [0, 1], got " << p);
   if (!training || p == 0) return x;

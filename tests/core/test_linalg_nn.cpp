@@ -272,3 +272,48 @@ TEST_CASE("mse_loss against a loop, with broadcasting-free shapes and every redu
   check_values(mse_loss(make({1, 5}, {2}, kInt64), make({3, 1}, {2}, kInt64), Reduction::Sum), {},
                {20}, 0, 0);
 }
+
+TEST_CASE("softplus and binary_cross_entropy_with_logits: stable for any logit, against a loop") {
+  const std::vector<double> z{-1000, -100, -20, -1, -1e-3, 0, 1e-3, 1, 20, 100, 1000};
+  const std::vector<double> t{0, 1, 0.3, 1, 0, 0.5, 1, 0, 0.9, 0, 1};
+  std::vector<double> sp, bce, sig;
+  for (double v : z) {
+    const double s = std::max(v, 0.0) + std::log1p(std::exp(-std::fabs(v)));
+    sp.push_back(s);
+    sig.push_back(1.0 / (1.0 + std::exp(-v)));
+  }
+  double total = 0;
+  for (size_t i = 0; i < z.size(); ++i) bce.push_back(sp[i] - z[i] * t[i]), total += bce.back();
+  for (DType dt : {kFloat32, kFloat64}) {
+    CAPTURE(dtype_name(dt));
+    const double tol = dt == kFloat32 ? 2e-6 : 1e-14;
+    Tensor x = make(z, {11}, dt).requires_grad_();
+    // softplus(-100) = 3.7e-44 is a float32 denormal: an absolute bound there
+    check_values(softplus(x), {11}, sp, tol, dt == kFloat32 ? 1e-44 : 0);
+    sum(softplus(x)).backward();  // the gradient is sigmoid(x), also at +-1000
+    check_values(x.grad(), {11}, sig, tol, 1e-30);
+    const Tensor tt = make(t, {11}, dt);
+    check_values(binary_cross_entropy_with_logits(x, tt, Reduction::None), {11}, bce, tol, 0);
+    check_values(binary_cross_entropy_with_logits(x, tt, Reduction::Sum), {}, {total}, tol, 0);
+    check_values(binary_cross_entropy_with_logits(x, tt), {}, {total / 11}, tol, 0);
+  }
+  check_error(
+      [] {
+        binary_cross_entropy_with_logits(zeros({2, 3}), zeros({3, 2}));
+      },
+      {"[binary_cross_entropy_with_logits]", "(2, 3)", "(3, 2)"});
+}
+
+TEST_CASE("sin, cos and expm1 through autograd: values as the raw ops, gradients cos, -sin, exp") {
+  const std::vector<double> v = uniform_values(40, 91, -6, 6);
+  Tensor x = make(v, {40}, kFloat64).requires_grad_();
+  std::vector<double> s, c, e;
+  for (double a : v) s.push_back(std::sin(a)), c.push_back(std::cos(a)), e.push_back(std::expm1(a));
+  check_values(sin(x), {40}, s, 1e-15, 1e-15);
+  check_values(cos(x), {40}, c, 1e-15, 1e-15);
+  check_values(expm1(x), {40}, e, 1e-15, 0);
+  sum(sin(x) + cos(x) + expm1(x)).backward();
+  std::vector<double> g;
+  for (double a : v) g.push_back(std::cos(a) - std::sin(a) + std::exp(a));
+  check_values(x.grad(), {40}, g, 1e-14, 1e-14);
+}

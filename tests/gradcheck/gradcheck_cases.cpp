@@ -32,9 +32,9 @@ bool register_case(const char* op, const char* description, const char* file, in
 
 const std::vector<std::string>& composite_labels() {
   static const std::vector<std::string> labels = {
-      "var",     "std",       "norm",      "bmm",        "mse_loss",   "embedding", "split",
-      "chunk",   "stack",     "topk",      "max_dim",    "min_dim",    "narrow",    "squeeze",
-      "flatten", "transpose", "composite", "sub_scalar", "rdiv_scalar"};
+      "var",     "std",       "norm",      "bmm",        "mse_loss",    "embedding", "split",
+      "chunk",   "stack",     "topk",      "max_dim",    "min_dim",     "narrow",    "squeeze",
+      "flatten", "transpose", "composite", "sub_scalar", "rdiv_scalar", "bce_logits"};
   return labels;
 }
 

@@ -138,6 +138,29 @@ SMYRF_GRADCHECK_CASE("log", "positive input") {
 SMYRF_GRADCHECK_CASE("log1p", "input above -1") {
   gc::check([](const Ins& in) { return log1p(in[0]); }, {gc::uniform64({6}, -0.7, 3.0, 45)});
 }
+SMYRF_GRADCHECK_CASE("expm1", "near zero and away from it") {
+  gc::check([](const Ins& in) { return expm1(in[0]); }, {gc::uniform64({7}, -3.0, 3.0, 146)});
+}
+SMYRF_GRADCHECK_CASE("sin", "several periods") {
+  gc::check([](const Ins& in) { return sin(in[0]); }, {gc::uniform64({2, 4}, -7.0, 7.0, 147)});
+}
+SMYRF_GRADCHECK_CASE("cos", "several periods of a transposed input") {
+  gc::check([](const Ins& in) { return cos(in[0]); }, {gc::transposed({3, 4}, 148)});
+}
+SMYRF_GRADCHECK_CASE("softplus", "both signs and large magnitudes") {
+  gc::check([](const Ins& in) { return softplus(in[0]); }, {gc::uniform64({9}, -30.0, 30.0, 149)});
+  gc::check([](const Ins& in) { return softplus(in[0]); }, {gc::uniform64({5}, -0.01, 0.01, 152)});
+}
+SMYRF_GRADCHECK_CASE("bce_logits",
+                     "binary_cross_entropy_with_logits: soft targets and reductions") {
+  gc::check(
+      [](const Ins& in) {
+        return binary_cross_entropy_with_logits(in[0], in[1]) +
+               binary_cross_entropy_with_logits(in[0], in[1], Reduction::Sum) * 0.5 +
+               sum(binary_cross_entropy_with_logits(in[0], in[1], Reduction::None), {0});
+      },
+      {gc::uniform64({3, 4}, -4.0, 4.0, 150), gc::uniform64({3, 4}, 0.0, 1.0, 151)});
+}
 SMYRF_GRADCHECK_CASE("sqrt", "positive input") {
   gc::check([](const Ins& in) { return sqrt(in[0]); }, {gc::uniform64({2, 3}, 0.2, 3.0, 46)});
 }

@@ -1,6 +1,8 @@
 #include "train/clip.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "autograd/grad_mode.h"
 #include "core/ops.h"
@@ -8,7 +10,9 @@
 namespace smyrf::train {
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
-  double sq = 0;
+  // one float64 running sum per device, read back once at the end (an item() per gradient
+  // would be one device-to-host synchronisation per parameter on CUDA)
+  std::vector<Tensor> sums;
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
@@ -18,8 +22,16 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
         "float32 or float64 gradients only");
     // accumulated in double (millions of float squares lose digits in float), each gradient's
     // sum on its own device
-    sq += raw::sum_squares(g).item<double>();
+    const Tensor s = raw::sum_squares(g);
+    auto same = std::find_if(sums.begin(), sums.end(),
+                             [&](const Tensor& t) { return t.device() == s.device(); });
+    if (same == sums.end())
+      sums.push_back(s);
+    else
+      *same = raw::binary(raw::BinaryKind::Add, *same, s);
   }
+  double sq = 0;
+  for (const Tensor& t : sums) sq += t.item<double>();
   const double norm = std::sqrt(sq);
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
     NoGradGuard ng;

@@ -377,6 +377,10 @@ SMYRF_BENCH_WORKLOAD("layouts",
     reduce(ReduceKind::Sum, permute(a3, {2, 0, 1}), {}, false);
   });
   run("topk1", "4194304x4", "dim1", F * N + 12.0 * N / 4, [&] { topk(n4, 1, 1, true); });
+  // session 15: a mixture-of-experts router's top 2 of 8, and short rows sorted whole
+  const Tensor n8 = reshape(a2, {2097152, 8});
+  run("topk2", "2097152x8", "dim1", F * N + 12.0 * N / 4, [&] { topk(n8, 2, 1, true); });
+  run("sort", "4194304x4", "dim1", F * N + 12.0 * N, [&] { sort(n4, 1, false); });
   const Tensor sel = randint(0, 4096, {2048});
   run("index_select", "4096x4096", "dim1", F * N + 8.0 * 2048, [&] { index_select(a2, 1, sel); });
   run("expm1", "4096x4096", "contiguous", 2 * F * N, [&] { unary(UnaryKind::Expm1, a2); });

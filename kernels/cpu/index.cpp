@@ -8,6 +8,7 @@
 #include <cstring>
 #include <numeric>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
@@ -162,27 +163,65 @@ inline bool sorts_before(const T* xr, int64_t a, int64_t b, bool descending) {
 
 // A 32-bit key whose unsigned order is sort_rows' order for float / int32 values: IEEE bits
 // with the sign folded (negative floats reversed), -0 as +0 (they compare equal), NaN above
-// everything ascending; descending inverts the key, so NaN comes first.
+// everything ascending; descending inverts the key, so NaN comes first. No branches (selects):
+// the keys of short rows are computed in the selections' inner loops.
 template <typename T>
 inline uint32_t sort_key(T v, bool descending) {
   uint32_t k;
   if constexpr (std::is_same_v<T, float>) {
-    if (std::isnan(v)) return descending ? 0u : 0xFFFFFFFFu;
     uint32_t u;
     std::memcpy(&u, &v, 4);
-    if (v == 0.f) u = 0;
-    k = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    u = (u << 1) == 0 ? 0u : u;                                                    // -0 -> +0
+    k = u ^ (static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u);  // fold sign
+    k = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0xFFFFFFFFu : k;                         // NaN last
   } else {
     k = static_cast<uint32_t>(v) ^ 0x80000000u;
   }
   return descending ? ~k : k;
 }
 
+// (key << 32 | index): distinct for distinct indices, ordered as the stable sort orders entries.
+template <typename T>
+inline uint64_t keyed_entry(T v, int64_t i, bool descending) {
+  return uint64_t(sort_key(v, descending)) << 32 | static_cast<uint64_t>(i);
+}
+
+// best[0..k) ascending: c goes to its place and the largest of the k + 1 drops off the end,
+// through compare-selects only. Short rows' selections were bound by mispredicted branches
+// (topk k = 1 of 4M rows of 4 floats: 32 ms by insertion with branches).
+template <int K>
+inline void insert_keyed(uint64_t* best, int64_t k, uint64_t c) {
+  const int64_t kk = K > 0 ? K : k;
+  for (int64_t j = 0; j < kk; ++j) {
+    const uint64_t b = best[j];
+    best[j] = b < c ? b : c;
+    c = b < c ? c : b;
+  }
+}
+
+// The k smallest keyed entries of row xr (n < 2^32), ascending, into best: every entry goes
+// through insert_keyed.
+template <int K, typename T>
+void select_keyed(const T* xr, int64_t n, int64_t k, bool largest, uint64_t* best) {
+  std::fill(best, best + k, ~uint64_t{0});
+  for (int64_t i = 0; i < n; ++i) insert_keyed<K>(best, k, keyed_entry(xr[i], i, largest));
+}
+
+// Whether select_keyed beats insertion with a branch that skips the entries that do not make
+// the cut (mispredicted about k ln(n / k) times a row of random values). Measured, ms for 16M
+// floats, compare-selects / branch: k = 1 of 4: 10.5 / 33, of 64: 13 / 18, of 128: 18.5 / 16.6,
+// of 1024: 17.7 / 12.4; k = 2 of 32: 17 / 46, of 256: 19 / 21; k = 4 of 16: 52 / 98; k = 8 of
+// 256: 70 / 41.
+inline bool select_branchless(int64_t n, int64_t k) { return n <= 64 || n * k <= 512; }
+
 // Stable LSD radix sort of v[0..n) by the high 32 bits (four passes of 8 bits, through tmp):
 // entries with equal keys keep their order, i.e. their index order. Rows of 64 and more use it;
 // std::sort of the 64-bit (key, index) values was bound by mispredicted branches (65536 rows of
 // 256 floats: 364-396 ms).
 constexpr int64_t kRadixMin = 64;
+// Rows up to this long are sorted by select_keyed (an insertion sort through compare-selects,
+// n^2 / 2 of them): std::sort's branches cost more there (4M rows of 4 floats: 69 ms).
+constexpr int kSelectSortMax = 16;
 inline void radix_sort_high32(uint64_t* v, uint64_t* tmp, int64_t n) {
   for (int shift = 32; shift < 64; shift += 8) {
     int64_t count[257] = {};
@@ -194,12 +233,20 @@ inline void radix_sort_high32(uint64_t* v, uint64_t* tmp, int64_t n) {
   }
 }
 
+// select_keyed with k = n, the length known to the compiler (unrolled, the k sorted keys in
+// registers): 4M rows of 4 floats 51 -> 26 ms against a runtime length.
+template <typename T, int... Ns>
+void sort_short_row(const T* xr, int64_t n, bool descending, uint64_t* keys,
+                    std::integer_sequence<int, Ns...>) {
+  ((n == Ns ? select_keyed<Ns>(xr, n, n, descending, keys) : void()), ...);
+}
+
 template <typename T>
 void sort_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, bool descending) {
   // float and int32 rows (of fewer than 2^32 entries): sort (key << 32 | index) as plain 64-bit
   // integers, ties ordered by index as the stable sort orders them. The index sort with a
   // comparator that looked both values up took 550-612 ms for 65536 rows of 256 floats; keyed,
-  // 121-220 ms (radix) and 364-396 ms (std::sort)
+  // 121-220 ms (radix) and 364-396 ms (std::sort). Short rows: see kSelectSortMax.
   constexpr bool kKeyed = std::is_same_v<T, float> || std::is_same_v<T, int32_t>;
   const bool keyed = kKeyed && n <= int64_t(0xFFFFFFFF);
 #pragma omp parallel if (rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel())
@@ -212,12 +259,16 @@ void sort_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n,
       int64_t* ir = indices + r * n;
       if constexpr (kKeyed) {
         if (keyed) {
-          for (int64_t i = 0; i < n; ++i)
-            keys[i] = uint64_t(sort_key(xr[i], descending)) << 32 | static_cast<uint64_t>(i);
-          if (n >= kRadixMin)
-            radix_sort_high32(keys.data(), tmp.data(), n);
-          else
-            std::sort(keys.begin(), keys.end());
+          if (n <= kSelectSortMax) {
+            sort_short_row(xr, n, descending, keys.data(),
+                           std::make_integer_sequence<int, kSelectSortMax + 1>{});
+          } else {
+            for (int64_t i = 0; i < n; ++i) keys[i] = keyed_entry(xr[i], i, descending);
+            if (n >= kRadixMin)
+              radix_sort_high32(keys.data(), tmp.data(), n);
+            else
+              std::sort(keys.begin(), keys.end());
+          }
           for (int64_t i = 0; i < n; ++i) {
             ir[i] = static_cast<int64_t>(keys[i] & 0xFFFFFFFFu);
             values[r * n + i] = xr[ir[i]];
@@ -237,6 +288,31 @@ template <typename T>
 void topk_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, int64_t k,
                bool largest) {
   if (k <= 0) return;
+  constexpr bool kKeyed = std::is_same_v<T, float> || std::is_same_v<T, int32_t>;
+  if constexpr (kKeyed) {
+    if (k <= kTopkInsertMax && n <= int64_t(0xFFFFFFFF) && select_branchless(n, k)) {
+      // short rows: compare-selects (long rows below: the branch that skips most entries, on
+      // values; the keys cost more there, 256 rows of 65536, k = 5: 6.1 -> 11 ms)
+#pragma omp parallel for if (rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel()) \
+    schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * n;
+        uint64_t best[kTopkInsertMax];
+        if (k == 1)
+          select_keyed<1>(xr, n, k, largest, best);
+        else if (k == 2)
+          select_keyed<2>(xr, n, k, largest, best);
+        else
+          select_keyed<0>(xr, n, k, largest, best);
+        for (int64_t i = 0; i < k; ++i) {
+          const int64_t at = static_cast<int64_t>(best[i] & 0xFFFFFFFFu);
+          values[r * k + i] = xr[at];
+          indices[r * k + i] = at;
+        }
+      }
+      return;
+    }
+  }
   if (k <= kTopkInsertMax) {
     // Insertion into the best k so far: one comparison per entry that does not make the cut (the
     // common case), k at most for one that does. Element i comes after every kept entry it ties

@@ -291,10 +291,12 @@ TEST_CASE("sort puts NaN last ascending and first descending; topk") {
 }
 
 TEST_CASE("sort of float and int32 rows (keyed radix / std::sort) against a stable reference") {
-  // float and int32 rows sort as (key, index) integers: rows of 64 and more by radix, shorter
-  // ones by std::sort; both must be the stable sort with NaN largest and -0 == +0 (index order)
+  // float and int32 rows sort as (key, index) integers: rows of 64 and more by radix, rows of 16
+  // and fewer by compare-selects, the others by std::sort; all must be the stable sort with NaN
+  // largest and -0 == +0 (index order)
   for (DType dt : {kInt32, kFloat32, kInt64, kFloat64}) {
-    for (int64_t n : {int64_t(5), int64_t(63), int64_t(64), int64_t(65), int64_t(300)}) {
+    for (int64_t n : {int64_t(1), int64_t(5), int64_t(16), int64_t(17), int64_t(63), int64_t(64),
+                      int64_t(65), int64_t(300)}) {
       const int64_t rows = 3;
       std::vector<double> v = int_values(static_cast<size_t>(rows * n), 88, -4, 4);
       if (dt == kFloat32 || dt == kFloat64) {
@@ -303,6 +305,7 @@ TEST_CASE("sort of float and int32 rows (keyed radix / std::sort) against a stab
         for (size_t i = 5; i < v.size(); i += 13) v[i] = 0.0;
         for (size_t i = 2; i < v.size(); i += 17) v[i] = -std::numeric_limits<double>::infinity();
         for (size_t i = 1; i < v.size(); i += 19) v[i] += 0.25;
+        for (size_t i = 4; i < v.size(); i += 23) v[i] = std::numeric_limits<double>::infinity();
       } else {
         for (size_t i = 0; i < v.size(); i += 9) v[i] = i % 2 ? 2147483647.0 : -2147483648.0;
       }
@@ -332,14 +335,17 @@ TEST_CASE("sort of float and int32 rows (keyed radix / std::sort) against a stab
 }
 
 TEST_CASE("topk by selection equals the stable sort's first k: ties, NaN, dims, dtypes") {
-  // k <= 16 takes the insertion selection, larger k <= n / 8 the partial sort (kernels/cpu/index.h
-  // topk_rows), other k the full sort; every result must be the stable full sort's first k,
-  // indices included, with ties everywhere (integers in [0, 2]) and NaN, on 200-long and 6-long
-  // rows and columns
+  // k <= 16 takes a selection (float / int32 rows with n <= 64 or n k <= 512 through
+  // compare-selects, the others by insertion), larger k <= n / 8 the partial sort
+  // (kernels/cpu/index.cpp topk_rows), other k the full sort; every result must be the stable
+  // full sort's first k, indices included, with ties everywhere (integers in [0, 2]), NaN and
+  // -0, on 200-long and 6-long rows and columns
   for (DType dt : {kInt32, kInt64, kFloat32, kFloat64}) {
     std::vector<double> v = int_values(6 * 200, 77, 0, 2);  // mostly ties
     if (dt == kFloat32 || dt == kFloat64)
       for (size_t i = 0; i < v.size(); i += 37) v[i] = kNaN;
+    if (dt == kFloat32 || dt == kFloat64)
+      for (size_t i = 5; i < v.size(); i += 41) v[i] = -0.0;
     Tensor x = make(v, {6, 200}, dt);
     for (const Tensor& xs : {x, x.t().contiguous()}) {
       for (int64_t dim : {int64_t(0), int64_t(1)}) {

@@ -19,6 +19,9 @@ namespace {
 
 // Column blocks of (outer, n, inner): blocks of kColsBlock columns, narrowed (to multiples of 8)
 // when there would be fewer blocks than threads, so both threads get a share of one matrix.
+// Blocks of up to this many floats (256 KiB, a quarter of the L2) are read a second time from
+// cache when written right after their statistics.
+constexpr int64_t kFusedBlockFloats = 1 << 16;
 struct ColBlocks {
   int64_t outer, n, inner, width, per_outer;
   ColBlocks(int64_t outer_, int64_t n_, int64_t inner_) : outer(outer_), n(n_), inner(inner_) {
@@ -34,10 +37,12 @@ struct ColBlocks {
   // index of block t's first column among the outer * inner columns
   int64_t column(int64_t t) const { return (t / per_outer) * inner + (t % per_outer) * width; }
   int64_t cols(int64_t t) const { return std::min(width, inner - (t % per_outer) * width); }
-  // Whole (n, inner) slabs a task, at least one a thread: each task writes its slab right after
-  // its statistics, while the slab is still in cache; else the writes run as a second phase
-  // along whole rows, split between the threads.
-  bool fused_write() const { return width == inner && count() >= omp_get_max_threads(); }
+  // Whole (n, inner) slabs or blocks that fit in the L2, at least one a thread: each task writes
+  // its block right after its statistics, while it is still in cache; else the writes run as a
+  // second phase along whole rows, split between the threads.
+  bool fused_write() const {
+    return (width == inner || n * width <= kFusedBlockFloats) && count() >= omp_get_max_threads();
+  }
   bool parallel() const {
     return count() > 1 && outer * n * inner >= kParallelGrain && !omp_in_parallel();
   }
@@ -88,26 +93,34 @@ void softmax_block_backward_ref(const T* y, const T* dy, T* dx, int64_t n, int64
     }
 }
 
-// The two phases over B's blocks. stats(off, w, col, scratch) takes the statistics of the block
-// at element offset off (w columns, the first at column index col of outer * inner) and returns
-// false when the reference must write it instead: ref(off, w). write(at, col, rows, w) writes
-// `rows` rows of w columns from element offset at: right after each block's statistics when
-// B.fused_write(), else along whole rows, the threads' static shares of all outer * n rows
-// (contiguous memory), skipping the blocks the reference wrote. With vec false every block
-// takes the reference.
+// The two phases over B's blocks. stats(off, w, cols, scratch) takes the statistics of the block
+// at element offset off (w columns) into cols (w floats a statistic, kColState of them) and
+// returns false when the reference must write it instead: ref(off, w). write(at, cols, rows, w)
+// writes `rows` rows of w columns from element offset at. When B.fused_write() each block is
+// written right after its statistics, which stay in the thread's scratch; else the statistics
+// go to `shared` (kColState floats per column, outer * inner columns, column c's at shared + c
+// and shared + outer * inner + c) and the writes run along whole rows, the threads' static
+// shares of all outer * n rows (contiguous memory), skipping the blocks the reference wrote.
+// (Fused blocks kept their statistics in `shared` too until 2026-11-29: on short columns, 2 x 8M
+// floats, that was 32 MiB of c and f written back and read again per row.) With vec false every
+// block takes the reference.
+constexpr int64_t kColState = 2;
 template <typename Stats, typename Ref, typename Write>
-void run_blocks(const ColBlocks& B, bool vec, Stats stats, Ref ref, Write write) {
+void run_blocks(const ColBlocks& B, bool vec, float* shared, Stats stats, Ref ref, Write write) {
   const bool fused = B.fused_write();
+  const int64_t plane = B.outer * B.inner;
   std::vector<char> by_ref(static_cast<size_t>(B.count()), 1);
 #pragma omp parallel if (B.parallel())
   {
-    std::vector<float> scratch(vec ? static_cast<size_t>(4 * B.width) : 0);
+    std::vector<float> scratch(vec ? static_cast<size_t>((4 + kColState) * B.width) : 0);
+    float* local = scratch.data() + 4 * B.width;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B.count(); ++t) {
       const int64_t off = B.offset(t), w = B.cols(t), col = B.column(t);
-      if (vec && stats(off, w, col, scratch.data())) {
+      float* cols = fused ? local : shared + col;
+      if (vec && stats(off, w, cols, fused ? B.width : plane, scratch.data())) {
         by_ref[static_cast<size_t>(t)] = 0;
-        if (fused) write(off, col, B.n, w);
+        if (fused) write(off, cols, B.width, B.n, w);
         continue;
       }
       ref(off, w);
@@ -120,10 +133,12 @@ void run_blocks(const ColBlocks& B, bool vec, Stats stats, Ref ref, Write write)
         const char* skip = by_ref.data() + o * B.per_outer;
         const int64_t at = (o * B.n + r) * B.inner, col = o * B.inner;
         if (std::find(skip, skip + B.per_outer, 1) == skip + B.per_outer) {
-          write(at, col, rows, B.inner);  // no block of this slab took the reference
+          write(at, shared + col, plane, rows,
+                B.inner);  // no block of this slab took the reference
         } else {
           for (int64_t b = 0; b < B.per_outer; ++b)
-            if (!skip[b]) write(at + b * B.width, col + b * B.width, rows, B.cols(b));
+            if (!skip[b])
+              write(at + b * B.width, shared + col + b * B.width, plane, rows, B.cols(b));
         }
         g += rows;
       }
@@ -141,21 +156,19 @@ void softmax_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, boo
   // per column: the shift c and factor f of the AVX2 path, every entry written by the
   // statistics before the writes read it (uninitialised huge-page scratch: zero-filled vectors
   // page-faulted 4 KiB at a time, ~250 ms of softmax over dim 0 of 2 x 8M floats)
-  const size_t cols = kFloat ? static_cast<size_t>(outer * inner) : 0;
-  ScratchBuffer<float> c(cols), f(cols);
+  const bool vec = kFloat && active_isa() == Isa::Avx2;
+  ScratchBuffer<float> shared(vec && !B.fused_write() ? size_t(kColState * outer * inner) : 0);
   run_blocks(
-      B, kFloat && active_isa() == Isa::Avx2,
-      [&](int64_t off, int64_t w, int64_t col, float* scratch) {
+      B, vec, shared.data(),
+      [&](int64_t off, int64_t w, float* cf, int64_t stride, float* scratch) {
         if constexpr (kFloat)
-          return avx2::softmax_cols_stats_f32(x + off, n, inner, w, log, scratch, c.data() + col,
-                                              f.data() + col);
+          return avx2::softmax_cols_stats_f32(x + off, n, inner, w, log, scratch, cf, cf + stride);
         return false;
       },
       [&](int64_t off, int64_t w) { softmax_block_ref(x + off, y + off, n, inner, w, log); },
-      [&](int64_t at, int64_t col, int64_t rows, int64_t w) {
+      [&](int64_t at, const float* cf, int64_t stride, int64_t rows, int64_t w) {
         if constexpr (kFloat)
-          avx2::softmax_cols_write_f32(x + at, y + at, rows, inner, w, log, c.data() + col,
-                                       f.data() + col);
+          avx2::softmax_cols_write_f32(x + at, y + at, rows, inner, w, log, cf, cf + stride);
       });
 }
 
@@ -165,22 +178,21 @@ void softmax_cols_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_
   if (outer <= 0 || n <= 0 || inner <= 0) return;
   constexpr bool kFloat = std::is_same_v<T, float>;
   const ColBlocks B(outer, n, inner);
-  ScratchBuffer<float> sums(kFloat ? static_cast<size_t>(outer * inner) : 0);  // as c and f above
+  const bool vec = kFloat && active_isa() == Isa::Avx2;
+  ScratchBuffer<float> shared(vec && !B.fused_write() ? size_t(kColState * outer * inner) : 0);
   run_blocks(
-      B, kFloat && active_isa() == Isa::Avx2,
-      [&](int64_t off, int64_t w, int64_t col, float* scratch) {
+      B, vec, shared.data(),
+      [&](int64_t off, int64_t w, float* s, int64_t, float* scratch) {
         if constexpr (kFloat)
-          avx2::softmax_cols_sums_backward_f32(y + off, dy + off, n, inner, w, log, scratch,
-                                               sums.data() + col);
+          avx2::softmax_cols_sums_backward_f32(y + off, dy + off, n, inner, w, log, scratch, s);
         return kFloat;
       },
       [&](int64_t off, int64_t w) {
         softmax_block_backward_ref(y + off, dy + off, dx + off, n, inner, w, log);
       },
-      [&](int64_t at, int64_t col, int64_t rows, int64_t w) {
+      [&](int64_t at, const float* s, int64_t, int64_t rows, int64_t w) {
         if constexpr (kFloat)
-          avx2::softmax_cols_write_backward_f32(y + at, dy + at, dx + at, rows, inner, w, log,
-                                                sums.data() + col);
+          avx2::softmax_cols_write_backward_f32(y + at, dy + at, dx + at, rows, inner, w, log, s);
       });
 }
 

@@ -56,6 +56,12 @@ std::vector<float> edge_columns(const Dims& d, uint32_t seed) {
   at(d.n / 2, 3) = kNaN;
   at(d.n / 3, 4) = kInf;
   at(d.n - 1, 7) = -kInf;
+  // past the first block of 2048 columns (wrapped onto the ones above in narrower data), in
+  // blocks of their own: a NaN after finite entries, +inf first entries in a full vector and in
+  // the tail
+  at(d.n / 2, 2064) = kNaN;
+  at(0, 4100) = kInf;
+  at(0, d.inner - 1) = kInf;
   return v;
 }
 
@@ -71,10 +77,10 @@ int64_t first_bad(const std::vector<float>& got, const std::vector<float>& want,
 }  // namespace
 
 TEST_CASE("softmax over columns: scalar equals the row reference, AVX2 within its tolerance") {
-  // inner 8 .. 4100 (one block, a vector tail, more than one block of 2048, narrowed blocks);
+  // inner 8 .. 6200 (one block, a vector tail, more than one block of 2048, narrowed blocks);
   // n 1 .. 600 (the float partial sums fold into double every 256 rows)
-  const Dims dims[] = {{1, 1, 8},    {1, 3, 9},     {2, 257, 13}, {3, 5, 100},
-                       {1, 600, 31}, {1, 40, 2049}, {2, 7, 4100}, {1, 300, 2048}};
+  const Dims dims[] = {{1, 1, 8},     {1, 3, 9},    {2, 257, 13},   {3, 5, 100}, {1, 600, 31},
+                       {1, 40, 2049}, {2, 7, 4100}, {1, 300, 2048}, {1, 5, 6200}};
   for (const Dims& d : dims) {
     CAPTURE(d.outer);
     CAPTURE(d.n);

@@ -1060,7 +1060,8 @@ TEST_CASE("layernorm rows split between threads: AVX2 vs scalar, forward and bac
 
 TEST_CASE("var down the columns: AVX2 and scalar against a double two-pass reference") {
   // (outer, n, inner) with the variance over n: narrow and wide blocks, inner not a multiple of
-  // 8, one row (divisor 0 with correction 1), a large mean, a NaN and an inf column
+  // 8, one row (divisor 0 with correction 1), large means, an outlying first entry, a NaN and an
+  // inf column
   struct Shape {
     int64_t outer, n, inner;
   } shapes[] = {{1, 4096, 1000}, {3, 37, 517}, {2, 1, 70}, {1, 300, 2049}, {5, 9, 64}};
@@ -1071,7 +1072,14 @@ TEST_CASE("var down the columns: AVX2 and scalar against a double two-pass refer
       CAPTURE(inner);
       CAPTURE(corr);
       auto v = randn(outer * n * inner, static_cast<uint32_t>(n + inner), 3.f);
-      for (int64_t r = 0; r < n; ++r) v[r * inner + 1] += 5000.f;  // column 1: a large mean
+      for (int64_t r = 0; r < n; ++r) {
+        v[r * inner + 1] += 5000.f;  // column 1: a large mean
+        // column 4: a mean 10^12 times its spread, which cancels every digit of unshifted
+        // float moments and most of unshifted double ones (the single sweep shifts by the
+        // column's first entry)
+        v[r * inner + 4] = 1e12f + 65536.f * static_cast<float>(r % 7);
+      }
+      v[5] = 1e6f;  // column 5: a first entry far from the rest
       v[(n - 1) * inner + 2] = std::numeric_limits<float>::quiet_NaN();
       v[3] = std::numeric_limits<float>::infinity();
       std::vector<double> want(outer * inner);

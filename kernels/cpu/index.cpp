@@ -22,12 +22,26 @@ template <typename T>
 void index_select(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,
                   int64_t inner) {
   if (inner == 1) {  // along the last dim: a flat loop a row, not one memcpy call an element
-                     // (4096^2 -> 4096 x 2048: 25-37 ms, against 1.4-2.7 along dim 0)
-#pragma omp parallel for if (outer * k >= kParallelGrain && outer > 1 && !omp_in_parallel())
-    for (int64_t o = 0; o < outer; ++o) {
-      const T* xr = x + o * n;
-      T* yr = y + o * k;
-      for (int64_t i = 0; i < k; ++i) yr[i] = xr[idx[i]];
+                     // (4096^2 -> 4096 x 2048: 25-37 ms, against 1.4-2.7 along dim 0); 4-byte
+                     // rows through gather's row kernel (its index check cannot fail here)
+    const bool vec = sizeof(T) == 4 && k >= 16 && active_isa() == Isa::Avx2;
+    const bool stream = vec && use_streaming_stores(outer * k * int64_t{sizeof(T)});
+#pragma omp parallel if (outer * k >= kParallelGrain && outer > 1 && !omp_in_parallel())
+    {
+#pragma omp for
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* xr = x + o * n;
+        T* yr = y + o * k;
+        if constexpr (sizeof(T) == 4) {
+          if (vec) {
+            avx2::gather_row_b32(reinterpret_cast<const uint32_t*>(xr), n, idx,
+                                 reinterpret_cast<uint32_t*>(yr), k, stream);
+            continue;
+          }
+        }
+        for (int64_t i = 0; i < k; ++i) yr[i] = xr[idx[i]];
+      }
+      if (stream) streaming_store_fence();
     }
     return;
   }

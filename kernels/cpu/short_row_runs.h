@@ -47,10 +47,18 @@ inline Kind kind_of(const RunOperand& o, int64_t n) {
 }
 
 // dst = each of the k values at x, x + xs, ... repeated n times (k n elements of esize bytes,
-// up to 7 floats written past the end for esize 4).
+// up to 7 floats or 7 bytes written past the end).
 inline void repeat_each(const void* x, int esize, int64_t xs, int64_t k, int64_t n, char* dst) {
   if (esize == 4) {
     avx2::repeat_each_f32(static_cast<const float*>(x), xs, k, n, reinterpret_cast<float*>(dst));
+  } else if (n <= 8) {
+    // one 8-byte store a value: a memset call per value of a 4-wide bool column cost more than
+    // the select itself (`where` with a (4M, 1) mask over (4M, 4))
+    const unsigned char* b = static_cast<const unsigned char*>(x);
+    for (int64_t j = 0; j < k; ++j) {
+      const uint64_t v = b[j * xs] * uint64_t{0x0101010101010101};
+      std::memcpy(dst + j * n, &v, 8);
+    }
   } else {
     const unsigned char* b = static_cast<const unsigned char*>(x);
     for (int64_t j = 0; j < k; ++j) std::memset(dst + j * n, b[j * xs], static_cast<size_t>(n));

@@ -337,6 +337,51 @@ TEST_CASE("long reductions split across threads agree with the loop") {
                false, 1e-6, 1e-3);
 }
 
+TEST_CASE("float64 and integer columns: sum, prod, max, min, the rows split between threads") {
+  // kernels/cpu/reduce.cpp column_reduce: (11001, 3) has one task of 3 columns, fewer than the
+  // threads, so the rows are split and the partials combined in thread order; (37, 2100) has
+  // two column blocks of one task each. NaN / inf late in the columns (the second thread's
+  // share), integer extremes anywhere.
+  for (const Shape& shape : {Shape{11001, 3}, Shape{37, 2100}}) {
+    const int64_t n = shape[0] * shape[1];
+    std::vector<double> u = uniform_values(n, 44, -3, 3);
+    std::vector<double> near1(u);
+    for (double& x : near1) x = 1.0 + x * 1e-3;  // products of thousands of terms stay in range
+    std::vector<double> edge(u);
+    edge[static_cast<size_t>((shape[0] - 3) * shape[1] + 1)] = kNaN;
+    edge[static_cast<size_t>((shape[0] - 2) * shape[1] + 2)] = kInf;
+    edge[static_cast<size_t>(shape[1])] = -kInf;
+    for (const auto* v : {&u, &edge}) {
+      const Tensor x = make(*v, shape, kFloat64);
+      check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x, *v,
+                   {0}, false, 1e-12, 1e-9);
+      check_reduce([](const Tensor& t, auto d, bool k) { return amax(t, d, k); }, ref_max, x, *v,
+                   {0}, false, 0, 0);
+      check_reduce([](const Tensor& t, auto d, bool k) { return amin(t, d, k); }, ref_min, x, *v,
+                   {0}, true, 0, 0);
+    }
+    check_reduce(
+        [](const Tensor& t, auto d, bool k) { return raw::reduce(raw::ReduceKind::Prod, t, d, k); },
+        [](const std::vector<double>& g) {
+          double p = 1;
+          for (double x : g) p *= x;
+          return p;
+        },
+        make(near1, shape, kFloat64), near1, {0}, false, 1e-12, 0);
+    const std::vector<double> iv = int_values(static_cast<size_t>(n), 45, -1000000, 1000000);
+    for (DType dt : {kInt32, kInt64}) {
+      CAPTURE(dtype_name(dt));
+      const Tensor x = make(iv, shape, dt);
+      check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x, iv,
+                   {0}, false, 0, 0);
+      check_reduce([](const Tensor& t, auto d, bool k) { return amax(t, d, k); }, ref_max, x, iv,
+                   {0}, false, 0, 0);
+      check_reduce([](const Tensor& t, auto d, bool k) { return amin(t, d, k); }, ref_min, x, iv,
+                   {0}, false, 0, 0);
+    }
+  }
+}
+
 TEST_CASE("sum_squares over a strided float32 tensor and a float64 one; integer tensors refused") {
   std::vector<double> v = uniform_values(30 * 40, 77);
   Tensor x = make(v, {30, 40}).t();  // (40, 30), strided

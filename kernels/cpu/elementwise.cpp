@@ -584,6 +584,7 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
   // pow's vector kernel takes a float exponent: others (1 / 3) keep the reference's double one
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2 &&
                    !(op == UnaryOp::PowScalar && static_cast<double>(static_cast<float>(a)) != a);
+  const bool vec64 = std::is_same_v<T, double> && active_isa() == Isa::Avx2;
   bool stream = false;
   if constexpr (std::is_same_v<T, float>) {
     const float fa = static_cast<float>(a), fb = static_cast<float>(b);
@@ -606,6 +607,9 @@ void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const
               unary_strided_run_f32(op, static_cast<float>(a), static_cast<float>(b), xp, st[0], yp,
                                     st[1], n))
             return;
+        }
+        if constexpr (std::is_same_v<T, double>) {
+          if (vec64 && st[0] == 1 && st[1] == 1 && avx2::unary_f64(op, xp, yp, n)) return;
         }
         if (plain_unary_run<T>(op, a, b, xp, st[0], yp, st[1], n)) return;
         for (int64_t i = 0; i < n; ++i) yp[i * st[1]] = apply_unary<T>(op, xp[i * st[0]], a, b);

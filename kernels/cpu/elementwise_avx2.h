@@ -18,6 +18,11 @@ bool unary_f32_supported(UnaryOp op, float a, float b);
 // one); these functions do not, since a fence per short run costs more than the run.
 bool unary_f32(UnaryOp op, float a, float b, const float* x, float* y, int64_t n,
                bool stream = false);
+// Float64 runs (kernels/cpu/unary_f64_avx2.cpp) of Exp, Expm1, Log, Log1p, Tanh, Sigmoid,
+// Silu (vec_math_f64_avx2.h: 1 to 3 ulp from libm), Sqrt, Rsqrt and Reciprocal (the reference's
+// results exactly); false for the other ops.
+bool unary_f64(UnaryOp op, const double* x, double* y, int64_t n);
+
 // a_stride / b_stride are 0 (a broadcast scalar) or 1.
 bool binary_f32(BinaryOp op, const float* a, int64_t a_stride, const float* b, int64_t b_stride,
                 float* y, int64_t n, bool stream = false);

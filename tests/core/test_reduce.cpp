@@ -382,6 +382,41 @@ TEST_CASE("float64 and integer columns: sum, prod, max, min, the rows split betw
   }
 }
 
+TEST_CASE("argmax / argmin down float64 and integer columns: first index, first NaN, split rows") {
+  // kernels/cpu/reduce.cpp column_argreduce: (11001, 3) splits the rows between threads (the
+  // results combined in row order), (37, 2100) has two column blocks; values in [-3, 3] tie
+  // everywhere, and column 1 of the float64 data holds two NaN (the first must win)
+  for (const Shape& shape : {Shape{11001, 3}, Shape{37, 2100}}) {
+    const int64_t n = shape[0], m = shape[1];
+    std::vector<double> v = int_values(static_cast<size_t>(n * m), 46, -3, 3);
+    for (DType dt : {kInt32, kInt64, kFloat64}) {
+      std::vector<double> w = v;
+      if (dt == kFloat64) {
+        w[static_cast<size_t>((n / 2 + 1) * m + 1)] = kNaN;
+        w[static_cast<size_t>((n - 1) * m + 1)] = kNaN;
+      }
+      CAPTURE(dtype_name(dt));
+      CAPTURE(n);
+      std::vector<double> want_max, want_min;
+      for (int64_t j = 0; j < m; ++j) {
+        int64_t bi = 0, si = 0;
+        for (int64_t i = 1; i < n; ++i) {
+          const double x = w[static_cast<size_t>(i * m + j)];
+          const double b = w[static_cast<size_t>(bi * m + j)],
+                       sm = w[static_cast<size_t>(si * m + j)];
+          if (!std::isnan(b) && (std::isnan(x) || x > b)) bi = i;
+          if (!std::isnan(sm) && (std::isnan(x) || x < sm)) si = i;
+        }
+        want_max.push_back(static_cast<double>(bi));
+        want_min.push_back(static_cast<double>(si));
+      }
+      const Tensor x = make(w, shape, dt);
+      check_values(argmax(x, 0), {m}, want_max, 0, 0);
+      check_values(argmin(x, 0), {m}, want_min, 0, 0);
+    }
+  }
+}
+
 TEST_CASE("sum_squares over a strided float32 tensor and a float64 one; integer tensors refused") {
   std::vector<double> v = uniform_values(30 * 40, 77);
   Tensor x = make(v, {30, 40}).t();  // (40, 30), strided

@@ -50,6 +50,10 @@ T reduce_one(ReduceOp op, int red_ndim, const int64_t* red_sizes, const int64_t*
         acc += avx2::sum_f32(p, inner_n);
         continue;
       }
+      if (vec && inner_s == 1 && op == ReduceOp::Prod) {
+        acc *= avx2::prod_f32(p, inner_n);
+        continue;
+      }
       if (vec && inner_s == 1 && (op == ReduceOp::Max || op == ReduceOp::Min)) {
         float v = avx2::maxmin_f32(p, inner_n, op == ReduceOp::Max);
         if (!have || std::isnan(v) || (op == ReduceOp::Max ? v > best : v < best)) best = v;

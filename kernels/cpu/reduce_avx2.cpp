@@ -49,6 +49,26 @@ double sum_squares_f32(const float* x, int64_t n) {
   return r;
 }
 
+double prod_f32(const float* x, int64_t n) {
+  // products in double, four lanes in each of four chains (reduce_one's scalar loop ran four
+  // double chains one element at a time: 4096^2 over rows 2.2 ms, PyTorch's float products 1.2)
+  const __m256d one = _mm256_set1_pd(1.0);
+  __m256d a0 = one, a1 = one, a2 = one, a3 = one;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 u = _mm256_loadu_ps(x + i), v = _mm256_loadu_ps(x + i + 8);
+    a0 = _mm256_mul_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(u)));
+    a1 = _mm256_mul_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1)));
+    a2 = _mm256_mul_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    a3 = _mm256_mul_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_mul_pd(_mm256_mul_pd(a0, a1), _mm256_mul_pd(a2, a3)));
+  double r = (lanes[0] * lanes[1]) * (lanes[2] * lanes[3]);
+  for (; i < n; ++i) r *= x[i];
+  return r;
+}
+
 float maxmin_f32(const float* x, int64_t n, bool is_max) {
   int64_t i = 0;
   float best = x[0];

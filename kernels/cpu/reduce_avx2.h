@@ -11,6 +11,9 @@ double sum_f32(const float* x, int64_t n);
 // 38 ms).
 double sum_squares_f32(const float* x, int64_t n);
 // Max (or min) of n >= 1 values; NaN if any value is NaN.
+// Product of x[0..n) in double (float products accumulate no rounding of their own until the
+// double's 53 bits run out; the order differs from a loop, as reduce_one's four chains do).
+double prod_f32(const float* x, int64_t n);
 float maxmin_f32(const float* x, int64_t n, bool is_max);
 // Index of the first max (or min) of n >= 1 values, or of the first NaN if there is one (the
 // scalar argmax / argmin's answer): maxmin_f32, then a vector scan for the first lane equal to

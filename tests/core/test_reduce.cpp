@@ -275,6 +275,11 @@ TEST_CASE("prod over any dims: float32, float64 and int64, zeros, NaN and inf ti
     const std::vector<double> e = {1,    2, 0, 4, 5, 6, 7, 8, 9, 1,  2,  kNaN, 4, 5, 6, 7, 8, 9,
                                    kInf, 2, 3, 4, 5, 0, 7, 8, 9, -1, -2, 3,    4, 5, 6, 7, 8, -9};
     check_reduce(prod, ref_prod, make(e, {4, 9}, dt), e, {1}, false, rt, 0);
+    // rows of 40 (float32: AVX2's 16-wide body and a tail of 8): 0 times inf, a NaN, a row of
+    // values near 1, a row with a negative zero
+    std::vector<double> w = as_stored(uniform_values(4 * 40, 47, 0.5, 1.5), dt);
+    w[5] = 0, w[20] = kInf, w[40 + 3] = kNaN, w[120 + 17] = -0.0;
+    check_reduce(prod, ref_prod, make(w, {4, 40}, dt), w, {1}, false, rt, 0);
   }
   const std::vector<double> iv = int_values(7 * 13, 43, -3, 3);
   for (DType dt : {kInt32, kInt64}) {

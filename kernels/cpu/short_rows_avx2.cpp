@@ -66,10 +66,72 @@ inline unsigned group_maxima(const float* x, int64_t blocks, int64_t n,
   return declined;
 }
 
+// op over each aligned segment of N lanes (N = 1, 2, 4, 8), the result in every lane of it
+template <int N, typename Op>
+inline __m256 segment_reduce(__m256 v, Op op) {
+  if constexpr (N >= 2) v = op(v, _mm256_permute_ps(v, 0xB1));  // lanes swapped in pairs
+  if constexpr (N >= 4) v = op(v, _mm256_permute_ps(v, 0x4E));  // pairs swapped in fours
+  if constexpr (N >= 8) v = op(v, _mm256_permute2f128_ps(v, v, 1));
+  return v;
+}
+
+// softmax_blocks_f32 for rows of N = 1, 2, 4 or 8 floats: a vector holds 8 / N whole rows, so
+// their maxima and sums are log2 N in-register steps (permutes), with no transposes and no
+// scratch. The blocked path moved each 8-row block through 8 x 8 transposes twice whatever n
+// (16M floats in rows of 2: 17 ms, against 3.2 in rows of 1024).
+template <int N>
+unsigned softmax_blocks_pow2_f32(const float* x, float* y, int64_t blocks, bool log, bool stream) {
+  constexpr int64_t kVecs = N;  // vectors a block of 8 rows
+  const auto vmax = [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); };
+  const auto vadd = [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); };
+  unsigned declined = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * 8 * N;
+    __m256 v[kVecs], m[kVecs];
+    bool finite = true;
+    for (int64_t k = 0; k < kVecs; ++k) {
+      v[k] = _mm256_loadu_ps(xb + 8 * k);
+      m[k] = segment_reduce<N>(v[k], vmax);
+      finite = finite && all_finite(m[k]);
+    }
+    // a row whose max is not finite (all -inf, or +inf in it) goes to the row kernels; a NaN
+    // row passes (max_ps may drop its NaN, but the NaN reaches the sum and every output)
+    if (!finite) {
+      declined |= 1u << b;
+      continue;
+    }
+    float* yb = y + b * 8 * N;
+    const bool aligned = stream && reinterpret_cast<uintptr_t>(yb) % 32 == 0;
+    for (int64_t k = 0; k < kVecs; ++k) {
+      const __m256 z = _mm256_sub_ps(v[k], m[k]);
+      const __m256 e = exp_row_ps(z);
+      const __m256 s = segment_reduce<N>(e, vadd);
+      const __m256 out = log ? _mm256_sub_ps(z, log_ps(s)) : _mm256_div_ps(e, s);
+      if (aligned)
+        _mm256_stream_ps(yb + 8 * k, out);
+      else
+        _mm256_storeu_ps(yb + 8 * k, out);
+    }
+  }
+  return declined;
+}
+
 }  // namespace
 
 unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const ShortRowLanes& L,
                             bool log, bool stream) {
+  switch (L.n) {
+    case 1:
+      return softmax_blocks_pow2_f32<1>(x, y, blocks, log, stream);
+    case 2:
+      return softmax_blocks_pow2_f32<2>(x, y, blocks, log, stream);
+    case 4:
+      return softmax_blocks_pow2_f32<4>(x, y, blocks, log, stream);
+    case 8:
+      return softmax_blocks_pow2_f32<8>(x, y, blocks, log, stream);
+    default:
+      break;
+  }
   const int64_t n = L.n, B = 8 * n;  // floats a block
   // per block: its columns (for the maxima and log_softmax's sums), then softmax's exps
   alignas(32) float T[kShortGroup][kShortRowMax * 8];

@@ -49,6 +49,22 @@ double sum_squares_f32(const float* x, int64_t n) {
   return r;
 }
 
+double sum_f64(const double* x, int64_t n) {
+  // four chains of four lanes (reduce_one's portable loop ran eight scalar chains, SSE2 at best:
+  // float64 4096 x 2048 over rows 0.81x PyTorch)
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_pd(a0, _mm256_loadu_pd(x + i));
+    a1 = _mm256_add_pd(a1, _mm256_loadu_pd(x + i + 4));
+    a2 = _mm256_add_pd(a2, _mm256_loadu_pd(x + i + 8));
+    a3 = _mm256_add_pd(a3, _mm256_loadu_pd(x + i + 12));
+  }
+  double r = hsum_pd(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+  for (; i < n; ++i) r += x[i];
+  return r;
+}
+
 double prod_f32(const float* x, int64_t n) {
   // products in double, four lanes in each of four chains (reduce_one's scalar loop ran four
   // double chains one element at a time: 4096^2 over rows 2.2 ms, PyTorch's float products 1.2)

@@ -11,6 +11,8 @@ double sum_f32(const float* x, int64_t n);
 // 38 ms).
 double sum_squares_f32(const float* x, int64_t n);
 // Max (or min) of n >= 1 values; NaN if any value is NaN.
+// Sum of float64 x[0..n), four chains of four lanes.
+double sum_f64(const double* x, int64_t n);
 // Product of x[0..n) in double (float products accumulate no rounding of their own until the
 // double's 53 bits run out; the order differs from a loop, as reduce_one's four chains do).
 double prod_f32(const float* x, int64_t n);

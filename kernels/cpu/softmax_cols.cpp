@@ -158,17 +158,25 @@ void softmax_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, boo
   // page-faulted 4 KiB at a time, ~250 ms of softmax over dim 0 of 2 x 8M floats)
   const bool vec = kFloat && active_isa() == Isa::Avx2;
   ScratchBuffer<float> shared(vec && !B.fused_write() ? size_t(kColState * outer * inner) : 0);
+  // a fused block's softmax keeps its exps in y (still in cache when it is scaled) instead of
+  // taking them a second time: 64 x 512 x 512 over dim 1 9.0 -> 6.8 ms
+  const bool keep_exps = B.fused_write() && !log;
   run_blocks(
       B, vec, shared.data(),
       [&](int64_t off, int64_t w, float* cf, int64_t stride, float* scratch) {
         if constexpr (kFloat)
-          return avx2::softmax_cols_stats_f32(x + off, n, inner, w, log, scratch, cf, cf + stride);
+          return avx2::softmax_cols_stats_f32(x + off, n, inner, w, log, scratch, cf, cf + stride,
+                                              keep_exps ? y + off : nullptr);
         return false;
       },
       [&](int64_t off, int64_t w) { softmax_block_ref(x + off, y + off, n, inner, w, log); },
       [&](int64_t at, const float* cf, int64_t stride, int64_t rows, int64_t w) {
-        if constexpr (kFloat)
-          avx2::softmax_cols_write_f32(x + at, y + at, rows, inner, w, log, cf, cf + stride);
+        if constexpr (kFloat) {
+          if (keep_exps)
+            avx2::softmax_cols_scale_f32(y + at, rows, inner, w, cf + stride);
+          else
+            avx2::softmax_cols_write_f32(x + at, y + at, rows, inner, w, log, cf, cf + stride);
+        }
       });
 }
 

@@ -35,11 +35,16 @@ constexpr int64_t kColsBlock = 2048;
 // c and factor f (softmax: y = exp(x - c) f; log_softmax: y = x - f). False, with c and f
 // undefined, when a column's max comes out not finite (+inf, all -inf, a NaN): the caller then
 // takes the reference. scratch: 4 w floats, 8-byte aligned (doubles in front).
+// exps: when not null, every exp(x - c) is also stored there (rows `inner` apart), for
+// softmax_cols_scale_f32 to finish: a block written from cache right after its statistics then
+// takes one exp an element instead of two.
 bool softmax_cols_stats_f32(const float* x, int64_t n, int64_t inner, int64_t w, bool log,
-                            float* scratch, float* c, float* f);
+                            float* scratch, float* c, float* f, float* exps = nullptr);
 // y from the statistics over `rows` rows of w columns (rows `inner` apart).
 void softmax_cols_write_f32(const float* x, float* y, int64_t rows, int64_t inner, int64_t w,
                             bool log, const float* c, const float* f);
+// y *= f over `rows` rows of w columns: softmax from the stored exps.
+void softmax_cols_scale_f32(float* y, int64_t rows, int64_t inner, int64_t w, const float* f);
 // The backward's column sums s (of y dy, or of dy for log_softmax) of a block; scratch as above.
 void softmax_cols_sums_backward_f32(const float* y, const float* dy, int64_t n, int64_t inner,
                                     int64_t w, bool log, float* scratch, float* s);

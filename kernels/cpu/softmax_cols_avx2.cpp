@@ -17,6 +17,7 @@ namespace smyrf::kernels::cpu::avx2 {
 namespace {
 
 constexpr int64_t kFoldRows = 256;  // float partial sums go into double this often
+constexpr int64_t kWriteAhead = 1024;
 
 // 8 lanes of the block at column j (the last, partial vector masked)
 struct Lanes {
@@ -129,7 +130,7 @@ void column_factors(const float* c, const double* sd, int64_t w, bool log, float
 }  // namespace
 
 bool softmax_cols_stats_f32(const float* x, int64_t n, int64_t inner, int64_t w, bool log,
-                            float* scratch, float* c, float* f) {
+                            float* scratch, float* c, float* f, float* exps) {
   const Lanes L{w};
   double* sd = reinterpret_cast<double*>(scratch);  // 2 w floats
   float* mx = scratch + 2 * w;
@@ -145,7 +146,9 @@ bool softmax_cols_stats_f32(const float* x, int64_t n, int64_t inner, int64_t w,
     column_sums(L, n, sf, sd, [&](int64_t rr, int64_t j) {
       const __m256 v = row(rr, j);
       L.store(mx, j, _mm256_max_ps(L.load(mx, j), v));
-      return exp_row_ps(_mm256_sub_ps(v, L.load(c, j)));
+      const __m256 e = exp_row_ps(_mm256_sub_ps(v, L.load(c, j)));
+      if (exps) L.store(exps + rr * inner, j, e);
+      return e;
     });
     guessed = guess_held(mx, c, sd, w);
   }
@@ -156,7 +159,9 @@ bool softmax_cols_stats_f32(const float* x, int64_t n, int64_t inner, int64_t w,
     col_maxmin_f32(x + inner, inner, n - 1, w, c, true);
     if (!all_finite(c, w)) return false;
     column_sums(L, n, sf, sd, [&](int64_t rr, int64_t j) {
-      return exp_row_ps(_mm256_sub_ps(row(rr, j), L.load(c, j)));
+      const __m256 e = exp_row_ps(_mm256_sub_ps(row(rr, j), L.load(c, j)));
+      if (exps) L.store(exps + rr * inner, j, e);
+      return e;
     });
   }
   column_factors(c, sd, w, log, f);
@@ -171,6 +176,8 @@ void softmax_cols_write_f32(const float* x, float* y, int64_t rows, int64_t inne
     const float* xr = x + r * inner;
     float* yr = y + r * inner;
     for (int64_t j = 0; j < w; j += 8) {
+      if (j % 16 == 0)
+        _mm_prefetch(reinterpret_cast<const char*>(xr + j + kWriteAhead), _MM_HINT_T0);
       const __m256 v = L.load(xr, j);
       const __m256 out =
           log ? _mm256_sub_ps(v, L.load(f, j))
@@ -179,6 +186,14 @@ void softmax_cols_write_f32(const float* x, float* y, int64_t rows, int64_t inne
     }
   }
   if (stream) _mm_sfence();
+}
+
+void softmax_cols_scale_f32(float* y, int64_t rows, int64_t inner, int64_t w, const float* f) {
+  const Lanes L{w};
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * inner;
+    for (int64_t j = 0; j < w; j += 8) L.store(yr, j, _mm256_mul_ps(L.load(yr, j), L.load(f, j)));
+  }
 }
 
 void softmax_cols_sums_backward_f32(const float* y, const float* dy, int64_t n, int64_t inner,

@@ -139,12 +139,15 @@ TEST_CASE("softmax over columns of one slab of finite data, and a guess that fai
   // threads; a late outlier 100 above a column's first entry fails the guess in its block (the
   // max-first pass). Against the row kernels' reference on the transposed data.
   if (!cpu_has_avx2_fma()) return;
-  const Dims dims[] = {{1, 777, 1000}, {1, 4096, 64}, {1, 9, 4100}, {1, 500, 300}};
+  // (4, 30, 301): slabs written from cache right after their statistics (softmax keeps its exps
+  // in y there), one of them with an outlier that fails the guess
+  const Dims dims[] = {{1, 777, 1000}, {1, 4096, 64}, {1, 9, 4100}, {1, 500, 300}, {4, 30, 301}};
   for (const Dims& d : dims) {
     CAPTURE(d.n);
     CAPTURE(d.inner);
     auto x = randn(static_cast<size_t>(d.size()), static_cast<uint32_t>(d.inner), 3.f);
     if (d.inner == 300) x[400 * 300 + 5] = 100.f;
+    if (d.inner == 301) x[(30 + 20) * 301 + 7] = 100.f;  // the second slab, row 20
     const auto dy = randn(static_cast<size_t>(d.size()), 78, 1.f);
     for (bool log : {false, true}) {
       CAPTURE(log);
@@ -152,8 +155,9 @@ TEST_CASE("softmax over columns of one slab of finite data, and a guess that fai
       {
         IsaGuard g(Isa::Scalar);
         const auto xt = swap_inner(x, d), dyt = swap_inner(dy, d);
-        softmax_rows<float>(xt.data(), yt.data(), d.inner, d.n, log);
-        softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), d.inner, d.n, log);
+        softmax_rows<float>(xt.data(), yt.data(), d.outer * d.inner, d.n, log);
+        softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), d.outer * d.inner, d.n,
+                                     log);
       }
       const auto y_ref = swap_inner(yt, d, true), dx_ref = swap_inner(dxt, d, true);
       IsaGuard g(Isa::Avx2);

@@ -37,6 +37,8 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/vec_math_f64_avx2.h"
+
 namespace smyrf::kernels::cpu::avx2 {
 
 inline __m256 horner(__m256 x, __m256 c, __m256 acc) { return _mm256_fmadd_ps(acc, x, c); }
@@ -556,18 +558,8 @@ inline __m256i tail_mask(int64_t k) {
 // |s| <= 0.1716, by its odd series to s^19 (truncation < 2^-49 relative). Absolute error about
 // 2^-50 (relative near x = 1).
 inline __m256d log2_pos_pd(__m256d x) {
-  const __m256i bits = _mm256_castpd_si256(x);
-  // the biased exponent as a double: its 11 bits or'ed into the mantissa of 2^52
-  const __m256d magic = _mm256_set1_pd(4503599627370496.0);  // 2^52
-  __m256d e = _mm256_sub_pd(
-      _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52), _mm256_castpd_si256(magic))),
-      _mm256_set1_pd(4503599627370496.0 + 1023.0));
-  __m256d m = _mm256_castsi256_pd(
-      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll)),
-                      _mm256_set1_epi64x(0x3FF0000000000000ll)));  // [1, 2)
-  const __m256d big = _mm256_cmp_pd(m, _mm256_set1_pd(1.4142135623730951), _CMP_GT_OQ);
-  m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
-  e = _mm256_add_pd(e, _mm256_and_pd(big, _mm256_set1_pd(1.0)));
+  __m256d e;
+  const __m256d m = f64_detail::split_sqrt2(x, &e);
   const __m256d one = _mm256_set1_pd(1.0);
   const __m256d s = _mm256_div_pd(_mm256_sub_pd(m, one), _mm256_add_pd(m, one));
   const __m256d s2 = _mm256_mul_pd(s, s);
@@ -587,23 +579,13 @@ inline __m256d log2_pos_pd(__m256d x) {
 
 // 2^t for 4 doubles, t clamped to [-160, 160] first (beyond it a float result is 0 or inf
 // anyway): t = n + f, n = round(t), 2^f = exp(f ln 2) by its Taylor series to degree 11
-// (truncation < 2^-45 relative on |f| <= 1/2), times 2^n built in the exponent field.
+// (vec_math_f64_avx2.h's polynomial; truncation < 2^-45 relative on |f| <= 1/2, plenty for a
+// float result, and degree 13 made float pow 7% slower), times 2^n built in the exponent field.
 inline __m256d exp2_clamped_pd(__m256d t) {
   t = _mm256_min_pd(_mm256_max_pd(t, _mm256_set1_pd(-160.0)), _mm256_set1_pd(160.0));
   const __m256d n = _mm256_round_pd(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256d r = _mm256_mul_pd(_mm256_sub_pd(t, n), _mm256_set1_pd(0.69314718055994531));
-  __m256d p = _mm256_set1_pd(2.505210838544172e-08);  // 1 / 11!
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.7557319223985893e-07));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.7557319223985888e-06));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.4801587301587302e-05));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.9841269841269841e-04));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.3888888888888889e-03));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(8.3333333333333333e-03));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(4.1666666666666667e-02));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.6666666666666667e-01));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0.5));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+  const __m256d p = _mm256_fmadd_pd(f64_detail::expm1_reduced_q<11>(r), r, _mm256_set1_pd(1.0));
   // 2^n: n + 1023 lands in the low mantissa bits of n + (2^52 + 1023), shifted to the exponent
   const __m256i biased =
       _mm256_castpd_si256(_mm256_add_pd(n, _mm256_set1_pd(4503599627370496.0 + 1023.0)));

@@ -42,25 +42,47 @@ inline __m256d pow2i(__m256d k) {
   return _mm256_castsi256_pd(_mm256_slli_epi64(e, 52));
 }
 
-// q(r) = sum_{n=1}^{13} r^(n-1) / n!, so that e^r - 1 = q r and e^r = fma(q, r, 1), to 2^-56
-// relative for |r| <= ln(2) / 2 (the next term, r^14 / 14!, is below 2^-57 of e^r and 2^-56
-// of e^r - 1). The callers fuse the last step themselves: GCC contracts a separate multiply and
-// add into one FMA in some builds and not in others (exp measured 0.84 ulp in one, 1.09 in the
-// other).
+// q(r) = sum_{n=1}^{D} r^(n-1) / n!, so that e^r - 1 = q r and e^r = fma(q, r, 1). D = 13 is
+// exact to 2^-56 relative for |r| <= ln(2) / 2 (the next term, r^14 / 14!, is below 2^-57 of e^r
+// and 2^-56 of e^r - 1); pow_ps's 2^f (vec_math_avx2.h) takes D = 11. The callers fuse the last
+// step themselves: GCC contracts a separate multiply and add into one FMA in some builds and
+// not in others (exp measured 0.84 ulp in one, 1.09 in the other).
+template <int D = 13>
 inline __m256d expm1_reduced_q(__m256d r) {
-  __m256d p = set(1.6059043836821613e-10);  // 1 / 13!
-  p = fma(p, r, set(2.0876756987868099e-09));
-  p = fma(p, r, set(2.5052108385441720e-08));
-  p = fma(p, r, set(2.7557319223985893e-07));
-  p = fma(p, r, set(2.7557319223985888e-06));
-  p = fma(p, r, set(2.4801587301587302e-05));
-  p = fma(p, r, set(1.9841269841269841e-04));
-  p = fma(p, r, set(1.3888888888888889e-03));
-  p = fma(p, r, set(8.3333333333333332e-03));
-  p = fma(p, r, set(4.1666666666666664e-02));
-  p = fma(p, r, set(1.6666666666666666e-01));
-  p = fma(p, r, set(0.5));
-  return fma(p, r, set(1.0));
+  static_assert(D >= 2 && D <= 13, "degree 2 .. 13");
+  constexpr double kInvFact[14] = {1.0,
+                                   1.0,
+                                   0.5,
+                                   1.6666666666666666e-01,
+                                   4.1666666666666664e-02,
+                                   8.3333333333333332e-03,
+                                   1.3888888888888889e-03,
+                                   1.9841269841269841e-04,
+                                   2.4801587301587302e-05,
+                                   2.7557319223985888e-06,
+                                   2.7557319223985893e-07,
+                                   2.5052108385441720e-08,
+                                   2.0876756987868099e-09,
+                                   1.6059043836821613e-10};  // 1 / n!
+  __m256d p = set(kInvFact[D]);
+  for (int k = D - 1; k >= 1; --k) p = fma(p, r, set(kInvFact[k]));
+  return p;
+}
+
+// x = m 2^e with m in [sqrt(1/2), sqrt 2) (e returned as a double), for positive normal x
+inline __m256d split_sqrt2(__m256d x, __m256d* e) {
+  const __m256i bits = _mm256_castpd_si256(x);
+  // the biased exponent as a double: its 11 bits or'ed into the mantissa of 2^52
+  const __m256d magic = set(4503599627370496.0);  // 2^52
+  *e = _mm256_sub_pd(
+      _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52), _mm256_castpd_si256(magic))),
+      set(4503599627370496.0 + 1023.0));
+  __m256d m = _mm256_castsi256_pd(
+      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll)),
+                      _mm256_set1_epi64x(0x3FF0000000000000ll)));  // [1, 2)
+  const __m256d big = _mm256_cmp_pd(m, set(1.4142135623730951), _CMP_GT_OQ);
+  *e = _mm256_add_pd(*e, _mm256_and_pd(big, set(1.0)));
+  return _mm256_blendv_pd(m, _mm256_mul_pd(m, set(0.5)), big);
 }
 
 // x = k ln 2 + r, |r| <= ln(2) / 2 (k rounded to nearest)
@@ -79,7 +101,7 @@ inline __m256d exp_pd(__m256d x) {
   const __m256d xc = _mm256_min_pd(_mm256_max_pd(x, set(-750.0)), set(710.0));
   __m256d k;
   const __m256d r = reduce_ln2(xc, &k);
-  const __m256d p = fma(expm1_reduced_q(r), r, set(1.0));
+  const __m256d p = fma(expm1_reduced_q<>(r), r, set(1.0));
   // 2^k in two factors, each within the normal range: results near overflow and in the
   // subnormal range come out right
   const __m256d k1 = _mm256_floor_pd(_mm256_mul_pd(k, set(0.5)));
@@ -95,7 +117,7 @@ inline __m256d expm1_pd(__m256d x) {
   __m256d k;
   const __m256d r = reduce_ln2(xc, &k);
   const __m256d s = pow2i(k);
-  __m256d y = fma(s, _mm256_mul_pd(expm1_reduced_q(r), r), _mm256_sub_pd(s, set(1.0)));
+  __m256d y = fma(s, _mm256_mul_pd(expm1_reduced_q<>(r), r), _mm256_sub_pd(s, set(1.0)));
   const __m256d big = _mm256_cmp_pd(x, set(40.0), _CMP_GT_OQ);
   if (_mm256_movemask_pd(big)) y = _mm256_blendv_pd(y, exp_pd(x), big);
   y = _mm256_blendv_pd(y, set(-1.0), _mm256_cmp_pd(x, set(-40.0), _CMP_LT_OQ));
@@ -108,19 +130,9 @@ inline __m256d log_positive(__m256d x) {
   // subnormals scaled into the normal range first
   const __m256d tiny = _mm256_cmp_pd(x, set(std::numeric_limits<double>::min()), _CMP_LT_OQ);
   x = _mm256_blendv_pd(x, _mm256_mul_pd(x, set(18014398509481984.0)), tiny);  // 2^54
-  const __m256i bits = _mm256_castpd_si256(x);
-  // the biased exponent as a double: its 11 bits or'ed into the mantissa of 2^52
-  const __m256d magic = set(4503599627370496.0);  // 2^52
-  __m256d e = _mm256_sub_pd(
-      _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52), _mm256_castpd_si256(magic))),
-      set(4503599627370496.0 + 1023.0));
+  __m256d e;
+  const __m256d m = split_sqrt2(x, &e);
   e = _mm256_sub_pd(e, _mm256_and_pd(tiny, set(54.0)));
-  __m256d m = _mm256_castsi256_pd(
-      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll)),
-                      _mm256_set1_epi64x(0x3FF0000000000000ll)));  // [1, 2)
-  const __m256d big = _mm256_cmp_pd(m, set(1.4142135623730951), _CMP_GT_OQ);
-  m = _mm256_blendv_pd(m, _mm256_mul_pd(m, set(0.5)), big);
-  e = _mm256_add_pd(e, _mm256_and_pd(big, set(1.0)));
   // log(1 + f) = 2 atanh(s) = f - s (f - T), s = f / (2 + f), T = 2 (z / 3 + z^2 / 5 + ...),
   // z = s^2 <= 0.0295 (|f| <= sqrt 2 - 1): to z^10 / 21 the series is exact to 2^-57
   const __m256d f = _mm256_sub_pd(m, set(1.0));

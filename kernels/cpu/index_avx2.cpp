@@ -3,6 +3,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace smyrf::kernels::cpu::avx2 {
 
 bool gather_row_b32(const uint32_t* x, int64_t n, const int64_t* idx, uint32_t* y, int64_t k,
@@ -40,6 +42,52 @@ bool gather_row_b32(const uint32_t* x, int64_t n, const int64_t* idx, uint32_t* 
     y[i] = x[idx[i]];
   }
   return true;
+}
+
+namespace {
+// keys of 8 floats / int32 as sort_key computes them, with the sign bit flipped so that signed
+// compares order them as unsigned
+inline __m256i keys_f32(__m256i u, __m256i invert) {
+  const __m256i zero = _mm256_setzero_si256();
+  u = _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), zero), u);  // -0 -> +0
+  const __m256i sign = _mm256_set1_epi32(INT32_MIN);
+  __m256i k = _mm256_xor_si256(u, _mm256_or_si256(_mm256_srai_epi32(u, 31), sign));
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)),
+                                         _mm256_set1_epi32(0x7F800000));
+  k = _mm256_or_si256(k, nan);  // NaN: all ones
+  return _mm256_xor_si256(_mm256_xor_si256(k, invert), sign);
+}
+inline __m256i keys_i32(__m256i v, __m256i invert) {
+  // v ^ 0x80000000 is the unsigned key; flipped back for the signed compare: v itself
+  return _mm256_xor_si256(v, invert);
+}
+
+template <typename Keys, typename T>
+int64_t first_below(const T* x, int64_t i, int64_t n, uint32_t thr, bool descending, Keys keys) {
+  const __m256i invert = _mm256_set1_epi32(descending ? -1 : 0);
+  const __m256i t = _mm256_set1_epi32(static_cast<int32_t>(thr ^ 0x80000000u));
+  for (; i + 8 <= n; i += 8) {
+    const __m256i k = keys(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), invert);
+    const int m = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(t, k)));
+    if (m) return i + __builtin_ctz(static_cast<unsigned>(m));
+  }
+  for (; i < n; ++i) {
+    alignas(32) T one[8] = {};
+    one[0] = x[i];
+    const __m256i k = keys(_mm256_load_si256(reinterpret_cast<const __m256i*>(one)), invert);
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(t, k))) & 1) return i;
+  }
+  return n;
+}
+}  // namespace
+
+int64_t first_key_below_f32(const float* x, int64_t i0, int64_t n, uint32_t thr, bool descending) {
+  return first_below(x, i0, n, thr, descending, keys_f32);
+}
+
+int64_t first_key_below_i32(const int32_t* x, int64_t i0, int64_t n, uint32_t thr,
+                            bool descending) {
+  return first_below(x, i0, n, thr, descending, keys_i32);
 }
 
 }  // namespace smyrf::kernels::cpu::avx2

@@ -15,4 +15,10 @@ namespace smyrf::kernels::cpu::avx2 {
 // fences.
 bool gather_row_b32(const uint32_t* x, int64_t n, const int64_t* idx, uint32_t* y, int64_t k,
                     bool stream);
+
+// The first i in [i0, n) whose sort key (kernels/cpu/index.cpp sort_key: the IEEE bits with the
+// sign folded, -0 as +0, NaN above everything; inverted when descending) is below thr, unsigned;
+// n when none is. Eight keys a compare: topk over long rows skips most entries this way.
+int64_t first_key_below_f32(const float* x, int64_t i0, int64_t n, uint32_t thr, bool descending);
+int64_t first_key_below_i32(const int32_t* x, int64_t i0, int64_t n, uint32_t thr, bool descending);
 }  // namespace smyrf::kernels::cpu::avx2

@@ -372,6 +372,47 @@ TEST_CASE("topk by selection equals the stable sort's first k: ties, NaN, dims, 
   }
 }
 
+TEST_CASE("topk over long rows: the key scan under AVX2 and scalar, sorted and tied input") {
+  // float / int32 rows of 5003 (kernels/cpu/index.cpp select_long_keyed: entries below the k-th
+  // key found eight at a time under AVX2, one at a time under the scalar kernels; a sorted array
+  // for k <= 16, a heap above): random values with NaN and signed zeros, ascending rows (every
+  // entry enters, for largest), descending rows and rows of equal values (ties: first indices);
+  // NaN with either sign bit
+  const int64_t n = 5003;
+  std::vector<double> v = int_values(4 * n, 91, -2000, 2000);
+  for (int64_t i = 0; i < n; ++i) {
+    v[static_cast<size_t>(n + i)] = static_cast<double>(i);          // ascending
+    v[static_cast<size_t>(2 * n + i)] = static_cast<double>(n - i);  // descending
+    v[static_cast<size_t>(3 * n + i)] = 7;                           // all equal
+  }
+  for (DType dt : {kInt32, kFloat32}) {
+    std::vector<double> w = v;
+    if (dt == kFloat32) {
+      for (int64_t i = 0; i < n; i += 97) w[static_cast<size_t>(i)] = kNaN;
+      for (int64_t i = 3; i < n; i += 89) w[static_cast<size_t>(i)] = -kNaN;  // sign bit set
+      for (int64_t i = 5; i < n; i += 101) w[static_cast<size_t>(i)] = -0.0;
+      for (int64_t i = 7; i < n; i += 103) w[static_cast<size_t>(i)] = 0.0;
+    }
+    const Tensor x = make(w, {4, n}, dt);
+    for (auto isa : {kernels::cpu::Isa::Avx2, kernels::cpu::Isa::Scalar}) {
+      IsaGuard g(isa);
+      for (bool largest : {true, false}) {
+        auto [sv, si] = sort(x, 1, largest);
+        for (int64_t k :
+             {int64_t(1), int64_t(5), int64_t(16), int64_t(17), int64_t(40), int64_t(300)}) {
+          CAPTURE(dtype_name(dt));
+          CAPTURE(static_cast<int>(isa));
+          CAPTURE(largest);
+          CAPTURE(k);
+          auto [tv, ti] = topk(x, k, 1, largest);
+          check_values(tv, {4, k}, sv.slice(1, 0, k).contiguous().to_vector<double>(), 0, 0);
+          check_values(ti, {4, k}, si.slice(1, 0, k).contiguous().to_vector<double>(), 0, 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("edge shapes: empty sorts, chunks beyond the size, 1-D cross_entropy, 0-d stack") {
   auto [v, i] = sort(zeros({3, 0}), 1);
   CHECK(v.shape() == Shape{3, 0});

@@ -264,13 +264,12 @@ void select_long_keyed(const T* xr, int64_t n, int64_t k, bool largest, bool vec
   if (heap) std::sort_heap(best, best + k);
 }
 
-// Whether select_keyed beats skipping the entries that do not make the cut (a branch
-// mispredicted about k ln(n / k) times a row of random values). Measured against the value
-// insertion that select_long_keyed replaced, ms for 16M floats, compare-selects / skipping: k = 1
-// of 4: 10.5 / 33, of 64: 13 / 18, of 128: 18.5 / 16.6, of 1024: 17.7 / 12.4; k = 2 of 32:
-// 17 / 46, of 256: 19 / 21; k = 4 of 16: 52 / 98; k = 8 of 256: 70 / 41 (not measured again
-// against select_long_keyed's vector scan, which is faster still on long rows).
-inline bool select_branchless(int64_t n, int64_t k) { return n <= 64 || n * k <= 512; }
+// Whether select_keyed (every entry through insert_keyed) beats select_long_keyed (a vector
+// scan for the entries below the k-th key, then an insertion), 2 threads, 16M floats, ms,
+// interleaved twice: k = 1 of 8: 10 / 124, of 32: 9.4 / 29, of 64: 10.3 / 16.5, of 128:
+// 10.4 / 10.8; k = 2 of 128: 11.9 / 13.2, of 256: 11.6 / 8.1; k = 4 of 16: 34.6 / 78.7, of 64:
+// 31.4 / 29.3; k = 8 of 32: 51.8 / 66.2, of 64: 50.6 / 43.2.
+inline bool select_branchless(int64_t n, int64_t k) { return n <= 32 || n * k <= 256; }
 
 // Stable LSD radix sort of v[0..n) by the high 32 bits (four passes of 8 bits, through tmp):
 // entries with equal keys keep their order, i.e. their index order. Rows of 64 and more use it;
@@ -349,8 +348,7 @@ void topk_rows(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n,
   constexpr bool kKeyed = std::is_same_v<T, float> || std::is_same_v<T, int32_t>;
   if constexpr (kKeyed) {
     if (k <= kTopkInsertMax && n <= int64_t(0xFFFFFFFF) && select_branchless(n, k)) {
-      // short rows: compare-selects (long rows below: the branch that skips most entries, on
-      // values; the keys cost more there, 256 rows of 65536, k = 5: 6.1 -> 11 ms)
+      // short rows: compare-selects; longer ones below: select_long_keyed's vector scan
 #pragma omp parallel for if (rows > 1 && rows * n >= kParallelGrain && !omp_in_parallel()) \
     schedule(static)
       for (int64_t r = 0; r < rows; ++r) {

@@ -75,24 +75,29 @@ inline __m256 segment_reduce(__m256 v, Op op) {
   return v;
 }
 
-// softmax_blocks_f32 for rows of N = 1, 2, 4 or 8 floats: a vector holds 8 / N whole rows, so
-// their maxima and sums are log2 N in-register steps (permutes), with no transposes and no
-// scratch. The blocked path moved each 8-row block through 8 x 8 transposes twice whatever n
-// (16M floats in rows of 2: 17 ms, against 3.2 in rows of 1024).
+// softmax_blocks_f32's softmax (not log_softmax) for rows of N = 1, 2, 4, 8, 16 or 32 floats: a
+// vector holds 8 / N whole rows (N <= 8) or a row is N / 8 whole vectors, so row maxima and sums
+// are vertical ops and log2 min(N, 8) in-register steps (permutes), with no transposes and no
+// scratch. The blocked path moved each 8-row block through 8 x 8 transposes twice whatever n (16M
+// floats in rows of 2: 17 ms, of 4: 9-10, against 3 in rows of 1024).
 template <int N>
-unsigned softmax_blocks_pow2_f32(const float* x, float* y, int64_t blocks, bool log, bool stream) {
-  constexpr int64_t kVecs = N;  // vectors a block of 8 rows
+unsigned softmax_blocks_pow2_f32(const float* x, float* y, int64_t blocks, bool stream) {
+  constexpr int kSeg = N < 8 ? N : 8;      // lanes a row occupies in one vector
+  constexpr int kPer = N < 8 ? 1 : N / 8;  // vectors a row spans
+  constexpr int kUnits = N / kPer;         // such groups in a block of 8 rows (N vectors)
   const auto vmax = [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); };
   const auto vadd = [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); };
   unsigned declined = 0;
   for (int64_t b = 0; b < blocks; ++b) {
     const float* xb = x + b * 8 * N;
-    __m256 v[kVecs], m[kVecs];
+    __m256 v[N], m[kUnits];
     bool finite = true;
-    for (int64_t k = 0; k < kVecs; ++k) {
-      v[k] = _mm256_loadu_ps(xb + 8 * k);
-      m[k] = segment_reduce<N>(v[k], vmax);
-      finite = finite && all_finite(m[k]);
+    for (int u = 0; u < kUnits; ++u) {
+      __m256 mu = v[u * kPer] = _mm256_loadu_ps(xb + 8 * u * kPer);
+      for (int q = 1; q < kPer; ++q)
+        mu = _mm256_max_ps(mu, v[u * kPer + q] = _mm256_loadu_ps(xb + 8 * (u * kPer + q)));
+      m[u] = segment_reduce<kSeg>(mu, vmax);
+      finite = finite && all_finite(m[u]);
     }
     // a row whose max is not finite (all -inf, or +inf in it) goes to the row kernels; a NaN
     // row passes (max_ps may drop its NaN, but the NaN reaches the sum and every output)
@@ -102,15 +107,23 @@ unsigned softmax_blocks_pow2_f32(const float* x, float* y, int64_t blocks, bool 
     }
     float* yb = y + b * 8 * N;
     const bool aligned = stream && reinterpret_cast<uintptr_t>(yb) % 32 == 0;
-    for (int64_t k = 0; k < kVecs; ++k) {
-      const __m256 z = _mm256_sub_ps(v[k], m[k]);
-      const __m256 e = exp_row_ps(z);
-      const __m256 s = segment_reduce<N>(e, vadd);
-      const __m256 out = log ? _mm256_sub_ps(z, log_ps(s)) : _mm256_div_ps(e, s);
-      if (aligned)
-        _mm256_stream_ps(yb + 8 * k, out);
-      else
-        _mm256_storeu_ps(yb + 8 * k, out);
+    for (int u = 0; u < kUnits; ++u) {
+      __m256 e[kPer];
+      __m256 su = _mm256_setzero_ps();
+      for (int q = 0; q < kPer; ++q) {
+        e[q] = exp_row_ps(_mm256_sub_ps(v[u * kPer + q], m[u]));
+        su = _mm256_add_ps(su, e[q]);
+      }
+      const __m256 s = segment_reduce<kSeg>(su, vadd);
+      const __m256 f = _mm256_div_ps(_mm256_set1_ps(1.f), s);
+      for (int q = 0; q < kPer; ++q) {
+        const __m256 out = _mm256_mul_ps(e[q], f);
+        float* at = yb + 8 * (u * kPer + q);
+        if (aligned)
+          _mm256_stream_ps(at, out);
+        else
+          _mm256_storeu_ps(at, out);
+      }
     }
   }
   return declined;
@@ -120,15 +133,22 @@ unsigned softmax_blocks_pow2_f32(const float* x, float* y, int64_t blocks, bool 
 
 unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const ShortRowLanes& L,
                             bool log, bool stream) {
-  switch (L.n) {
+  // log_softmax keeps the transposes below: there a block's 8 rows share one log_ps, here every
+  // row (or vector) needs its own (rows of 2 / 8 / 16: 12.7 / 5.5 / 4.3 ms blocked, 14.5 / 16.2 /
+  // 9.8 segmented)
+  switch (log ? 0 : L.n) {
     case 1:
-      return softmax_blocks_pow2_f32<1>(x, y, blocks, log, stream);
+      return softmax_blocks_pow2_f32<1>(x, y, blocks, stream);
     case 2:
-      return softmax_blocks_pow2_f32<2>(x, y, blocks, log, stream);
+      return softmax_blocks_pow2_f32<2>(x, y, blocks, stream);
     case 4:
-      return softmax_blocks_pow2_f32<4>(x, y, blocks, log, stream);
+      return softmax_blocks_pow2_f32<4>(x, y, blocks, stream);
     case 8:
-      return softmax_blocks_pow2_f32<8>(x, y, blocks, log, stream);
+      return softmax_blocks_pow2_f32<8>(x, y, blocks, stream);
+    case 16:
+      return softmax_blocks_pow2_f32<16>(x, y, blocks, stream);
+    case 32:
+      return softmax_blocks_pow2_f32<32>(x, y, blocks, stream);
     default:
       break;
   }

@@ -544,6 +544,31 @@ void column_argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes,
   }
 }
 
+// Sum of a contiguous (O, K, I) float tensor over O and I (K kept; sum over dims (0, 2) of a 3-D
+// tensor): each thread takes a share of the O slabs and adds every (slab, k) run into its own K
+// double accumulators, reading memory in order; the threads' partials are added in thread
+// order. reduce_one summed output by output, each reading O runs of I floats a slab apart (64 x
+// 512 x 512: 64 runs of 2 KiB 1 MiB apart an output, 27-35 GB/s, 0.85-1.03x PyTorch).
+void outer_inner_sum_f32(const float* x, int64_t O, int64_t K, int64_t I, float* y) {
+  const int64_t total = O * K * I;
+  const int nt = total >= kParallelGrain && !omp_in_parallel()
+                     ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), O))
+                     : 1;
+  std::vector<double> part(static_cast<size_t>(nt * K), 0.0);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num(), n_th = omp_get_num_threads();
+    double* acc = part.data() + static_cast<size_t>(t) * K;
+    for (int64_t o = O * t / n_th, end = O * (t + 1) / n_th; o < end; ++o)
+      for (int64_t k = 0; k < K; ++k) acc[k] += avx2::sum_f32(x + (o * K + k) * I, I);
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    double a = part[static_cast<size_t>(k)];
+    for (int t = 1; t < nt; ++t) a += part[static_cast<size_t>(t) * K + k];
+    y[k] = static_cast<float>(a);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -565,6 +590,12 @@ void reduce(ReduceOp op, int kept_ndim, const int64_t* kept_sizes, const int64_t
     if (vec && vec_op && n_red > 0 && red_ndim == 1 && kept_ndim >= 1 &&
         kept_strides[kept_ndim - 1] == 1 && red_strides[0] != 1 && kept_sizes[kept_ndim - 1] > 1) {
       column_reduce_f32(op, kept_ndim, kept_sizes, kept_strides, n_red, red_strides[0], x, y);
+      return;
+    }
+    if (vec && op == ReduceOp::Sum && kept_ndim == 1 && red_ndim == 2 && red_strides[1] == 1 &&
+        kept_strides[0] == red_sizes[1] && red_strides[0] == kept_sizes[0] * red_sizes[1] &&
+        red_sizes[0] >= 2 && red_sizes[1] > 0) {
+      outer_inner_sum_f32(x, red_sizes[0], kept_sizes[0], red_sizes[1], y);
       return;
     }
     if (vec && vec_op && n_red > 0 && red_ndim == 1 && red_strides[0] == 1 &&

@@ -340,6 +340,16 @@ TEST_CASE("long reductions split across threads agree with the loop") {
                false, 0, 0);
   check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x, vs, {},
                false, 1e-6, 1e-3);
+  // a (40, 9, 101) float over dims (0, 2): the outer slabs split between threads, each run of
+  // 101 added into the thread's 9 accumulators (kernels/cpu/reduce.cpp outer_inner_sum_f32)
+  std::vector<double> v3 = as_stored(uniform_values(40 * 9 * 101, 44), kFloat32);
+  const Tensor x3 = make(v3, {40, 9, 101}, kFloat32);
+  for (bool keep : {false, true}) {
+    check_reduce([](const Tensor& t, auto d, bool k) { return sum(t, d, k); }, ref_sum, x3, v3,
+                 {0, 2}, keep, 1e-6, 1e-4);
+    check_reduce([](const Tensor& t, auto d, bool k) { return mean(t, d, k); }, ref_mean, x3, v3,
+                 {0, 2}, keep, 1e-6, 1e-6);
+  }
 }
 
 TEST_CASE("float64 and integer columns: sum, prod, max, min, the rows split between threads") {

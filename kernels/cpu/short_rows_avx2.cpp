@@ -75,6 +75,41 @@ inline __m256 segment_reduce(__m256 v, Op op) {
   return v;
 }
 
+// The layout of a block of 8 rows of N = 1, 2, 4, 8, 16 or 32 floats as N vectors: a row spans
+// kPer vectors and kSeg lanes of each; the block has kUnits such row groups.
+template <int N>
+struct Pow2Rows {
+  static constexpr int kSeg = N < 8 ? N : 8;      // lanes a row occupies in one vector
+  static constexpr int kPer = N < 8 ? 1 : N / 8;  // vectors a row spans
+  static constexpr int kUnits = N / kPer;         // such groups in a block (N vectors)
+};
+
+// Loads block xb into v[0..N) and each unit's row maxima into m; false when one is not finite
+// (all -inf, or +inf in the row: the caller declines the block to the row kernels). A NaN row
+// passes: max_ps may drop its NaN, but the NaN reaches the sum and every output.
+template <int N>
+inline bool pow2_block_maxima(const float* xb, __m256* v, __m256* m) {
+  using R = Pow2Rows<N>;
+  bool finite = true;
+  for (int u = 0; u < R::kUnits; ++u) {
+    __m256 mu = v[u * R::kPer] = _mm256_loadu_ps(xb + 8 * u * R::kPer);
+    for (int q = 1; q < R::kPer; ++q)
+      mu = _mm256_max_ps(mu, v[u * R::kPer + q] = _mm256_loadu_ps(xb + 8 * (u * R::kPer + q)));
+    m[u] = segment_reduce<R::kSeg>(mu, [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); });
+    finite = finite && all_finite(m[u]);
+  }
+  return finite;
+}
+
+// Row sums of a unit's kPer vectors, in all the lanes of each row.
+template <int N>
+inline __m256 pow2_unit_sum(const __m256* e) {
+  __m256 su = e[0];
+  for (int q = 1; q < Pow2Rows<N>::kPer; ++q) su = _mm256_add_ps(su, e[q]);
+  return segment_reduce<Pow2Rows<N>::kSeg>(su,
+                                           [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); });
+}
+
 // softmax_blocks_f32's softmax (not log_softmax) for rows of N = 1, 2, 4, 8, 16 or 32 floats: a
 // vector holds 8 / N whole rows (N <= 8) or a row is N / 8 whole vectors, so row maxima and sums
 // are vertical ops and log2 min(N, 8) in-register steps (permutes), with no transposes and no
@@ -82,48 +117,20 @@ inline __m256 segment_reduce(__m256 v, Op op) {
 // floats in rows of 2: 17 ms, of 4: 9-10, against 3 in rows of 1024).
 template <int N>
 unsigned softmax_blocks_pow2_f32(const float* x, float* y, int64_t blocks, bool stream) {
-  constexpr int kSeg = N < 8 ? N : 8;      // lanes a row occupies in one vector
-  constexpr int kPer = N < 8 ? 1 : N / 8;  // vectors a row spans
-  constexpr int kUnits = N / kPer;         // such groups in a block of 8 rows (N vectors)
-  const auto vmax = [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); };
-  const auto vadd = [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); };
+  using R = Pow2Rows<N>;
   unsigned declined = 0;
   for (int64_t b = 0; b < blocks; ++b) {
-    const float* xb = x + b * 8 * N;
-    __m256 v[N], m[kUnits];
-    bool finite = true;
-    for (int u = 0; u < kUnits; ++u) {
-      __m256 mu = v[u * kPer] = _mm256_loadu_ps(xb + 8 * u * kPer);
-      for (int q = 1; q < kPer; ++q)
-        mu = _mm256_max_ps(mu, v[u * kPer + q] = _mm256_loadu_ps(xb + 8 * (u * kPer + q)));
-      m[u] = segment_reduce<kSeg>(mu, vmax);
-      finite = finite && all_finite(m[u]);
-    }
-    // a row whose max is not finite (all -inf, or +inf in it) goes to the row kernels; a NaN
-    // row passes (max_ps may drop its NaN, but the NaN reaches the sum and every output)
-    if (!finite) {
+    __m256 v[N], m[R::kUnits];
+    if (!pow2_block_maxima<N>(x + b * 8 * N, v, m)) {
       declined |= 1u << b;
       continue;
     }
-    float* yb = y + b * 8 * N;
-    const bool aligned = stream && reinterpret_cast<uintptr_t>(yb) % 32 == 0;
-    for (int u = 0; u < kUnits; ++u) {
-      __m256 e[kPer];
-      __m256 su = _mm256_setzero_ps();
-      for (int q = 0; q < kPer; ++q) {
-        e[q] = exp_row_ps(_mm256_sub_ps(v[u * kPer + q], m[u]));
-        su = _mm256_add_ps(su, e[q]);
-      }
-      const __m256 s = segment_reduce<kSeg>(su, vadd);
-      const __m256 f = _mm256_div_ps(_mm256_set1_ps(1.f), s);
-      for (int q = 0; q < kPer; ++q) {
-        const __m256 out = _mm256_mul_ps(e[q], f);
-        float* at = yb + 8 * (u * kPer + q);
-        if (aligned)
-          _mm256_stream_ps(at, out);
-        else
-          _mm256_storeu_ps(at, out);
-      }
+    for (int u = 0; u < R::kUnits; ++u) {  // each unit written as soon as it is known
+      __m256 e[R::kPer];
+      for (int q = 0; q < R::kPer; ++q) e[q] = exp_row_ps(_mm256_sub_ps(v[u * R::kPer + q], m[u]));
+      const __m256 f = _mm256_div_ps(_mm256_set1_ps(1.f), pow2_unit_sum<N>(e));
+      write_block(y + b * 8 * N + 8 * u * R::kPer, R::kPer, stream,
+                  [&](int64_t q) { return _mm256_mul_ps(e[q], f); });
     }
   }
   return declined;
@@ -150,47 +157,21 @@ inline void block_logs(const __m256* s, __m256* f) {
 // log(sum).
 template <int N>
 unsigned softmax_blocks_pow2_log_f32(const float* x, float* y, int64_t blocks, bool stream) {
-  constexpr int kSeg = N < 8 ? N : 8;
-  constexpr int kPer = N < 8 ? 1 : N / 8;
-  constexpr int kUnits = N / kPer;
-  const auto vmax = [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); };
-  const auto vadd = [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); };
+  static_assert(Pow2Rows<N>::kPer == 1, "rows of 1 or 2: a unit is one vector");
   unsigned declined = 0;
   for (int64_t b = 0; b < blocks; ++b) {
-    const float* xb = x + b * 8 * N;
-    __m256 z[N], m[kUnits], s[kUnits], f[kUnits];
-    bool finite = true;
-    for (int u = 0; u < kUnits; ++u) {
-      __m256 mu = z[u * kPer] = _mm256_loadu_ps(xb + 8 * u * kPer);
-      for (int q = 1; q < kPer; ++q)
-        mu = _mm256_max_ps(mu, z[u * kPer + q] = _mm256_loadu_ps(xb + 8 * (u * kPer + q)));
-      m[u] = segment_reduce<kSeg>(mu, vmax);
-      finite = finite && all_finite(m[u]);
-    }
-    if (!finite) {  // as softmax_blocks_pow2_f32
+    __m256 z[N], m[N], s[N], f[N];
+    if (!pow2_block_maxima<N>(x + b * 8 * N, z, m)) {
       declined |= 1u << b;
       continue;
     }
-    for (int u = 0; u < kUnits; ++u) {
-      __m256 su = _mm256_setzero_ps();
-      for (int q = 0; q < kPer; ++q) {
-        z[u * kPer + q] = _mm256_sub_ps(z[u * kPer + q], m[u]);
-        su = _mm256_add_ps(su, exp_row_ps(z[u * kPer + q]));
-      }
-      s[u] = segment_reduce<kSeg>(su, vadd);
+    for (int u = 0; u < N; ++u) {
+      z[u] = _mm256_sub_ps(z[u], m[u]);
+      const __m256 e = exp_row_ps(z[u]);
+      s[u] = pow2_unit_sum<N>(&e);
     }
     block_logs<N>(s, f);
-    float* yb = y + b * 8 * N;
-    const bool aligned = stream && reinterpret_cast<uintptr_t>(yb) % 32 == 0;
-    for (int u = 0; u < kUnits; ++u)
-      for (int q = 0; q < kPer; ++q) {
-        const __m256 out = _mm256_sub_ps(z[u * kPer + q], f[u]);
-        float* at = yb + 8 * (u * kPer + q);
-        if (aligned)
-          _mm256_stream_ps(at, out);
-        else
-          _mm256_storeu_ps(at, out);
-      }
+    write_block(y + b * 8 * N, N, stream, [&](int64_t u) { return _mm256_sub_ps(z[u], f[u]); });
   }
   return declined;
 }

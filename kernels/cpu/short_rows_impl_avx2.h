@@ -18,12 +18,45 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // the scratch columns T of a block: n rounded up to whole chunks of 8
 static_assert(kShortRowMax % 8 == 0, "kShortRowMax must be a whole number of chunks");
 
+// The columns of a block of 8 rows of n = 1, 2 or 4 floats (n whole vectors at b) into r[0..n),
+// row i in lane i, and `pad` into the rest of r (constant indices: r stays in registers), by
+// in-register shuffles: the masked loads and 8 x 8 transpose of the general
+// case cost more than the rest of such a block (cross-entropy over 8M rows of 2: ...).
+inline void load_small_columns(const float* b, int64_t n, __m256 pad, __m256 (&r)[8]) {
+  for (int k = 1; k < 8; ++k) r[k] = pad;
+  if (n == 1) {
+    r[0] = _mm256_loadu_ps(b);
+  } else if (n == 2) {
+    // even / odd floats: rows 0 1 4 5 | 2 3 6 7, then the 64-bit pairs put in order
+    const __m256 v0 = _mm256_loadu_ps(b), v1 = _mm256_loadu_ps(b + 8);
+    for (int k = 0; k < 2; ++k) {
+      const __m256 c = k == 0 ? _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0))
+                              : _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+      r[k] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(c), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+  } else {
+    // vector q holds rows 2q, 2q + 1; the unpacks and shuffles leave rows 0 2 4 6 | 1 3 5 7
+    const __m256 v0 = _mm256_loadu_ps(b), v1 = _mm256_loadu_ps(b + 8);
+    const __m256 v2 = _mm256_loadu_ps(b + 16), v3 = _mm256_loadu_ps(b + 24);
+    const __m256 a = _mm256_unpacklo_ps(v0, v1), c = _mm256_unpacklo_ps(v2, v3);
+    const __m256 bh = _mm256_unpackhi_ps(v0, v1), d = _mm256_unpackhi_ps(v2, v3);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    r[0] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(a, c, _MM_SHUFFLE(1, 0, 1, 0)), order);
+    r[1] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 2, 3, 2)), order);
+    r[2] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(bh, d, _MM_SHUFFLE(1, 0, 1, 0)), order);
+    r[3] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(bh, d, _MM_SHUFFLE(3, 2, 3, 2)), order);
+  }
+}
+
 // Columns j .. j + 7 of the block (row i at b + i n) into r: r[k] holds column j + k, row i in
 // lane i. In the last chunk the columns at n and past hold `pad` (its loads are masked, so that
 // row 7 never reads past the block): -inf for maxima, 0 for sums.
 inline void load_columns(const float* b, int64_t n, int64_t j, __m256 pad, __m256 (&r)[8]) {
   if (j + 8 <= n) {
     for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(b + i * n + j);
+  } else if (n == 1 || n == 2 || n == 4) {  // (then j = 0)
+    load_small_columns(b, n, pad, r);
+    return;
   } else {
     const __m256i m = tail_mask(n - j);
     for (int i = 0; i < 8; ++i)
@@ -109,6 +142,35 @@ inline bool all_finite(__m256 m) {
 // contiguous vector v (idx = ShortRowLanes::row + 8 v).
 inline __m256 per_row(__m256 v, const int32_t* idx) {
   return _mm256_permutevar8x32_ps(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx)));
+}
+
+// The 8 class targets of a block's rows (int64 at tb) as int32 lanes in row order, and in
+// *keep all-ones for the rows whose target is not ignore_index. The targets were validated by
+// the caller (each in [0, n) or ignore_index), so a kept one fits in int32.
+inline __m256i block_targets(const int64_t* tb, int64_t ignore_index, __m256* keep) {
+  const __m256i t0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb));
+  const __m256i t1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb + 4));
+  const __m256i ig = _mm256_set1_epi64x(ignore_index);
+  // the low 32 bits of each 64-bit lane, rows 0 1 4 5 | 2 3 6 7, then 64-bit pairs reordered
+  auto low_halves = [](__m256i a, __m256i b) {
+    const __m256 l =
+        _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_permute4x64_epi64(_mm256_castps_si256(l), _MM_SHUFFLE(3, 1, 2, 0));
+  };
+  const __m256i ignored =
+      low_halves(_mm256_cmpeq_epi64(t0, ig), _mm256_cmpeq_epi64(t1, ig));  // all-ones lanes
+  *keep = _mm256_castsi256_ps(_mm256_xor_si256(ignored, _mm256_set1_epi32(-1)));
+  return low_halves(t0, t1);
+}
+
+// x_t of each of a block's 8 rows of n floats at xb (t: block_targets'; 0 where keep is clear:
+// ignored rows are not read), by one masked gather.
+inline __m256 block_target_logits(const float* xb, int64_t n, __m256i t, __m256 keep) {
+  const __m256i at =
+      _mm256_add_epi32(_mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                          _mm256_set1_epi32(static_cast<int32_t>(n))),
+                       t);
+  return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), xb, at, keep, 4);
 }
 
 // y + 8 v = f(v) for the block's n vectors.

@@ -150,6 +150,23 @@ TEST_CASE("out-of-range indices in gather, index_select, scatter_add, one_hot an
         cross_entropy(x, from_vector(std::vector<int64_t>{0, 4, 1}, {3}));
       },
       {"[cross_entropy]", "target 4", "4 classes", "ignore_index"});
+  {
+    // enough rows for the threaded check: the first bad target is still the one named, and
+    // ignore_index rows pass
+    const int64_t rows = 300000;
+    std::vector<int64_t> t(rows, 1);
+    t[5] = -100;
+    t[rows - 2] = 2;
+    t[rows - 1] = -1;
+    const Tensor big = zeros({rows, 2});
+    check_error([&] { cross_entropy(big, from_vector(t, {rows})); },
+                {"[cross_entropy]", "target 2 at row 299998", "2 classes"});
+    t[rows - 2] = 1;  // a negative target other than ignore_index
+    check_error([&] { cross_entropy(big, from_vector(t, {rows})); },
+                {"[cross_entropy]", "target -1 at row 299999"});
+    t[rows - 1] = -100;
+    CHECK_NOTHROW(cross_entropy(big, from_vector(t, {rows})));
+  }
   check_error(
       [&] {
         cross_entropy(x, from_vector(std::vector<int64_t>{0, 1}, {2}));

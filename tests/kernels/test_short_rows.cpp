@@ -92,13 +92,14 @@ void check_softmax(int64_t rows, int64_t n, size_t skew) {
 }
 
 // cross-entropy forward and backward of rows x C, AVX2 against scalar, with and without label
-// smoothing, ignored rows, targets in the first and last column and a confident row
-void check_cross_entropy(int64_t rows, int64_t C, size_t skew) {
+// smoothing, ignored rows, targets in the first and last column and a confident row. `ignore`:
+// the ignore_index (-100; 2^32 + 1, whose low half is class 1; 0, a class that is then ignored)
+void check_cross_entropy(int64_t rows, int64_t C, size_t skew, int64_t ignore = -100) {
   const int64_t N = rows * C;
   auto v = edge_rows(rows, C, static_cast<uint32_t>(11 * C + rows));
   std::vector<int64_t> t(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) t[r] = (r * 7919 + 3) % C;
-  for (int64_t r = 0; r < rows; r += 13) t[r] = -100;  // ignored, one every few blocks
+  for (int64_t r = 0; r < rows; r += 13) t[r] = ignore;  // ignored, one every few blocks
   if (rows > 2) t[1] = 0, t[2] = C - 1;
   if (rows > 16 + 5) t[16 + 5] = 1 % C;  // the half -inf row: a finite target
   // a confident row: p(target) near 1, where the backward's p - 1 must not cancel
@@ -114,15 +115,15 @@ void check_cross_entropy(int64_t rows, int64_t C, size_t skew) {
     std::vector<float> lr(rows), lv(rows), er(rows), ev(rows);
     both([&](bool vec) {
       cross_entropy_rows<float>(x.p, t.data(), vec ? lv.data() : lr.data(),
-                                vec ? ev.data() : er.data(), rows, C, -100, eps);
+                                vec ? ev.data() : er.data(), rows, C, ignore, eps);
     });
     CHECK_ROWS(lv.data(), lr.data(), rows, 1e-5, 1e-5, "ce loss");
     CHECK_ROWS(ev.data(), er.data(), rows, 1e-6, 1e-6, "ce lse");
     for (int64_t r = 0; r < rows; ++r)
-      if (t[r] == -100 && lv[r] != 0.f) FAIL("ignored row " << r << " has loss " << lv[r]);
+      if (t[r] == ignore && lv[r] != 0.f) FAIL("ignored row " << r << " has loss " << lv[r]);
     both([&](bool vec) {
       cross_entropy_rows_backward<float>(x.p, t.data(), er.data(), gv.data(), vec ? dv.p : dr.p,
-                                         rows, C, -100, eps);
+                                         rows, C, ignore, eps);
     });
     CHECK_ROWS(dv.p, dr.p, N, 1e-5, 1e-7, "ce dlogits");
     CHECK(dv.p[N] == 0.f);
@@ -130,7 +131,7 @@ void check_cross_entropy(int64_t rows, int64_t C, size_t skew) {
     // with smoothing p - (1 - eps) cancels in float where p ~ 1 - eps, so there a few float
     // ulps of eps bound it
     for (int64_t r = 0; r < rows; ++r) {
-      if (t[r] == -100) {
+      if (t[r] == ignore) {
         for (int64_t c = 0; c < C; ++c)
           if (dv.p[r * C + c] != 0.f) FAIL("ignored row " << r << " not zero at " << c);
         continue;
@@ -166,6 +167,9 @@ TEST_CASE("short rows: cross-entropy blocks against the scalar reference") {
       check_cross_entropy(rows, C, 1);
     }
     check_cross_entropy(141, C, 0);
+    // the ignore_index compared as the 64-bit value it is, also where it is a valid class
+    check_cross_entropy(141, C, 1, (int64_t{1} << 32) + 1);
+    check_cross_entropy(141, C, 1, 0);
   }
 }
 

@@ -320,3 +320,48 @@ TEST_CASE("vec math: pow_ps's double steps, log2_pos_pd and exp2_clamped_pd, to 
   CHECK(worst_log < std::ldexp(1.0, -45));
   CHECK(worst_exp < std::ldexp(1.0, -45));
 }
+
+TEST_CASE("vec math: log_pos_ps within 2 ulp on positive normal floats, NaN kept; K-way equal") {
+  if (!have_avx2()) return;
+  // [1, 64] densely (sums of exps about a row max), then random bit patterns over every normal
+  // exponent
+  std::vector<float> x;
+  for (int i = 0; i < (1 << 20); ++i) x.push_back(static_cast<float>(1.0 + 63.0 * i / (1 << 20)));
+  std::mt19937 gen(7);
+  std::uniform_int_distribution<uint32_t> bits(0x00800000u, 0x7F7FFFFFu);
+  for (int i = 0; i < (1 << 20); ++i) {
+    const uint32_t u = bits(gen);
+    float v;
+    std::memcpy(&v, &u, 4);
+    x.push_back(v);
+  }
+  for (float v : {1.f, 2.f, 0.70710677f, 0.70710683f, std::numeric_limits<float>::min(),
+                  std::numeric_limits<float>::max(), 1.0000001f, 0.99999994f})
+    x.push_back(v);
+  while (x.size() % 64) x.push_back(1.5f);
+  std::vector<float> y(x.size()), yk(x.size());
+  for (size_t i = 0; i < x.size(); i += 8)
+    _mm256_storeu_ps(y.data() + i, avx2::log_pos_ps(_mm256_loadu_ps(x.data() + i)));
+  for (size_t i = 0; i < x.size(); i += 64) {  // the 8-way form, vector by vector the same
+    __m256 v[8];
+    for (int k = 0; k < 8; ++k) v[k] = _mm256_loadu_ps(x.data() + i + 8 * k);
+    avx2::log_pos_ps<8>(v);
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(yk.data() + i + 8 * k, v[k]);
+  }
+  double worst = 0;
+  float at = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double e = ulps(y[i], std::log(double(x[i])));
+    if (e > worst) worst = e, at = x[i];
+  }
+  INFO("log_pos: " << worst << " ulp at x = " << at);
+  CHECK(worst <= 2);
+  CHECK(std::memcmp(y.data(), yk.data(), y.size() * sizeof(float)) == 0);
+  alignas(32) float s[8] = {kNaN, 1.f, -kNaN, 4.f, kNaN, 1.f, 1.f, 1.f}, r[8];
+  _mm256_store_ps(r, avx2::log_pos_ps(_mm256_load_ps(s)));
+  CHECK(std::isnan(r[0]));
+  CHECK(r[1] == 0.f);
+  CHECK(std::isnan(r[2]));
+  CHECK(ulps(r[3], std::log(4.0)) <= 1);
+  CHECK(std::isnan(r[4]));
+}

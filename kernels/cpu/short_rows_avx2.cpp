@@ -149,7 +149,7 @@ unsigned softmax_blocks_pow2_f32(const float* x, float* y, int64_t blocks, bool 
 
 // log of the row sums of a block (s[u]: unit u's sums, each row's in all its lanes, as
 // softmax_blocks_pow2_log_f32 lays them out), gathered into one vector so that the 8 rows share
-// one log_ps, then put back in the units' layout.
+// one log, then put back in the units' layout.
 template <int N>
 inline void block_logs(const __m256* s, __m256* f) {
   static_assert(N == 1 || N == 2, "rows of 1 or 2");
@@ -164,7 +164,7 @@ inline void block_logs(const __m256* s, __m256* f) {
 }
 
 // log_softmax over rows of N = 1 or 2 floats, laid out as softmax_blocks_pow2_f32 lays them out:
-// all the block's row sums first, then one log_ps for its 8 rows (block_logs), then y = (x - max) -
+// all the block's row sums first, then one log for its 8 rows (block_logs), then y = (x - max) -
 // log(sum).
 template <int N>
 unsigned softmax_blocks_pow2_log_f32(const float* x, float* y, int64_t blocks, bool stream) {

@@ -21,7 +21,8 @@ static_assert(kShortRowMax % 8 == 0, "kShortRowMax must be a whole number of chu
 // The columns of a block of 8 rows of n = 1, 2 or 4 floats (n whole vectors at b) into r[0..n),
 // row i in lane i, and `pad` into the rest of r (constant indices: r stays in registers), by
 // in-register shuffles: the masked loads and 8 x 8 transpose of the general
-// case cost more than the rest of such a block (cross-entropy over 8M rows of 2: ...).
+// case cost more than the rest of such a block (cross-entropy over 8M rows of 2, 2 threads, one
+// run: 14.2 -> 12.6 ms, rows of 4 7.8 -> 7.4).
 inline void load_small_columns(const float* b, int64_t n, __m256 pad, __m256 (&r)[8]) {
   for (int k = 1; k < 8; ++k) r[k] = pad;
   if (n == 1) {

@@ -186,7 +186,10 @@ inline __m256 log_ps(__m256 x0) {
 // caller knows, e.g. a sum of exps about the row max, in [1, n]), or NaN (kept). log_ps's
 // reduction and polynomial, the polynomial by Estrin's scheme (its error is damped by f^3 in the
 // result) and without log_ps's special-value blends: a shorter dependency chain, which is what
-// bounds per-row logs of short rows (cross-entropy over 8M rows of 2: ...). <= 2 ulp.
+// bounds per-row logs of short rows (8M rows of 2, 2 threads, one run: cross-entropy 12.9 ->
+// 10.3 ms, logsumexp 10.4 -> 7.8). <= 2 ulp (0.80 measured). This form takes K vectors in place,
+// each step for all K side by side (independent chains the core overlaps); the one-vector form
+// below is K = 1, bit for bit.
 template <int K>
 inline void log_pos_ps(__m256 (&v)[K]) {
   __m256 e[K], f[K], z[K], z2[K], p[K];

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -731,9 +732,48 @@ void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, con
       });
 }
 
+namespace {
+// Runs this long (elements, contiguous on both sides) make a permuted copy loop in the source's
+// memory order; shorter ones would leave partial cache lines of the destination per write.
+constexpr int64_t kSourceOrderMinRun = 16;
+
+// The outer dims of a copy whose innermost dim is contiguous in both operands, reordered to the
+// source's memory order (strides descending; the innermost dim stays last), into sz / xo / yo.
+// False (nothing written) when the copy does not qualify or is already in that order. Looping in
+// the destination's order read the source in runs scattered across pages, which the hardware
+// prefetchers do not follow: splitting attention heads, permute(0, 2, 1, 3) of (64, 128, 12, 64)
+// floats, 1.7-1.9 -> 0.97-1.0 ms (kernel alone, 2 threads); the destination's runs, whole lines,
+// are written where they go.
+bool source_order(int ndim, const int64_t* sizes, const int64_t* xs, const int64_t* ys, int64_t* sz,
+                  int64_t* xo, int64_t* yo) {
+  const int last = ndim - 1;
+  if (ndim < 3 || xs[last] != 1 || ys[last] != 1 || sizes[last] < kSourceOrderMinRun) return false;
+  int order[kMaxDims];
+  for (int d = 0; d < last; ++d) order[d] = d;
+  std::stable_sort(order, order + last,
+                   [&](int a, int b) { return std::abs(xs[a]) > std::abs(xs[b]); });
+  bool moved = false;
+  for (int d = 0; d < last; ++d) moved = moved || order[d] != d;
+  if (!moved) return false;
+  for (int d = 0; d < last; ++d) {
+    sz[d] = sizes[order[d]];
+    xo[d] = xs[order[d]];
+    yo[d] = ys[order[d]];
+  }
+  sz[last] = sizes[last];
+  xo[last] = yo[last] = 1;
+  return true;
+}
+}  // namespace
+
 template <typename S, typename D>
 void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
              const int64_t* ys) {
+  int64_t sz[kMaxDims], xo[kMaxDims], yo[kMaxDims];
+  if (source_order(ndim, sizes, xs, ys, sz, xo, yo)) {
+    convert<S, D>(ndim, sz, x, xo, y, yo);
+    return;
+  }
   constexpr bool f32_copy = std::is_same_v<S, float> && std::is_same_v<D, float>;
   constexpr bool bool_f32 = std::is_same_v<S, bool> && std::is_same_v<D, float>;
   const bool vec = (f32_copy || bool_f32) && active_isa() == Isa::Avx2;

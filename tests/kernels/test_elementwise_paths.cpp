@@ -420,3 +420,74 @@ TEST_CASE("int32 / int64 / float64 unary, compare and where runs") {
   check_plain_runs(la, lb);
   check_plain_runs(da, db);
 }
+
+namespace {
+// y = x through convert<S, D> over (sizes, xs, ys), against a naive multi-index copy
+template <typename S, typename D>
+void check_permuted_copy(const std::vector<int64_t>& sizes, const std::vector<int64_t>& xs,
+                         const std::vector<int64_t>& ys, int64_t x_len, int64_t y_len) {
+  std::vector<S> x(static_cast<size_t>(x_len));
+  for (int64_t i = 0; i < x_len; ++i) x[i] = static_cast<S>((i * 7919) % 1000 - 300);
+  const D canary = static_cast<D>(-12345);
+  std::vector<D> y(static_cast<size_t>(y_len), canary), want(static_cast<size_t>(y_len), canary);
+  const int nd = static_cast<int>(sizes.size());
+  int64_t total = 1;
+  for (int64_t v : sizes) total *= v;
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t rem = i, xo = 0, yo = 0;
+    for (int d = nd - 1; d >= 0; --d) {
+      const int64_t k = rem % sizes[d];
+      rem /= sizes[d];
+      xo += k * xs[d];
+      yo += k * ys[d];
+    }
+    want[yo] = static_cast<D>(x[xo]);
+  }
+  convert<S, D>(nd, sizes.data(), x.data(), xs.data(), y.data(), ys.data());
+  int64_t bad = -1;
+  for (int64_t i = 0; i < y_len && bad < 0; ++i)
+    if (!(y[i] == want[i])) bad = i;
+  CHECK(bad == -1);
+}
+}  // namespace
+
+TEST_CASE("permuted copies with contiguous runs loop in the source's order, same result") {
+  // (B, N, H, D) read as (B, H, N, D): attention's head split, and its inverse; a 5-d
+  // permutation; a broadcast source dim; runs just at and below the source-order threshold
+  const int64_t B = 3, N = 37, H = 5, D = 16;
+  const int64_t len = B * N * H * D;
+  for (int64_t d : {D, int64_t(15), int64_t(40)}) {
+    CAPTURE(d);
+    const int64_t L = B * N * H * d;
+    // source (B, N, H, d) contiguous, destination (B, H, N, d) contiguous, iterated as (B, H, N)
+    check_permuted_copy<float, float>({B, H, N, d}, {N * H * d, d, H * d, 1},
+                                      {H * N * d, N * d, d, 1}, L, L);
+    check_permuted_copy<float, float>({B, N, H, d}, {H * N * d, d, N * d, 1},
+                                      {N * H * d, H * d, d, 1}, L, L);
+    check_permuted_copy<double, float>({B, H, N, d}, {N * H * d, d, H * d, 1},
+                                       {H * N * d, N * d, d, 1}, L, L);
+    check_permuted_copy<int64_t, int64_t>({B, H, N, d}, {N * H * d, d, H * d, 1},
+                                          {H * N * d, N * d, d, 1}, L, L);
+  }
+  // 5-d: source (2, 3, 4, 5, 16) permuted (3, 1, 4, 0, 2) in the destination's order
+  check_permuted_copy<float, float>({5, 3, 4, 2, 16}, {16, 4 * 5 * 16, 5 * 16, 3 * 4 * 5 * 16, 1},
+                                    {3 * 4 * 2 * 16, 4 * 2 * 16, 2 * 16, 16, 1}, 2 * 3 * 4 * 5 * 16,
+                                    2 * 3 * 4 * 5 * 16);
+  // a source broadcast along H (stride 0) and a flipped N (negative stride, from the end)
+  std::vector<int64_t> sizes{B, H, N, D}, ys{H * N * D, N * D, D, 1};
+  check_permuted_copy<float, float>(sizes, {N * D, 0, D, 1}, ys, B * N * D, len);
+  {
+    std::vector<float> x(static_cast<size_t>(len));
+    for (int64_t i = 0; i < len; ++i) x[i] = static_cast<float>(i);
+    std::vector<float> y(static_cast<size_t>(len)), want(static_cast<size_t>(len));
+    const int64_t xs[4] = {N * H * D, D, -H * D, 1};
+    const float* x0 = x.data() + (N - 1) * H * D;  // row N - 1 first
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t e = 0; e < D; ++e)
+            want[((b * H + h) * N + n) * D + e] = x0[b * xs[0] + h * xs[1] + n * xs[2] + e];
+    convert<float, float>(4, sizes.data(), x0, xs, y.data(), ys.data());
+    CHECK(y == want);
+  }
+}

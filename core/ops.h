@@ -54,6 +54,9 @@ Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+// x * (keep ? scale : 0) for a float x and a bool keep of x's shape (dropout's mask applied;
+// a dropped NaN stays NaN, as x * 0).
+Tensor masked_scale(const Tensor& x, const Tensor& keep, double scale);
 
 // ---------------------------------------------------------------- reductions
 // Mean is computed as Sum / count.

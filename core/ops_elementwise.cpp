@@ -15,16 +15,25 @@ Tensor follow(const Tensor& t, const Tensor& other) {
   if (t.device() == other.device() || t.dim() != 0 || !t.device().is_cpu()) return t;
   return to_device(t, other.device());
 }
-TensorOptions on(DType dt, const Tensor& like) { return TensorOptions(dt).set_device(like.device()); }
+TensorOptions on(DType dt, const Tensor& like) {
+  return TensorOptions(dt).set_device(like.device());
+}
 void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  SMYRF_CHECK_HINT(a.device() == b.device(), op,
-                   "operands on different devices: " << a.device().str() << " and " << b.device().str(),
-                   "move both to one device with .to(device)");
+  SMYRF_CHECK_HINT(
+      a.device() == b.device(), op,
+      "operands on different devices: " << a.device().str() << " and " << b.device().str(),
+      "move both to one device with .to(device)");
 }
 bool int_closed(UnaryKind k) {
   switch (k) {
-    case UnaryKind::Neg: case UnaryKind::Abs: case UnaryKind::Sign: case UnaryKind::Relu:
-    case UnaryKind::Clamp: case UnaryKind::MulScalar: case UnaryKind::AddScalar: case UnaryKind::Square:
+    case UnaryKind::Neg:
+    case UnaryKind::Abs:
+    case UnaryKind::Sign:
+    case UnaryKind::Relu:
+    case UnaryKind::Clamp:
+    case UnaryKind::MulScalar:
+    case UnaryKind::AddScalar:
+    case UnaryKind::Square:
       return true;
     default:
       return false;
@@ -43,8 +52,8 @@ Tensor unary(UnaryKind kind, const Tensor& x0, double a, double b) {
     return out;
   }
   SMYRF_DISPATCH_NUMERIC(x.dtype(), "unary", [&] {
-    kc::unary<scalar_t>(kind, a, b, p.ndim, p.sizes, static_cast<const scalar_t*>(x.raw_data()), p.s(0),
-                        static_cast<scalar_t*>(out.raw_data()), p.s(1));
+    kc::unary<scalar_t>(kind, a, b, p.ndim, p.sizes, static_cast<const scalar_t*>(x.raw_data()),
+                        p.s(0), static_cast<scalar_t*>(out.raw_data()), p.s(1));
   });
   return out;
 }
@@ -59,7 +68,8 @@ Tensor binary(BinaryKind kind, const Tensor& a1, const Tensor& b1) {
   const char* op = names[static_cast<int>(kind)];
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = empty(shape, on(dt, a));
-  IterPlan p = make_iter_plan(shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()}, op);
+  IterPlan p = make_iter_plan(
+      shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()}, op);
   if (out.device().is_cuda()) {
     cuda_ops::binary(kind, p, a, b, out);
     return out;
@@ -78,15 +88,17 @@ void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src1) {
   // as PyTorch: a float result cannot be stored in an integer destination (converting src first
   // truncated it, so int_tensor.mul_(0.5) silently zeroed the tensor)
   SMYRF_CHECK_HINT(is_floating(dst.dtype()) || !is_floating(src0.dtype()), "in-place op",
-                   "a " << dtype_name(src0.dtype()) << " operand cannot update a " << dtype_name(dst.dtype())
-                        << " tensor in place",
+                   "a " << dtype_name(src0.dtype()) << " operand cannot update a "
+                        << dtype_name(dst.dtype()) << " tensor in place",
                    "use the out-of-place op, or convert the destination with .to(kFloat32)");
   Tensor src = to_dtype(src0, dst.dtype());
   Shape bs = broadcast_shapes(src.shape(), dst.shape(), "in-place op");
   SMYRF_CHECK_HINT(bs == dst.shape(), "in-place op",
-                   "result shape " << shape_str(bs) << " differs from the destination " << shape_str(dst.shape()),
+                   "result shape " << shape_str(bs) << " differs from the destination "
+                                   << shape_str(dst.shape()),
                    "in-place ops cannot grow the destination; use the out-of-place op");
-  IterPlan p = make_iter_plan(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape()), dst.strides()},
+  IterPlan p = make_iter_plan(dst.shape(),
+                              {dst.strides(), broadcast_strides(src, dst.shape()), dst.strides()},
                               "in-place op");
   if (dst.device().is_cuda()) {
     cuda_ops::binary(kind, p, dst, src, dst);
@@ -94,8 +106,8 @@ void binary_(BinaryKind kind, const Tensor& dst, const Tensor& src1) {
     return;
   }
   SMYRF_DISPATCH_ALL(dst.dtype(), "in-place op", [&] {
-    kc::binary<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(dst.raw_data()), p.s(0),
-                         static_cast<const scalar_t*>(src.raw_data()), p.s(1),
+    kc::binary<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(dst.raw_data()),
+                         p.s(0), static_cast<const scalar_t*>(src.raw_data()), p.s(1),
                          static_cast<scalar_t*>(dst.raw_data()), p.s(2));
   });
   dst.storage()->bump_version();
@@ -108,15 +120,16 @@ Tensor compare(CompareKind kind, const Tensor& a1, const Tensor& b1) {
   Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), "compare");
   Tensor out = empty(shape, on(DType::Bool, a));
-  IterPlan p = make_iter_plan(shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()},
-                              "compare");
+  IterPlan p = make_iter_plan(
+      shape, {broadcast_strides(a, shape), broadcast_strides(b, shape), out.strides()}, "compare");
   if (out.device().is_cuda()) {
     cuda_ops::compare(kind, p, a, b, out);
     return out;
   }
   SMYRF_DISPATCH_ALL(dt, "compare", [&] {
     kc::compare<scalar_t>(kind, p.ndim, p.sizes, static_cast<const scalar_t*>(a.raw_data()), p.s(0),
-                          static_cast<const scalar_t*>(b.raw_data()), p.s(1), out.data_ptr<bool>(), p.s(2));
+                          static_cast<const scalar_t*>(b.raw_data()), p.s(1), out.data_ptr<bool>(),
+                          p.s(2));
   });
   return out;
 }
@@ -150,7 +163,8 @@ Tensor where(const Tensor& cond1, const Tensor& a1, const Tensor& b1) {
                    "build it with a comparison, e.g. x > 0");
   DType dt = promote_types(a0.dtype(), b0.dtype());
   Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
-  Shape shape = broadcast_shapes(broadcast_shapes(cond0.shape(), a.shape(), "where"), b.shape(), "where");
+  Shape shape =
+      broadcast_shapes(broadcast_shapes(cond0.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = empty(shape, on(dt, a));
   IterPlan p = make_iter_plan(shape,
                               {broadcast_strides(cond0, shape), broadcast_strides(a, shape),
@@ -161,8 +175,9 @@ Tensor where(const Tensor& cond1, const Tensor& a1, const Tensor& b1) {
     return out;
   }
   SMYRF_DISPATCH_ALL(dt, "where", [&] {
-    kc::where<scalar_t>(p.ndim, p.sizes, cond0.data_ptr<bool>(), p.s(0), static_cast<const scalar_t*>(a.raw_data()),
-                        p.s(1), static_cast<const scalar_t*>(b.raw_data()), p.s(2),
+    kc::where<scalar_t>(p.ndim, p.sizes, cond0.data_ptr<bool>(), p.s(0),
+                        static_cast<const scalar_t*>(a.raw_data()), p.s(1),
+                        static_cast<const scalar_t*>(b.raw_data()), p.s(2),
                         static_cast<scalar_t*>(out.raw_data()), p.s(3));
   });
   return out;
@@ -170,12 +185,33 @@ Tensor where(const Tensor& cond1, const Tensor& a1, const Tensor& b1) {
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   SMYRF_CHECK_HINT(mask.dtype() == DType::Bool, "masked_fill",
-                   "mask must be bool, got " << dtype_name(mask.dtype()), "build it with a comparison");
+                   "mask must be bool, got " << dtype_name(mask.dtype()),
+                   "build it with a comparison");
   Shape bs = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
   SMYRF_CHECK_HINT(bs == x.shape(), "masked_fill",
-                   "mask of shape " << shape_str(mask.shape()) << " does not broadcast to " << shape_str(x.shape()),
+                   "mask of shape " << shape_str(mask.shape()) << " does not broadcast to "
+                                    << shape_str(x.shape()),
                    "the mask may only have broadcast dims");
   return where(mask, scalar_tensor(value, on(x.dtype(), x)), x);
+}
+
+Tensor masked_scale(const Tensor& x, const Tensor& keep, double scale) {
+  SMYRF_CHECK_HINT(keep.dtype() == DType::Bool && keep.shape() == x.shape(), "masked_scale",
+                   "keep must be bool of x's shape " << shape_str(x.shape()) << ", got "
+                                                     << dtype_name(keep.dtype()) << " "
+                                                     << shape_str(keep.shape()),
+                   "draw it with bernoulli(x.shape(), 1 - p)");
+  require_same_device(x, keep, "masked_scale");
+  if (x.device().is_cuda())  // composed of device ops
+    return binary(BinaryKind::Mul, x,
+                  unary(UnaryKind::MulScalar, to_dtype(keep, x.dtype()), scale));
+  Tensor xc = contiguous(x), kc_ = contiguous(keep);
+  Tensor y = empty(x.shape(), on(x.dtype(), x));
+  SMYRF_DISPATCH_FLOAT(x.dtype(), "masked_scale", [&] {
+    kc::masked_scale<scalar_t>(xc.data_ptr<scalar_t>(), kc_.data_ptr<bool>(),
+                               static_cast<scalar_t>(scale), y.data_ptr<scalar_t>(), x.numel());
+  });
+  return y;
 }
 
 }  // namespace smyrf::raw

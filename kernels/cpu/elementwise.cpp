@@ -812,6 +812,31 @@ void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y
 }
 
 template <typename T>
+void masked_scale(const T* x, const bool* keep, T scale, T* y, int64_t n) {
+  // one pass (dropout had composed it of a bool -> float conversion, a scaling and a multiply:
+  // three passes and two temporaries the size of x), branch-free (a select on random masks
+  // mispredicted)
+  constexpr bool kF32 = std::is_same_v<T, float>;
+  const bool vec = kF32 && active_isa() == Isa::Avx2;
+  const bool stream = vec && use_streaming_stores(n * int64_t(sizeof(T)));
+#pragma omp parallel if (n >= kParallelGrain && !omp_in_parallel())
+  {
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < n; c += kParallelGrain) {
+      const int64_t len = c + kParallelGrain < n ? kParallelGrain : n - c;
+      if constexpr (kF32) {
+        if (vec) {
+          avx2::masked_scale_f32(x + c, keep + c, scale, y + c, len, stream);
+          continue;
+        }
+      }
+      for (int64_t i = c; i < c + len; ++i) y[i] = x[i] * (static_cast<T>(keep[i]) * scale);
+    }
+    if (stream) streaming_store_fence();  // each thread, for its own streamed stores
+  }
+}
+
+template <typename T>
 void fill(int ndim, const int64_t* sizes, T* y, const int64_t* ys, T value) {
   nd_loop<1>(ndim, sizes, {ys},
              [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
@@ -834,6 +859,8 @@ SMYRF_INSTANTIATE_EW(int32_t)
 SMYRF_INSTANTIATE_EW(int64_t)
 SMYRF_INSTANTIATE_EW(float)
 SMYRF_INSTANTIATE_EW(double)
+template void masked_scale<float>(const float*, const bool*, float, float*, int64_t);
+template void masked_scale<double>(const double*, const bool*, double, double*, int64_t);
 
 #define SMYRF_INSTANTIATE_CONVERT_TO(S)                                                      \
   template void convert<S, bool>(int, const int64_t*, const S*, const int64_t*, bool*,       \

@@ -63,6 +63,11 @@ template <typename T>
 void where(int ndim, const int64_t* sizes, const bool* c, const int64_t* cs, const T* a,
            const int64_t* as, const T* b, const int64_t* bs, T* y, const int64_t* ys);
 
+// y[i] = x[i] * (keep[i] ? scale : 0) over n contiguous elements (dropout's mask applied, forward
+// and backward: a dropped NaN or inf stays NaN, as x * 0). y may be x.
+template <typename T>
+void masked_scale(const T* x, const bool* keep, T scale, T* y, int64_t n);
+
 template <typename S, typename D>
 void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
              const int64_t* ys);

@@ -45,6 +45,10 @@ void compare_f32(CompareOp op, const float* a, int64_t as, const float* b, int64
 void where_f32(const bool* c, int64_t cs, const float* a, int64_t as, const float* b, int64_t bs,
                float* y, int64_t n, bool stream);
 void bool_to_f32(const bool* x, float* y, int64_t n, bool stream);
+//   masked_scale_f32: y[i] = x[i] * (keep[i] ? scale : 0) (elementwise.h's masked_scale; y may
+//   be x, then nothing is streamed).
+void masked_scale_f32(const float* x, const bool* keep, float scale, float* y, int64_t n,
+                      bool stream);
 
 // dst[i * ld + j] = src[i * s_row + j * s_col] for i < rows, j < cols. With s_row == 1 (a
 // transposed source) it moves 8x8 blocks through registers, reading each source run

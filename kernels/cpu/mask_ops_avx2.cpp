@@ -91,6 +91,21 @@ void bool_body(const bool* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = x[i] ? 1.f : 0.f;
 }
 
+template <bool kStream>
+void masked_scale_body(const float* x, const bool* keep, float scale, float* y, int64_t n) {
+  const __m256 s = _mm256_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, keep + i, 8);
+    // 0 / 1 bytes to 0 / 1 floats, times the scale: exactly 0 or scale
+    const __m256 f =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(w))));
+    store<kStream>(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_mul_ps(f, s)));
+  }
+  for (; i < n; ++i) y[i] = x[i] * (static_cast<float>(keep[i]) * scale);
+}
+
 }  // namespace
 
 void compare_f32(CompareOp op, const float* a, int64_t as, const float* b, int64_t bs, bool* y,
@@ -117,6 +132,14 @@ void where_f32(const bool* c, int64_t cs, const float* a, int64_t as, const floa
   const int64_t h = head_to_align(y, n);
   where_body<false>(c, cs, a, as, b, bs, y, h);
   where_body<true>(c + cs * h, cs, a + as * h, as, b + bs * h, bs, y + h, n - h);
+}
+
+void masked_scale_f32(const float* x, const bool* keep, float scale, float* y, int64_t n,
+                      bool stream) {
+  if (!stream || x == y) return masked_scale_body<false>(x, keep, scale, y, n);
+  const int64_t h = head_to_align(y, n);
+  masked_scale_body<false>(x, keep, scale, y, h);
+  masked_scale_body<true>(x + h, keep + h, scale, y + h, n - h);
 }
 
 void bool_to_f32(const bool* x, float* y, int64_t n, bool stream) {

@@ -491,3 +491,48 @@ TEST_CASE("permuted copies with contiguous runs loop in the source's order, same
     CHECK(y == want);
   }
 }
+
+TEST_CASE("masked_scale: AVX2 equals the scalar loop bit for bit; dropped NaN and inf give NaN") {
+  if (!have_avx2()) return;
+  // past the streaming threshold too (aligned and not), a short run, and in place
+  for (int64_t n : {int64_t(1), int64_t(37), int64_t(1000), kStreamingStoreMinBytes / 4 + 13}) {
+    for (size_t skew : {size_t(0), size_t(1)}) {
+      CAPTURE(n);
+      CAPTURE(skew);
+      std::vector<float> xs(static_cast<size_t>(n) + skew + 1);
+      float* x = xs.data() + skew;
+      for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>((i * 7919) % 1001) * 0.37f - 100.f;
+      std::vector<char> kb(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) kb[i] = ((i * 2654435761u) >> 7) % 10 < 7;
+      const bool* keep = reinterpret_cast<const bool*>(kb.data());
+      if (n > 8) {
+        x[3] = kNaN, kb[3] = 0;  // dropped NaN: NaN (x * 0)
+        x[4] = kInf, kb[4] = 0;  // dropped inf: NaN
+        x[5] = kInf, kb[5] = 1;  // kept inf: inf
+      }
+      std::vector<float> yv(static_cast<size_t>(n) + skew + 1, -5.f), ys(yv);
+      {
+        IsaGuard g(Isa::Scalar);
+        masked_scale<float>(x, keep, 1.25f, ys.data() + skew, n);
+      }
+      masked_scale<float>(x, keep, 1.25f, yv.data() + skew, n);
+      CHECK(first_mismatch(yv.data(), ys.data(), n + static_cast<int64_t>(skew) + 1) == -1);
+      for (int64_t i = 0; i < n; ++i) {
+        const float want = kb[i] ? x[i] * 1.25f : x[i] * 0.f;
+        if (!same_bits(yv[skew + i], want)) {
+          FAIL("element " << i << ": " << yv[skew + i] << " vs " << want);
+          break;
+        }
+      }
+      if (n > 8) {
+        CHECK(std::isnan(yv[skew + 3]));
+        CHECK(std::isnan(yv[skew + 4]));
+        CHECK(yv[skew + 5] == kInf);
+      }
+      // in place
+      std::vector<float> in(xs);
+      masked_scale<float>(in.data() + skew, keep, 1.25f, in.data() + skew, n);
+      CHECK(first_mismatch(in.data() + skew, yv.data() + skew, n) == -1);
+    }
+  }
+}

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/pool_avx2.h"
 #include "kernels/cpu/winograd.h"
 
 namespace smyrf::kernels::cpu {
@@ -401,6 +403,16 @@ void avg_pool2d_backward(const Pool2dGeometry& g, const T* dy, T* dx, bool count
 template <typename T>
 void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* indices) {
   const int nt = loop_threads(g.planes);
+  if constexpr (std::is_same_v<T, float>) {
+    if (is_pool2x2(g) && active_isa() == Isa::Avx2) {  // rows of 2 x 2 windows (pool_avx2.h)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+      for (int64_t pl = 0; pl < g.planes; ++pl)
+        for (int64_t p = 0; p < g.P; ++p)
+          avx2::max_pool2x2_row_f32(x + pl * g.H * g.W + 2 * p * g.W, g.W, g.Q, 2 * p * g.W,
+                                    y + (pl * g.P + p) * g.Q, indices + (pl * g.P + p) * g.Q);
+      return;
+    }
+  }
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const T* xp = x + pl * g.H * g.W;
@@ -432,6 +444,21 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* indi
 template <typename T>
 void max_pool2d_backward(const Pool2dGeometry& g, const T* dy, const int64_t* indices, T* dx) {
   const int nt = loop_threads(g.planes);
+  if constexpr (std::is_same_v<T, float>) {
+    if (is_pool2x2(g) && active_isa() == Isa::Avx2) {  // every window written whole (pool_avx2.h)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+      for (int64_t pl = 0; pl < g.planes; ++pl) {
+        float* dxp = dx + pl * g.H * g.W;
+        if (g.H != 2 * g.P || g.W != 2 * g.Q)  // an odd last row or column gets no gradient
+          std::fill(dxp, dxp + g.H * g.W, 0.f);
+        for (int64_t p = 0; p < g.P; ++p)
+          avx2::max_pool2x2_row_backward_f32(dy + (pl * g.P + p) * g.Q,
+                                             indices + (pl * g.P + p) * g.Q, g.W, g.Q, 2 * p * g.W,
+                                             dxp + 2 * p * g.W);
+      }
+      return;
+    }
+  }
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     T* dxp = dx + pl * g.H * g.W;

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu_features.h"
 #include "tests/kernels/conv_reference.h"
+#include "tests/kernels/kernel_test_util.h"
 
 using namespace smyrf::kernels::cpu;
 
@@ -331,4 +333,43 @@ TEST_CASE("upsample_nearest2d repeats pixels and its backward sums the blocks") 
   upsample_nearest2d_backward<double>(planes, H, W, fh, fw, dy.data(), dx.data());
   expect_close(y, want_y, 0.0, "upsample forward");
   expect_close(dx, want_dx, 1e-12, "upsample backward");
+}
+
+TEST_CASE("max_pool2d 2x2 / stride 2, float32: the AVX2 rows equal the scalar loop bit for bit") {
+  if (!cpu_has_avx2_fma()) return;
+  // odd H and W (a last row and column outside every window), Q = 18: two vector steps and a
+  // tail; small integers for ties, NaN (first wins), -inf, and -0 gradients
+  const Pool2dGeometry g = pool(3, 7, 37, 2, 2, 2, 2, 0, 0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x(static_cast<size_t>(g.planes * g.H * g.W));
+  std::mt19937 gen(3);
+  for (auto& v : x) v = static_cast<float>(gen() % 5);
+  for (size_t i = 0; i < x.size(); i += 11) x[i] = nan;
+  for (size_t i = 5; i < x.size(); i += 13) x[i] = -inf;
+  for (size_t i = 0; i < 2 * 37; ++i) x[i] = -inf;  // whole windows of -inf
+  // windows with two NaNs (the first in window order is reported), in the vector body
+  for (size_t w : {size_t(1 * 7 * 37 + 2 * 37 + 4), size_t(2 * 7 * 37 + 4 * 37 + 12)})
+    x[w] = 1.f, x[w + 1] = nan, x[w + 37] = nan, x[w + 38] = 4.f;
+  std::vector<float> dy(static_cast<size_t>(g.planes * g.P * g.Q));
+  for (size_t i = 0; i < dy.size(); ++i)
+    dy[i] = i % 7 == 0 ? -0.f : static_cast<float>(gen() % 9) - 4.f;
+  std::vector<float> y[2], dx[2];
+  std::vector<int64_t> idx[2];
+  for (int v = 0; v < 2; ++v) {
+    kernel_test::IsaGuard guard(v ? Isa::Avx2 : Isa::Scalar);
+    y[v].assign(dy.size(), 5.f);
+    idx[v].assign(dy.size(), -5);
+    dx[v].assign(x.size(), 7.f);
+    max_pool2d_forward<float>(g, x.data(), y[v].data(), idx[v].data());
+    max_pool2d_backward<float>(g, dy.data(), idx[v].data(), dx[v].data());
+  }
+  CHECK(idx[0] == idx[1]);
+  CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * 4) == 0);
+  CHECK(std::memcmp(dx[0].data(), dx[1].data(), dx[0].size() * 4) == 0);
+  // and the scalar loop's own rules, spot-checked: a NaN window reports its first NaN
+  int nan_windows = 0;
+  for (size_t o = 0; o < y[1].size(); ++o) nan_windows += std::isnan(y[1][o]);
+  CHECK(nan_windows > 10);
+  CHECK(idx[1][static_cast<size_t>(1 * g.P * g.Q + 1 * g.Q + 2)] == 2 * 37 + 5);
 }

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/grad_mode.h"
+#include "autograd/ops_conv.h"
 #include "bench/cuda_bench.h"
 #include "bench/registry.h"
 #include "core/ops.h"
@@ -222,7 +224,8 @@ SMYRF_BENCH_WORKLOAD("layernorm",
                      "layer norm rows x n (16M floats) with affine, forward and backward") {
   setup_threads(opt);
   report_triad(opt);
-  for (auto [rows, n] : row_shapes(opt, {{1048576, 16}, {16384, 1024}, {4096, 4096}, {1024, 16384}})) {
+  for (auto [rows, n] :
+       row_shapes(opt, {{1048576, 16}, {16384, 1024}, {4096, 4096}, {1024, 16384}})) {
     const int64_t N = rows * n;
     Buf x = buffer(N, 31), y = buffer(N, 32), dy = buffer(N, 33), dx = buffer(N, 34);
     Buf w = buffer(n, 35), b = buffer(n, 36);
@@ -249,7 +252,8 @@ SMYRF_BENCH_WORKLOAD("cross-entropy",
                      "cross-entropy rows x classes (16M logits), forward and backward") {
   setup_threads(opt);
   report_triad(opt);
-  for (auto [rows, C] : row_shapes(opt, {{1048576, 16}, {16384, 1024}, {2048, 8192}, {512, 32768}})) {
+  for (auto [rows, C] :
+       row_shapes(opt, {{1048576, 16}, {16384, 1024}, {2048, 8192}, {512, 32768}})) {
     const int64_t N = rows * C;
     Buf x = buffer(N, 41), dx = buffer(N, 42);
     std::vector<float> loss(rows), lse(rows), g(rows, 1.f / rows);
@@ -393,6 +397,18 @@ SMYRF_BENCH_WORKLOAD("layouts",
   run("eq-i64", "4096x2048", "contiguous", 2 * 8 * H + H,
       [&] { compare(CompareKind::Eq, i2, i2); });
   run("max-i64", "4096x2048", "dim1", 8 * H, [&] { reduce(ReduceKind::Max, i2, {1}, false); });
+  // session 16: attention's head split, a dropout mask drawn and applied, a 2 x 2 max pool
+  const Tensor h4 = randn({64, 128, 12, 64}), px = randn({32, 128, 32, 32});
+  const double H4 = 64.0 * 128 * 12 * 64;
+  run("copy", "64x128x12x64", "permute0213", 2 * F * H4, [&] {
+    contiguous(permute(h4, {0, 2, 1, 3}));
+  });
+  run("dropout", "4096x4096", "p0.1", 2 * F * N + N,
+      [&] { masked_scale(a2, bernoulli(a2.shape(), 0.9), 1.0 / 0.9); });
+  run("max_pool2d", "32x128x32x32", "2x2", F * (N / 4 + N / 16), [&] {
+    NoGradGuard no_grad;
+    max_pool2d(px, 2);
+  });
 }
 
 }  // namespace smyrf::bench

@@ -194,6 +194,7 @@ def w_layouts():
     cond4 = c4 > 0
     sel = torch.randint(0, 4096, (2048,))
     d2, i2 = h1.double(), torch.randint(0, 1000, (4096, 2048))
+    h4, px = torch.randn(64, 128, 12, 64), torch.randn(32, 128, 32, 32)
     h = n / 2
     cases = [
         ("add", "64x512x512", "permute021", 3 * F * n, lambda: a3 + b3t),
@@ -240,6 +241,12 @@ def w_layouts():
         ("sum-f64", "4096x2048", "dim0", 8 * h, lambda: d2.sum(0)),
         ("eq-i64", "4096x2048", "contiguous", 2 * 8 * h + h, lambda: i2 == i2),
         ("max-i64", "4096x2048", "dim1", 8 * h, lambda: i2.amax(1)),
+        ("copy", "64x128x12x64", "permute0213", 2 * F * h4.numel(),
+         lambda: h4.permute(0, 2, 1, 3).contiguous()),
+        ("dropout", "4096x4096", "p0.1", 2 * F * n + n,
+         lambda: torch.nn.functional.dropout(a2, 0.1, True)),
+        ("max_pool2d", "32x128x32x32", "2x2", F * (n / 4 + n / 16),
+         lambda: torch.nn.functional.max_pool2d(px, 2)),
     ]
     for op, shape, layout, nbytes, fn in cases:
         emit("layouts", op, shape, layout, measure(fn), nbytes)

@@ -7,16 +7,13 @@
 
 #include <cmath>
 
+#include "kernels/cpu/transpose_avx2.h"
+
 namespace smyrf::kernels::cpu::avx2 {
 namespace {
 // the even and odd floats of 16 consecutive ones at p, each in order
 inline void deinterleave(const float* p, __m256* even, __m256* odd) {
-  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-  // shuffles leave 0 1 4 5 | 2 3 6 7 of the eight; the 64-bit pairs reordered
-  *even = _mm256_castpd_ps(_mm256_permute4x64_pd(
-      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-  *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
-      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+  deinterleave_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), even, odd);
 }
 
 // the scalar loop's rule: a candidate replaces the best when it is larger, or when it is NaN
@@ -85,10 +82,7 @@ void max_pool2x2_row_backward_f32(const float* dy, const int64_t* idx, int64_t W
     const __m256i b =
         _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + q + 4)), base);
     // the offsets' low halves in lane order, then each window's own offset (0, 1, W, W + 1)
-    const __m256i off = _mm256_permute4x64_epi64(
-        _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b),
-                                              _MM_SHUFFLE(2, 0, 2, 0))),
-        _MM_SHUFFLE(3, 1, 2, 0));
+    const __m256i off = low_halves_epi64(a, b);
     const __m256i k = _mm256_sub_epi32(off, lane2);
     const __m256 g = _mm256_loadu_ps(dy + q);
     auto at = [&](__m256i kv) {

@@ -27,14 +27,8 @@ inline void load_small_columns(const float* b, int64_t n, __m256 pad, __m256 (&r
   for (int k = 1; k < 8; ++k) r[k] = pad;
   if (n == 1) {
     r[0] = _mm256_loadu_ps(b);
-  } else if (n == 2) {
-    // even / odd floats: rows 0 1 4 5 | 2 3 6 7, then the 64-bit pairs put in order
-    const __m256 v0 = _mm256_loadu_ps(b), v1 = _mm256_loadu_ps(b + 8);
-    for (int k = 0; k < 2; ++k) {
-      const __m256 c = k == 0 ? _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0))
-                              : _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
-      r[k] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(c), _MM_SHUFFLE(3, 1, 2, 0)));
-    }
+  } else if (n == 2) {  // even / odd floats: columns 0 / 1
+    deinterleave_ps(_mm256_loadu_ps(b), _mm256_loadu_ps(b + 8), &r[0], &r[1]);
   } else {
     // vector q holds rows 2q, 2q + 1; the unpacks and shuffles leave rows 0 2 4 6 | 1 3 5 7
     const __m256 v0 = _mm256_loadu_ps(b), v1 = _mm256_loadu_ps(b + 8);
@@ -152,16 +146,10 @@ inline __m256i block_targets(const int64_t* tb, int64_t ignore_index, __m256* ke
   const __m256i t0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb));
   const __m256i t1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb + 4));
   const __m256i ig = _mm256_set1_epi64x(ignore_index);
-  // the low 32 bits of each 64-bit lane, rows 0 1 4 5 | 2 3 6 7, then 64-bit pairs reordered
-  auto low_halves = [](__m256i a, __m256i b) {
-    const __m256 l =
-        _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
-    return _mm256_permute4x64_epi64(_mm256_castps_si256(l), _MM_SHUFFLE(3, 1, 2, 0));
-  };
   const __m256i ignored =
-      low_halves(_mm256_cmpeq_epi64(t0, ig), _mm256_cmpeq_epi64(t1, ig));  // all-ones lanes
+      low_halves_epi64(_mm256_cmpeq_epi64(t0, ig), _mm256_cmpeq_epi64(t1, ig));  // all-ones lanes
   *keep = _mm256_castsi256_ps(_mm256_xor_si256(ignored, _mm256_set1_epi32(-1)));
-  return low_halves(t0, t1);
+  return low_halves_epi64(t0, t1);
 }
 
 // x_t of each of a block's 8 rows of n floats at xb (t: block_targets'; 0 where keep is clear:

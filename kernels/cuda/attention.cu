@@ -2,9 +2,8 @@
 // attention_tiles.cuh (see kernels/cuda/attention.h). The SMYRF plan is built in smyrf_plan.cu.
 // The float32 entry points launch the CUDA-core kernels of attention_tiles.cuh, the bfloat16
 // ones the tensor-core kernels of attention_mma.cuh.
-// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check). The
-// bfloat16 launches' choice of kernel instantiation (head width 64 / 128, pipeline depth 1 / 2)
-// was added on 2026-11-29 and has not run on a GPU yet (see attention_mma.cuh).
+// Status: ran on an NVIDIA H200 on 2026-11-29 (tests/cuda, all passing; scripts/gpu-check),
+// every bfloat16 instantiation (head width 64 / 128, pipeline depth 1 / 2) included.
 #include <atomic>
 #include <cstdlib>
 #include <sstream>
@@ -187,15 +186,6 @@ void to_bf16(const float* x, uint16_t* y, int64_t n) {
   SMYRF_CUDA_CHECK_LAUNCH();
 }
 
-DeviceArray<float> to_f32(const uint16_t* x, int64_t n) {
-  DeviceArray<float> y(n);
-  if (n > 0) {
-    attn::bf16_to_f32_kernel<<<grid_for(n, 256, 1 << 30), 256, 0, stream()>>>(x, y.data(), n);
-    SMYRF_CUDA_CHECK_LAUNCH();
-  }
-  return y;
-}
-
 DeviceArray<float> row_dots_bf16(const uint16_t* dout, const uint16_t* out, int64_t rows,
                                  int64_t dv) {
   DeviceArray<float> D(rows);
@@ -348,14 +338,6 @@ void attention_backward_bf16(const cpu::AttentionParams& p, const uint16_t* q, c
                                                         nullptr, nullptr);
     SMYRF_CUDA_CHECK_LAUNCH();
   }
-}
-
-SmyrfDevicePlan smyrf_make_plan_bf16(const cpu::SmyrfParams& p, const uint16_t* q,
-                                     const uint16_t* k) {
-  // the hashes need the vectors' values only: float32 copies, exactly the rounded inputs
-  const DeviceArray<float> qf = to_f32(q, p.batch_heads * p.nq * p.d);
-  const DeviceArray<float> kf = to_f32(k, p.batch_heads * p.nk * p.d);
-  return smyrf_make_plan(p, qf.data(), kf.data());
 }
 
 void smyrf_forward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const uint16_t* q,

@@ -29,9 +29,16 @@
 //   B (16x8):  b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
 //   C (16x8):  c0,c1 = C[g][2t], C[g][2t+1]; c2,c3 = C[g+8][2t], C[g+8][2t+1]
 // so two adjacent C blocks (16 columns) repack into one A fragment in registers (P and dS never
-// touch shared memory), a B operand that is another tile's rows (Q K^T, dO V^T: B[k][n] = X[n][k])
-// is read with plain 32-bit loads, and a B operand that is a tile itself (P V, dS K, P^T dO,
-// dS^T Q: B[k][n] = X[k][n]) is read with ldmatrix.trans.
+// touch shared memory). Every fragment read from shared memory is one ldmatrix.x4: A fragments
+// whole, B operands that are another tile's rows (Q K^T, dO V^T: B[k][n] = X[n][k]) two 8-column
+// blocks at a time, and B operands that are a tile itself (P V, dS K, P^T dO, dS^T Q:
+// B[k][n] = X[k][n]) two blocks at a time with .trans.
+//
+// Softmax in log2 units: scores are scaled by scale * log2(e) in one multiply and every
+// probability is one ex2.approx (2^-inf = 0, so masked scores need no test; a row with nothing
+// yet uses 0 as its reference max); the LSE is stored in natural units, and the backward turns it
+// into log2 units once per row (+inf for a row that attends nothing, so its pr are 0). The
+// backward's dS leaves out the scale, applied once to dQ and dK when they are written.
 //
 // Determinism without atomics, as in the float32 kernels: one block owns each output row; the
 // SMYRF rounds are separate launches that merge (forward) or add (backward) into float32
@@ -40,12 +47,14 @@
 // Register arrays are indexed only inside fully unrolled loops with a runtime guard (the head's
 // actual 8- and 16-column block counts), so they stay in registers for every head size.
 //
-// Status: the single-buffer kernels (Stages 1, then without the MaxHead template and the
-// forward's register-held Q) ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing;
-// scripts/gpu-check). The MaxHead template, the register-held Q fragments and the cp.async
-// double buffering (Stages 2, the default) were written on 2026-11-29 without a GPU: they compile
-// (CI), and tests/cuda/test_cuda_attention_bf16.cpp runs every case under both pipelines, but
-// neither has run on a GPU yet.
+// Status: ran on an NVIDIA H200 (driver 580.159.04) on 2026-11-29 in this form (MaxHead 64 / 128,
+// both pipeline depths, ldmatrix.x4 fragments, log2-unit softmax): tests/cuda all passing,
+// scripts/gpu-check. Measured there (bf16, BH 8, N 16384, d 64, one launch): dense forward
+// 6.1 ms (89 TFLOP/s; PyTorch's FlashAttention 1.9 ms), SMYRF (4, 256) per round forward 195 us,
+// dq 320 us, dk/dv 404 us (before the x4 loads and log2 softmax: 214 / 331 / 460). ncu's
+// instruction mix for the dense forward: 18.7 instructions per mma, a third of them integer
+// address and guard work on the runtime head sizes; the kernels issue-bound at ~18% occupancy
+// (164 registers, 3 blocks an SM).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -90,33 +99,63 @@ __device__ __forceinline__ uint32_t ld32(const bf16_t* p) {
   return *reinterpret_cast<const uint32_t*>(p);
 }
 
-// A fragment of rows [r0, r0 + 16) and columns [k0, k0 + 16) of a row-major tile.
-__device__ __forceinline__ void load_a(uint32_t (&a)[4], const bf16_t* tile, int stride, int r0,
-                                       int k0, int g, int t) {
-  const bf16_t* p = tile + (r0 + g) * stride + k0 + 2 * t;
-  a[0] = ld32(p);
-  a[1] = ld32(p + 8 * stride);
-  a[2] = ld32(p + 8);
-  a[3] = ld32(p + 8 * stride + 8);
-}
-
-// B fragment with B[k][n] = X[n0 + n][k0 + k]: rows of X are the B columns.
-__device__ __forceinline__ void load_b_rows(uint32_t (&b)[2], const bf16_t* tile, int stride,
-                                            int n0, int k0, int g, int t) {
-  const bf16_t* p = tile + (n0 + g) * stride + k0 + 2 * t;
-  b[0] = ld32(p);
-  b[1] = ld32(p + 8);
-}
-
-// B fragment with B[k][n] = X[k0 + k][n0 + n]: ldmatrix.x2.trans, lanes 0-15 name rows k0..k0+15.
-__device__ __forceinline__ void load_b_trans(uint32_t (&b)[2], const bf16_t* tile, int stride,
-                                             int k0, int n0, int lane) {
-  const bf16_t* p = tile + (k0 + (lane & 15)) * stride + n0;
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16_t* p) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
-               : "=r"(b[0]), "=r"(b[1])
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
 }
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16_t* p) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// The A fragment of rows [r0, r0 + 16) and columns [k0, k0 + 16) of a row-major tile in one
+// ldmatrix.x4 (one instruction instead of four 32-bit loads): lanes 0-7 name the
+// rows of a0's 8 x 8 block (rows r0.., columns k0..), 8-15 a1's (r0 + 8..), 16-23 a2's (columns
+// k0 + 8..), 24-31 a3's. Rows must be 16-byte aligned (the tiles' strides are).
+__device__ __forceinline__ void load_a_x4(uint32_t (&a)[4], const bf16_t* tile, int stride, int r0,
+                                          int k0, int lane) {
+  ldmatrix_x4(a, tile + (r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * stride + k0 + (lane >> 4) * 8);
+}
+
+// The B fragments with B[k][n] = X[n0 + n][k0 + k] (rows of X are the B columns) for two
+// adjacent 8-column blocks, n0 (b0) and n0 + 8 (b1): one ldmatrix.x4.
+__device__ __forceinline__ void load_b_rows_x2(uint32_t (&b0)[2], uint32_t (&b1)[2],
+                                               const bf16_t* tile, int stride, int n0, int k0,
+                                               int lane) {
+  uint32_t r[4];
+  ldmatrix_x4(r, tile + (n0 + (lane & 7) + (lane >> 4) * 8) * stride + k0 + ((lane >> 3) & 1) * 8);
+  b0[0] = r[0];
+  b0[1] = r[1];
+  b1[0] = r[2];
+  b1[1] = r[3];
+}
+
+// The B fragments with B[k][n] = X[k0 + k][n0 + n] for two adjacent 8-column blocks, n0 (b0) and
+// n0 + 8 (b1): one ldmatrix.x4.trans, lanes 0-15 naming rows k0..k0+15 at n0, 16-31 at n0 + 8.
+__device__ __forceinline__ void load_b_trans_x2(uint32_t (&b0)[2], uint32_t (&b1)[2],
+                                                const bf16_t* tile, int stride, int k0, int n0,
+                                                int lane) {
+  uint32_t r[4];
+  ldmatrix_x4_trans(r, tile + (k0 + (lane & 15)) * stride + n0 + (lane >> 4) * 8);
+  b0[0] = r[0];
+  b0[1] = r[1];
+  b1[0] = r[2];
+  b1[1] = r[3];
+}
+
+// 2^x on the special-function unit (ex2.approx: about 2 ulp; 2^-inf = +0, so a -inf score
+// needs no test).
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return static_cast<uint32_t>(float_to_bf16_bits(lo)) |
@@ -141,19 +180,32 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// Calls f(r, c) for every row r < nrows and 8-element chunk c (column c * 8) of a tile, spread
+// over the block's kMmaThreads threads. When the chunks of a row divide the block, each thread
+// keeps one chunk column and steps over rows (no division in the loop: a runtime division is
+// ~20 instructions, and these loops run once per tile).
+template <typename F>
+__device__ __forceinline__ void for_tile_chunks(int nrows, int chunks, F&& f) {
+  if (kMmaThreads % chunks == 0) {
+    const int per = kMmaThreads / chunks, c = threadIdx.x % chunks;
+    for (int r = threadIdx.x / chunks; r < nrows; r += per) f(r, c);
+    return;
+  }
+  for (int e = threadIdx.x; e < nrows * chunks; e += kMmaThreads) f(e / chunks, e % chunks);
+}
+
 // Copies rows idx[r] (r < nrows; -1 = zero row) of the (rows, w) bfloat16 matrix src into a tile
 // of row stride `stride`, columns [w, wpad) zero. No barrier inside.
 __device__ __forceinline__ void load_tile(bf16_t* tile, int stride, int nrows, const int64_t* idx,
                                           const bf16_t* __restrict__ src, int w, int wpad,
                                           bool vec) {
   if (vec) {  // 8 elements (16 bytes) at a time; w % 8 == 0
-    const int chunks = wpad / 8;
-    for (int e = threadIdx.x; e < nrows * chunks; e += blockDim.x) {
-      const int r = e / chunks, c = (e % chunks) * 8;
+    for_tile_chunks(nrows, wpad / 8, [&](int r, int chunk) {
+      const int c = chunk * 8;
       uint4 val = make_uint4(0, 0, 0, 0);
       if (idx[r] >= 0 && c < w) val = *reinterpret_cast<const uint4*>(src + idx[r] * w + c);
       *reinterpret_cast<uint4*>(tile + r * stride + c) = val;
-    }
+    });
     return;
   }
   for (int e = threadIdx.x; e < nrows * wpad; e += blockDim.x) {
@@ -189,12 +241,11 @@ __device__ __forceinline__ void load_rows(bf16_t* tile, int stride, int nrows, c
     load_tile(tile, stride, nrows, idx, src, w, wpad, vec);
     return;
   }
-  const int chunks = wpad / 8;
-  for (int e = threadIdx.x; e < nrows * chunks; e += blockDim.x) {
-    const int r = e / chunks, c = (e % chunks) * 8;
+  for_tile_chunks(nrows, wpad / 8, [&](int r, int chunk) {
+    const int c = chunk * 8;
     const bool fill = idx[r] >= 0 && c < w;
     cp_async16(tile + r * stride + c, fill ? src + idx[r] * w + c : src, fill);
-  }
+  });
 }
 
 // The tiles of the other side, [lo, end) in steps of `step`.
@@ -306,9 +357,10 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
   uint32_t qa[kKs][4];
 #pragma unroll
   for (int ks = 0; ks < kKs; ++ks)
-    if (ks < nks) load_a(qa[ks], sQ, L.sd, r0, ks * 16, g, t);
+    if (ks < nks) load_a_x4(qa[ks], sQ, L.sd, r0, ks * 16, lane);
 
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // m in log2 units
+  const float scale2 = P.scale * kLog2e;
   float o[kNb][4];
 #pragma unroll
   for (int nb = 0; nb < kNb; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.0f;
@@ -330,28 +382,31 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     for (int ks = 0; ks < kKs; ++ks) {
       if (ks >= nks) break;
 #pragma unroll
-      for (int nb = 0; nb < kMmaKeys / 8; ++nb) {
-        uint32_t b[2];
-        load_b_rows(b, sK, L.sd, nb * 8, ks * 16, g, t);
-        mma_bf16(s[nb], qa[ks], b);
+      for (int nb = 0; nb < kMmaKeys / 8; nb += 2) {
+        uint32_t b0[2], b1[2];
+        load_b_rows_x2(b0, b1, sK, L.sd, nb * 8, ks * 16, lane);
+        mma_bf16(s[nb], qa[ks], b0);
+        mma_bf16(s[nb + 1], qa[ks], b1);
       }
     }
+    // scores in log2 units (score * log2 e), so that each probability is one ex2
     float mx[2] = {m[0], m[1]};
-    const bool full = plain && n == kMmaKeys;  // every key real: only the scale and dead rows
+    const bool full = plain && n == kMmaKeys;  // every key real: only the scale (dead rows: end)
 #pragma unroll
     for (int nb = 0; nb < kMmaKeys / 8; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int64_t i = row_i[e >> 1];
-        s[nb][e] = full ? (i < 0 ? -INFINITY : P.scale * s[nb][e])
-                        : mma_score(P, plain, bh, i, skj[nb * 8 + 2 * t + (e & 1)], s[nb][e]);
+        s[nb][e] = full ? s[nb][e] * scale2
+                        : kLog2e * mma_score(P, plain, bh, row_i[e >> 1],
+                                             skj[nb * 8 + 2 * t + (e & 1)], s[nb][e]);
         mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
       }
-    float corr[2];
+    float corr[2], mref[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       mx[h] = quad_max(mx[h]);
-      corr[h] = m[h] == -INFINITY ? 0.0f : __expf(m[h] - mx[h]);  // rescale the old partials
+      mref[h] = mx[h] == -INFINITY ? 0.0f : mx[h];  // a row with nothing yet: every pr is 0
+      corr[h] = ex2(m[h] - mref[h]);                // rescale the old partials (0 when none)
       m[h] = mx[h];
       l[h] *= corr[h];
     }
@@ -366,7 +421,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     for (int nb = 0; nb < kMmaKeys / 8; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float pr = s[nb][e] == -INFINITY ? 0.0f : __expf(s[nb][e] - m[e >> 1]);
+        const float pr = ex2(s[nb][e] - mref[e >> 1]);
         l[e >> 1] += pr;  // the LSE is the pre-dropout normaliser
         s[nb][e] = pr != 0.0f && P.dropout
                        ? pr * dropout_factor(P, bh, row_i[e >> 1], skj[nb * 8 + 2 * t + (e & 1)])
@@ -377,11 +432,12 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
       uint32_t a[4];
       c_to_a(a, s, kb);
 #pragma unroll
-      for (int nb = 0; nb < kNb; ++nb) {
+      for (int nb = 0; nb < kNb; nb += 2) {  // nbv is even (heads padded to 16)
         if (nb >= nbv) break;
-        uint32_t b[2];
-        load_b_trans(b, sV, L.sv, kb * 16, nb * 8, lane);
-        mma_bf16(o[nb], a, b);
+        uint32_t b0[2], b1[2];
+        load_b_trans_x2(b0, b1, sV, L.sv, kb * 16, nb * 8, lane);
+        mma_bf16(o[nb], a, b0);
+        mma_bf16(o[nb + 1], a, b1);
       }
     }
     __syncthreads();  // this buffer is read; the next stage may overwrite it
@@ -392,8 +448,10 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
   float lse_r[2], inv[2], old[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    l[h] = quad_sum(l[h]);
-    lse_r[h] = l[h] > 0.0f ? m[h] + logf(l[h]) : -INFINITY;
+    // a dead row (padding, or no query) took the full tiles' scores too: it attends nothing
+    const float quad_l = quad_sum(l[h]);  // every lane shuffles
+    l[h] = row_i[h] < 0 ? 0.0f : quad_l;
+    lse_r[h] = l[h] > 0.0f ? m[h] * kLn2 + logf(l[h]) : -INFINITY;
     inv[h] = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
     if (cluster_mode(P) && rows_i[h] >= 0) old[h] = lse[bh * P.nq + rows_i[h]];
   }
@@ -470,12 +528,15 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
   const int nks = L.dpad / 16, nksv = L.dvpad / 16, nbd = L.dpad / 8;
   const int64_t row_i[2] = {sqok[r0 + g] ? sqi[r0 + g] : -1,
                             sqok[r0 + g + 8] ? sqi[r0 + g + 8] : -1};
-  float lse_h[2], D_h[2];
+  // the LSE in log2 units, +inf for a row without keys (or none): then every pr is 2^-inf = 0
+  float lse2_h[2], D_h[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    lse_h[h] = row_i[h] >= 0 ? lse[bh * P.nq + row_i[h]] : -INFINITY;
+    const float lse_i = row_i[h] >= 0 ? lse[bh * P.nq + row_i[h]] : -INFINITY;
+    lse2_h[h] = lse_i == -INFINITY ? INFINITY : lse_i * kLog2e;
     D_h[h] = row_i[h] >= 0 ? D[bh * P.nq + row_i[h]] : 0.0f;
   }
+  const float scale2 = P.scale * kLog2e;
   const int64_t kend = causal_key_end(P, khi, min(q0 + kMmaRows, qhi) - 1);
   const int ntiles = tile_count(klo, kend, kMmaKeys);
   auto stage = [&](int tile, int buf) {
@@ -507,49 +568,52 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     for (int ks = 0; ks < kKs; ++ks) {
       if (ks >= nks) break;
       uint32_t a[4];
-      load_a(a, sQ, L.sd, r0, ks * 16, g, t);
+      load_a_x4(a, sQ, L.sd, r0, ks * 16, lane);
 #pragma unroll
-      for (int nb = 0; nb < kMmaKeys / 8; ++nb) {
-        uint32_t b[2];
-        load_b_rows(b, sK, L.sd, nb * 8, ks * 16, g, t);
-        mma_bf16(s[nb], a, b);
+      for (int nb = 0; nb < kMmaKeys / 8; nb += 2) {
+        uint32_t b0[2], b1[2];
+        load_b_rows_x2(b0, b1, sK, L.sd, nb * 8, ks * 16, lane);
+        mma_bf16(s[nb], a, b0);
+        mma_bf16(s[nb + 1], a, b1);
       }
     }
 #pragma unroll
     for (int ks = 0; ks < kKs; ++ks) {  // dP = dO V^T
       if (ks >= nksv) break;
       uint32_t a[4];
-      load_a(a, sdO, L.sv, r0, ks * 16, g, t);
+      load_a_x4(a, sdO, L.sv, r0, ks * 16, lane);
 #pragma unroll
-      for (int nb = 0; nb < kMmaKeys / 8; ++nb) {
-        uint32_t b[2];
-        load_b_rows(b, sV, L.sv, nb * 8, ks * 16, g, t);
-        mma_bf16(dp[nb], a, b);
+      for (int nb = 0; nb < kMmaKeys / 8; nb += 2) {
+        uint32_t b0[2], b1[2];
+        load_b_rows_x2(b0, b1, sV, L.sv, nb * 8, ks * 16, lane);
+        mma_bf16(dp[nb], a, b0);
+        mma_bf16(dp[nb + 1], a, b1);
       }
     }
-    const bool full = plain && n == kMmaKeys;  // every key real: only the scale and dead rows
+    const bool full = plain && n == kMmaKeys;  // every key real: only the scale
 #pragma unroll
     for (int nb = 0; nb < kMmaKeys / 8; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int h = e >> 1;
         const int64_t j = skj[nb * 8 + 2 * t + (e & 1)];
-        const float sc = full ? (row_i[h] < 0 ? -INFINITY : P.scale * s[nb][e])
-                              : mma_score(P, plain, bh, row_i[h], j, s[nb][e]);
-        const float pr = sc == -INFINITY || lse_h[h] == -INFINITY ? 0.0f : __expf(sc - lse_h[h]);
+        const float sc2 =
+            full ? s[nb][e] * scale2 : kLog2e * mma_score(P, plain, bh, row_i[h], j, s[nb][e]);
+        const float pr = ex2(sc2 - lse2_h[h]);
         const float z = pr != 0.0f && P.dropout ? dropout_factor(P, bh, row_i[h], j) : 1.0f;
-        s[nb][e] = pr * (z * dp[nb][e] - D_h[h]) * P.scale;  // dS
+        s[nb][e] = pr * (z * dp[nb][e] - D_h[h]);  // dS / scale (the scale is applied at the end)
       }
 #pragma unroll
     for (int kb = 0; kb < kMmaKeys / 16; ++kb) {  // dQ += dS K
       uint32_t a[4];
       c_to_a(a, s, kb);
 #pragma unroll
-      for (int nb = 0; nb < kNb; ++nb) {
+      for (int nb = 0; nb < kNb; nb += 2) {  // nbd is even (heads padded to 16)
         if (nb >= nbd) break;
-        uint32_t b[2];
-        load_b_trans(b, sK, L.sd, kb * 16, nb * 8, lane);
-        mma_bf16(acc[nb], a, b);
+        uint32_t b0[2], b1[2];
+        load_b_trans_x2(b0, b1, sK, L.sd, kb * 16, nb * 8, lane);
+        mma_bf16(acc[nb], a, b0);
+        mma_bf16(acc[nb + 1], a, b1);
       }
     }
     __syncthreads();  // this buffer is read; the next stage may overwrite it
@@ -566,7 +630,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
       for (int e = 0; e < 2; ++e) {
         const int c = nb * 8 + 2 * t + e;
         if (c >= L.d) continue;
-        const float val = acc[nb][2 * h + e];
+        const float val = acc[nb][2 * h + e] * P.scale;
         if (cluster_mode(P))
           dq32[row * L.d + c] += val;
         else
@@ -612,6 +676,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
   const bool plain = plain_scores(P);
   const int nks = L.dpad / 16, nksv = L.dvpad / 16, nbd = L.dpad / 8, nbv = L.dvpad / 8;
   const int64_t row_j[2] = {skj[r0 + g], skj[r0 + g + 8]};
+  const float scale2 = P.scale * kLog2e;
   // dense causal: queries before k0 - (Nk - Nq) see none of these keys
   int64_t qstart = qlo;
   if (!cluster_mode(P) && P.causal) qstart = max(qlo, k0 - (P.nk - P.nq));
@@ -629,7 +694,9 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     if (tid < kMmaQueries) {
       const int64_t i = t0 + tid < qhi ? row_index(P, true, bh, t0 + tid) : -1;
       sqi_buf[buf][tid] = i;
-      slse_buf[buf][tid] = i >= 0 && !query_is_padding(P, bh, i) ? lse[bh * P.nq + i] : -INFINITY;
+      // the LSE in log2 units; +inf where the query attends nothing (every pr is then 0)
+      const float lse_i = i >= 0 && !query_is_padding(P, bh, i) ? lse[bh * P.nq + i] : -INFINITY;
+      slse_buf[buf][tid] = lse_i == -INFINITY ? INFINITY : lse_i * kLog2e;
       sD_buf[buf][tid] = i >= 0 ? D[bh * P.nq + i] : 0.0f;
     }
     __syncthreads();  // the indices are visible (no thread still reads this buffer)
@@ -663,39 +730,43 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     for (int ks = 0; ks < kKs; ++ks) {  // S^T = K Q^T
       if (ks >= nks) break;
       uint32_t a[4];
-      load_a(a, sK, L.sd, r0, ks * 16, g, t);
+      load_a_x4(a, sK, L.sd, r0, ks * 16, lane);
 #pragma unroll
-      for (int nb = 0; nb < kMmaQueries / 8; ++nb) {
-        uint32_t b[2];
-        load_b_rows(b, sQ, L.sd, nb * 8, ks * 16, g, t);
-        mma_bf16(st[nb], a, b);
+      for (int nb = 0; nb < kMmaQueries / 8; nb += 2) {
+        uint32_t b0[2], b1[2];
+        load_b_rows_x2(b0, b1, sQ, L.sd, nb * 8, ks * 16, lane);
+        mma_bf16(st[nb], a, b0);
+        mma_bf16(st[nb + 1], a, b1);
       }
     }
 #pragma unroll
     for (int ks = 0; ks < kKs; ++ks) {  // dP^T = V dO^T
       if (ks >= nksv) break;
       uint32_t a[4];
-      load_a(a, sV, L.sv, r0, ks * 16, g, t);
+      load_a_x4(a, sV, L.sv, r0, ks * 16, lane);
 #pragma unroll
-      for (int nb = 0; nb < kMmaQueries / 8; ++nb) {
-        uint32_t b[2];
-        load_b_rows(b, sdO, L.sv, nb * 8, ks * 16, g, t);
-        mma_bf16(dpt[nb], a, b);
+      for (int nb = 0; nb < kMmaQueries / 8; nb += 2) {
+        uint32_t b0[2], b1[2];
+        load_b_rows_x2(b0, b1, sdO, L.sv, nb * 8, ks * 16, lane);
+        mma_bf16(dpt[nb], a, b0);
+        mma_bf16(dpt[nb + 1], a, b1);
       }
     }
-    // st becomes P^T z (for dV), dpt becomes dS^T (for dK)
-    const bool full = plain && n == kMmaQueries;  // every query listed (padding: slse = -inf)
+    // st becomes P^T z (for dV), dpt becomes dS^T / scale (for dK; the scale is applied at the
+    // end). In a full tile a key row past the list (j < 0: zero K row) gets probabilities too,
+    // but only its own accumulator rows, which are never written.
+    const bool full = plain && n == kMmaQueries;  // every query listed (padding: slse = +inf)
 #pragma unroll
     for (int nb = 0; nb < kMmaQueries / 8; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = nb * 8 + 2 * t + (e & 1);
         const int64_t i = sqi[col], j = row_j[e >> 1];
-        const float sc = full ? (j < 0 ? -INFINITY : P.scale * st[nb][e])
-                              : mma_score(P, plain, bh, i, j, st[nb][e]);
-        const float pr = sc == -INFINITY || slse[col] == -INFINITY ? 0.0f : __expf(sc - slse[col]);
+        const float sc2 =
+            full ? st[nb][e] * scale2 : kLog2e * mma_score(P, plain, bh, i, j, st[nb][e]);
+        const float pr = ex2(sc2 - slse[col]);
         const float z = pr != 0.0f && P.dropout ? dropout_factor(P, bh, i, j) : 1.0f;
-        dpt[nb][e] = pr * (z * dpt[nb][e] - sD[col]) * P.scale;
+        dpt[nb][e] = pr * (z * dpt[nb][e] - sD[col]);
         st[nb][e] = pr * z;
       }
 #pragma unroll
@@ -703,19 +774,21 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
       uint32_t a[4];
       c_to_a(a, st, kb);  // dV += (P z)^T dO
 #pragma unroll
-      for (int nb = 0; nb < kNb; ++nb) {
+      for (int nb = 0; nb < kNb; nb += 2) {  // nbv, nbd are even (heads padded to 16)
         if (nb >= nbv) break;
-        uint32_t b[2];
-        load_b_trans(b, sdO, L.sv, kb * 16, nb * 8, lane);
-        mma_bf16(gv[nb], a, b);
+        uint32_t b0[2], b1[2];
+        load_b_trans_x2(b0, b1, sdO, L.sv, kb * 16, nb * 8, lane);
+        mma_bf16(gv[nb], a, b0);
+        mma_bf16(gv[nb + 1], a, b1);
       }
       c_to_a(a, dpt, kb);  // dK += dS^T Q
 #pragma unroll
-      for (int nb = 0; nb < kNb; ++nb) {
+      for (int nb = 0; nb < kNb; nb += 2) {
         if (nb >= nbd) break;
-        uint32_t b[2];
-        load_b_trans(b, sQ, L.sd, kb * 16, nb * 8, lane);
-        mma_bf16(gk[nb], a, b);
+        uint32_t b0[2], b1[2];
+        load_b_trans_x2(b0, b1, sQ, L.sd, kb * 16, nb * 8, lane);
+        mma_bf16(gk[nb], a, b0);
+        mma_bf16(gk[nb + 1], a, b1);
       }
     }
     __syncthreads();  // this buffer is read; the next stage may overwrite it
@@ -731,10 +804,11 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
       for (int e = 0; e < 2; ++e) {
         const int c = nb * 8 + 2 * t + e;
         if (nb < nbd && c < L.d) {
+          const float val = gk[nb][2 * h + e] * P.scale;
           if (cluster_mode(P))
-            dk32[row * L.d + c] += gk[nb][2 * h + e];
+            dk32[row * L.d + c] += val;
           else
-            dk_bf[row * L.d + c] = float_to_bf16_bits(gk[nb][2 * h + e]);
+            dk_bf[row * L.d + c] = float_to_bf16_bits(val);
         }
         if (nb < nbv && c < L.dv) {
           if (cluster_mode(P))
@@ -755,11 +829,6 @@ __global__ void row_dot_bf16_kernel(const bf16_t* __restrict__ dout, const bf16_
   for (int c = 0; c < dv; ++c)
     acc += bf16_bits_to_float(dout[r * dv + c]) * bf16_bits_to_float(out[r * dv + c]);
   D[r] = acc;
-}
-
-__global__ void bf16_to_f32_kernel(const bf16_t* __restrict__ x, float* __restrict__ y, int64_t n) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) y[i] = bf16_bits_to_float(x[i]);
 }
 
 __global__ void f32_to_bf16_kernel(const float* __restrict__ x, bf16_t* __restrict__ y, int64_t n) {

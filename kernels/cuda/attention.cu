@@ -3,7 +3,9 @@
 // The float32 entry points launch the CUDA-core kernels of attention_tiles.cuh, the bfloat16
 // ones the tensor-core kernels of attention_mma.cuh.
 // Status: ran on an NVIDIA H200 on 2026-11-29 (tests/cuda, all passing; scripts/gpu-check),
-// every bfloat16 instantiation (head width 64 / 128, pipeline depth 1 / 2) included.
+// every runtime-dims bfloat16 instantiation (head width 64 / 128, pipeline depth 1 / 2)
+// included. The exact instantiations (pick_width) and the vectorised D and bfloat16 rounding
+// launches were added after that run and have NOT run on a GPU yet.
 #include <atomic>
 #include <cstdlib>
 #include <sstream>
@@ -143,24 +145,30 @@ void allow_smem(Kernel kernel, size_t bytes) {
 }
 
 // The instantiation of a kernel template for these head sizes and the pipeline: MaxHead 64 when
-// both padded heads fit in 64 columns (half the accumulator registers), else 128.
-template <template <int, int> class Pick>
+// both padded heads fit in 64 columns (half the accumulator registers), else 128; the exact
+// (compile-time dims) form when both heads are exactly that width with 16-byte rows.
+template <template <int, int, bool> class Pick, int H>
+auto pick_width(const attn::MmaDims& L, int stages) {
+  const bool exact = L.d == H && L.dv == H && L.vec_qk && L.vec_v;
+  if (exact) return stages == 1 ? Pick<H, 1, true>::kernel() : Pick<H, 2, true>::kernel();
+  return stages == 1 ? Pick<H, 1, false>::kernel() : Pick<H, 2, false>::kernel();
+}
+template <template <int, int, bool> class Pick>
 auto pick_kernel(const attn::MmaDims& L, int stages) {
   const bool narrow = L.dpad <= 64 && L.dvpad <= 64;
-  if (narrow) return stages == 1 ? Pick<64, 1>::kernel() : Pick<64, 2>::kernel();
-  return stages == 1 ? Pick<128, 1>::kernel() : Pick<128, 2>::kernel();
+  return narrow ? pick_width<Pick, 64>(L, stages) : pick_width<Pick, 128>(L, stages);
 }
-template <int H, int S>
+template <int H, int S, bool E>
 struct ForwardKernel {
-  static auto kernel() { return &attn::mma_forward_kernel<H, S>; }
+  static auto kernel() { return &attn::mma_forward_kernel<H, S, E>; }
 };
-template <int H, int S>
+template <int H, int S, bool E>
 struct DqKernel {
-  static auto kernel() { return &attn::mma_dq_kernel<H, S>; }
+  static auto kernel() { return &attn::mma_dq_kernel<H, S, E>; }
 };
-template <int H, int S>
+template <int H, int S, bool E>
 struct DkvKernel {
-  static auto kernel() { return &attn::mma_dkv_kernel<H, S>; }
+  static auto kernel() { return &attn::mma_dkv_kernel<H, S, E>; }
 };
 
 // The pipeline depth of the bfloat16 kernels: set_attention_pipeline_stages, else
@@ -182,7 +190,13 @@ unsigned mma_tiles(int64_t n) {
 
 void to_bf16(const float* x, uint16_t* y, int64_t n) {
   if (n <= 0) return;
-  attn::f32_to_bf16_kernel<<<grid_for(n, 256, 1 << 30), 256, 0, stream()>>>(x, y, n);
+  const bool by4 = n % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(y) % 8 == 0;
+  if (by4)
+    attn::f32_to_bf16_x4_kernel<<<grid_for(n / 4, 256, 1 << 30), 256, 0, stream()>>>(
+        reinterpret_cast<const float4*>(x), reinterpret_cast<uint2*>(y), n / 4);
+  else
+    attn::f32_to_bf16_kernel<<<grid_for(n, 256, 1 << 30), 256, 0, stream()>>>(x, y, n);
   SMYRF_CUDA_CHECK_LAUNCH();
 }
 
@@ -190,8 +204,12 @@ DeviceArray<float> row_dots_bf16(const uint16_t* dout, const uint16_t* out, int6
                                  int64_t dv) {
   DeviceArray<float> D(rows);
   if (rows > 0) {
-    attn::row_dot_bf16_kernel<<<grid_for(rows, 256, 1 << 30), 256, 0, stream()>>>(
-        dout, out, D.data(), rows, static_cast<int>(dv));
+    if (dv % 8 == 0 && aligned16(dout) && aligned16(out))
+      attn::row_dot_bf16_vec_kernel<<<grid_for(rows * attn::kDotLanes, 256, 1 << 30), 256, 0,
+                                      stream()>>>(dout, out, D.data(), rows, static_cast<int>(dv));
+    else
+      attn::row_dot_bf16_kernel<<<grid_for(rows, 256, 1 << 30), 256, 0, stream()>>>(
+          dout, out, D.data(), rows, static_cast<int>(dv));
     SMYRF_CUDA_CHECK_LAUNCH();
   }
   return D;

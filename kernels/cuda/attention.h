@@ -28,7 +28,9 @@
 //    inputs. Same limits, same determinism (no atomics).
 //
 // Status: ran on an NVIDIA H200 on 2026-11-29 (tests/cuda, all passing; scripts/gpu-check), both
-// bfloat16 pipeline depths included (depth 2 took 7-28% less time there than depth 1).
+// bfloat16 pipeline depths included (depth 2 took 7-28% less time there than depth 1). The exact
+// head-width kernels (attention_mma.cuh) and the plan's sliced max-norm and single sort
+// (smyrf_plan.cu) were written after that run and have NOT run on a GPU yet.
 #pragma once
 #include <cstdint>
 

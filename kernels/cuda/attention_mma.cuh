@@ -47,14 +47,17 @@
 // Register arrays are indexed only inside fully unrolled loops with a runtime guard (the head's
 // actual 8- and 16-column block counts), so they stay in registers for every head size.
 //
-// Status: ran on an NVIDIA H200 (driver 580.159.04) on 2026-11-29 in this form (MaxHead 64 / 128,
-// both pipeline depths, ldmatrix.x4 fragments, log2-unit softmax): tests/cuda all passing,
-// scripts/gpu-check. Measured there (bf16, BH 8, N 16384, d 64, one launch): dense forward
-// 6.1 ms (89 TFLOP/s; PyTorch's FlashAttention 1.9 ms), SMYRF (4, 256) per round forward 195 us,
-// dq 320 us, dk/dv 404 us (before the x4 loads and log2 softmax: 214 / 331 / 460). ncu's
+// Status: ran on an NVIDIA H200 (driver 580.159.04) on 2026-11-29 with runtime head sizes only
+// (MaxHead 64 / 128, both pipeline depths, ldmatrix.x4 fragments, log2-unit softmax): tests/cuda
+// all passing, scripts/gpu-check. Measured there (bf16, BH 8, N 16384, d 64, one launch): dense
+// forward 6.1 ms (89 TFLOP/s; PyTorch's FlashAttention 1.9 ms), SMYRF (4, 256) per round forward
+// 195 us, dq 320 us, dk/dv 404 us (before the x4 loads and log2 softmax: 214 / 331 / 460). ncu's
 // instruction mix for the dense forward: 18.7 instructions per mma, a third of them integer
 // address and guard work on the runtime head sizes; the kernels issue-bound at ~18% occupancy
-// (164 registers, 3 blocks an SM).
+// (164 registers, 3 blocks an SM). NOT run on a GPU yet (written after the device loan paused):
+// the Exact instantiations (kernel_dims), pack_bf16's cvt.rn.bf16x2, row_dot_bf16_vec_kernel and
+// f32_to_bf16_x4_kernel. tests/cuda/test_cuda_attention_bf16.cpp covers both the exact (d 64,
+// 128) and the runtime (d 16, 20, 32, 40, 72) instantiations.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -85,6 +88,24 @@ struct MmaDims {
   int d = 0, dv = 0, dpad = 0, dvpad = 0, sd = 0, sv = 0;
   bool vec_qk = false, vec_v = false;  // 16-byte loads possible (d % 8 == 0 and aligned)
 };
+
+// The dims a kernel works with. Exact kernels (d == dv == MaxHead, 16-byte rows: heads of 64 and
+// 128, the common case) get them as constants, so every shared-memory offset folds into an
+// immediate and every head-size guard disappears: the runtime strides cost ~3 integer
+// instructions per mma (IMAD / ISETP / LOP3: 18.7 instructions per mma in the dense forward on
+// an H200, 2026-11-29).
+template <int MaxHead, bool Exact>
+__device__ __forceinline__ MmaDims kernel_dims(const MmaDims& runtime) {
+  if constexpr (Exact) {
+    MmaDims L;
+    L.d = L.dv = L.dpad = L.dvpad = MaxHead;
+    L.sd = L.sv = MaxHead + 8;
+    L.vec_qk = L.vec_v = true;
+    return L;
+  } else {
+    return runtime;
+  }
+}
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4],
                                          const uint32_t (&b)[2]) {
@@ -157,9 +178,12 @@ __device__ __forceinline__ float ex2(float x) {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
+// Two floats rounded to nearest even into one bfloat16 pair (lo in the low half): one cvt
+// instruction (the bit-twiddling float_to_bf16_bits took ~5 a value).
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  return static_cast<uint32_t>(float_to_bf16_bits(lo)) |
-         (static_cast<uint32_t>(float_to_bf16_bits(hi)) << 16);
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
 }
 
 // A fragment of the 16 columns [16 kb, 16 kb + 16) of a 16-row C tile held as 8-column blocks.
@@ -312,13 +336,14 @@ __device__ __forceinline__ int64_t causal_key_end(const Problem& P, int64_t khi,
 
 // Forward over one problem. Dense: out_bf and lse written. Cluster mode: the round's (out, LSE)
 // merged into the float32 running merge out32/lse (original token order).
-template <int MaxHead, int Stages>
+template <int MaxHead, int Stages, bool Exact>
 __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
-    mma_forward_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q,
+    mma_forward_kernel(Problem P, MmaDims runtime_dims, const bf16_t* __restrict__ q,
                        const bf16_t* __restrict__ k, const bf16_t* __restrict__ v,
                        bf16_t* __restrict__ out_bf, float* __restrict__ out32,
                        float* __restrict__ lse) {
   constexpr int kNb = MaxHead / 8, kKs = MaxHead / 16;
+  const MmaDims L = kernel_dims<MaxHead, Exact>(runtime_dims);
   extern __shared__ __align__(16) unsigned char mma_smem[];
   bf16_t* sQ = reinterpret_cast<bf16_t*>(mma_smem);
   bf16_t* sKV = sQ + kMmaRows * L.sd;  // Stages x (K tile, V tile)
@@ -493,13 +518,15 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
 
 // dq over one problem: dq_i (+)= scale sum_j P_ij (z_ij dO_i . v_j - D_i) k_j with P_ij from the
 // global LSE. Dense: written to dq_bf; cluster mode: added to the float32 workspace dq32.
-template <int MaxHead, int Stages>
+template <int MaxHead, int Stages, bool Exact>
 __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
-    mma_dq_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
-                  const bf16_t* __restrict__ v, const float* __restrict__ lse,
-                  const float* __restrict__ D, const bf16_t* __restrict__ dout,
-                  bf16_t* __restrict__ dq_bf, float* __restrict__ dq32) {
+    mma_dq_kernel(Problem P, MmaDims runtime_dims, const bf16_t* __restrict__ q,
+                  const bf16_t* __restrict__ k, const bf16_t* __restrict__ v,
+                  const float* __restrict__ lse, const float* __restrict__ D,
+                  const bf16_t* __restrict__ dout, bf16_t* __restrict__ dq_bf,
+                  float* __restrict__ dq32) {
   constexpr int kNb = MaxHead / 8, kKs = MaxHead / 16;
+  const MmaDims L = kernel_dims<MaxHead, Exact>(runtime_dims);
   extern __shared__ __align__(16) unsigned char mma_smem[];
   bf16_t* sQ = reinterpret_cast<bf16_t*>(mma_smem);
   bf16_t* sdO = sQ + kMmaRows * L.sd;
@@ -643,14 +670,15 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
 // dk and dv over one problem, one block per 64 keys: dv_j (+)= sum_i P_ij z_ij dO_i and
 // dk_j (+)= scale sum_i dS_ij q_i, queries staged 32 at a time. Dense: written to dk_bf/dv_bf;
 // cluster mode: added to the float32 workspaces dk32/dv32.
-template <int MaxHead, int Stages>
+template <int MaxHead, int Stages, bool Exact>
 __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
-    mma_dkv_kernel(Problem P, MmaDims L, const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
-                   const bf16_t* __restrict__ v, const float* __restrict__ lse,
-                   const float* __restrict__ D, const bf16_t* __restrict__ dout,
-                   bf16_t* __restrict__ dk_bf, bf16_t* __restrict__ dv_bf, float* __restrict__ dk32,
-                   float* __restrict__ dv32) {
+    mma_dkv_kernel(Problem P, MmaDims runtime_dims, const bf16_t* __restrict__ q,
+                   const bf16_t* __restrict__ k, const bf16_t* __restrict__ v,
+                   const float* __restrict__ lse, const float* __restrict__ D,
+                   const bf16_t* __restrict__ dout, bf16_t* __restrict__ dk_bf,
+                   bf16_t* __restrict__ dv_bf, float* __restrict__ dk32, float* __restrict__ dv32) {
   constexpr int kNb = MaxHead / 8, kKs = MaxHead / 16;
+  const MmaDims L = kernel_dims<MaxHead, Exact>(runtime_dims);
   extern __shared__ __align__(16) unsigned char mma_smem[];
   bf16_t* sK = reinterpret_cast<bf16_t*>(mma_smem);
   bf16_t* sV = sK + kMmaRows * L.sd;
@@ -820,7 +848,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
   }
 }
 
-// D_i = dout_i . out_i (bfloat16 rows, float32 sum).
+// D_i = dout_i . out_i (bfloat16 rows, float32 sum): one thread a row (any dv or alignment).
 __global__ void row_dot_bf16_kernel(const bf16_t* __restrict__ dout, const bf16_t* __restrict__ out,
                                     float* __restrict__ D, int64_t rows, int dv) {
   const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
@@ -831,9 +859,48 @@ __global__ void row_dot_bf16_kernel(const bf16_t* __restrict__ dout, const bf16_
   D[r] = acc;
 }
 
+// The same for rows of 16-byte multiples on 16-byte boundaries: kDotLanes lanes a row, one
+// 16-byte load of each row (8 columns) a lane a step, partial sums joined by shuffles (a thread
+// a row read 32 rows 128 bytes apart per warp load: 70 us for 131072 rows of 64 on an H200).
+// Threads: rows * kDotLanes, in whole warps.
+constexpr int kDotLanes = 8;
+__global__ void row_dot_bf16_vec_kernel(const bf16_t* __restrict__ dout,
+                                        const bf16_t* __restrict__ out, float* __restrict__ D,
+                                        int64_t rows, int dv) {
+  const int64_t tid = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const int64_t r = tid / kDotLanes;
+  const int part = static_cast<int>(tid % kDotLanes);
+  float acc = 0.0f;
+  if (r < rows) {
+    for (int c = part * 8; c < dv; c += kDotLanes * 8) {
+      const uint4 a = *reinterpret_cast<const uint4*>(dout + r * dv + c);
+      const uint4 b = *reinterpret_cast<const uint4*>(out + r * dv + c);
+      const uint32_t aw[4] = {a.x, a.y, a.z, a.w}, bw[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        acc += __uint_as_float(aw[w] << 16) * __uint_as_float(bw[w] << 16);
+        acc += __uint_as_float(aw[w] & 0xffff0000u) * __uint_as_float(bw[w] & 0xffff0000u);
+      }
+    }
+  }
+  for (int off = kDotLanes / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (part == 0 && r < rows) D[r] = acc;
+}
+
 __global__ void f32_to_bf16_kernel(const float* __restrict__ x, bf16_t* __restrict__ y, int64_t n) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < n) y[i] = float_to_bf16_bits(x[i]);
+}
+
+// Four at a time (n4 = n / 4; x 16-byte and y 8-byte aligned): 16-byte loads, 8-byte stores.
+__global__ void f32_to_bf16_x4_kernel(const float4* __restrict__ x, uint2* __restrict__ y,
+                                      int64_t n4) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= n4) return;
+  const float4 v = x[i];
+  y[i] =
+      make_uint2(float_to_bf16_bits(v.x) | (static_cast<uint32_t>(float_to_bf16_bits(v.y)) << 16),
+                 float_to_bf16_bits(v.z) | (static_cast<uint32_t>(float_to_bf16_bits(v.w)) << 16));
 }
 
 }  // namespace smyrf::kernels::cuda::attn

@@ -40,9 +40,12 @@ namespace detail {
 // by key (perm) and the sorted keys. Defined in sort.cu (the only CUB translation unit).
 void stable_argsort_small_keys(const int64_t* keys, int64_t rows, int64_t k, int64_t key_bound,
                                int64_t* sorted_keys, int32_t* perm);
-// For each of `rows` rows of n double keys, the positions 0..n-1 stably sorted by key (order).
-// Keys must not be NaN (+inf is allowed and sorts last: SMYRF uses it for padded tokens).
-void stable_argsort_double_rows(const double* keys, int64_t rows, int64_t n, int32_t* order);
+// Two sets of rows of double keys in one buffer: rows_a rows of n_a keys, then rows_b rows of
+// n_b. For each row, the positions 0..n-1 stably sorted by key, into order_a (rows_a x n_a) and
+// order_b (rows_b x n_b). One sort for both sets (SMYRF's query and key hashes of every head and
+// round). Keys must not be NaN (+inf is allowed and sorts last: SMYRF uses it for padding).
+void stable_argsort_double_row_sets(const double* keys, int64_t rows_a, int64_t n_a, int64_t rows_b,
+                                    int64_t n_b, int32_t* order_a, int32_t* order_b);
 }  // namespace detail
 
 }  // namespace smyrf::kernels::cuda

@@ -1,9 +1,11 @@
 // SMYRF clustering on CUDA: XBOX+ hashes in double precision (as the CPU plan, so both sort the
 // same way), a stable segmented radix sort per (bh, round) with padded tokens keyed +inf (last),
 // and the chunk id of every token. The semantics are those of cpu::smyrf_make_plan (non-causal).
-// Status: ran on an NVIDIA H200 on 2026-11-29 in this form (tests/cuda, all passing;
-// scripts/gpu-check): the plan of BH 8 x N 16384 x d 64 in bfloat16, 4 rounds, took 0.61 ms
-// (1.10 ms with the previous thread-per-row hashing and segmented sort).
+// Status: a previous form (one max-norm block a bh, one sort a side, one load at a time in the
+// projection) ran on an NVIDIA H200 on 2026-11-29 (tests/cuda all passing; the plan of
+// BH 8 x N 16384 x d 64 in bfloat16, 4 rounds, 0.61 ms, from 1.10 with thread-per-row hashing and
+// a segmented sort). This form (sliced max-norm reduction, batched tile loads, one sort for both
+// sides) has NOT run on a GPU yet.
 #include <cmath>
 #include <vector>
 
@@ -30,10 +32,11 @@ __device__ __forceinline__ float to_float(uint16_t bits) {
   return __uint_as_float(static_cast<uint32_t>(bits) << 16);  // bfloat16 -> float32, exact
 }
 
-// For each of `rows` rows of x (d values of T: float, or bfloat16 bits): the squared norm into
-// norms[row] and the raw projections a_r[0:d] . x for every round r into
-// proj[(row / n) * R * n + r * n + row % n] (the (bh, r, t) layout of the sort keys), all in
-// double, each summed over c = 0, 1, ..., d - 1 in order (as the CPU plan sums).
+// For each of `rows` rows of x (d values of T: float, or bfloat16 bits; row = bh * n + token):
+// the squared norm into norms[row] and the raw projections a_r[0:d] . x for every round r into
+// proj[(bh * R + r) * n + token] (the layout of the sort keys), all in double, each summed over
+// c = 0, 1, ..., d - 1 in order (as the CPU plan sums). One thread per row, kProjRows threads a
+// block.
 template <typename T>
 __global__ void project_kernel(const T* __restrict__ x, const double* __restrict__ dirs,
                                double* __restrict__ norms, double* __restrict__ proj, int64_t rows,
@@ -47,8 +50,11 @@ __global__ void project_kernel(const T* __restrict__ x, const double* __restrict
   for (int64_t c0 = 0; c0 < d; c0 += kProjCols) {
     const int cols = static_cast<int>(min(static_cast<int64_t>(kProjCols), d - c0));
     __syncthreads();  // the previous chunk is read
-    for (int e = threadIdx.x; e < kProjRows * kProjCols; e += blockDim.x) {
-      const int r = e / kProjCols, c = e % kProjCols;
+    // a fixed trip count, unrolled: many loads in flight per thread (a loop over e with one load
+    // at a time took 82 us for 131072 rows of 64 on an H200)
+#pragma unroll 16
+    for (int i = 0; i < kProjCols; ++i) {
+      const int e = threadIdx.x + i * kProjRows, r = e / kProjCols, c = e % kProjCols;
       if (c < cols && row0 + r < rows) tile[r][c] = to_float(x[(row0 + r) * d + c0 + c]);
     }
     __syncthreads();
@@ -68,14 +74,19 @@ __global__ void project_kernel(const T* __restrict__ x, const double* __restrict
   if (mine) norms[row] = norm;
 }
 
-// Per bh: the largest squared norm over real tokens and the number of real tokens.
-__global__ void max_norm_kernel(const double* norms, const uint8_t* mask, int64_t n, int64_t heads,
-                                double* max_out, int32_t* real_out) {
-  const int64_t bh = blockIdx.x;
+// Per bh, the largest squared norm over real tokens and their number, in two deterministic
+// steps without atomics: kNormSlices blocks a bh reduce one slice of its tokens each (one block a
+// bh left 8 blocks on the GPU: 28 us a side on an H200 at 16384 tokens), then one thread a bh
+// reduces its slices in order.
+constexpr int kNormSlices = 32;
+__global__ void max_norm_slices_kernel(const double* norms, const uint8_t* mask, int64_t n,
+                                       int64_t heads, double* slice_max, int32_t* slice_count) {
+  const int64_t bh = blockIdx.y, slice = blockIdx.x;
+  const int64_t lo = slice * n / kNormSlices, hi = (slice + 1) * n / kNormSlices;
   const uint8_t* m = mask ? mask + (bh / heads) * n : nullptr;
   double mx = 0;
   int64_t cnt = 0;
-  for (int64_t t = threadIdx.x; t < n; t += blockDim.x) {
+  for (int64_t t = lo + threadIdx.x; t < hi; t += blockDim.x) {
     if (m && !m[t]) continue;
     mx = fmax(mx, norms[bh * n + t]);
     ++cnt;
@@ -83,9 +94,23 @@ __global__ void max_norm_kernel(const double* norms, const uint8_t* mask, int64_
   mx = detail::block_reduce(mx, detail::MaxOp{});
   cnt = detail::block_reduce(cnt, detail::SumOp{});
   if (threadIdx.x == 0) {
-    max_out[bh] = mx;
-    real_out[bh] = static_cast<int32_t>(cnt);
+    slice_max[bh * kNormSlices + slice] = mx;
+    slice_count[bh * kNormSlices + slice] = static_cast<int32_t>(cnt);
   }
+}
+
+__global__ void max_norm_kernel(const double* slice_max, const int32_t* slice_count, int64_t BH,
+                                double* max_out, int32_t* real_out) {
+  const int64_t bh = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (bh >= BH) return;
+  double mx = 0;
+  int32_t cnt = 0;
+  for (int s = 0; s < kNormSlices; ++s) {
+    mx = fmax(mx, slice_max[bh * kNormSlices + s]);
+    cnt += slice_count[bh * kNormSlices + s];
+  }
+  max_out[bh] = mx;
+  real_out[bh] = cnt;
 }
 
 // Hash of every (bh, r, token): the projection a_r . x plus the lift a_r[lift_col] times
@@ -156,43 +181,55 @@ SmyrfDevicePlan make_plan(const cpu::SmyrfParams& p, const T* q, const T* k) {
   DeviceArray<double> dirs(R * (d + 2));
   memcpy_any(dirs.data(), true, dirs_host.data(), false, dirs_host.size() * sizeof(double));
 
-  // norms and raw projections of both sides, then the per-bh largest norms the lifts need
-  DeviceArray<double> qn(BH * nq), kn(BH * nk), mq(BH), mk(BH);
-  DeviceArray<double> qkeys(BH * R * nq), kkeys(BH * R * nk);
-  auto project = [&](const T* x, int64_t n, DeviceArray<double>& norms, DeviceArray<double>& keys) {
+  // norms and raw projections of both sides, then the per-bh largest norms the lifts need,
+  // then the lifts and one sort of all the (bh, round) rows of both sides
+  DeviceArray<double> qn(BH * nq), kn(BH * nk), mq(BH), mk(BH), slice_max(BH * kNormSlices);
+  DeviceArray<int32_t> slice_count(BH * kNormSlices);
+  const int64_t q_total = BH * R * nq;
+  DeviceArray<double> keys(q_total + BH * R * nk);  // query rows, then key rows
+  auto project = [&](const T* x, const uint8_t* mask, int64_t n, DeviceArray<double>& norms,
+                     double* side_keys, DeviceArray<double>& max_norm, DeviceArray<int32_t>& real) {
     const int64_t rows = BH * n;
-    if (rows == 0) return;
-    project_kernel<T>
-        <<<static_cast<unsigned>((rows + kProjRows - 1) / kProjRows), kProjRows, 0, stream()>>>(
-            x, dirs.data(), norms.data(), keys.data(), rows, n, R, d);
+    if (rows > 0) {
+      project_kernel<T>
+          <<<static_cast<unsigned>((rows + kProjRows - 1) / kProjRows), kProjRows, 0, stream()>>>(
+              x, dirs.data(), norms.data(), side_keys, rows, n, R, d);
+      SMYRF_CUDA_CHECK_LAUNCH();
+    }
+    max_norm_slices_kernel<<<dim3(kNormSlices, static_cast<unsigned>(BH)), kThreads, 0, stream()>>>(
+        norms.data(), mask, n, p.heads, slice_max.data(), slice_count.data());
+    SMYRF_CUDA_CHECK_LAUNCH();
+    max_norm_kernel<<<grid_for(BH, kThreads, 1 << 30), kThreads, 0, stream()>>>(
+        slice_max.data(), slice_count.data(), BH, max_norm.data(), real.data());
     SMYRF_CUDA_CHECK_LAUNCH();
   };
-  project(q, nq, qn, qkeys);
-  project(k, nk, kn, kkeys);
-  max_norm_kernel<<<static_cast<unsigned>(BH), kThreads, 0, stream()>>>(
-      qn.data(), p.query_mask, nq, p.heads, mq.data(), plan.q_real.data());
-  SMYRF_CUDA_CHECK_LAUNCH();
-  max_norm_kernel<<<static_cast<unsigned>(BH), kThreads, 0, stream()>>>(
-      kn.data(), p.key_mask, nk, p.heads, mk.data(), plan.k_real.data());
-  SMYRF_CUDA_CHECK_LAUNCH();
+  project(q, p.query_mask, nq, qn, keys.data(), mq, plan.q_real);
+  project(k, p.key_mask, nk, kn, keys.data() + q_total, mk, plan.k_real);
 
-  auto side = [&](DeviceArray<double>& keys, const double* norms, const uint8_t* mask, int64_t n,
-                  int64_t lift_col, int64_t chunk, DeviceArray<int32_t>& order,
-                  DeviceArray<int32_t>& cluster, const DeviceArray<int32_t>& real) {
+  // queries are lifted in coordinate d + 1, keys in coordinate d (cpu::smyrf_make_plan)
+  auto lift = [&](double* side_keys, const double* norms, const uint8_t* mask, int64_t n,
+                  int64_t lift_col) {
     const int64_t total = BH * R * n;
     if (total == 0) return;
     lift_kernel<<<grid_for(total, kThreads, 1 << 30), kThreads, 0, stream()>>>(
-        keys.data(), norms, mq.data(), mk.data(), mask, dirs.data(), BH, R, n, d, p.heads,
-        lift_col);
+        side_keys, norms, mq.data(), mk.data(), mask, dirs.data(), BH, R, n, d, p.heads, lift_col);
     SMYRF_CUDA_CHECK_LAUNCH();
-    detail::stable_argsort_double_rows(keys.data(), BH * R, n, order.data());
+  };
+  lift(keys.data(), qn.data(), p.query_mask, nq, d + 1);
+  lift(keys.data() + q_total, kn.data(), p.key_mask, nk, d);
+  detail::stable_argsort_double_row_sets(keys.data(), BH * R, nq, BH * R, nk, plan.q_order.data(),
+                                         plan.k_order.data());
+
+  auto clusters = [&](int64_t n, int64_t chunk, const DeviceArray<int32_t>& order,
+                      DeviceArray<int32_t>& cluster, const DeviceArray<int32_t>& real) {
+    const int64_t total = BH * R * n;
+    if (total == 0) return;
     cluster_kernel<<<grid_for(total, kThreads, 1 << 30), kThreads, 0, stream()>>>(
         order.data(), real.data(), cluster.data(), BH, R, n, chunk);
     SMYRF_CUDA_CHECK_LAUNCH();
   };
-  // queries are lifted in coordinate d + 1, keys in coordinate d (cpu::smyrf_make_plan)
-  side(qkeys, qn.data(), p.query_mask, nq, d + 1, p.cq, plan.q_order, plan.q_cluster, plan.q_real);
-  side(kkeys, kn.data(), p.key_mask, nk, d, p.ck, plan.k_order, plan.k_cluster, plan.k_real);
+  clusters(nq, p.cq, plan.q_order, plan.q_cluster, plan.q_real);
+  clusters(nk, p.ck, plan.k_order, plan.k_cluster, plan.k_real);
   return plan;
 }
 }  // namespace

@@ -1,7 +1,8 @@
 // Sorting through CUB radix sort: the only translation unit that includes CUB (its headers are
 // heavy; keeping them here keeps nvcc time down). Radix sort is stable, ascending and descending.
-// Status: ran on an NVIDIA H200 on 2026-11-29 in this form (tests/cuda, all passing;
-// scripts/gpu-check).
+// Status: ran on an NVIDIA H200 on 2026-11-29 (tests/cuda, all passing; scripts/gpu-check), with
+// stable_argsort_double_rows (one row set); the two-set form stable_argsort_double_row_sets has
+// NOT run on a GPU yet.
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_segmented_radix_sort.cuh>
 
@@ -47,20 +48,36 @@ __global__ void iota_rows(V* vals, int64_t n, int64_t total) {
     vals[i] = static_cast<V>(i % n);
 }
 
-// rowk[i] = the row of flat index idx[i] (rows of n).
-__global__ void row_of(const int32_t* idx, int64_t* rowk, int32_t n, int64_t total) {
+// Two sets of rows in one flat index space: [0, a_items) are rows of n_a, the rest rows of n_b.
+struct RowSets {
+  int64_t a_items, n_a, n_b;
+  __device__ int64_t row(int64_t i) const {
+    return i < a_items ? i / n_a : (n_a > 0 ? a_items / n_a : 0) + (i - a_items) / n_b;
+  }
+};
+
+// rowk[i] = the row of flat index idx[i].
+__global__ void row_of(const int32_t* idx, int64_t* rowk, RowSets sets, int64_t total) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += step)
-    rowk[i] = idx[i] / n;
+    rowk[i] = sets.row(idx[i]);
 }
 
-// out[i] = the position within its row of flat index idx[i] (rows of n).
-__global__ void position_in_row(const int32_t* idx, int32_t* out, int32_t n, int64_t total) {
+// The position within its row of flat index idx[i], into out_a[i] for the first set's slots and
+// out_b[i - a_items] for the second's (idx is sorted by row, so slot i holds a row of the same
+// set as index i).
+__global__ void position_in_row(const int32_t* idx, int32_t* out_a, int32_t* out_b, RowSets sets,
+                                int64_t total) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-       i += step)
-    out[i] = idx[i] % n;
+       i += step) {
+    const int64_t j = idx[i];
+    if (i < sets.a_items)
+      out_a[i] = static_cast<int32_t>(j % sets.n_a);
+    else
+      out_b[i - sets.a_items] = static_cast<int32_t>((j - sets.a_items) % sets.n_b);
+  }
 }
 
 __global__ void row_offsets(int* off, int64_t rows, int64_t n) {
@@ -160,43 +177,40 @@ void stable_argsort_small_keys(const int64_t* keys, int64_t rows, int64_t k, int
                                false, bits);
 }
 
-void stable_argsort_double_rows(const double* keys, int64_t rows, int64_t n, int32_t* order) {
-  const int64_t total = rows * n;
+void stable_argsort_double_row_sets(const double* keys, int64_t rows_a, int64_t n_a, int64_t rows_b,
+                                    int64_t n_b, int32_t* order_a, int32_t* order_b) {
+  const RowSets sets{rows_a * n_a, n_a, n_b};
+  const int64_t total = rows_a * n_a + rows_b * n_b, rows = rows_a + rows_b;
   if (total == 0) return;
   if (total >= INT_MAX) throw std::runtime_error("[cuda] argsort: rows * n must be below 2^31");
-  if (rows == 1) {
-    Scratch vals(static_cast<size_t>(total) * sizeof(int32_t)),
-        skeys(static_cast<size_t>(total) * sizeof(double));
-    iota_rows<int32_t><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
-        static_cast<int32_t*>(vals.p), n, total);
-    SMYRF_CUDA_CHECK_LAUNCH();
-    sort_pairs<double, int32_t>(keys, static_cast<double*>(skeys.p), static_cast<int32_t*>(vals.p),
-                                order, 1, n, false, 64);
-    return;
-  }
-  // Rows sorted as one array, then by row: a segmented sort runs one block per row, which left
-  // 32 rows of 16384 keys (SMYRF's 8 heads x 4 rounds) on 32 of an H200's 132 SMs, 11 passes of
-  // 32 us each. Both passes are stable, so equal keys keep their index order within a row.
+  // All rows sorted as one array, then stably by row: a segmented sort runs one block per row,
+  // which left 32 rows of 16384 keys (SMYRF's 8 heads x 4 rounds, a side) on 32 of an H200's 132
+  // SMs for 11 passes of 32 us each. Both sorts are stable, so equal keys keep their index order
+  // within a row.
   const size_t n_items = static_cast<size_t>(total);
   Scratch idx(n_items * sizeof(int32_t)), sidx(n_items * sizeof(int32_t)),
-      skeys(n_items * sizeof(double)), rowk(n_items * sizeof(int64_t)),
-      srowk(n_items * sizeof(int64_t));
+      skeys(n_items * sizeof(double));
   int32_t* const gidx = static_cast<int32_t*>(idx.p);
   int32_t* const gsorted = static_cast<int32_t*>(sidx.p);
   iota_rows<int32_t><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(gidx, total, total);
   SMYRF_CUDA_CHECK_LAUNCH();
   sort_pairs<double, int32_t>(keys, static_cast<double*>(skeys.p), gidx, gsorted, 1, total, false,
                               64);
-  row_of<<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
-      gsorted, static_cast<int64_t*>(rowk.p), static_cast<int32_t>(n), total);
-  SMYRF_CUDA_CHECK_LAUNCH();
-  int bits = 1;  // row ids are below rows: only their low bits need radix passes
-  while (bits < 31 && (int64_t{1} << bits) < rows) ++bits;
-  // int64 row keys: the instantiation the index sorts already compile (CUB is slow to compile)
-  sort_pairs<int64_t, int32_t>(static_cast<int64_t*>(rowk.p), static_cast<int64_t*>(srowk.p),
-                               gsorted, gidx, 1, total, false, bits);
-  position_in_row<<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
-      gidx, order, static_cast<int32_t>(n), total);
+  int32_t* by_row = gsorted;
+  if (rows > 1) {
+    Scratch rowk(n_items * sizeof(int64_t)), srowk(n_items * sizeof(int64_t));
+    row_of<<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+        gsorted, static_cast<int64_t*>(rowk.p), sets, total);
+    SMYRF_CUDA_CHECK_LAUNCH();
+    int bits = 1;  // row ids are below rows: only their low bits need radix passes
+    while (bits < 62 && (int64_t{1} << bits) < rows) ++bits;
+    // int64 row keys: the instantiation the index sorts already compile (CUB is slow to compile)
+    sort_pairs<int64_t, int32_t>(static_cast<int64_t*>(rowk.p), static_cast<int64_t*>(srowk.p),
+                                 gsorted, gidx, 1, total, false, bits);
+    by_row = gidx;
+  }
+  position_in_row<<<grid_for(total, kThreads), kThreads, 0, stream()>>>(by_row, order_a, order_b,
+                                                                        sets, total);
   SMYRF_CUDA_CHECK_LAUNCH();
 }
 }  // namespace detail

@@ -5,6 +5,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/reduce_avx2.h"
 
 namespace smyrf::kernels::cpu {
 namespace {
@@ -12,29 +16,44 @@ int loop_threads(int64_t items) {
   if (omp_in_parallel()) return 1;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), items)));
 }
+
+// Sum of p[0..L) and of (p[l] - m)^2 in double: float32 plane runs through the AVX2 reductions
+// (four independent chains; the scalar loops' one dependent double add an element made the
+// statistics 1.8% of a CPU BigGAN step).
+template <typename T>
+double plane_sum(const T* p, int64_t L, bool vec) {
+  if constexpr (std::is_same_v<T, float>)
+    if (vec) return avx2::sum_f32(p, L);
+  double s = 0;
+  for (int64_t l = 0; l < L; ++l) s += p[l];
+  return s;
+}
+template <typename T>
+double plane_sq_dev(const T* p, int64_t L, double m, bool vec) {
+  if constexpr (std::is_same_v<T, float>)
+    if (vec) return avx2::sum_sq_dev_f32(p, L, m);
+  double v = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    const double d = p[l] - m;
+    v += d * d;
+  }
+  return v;
+}
 }  // namespace
 
 template <typename T>
 void batch_norm_stats(const T* x, int64_t N, int64_t C, int64_t L, T* mean, T* var) {
   const int nt = loop_threads(C);
   const double count = static_cast<double>(N * L);
+  const bool vec = active_isa() == Isa::Avx2;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t c = 0; c < C; ++c) {
     double s = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* p = x + (n * C + c) * L;
-      for (int64_t l = 0; l < L; ++l) s += p[l];
-    }
+    for (int64_t n = 0; n < N; ++n) s += plane_sum(x + (n * C + c) * L, L, vec);
     const double m = count > 0 ? s / count : 0.0;
     // second pass around the mean: no cancellation for channels with a large mean
     double v = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* p = x + (n * C + c) * L;
-      for (int64_t l = 0; l < L; ++l) {
-        const double d = p[l] - m;
-        v += d * d;
-      }
-    }
+    for (int64_t n = 0; n < N; ++n) v += plane_sq_dev(x + (n * C + c) * L, L, m, vec);
     mean[c] = static_cast<T>(m);
     var[c] = static_cast<T>(count > 0 ? v / count : 0.0);
   }

@@ -14,9 +14,11 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/reduce_avx2.h"
 #include "tests/kernels/conv_reference.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -372,4 +374,54 @@ TEST_CASE("max_pool2d 2x2 / stride 2, float32: the AVX2 rows equal the scalar lo
   for (size_t o = 0; o < y[1].size(); ++o) nan_windows += std::isnan(y[1][o]);
   CHECK(nan_windows > 10);
   CHECK(idx[1][static_cast<size_t>(1 * g.P * g.Q + 1 * g.Q + 2)] == 2 * 37 + 5);
+}
+
+TEST_CASE(
+    "conv2d bias gradient and batch-norm statistics: AVX2 plane sums equal the long-double sums") {
+  // float32 planes go through avx2::sum_f32 / sum_sq_dev_f32 (four chains in double), the
+  // scalar twin through one double chain: both within double rounding of the exact sums
+  if (!cpu_has_avx2_fma()) return;
+  using kernel_test::both;
+  for (int64_t L :
+       {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{1024}, int64_t{1031}}) {
+    CAPTURE(L);
+    const int64_t N = 3, C = 5;
+    std::vector<float> x = kernel_test::randn(static_cast<size_t>(N * C * L), 700 + L, 2.f);
+    for (size_t i = 0; i < x.size(); i += 7) x[i] += 40.f;  // a large mean: the second pass matters
+    std::vector<long double> sum(C, 0), mean(C), var(C, 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t l = 0; l < L; ++l) sum[c] += x[(n * C + c) * L + l];
+    for (int64_t c = 0; c < C; ++c) mean[c] = sum[c] / (N * L);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t l = 0; l < L; ++l) {
+          const long double d = x[(n * C + c) * L + l] - mean[c];
+          var[c] += d * d;
+        }
+    Conv2dGeometry g;
+    g.N = N, g.K = C, g.P = 1, g.Q = L;
+    both([&](bool vec) {
+      CAPTURE(vec);
+      std::vector<float> db(C), m(C), v(C);
+      conv2d_backward_bias<float>(g, x.data(), db.data());
+      batch_norm_stats<float>(x.data(), N, C, L, m.data(), v.data());
+      for (int64_t c = 0; c < C; ++c) {
+        CHECK(db[c] == doctest::Approx(static_cast<double>(sum[c])).epsilon(1e-6));
+        CHECK(m[c] == doctest::Approx(static_cast<double>(mean[c])).epsilon(1e-6));
+        CHECK(v[c] == doctest::Approx(static_cast<double>(var[c] / (N * L))).epsilon(1e-6));
+      }
+    });
+  }
+  // the AVX2 deviation sum alone, in double, against long double (body and tail, any shift)
+  for (int64_t n : {int64_t{0}, int64_t{5}, int64_t{16}, int64_t{33}, int64_t{4099}}) {
+    std::vector<float> x = kernel_test::randn(static_cast<size_t>(n), 800 + n, 3.f);
+    for (double c : {0.0, 1.5, -1e3}) {
+      long double want = 0;
+      for (float e : x)
+        want += (static_cast<long double>(e) - c) * (static_cast<long double>(e) - c);
+      CHECK(avx2::sum_sq_dev_f32(x.data(), n, c) ==
+            doctest::Approx(static_cast<double>(want)).epsilon(1e-13));
+    }
+  }
 }

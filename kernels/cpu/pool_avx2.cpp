@@ -1,6 +1,6 @@
-// kernels/cpu/pool_avx2.h: 2 x 2 / stride-2 max pooling, eight outputs a step. The scalar loop
-// took each window through the general window arithmetic and a NaN branch per element: a
-// (32, 128, 32, 32) forward ran ~90x longer than the same average pool.
+// kernels/cpu/pool_avx2.h: 2 x 2 / stride-2 max pooling and the 2x upsample, eight outputs a
+// step. The scalar max pool took each window through the general window arithmetic and a NaN
+// branch per element: a (32, 128, 32, 32) forward ran ~90x longer than the same average pool.
 #include "kernels/cpu/pool_avx2.h"
 
 #include <immintrin.h>
@@ -102,6 +102,34 @@ void max_pool2x2_row_backward_f32(const float* dy, const int64_t* idx, int64_t W
     const int64_t o = idx[q] - row0_index;  // within r0, or W past it for r1
     r0[o] += dy[q];
   }
+}
+
+void upsample2x_row_f32(const float* x, int64_t n, float* y0, float* y1) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    // (v0 v0 v1 v1 | v4 v4 v5 v5) and (v2 v2 v3 v3 | v6 v6 v7 v7), their 128-bit halves
+    // recombined in order
+    const __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);
+    const __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
+    _mm256_storeu_ps(y0 + 2 * i, a);
+    _mm256_storeu_ps(y0 + 2 * i + 8, b);
+    _mm256_storeu_ps(y1 + 2 * i, a);
+    _mm256_storeu_ps(y1 + 2 * i + 8, b);
+  }
+  for (; i < n; ++i) y0[2 * i] = y0[2 * i + 1] = y1[2 * i] = y1[2 * i + 1] = x[i];
+}
+
+void upsample2x_row_backward_f32(const float* r0, const float* r1, int64_t n, float* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 e0, o0, e1, o1;
+    deinterleave(r0 + 2 * i, &e0, &o0);
+    deinterleave(r1 + 2 * i, &e1, &o1);
+    const __m256 s = _mm256_add_ps(_mm256_setzero_ps(), e0);  // from +0, as the scalar sum
+    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s, o0), e1), o1));
+  }
+  for (; i < n; ++i) y[i] = (((0.0f + r0[2 * i]) + r0[2 * i + 1]) + r1[2 * i]) + r1[2 * i + 1];
 }
 
 }  // namespace smyrf::kernels::cpu::avx2

@@ -425,3 +425,44 @@ TEST_CASE(
     }
   }
 }
+
+TEST_CASE("2x nearest upsample, float32: the AVX2 rows equal the scalar loops bit for bit") {
+  if (!cpu_has_avx2_fma()) return;
+  // W = 19: two vector steps and a tail; random values with -0 (blocks of -0: the backward's sums
+  // start from +0), NaN and inf
+  std::mt19937 gen(11);
+  auto fill = [&](std::vector<float>& v) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const uint32_t r = gen() % 29;
+      v[i] = r == 0   ? std::numeric_limits<float>::quiet_NaN()
+             : r == 1 ? std::numeric_limits<float>::infinity()
+             : r < 6  ? -0.f
+                      : std::uniform_real_distribution<float>(-3.f, 3.f)(gen);
+    }
+  };
+  const int64_t planes = 4, H = 5, W = 19;
+  std::vector<float> u(static_cast<size_t>(planes * H * W)),
+      du(static_cast<size_t>(planes * 4 * H * W));
+  fill(u), fill(du);
+  // whole blocks of -0 (rows 2h and 2h + 1 of an output plane, 2W floats apart)
+  for (size_t r = 0; r + 4 * W < du.size(); r += 12 * W)
+    du[r] = du[r + 1] = du[r + 2 * W] = du[r + 2 * W + 1] = -0.f;
+  std::vector<float> uy[2], udx[2];
+  for (int v = 0; v < 2; ++v) {
+    kernel_test::IsaGuard guard(v ? Isa::Avx2 : Isa::Scalar);
+    uy[v].assign(du.size(), 5.f);
+    udx[v].assign(u.size(), 7.f);
+    upsample_nearest2d_forward<float>(planes, H, W, 2, 2, u.data(), uy[v].data());
+    upsample_nearest2d_backward<float>(planes, H, W, 2, 2, du.data(), udx[v].data());
+  }
+  CHECK(std::memcmp(uy[0].data(), uy[1].data(), uy[0].size() * 4) == 0);
+  CHECK(std::memcmp(udx[0].data(), udx[1].data(), udx[0].size() * 4) == 0);
+  // and the definitions, spot-checked: a copied pixel (row 1, column 7 of plane 0 is u[0][3]),
+  // and blocks of -0 summed from +0
+  CHECK(std::memcmp(&uy[1][static_cast<size_t>(2 * W + 7)], &u[3], 4) == 0);
+  int plus_zero = 0, minus_zero = 0;
+  for (float v : udx[1])
+    if (v == 0.f) ++(std::signbit(v) ? minus_zero : plus_zero);
+  CHECK(plus_zero > 0);
+  CHECK(minus_zero == 0);
+}

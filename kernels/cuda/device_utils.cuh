@@ -1,6 +1,8 @@
 // Internal to the .cu files: strided index spaces, launch helpers and block reductions.
-// Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all passing; scripts/gpu-check),
-// except pointwise_kernel's unrolled contiguous path (2026-11-29), compiled only.
+// Status: ran on an NVIDIA H200 on 2026-11-29 (tests/cuda, all passing; scripts/gpu-check),
+// pointwise_kernel's unrolled contiguous path included. The 32-bit dividers of the strided index
+// spaces (Strided::small) were added after that run: compiled only, their arithmetic checked on
+// the CPU (tests/kernels/test_int_divider.cpp).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -8,6 +10,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/int_divider.h"
 
 namespace smyrf::kernels::cuda::detail {
 
@@ -21,8 +24,10 @@ struct Strided {
   int ndim = 0;
   int64_t numel = 1;
   bool contiguous = true;
+  bool small = false;  // numel < 2^31: flat indices split with the 32-bit dividers below
   int64_t sizes[kMaxDims];
   int64_t st[N][kMaxDims];
+  IntDivider div[kMaxDims];  // div[d] divides by sizes[d] (set when small)
 };
 
 template <int N>
@@ -40,6 +45,10 @@ Strided<N> make_strided(int ndim, const int64_t* sizes, const int64_t* const (&s
                      if (strides[k][0] != 1) return false;
                    return true;
                  }());
+  // (numel > 0: every size is at least 1)
+  s.small = s.numel > 0 && s.numel < (int64_t{1} << 31);
+  if (s.small)
+    for (int d = 0; d < ndim; ++d) s.div[d] = IntDivider(static_cast<uint32_t>(sizes[d]));
   return s;
 }
 
@@ -50,6 +59,15 @@ __device__ __forceinline__ void offsets_of(const Strided<N>& s, int64_t i, int64
     return;
   }
   for (int k = 0; k < N; ++k) off[k] = 0;
+  if (s.small) {  // a multiply-high and a shift per dim instead of a 64-bit division
+    uint32_t r = static_cast<uint32_t>(i);
+    for (int d = s.ndim - 1; d >= 0; --d) {
+      const uint32_t q = s.div[d].div(r), idx = r - q * s.div[d].divisor;
+      r = q;
+      for (int k = 0; k < N; ++k) off[k] += static_cast<int64_t>(idx) * s.st[k][d];
+    }
+    return;
+  }
   for (int d = s.ndim - 1; d >= 0; --d) {
     const int64_t sz = s.sizes[d];
     const int64_t q = i / sz, idx = i - q * sz;

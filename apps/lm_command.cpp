@@ -88,6 +88,10 @@ void add_train(CLI::App& lm) {
   cmd->add_option("--stop-at", o.stop_at, "stop (with a checkpoint) after this step");
   cmd->add_option("--time-limit", time_limit_min,
                   "stop (with a checkpoint) after this many minutes");
+  cmd->add_option("--device", o.device,
+                  "cpu, or cuda: model, optimizer state and batches on the first GPU")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   cmd->callback([] {
     o.model.kind = model_kind;
     o.time_limit_s = time_limit_min * 60;

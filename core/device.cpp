@@ -1,9 +1,10 @@
 #include "core/device.h"
 
+#include "core/error.h"
+
 #ifdef SMYRF_WITH_CUDA
 #include <stdexcept>
 
-#include "core/error.h"
 #include "kernels/cuda/allocator.h"
 #include "kernels/cuda/runtime.h"
 #endif
@@ -28,6 +29,16 @@ int cuda_device_count() {
 #else
   return 0;
 #endif
+}
+
+void require_device(const Device& device, const char* op) {
+  if (!device.is_cuda()) return;
+  SMYRF_CHECK_HINT(
+      built_with_cuda() && device.index >= 0 && device.index < cuda_device_count(), op,
+      "cannot run on " << device.str() << ": this binary was built "
+                       << (built_with_cuda() ? "with" : "without") << " CUDA and sees "
+                       << cuda_device_count() << " CUDA device(s)",
+      "build with -DSMYRF_CUDA=ON on a machine with an NVIDIA GPU, or use --device cpu");
 }
 
 CudaMemoryStats cuda_memory_stats(int device) {

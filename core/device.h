@@ -25,6 +25,9 @@ struct Device {
 bool built_with_cuda();
 // Number of usable CUDA devices (0 without CUDA or without a GPU); never throws.
 int cuda_device_count();
+// Throws an Error naming `op` when `device` is a CUDA device this binary cannot use (built
+// without CUDA, or no such GPU), with the hint to build with CUDA or to use the CPU.
+void require_device(const Device& device, const char* op);
 
 // The CUDA caching allocator (kernels/cuda/allocator.h) seen from core: bytes held by tensors,
 // bytes cached in free lists, the peak, and how many cudaMalloc/cudaFree calls were made (a

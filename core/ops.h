@@ -34,7 +34,11 @@ Tensor clone(const Tensor& t);
 Tensor to_dtype(const Tensor& t, DType dtype);  // t itself when already of that dtype
 Tensor to_device(const Tensor& t, Device device);
 void copy_into(const Tensor& dst, const Tensor& src);  // broadcast + convert; bumps version
-void fill(const Tensor& dst, double value);            // bumps version
+// Re-homes t's data on `device` in place: every handle of t (a module's parameter, shared by the
+// layer that uses it) then sees a dense copy there, its gradient too; views taken from t before
+// keep the old storage. A no-op where t already lives. For Module::to, between steps.
+void move_to_device_(const Tensor& t, Device device);
+void fill(const Tensor& dst, double value);  // bumps version
 
 // ---------------------------------------------------------------- elementwise
 using UnaryKind = kernels::cpu::UnaryOp;

@@ -32,9 +32,10 @@ Shape infer_reshape(const Shape& from, Shape to, const char* op) {
   }
   int64_t n = shape_numel(from);
   if (infer >= 0) {
-    SMYRF_CHECK_HINT(known != 0 && n % known == 0, op,
-                     "cannot reshape " << shape_str(from) << " (" << n << " elements) into " << shape_str(to),
-                     "the product of the known dims must divide the element count");
+    SMYRF_CHECK_HINT(
+        known != 0 && n % known == 0, op,
+        "cannot reshape " << shape_str(from) << " (" << n << " elements) into " << shape_str(to),
+        "the product of the known dims must divide the element count");
     to[infer] = n / known;
   }
   SMYRF_CHECK_HINT(shape_numel(to) == n, op,
@@ -81,10 +82,11 @@ bool view_strides(const Tensor& t, const Shape& to, Shape& out) {
 Tensor view(const Tensor& t, Shape shape) {
   shape = infer_reshape(t.shape(), std::move(shape), "view");
   Shape st;
-  SMYRF_CHECK_HINT(view_strides(t, shape, st), "view",
-                   "cannot view a tensor of shape " << shape_str(t.shape()) << " and strides "
-                                                    << shape_str(t.strides()) << " as " << shape_str(shape),
-                   "the tensor is not contiguous in the merged dims; use reshape (copies) or contiguous()");
+  SMYRF_CHECK_HINT(
+      view_strides(t, shape, st), "view",
+      "cannot view a tensor of shape " << shape_str(t.shape()) << " and strides "
+                                       << shape_str(t.strides()) << " as " << shape_str(shape),
+      "the tensor is not contiguous in the merged dims; use reshape (copies) or contiguous()");
   return as_strided(t, shape, st, t.offset());
 }
 
@@ -98,9 +100,10 @@ Tensor reshape(const Tensor& t, Shape shape) {
 
 Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
   const int64_t n = t.dim();
-  SMYRF_CHECK_HINT(static_cast<int64_t>(dims.size()) == n, "permute",
-                   "got " << dims.size() << " dims for a tensor of rank " << n << " " << shape_str(t.shape()),
-                   "give each dim exactly once");
+  SMYRF_CHECK_HINT(
+      static_cast<int64_t>(dims.size()) == n, "permute",
+      "got " << dims.size() << " dims for a tensor of rank " << n << " " << shape_str(t.shape()),
+      "give each dim exactly once");
   Shape s(n), st(n);
   std::vector<bool> seen(n, false);
   for (int64_t i = 0; i < n; ++i) {
@@ -151,14 +154,16 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index) {
 }
 
 Tensor expand(const Tensor& t, const Shape& shape) {
-  SMYRF_CHECK_HINT(shape.size() >= t.shape().size(), "expand",
-                   "cannot expand " << shape_str(t.shape()) << " to fewer dims " << shape_str(shape),
-                   "the target must have at least as many dims");
+  SMYRF_CHECK_HINT(
+      shape.size() >= t.shape().size(), "expand",
+      "cannot expand " << shape_str(t.shape()) << " to fewer dims " << shape_str(shape),
+      "the target must have at least as many dims");
   const size_t off = shape.size() - t.shape().size();
   Shape s(shape.size()), st(shape.size(), 0);
   for (size_t i = 0; i < shape.size(); ++i) {
     if (i < off) {
-      SMYRF_CHECK(shape[i] >= 0, "expand", "cannot use -1 for a new leading dim in " << shape_str(shape));
+      SMYRF_CHECK(shape[i] >= 0, "expand",
+                  "cannot use -1 for a new leading dim in " << shape_str(shape));
       s[i] = shape[i];
       continue;
     }
@@ -198,13 +203,15 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   SMYRF_CHECK(dst.defined() && src.defined(), "copy_", "undefined tensor");
   Shape shape = dst.shape();
   Shape bs = broadcast_shapes(src.shape(), shape, "copy_");
-  SMYRF_CHECK_HINT(bs == shape, "copy_",
-                   "source of shape " << shape_str(src.shape()) << " does not broadcast to " << shape_str(shape),
-                   "the destination shape must be the broadcast shape");
+  SMYRF_CHECK_HINT(
+      bs == shape, "copy_",
+      "source of shape " << shape_str(src.shape()) << " does not broadcast to " << shape_str(shape),
+      "the destination shape must be the broadcast shape");
   if (dst.device() != src.device()) {
     // Across devices only dense bytes move: broadcast/convert/strided work happens on the source's
     // side when the destination is dense, else on the destination's side after a dense copy.
-    if (dst.is_contiguous() && src.is_contiguous() && src.shape() == shape && src.dtype() == dst.dtype()) {
+    if (dst.is_contiguous() && src.is_contiguous() && src.shape() == shape &&
+        src.dtype() == dst.dtype()) {
       cuda_ops::copy_bytes(dst, src);
     } else if (dst.is_contiguous()) {
       TensorOptions o(dst.dtype());
@@ -234,8 +241,8 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   SMYRF_DISPATCH_ALL(sd, "copy_", [&] {
     using S = scalar_t;
     SMYRF_DISPATCH_ALL(dd, "copy_", [&] {
-      kernels::cpu::convert<S, scalar_t>(p.ndim, p.sizes, static_cast<const S*>(src.raw_data()), p.s(0),
-                                         static_cast<scalar_t*>(dst.raw_data()), p.s(1));
+      kernels::cpu::convert<S, scalar_t>(p.ndim, p.sizes, static_cast<const S*>(src.raw_data()),
+                                         p.s(0), static_cast<scalar_t*>(dst.raw_data()), p.s(1));
     });
   });
   dst.storage()->bump_version();
@@ -278,6 +285,17 @@ Tensor to_dtype(const Tensor& t, DType dtype) {
   Tensor out = empty(t.shape(), TensorOptions(dtype).set_device(t.device()));
   copy_into(out, t);
   return out;
+}
+
+void move_to_device_(const Tensor& t, Device device) {
+  SMYRF_CHECK(t.defined(), "move_to_device_", "undefined tensor");
+  if (t.device() == device) return;
+  const Tensor moved = to_device(t, device);  // dense
+  TensorImpl* impl = t.impl();
+  impl->storage = moved.storage();
+  impl->strides = moved.strides();
+  impl->offset = moved.offset();
+  if (impl->grad) move_to_device_(Tensor(impl->grad), device);
 }
 
 Tensor to_device(const Tensor& t, Device device) {

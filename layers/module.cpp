@@ -147,6 +147,11 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   for (auto& [dst, src] : copies) raw::copy_into(dst, src);
 }
 
+void Module::to(Device device) {
+  for (auto& [n, p] : named_parameters()) raw::move_to_device_(p, device);
+  for (auto& [n, b] : named_buffers()) raw::move_to_device_(b, device);
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, m] : children_) m->train(on);

@@ -51,6 +51,11 @@ class Module {
   // module must be present and no unknown key may appear. Throws with the offending names.
   void load_state_dict(const NamedTensors& state, bool strict = true);
 
+  // Moves every parameter and buffer (recursively) to `device` in place (core's
+  // raw::move_to_device_): the layers keep their handles. Call it before building an optimizer,
+  // whose state is created where the parameters are.
+  void to(Device device);
+
   virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

@@ -143,7 +143,7 @@ Tensor Transformer::forward(const Tensor& idx, bool causal, const ForwardOptions
   SMYRF_CHECK_HINT(T >= 1 && T <= config_.context, "Transformer",
                    "sequence length " << T << " exceeds the context " << config_.context,
                    "crop the input to the last `context` tokens");
-  Tensor pos = arange(T);
+  Tensor pos = arange(T, TensorOptions(DType::Int64).set_device(idx.device()));
   Tensor x = wte->forward(idx) + wpe->forward(pos);  // (B, T, D) + (T, D)
   x = dropout(x, config_.dropout, is_training(), dropout_gen_);
   for (size_t i = 0; i < h.size(); ++i) {

@@ -142,14 +142,7 @@ void diagnostics_from_clusters(const std::vector<double>& q, const std::vector<d
   }
 }
 
-void check_cuda_device(const Device& device) {
-  SMYRF_CHECK_HINT(
-      built_with_cuda() && device.index >= 0 && device.index < cuda_device_count(), kOp,
-      "the study cannot run on " << device.str() << ": this binary was built "
-                                 << (built_with_cuda() ? "with" : "without") << " CUDA and sees "
-                                 << cuda_device_count() << " CUDA device(s)",
-      "build with -DSMYRF_CUDA=ON on a machine with an NVIDIA GPU, or use --device cpu");
-}
+void check_cuda_device(const Device& device) { require_device(device, kOp); }
 
 Dist distribution(std::vector<double> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());

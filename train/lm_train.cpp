@@ -61,6 +61,15 @@ data::Batch make_lm_batch(const std::vector<int32_t>& stream, const std::vector<
   return {mb.inputs, mb.targets};
 }
 
+// The training device of `o` ("cpu" or "cuda": the first GPU, checked to be there).
+Device lm_device(const LmTrainOptions& o) {
+  SMYRF_CHECK_HINT(o.device == "cpu" || o.device == "cuda", kOp,
+                   "unknown device '" << o.device << "'", "use --device cpu or --device cuda");
+  const Device dev = o.device == "cpu" ? Device::cpu() : Device::cuda(0);
+  require_device(dev, kOp);
+  return dev;
+}
+
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   char buf[32];
@@ -188,6 +197,8 @@ LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t
   std::vector<int64_t> starts(window_count(max_tokens));
   for (size_t w = 0; w < starts.size(); ++w) starts[w] = static_cast<int64_t>(w) * ctx;
   const size_t prefix_windows = prefix ? window_count(prefix_tokens) : 0;
+  const std::vector<Tensor> params = model.parameters();
+  const Device dev = params.empty() ? Device::cpu() : params.front().device();
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard ng;
@@ -204,11 +215,11 @@ LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t
     if (b0 < prefix_windows && b1 > prefix_windows) b1 = prefix_windows;
     std::vector<int64_t> chunk(starts.begin() + b0, starts.begin() + b1);
     data::Batch xy = make_lm_batch(stream, chunk, ctx, causal, mask_id, mix_seed(mask_seed, chunk));
-    Tensor logits = model.forward(xy[0], forward);
+    Tensor logits = model.forward(xy[0].to(dev), forward);
     Tensor tg = xy[1];
     int64_t count = 0;
     for (int64_t t : tg.to_vector<int64_t>()) count += t != -100;
-    nats += models::TransformerLM::loss(logits, tg).item() * static_cast<double>(count);
+    nats += models::TransformerLM::loss(logits, tg.to(dev)).item() * static_cast<double>(count);
     r.targets += count;
     for (int64_t s : chunk)
       for (int64_t i = 0; i < ctx; ++i) {
@@ -250,12 +261,14 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
     saved.text = given.text, saved.out = given.out, saved.steps = given.steps;
     saved.stop_at = given.stop_at, saved.time_limit_s = given.time_limit_s;
     saved.progress = given.progress, saved.plot = given.plot, saved.resume = true;
+    saved.device = given.device;
     o = saved;
   }
   SMYRF_CHECK(o.batch > 0 && o.accum > 0 && o.steps > 0 && o.eval_every > 0 && o.warmup >= 0, kOp,
               "batch, accum, steps and eval_every must be positive, got batch "
                   << o.batch << ", accum " << o.accum << ", steps " << o.steps << ", eval_every "
                   << o.eval_every);
+  const Device dev = lm_device(o);  // before any work: a missing GPU fails at once
   const std::string tok_path = path_in(o.out, "tokenizer.json");
   if (!resuming && fs::exists(tok_path)) fs::remove(tok_path);  // a fresh run trains its own
   LmData d = prepare_lm_data(o, tok_path, !resuming);
@@ -264,6 +277,7 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
 
   Generator init_gen(o.seed);
   std::unique_ptr<models::TransformerLM> model = models::make_model(o.model, &init_gen);
+  model->to(dev);  // initialised on the CPU (the same weights for a seed on either device)
   model->train();
 
   AdamW opt(
@@ -321,7 +335,7 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
     double loss_sum = 0;
     for (int64_t m = 0; m < o.accum; ++m) {
       data::Batch xy = loader.next();
-      Tensor loss = models::TransformerLM::loss(model->forward(xy[0], {}), xy[1]);
+      Tensor loss = models::TransformerLM::loss(model->forward(xy[0].to(dev), {}), xy[1].to(dev));
       // the mean over micro-batches: scale each so the summed gradients are that mean's
       (o.accum > 1 ? loss * (1.0 / static_cast<double>(o.accum)) : loss).backward();
       loss_sum += loss.item();

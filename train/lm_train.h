@@ -56,6 +56,9 @@ struct LmTrainOptions {
   bool progress = true;
   bool plot = true;
   int prefetch = 2;
+  // "cpu" or "cuda" (the first GPU): where the model, its optimizer state and every batch live.
+  // Not part of the saved run options: a run may resume on the other device.
+  std::string device = "cpu";
 
   nlohmann::json to_json() const;  // everything except text
   static LmTrainOptions from_json(const nlohmann::json& j);
@@ -93,8 +96,8 @@ LmData prepare_lm_data(const LmTrainOptions& options, const std::string& tokeniz
 // max_tokens > 0 stops after that many tokens. With `prefix` given, also reports in it the
 // result that max_tokens = prefix_tokens would give, from the same pass (batches are cut at that
 // boundary, so the prefix windows are batched exactly as in a call that stops there). Runs in
-// eval mode without gradients and restores the model's mode. Throws when the stream is shorter
-// than one window.
+// eval mode without gradients and restores the model's mode, on the device of the model's
+// parameters. Throws when the stream is shorter than one window.
 LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t>& stream,
                          const std::vector<int32_t>& bytes_per_token, int64_t batch,
                          int64_t max_tokens, const models::ForwardOptions& forward,

@@ -265,3 +265,25 @@ TEST_CASE("lm: evaluation and training refuse streams too short for a window") {
       evaluate_lm(m, std::vector<int32_t>(10, 1), std::vector<int32_t>(256, 1), 2, 0, {}),
       doctest::Contains("fewer than one window"));
 }
+
+TEST_CASE("lm training device: cpu runs, an unknown device or a missing GPU is refused by name") {
+  LmTrainOptions o = tiny_run("device");
+  o.steps = 2, o.eval_every = 2;
+  o.device = "tpu";
+  CHECK_THROWS_WITH(train_lm(o), doctest::Contains("unknown device 'tpu'"));
+  if (cuda_device_count() == 0) {
+    o.device = "cuda";
+    CHECK_THROWS_WITH(train_lm(o), doctest::Contains("[lm_train] cannot run on cuda:0"));
+  }
+  o.device = "cpu";
+  CHECK(train_lm(o).step == 2);
+  // Module::to on the device a module is already on keeps every tensor as it was
+  Generator g(3);
+  o.model.vocab_size = 64;
+  auto model = models::make_model(o.model, &g);
+  std::vector<const void*> before;
+  for (const Tensor& p : model->parameters()) before.push_back(p.raw_data());
+  model->to(Device::cpu());
+  size_t i = 0;
+  for (const Tensor& p : model->parameters()) CHECK(p.raw_data() == before[i++]);
+}

@@ -33,7 +33,8 @@ void dispatch_floating(DType dt, const char* op, F&& f) {
   }
 }
 
-// cuda_ok: the op has a CUDA path (conv2d through cuDNN); the others are CPU only.
+// cuda_ok: the op has a CUDA path (conv2d through cuDNN; pooling and upsampling through
+// kernels/cuda/pool.h); batch norm is CPU only.
 void check_nchw(const Tensor& x, const char* op, bool cuda_ok = false) {
   SMYRF_CHECK(x.defined(), op, "input is undefined");
   SMYRF_CHECK_HINT(x.dim() == 4, op, "input must be (N, C, H, W), got " << shape_str(x.shape()),
@@ -127,7 +128,7 @@ Tensor conv_forward(const kc::Conv2dGeometry& g, const Tensor& x, const Tensor& 
 // --------------------------------------------------------------------------- pooling
 kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, IntPair kernel, IntPair& stride,
                                  IntPair padding) {
-  check_nchw(x, op);
+  check_nchw(x, op, /*cuda_ok=*/true);
   if (stride[0] == 0 && stride[1] == 0) stride = kernel;
   SMYRF_CHECK(kernel[0] >= 1 && kernel[1] >= 1, op,
               "kernel must be >= 1, got " << pair_str(kernel));
@@ -210,24 +211,33 @@ Tensor avg_pool2d(const Tensor& x_in, IntPair kernel, IntPair stride, IntPair pa
                   bool count_include_pad) {
   const kc::Pool2dGeometry g = pool_geometry("avg_pool2d", x_in, kernel, stride, padding);
   Tensor x = raw::contiguous(x_in);
-  Tensor y = empty({x.size(0), x.size(1), g.P, g.Q}, TensorOptions(x.dtype()));
-  dispatch_floating(x.dtype(), "avg_pool2d", [&](auto t) {
-    using T = decltype(t);
-    kc::avg_pool2d_forward<T>(g, x.data_ptr<T>(), y.data_ptr<T>(), count_include_pad);
-  });
+  const TensorOptions like = TensorOptions(x.dtype()).set_device(x.device());
+  Tensor y = empty({x.size(0), x.size(1), g.P, g.Q}, like);
+  if (x.device().is_cuda()) {
+    cuda_ops::avg_pool2d_forward(g, x, y, count_include_pad);
+  } else {
+    dispatch_floating(x.dtype(), "avg_pool2d", [&](auto t) {
+      using T = decltype(t);
+      kc::avg_pool2d_forward<T>(g, x.data_ptr<T>(), y.data_ptr<T>(), count_include_pad);
+    });
+  }
   if (needs_grad({x_in})) {
     Shape xs = x.shape();
-    DType dt = x.dtype();
-    record("avg_pool2d", {x_in}, {y},
-           [g, xs, dt, count_include_pad](const std::vector<Tensor>& grads) -> std::vector<Tensor> {
-             Tensor dy = raw::contiguous(grads[0]);
-             Tensor dx = empty(xs, TensorOptions(dt));
-             dispatch_floating(dt, "avg_pool2d", [&](auto t) {
-               using T = decltype(t);
-               kc::avg_pool2d_backward<T>(g, dy.data_ptr<T>(), dx.data_ptr<T>(), count_include_pad);
-             });
-             return {dx};
-           });
+    record(
+        "avg_pool2d", {x_in}, {y},
+        [g, xs, like, count_include_pad](const std::vector<Tensor>& grads) -> std::vector<Tensor> {
+          Tensor dy = raw::contiguous(grads[0]);
+          Tensor dx = empty(xs, like);
+          if (dx.device().is_cuda()) {
+            cuda_ops::avg_pool2d_backward(g, dy, dx, count_include_pad);
+            return {dx};
+          }
+          dispatch_floating(like.dtype, "avg_pool2d", [&](auto t) {
+            using T = decltype(t);
+            kc::avg_pool2d_backward<T>(g, dy.data_ptr<T>(), dx.data_ptr<T>(), count_include_pad);
+          });
+          return {dx};
+        });
   }
   return y;
 }
@@ -241,19 +251,29 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x_in, IntPair ke
                                                   IntPair stride, IntPair padding) {
   const kc::Pool2dGeometry g = pool_geometry("max_pool2d", x_in, kernel, stride, padding);
   Tensor x = raw::contiguous(x_in);
-  Tensor y = empty({x.size(0), x.size(1), g.P, g.Q}, TensorOptions(x.dtype()));
-  Tensor idx = empty({x.size(0), x.size(1), g.P, g.Q}, TensorOptions(kInt64));
-  dispatch_floating(x.dtype(), "max_pool2d", [&](auto t) {
-    using T = decltype(t);
-    kc::max_pool2d_forward<T>(g, x.data_ptr<T>(), y.data_ptr<T>(), idx.data_ptr<int64_t>());
-  });
+  const TensorOptions like = TensorOptions(x.dtype()).set_device(x.device());
+  Tensor y = empty({x.size(0), x.size(1), g.P, g.Q}, like);
+  Tensor idx =
+      empty({x.size(0), x.size(1), g.P, g.Q}, TensorOptions(kInt64).set_device(x.device()));
+  if (x.device().is_cuda()) {
+    cuda_ops::max_pool2d_forward(g, x, y, idx);
+  } else {
+    dispatch_floating(x.dtype(), "max_pool2d", [&](auto t) {
+      using T = decltype(t);
+      kc::max_pool2d_forward<T>(g, x.data_ptr<T>(), y.data_ptr<T>(), idx.data_ptr<int64_t>());
+    });
+  }
   if (needs_grad({x_in})) {
     Shape xs = x.shape();
     DType dt = x.dtype();
     record("max_pool2d", {x_in}, {y},
-           [g, xs, dt, idx](const std::vector<Tensor>& grads) -> std::vector<Tensor> {
+           [g, xs, dt, like, idx](const std::vector<Tensor>& grads) -> std::vector<Tensor> {
              Tensor dy = raw::contiguous(grads[0]);
-             Tensor dx = empty(xs, TensorOptions(dt));
+             Tensor dx = empty(xs, like);
+             if (dx.device().is_cuda()) {
+               cuda_ops::max_pool2d_backward(g, dy, idx, dx);
+               return {dx};
+             }
              dispatch_floating(dt, "max_pool2d", [&](auto t) {
                using T = decltype(t);
                kc::max_pool2d_backward<T>(g, dy.data_ptr<T>(), idx.data_ptr<int64_t>(),
@@ -275,23 +295,32 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor upsample_nearest2d(const Tensor& x_in, int64_t sh, int64_t sw) {
   const char* op = "upsample_nearest2d";
-  check_nchw(x_in, op);
+  check_nchw(x_in, op, /*cuda_ok=*/true);
   SMYRF_CHECK_HINT(sh >= 1 && sw >= 1, op,
                    "scale factors must be integers >= 1, got (" << sh << ", " << sw << ")",
                    "use avg_pool2d to downsample");
   Tensor x = raw::contiguous(x_in);
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = empty({x.size(0), x.size(1), H * sh, W * sw}, TensorOptions(x.dtype()));
-  dispatch_floating(x.dtype(), op, [&](auto t) {
-    using T = decltype(t);
-    kc::upsample_nearest2d_forward<T>(planes, H, W, sh, sw, x.data_ptr<T>(), y.data_ptr<T>());
-  });
+  const TensorOptions like = TensorOptions(x.dtype()).set_device(x.device());
+  Tensor y = empty({x.size(0), x.size(1), H * sh, W * sw}, like);
+  if (x.device().is_cuda()) {
+    cuda_ops::upsample_nearest2d_forward(planes, H, W, sh, sw, x, y);
+  } else {
+    dispatch_floating(x.dtype(), op, [&](auto t) {
+      using T = decltype(t);
+      kc::upsample_nearest2d_forward<T>(planes, H, W, sh, sw, x.data_ptr<T>(), y.data_ptr<T>());
+    });
+  }
   if (needs_grad({x_in})) {
     Shape xs = x.shape();
     DType dt = x.dtype();
     record(op, {x_in}, {y}, [=](const std::vector<Tensor>& grads) -> std::vector<Tensor> {
       Tensor dy = raw::contiguous(grads[0]);
-      Tensor dx = empty(xs, TensorOptions(dt));
+      Tensor dx = empty(xs, like);
+      if (dx.device().is_cuda()) {
+        cuda_ops::upsample_nearest2d_backward(planes, H, W, sh, sw, dy, dx);
+        return {dx};
+      }
       dispatch_floating(dt, "upsample_nearest2d", [&](auto t) {
         using T = decltype(t);
         kc::upsample_nearest2d_backward<T>(planes, H, W, sh, sw, dy.data_ptr<T>(),

@@ -12,6 +12,7 @@
 #include "core/ops_cuda_run.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/pool.h"
 #include "kernels/cuda/runtime.h"
 #endif
 
@@ -199,6 +200,59 @@ void conv2d_backward_filter(const kernels::cpu::Conv2dGeometry& g, const Tensor&
   });
 }
 
+void avg_pool2d_forward(const kernels::cpu::Pool2dGeometry& g, const Tensor& x, const Tensor& y,
+                        bool count_include_pad) {
+  run("avg_pool2d", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "avg_pool2d", [&] {
+      kg::avg_pool2d_forward<scalar_t>(g, ptr<scalar_t>(x), ptr<scalar_t>(y), count_include_pad);
+    });
+  });
+}
+void avg_pool2d_backward(const kernels::cpu::Pool2dGeometry& g, const Tensor& dy, const Tensor& dx,
+                         bool count_include_pad) {
+  run("avg_pool2d", dy, [&] {
+    SMYRF_DISPATCH_FLOAT(dy.dtype(), "avg_pool2d", [&] {
+      kg::avg_pool2d_backward<scalar_t>(g, ptr<scalar_t>(dy), ptr<scalar_t>(dx), count_include_pad);
+    });
+  });
+}
+void max_pool2d_forward(const kernels::cpu::Pool2dGeometry& g, const Tensor& x, const Tensor& y,
+                        const Tensor& indices) {
+  run("max_pool2d", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&] {
+      kg::max_pool2d_forward<scalar_t>(g, ptr<scalar_t>(x), ptr<scalar_t>(y),
+                                       ptr<int64_t>(indices));
+    });
+  });
+}
+void max_pool2d_backward(const kernels::cpu::Pool2dGeometry& g, const Tensor& dy,
+                         const Tensor& indices, const Tensor& dx) {
+  run("max_pool2d", dy, [&] {
+    SMYRF_DISPATCH_FLOAT(dy.dtype(), "max_pool2d", [&] {
+      kg::max_pool2d_backward<scalar_t>(g, ptr<scalar_t>(dy), ptr<int64_t>(indices),
+                                        ptr<scalar_t>(dx));
+    });
+  });
+}
+void upsample_nearest2d_forward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
+                                const Tensor& x, const Tensor& y) {
+  run("upsample_nearest2d", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "upsample_nearest2d", [&] {
+      kg::upsample_nearest2d_forward<scalar_t>(planes, H, W, fh, fw, ptr<scalar_t>(x),
+                                               ptr<scalar_t>(y));
+    });
+  });
+}
+void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
+                                 const Tensor& dy, const Tensor& dx) {
+  run("upsample_nearest2d", dy, [&] {
+    SMYRF_DISPATCH_FLOAT(dy.dtype(), "upsample_nearest2d", [&] {
+      kg::upsample_nearest2d_backward<scalar_t>(planes, H, W, fh, fw, ptr<scalar_t>(dy),
+                                                ptr<scalar_t>(dx));
+    });
+  });
+}
+
 #else  // built without CUDA: no CUDA tensor can exist, so these are unreachable
 
 struct SmyrfCudaPlan {};
@@ -254,6 +308,28 @@ void conv2d_backward_data(const kernels::cpu::Conv2dGeometry&, const Tensor&, co
 void conv2d_backward_filter(const kernels::cpu::Conv2dGeometry&, const Tensor&, const Tensor&,
                             const Tensor&, const Tensor&) {
   no_cuda("conv2d");
+}
+void avg_pool2d_forward(const kernels::cpu::Pool2dGeometry&, const Tensor&, const Tensor&, bool) {
+  no_cuda("avg_pool2d");
+}
+void avg_pool2d_backward(const kernels::cpu::Pool2dGeometry&, const Tensor&, const Tensor&, bool) {
+  no_cuda("avg_pool2d");
+}
+void max_pool2d_forward(const kernels::cpu::Pool2dGeometry&, const Tensor&, const Tensor&,
+                        const Tensor&) {
+  no_cuda("max_pool2d");
+}
+void max_pool2d_backward(const kernels::cpu::Pool2dGeometry&, const Tensor&, const Tensor&,
+                         const Tensor&) {
+  no_cuda("max_pool2d");
+}
+void upsample_nearest2d_forward(int64_t, int64_t, int64_t, int64_t, int64_t, const Tensor&,
+                                const Tensor&) {
+  no_cuda("upsample_nearest2d");
+}
+void upsample_nearest2d_backward(int64_t, int64_t, int64_t, int64_t, int64_t, const Tensor&,
+                                 const Tensor&) {
+  no_cuda("upsample_nearest2d");
 }
 
 #endif

@@ -54,4 +54,19 @@ void conv2d_backward_data(const kernels::cpu::Conv2dGeometry& g, const Tensor& d
 void conv2d_backward_filter(const kernels::cpu::Conv2dGeometry& g, const Tensor& x,
                             const Tensor& dy, const Tensor& dw, const Tensor& dbias);
 
+// Pooling and nearest upsampling (kernels/cuda/pool.h: the CPU kernels' semantics; backwards
+// overwrite dx). Contiguous NCHW, float32 or float64. Compiled only so far (2026-11-29).
+void avg_pool2d_forward(const kernels::cpu::Pool2dGeometry& g, const Tensor& x, const Tensor& y,
+                        bool count_include_pad);
+void avg_pool2d_backward(const kernels::cpu::Pool2dGeometry& g, const Tensor& dy, const Tensor& dx,
+                         bool count_include_pad);
+void max_pool2d_forward(const kernels::cpu::Pool2dGeometry& g, const Tensor& x, const Tensor& y,
+                        const Tensor& indices);
+void max_pool2d_backward(const kernels::cpu::Pool2dGeometry& g, const Tensor& dy,
+                         const Tensor& indices, const Tensor& dx);
+void upsample_nearest2d_forward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
+                                const Tensor& x, const Tensor& y);
+void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
+                                 const Tensor& dy, const Tensor& dx);
+
 }  // namespace smyrf::cuda_ops

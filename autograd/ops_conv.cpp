@@ -332,6 +332,46 @@ Tensor upsample_nearest2d(const Tensor& x_in, int64_t sh, int64_t sw) {
   return y;
 }
 
+namespace {
+// The forward of batch_norm for CUDA tensors: statistics and normalisation on the device; the C
+// reciprocal deviations and the running-statistics update go through the host with the CPU
+// path's arithmetic (C values a call: a synchronising copy, not a kernel).
+void batch_norm_cuda_forward(const Tensor& x, int64_t N, int64_t C, int64_t L,
+                             const Tensor& running_mean, const Tensor& running_var, const Tensor& w,
+                             const Tensor& b, int64_t affine_stride, bool training, double momentum,
+                             double eps, const Tensor& mean, const Tensor& rstd, const Tensor& y) {
+  NoGradGuard no_grad;
+  auto host = [](const Tensor& t) {
+    return raw::to_dtype(raw::to_device(t, Device::cpu()), kFloat64).to_vector<double>();
+  };
+  std::vector<double> v;
+  if (training) {
+    const Tensor var = empty({C}, TensorOptions(x.dtype()).set_device(x.device()));
+    cuda_ops::batch_norm_stats(x, N, C, L, mean, var);
+    v = host(var);  // the variance as rounded to x's dtype, as the CPU path reads it
+    if (running_mean.defined() && running_var.defined()) {
+      // PyTorch's convention: normalise with the biased variance, track the unbiased one.
+      const double unbias = static_cast<double>(N * L) / static_cast<double>(N * L - 1);
+      std::vector<double> m = host(mean), rm = host(running_mean), rv = host(running_var);
+      for (int64_t c = 0; c < C; ++c) {
+        rm[c] = (1 - momentum) * rm[c] + momentum * m[c];
+        rv[c] = (1 - momentum) * rv[c] + momentum * v[c] * unbias;
+      }
+      raw::copy_into(running_mean, from_vector<double>(rm, {C}, kFloat64));
+      raw::copy_into(running_var, from_vector<double>(rv, {C}, kFloat64));
+    }
+  } else {
+    raw::copy_into(mean, running_mean);
+    v = host(running_var);
+  }
+  std::vector<double> r(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) r[c] = 1.0 / std::sqrt(v[c] + eps);
+  raw::copy_into(rstd, from_vector<double>(r, {C}, kFloat64));  // rounded to rstd's dtype
+  cuda_ops::batch_norm_apply(x, N, C, L, mean, rstd, w, b, affine_stride, y);
+}
+
+}  // namespace
+
 Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& w_in, const Tensor& b_in, bool training, double momentum,
                   double eps) {
@@ -340,8 +380,9 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   SMYRF_CHECK_HINT(x_in.dim() >= 2, op,
                    "input must be (N, C, ...), got " << shape_str(x_in.shape()),
                    "add a batch dim with unsqueeze(0)");
-  SMYRF_CHECK_HINT(x_in.device().is_cpu(), op, "no " << x_in.device().str() << " kernel",
-                   "move the tensor to the CPU");
+  SMYRF_CHECK_HINT(x_in.is_floating_point(), op,
+                   "input must be float32 or float64, got " << dtype_name(x_in.dtype()),
+                   "convert with .to(kFloat32)");
   const int64_t N = x_in.size(0), C = x_in.size(1), L = x_in.numel() / std::max<int64_t>(1, N * C);
   for (const Tensor* s : {&running_mean, &running_var}) {
     if (!s->defined()) continue;
@@ -380,44 +421,50 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   Tensor w = w_in.defined() ? raw::contiguous(w_in) : Tensor();
   Tensor b = b_in.defined() ? raw::contiguous(b_in) : Tensor();
   const DType dt = x.dtype();
-  Tensor mean = empty({C}, TensorOptions(dt)), rstd = empty({C}, TensorOptions(dt));
-  Tensor y = empty(x.shape(), TensorOptions(dt));
-  dispatch_floating(dt, op, [&](auto t) {
-    using T = decltype(t);
-    T* m = mean.data_ptr<T>();
-    T* r = rstd.data_ptr<T>();
-    if (training) {
-      Tensor var = empty({C}, TensorOptions(dt));
-      T* v = var.data_ptr<T>();
-      kc::batch_norm_stats<T>(x.data_ptr<T>(), N, C, L, m, v);
-      for (int64_t c = 0; c < C; ++c)
-        r[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(v[c]) + eps));
-      if (running_mean.defined() && running_var.defined()) {
-        // PyTorch's convention: normalise with the biased variance, track the unbiased one.
-        const double unbias = static_cast<double>(N * L) / static_cast<double>(N * L - 1);
-        NoGradGuard no_grad;
-        std::vector<double> rm = running_mean.to_vector<double>(),
-                            rv = running_var.to_vector<double>();
-        for (int64_t c = 0; c < C; ++c) {
-          rm[c] = (1 - momentum) * rm[c] + momentum * static_cast<double>(m[c]);
-          rv[c] = (1 - momentum) * rv[c] + momentum * static_cast<double>(v[c]) * unbias;
+  const TensorOptions like = TensorOptions(dt).set_device(x.device());
+  Tensor mean = empty({C}, like), rstd = empty({C}, like);
+  Tensor y = empty(x.shape(), like);
+  if (x.device().is_cuda()) {
+    batch_norm_cuda_forward(x, N, C, L, running_mean, running_var, w, b, affine_stride, training,
+                            momentum, eps, mean, rstd, y);
+  } else {
+    dispatch_floating(dt, op, [&](auto t) {
+      using T = decltype(t);
+      T* m = mean.data_ptr<T>();
+      T* r = rstd.data_ptr<T>();
+      if (training) {
+        Tensor var = empty({C}, TensorOptions(dt));
+        T* v = var.data_ptr<T>();
+        kc::batch_norm_stats<T>(x.data_ptr<T>(), N, C, L, m, v);
+        for (int64_t c = 0; c < C; ++c)
+          r[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(v[c]) + eps));
+        if (running_mean.defined() && running_var.defined()) {
+          // PyTorch's convention: normalise with the biased variance, track the unbiased one.
+          const double unbias = static_cast<double>(N * L) / static_cast<double>(N * L - 1);
+          NoGradGuard no_grad;
+          std::vector<double> rm = running_mean.to_vector<double>(),
+                              rv = running_var.to_vector<double>();
+          for (int64_t c = 0; c < C; ++c) {
+            rm[c] = (1 - momentum) * rm[c] + momentum * static_cast<double>(m[c]);
+            rv[c] = (1 - momentum) * rv[c] + momentum * static_cast<double>(v[c]) * unbias;
+          }
+          raw::copy_into(running_mean, from_vector<double>(rm, {C}, kFloat64));
+          raw::copy_into(running_var, from_vector<double>(rv, {C}, kFloat64));
         }
-        raw::copy_into(running_mean, from_vector<double>(rm, {C}, kFloat64));
-        raw::copy_into(running_var, from_vector<double>(rv, {C}, kFloat64));
+      } else {
+        Tensor rmc = raw::contiguous(running_mean), rvc = raw::contiguous(running_var);
+        const T* rm = rmc.data_ptr<T>();
+        const T* rv = rvc.data_ptr<T>();
+        for (int64_t c = 0; c < C; ++c) {
+          m[c] = rm[c];
+          r[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
+        }
       }
-    } else {
-      Tensor rmc = raw::contiguous(running_mean), rvc = raw::contiguous(running_var);
-      const T* rm = rmc.data_ptr<T>();
-      const T* rv = rvc.data_ptr<T>();
-      for (int64_t c = 0; c < C; ++c) {
-        m[c] = rm[c];
-        r[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
-      }
-    }
-    kc::batch_norm_apply<T>(x.data_ptr<T>(), N, C, L, m, r, w.defined() ? w.data_ptr<T>() : nullptr,
-                            b.defined() ? b.data_ptr<T>() : nullptr, affine_stride,
-                            y.data_ptr<T>());
-  });
+      kc::batch_norm_apply<T>(
+          x.data_ptr<T>(), N, C, L, m, r, w.defined() ? w.data_ptr<T>() : nullptr,
+          b.defined() ? b.data_ptr<T>() : nullptr, affine_stride, y.data_ptr<T>());
+    });
+  }
   if (needs_grad({x_in, w_in, b_in})) {
     const bool gx = wants_grad(x_in), gw = wants_grad(w_in), gb = wants_grad(b_in);
     Tensor xs = alias(x), ws = w.defined() ? alias(w) : Tensor();
@@ -426,9 +473,14 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
            [=](const std::vector<Tensor>& grads) -> std::vector<Tensor> {
              Tensor dy = raw::contiguous(grads[0]);
              Tensor dx, dw, db;
-             if (gx) dx = empty(xs.shape(), TensorOptions(dt));
-             if (gw) dw = empty(affine_shape, TensorOptions(dt));
-             if (gb) db = empty(affine_shape, TensorOptions(dt));
+             if (gx) dx = empty(xs.shape(), like);
+             if (gw) dw = empty(affine_shape, like);
+             if (gb) db = empty(affine_shape, like);
+             if (xs.device().is_cuda()) {
+               cuda_ops::batch_norm_backward(dy, xs, N, C, L, mean, rstd, ws, affine_stride,
+                                             training, dx, dw, db);
+               return {dx, dw, db};
+             }
              dispatch_floating(dt, "batch_norm", [&](auto t) {
                using T = decltype(t);
                auto ptr = [](const Tensor& u) { return u.defined() ? u.data_ptr<T>() : nullptr; };

@@ -11,6 +11,7 @@
 #ifdef SMYRF_WITH_CUDA
 #include "core/ops_cuda_run.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/pool.h"
 #include "kernels/cuda/runtime.h"
@@ -253,6 +254,40 @@ void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t f
   });
 }
 
+void batch_norm_stats(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
+                      const Tensor& var) {
+  run("batch_norm", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
+      kg::batch_norm_stats<scalar_t>(ptr<scalar_t>(x), N, C, L, ptr<scalar_t>(mean),
+                                     ptr<scalar_t>(var));
+    });
+  });
+}
+void batch_norm_apply(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
+                      const Tensor& rstd, const Tensor& w, const Tensor& b, int64_t affine_stride_n,
+                      const Tensor& y) {
+  run("batch_norm", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
+      kg::batch_norm_apply<scalar_t>(ptr<scalar_t>(x), N, C, L, ptr<scalar_t>(mean),
+                                     ptr<scalar_t>(rstd), ptr<scalar_t>(w), ptr<scalar_t>(b),
+                                     affine_stride_n, ptr<scalar_t>(y));
+    });
+  });
+}
+void batch_norm_backward(const Tensor& dy, const Tensor& x, int64_t N, int64_t C, int64_t L,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w,
+                         int64_t affine_stride_n, bool training, const Tensor& dx, const Tensor& dw,
+                         const Tensor& db) {
+  run("batch_norm", dy, [&] {
+    SMYRF_DISPATCH_FLOAT(dy.dtype(), "batch_norm", [&] {
+      kg::batch_norm_backward<scalar_t>(ptr<scalar_t>(dy), ptr<scalar_t>(x), N, C, L,
+                                        ptr<scalar_t>(mean), ptr<scalar_t>(rstd), ptr<scalar_t>(w),
+                                        affine_stride_n, training, ptr<scalar_t>(dx),
+                                        ptr<scalar_t>(dw), ptr<scalar_t>(db));
+    });
+  });
+}
+
 #else  // built without CUDA: no CUDA tensor can exist, so these are unreachable
 
 struct SmyrfCudaPlan {};
@@ -330,6 +365,18 @@ void upsample_nearest2d_forward(int64_t, int64_t, int64_t, int64_t, int64_t, con
 void upsample_nearest2d_backward(int64_t, int64_t, int64_t, int64_t, int64_t, const Tensor&,
                                  const Tensor&) {
   no_cuda("upsample_nearest2d");
+}
+void batch_norm_stats(const Tensor&, int64_t, int64_t, int64_t, const Tensor&, const Tensor&) {
+  no_cuda("batch_norm");
+}
+void batch_norm_apply(const Tensor&, int64_t, int64_t, int64_t, const Tensor&, const Tensor&,
+                      const Tensor&, const Tensor&, int64_t, const Tensor&) {
+  no_cuda("batch_norm");
+}
+void batch_norm_backward(const Tensor&, const Tensor&, int64_t, int64_t, int64_t, const Tensor&,
+                         const Tensor&, const Tensor&, int64_t, bool, const Tensor&, const Tensor&,
+                         const Tensor&) {
+  no_cuda("batch_norm");
 }
 
 #endif

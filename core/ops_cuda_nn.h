@@ -69,4 +69,16 @@ void upsample_nearest2d_forward(int64_t planes, int64_t H, int64_t W, int64_t fh
 void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
                                  const Tensor& dy, const Tensor& dx);
 
+// Batch normalisation over contiguous (N, C, L) (kernels/cuda/batch_norm.h); undefined w, b, dx,
+// dw, db are passed as null. Compiled only so far (2026-11-29).
+void batch_norm_stats(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
+                      const Tensor& var);
+void batch_norm_apply(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
+                      const Tensor& rstd, const Tensor& w, const Tensor& b, int64_t affine_stride_n,
+                      const Tensor& y);
+void batch_norm_backward(const Tensor& dy, const Tensor& x, int64_t N, int64_t C, int64_t L,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w,
+                         int64_t affine_stride_n, bool training, const Tensor& dx, const Tensor& dw,
+                         const Tensor& db);
+
 }  // namespace smyrf::cuda_ops

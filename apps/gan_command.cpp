@@ -77,6 +77,10 @@ void add_train(CLI::App& gan) {
       ->capture_default_str();
   cmd->add_option("--out", o.out, "run folder")->capture_default_str();
   cmd->add_flag("--resume", o.resume, "continue the run in --out from its checkpoint");
+  cmd->add_option("--device", o.device,
+                  "cpu, or cuda: G, D, G_ema, optimizer state and batches on the first GPU")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   cmd->callback([] {
     o.model = models::BigGanConfig::preset(preset);
     if (!attention.empty()) o.model.attention = attention;

@@ -17,6 +17,7 @@
 #include "train/alloc_policy.h"
 #include "train/checkpoint.h"
 #include "train/classifier_train.h"
+#include "train/device_option.h"
 #include "train/plot.h"
 
 namespace smyrf::train {
@@ -268,6 +269,8 @@ GanSamples sample_gan(BigGanGenerator& g, int64_t n, int64_t label, double trunc
   const bool was_training = g.is_training();
   g.eval();
   NoGradGuard no_grad;
+  const std::vector<Tensor> params = g.parameters();
+  const Device dev = params.empty() ? Device::cpu() : params.front().device();
   Generator gen(seed);
   std::vector<int64_t> ys(n);
   for (int64_t i = 0; i < n; ++i) ys[i] = label >= 0 ? label : i % c.n_classes;
@@ -279,7 +282,7 @@ GanSamples sample_gan(BigGanGenerator& g, int64_t n, int64_t label, double trunc
         from_vector<int64_t>(std::vector<int64_t>(ys.begin() + s, ys.begin() + s + b), {b});
     models::GanForward f;
     f.attention_seed = gen.next_u64();
-    parts.push_back(g.forward(z, y, f));
+    parts.push_back(g.forward(z.to(dev), y.to(dev), f).to(Device::cpu()));  // images on the CPU
   }
   g.train(was_training);
   return {parts.size() == 1 ? parts[0] : cat(parts, 0), from_vector<int64_t>(ys, {n})};
@@ -317,18 +320,22 @@ GanStepStats gan_iteration(const GanIteration& it, const GanTrainOptions& o, int
   BigGanGenerator& G = it.G;
   BigGanDiscriminator& D = it.D;
   const int64_t B = o.batch, nc = o.model.n_classes;
+  // the noise is drawn on the CPU (the same numbers on either device) and follows the models
+  const std::vector<Tensor> g_params = G.parameters();
+  const Device dev = g_params.empty() ? Device::cpu() : g_params.front().device();
   GanStepStats st;
   // ---- D steps
   for (int64_t k = 0; k < o.d_steps; ++k) {
     const std::vector<Tensor> real = it.next_real();
     Tensor fake;
-    const Tensor y_fake = randint(0, nc, {B}, DType::Int64, &it.noise);
+    const Tensor y_fake = randint(0, nc, {B}, DType::Int64, &it.noise).to(dev);
     {
       NoGradGuard ng;
-      fake = G.forward(randn({B, o.model.dim_z}, {}, &it.noise), y_fake);
+      fake = G.forward(randn({B, o.model.dim_z}, {}, &it.noise).to(dev), y_fake);
     }
     it.opt_d.zero_grad();
-    const Tensor out = D.forward(cat({fake, real[0]}, 0), cat({y_fake, real[1]}, 0));
+    const Tensor out =
+        D.forward(cat({fake, real[0].to(dev)}, 0), cat({y_fake, real[1].to(dev)}, 0));
     const Tensor d_fake = out.narrow(0, 0, B), d_real = out.narrow(0, B, B);
     const Tensor l_real = hinge_d_real(d_real), l_fake = hinge_d_fake(d_fake);
     (l_real + l_fake).backward();
@@ -342,8 +349,8 @@ GanStepStats gan_iteration(const GanIteration& it, const GanTrainOptions& o, int
   // ---- G step, D frozen so its weight gradients are not computed
   for (auto& p : D.parameters()) p.requires_grad_(false);
   it.opt_g.zero_grad();
-  const Tensor y_g = randint(0, nc, {B}, DType::Int64, &it.noise);
-  const Tensor z_g = randn({B, o.model.dim_z}, {}, &it.noise);
+  const Tensor y_g = randint(0, nc, {B}, DType::Int64, &it.noise).to(dev);
+  const Tensor z_g = randn({B, o.model.dim_z}, {}, &it.noise).to(dev);
   const Tensor l_g = hinge_g(D.forward(G.forward(z_g, y_g), y_g));
   l_g.backward();
   it.opt_g.step();
@@ -388,8 +395,10 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
     o.prefetch = given.prefetch;
     o.out = given.out;
     o.dataset = given.dataset;
+    o.device = given.device;
     o.resume = true;
   }
+  const Device dev = device_option(o.device, kOp);  // before any work: a missing GPU fails now
   SMYRF_CHECK_HINT(o.batch > 0 && o.d_steps > 0 && o.steps >= 0, kOp,
                    "batch " << o.batch << ", d_steps " << o.d_steps << ", steps " << o.steps,
                    "batch and d_steps must be positive");
@@ -417,6 +426,7 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
 
   Generator init(o.seed);
   GanState state(o.model, &init);
+  state.to(dev);  // initialised on the CPU: the same weights for a seed on either device
   BigGanGenerator& G = *state.G;
   BigGanDiscriminator& D = *state.D;
   BigGanGenerator& G_ema = *state.G_ema;
@@ -466,7 +476,8 @@ GanTrainResult train_gan(const GanTrainOptions& given) {
       models::GanForward f;
       f.attention_seed = o.seed + 99;
       const Tensor z = models::sample_z(n, o.model.dim_z, o.sample_truncation, &gz);
-      return GanSamples{G_ema.forward(z, from_vector<int64_t>(ys, {n}), f), Tensor()};
+      const Tensor y = from_vector<int64_t>(ys, {n});
+      return GanSamples{G_ema.forward(z.to(dev), y.to(dev), f).to(Device::cpu()), Tensor()};
     }();
     fs::create_directories(path_in(o.out, "samples"));
     char name[64];

@@ -81,6 +81,10 @@ struct GanTrainOptions {
   bool progress = true;
   bool write_samples = true;
   int prefetch = 1;
+  // "cpu" or "cuda" (the first GPU): where G, D, G_ema, the optimizer state and every batch
+  // live (samples and evaluations come back to the CPU). Not saved: a run may resume on the
+  // other device.
+  std::string device = "cpu";
   const data::ImageDataset* dataset = nullptr;  // when set: train on it (tests); not saved
 
   nlohmann::json to_json() const;

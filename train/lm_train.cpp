@@ -17,6 +17,7 @@
 #include "train/alloc_policy.h"
 #include "train/checkpoint.h"
 #include "train/clip.h"
+#include "train/device_option.h"
 #include "train/optim.h"
 #include "train/plot.h"
 #include "train/schedule.h"
@@ -59,15 +60,6 @@ data::Batch make_lm_batch(const std::vector<int32_t>& stream, const std::vector<
   Generator g(mask_seed);
   models::MlmBatch mb = models::mask_tokens(xt, mask_id, g);
   return {mb.inputs, mb.targets};
-}
-
-// The training device of `o` ("cpu" or "cuda": the first GPU, checked to be there).
-Device lm_device(const LmTrainOptions& o) {
-  SMYRF_CHECK_HINT(o.device == "cpu" || o.device == "cuda", kOp,
-                   "unknown device '" << o.device << "'", "use --device cpu or --device cuda");
-  const Device dev = o.device == "cpu" ? Device::cpu() : Device::cuda(0);
-  require_device(dev, kOp);
-  return dev;
 }
 
 std::string format_duration(double s) {
@@ -268,7 +260,7 @@ LmTrainResult train_lm(const LmTrainOptions& given) {
               "batch, accum, steps and eval_every must be positive, got batch "
                   << o.batch << ", accum " << o.accum << ", steps " << o.steps << ", eval_every "
                   << o.eval_every);
-  const Device dev = lm_device(o);  // before any work: a missing GPU fails at once
+  const Device dev = device_option(o.device, kOp);  // before any work: a missing GPU fails now
   const std::string tok_path = path_in(o.out, "tokenizer.json");
   if (!resuming && fs::exists(tok_path)) fs::remove(tok_path);  // a fresh run trains its own
   LmData d = prepare_lm_data(o, tok_path, !resuming);

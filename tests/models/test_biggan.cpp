@@ -541,3 +541,15 @@ TEST_CASE("gan train: periodic FCD/KID of G_ema lands in evals.jsonl and survive
   CHECK_THROWS_WITH_AS(train::train_gan(bad), doctest::Contains("Fashion-MNIST"), Error);
   for (const auto& d : {cdir, a, b}) std::filesystem::remove_all(d);
 }
+
+TEST_CASE("gan train device: an unknown device or a missing GPU is refused by name") {
+  const data::ImageDataset ds = toy_dataset();
+  train::GanTrainOptions o = toy_options(ds, temp_dir("device"));
+  o.steps = 1;
+  o.device = "tpu";
+  CHECK_THROWS_WITH(train::train_gan(o), doctest::Contains("unknown device 'tpu'"));
+  if (cuda_device_count() == 0) {
+    o.device = "cuda";
+    CHECK_THROWS_WITH(train::train_gan(o), doctest::Contains("[gan_train] cannot run on cuda:0"));
+  }
+}

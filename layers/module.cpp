@@ -152,6 +152,11 @@ void Module::to(Device device) {
   for (auto& [n, b] : named_buffers()) raw::move_to_device_(b, device);
 }
 
+Device Module::device() const {
+  const std::vector<Tensor> ps = parameters();
+  return ps.empty() ? Device::cpu() : ps.front().device();
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, m] : children_) m->train(on);

@@ -55,6 +55,8 @@ class Module {
   // raw::move_to_device_): the layers keep their handles. Call it before building an optimizer,
   // whose state is created where the parameters are.
   void to(Device device);
+  // The device of the first parameter (the CPU for a module without parameters).
+  Device device() const;
 
   virtual void train(bool on = true);
   void eval() { train(false); }

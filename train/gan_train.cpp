@@ -269,8 +269,7 @@ GanSamples sample_gan(BigGanGenerator& g, int64_t n, int64_t label, double trunc
   const bool was_training = g.is_training();
   g.eval();
   NoGradGuard no_grad;
-  const std::vector<Tensor> params = g.parameters();
-  const Device dev = params.empty() ? Device::cpu() : params.front().device();
+  const Device dev = g.device();
   Generator gen(seed);
   std::vector<int64_t> ys(n);
   for (int64_t i = 0; i < n; ++i) ys[i] = label >= 0 ? label : i % c.n_classes;
@@ -321,8 +320,7 @@ GanStepStats gan_iteration(const GanIteration& it, const GanTrainOptions& o, int
   BigGanDiscriminator& D = it.D;
   const int64_t B = o.batch, nc = o.model.n_classes;
   // the noise is drawn on the CPU (the same numbers on either device) and follows the models
-  const std::vector<Tensor> g_params = G.parameters();
-  const Device dev = g_params.empty() ? Device::cpu() : g_params.front().device();
+  const Device dev = G.device();
   GanStepStats st;
   // ---- D steps
   for (int64_t k = 0; k < o.d_steps; ++k) {

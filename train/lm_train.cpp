@@ -189,8 +189,7 @@ LmEvalResult evaluate_lm(models::TransformerLM& model, const std::vector<int32_t
   std::vector<int64_t> starts(window_count(max_tokens));
   for (size_t w = 0; w < starts.size(); ++w) starts[w] = static_cast<int64_t>(w) * ctx;
   const size_t prefix_windows = prefix ? window_count(prefix_tokens) : 0;
-  const std::vector<Tensor> params = model.parameters();
-  const Device dev = params.empty() ? Device::cpu() : params.front().device();
+  const Device dev = model.device();
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard ng;

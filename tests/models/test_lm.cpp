@@ -284,6 +284,7 @@ TEST_CASE("lm training device: cpu runs, an unknown device or a missing GPU is r
   std::vector<const void*> before;
   for (const Tensor& p : model->parameters()) before.push_back(p.raw_data());
   model->to(Device::cpu());
+  CHECK(model->device() == Device::cpu());
   size_t i = 0;
   for (const Tensor& p : model->parameters()) CHECK(p.raw_data() == before[i++]);
 }

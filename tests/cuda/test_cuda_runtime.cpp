@@ -35,6 +35,9 @@ TEST_CASE("cuda: Philox draws equal the CPU's for the same seed and offset") {
 
 TEST_CASE("cuda: the caching allocator reuses blocks in a steady state") {
   cuda_synchronize();
+  // start from an empty cache: blocks that earlier test cases freed would otherwise serve the
+  // first steps too (an H200 run, 2026-11-30: 1237 mallocs before and after them)
+  cuda_empty_cache();
   const CudaMemoryStats before = cuda_memory_stats(0);
   auto step = [] {
     Tensor x = randn({256, 512}, TensorOptions(kFloat32).set_device(Device::cuda(0)));

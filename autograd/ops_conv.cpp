@@ -333,51 +333,30 @@ Tensor upsample_nearest2d(const Tensor& x_in, int64_t sh, int64_t sw) {
 }
 
 namespace {
-// The values of t (any device, any floating dtype) as doubles on the host.
-std::vector<double> host_values(const Tensor& t) {
-  return raw::to_dtype(raw::to_device(t, Device::cpu()), kFloat64).to_vector<double>();
-}
-
-// The running statistics' update from a batch's mean m and biased variance v over `count`
-// values a channel: PyTorch's convention (normalise with the biased variance, track the unbiased
-// one). The running tensors may live on any device.
-void update_running_stats(const Tensor& running_mean, const Tensor& running_var,
-                          const std::vector<double>& m, const std::vector<double>& v, int64_t count,
-                          double momentum) {
-  NoGradGuard no_grad;
-  const int64_t C = static_cast<int64_t>(m.size());
-  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
-  std::vector<double> rm = host_values(running_mean), rv = host_values(running_var);
-  for (int64_t c = 0; c < C; ++c) {
-    rm[c] = (1 - momentum) * rm[c] + momentum * m[c];
-    rv[c] = (1 - momentum) * rv[c] + momentum * v[c] * unbias;
-  }
-  raw::copy_into(running_mean, from_vector<double>(rm, {C}, kFloat64));
-  raw::copy_into(running_var, from_vector<double>(rv, {C}, kFloat64));
-}
-
-// The forward of batch_norm for CUDA tensors: statistics and normalisation on the device; the C
-// reciprocal deviations and the running-statistics update go through the host with the CPU
-// path's arithmetic (C values a call: a synchronising copy, not a kernel).
+// The forward of batch_norm for CUDA tensors, all on the device: the statistics (or the running
+// ones in evaluation), the reciprocal deviations with the running-statistics update, and the
+// normalisation.
 void batch_norm_cuda_forward(const Tensor& x, int64_t N, int64_t C, int64_t L,
                              const Tensor& running_mean, const Tensor& running_var, const Tensor& w,
                              const Tensor& b, int64_t affine_stride, bool training, double momentum,
                              double eps, const Tensor& mean, const Tensor& rstd, const Tensor& y) {
   NoGradGuard no_grad;
-  std::vector<double> v;
   if (training) {
     const Tensor var = empty({C}, TensorOptions(x.dtype()).set_device(x.device()));
     cuda_ops::batch_norm_stats(x, N, C, L, mean, var);
-    v = host_values(var);  // the variance as rounded to x's dtype, as the CPU path reads it
-    if (running_mean.defined() && running_var.defined())
-      update_running_stats(running_mean, running_var, host_values(mean), v, N * L, momentum);
+    const bool track = running_mean.defined() && running_var.defined();
+    SMYRF_CHECK_HINT(!track || (running_mean.is_contiguous() && running_var.is_contiguous()),
+                     "batch_norm",
+                     "running statistics on CUDA must be contiguous (updated in place)",
+                     "pass the module's own buffers or contiguous() copies");
+    cuda_ops::batch_norm_finish_stats(mean, var, eps, momentum, N * L,
+                                      track ? running_mean : Tensor(),
+                                      track ? running_var : Tensor(), rstd);
   } else {
     raw::copy_into(mean, running_mean);
-    v = host_values(running_var);
+    cuda_ops::batch_norm_finish_stats(mean, raw::contiguous(running_var), eps, 0, 0, Tensor(),
+                                      Tensor(), rstd);
   }
-  std::vector<double> r(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) r[c] = 1.0 / std::sqrt(v[c] + eps);
-  raw::copy_into(rstd, from_vector<double>(r, {C}, kFloat64));  // rounded to rstd's dtype
   cuda_ops::batch_norm_apply(x, N, C, L, mean, rstd, w, b, affine_stride, y);
 }
 
@@ -449,9 +428,19 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
         kc::batch_norm_stats<T>(x.data_ptr<T>(), N, C, L, m, v);
         for (int64_t c = 0; c < C; ++c)
           r[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(v[c]) + eps));
-        if (running_mean.defined() && running_var.defined())
-          update_running_stats(running_mean, running_var, std::vector<double>(m, m + C),
-                               std::vector<double>(v, v + C), N * L, momentum);
+        if (running_mean.defined() && running_var.defined()) {
+          // PyTorch's convention: normalise with the biased variance, track the unbiased one.
+          const double unbias = static_cast<double>(N * L) / static_cast<double>(N * L - 1);
+          NoGradGuard no_grad;
+          std::vector<double> rm = running_mean.to_vector<double>(),
+                              rv = running_var.to_vector<double>();
+          for (int64_t c = 0; c < C; ++c) {
+            rm[c] = (1 - momentum) * rm[c] + momentum * static_cast<double>(m[c]);
+            rv[c] = (1 - momentum) * rv[c] + momentum * static_cast<double>(v[c]) * unbias;
+          }
+          raw::copy_into(running_mean, from_vector<double>(rm, {C}, kFloat64));
+          raw::copy_into(running_var, from_vector<double>(rv, {C}, kFloat64));
+        }
       } else {
         Tensor rmc = raw::contiguous(running_mean), rvc = raw::contiguous(running_var);
         const T* rm = rmc.data_ptr<T>();

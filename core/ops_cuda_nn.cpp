@@ -263,6 +263,17 @@ void batch_norm_stats(const Tensor& x, int64_t N, int64_t C, int64_t L, const Te
     });
   });
 }
+void batch_norm_finish_stats(const Tensor& mean, const Tensor& var, double eps, double momentum,
+                             int64_t count, const Tensor& running_mean, const Tensor& running_var,
+                             const Tensor& rstd) {
+  run("batch_norm", var, [&] {
+    SMYRF_DISPATCH_FLOAT(var.dtype(), "batch_norm", [&] {
+      kg::batch_norm_finish_stats<scalar_t>(ptr<scalar_t>(mean), ptr<scalar_t>(var), var.numel(),
+                                            eps, momentum, count, ptr<scalar_t>(running_mean),
+                                            ptr<scalar_t>(running_var), ptr<scalar_t>(rstd));
+    });
+  });
+}
 void batch_norm_apply(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
                       const Tensor& rstd, const Tensor& w, const Tensor& b, int64_t affine_stride_n,
                       const Tensor& y) {
@@ -367,6 +378,10 @@ void upsample_nearest2d_backward(int64_t, int64_t, int64_t, int64_t, int64_t, co
   no_cuda("upsample_nearest2d");
 }
 void batch_norm_stats(const Tensor&, int64_t, int64_t, int64_t, const Tensor&, const Tensor&) {
+  no_cuda("batch_norm");
+}
+void batch_norm_finish_stats(const Tensor&, const Tensor&, double, double, int64_t, const Tensor&,
+                             const Tensor&, const Tensor&) {
   no_cuda("batch_norm");
 }
 void batch_norm_apply(const Tensor&, int64_t, int64_t, int64_t, const Tensor&, const Tensor&,

@@ -73,6 +73,11 @@ void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t f
 // dw, db are passed as null. Compiled only so far (2026-11-29).
 void batch_norm_stats(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
                       const Tensor& var);
+// rstd and, when running_mean / running_var are defined, their momentum update (see
+// kernels/cuda/batch_norm.h); count = N * L.
+void batch_norm_finish_stats(const Tensor& mean, const Tensor& var, double eps, double momentum,
+                             int64_t count, const Tensor& running_mean, const Tensor& running_var,
+                             const Tensor& rstd);
 void batch_norm_apply(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
                       const Tensor& rstd, const Tensor& w, const Tensor& b, int64_t affine_stride_n,
                       const Tensor& y);

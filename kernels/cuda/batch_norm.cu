@@ -35,6 +35,22 @@ __global__ void stats_kernel(const T* __restrict__ x, int64_t N, int64_t C, int6
 }
 
 template <typename T>
+__global__ void finish_stats_kernel(const T* __restrict__ mean, const T* __restrict__ var,
+                                    int64_t C, double eps, double momentum, double unbias,
+                                    T* __restrict__ running_mean, T* __restrict__ running_var,
+                                    T* __restrict__ rstd) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= C) return;
+  const double v = var[c];
+  rstd[c] = static_cast<T>(1.0 / sqrt(v + eps));
+  if (!running_mean || !running_var) return;
+  running_mean[c] = static_cast<T>((1 - momentum) * static_cast<double>(running_mean[c]) +
+                                   momentum * static_cast<double>(mean[c]));
+  running_var[c] =
+      static_cast<T>((1 - momentum) * static_cast<double>(running_var[c]) + momentum * v * unbias);
+}
+
+template <typename T>
 __global__ void apply_kernel(const T* __restrict__ x, int64_t N, int64_t C, int64_t L,
                              const T* __restrict__ mean, const T* __restrict__ rstd,
                              const T* __restrict__ w, const T* __restrict__ b, int64_t astride,
@@ -124,6 +140,16 @@ void batch_norm_stats(const T* x, int64_t N, int64_t C, int64_t L, T* mean, T* v
 }
 
 template <typename T>
+void batch_norm_finish_stats(const T* mean, const T* var, int64_t C, double eps, double momentum,
+                             int64_t count, T* running_mean, T* running_var, T* rstd) {
+  if (C == 0) return;
+  const double unbias = count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1;
+  finish_stats_kernel<T><<<grid_for(C, kThreads), kThreads, 0, stream()>>>(
+      mean, var, C, eps, momentum, unbias, running_mean, running_var, rstd);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
 void batch_norm_apply(const T* x, int64_t N, int64_t C, int64_t L, const T* mean, const T* rstd,
                       const T* w, const T* b, int64_t affine_stride_n, T* y) {
   const int64_t n = N * C * L;
@@ -152,11 +178,13 @@ void batch_norm_backward(const T* dy, const T* x, int64_t N, int64_t C, int64_t 
   SMYRF_CUDA_CHECK_LAUNCH();
 }
 
-#define SMYRF_BN_INSTANTIATE(T)                                                                 \
-  template void batch_norm_stats<T>(const T*, int64_t, int64_t, int64_t, T*, T*);               \
-  template void batch_norm_apply<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*,    \
-                                    const T*, const T*, int64_t, T*);                           \
-  template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, const T*, \
+#define SMYRF_BN_INSTANTIATE(T)                                                                  \
+  template void batch_norm_stats<T>(const T*, int64_t, int64_t, int64_t, T*, T*);                \
+  template void batch_norm_finish_stats<T>(const T*, const T*, int64_t, double, double, int64_t, \
+                                           T*, T*, T*);                                          \
+  template void batch_norm_apply<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*,     \
+                                    const T*, const T*, int64_t, T*);                            \
+  template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, const T*,  \
                                        const T*, const T*, int64_t, bool, T*, T*, T*);
 SMYRF_BN_INSTANTIATE(float)
 SMYRF_BN_INSTANTIATE(double)

@@ -17,6 +17,13 @@ namespace smyrf::kernels::cuda {
 template <typename T>
 void batch_norm_stats(const T* x, int64_t N, int64_t C, int64_t L, T* mean, T* var);
 
+// rstd[c] = 1 / sqrt(var[c] + eps), in double and rounded to T (as the CPU path); when running
+// statistics are given (non-null), also their update with momentum from mean and var, the variance
+// unbiased by count / (count - 1) (PyTorch's convention). One thread a channel, no host copies.
+template <typename T>
+void batch_norm_finish_stats(const T* mean, const T* var, int64_t C, double eps, double momentum,
+                             int64_t count, T* running_mean, T* running_var, T* rstd);
+
 // y = x * scale + shift with scale = rstd[c] * w[a], shift = b[a] - mean[c] * scale (w, b may be
 // null: 1 and 0), as the CPU kernel.
 template <typename T>

@@ -139,52 +139,40 @@ __global__ void upsample_backward_kernel(int64_t planes, int64_t H, int64_t W, i
   }
 }
 
-unsigned blocks(int64_t n) { return grid_for(n, kThreads); }
+// Launches kernel over n elements (grid-stride loops inside); nothing for n == 0.
+template <typename Kernel, typename... Args>
+void launch(int64_t n, Kernel kernel, Args... args) {
+  if (n == 0) return;
+  kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(args...);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
 }  // namespace
 
 template <typename T>
 void avg_pool2d_forward(const G& g, const T* x, T* y, bool count_include_pad) {
-  const int64_t n = g.planes * g.P * g.Q;
-  if (n == 0) return;
-  avg_forward_kernel<T><<<blocks(n), kThreads, 0, stream()>>>(g, x, y, count_include_pad);
-  SMYRF_CUDA_CHECK_LAUNCH();
+  launch(g.planes * g.P * g.Q, avg_forward_kernel<T>, g, x, y, count_include_pad);
 }
 template <typename T>
 void avg_pool2d_backward(const G& g, const T* dy, T* dx, bool count_include_pad) {
-  const int64_t n = g.planes * g.H * g.W;
-  if (n == 0) return;
-  avg_backward_kernel<T><<<blocks(n), kThreads, 0, stream()>>>(g, dy, dx, count_include_pad);
-  SMYRF_CUDA_CHECK_LAUNCH();
+  launch(g.planes * g.H * g.W, avg_backward_kernel<T>, g, dy, dx, count_include_pad);
 }
 template <typename T>
 void max_pool2d_forward(const G& g, const T* x, T* y, int64_t* indices) {
-  const int64_t n = g.planes * g.P * g.Q;
-  if (n == 0) return;
-  max_forward_kernel<T><<<blocks(n), kThreads, 0, stream()>>>(g, x, y, indices);
-  SMYRF_CUDA_CHECK_LAUNCH();
+  launch(g.planes * g.P * g.Q, max_forward_kernel<T>, g, x, y, indices);
 }
 template <typename T>
 void max_pool2d_backward(const G& g, const T* dy, const int64_t* indices, T* dx) {
-  const int64_t n = g.planes * g.H * g.W;
-  if (n == 0) return;
-  max_backward_kernel<T><<<blocks(n), kThreads, 0, stream()>>>(g, dy, indices, dx);
-  SMYRF_CUDA_CHECK_LAUNCH();
+  launch(g.planes * g.H * g.W, max_backward_kernel<T>, g, dy, indices, dx);
 }
 template <typename T>
 void upsample_nearest2d_forward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
                                 const T* x, T* y) {
-  const int64_t n = planes * H * fh * W * fw;
-  if (n == 0) return;
-  upsample_forward_kernel<T><<<blocks(n), kThreads, 0, stream()>>>(planes, H, W, fh, fw, x, y);
-  SMYRF_CUDA_CHECK_LAUNCH();
+  launch(planes * H * fh * W * fw, upsample_forward_kernel<T>, planes, H, W, fh, fw, x, y);
 }
 template <typename T>
 void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw,
                                  const T* dy, T* dx) {
-  const int64_t n = planes * H * W;
-  if (n == 0) return;
-  upsample_backward_kernel<T><<<blocks(n), kThreads, 0, stream()>>>(planes, H, W, fh, fw, dy, dx);
-  SMYRF_CUDA_CHECK_LAUNCH();
+  launch(planes * H * W, upsample_backward_kernel<T>, planes, H, W, fh, fw, dy, dx);
 }
 
 #define SMYRF_POOL_INSTANTIATE(T)                                                           \

@@ -107,8 +107,6 @@ void diagnostics_from_clusters(const std::vector<double>& q, const std::vector<d
                                const std::vector<int32_t>& q_cluster,
                                const std::vector<int32_t>& k_cluster, int64_t rounds,
                                std::vector<int32_t>& M, std::vector<double>& coverage);
-// Throws smyrf::Error (op "grad_study") unless this binary has CUDA and `device` is visible.
-void check_cuda_device(const Device& device);
 
 // ---- the sweep ----
 struct StudyOptions {

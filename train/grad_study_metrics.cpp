@@ -142,8 +142,6 @@ void diagnostics_from_clusters(const std::vector<double>& q, const std::vector<d
   }
 }
 
-void check_cuda_device(const Device& device) { require_device(device, kOp); }
-
 Dist distribution(std::vector<double> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
   Dist d;
@@ -185,7 +183,7 @@ std::vector<HeadMetrics> measure(const StudyInput& in, const StudyConfig& c) {
           in.dout.shape() == Shape({in.q.size(0), in.q.size(1), in.q.size(2), in.v.size(3)}),
       kOp, "inputs must be q (B, H, Nq, d) and dout (B, H, Nq, dv)",
       "build them with synthetic_input or capture_input");
-  if (c.device.is_cuda()) check_cuda_device(c.device);
+  require_device(c.device, kOp);
   const int64_t B = in.q.size(0), H = in.q.size(1), nq = in.q.size(2), nk = in.k.size(2);
   const int64_t d = in.q.size(3), dv = in.v.size(3);
   std::vector<HeadMetrics> result;

@@ -11,6 +11,7 @@
 #include "autograd/grad_mode.h"
 #include "layers/attention.h"
 #include "models/bert.h"
+#include "train/device_option.h"
 #include "train/grad_study.h"
 #include "train/grad_study_internal.h"
 #include "train/lm_train.h"
@@ -114,15 +115,6 @@ void input_jobs(std::vector<Job>& jobs, const std::shared_ptr<StudyInput>& in,
   }
 }
 
-// The device of the study's attention ops ("cpu" or "cuda"; checked to be there).
-Device study_device(const StudyOptions& o) {
-  SMYRF_CHECK_HINT(o.device == "cpu" || o.device == "cuda", kOp,
-                   "unknown device '" << o.device << "'", "use --device cpu or --device cuda");
-  if (o.device == "cpu") return Device::cpu();
-  check_cuda_device(Device::cuda(0));
-  return Device::cuda(0);
-}
-
 // The input as the study measures it: rounded to float32 for CUDA runs (what the device sees)
 // and when float32_inputs asks for it.
 std::shared_ptr<StudyInput> prepared(StudyInput in, const StudyOptions& o) {
@@ -140,7 +132,7 @@ std::string format_duration(double s) {
 }  // namespace
 
 StudyResult run_grad_study(const StudyOptions& o) {
-  const Device device = study_device(o);
+  const Device device = device_option(o.device, kOp);  // the study's attention ops
   std::vector<Job> jobs;
   std::vector<std::shared_ptr<StudyInput>> inputs;
   if (o.checkpoint.empty()) {

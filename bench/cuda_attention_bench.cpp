@@ -1,6 +1,6 @@
 // `smyrf bench attention --device cuda` (see cuda_bench.h). Status: the dense and SMYRF rows ran
 // on an NVIDIA H200 on 2026-11-28 (scripts/gpu-check); the pipeline-depth rows and the
-// "attention-phase" rows (2026-11-29) are compiled only and have not run on a GPU.
+// "attention-phase" rows ran there on 2026-11-29 / 30.
 //
 // Rows ("attention", device "cuda", timer "cuda-event"): dense and SMYRF attention on (1, BH, N, d)
 // CUDA tensors, BH in {8, 32}, d in {64, 128}, N in {1024, 4096, 16384, 65536} (dense above 1.2e12

@@ -1,4 +1,4 @@
-// GPU benchmarks (see cuda_bench.h). Status: compiled only; not yet run on a GPU.
+// GPU benchmarks (see cuda_bench.h). Status: ran on H200s (scripts/gpu-check).
 #include "bench/cuda_bench.h"
 
 #include <functional>

@@ -8,7 +8,7 @@
 // Tensors passed here are already on one CUDA device, of the dtypes the kernel supports, and
 // contiguous where the kernel wants contiguous buffers (the callers ensure it, as for the CPU).
 //
-// Status: compiled only; not yet run on a GPU (tests/cuda compares every op with the CPU).
+// Status: ran on NVIDIA H200s (2026-11-28 to 11-30; tests/cuda compares every op with the CPU).
 #pragma once
 #include <cstdint>
 

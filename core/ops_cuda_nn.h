@@ -11,8 +11,8 @@
 // Note: autograd/attention_ops allocates lse in q's dtype, so bfloat16 through the autograd ops
 // needs its lse allocation changed to float32 first; the raw ops here are bfloat16-ready.
 //
-// Status: compiled only; not yet run on a GPU (tests/cuda/test_cuda_attention.cpp and
-// test_cuda_conv.cpp compare with the CPU).
+// Status: ran on an NVIDIA H200 on 2026-11-30 (tests/cuda 42/42: every function here is compared
+// with the CPU op there).
 #pragma once
 #include <memory>
 
@@ -55,7 +55,7 @@ void conv2d_backward_filter(const kernels::cpu::Conv2dGeometry& g, const Tensor&
                             const Tensor& dy, const Tensor& dw, const Tensor& dbias);
 
 // Pooling and nearest upsampling (kernels/cuda/pool.h: the CPU kernels' semantics; backwards
-// overwrite dx). Contiguous NCHW, float32 or float64. Compiled only so far (2026-11-29).
+// overwrite dx). Contiguous NCHW, float32 or float64.
 void avg_pool2d_forward(const kernels::cpu::Pool2dGeometry& g, const Tensor& x, const Tensor& y,
                         bool count_include_pad);
 void avg_pool2d_backward(const kernels::cpu::Pool2dGeometry& g, const Tensor& dy, const Tensor& dx,
@@ -70,7 +70,7 @@ void upsample_nearest2d_backward(int64_t planes, int64_t H, int64_t W, int64_t f
                                  const Tensor& dy, const Tensor& dx);
 
 // Batch normalisation over contiguous (N, C, L) (kernels/cuda/batch_norm.h); undefined w, b, dx,
-// dw, db are passed as null. Compiled only so far (2026-11-29).
+// dw, db are passed as null.
 void batch_norm_stats(const Tensor& x, int64_t N, int64_t C, int64_t L, const Tensor& mean,
                       const Tensor& var);
 // rstd and, when running_mean / running_var are defined, their momentum update (see

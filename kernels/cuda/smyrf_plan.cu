@@ -5,7 +5,8 @@
 // projection) ran on an NVIDIA H200 on 2026-11-29 (tests/cuda all passing; the plan of
 // BH 8 x N 16384 x d 64 in bfloat16, 4 rounds, 0.61 ms, from 1.10 with thread-per-row hashing and
 // a segmented sort). This form (sliced max-norm reduction, batched tile loads, one sort for both
-// sides) has NOT run on a GPU yet.
+// sides) ran on an NVIDIA H200 on 2026-11-30 (tests/cuda 42/42 passing; scripts/gpu-check): 0.47
+// ms.
 #include <cmath>
 #include <vector>
 

@@ -1,7 +1,7 @@
 // batch_norm on CUDA (kernels/cuda/batch_norm.cu) against the CPU op: training and evaluation,
 // per-channel and per-sample (conditional) affine parameters, running statistics, (N, C) and
-// (N, C, H, W) inputs, both float types, and the gradients of input, weight and bias. Compiled
-// only so far: written after the 2026-11-29 H200 run.
+// (N, C, H, W) inputs, both float types, and the gradients of input, weight and bias. Passing
+// on an NVIDIA H200 (2026-11-30).
 #include <doctest/doctest.h>
 
 #include <string>

@@ -350,6 +350,8 @@ SMYRF_BENCH_WORKLOAD("layouts",
   run("logsumexp", "4096x4096", "dim1", F * N, [&] { logsumexp(a2, {1}, false); });
   run("argmax", "4096x4096", "dim1", F * N, [&] { argreduce(true, a2, 1, false); });
   run("softmax", "4096x4096", "dim0", 2 * F * N, [&] { softmax(a2, 0, false); });
+  // the same softmax along the rows, allocated the same way: the reference dim 0 is held to
+  run("softmax", "4096x4096", "dim1", 2 * F * N, [&] { softmax(a2, 1, false); });
   run("softmax", "64x512x512", "dim1", 2 * F * N, [&] { softmax(a3, 1, false); });
   run("where", "4096x4096", "contiguous", (3 * F + 1) * N, [&] { where(cond, a2, b2); });
   run("index_select", "65536x256", "dim0", 2 * F * N + 8.0 * 65536,

@@ -212,6 +212,7 @@ def w_layouts():
         ("logsumexp", "4096x4096", "dim1", F * n, lambda: torch.logsumexp(a2, 1)),
         ("argmax", "4096x4096", "dim1", F * n, lambda: a2.argmax(1)),
         ("softmax", "4096x4096", "dim0", 2 * F * n, lambda: torch.softmax(a2, 0)),
+        ("softmax", "4096x4096", "dim1", 2 * F * n, lambda: torch.softmax(a2, 1)),
         ("softmax", "64x512x512", "dim1", 2 * F * n, lambda: torch.softmax(a3, 1)),
         ("where", "4096x4096", "contiguous", (3 * F + 1) * n, lambda: torch.where(cond, a2, b2)),
         ("index_select", "65536x256", "dim0", 2 * F * n + 8.0 * 65536,

@@ -48,6 +48,13 @@ struct ColBlocks {
   }
 };
 
+// block(off, w) for every block of B, the threads taking static shares
+template <typename Block>
+void for_blocks(const ColBlocks& B, Block block) {
+#pragma omp parallel for schedule(static) if (B.parallel())
+  for (int64_t t = 0; t < B.count(); ++t) block(B.offset(t), B.cols(t));
+}
+
 // softmax_row_ref per column of a block (in double), the columns side by side
 template <typename T>
 void softmax_block_ref(const T* x, T* y, int64_t n, int64_t inner, int64_t w, bool log) {
@@ -157,6 +164,13 @@ void softmax_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, boo
   // statistics before the writes read it (uninitialised huge-page scratch: zero-filled vectors
   // page-faulted 4 KiB at a time, ~250 ms of softmax over dim 0 of 2 x 8M floats)
   const bool vec = kFloat && active_isa() == Isa::Avx2;
+  if constexpr (kFloat) {
+    if (vec && n <= avx2::kShortColsMax)
+      return for_blocks(B, [&](int64_t off, int64_t w) {
+        if (!avx2::softmax_cols_short_f32(x + off, y + off, n, inner, w, log))
+          softmax_block_ref(x + off, y + off, n, inner, w, log);
+      });
+  }
   ScratchBuffer<float> shared(vec && !B.fused_write() ? size_t(kColState * outer * inner) : 0);
   // a fused block's softmax keeps its exps in y (still in cache when it is scaled) instead of
   // taking them a second time: 64 x 512 x 512 over dim 1 9.0 -> 6.8 ms
@@ -187,6 +201,12 @@ void softmax_cols_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_
   constexpr bool kFloat = std::is_same_v<T, float>;
   const ColBlocks B(outer, n, inner);
   const bool vec = kFloat && active_isa() == Isa::Avx2;
+  if constexpr (kFloat) {
+    if (vec && n <= avx2::kShortColsBackwardMax)
+      return for_blocks(B, [&](int64_t off, int64_t w) {
+        avx2::softmax_cols_short_backward_f32(y + off, dy + off, dx + off, n, inner, w, log);
+      });
+  }
   ScratchBuffer<float> shared(vec && !B.fused_write() ? size_t(kColState * outer * inner) : 0);
   run_blocks(
       B, vec, shared.data(),

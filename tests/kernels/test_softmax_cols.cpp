@@ -169,3 +169,48 @@ TEST_CASE("softmax over columns of one slab of finite data, and a guess that fai
     }
   }
 }
+
+TEST_CASE(
+    "softmax over short columns: one edge column in finite data takes its block's reference") {
+  // columns of n <= 8 run whole in registers (softmax_cols_short_f32); a single NaN in a middle
+  // row (which max_ps drops from the max: only the sum shows it), a +inf, or a column of -inf
+  // must hand the block to the reference, and the other blocks must still be right.
+  if (!cpu_has_avx2_fma()) return;
+  struct Edge {
+    const char* what;
+    float v;
+    bool whole_column;
+  };
+  const Edge edges[] = {{"NaN", kNaN, false}, {"+inf", kInf, false}, {"-inf column", -kInf, true}};
+  for (const Dims& d : {Dims{1, 6, 4100}, Dims{3, 8, 37}, Dims{2, 2, 2051}, Dims{1, 4, 19}}) {
+    for (const Edge& e : edges) {
+      CAPTURE(d.n);
+      CAPTURE(d.inner);
+      CAPTURE(e.what);
+      auto x = randn(static_cast<size_t>(d.size()), static_cast<uint32_t>(d.n + d.inner), 3.f);
+      const int64_t col = d.inner - 3, slab = (d.outer - 1) * d.n * d.inner;
+      for (int64_t r = 0; r < d.n; ++r)
+        if (e.whole_column || r == d.n / 2) x[slab + r * d.inner + col] = e.v;
+      const auto dy = randn(static_cast<size_t>(d.size()), 79, 1.f);
+      for (bool log : {false, true}) {
+        CAPTURE(log);
+        std::vector<float> yt(x.size()), dxt(x.size());
+        {
+          IsaGuard g(Isa::Scalar);
+          const auto xt = swap_inner(x, d), dyt = swap_inner(dy, d);
+          softmax_rows<float>(xt.data(), yt.data(), d.outer * d.inner, d.n, log);
+          softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), d.outer * d.inner, d.n,
+                                       log);
+        }
+        const auto y_ref = swap_inner(yt, d, true), dx_ref = swap_inner(dxt, d, true);
+        IsaGuard g(Isa::Avx2);
+        std::vector<float> y(x.size(), 3.f), dx(x.size(), 3.f);
+        softmax_cols<float>(x.data(), y.data(), d.outer, d.n, d.inner, log);
+        CHECK(first_bad(y, y_ref, log ? 1e-6 : 3e-6, log ? 1e-5 : 1e-12) == -1);
+        softmax_cols_backward<float>(y_ref.data(), dy.data(), dx.data(), d.outer, d.n, d.inner,
+                                     log);
+        CHECK(first_bad(dx, dx_ref, 2e-5, 1e-6 * std::sqrt(double(d.n))) == -1);
+      }
+    }
+  }
+}

@@ -15,6 +15,7 @@
 #include "data/image_dataset.h"
 #include "train/calibration.h"
 #include "train/classifier_train.h"
+#include "train/device_option.h"
 
 namespace smyrf::apps {
 namespace {
@@ -22,6 +23,7 @@ namespace {
 struct TrainArgs {
   std::string data = data::kFashionMnistDir;
   std::string out = "runs/classifier";
+  std::string device = "cpu";
   int64_t epochs = 4, batch = 128, shift = 2, train_limit = 0, features = 128;
   double lr = 2e-3, weight_decay = 1e-4, min_accuracy = 0.91, dropout = 0.3;
   uint64_t seed = 0;
@@ -36,6 +38,7 @@ struct EvalArgs {
 };
 
 void run_train(const TrainArgs& a) {
+  train::device_option(a.device, "train_classifier");  // a missing GPU fails before the loading
   data::ImageDataset train = data::load_fashion_mnist(a.data, "train", 32);
   data::ImageDataset test = data::load_fashion_mnist(a.data, "test", 32);
   if (a.train_limit > 0 && a.train_limit < train.size()) {
@@ -45,7 +48,7 @@ void run_train(const TrainArgs& a) {
   train::ClassifierTrainOptions o;
   o.model.widths = a.widths, o.model.feature_dim = a.features, o.model.dropout = a.dropout;
   o.epochs = a.epochs, o.batch_size = a.batch, o.lr = a.lr, o.weight_decay = a.weight_decay;
-  o.max_shift = a.shift, o.seed = a.seed;
+  o.max_shift = a.shift, o.seed = a.seed, o.device = a.device;
   train::ClassifierTrainResult r = train::train_classifier(train, test, o);
   nlohmann::json training = {{"seed", a.seed},
                              {"epochs", a.epochs},
@@ -53,6 +56,7 @@ void run_train(const TrainArgs& a) {
                              {"lr", a.lr},
                              {"weight_decay", a.weight_decay},
                              {"max_shift", a.shift},
+                             {"device", a.device},
                              {"train_images", train.size()},
                              {"test_accuracy", r.test_accuracy},
                              {"seconds", r.seconds},
@@ -151,6 +155,10 @@ void add_classifier_command(CLI::App& app) {
       ->capture_default_str();
   tr->add_option("--dropout", t.dropout, "dropout before the head")->capture_default_str();
   tr->add_option("--min-accuracy", t.min_accuracy, "fail below this test accuracy")
+      ->capture_default_str();
+  tr->add_option("--device", t.device,
+                 "cpu, or cuda: model, optimizer state and batches on the GPU")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   tr->callback([] { run_train(t); });
 

@@ -13,6 +13,7 @@
 #include "core/safetensors.h"
 #include "core/sha256.h"
 #include "data/loader.h"
+#include "train/device_option.h"
 #include "train/metrics.h"
 #include "train/optim.h"
 
@@ -78,10 +79,12 @@ ClassifierTrainResult train_classifier(const data::ImageDataset& train,
               "need epochs >= 1 and batch_size >= 2 (BatchNorm), got " << o.epochs << " and "
                                                                        << o.batch_size);
   SMYRF_CHECK(o.max_shift >= 0, "train_classifier", "max_shift must be >= 0");
+  const Device dev = device_option(o.device, "train_classifier");  // a missing GPU fails now
   // The seed fixes the initial weights and (through the model's own stream) the dropout masks.
   Generator init_gen(o.seed);
   ClassifierTrainResult r;
   auto model = std::make_shared<models::Classifier>(o.model, &init_gen);
+  model->to(dev);  // before the optimizer, whose state is made where the parameters are
   model->train();
 
   const Tensor train_images = train.images.to(kFloat32).contiguous();
@@ -124,7 +127,8 @@ ClassifierTrainResult train_classifier(const data::ImageDataset& train,
       double lr = o.lr * 0.5 * (1 + std::cos(M_PI * double(step - 1) / double(total)));
       if (o.warmup_steps > 0 && step <= o.warmup_steps) lr *= double(step) / double(o.warmup_steps);
       opt.set_lr(lr);
-      data::Batch batch = loader.next();
+      data::Batch batch = loader.next();  // built on the CPU by the loader's worker
+      for (Tensor& t : batch) t = t.to(dev);
       auto [feats, logits] = model->features_and_logits(batch[0]);
       Tensor loss = cross_entropy(logits, batch[1]);
       opt.zero_grad();
@@ -161,6 +165,7 @@ ClassifierTrainResult train_classifier(const data::ImageDataset& train,
     }
   }
   r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  model->to(Device::cpu());
   model->eval();
   r.model = model;
   return r;

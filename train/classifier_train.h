@@ -34,6 +34,11 @@ struct ClassifierTrainOptions {
   uint64_t seed = 0;
   int64_t log_every = 50;  // steps between progress lines (0 = none)
   bool eval_every_epoch = true;
+  // "cpu", or "cuda": the model, optimizer state and batches on the first GPU (train/
+  // device_option.h: an unknown name, or cuda without a GPU, is refused before any work). The
+  // weights are initialised on the CPU, so a seed gives the same start on either device, and
+  // the returned model is back on the CPU.
+  std::string device = "cpu";
   // Progress sink; prints to stdout when empty.
   std::function<void(const std::string&)> log;
 };
@@ -51,7 +56,8 @@ ClassifierTrainResult train_classifier(const data::ImageDataset& train,
                                        const data::ImageDataset& test,
                                        const ClassifierTrainOptions& options);
 
-// Accuracy of the model (eval mode, quantised inputs) on a labelled dataset.
+// Accuracy of the model (eval mode, quantised inputs) on a labelled dataset; the images go to
+// the model's device a batch at a time.
 double classifier_accuracy(models::Classifier& model, const data::ImageDataset& ds,
                            int64_t batch_size = 500);
 

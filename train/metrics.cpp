@@ -252,9 +252,10 @@ ClassifierOutputs classify_images(models::Classifier& model, const Tensor& image
   std::vector<Tensor> feats, logits;
   for (int64_t i = 0; i < images.size(0); i += batch_size) {
     const int64_t n = std::min(batch_size, images.size(0) - i);
-    auto [f, l] = model.features_and_logits(quantize_images(images.narrow(0, i, n)));
-    feats.push_back(f.contiguous());
-    logits.push_back(l.contiguous());
+    auto [f, l] =
+        model.features_and_logits(quantize_images(images.narrow(0, i, n)).to(model.device()));
+    feats.push_back(f.to(Device::cpu()).contiguous());
+    logits.push_back(l.to(Device::cpu()).contiguous());
   }
   model.train(was_training);
   return {cat(feats, 0), cat(logits, 0)};

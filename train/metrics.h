@@ -71,7 +71,8 @@ struct ClassifierOutputs {
   Tensor logits;    // (N, num_classes) float32
 };
 // Runs the classifier in eval mode without gradients over images (N, C, H, W) in batches, after
-// quantize_images. Restores the model's previous train/eval mode.
+// quantize_images, each batch on the model's device, the outputs on the CPU. Restores the
+// model's previous train/eval mode.
 ClassifierOutputs classify_images(models::Classifier& model, const Tensor& images,
                                   int64_t batch_size = 500);
 

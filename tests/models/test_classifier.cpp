@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "autograd/grad_mode.h"
+#include "core/device.h"
 #include "core/random.h"
 #include "core/sha256.h"
 #include "models/classifier.h"
@@ -76,4 +77,27 @@ TEST_CASE("classifier: frozen save/load verifies the SHA-256 and names the versi
   fs::remove_all(dir);
   CHECK_THROWS_WITH_AS(train::load_frozen_classifier(dir.string()),
                        doctest::Contains("smyrf classifier train"), Error);
+}
+
+TEST_CASE("classifier train device: an unknown device or a missing GPU is refused by name") {
+  data::ImageDataset ds;
+  ds.images = uniform({8, 1, 32, 32}, -1, 1, kFloat32);
+  ds.labels = from_vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  ds.num_classes = 10;
+  train::ClassifierTrainOptions o;
+  o.model.widths = {4, 8};
+  o.model.feature_dim = 8;
+  o.epochs = 1, o.batch_size = 4, o.log_every = 0;
+  o.log = [](const std::string&) {};
+  o.device = "tpu";
+  CHECK_THROWS_WITH(train::train_classifier(ds, ds, o), doctest::Contains("unknown device 'tpu'"));
+  if (cuda_device_count() == 0) {
+    o.device = "cuda";
+    CHECK_THROWS_WITH(train::train_classifier(ds, ds, o),
+                      doctest::Contains("[train_classifier] cannot run on cuda:0"));
+  }
+  o.device = "cpu";  // the same options train on the CPU
+  const train::ClassifierTrainResult r = train::train_classifier(ds, ds, o);
+  CHECK(r.steps == 2);
+  CHECK(r.model->device().is_cpu());
 }

@@ -176,6 +176,41 @@ void cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, con
   });
 }
 
+void logsumexp_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n) {
+  run("logsumexp", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "logsumexp", [&] {
+      kg::logsumexp_rows<scalar_t>(ptr<scalar_t>(x), ptr<scalar_t>(y), rows, n);
+    });
+  });
+}
+
+void var_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, int64_t correction) {
+  run("var", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "var", [&] {
+      kg::var_rows<scalar_t>(ptr<scalar_t>(x), ptr<scalar_t>(y), rows, n, correction);
+    });
+  });
+}
+
+void softmax_cols(const Tensor& x, const Tensor& y, int64_t outer, int64_t n, int64_t inner,
+                  bool log) {
+  run(log ? "log_softmax" : "softmax", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "softmax", [&] {
+      kg::softmax_cols<scalar_t>(ptr<scalar_t>(x), ptr<scalar_t>(y), outer, n, inner, log);
+    });
+  });
+}
+
+void softmax_cols_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, int64_t outer,
+                           int64_t n, int64_t inner, bool log) {
+  run("softmax_backward", y, [&] {
+    SMYRF_DISPATCH_FLOAT(y.dtype(), "softmax_backward", [&] {
+      kg::softmax_cols_backward<scalar_t>(ptr<scalar_t>(y), ptr<scalar_t>(dy), ptr<scalar_t>(dx),
+                                          outer, n, inner, log);
+    });
+  });
+}
+
 void index_select(const Tensor& x, const Tensor& idx, const Tensor& out, int64_t outer, int64_t n,
                   int64_t k, int64_t inner) {
   run("index_select", x, [&] {
@@ -322,6 +357,15 @@ void argreduce(bool, int, const int64_t*, const int64_t*, int64_t, int64_t, cons
   no_cuda("argreduce");
 }
 void softmax_rows(const Tensor&, const Tensor&, int64_t, int64_t, bool) { no_cuda("softmax"); }
+void logsumexp_rows(const Tensor&, const Tensor&, int64_t, int64_t) { no_cuda("logsumexp"); }
+void var_rows(const Tensor&, const Tensor&, int64_t, int64_t, int64_t) { no_cuda("var"); }
+void softmax_cols(const Tensor&, const Tensor&, int64_t, int64_t, int64_t, bool) {
+  no_cuda("softmax");
+}
+void softmax_cols_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t,
+                           bool) {
+  no_cuda("softmax_backward");
+}
 void softmax_rows_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, bool) {
   no_cuda("softmax_backward");
 }

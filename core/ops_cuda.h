@@ -56,6 +56,13 @@ void cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor
 void cross_entropy_rows_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,
                                  const Tensor& g, const Tensor& d, int64_t rows, int64_t C,
                                  int64_t ignore_index, double eps);
+void logsumexp_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n);
+void var_rows(const Tensor& x, const Tensor& y, int64_t rows, int64_t n, int64_t correction);
+// (outer, n, inner) contiguous, over the middle dim
+void softmax_cols(const Tensor& x, const Tensor& y, int64_t outer, int64_t n, int64_t inner,
+                  bool log);
+void softmax_cols_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, int64_t outer,
+                           int64_t n, int64_t inner, bool log);
 
 // ---------------------------------------------------------------- indexing (contiguous, int64 idx)
 void index_select(const Tensor& x, const Tensor& idx, const Tensor& out, int64_t outer, int64_t n,

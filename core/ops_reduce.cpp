@@ -20,6 +20,11 @@ namespace {
 bool one_cpu_dim(const Tensor& x, const std::vector<int64_t>& dims) {
   return dims.size() == 1 && x.dim() > 0 && !x.device().is_cuda() && x.shape()[dims[0]] > 0;
 }
+// The same for a CUDA tensor (float32 / float64: the row kernels' types).
+bool one_cuda_dim(const Tensor& x, const std::vector<int64_t>& dims) {
+  return dims.size() == 1 && x.dim() > 0 && x.device().is_cuda() && x.shape()[dims[0]] > 0 &&
+         (x.dtype() == DType::Float32 || x.dtype() == DType::Float64);
+}
 
 // x with dim d moved last (the other dims keep their order, so the rows come out in the
 // result's order), contiguous, as rows x n; y: the result, one value a row, shaped as the
@@ -223,6 +228,11 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims0, int64_t correctio
       return y;
     }
   }
+  if (one_cuda_dim(x, dims)) {  // the fused CUDA row kernel, after moving the dim last
+    RowsLast rl(x, dims[0], keepdim);
+    cuda_ops::var_rows(rl.x, rl.y, rl.rows, rl.n, correction);
+    return rl.y;
+  }
   if (one_cpu_dim(x, dims)) {
     // the fused row kernel (kernels/cpu/norm.h var_rows): one read for both moments instead of
     // a mean, a difference, a square and a sum (1M rows of 16: 57-59 -> 3-4 ms; 4096 x 4096:
@@ -245,9 +255,14 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdi
   SMYRF_CHECK(is_floating(x.dtype()), "logsumexp",
               "needs a floating tensor, got " << dtype_name(x.dtype()));
   std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), "logsumexp");
+  if (one_cuda_dim(x, dims)) {  // the fused CUDA row kernel, after moving the dim last
+    RowsLast rl(x, dims[0], keepdim);
+    cuda_ops::logsumexp_rows(rl.x, rl.y, rl.rows, rl.n);
+    return rl.y;
+  }
   if (one_cpu_dim(x, dims)) {
-    // the fused row kernel (kernels/cpu/softmax.h). The composed path below (kept for CUDA and
-    // several dims) makes five passes and four temporaries: 1M rows of 16 took 53 ms, now 9;
+    // the fused row kernel (kernels/cpu/softmax.h). The composed path below (kept for several
+    // dims) makes five passes and four temporaries: 1M rows of 16 took 53 ms, now 9;
     // 4096 x 4096 29-35 -> 3-4.
     RowsLast rl(x, dims[0], keepdim);
     SMYRF_DISPATCH_FLOAT(x.dtype(), "logsumexp", [&] {

@@ -372,6 +372,103 @@ void launch_rows(int64_t rows, int64_t n, Launch launch) {
 }
 }  // namespace
 
+// ---------------------------------------------------------------- reductions as row / column
+// kernels logsumexp of each row: a row whose max is +inf or -inf gives that max, a NaN gives NaN
+// (kernels/cpu/softmax.h logsumexp_rows); the sum of exps in double.
+template <typename T, int G>
+__global__ void logsumexp_kernel(const T* x, T* y, int64_t rows, int64_t n) {
+  for_rows<G>(rows, [&](int64_t row, int lane) {
+    const T* xr = x + row * n;
+    T m = -INFINITY;
+    for (int64_t i = lane; i < n; i += G) m = MaxOp{}(m, xr[i]);
+    m = group_reduce<G>(m, MaxOp{});
+    if (is_nan(m) || std::isinf(m)) {  // uniform over the group: no reduction below is skipped
+      if (lane == 0) y[row] = m;       // by part of it
+      return;
+    }
+    double s = 0;
+    for (int64_t i = lane; i < n; i += G) s += std::exp(static_cast<double>(xr[i]) - m);
+    s = group_reduce<G>(s, SumOp{});
+    if (lane == 0) y[row] = static_cast<T>(static_cast<double>(m) + std::log(s));
+  });
+}
+
+// var of each row about its mean, two sweeps in double: sum / (n - correction), a divisor <= 0
+// giving inf (NaN for a zero sum); inf or NaN in a row gives NaN (kernels/cpu/norm.h var_rows).
+template <typename T, int G>
+__global__ void var_kernel(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
+  for_rows<G>(rows, [&](int64_t row, int lane) {
+    const T* xr = x + row * n;
+    double s = 0;
+    for (int64_t i = lane; i < n; i += G) s += static_cast<double>(xr[i]);
+    const double mean = group_reduce<G>(s, SumOp{}) / static_cast<double>(n);
+    double q = 0;
+    for (int64_t i = lane; i < n; i += G) {
+      const double d = static_cast<double>(xr[i]) - mean;
+      q += d * d;
+    }
+    q = group_reduce<G>(q, SumOp{});
+    const int64_t div = n - correction > 0 ? n - correction : 0;
+    if (lane == 0) y[row] = static_cast<T>(q / static_cast<double>(div));
+  });
+}
+
+// softmax / log_softmax down the columns of a contiguous (outer, n, inner) buffer, a thread per
+// column (neighbouring threads read neighbouring columns: coalesced), with softmax_kernel's
+// semantics and arithmetic per column. Replaces moving the dim last and back (two transposed
+// copies of x and of y) for softmax over a dim that is not the last.
+template <typename T>
+__global__ void softmax_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner,
+                                    bool log) {
+  const int64_t cols = outer * inner;
+  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t o = c / inner, at = o * n * inner + (c - o * inner);
+    const T* xc = x + at;
+    T* yc = y + at;
+    T m = -INFINITY;
+    for (int64_t r = 0; r < n; ++r) m = MaxOp{}(m, xc[r * inner]);
+    if (is_nan(m)) {
+      for (int64_t r = 0; r < n; ++r) yc[r * inner] = m;
+      continue;
+    }
+    if (std::isinf(m) && m < 0) {  // every entry -inf: 0 (softmax) / -inf (log_softmax)
+      for (int64_t r = 0; r < n; ++r) yc[r * inner] = log ? xc[r * inner] : T(0);
+      continue;
+    }
+    double s = 0;
+    for (int64_t r = 0; r < n; ++r) s += std::exp(xc[r * inner] - m);
+    if (log) {
+      const double lse = static_cast<double>(m) + std::log(s);
+      for (int64_t r = 0; r < n; ++r) yc[r * inner] = static_cast<T>(xc[r * inner] - lse);
+    } else {
+      const T inv = static_cast<T>(1.0 / s);
+      for (int64_t r = 0; r < n; ++r) yc[r * inner] = std::exp(xc[r * inner] - m) * inv;
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_cols_backward_kernel(const T* y, const T* dy, T* dx, int64_t outer,
+                                             int64_t n, int64_t inner, bool log) {
+  const int64_t cols = outer * inner;
+  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t o = c / inner, at = o * n * inner + (c - o * inner);
+    const T *yc = y + at, *gc = dy + at;
+    T* dc = dx + at;
+    double s = 0;
+    for (int64_t r = 0; r < n; ++r)
+      s += log ? static_cast<double>(gc[r * inner])
+               : static_cast<double>(gc[r * inner]) * yc[r * inner];
+    const T st = static_cast<T>(s);
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t i = r * inner;
+      dc[i] = log ? gc[i] - std::exp(yc[i]) * st : yc[i] * (gc[i] - st);
+    }
+  }
+}
+
 template <typename T>
 void reduce(ReduceOp op, int kept_ndim, const int64_t* kept_sizes, const int64_t* kept_strides,
             int red_ndim, const int64_t* red_sizes, const int64_t* red_strides, const T* x, T* y) {
@@ -488,6 +585,37 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
 }
 
 template <typename T>
+void logsumexp_rows(const T* x, T* y, int64_t rows, int64_t n) {
+  launch_rows(rows, n, [&](auto g, unsigned grid) {
+    logsumexp_kernel<T, decltype(g)::value><<<grid, kThreads, 0, stream()>>>(x, y, rows, n);
+  });
+}
+
+template <typename T>
+void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
+  launch_rows(rows, n, [&](auto g, unsigned grid) {
+    var_kernel<T, decltype(g)::value><<<grid, kThreads, 0, stream()>>>(x, y, rows, n, correction);
+  });
+}
+
+template <typename T>
+void softmax_cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  if (outer * inner == 0) return;
+  softmax_cols_kernel<T>
+      <<<grid_for(outer * inner, kThreads), kThreads, 0, stream()>>>(x, y, outer, n, inner, log);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void softmax_cols_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t n, int64_t inner,
+                           bool log) {
+  if (outer * inner == 0) return;
+  softmax_cols_backward_kernel<T><<<grid_for(outer * inner, kThreads), kThreads, 0, stream()>>>(
+      y, dy, dx, outer, n, inner, log);
+  SMYRF_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
 void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse, int64_t rows,
                         int64_t C, int64_t ignore_index, double eps) {
   launch_rows(rows, C, [&](auto g, unsigned grid) {
@@ -524,7 +652,11 @@ SMYRF_RED(double)
   template void cross_entropy_rows<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t, int64_t, \
                                       double);                                                     \
   template void cross_entropy_rows_backward<T>(const T*, const int64_t*, const T*, const T*, T*,   \
-                                               int64_t, int64_t, int64_t, double);
+                                               int64_t, int64_t, int64_t, double);                 \
+  template void logsumexp_rows<T>(const T*, T*, int64_t, int64_t);                                 \
+  template void var_rows<T>(const T*, T*, int64_t, int64_t, int64_t);                              \
+  template void softmax_cols<T>(const T*, T*, int64_t, int64_t, int64_t, bool);                    \
+  template void softmax_cols_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool);
 SMYRF_ROWS(float)
 SMYRF_ROWS(double)
 

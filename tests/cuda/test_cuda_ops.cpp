@@ -216,6 +216,55 @@ TEST_CASE("cuda: softmax and log_softmax forward and backward, short and long ro
     check_equal(raw::softmax(cu(edge), 1, log), raw::softmax(edge, 1, log), "softmax edge rows");
 }
 
+TEST_CASE("cuda: softmax down the columns, logsumexp and var rows, edge values included") {
+  // (written 2026-11-30 without a GPU: compiled, not yet run on one)
+  // softmax over a middle or first dim with >= 16384 columns runs a thread a column
+  // (kernels/cuda/norm.h softmax_cols); columns 3, 4, 5 hold a NaN, all -inf and a +inf
+  const float inf = std::numeric_limits<float>::infinity();
+  for (DType dt : {kFloat32, kFloat64}) {
+    for (const Shape& sh : {Shape{37, 20000}, Shape{2, 50, 9000}}) {
+      const int64_t dim = sh.size() == 2 ? 0 : 1;
+      Tensor x = rnd(sh, 32, kFloat32, -8, 8);
+      std::vector<float> v = x.to_vector<float>();
+      const int64_t n = sh[dim], inner = sh.back();
+      for (int64_t r = 0; r < n; ++r) {
+        v[r * inner + 4] = -inf;
+        if (r == n / 2) v[r * inner + 3] = NAN, v[r * inner + 5] = inf;
+      }
+      x = from_vector<float>(v, sh).to(dt);
+      const double t = dt == kFloat32 ? 1e-5 : 1e-12;
+      for (bool log : {false, true}) {
+        Tensor c = raw::softmax(x, dim, log), g = raw::softmax(cu(x), dim, log);
+        check_close(g, c, t, t, "softmax over columns");
+        Tensor y = raw::softmax(rnd(sh, 33, dt, -4, 4), dim, log), dy = rnd(sh, 34, dt);
+        check_close(raw::softmax_backward(cu(y), cu(dy), dim, log),
+                    raw::softmax_backward(y, dy, dim, log), t * 10, t,
+                    "softmax_backward over columns");
+      }
+    }
+  }
+  // logsumexp and var through the row kernels, over each dim of a matrix with edge rows:
+  // +inf, all -inf and NaN rows for logsumexp, inf for var, and a divisor <= 0 (correction n)
+  Tensor e = rnd({6, 700}, 35, kFloat32, -5, 5);
+  std::vector<float> ev = e.to_vector<float>();
+  ev[1 * 700 + 9] = inf;
+  for (int i = 0; i < 700; ++i) ev[2 * 700 + i] = -inf;
+  ev[3 * 700 + 100] = NAN;
+  e = from_vector<float>(ev, {6, 700});
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tensor x = e.to(dt);
+    for (int64_t d : {0, 1}) {
+      check_close(raw::logsumexp(cu(x), {d}, false), raw::logsumexp(x, {d}, false), 1e-5, 1e-6,
+                  "logsumexp edge rows");
+      check_close(raw::var(cu(x), {d}, 0, true), raw::var(x, {d}, 0, true), 1e-5, 1e-6,
+                  "var edge rows");
+    }
+    const Tensor few = rnd({5, 3}, 36, dt);
+    check_close(raw::var(cu(few), {1}, 3, false), raw::var(few, {1}, 3, false), 0, 0,
+                "var with divisor 0");
+  }
+}
+
 TEST_CASE("cuda: layer_norm forward and backward") {
   for (int64_t n : {7, 768, 1500}) {
     for (bool affine : {false, true}) {

@@ -33,13 +33,13 @@ void dispatch_floating(DType dt, const char* op, F&& f) {
   }
 }
 
-// cuda_ok: the op has a CUDA path (conv2d through cuDNN; pooling and upsampling through
-// kernels/cuda/pool.h); batch norm is CPU only.
-void check_nchw(const Tensor& x, const char* op, bool cuda_ok = false) {
+// Every op here runs on the CPU and on CUDA (conv2d through cuDNN; pooling and upsampling
+// through kernels/cuda/pool.h, batch norm through kernels/cuda/batch_norm.h).
+void check_nchw(const Tensor& x, const char* op) {
   SMYRF_CHECK(x.defined(), op, "input is undefined");
   SMYRF_CHECK_HINT(x.dim() == 4, op, "input must be (N, C, H, W), got " << shape_str(x.shape()),
                    "add a batch dim with unsqueeze(0)");
-  SMYRF_CHECK_HINT(x.device().is_cpu() || (cuda_ok && x.device().is_cuda()), op,
+  SMYRF_CHECK_HINT(x.device().is_cpu() || x.device().is_cuda(), op,
                    "no " << x.device().str() << " kernel for " << dtype_name(x.dtype()),
                    "move the tensor to the CPU");
   SMYRF_CHECK_HINT(x.is_floating_point(), op,
@@ -62,7 +62,7 @@ bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
 kc::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, IntPair stride,
                                  IntPair padding, IntPair dilation, int64_t groups) {
   const char* op = "conv2d";
-  check_nchw(x, op, /*cuda_ok=*/true);
+  check_nchw(x, op);
   SMYRF_CHECK(w.defined(), op, "weight is undefined");
   SMYRF_CHECK_HINT(
       w.dim() == 4, op,
@@ -128,7 +128,7 @@ Tensor conv_forward(const kc::Conv2dGeometry& g, const Tensor& x, const Tensor& 
 // --------------------------------------------------------------------------- pooling
 kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, IntPair kernel, IntPair& stride,
                                  IntPair padding) {
-  check_nchw(x, op, /*cuda_ok=*/true);
+  check_nchw(x, op);
   if (stride[0] == 0 && stride[1] == 0) stride = kernel;
   SMYRF_CHECK(kernel[0] >= 1 && kernel[1] >= 1, op,
               "kernel must be >= 1, got " << pair_str(kernel));
@@ -295,7 +295,7 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor upsample_nearest2d(const Tensor& x_in, int64_t sh, int64_t sw) {
   const char* op = "upsample_nearest2d";
-  check_nchw(x_in, op, /*cuda_ok=*/true);
+  check_nchw(x_in, op);
   SMYRF_CHECK_HINT(sh >= 1 && sw >= 1, op,
                    "scale factors must be integers >= 1, got (" << sh << ", " << sw << ")",
                    "use avg_pool2d to downsample");

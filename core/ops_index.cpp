@@ -62,10 +62,6 @@ void finish_in_place(const Tensor& dst, const Tensor& out) {
     dst.storage()->bump_version();
 }
 
-void require_cpu(const Tensor& t, const char* op) {
-  SMYRF_CHECK_HINT(t.device().is_cpu(), op, "no " << t.device().str() << " kernel for " << op,
-                   "copy the tensor to the CPU");
-}
 void require_same_device(const Tensor& a, const Tensor& b, const char* op) {
   SMYRF_CHECK_HINT(
       a.device() == b.device(), op,
@@ -271,10 +267,14 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 
 Tensor one_hot(const Tensor& index, int64_t num_classes) {
   SMYRF_CHECK(num_classes > 0, "one_hot", "num_classes must be positive, got " << num_classes);
-  require_cpu(index, "one_hot");
   Tensor idx = checked_index(index, num_classes, "one_hot");
   Shape s = index.shape();
   s.push_back(num_classes);
+  if (idx.device().is_cuda())  // index[..., None] == arange(C), on the device, as int64
+    return to_dtype(
+        compare(CompareKind::Eq, unsqueeze(idx, -1),
+                arange(num_classes, TensorOptions(DType::Int64).set_device(idx.device()))),
+        DType::Int64);
   Tensor out = zeros(s, TensorOptions(DType::Int64));
   int64_t* o = out.data_ptr<int64_t>();
   const int64_t* p = idx.data_ptr<int64_t>();

@@ -13,6 +13,7 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "data/image_dataset.h"
 
 namespace smyrf::cuda_test {
 
@@ -61,6 +62,19 @@ inline Tensor rnd(const Shape& s, uint32_t seed, DType dt = kFloat32, double lo 
 inline int64_t odd_size(std::mt19937& gen) {
   static const int64_t sizes[] = {1, 2, 3, 5, 7, 31, 33, 64, 127, 129, 257, 1025};
   return sizes[gen() % (sizeof(sizes) / sizeof(sizes[0]))];
+}
+
+// n single-channel images (32 x 32, values in [lo, hi) from `seed`) labelled i % classes, for
+// the training suites.
+inline data::ImageDataset labelled_images(int64_t n, int64_t classes, uint32_t seed, double lo,
+                                          double hi) {
+  data::ImageDataset ds;
+  ds.images = rnd({n, 1, 32, 32}, seed, kFloat32, lo, hi);
+  std::vector<int64_t> ys(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ys[static_cast<size_t>(i)] = i % classes;
+  ds.labels = from_vector<int64_t>(ys, {n});
+  ds.num_classes = classes;
+  return ds;
 }
 
 }  // namespace smyrf::cuda_test

@@ -15,12 +15,7 @@ using namespace smyrf;
 using namespace smyrf::cuda_test;
 
 TEST_CASE("cuda: a classifier trained on the GPU follows the CPU run of the same seed") {
-  data::ImageDataset ds;
-  ds.images = rnd({32, 1, 32, 32}, 160, kFloat32, -1.0, 1.0);
-  std::vector<int64_t> ys(32);
-  for (int i = 0; i < 32; ++i) ys[static_cast<size_t>(i)] = i % 10;
-  ds.labels = from_vector<int64_t>(ys, {32});
-  ds.num_classes = 10;
+  const data::ImageDataset ds = labelled_images(32, 10, 160, -1.0, 1.0);
   auto run = [&](const std::string& device) {
     train::ClassifierTrainOptions o;
     o.model.widths = {8, 16};

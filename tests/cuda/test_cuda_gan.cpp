@@ -16,12 +16,7 @@ using namespace smyrf;
 using namespace smyrf::cuda_test;
 
 TEST_CASE("cuda: a tiny BigGAN trained on the GPU follows the CPU run of the same seed") {
-  data::ImageDataset ds;
-  ds.images = rnd({24, 1, 32, 32}, 150, kFloat32, -0.9, 0.9);
-  std::vector<int64_t> ys(24);
-  for (int i = 0; i < 24; ++i) ys[static_cast<size_t>(i)] = i % 3;
-  ds.labels = from_vector<int64_t>(ys, {24});
-  ds.num_classes = 3;
+  const data::ImageDataset ds = labelled_images(24, 3, 150, -0.9, 0.9);
   auto run = [&](const std::string& device) {
     train::GanTrainOptions o;
     o.model.resolution = 32, o.model.ch = 4, o.model.dim_z = 16, o.model.shared_dim = 8;

@@ -74,6 +74,29 @@ int64_t first_bad(const std::vector<float>& got, const std::vector<float>& want,
   return -1;
 }
 
+// The AVX2 columns (forward, and backward from the reference output) against the row kernels'
+// scalar reference on the transposed data, softmax and log_softmax.
+void check_avx2_against_rows(const std::vector<float>& x, const std::vector<float>& dy,
+                             const Dims& d) {
+  for (bool log : {false, true}) {
+    CAPTURE(log);
+    std::vector<float> yt(x.size()), dxt(x.size());
+    {
+      IsaGuard g(Isa::Scalar);
+      const auto xt = swap_inner(x, d), dyt = swap_inner(dy, d);
+      softmax_rows<float>(xt.data(), yt.data(), d.outer * d.inner, d.n, log);
+      softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), d.outer * d.inner, d.n, log);
+    }
+    const auto y_ref = swap_inner(yt, d, true), dx_ref = swap_inner(dxt, d, true);
+    IsaGuard g(Isa::Avx2);
+    std::vector<float> y(x.size(), 3.f), dx(x.size(), 3.f);
+    softmax_cols<float>(x.data(), y.data(), d.outer, d.n, d.inner, log);
+    CHECK(first_bad(y, y_ref, log ? 1e-6 : 3e-6, log ? 1e-5 : 1e-12) == -1);
+    softmax_cols_backward<float>(y_ref.data(), dy.data(), dx.data(), d.outer, d.n, d.inner, log);
+    CHECK(first_bad(dx, dx_ref, 2e-5, 1e-6 * std::sqrt(double(d.n))) == -1);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("softmax over columns: scalar equals the row reference, AVX2 within its tolerance") {
@@ -148,25 +171,7 @@ TEST_CASE("softmax over columns of one slab of finite data, and a guess that fai
     auto x = randn(static_cast<size_t>(d.size()), static_cast<uint32_t>(d.inner), 3.f);
     if (d.inner == 300) x[400 * 300 + 5] = 100.f;
     if (d.inner == 301) x[(30 + 20) * 301 + 7] = 100.f;  // the second slab, row 20
-    const auto dy = randn(static_cast<size_t>(d.size()), 78, 1.f);
-    for (bool log : {false, true}) {
-      CAPTURE(log);
-      std::vector<float> yt(x.size()), dxt(x.size());
-      {
-        IsaGuard g(Isa::Scalar);
-        const auto xt = swap_inner(x, d), dyt = swap_inner(dy, d);
-        softmax_rows<float>(xt.data(), yt.data(), d.outer * d.inner, d.n, log);
-        softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), d.outer * d.inner, d.n,
-                                     log);
-      }
-      const auto y_ref = swap_inner(yt, d, true), dx_ref = swap_inner(dxt, d, true);
-      IsaGuard g(Isa::Avx2);
-      std::vector<float> y(x.size(), 3.f), dx(x.size(), 3.f);
-      softmax_cols<float>(x.data(), y.data(), d.outer, d.n, d.inner, log);
-      CHECK(first_bad(y, y_ref, log ? 1e-6 : 3e-6, log ? 1e-5 : 1e-12) == -1);
-      softmax_cols_backward<float>(y_ref.data(), dy.data(), dx.data(), d.outer, d.n, d.inner, log);
-      CHECK(first_bad(dx, dx_ref, 2e-5, 1e-6 * std::sqrt(double(d.n))) == -1);
-    }
+    check_avx2_against_rows(x, randn(static_cast<size_t>(d.size()), 78, 1.f), d);
   }
 }
 
@@ -191,26 +196,7 @@ TEST_CASE(
       const int64_t col = d.inner - 3, slab = (d.outer - 1) * d.n * d.inner;
       for (int64_t r = 0; r < d.n; ++r)
         if (e.whole_column || r == d.n / 2) x[slab + r * d.inner + col] = e.v;
-      const auto dy = randn(static_cast<size_t>(d.size()), 79, 1.f);
-      for (bool log : {false, true}) {
-        CAPTURE(log);
-        std::vector<float> yt(x.size()), dxt(x.size());
-        {
-          IsaGuard g(Isa::Scalar);
-          const auto xt = swap_inner(x, d), dyt = swap_inner(dy, d);
-          softmax_rows<float>(xt.data(), yt.data(), d.outer * d.inner, d.n, log);
-          softmax_rows_backward<float>(yt.data(), dyt.data(), dxt.data(), d.outer * d.inner, d.n,
-                                       log);
-        }
-        const auto y_ref = swap_inner(yt, d, true), dx_ref = swap_inner(dxt, d, true);
-        IsaGuard g(Isa::Avx2);
-        std::vector<float> y(x.size(), 3.f), dx(x.size(), 3.f);
-        softmax_cols<float>(x.data(), y.data(), d.outer, d.n, d.inner, log);
-        CHECK(first_bad(y, y_ref, log ? 1e-6 : 3e-6, log ? 1e-5 : 1e-12) == -1);
-        softmax_cols_backward<float>(y_ref.data(), dy.data(), dx.data(), d.outer, d.n, d.inner,
-                                     log);
-        CHECK(first_bad(dx, dx_ref, 2e-5, 1e-6 * std::sqrt(double(d.n))) == -1);
-      }
+      check_avx2_against_rows(x, randn(static_cast<size_t>(d.size()), 79, 1.f), d);
     }
   }
 }

@@ -84,6 +84,15 @@ void fill(const IterPlan& p, const Tensor& dst, double value) {
   });
 }
 
+void masked_scale(const Tensor& x, const Tensor& keep, double scale, const Tensor& y) {
+  run("masked_scale", x, [&] {
+    SMYRF_DISPATCH_FLOAT(x.dtype(), "masked_scale", [&] {
+      kg::masked_scale<scalar_t>(ptr<scalar_t>(x), ptr<bool>(keep), static_cast<scalar_t>(scale),
+                                 ptr<scalar_t>(y), x.numel());
+    });
+  });
+}
+
 void copy_bytes(const Tensor& dst, const Tensor& src) {
   run("copy_", dst.device().is_cuda() ? dst : src, [&] {
     kg::memcpy_any(dst.raw_data(), dst.device().is_cuda(), src.raw_data(), src.device().is_cuda(),
@@ -347,6 +356,7 @@ void where(const IterPlan&, const Tensor&, const Tensor&, const Tensor&, const T
 }
 void convert(const IterPlan&, const Tensor&, const Tensor&) { no_cuda("copy_"); }
 void fill(const IterPlan&, const Tensor&, double) { no_cuda("fill_"); }
+void masked_scale(const Tensor&, const Tensor&, double, const Tensor&) { no_cuda("masked_scale"); }
 void copy_bytes(const Tensor&, const Tensor&) { no_cuda("copy_"); }
 void reduce(kernels::cpu::ReduceOp, int, const int64_t*, const int64_t*, const IterPlan&,
             const Tensor&, const Tensor&) {

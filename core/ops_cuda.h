@@ -30,6 +30,8 @@ void where(const IterPlan& p, const Tensor& cond, const Tensor& a, const Tensor&
            const Tensor& out);
 void convert(const IterPlan& p, const Tensor& src, const Tensor& dst);  // any dtype pair
 void fill(const IterPlan& p, const Tensor& dst, double value);
+// y = x * (keep ? scale : 0); x, keep (bool), y contiguous, one shape
+void masked_scale(const Tensor& x, const Tensor& keep, double scale, const Tensor& y);
 // Contiguous byte copy between tensors on any devices (at least one CUDA); host reads
 // synchronise the current stream.
 void copy_bytes(const Tensor& dst, const Tensor& src);

@@ -202,11 +202,12 @@ Tensor masked_scale(const Tensor& x, const Tensor& keep, double scale) {
                                                      << shape_str(keep.shape()),
                    "draw it with bernoulli(x.shape(), 1 - p)");
   require_same_device(x, keep, "masked_scale");
-  if (x.device().is_cuda())  // composed of device ops
-    return binary(BinaryKind::Mul, x,
-                  unary(UnaryKind::MulScalar, to_dtype(keep, x.dtype()), scale));
   Tensor xc = contiguous(x), kc_ = contiguous(keep);
   Tensor y = empty(x.shape(), on(x.dtype(), x));
+  if (x.device().is_cuda()) {  // one kernel (it was a convert, a scale and a multiply)
+    cuda_ops::masked_scale(xc, kc_, scale, y);
+    return y;
+  }
   SMYRF_DISPATCH_FLOAT(x.dtype(), "masked_scale", [&] {
     kc::masked_scale<scalar_t>(xc.data_ptr<scalar_t>(), kc_.data_ptr<bool>(),
                                static_cast<scalar_t>(scale), y.data_ptr<scalar_t>(), x.numel());

@@ -253,6 +253,24 @@ struct ConvertF {
   __device__ void store(int64_t i, In v) const { y[i] = static_cast<D>(v); }
 };
 
+// y = x * (keep ? scale : 0), the CPU's form (a NaN or inf dropped entry gives NaN, as there)
+template <typename T>
+struct MaskedScaleF {
+  const T* x;
+  const bool* keep;
+  T scale;
+  T* y;
+  struct In {
+    T v;
+    bool k;
+  };
+  __device__ void operator()(const int64_t (&o)[3]) const {
+    y[o[2]] = x[o[0]] * (keep[o[1]] ? scale : T(0));
+  }
+  __device__ In load(int64_t i) const { return {x[i], keep[i]}; }
+  __device__ void store(int64_t i, In in) const { y[i] = in.v * (in.k ? scale : T(0)); }
+};
+
 template <typename T>
 struct FillF {
   T* y;
@@ -292,6 +310,13 @@ template <typename S, typename D>
 void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
              const int64_t* ys) {
   launch_pointwise(make_strided<2>(ndim, sizes, {xs, ys}), ConvertF<S, D>{x, y});
+}
+
+template <typename T>
+void masked_scale(const T* x, const bool* keep, T scale, T* y, int64_t n) {
+  const int64_t sizes[1] = {n}, unit[1] = {1};
+  launch_pointwise(make_strided<3>(1, sizes, {unit, unit, unit}),
+                   MaskedScaleF<T>{x, keep, scale, y});
 }
 
 template <typename T>
@@ -344,5 +369,7 @@ SMYRF_EW_UNARY(int32_t)
 SMYRF_EW_UNARY(int64_t)
 SMYRF_EW_UNARY(float)
 SMYRF_EW_UNARY(double)
+template void masked_scale<float>(const float*, const bool*, float, float*, int64_t);
+template void masked_scale<double>(const double*, const bool*, double, double*, int64_t);
 
 }  // namespace smyrf::kernels::cuda

@@ -43,6 +43,12 @@ template <typename S, typename D>  // any pair of the five types and smyrf::bflo
 void convert(int ndim, const int64_t* sizes, const S* x, const int64_t* xs, D* y,
              const int64_t* ys);
 
+// y[i] = x[i] * (keep[i] ? scale : 0) over n contiguous elements (dropout and its backward;
+// kernels/cpu/elementwise.h masked_scale). float, double. Written 2026-11-30 without a GPU:
+// compiled, not yet run on one.
+template <typename T>
+void masked_scale(const T* x, const bool* keep, T scale, T* y, int64_t n);
+
 template <typename T>  // the five types and smyrf::bfloat16
 void fill(int ndim, const int64_t* sizes, T* y, const int64_t* ys, T value);
 

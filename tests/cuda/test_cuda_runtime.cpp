@@ -159,3 +159,21 @@ TEST_CASE("cuda: dropout's backward and clip_grad_norm_ on device gradients matc
   check_close(g.second[0], c.second[0], 1e-5, 1e-6, "dx (dropout backward, clipped)");
   check_close(g.second[1], c.second[1], 1e-5, 1e-6, "dw (clipped)");
 }
+
+TEST_CASE("cuda: masked_scale's one kernel matches the CPU, NaN and inf entries included") {
+  // (the fused kernel written 2026-11-30 without a GPU: compiled, not yet run on one)
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = rnd({3, 1001}, 123, dt);
+    std::vector<double> v = values_of(x);
+    v[5] = std::nan(""), v[6] = INFINITY, v[7] = -INFINITY;  // dropped or kept, as drawn
+    x = from_vector<double>(v, {3, 1001}).to(dt);
+    Generator g(4);
+    const Tensor keep = bernoulli({3, 1001}, 0.6, &g);
+    check_close(raw::masked_scale(cu(x), cu(keep), 1.0 / 0.6),
+                raw::masked_scale(x, keep, 1.0 / 0.6), 0, 0, "masked_scale");
+    // a strided view goes through the contiguous copy first
+    const Tensor xt = raw::transpose(x, 0, 1), kt = raw::transpose(keep, 0, 1);
+    check_close(raw::masked_scale(cu(xt), cu(kt), 2.0), raw::masked_scale(xt, kt, 2.0), 0, 0,
+                "masked_scale of a transposed view");
+  }
+}

@@ -1,4 +1,5 @@
-// CUDA dispatch for the raw op layer (see ops_cuda.h). Status: ran on an H200 (tests/cuda).
+// CUDA dispatch for the raw op layer (see ops_cuda.h). Status: ran on an H200 (tests/cuda),
+// but for the functions ops_cuda.h names as compiled only.
 #include "core/ops_cuda.h"
 
 #include <stdexcept>

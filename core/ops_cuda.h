@@ -8,7 +8,9 @@
 // Tensors passed here are already on one CUDA device, of the dtypes the kernel supports, and
 // contiguous where the kernel wants contiguous buffers (the callers ensure it, as for the CPU).
 //
-// Status: ran on NVIDIA H200s (2026-11-28 to 11-30; tests/cuda compares every op with the CPU).
+// Status: ran on NVIDIA H200s (2026-11-28 to 11-30; tests/cuda compares every op with the CPU),
+// except what was written on 2026-11-30 without a GPU and has only compiled: masked_scale,
+// logsumexp_rows, var_rows, softmax_cols(_backward), and one_hot's device branch in core/.
 #pragma once
 #include <cstdint>
 

@@ -10,7 +10,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
+#include <type_traits>
 
 namespace smyrf::kernels::cpu {
 
@@ -69,5 +71,70 @@ class ScratchBuffer {
  private:
   T* p_;
 };
+
+// An uninitialised array of trivially copyable T in host_alloc memory, movable and copyable (a
+// deep copy), for results a kernel keeps beyond one call (the SMYRF plan's orders and clusters):
+// a std::vector zero-fills what the kernel overwrites anyway, and its fresh pages fault 4 KiB at a
+// time. resize(n) drops the contents.
+template <typename T>
+class HostArray {
+  static_assert(std::is_trivially_copyable_v<T>, "HostArray holds plain values");
+
+ public:
+  HostArray() = default;
+  explicit HostArray(size_t n) { resize(n); }
+  ~HostArray() { host_free(p_); }
+  HostArray(HostArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  HostArray& operator=(HostArray&& o) noexcept {
+    if (this != &o) {
+      host_free(p_);
+      p_ = o.p_, n_ = o.n_;
+      o.p_ = nullptr, o.n_ = 0;
+    }
+    return *this;
+  }
+  HostArray(const HostArray& o) : HostArray(o.n_) {
+    if (n_) std::memcpy(p_, o.p_, n_ * sizeof(T));
+  }
+  HostArray& operator=(const HostArray& o) {
+    if (this != &o) *this = HostArray(o);
+    return *this;
+  }
+  void resize(size_t n) {
+    host_free(p_);
+    p_ = nullptr, n_ = 0;
+    if (n == 0) return;
+    p_ = static_cast<T*>(host_alloc(n * sizeof(T)));
+    if (!p_) throw std::bad_alloc();
+    n_ = n;
+  }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  T& operator[](size_t i) { return p_[i]; }
+  const T& operator[](size_t i) const { return p_[i]; }
+  T* begin() { return p_; }
+  T* end() { return p_ + n_; }
+  const T* begin() const { return p_; }
+  const T* end() const { return p_ + n_; }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+// Equal sizes and elements.
+template <typename T>
+bool operator==(const HostArray<T>& a, const HostArray<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(a[i] == b[i])) return false;
+  return true;
+}
+template <typename T>
+bool operator!=(const HostArray<T>& a, const HostArray<T>& b) {
+  return !(a == b);
+}
 
 }  // namespace smyrf::kernels::cpu

@@ -46,6 +46,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/host_memory.h"
+
 namespace smyrf::kernels::cpu {
 
 enum class SmyrfDuplicates : uint8_t {
@@ -70,16 +72,19 @@ struct SmyrfParams {
 
 // The clustering of every (bh, round), computed once by smyrf_make_plan and reused by forward,
 // backward and the diagnostics. O(BH * n_hashes * (Nq + Nk)) integers (plus doubles in causal
-// mode); no gradients flow through it.
+// mode); no gradients flow through it. Uninitialised host arrays (host_memory.h), every entry
+// written by smyrf_make_plan: as zero-filled std::vectors, with the plan's scratch, they were
+// most of the plan's time (8 x 8192, 4 rounds of clusters of 64: memset and first-touch faults,
+// the threads waiting for them, ~70% of the samples).
 struct SmyrfPlan {
   int64_t batch_heads = 0, rounds = 0, nq = 0, nk = 0, n_chunks = 0;
   bool causal = false;
   // Non-causal: token indices in sorted order per (bh, r), real tokens first.
-  std::vector<int32_t> q_order, k_order;      // (BH, R, Nq), (BH, R, Nk)
-  std::vector<int32_t> q_cluster, k_cluster;  // chunk id per token, -1 for padding
-  std::vector<int32_t> q_real, k_real;        // (BH): number of real tokens
+  HostArray<int32_t> q_order, k_order;      // (BH, R, Nq), (BH, R, Nk)
+  HostArray<int32_t> q_cluster, k_cluster;  // chunk id per token, -1 for padding
+  HostArray<int32_t> q_real, k_real;        // (BH): number of real tokens
   // Causal: angular hashes per (bh, r, token).
-  std::vector<double> q_hash, k_hash;  // (BH, R, Nq), (BH, R, Nk)
+  HostArray<double> q_hash, k_hash;  // (BH, R, Nq), (BH, R, Nk)
 };
 
 // Throws std::invalid_argument when the parameters are inconsistent.

@@ -438,7 +438,7 @@ template <typename T>
 void smyrf_backward_impl(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
                          const T* v, const T* out, const T* lse, const T* dout, T* dq, T* dk,
                          T* dv) {
-  std::vector<T> dsum(static_cast<size_t>(p.batch_heads * p.nq));
+  HostArray<T> dsum(static_cast<size_t>(p.batch_heads * p.nq));  // every entry written below
   row_dots(dout, out, p.batch_heads * p.nq, p.dv, dsum.data());
   if (!p.causal && use_tiles<T>(p)) {
     clear_uncovered(p, plan, false, dq, p.d, static_cast<T*>(nullptr));

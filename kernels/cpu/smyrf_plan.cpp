@@ -422,7 +422,7 @@ SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
   plan.q_real.resize(BH);
   plan.k_real.resize(BH);
   // Pass 1: norms once per token and the dot products of all rounds (rows in blocks of 256).
-  std::vector<double> qn(BH * nq), kn(BH * nk), qh(BH * R * nq), kh(BH * R * nk);
+  HostArray<double> qn(BH * nq), kn(BH * nk), qh(BH * R * nq), kh(BH * R * nk);
   constexpr int64_t kRows = 256;
   const int64_t qb = ceil_div(nq, kRows), kb = ceil_div(nk, kRows);
 #pragma omp parallel for schedule(dynamic)
@@ -441,7 +441,7 @@ SmyrfPlan smyrf_make_plan(const SmyrfParams& p, const T* q, const T* k) {
   }
   // Pass 2: per bh, the largest squared norms over real tokens and the lifting magnitudes
   // sqrt(M2 - |x|^2), the same in every round (only their direction coefficient differs).
-  std::vector<double> ql(BH * nq), kl(BH * nk);
+  HostArray<double> ql(BH * nq), kl(BH * nk);
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < BH; ++bh) {
     const int64_t b = bh / p.heads;

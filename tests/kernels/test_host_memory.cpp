@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <utility>
 
 #include <omp.h>
 
@@ -118,4 +119,38 @@ TEST_CASE("host block cache: threads allocating and freeing at once keep the boo
   CHECK(s.cached_bytes <= 24 * MiB);
   CHECK(s.hits + s.misses == s0.hits + s0.misses + 4 * 300);
   set_host_cache_limit(prev);
+}
+
+TEST_CASE("HostArray: sizes, deep copies, moves and the block cache's books") {
+  constexpr size_t MiB = size_t(1) << 20;
+  const HostCacheStats s0 = host_cache_stats();
+  {
+    HostArray<int32_t> a;
+    CHECK(a.empty());
+    CHECK(a.data() == nullptr);
+    a.resize(MiB);  // 4 MiB: a cached, huge-page-advised block
+    REQUIRE(a.size() == MiB);
+    CHECK(reinterpret_cast<uintptr_t>(a.data()) % 64 == 0);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<int32_t>(i * 3);
+    HostArray<int32_t> b = a;  // deep copy
+    CHECK(b.data() != a.data());
+    CHECK(b == a);
+    b[7] = -1;
+    CHECK(b != a);
+    CHECK(a[7] == 21);
+    const int32_t* p = a.data();
+    HostArray<int32_t> c = std::move(a);  // the block moves, the source is empty
+    CHECK(c.data() == p);
+    CHECK(a.empty());
+    CHECK(c[MiB - 1] == static_cast<int32_t>((MiB - 1) * 3));
+    c = b;  // copy-assign over a live block
+    CHECK(c == b);
+    int64_t sum = 0;
+    for (int32_t v : HostArray<int32_t>(c)) sum += v == -1;
+    CHECK(sum == 1);
+    c.resize(0);
+    CHECK(c.empty());
+    CHECK(host_cache_stats().allocated_bytes == s0.allocated_bytes + 4 * MiB);  // b alone
+  }
+  CHECK(host_cache_stats().allocated_bytes == s0.allocated_bytes);
 }

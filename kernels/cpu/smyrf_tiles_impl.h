@@ -265,6 +265,25 @@ inline float hsum8(__m256 x) {
   return _mm_cvtss_f32(m);
 }
 
+// Causal masking of a tile whose keys are consecutive from j0 (dense causal attention): query i
+// may see key j when j <= i + off, so row a keeps its first qi[a] + delta + 1 columns (delta =
+// off - j0) and the rest of its scores become -inf (P = 0 there, forward and backward). Callers
+// pass only rows that see at least the tile's first key.
+struct TileCausal {
+  bool on = false;
+  int64_t delta = 0;
+};
+inline void mask_causal(float* s, const int32_t* qi, int64_t nq, int64_t nk8, TileCausal c) {
+  if (!c.on) return;
+  const float ninf = neg_inf<float>();
+  for (int64_t a = 0; a < nq; ++a) {
+    const int64_t keep = qi[a] + c.delta + 1;
+    if (keep >= nk8) continue;
+    float* sr = s + a * kTileRows;
+    for (int64_t j = keep < 0 ? 0 : keep; j < nk8; ++j) sr[j] = ninf;
+  }
+}
+
 // One cluster, forward, merged into the running result of the earlier rounds: for the queries qi
 // against the keys kj, with this round's o = P V / l and lse_r = m + log l,
 //   out[qi] <- ca out[qi] + cb o,  lse[qi] <- M + log(wa + wb),
@@ -277,7 +296,8 @@ inline float hsum8(__m256 x) {
 inline void tile_forward_merge(const float* q, const float* k, const float* v, int64_t d,
                                int64_t dv, const int32_t* qi, int64_t nq, const int32_t* kj,
                                int64_t nk, float scale, float* out, float* lse, TileScratch& ts,
-                               RowPrefetch* pf = nullptr, bool first = false) {
+                               RowPrefetch* pf = nullptr, bool first = false,
+                               TileCausal causal = {}) {
   float* qp = ts.qp.data();
   float* s = ts.s.data();
   float* o = ts.c.data();
@@ -289,6 +309,7 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
   pack_rows(v, dv, kj, nk, ts.vp.data());
   const int64_t nk8 = (nk + 7) & ~int64_t(7);
   tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows, pf);
+  mask_causal(s, qi, nq, nk8, causal);
   const __m256 vs = _mm256_set1_ps(scale);
   const __m256 tail = _mm256_castsi256_ps(tail_mask(nk - (nk8 - 8)));  // last 8-key group
   const __m256 ninf = _mm256_set1_ps(neg_inf<float>());
@@ -389,7 +410,7 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
                           const int32_t* qi, int64_t nq, const int32_t* kj, int64_t nk, float scale,
                           const float* lse, const float* dsum, const float* dout, float* dq,
                           float* dk, float* dvv, TileScratch& ts, RowPrefetch* pf = nullptr,
-                          bool first = false) {
+                          bool first = false, TileCausal causal = {}) {
   float* qp = ts.qp.data();
   float* dop = ts.dop.data();
   float* s = ts.s.data();
@@ -404,6 +425,7 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   pack_rows_t(v, dv, kj, nk, ts.vp.data(), ts.vt.data());
   const int64_t nk8 = (nk + 7) & ~int64_t(7);
   tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows, pf);
+  mask_causal(s, qi, nq, nk8, causal);
   tile_gemm(dop, dv, ts.vt.data(), kTileRows, nq, nk8, dv, dp, kTileRows, pf);
   const __m256 vs = _mm256_set1_ps(scale);
   const __m256i tail = tail_mask(nk - (nk8 - 8));

@@ -35,12 +35,14 @@ std::vector<double> randn(size_t n, uint32_t seed, double scale = 1.0) {
 }
 
 // max |a - b| / max(max |b|, 1): relative for O(1) data, absolute where the reference is ~0
-// (a gradient that is exactly 0 in exact arithmetic, e.g. dq with a single key).
+// (a gradient that is exactly 0 in exact arithmetic, e.g. dq with a single key). A NaN on one
+// side only is an infinite error (std::max would drop it).
 double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());
   double num = 0, den = 1.0;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isinf(b[i]) && a[i] == b[i]) continue;
+    if (std::isnan(a[i]) != std::isnan(b[i])) return std::numeric_limits<double>::infinity();
+    if (std::isnan(a[i]) || (std::isinf(b[i]) && a[i] == b[i])) continue;
     num = std::max(num, std::abs(a[i] - b[i]));
     den = std::max(den, std::abs(b[i]));
   }

@@ -101,8 +101,7 @@ inline TileCausal causal_tile(const AttentionParams& p, const int32_t* qi, int64
   }
   const int64_t off = p.nk - p.nq;
   *first = std::lower_bound(qi, qi + n, j0 - off) - qi;  // qi[a] + off >= j0 from here
-  // rows from the last one back see the whole tile when qi[n - 1] + off >= j0 + keys - 1; the
-  // mask is needed when the first passed row does not
+  // the first passed row sees the fewest keys: the tile needs the mask unless it sees them all
   const bool partial = *first < n && qi[*first] + off - j0 + 1 < keys;
   return TileCausal{partial, off - j0};
 }

@@ -32,10 +32,14 @@ namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
 constexpr int64_t kTileRows = 128;  // queries or keys per cluster tile (row stride of S, P^T)
 constexpr int64_t kTileFeat = 128;  // largest d, dv
 
+// Head widths that are not multiples of 8 are packed zero-padded to the next multiple (round8):
+// the padding adds nothing to the products, and only the first d / dv columns are written back.
+// (BigGAN's attention has d = channels / 8 = 2-4 at the CPU configuration's widths: it took the
+// two-row block kernels.)
 inline bool smyrf_tiles_ok(int64_t cq, int64_t ck, int64_t d, int64_t dv) {
-  return cq <= kTileRows && ck <= kTileRows && d % 8 == 0 && dv % 8 == 0 && d <= kTileFeat &&
-         dv <= kTileFeat && d > 0 && dv > 0;
+  return cq <= kTileRows && ck <= kTileRows && d <= kTileFeat && dv <= kTileFeat && d > 0 && dv > 0;
 }
+inline int64_t round8(int64_t w) { return (w + 7) & ~int64_t(7); }
 
 // Thread-local packed buffers of one cluster (about 0.6 MiB at 128 x 128; a 64-cluster with
 // d = 64 touches about 110 KiB of them).
@@ -223,8 +227,10 @@ inline void prefetch_rows(const float* y, int64_t w, const int32_t* idx, int64_t
                    _MM_HINT_T1);
 }
 
-// Packs rows idx[0..n) of x (row length w, stride w) into out (stride w), rows n..n8 zero.
+// Packs rows idx[0..n) of x (row length w, stride w) into out (stride round8(w), the columns
+// past w zero), rows n..n8 zero.
 inline void pack_rows(const float* x, int64_t w, const int32_t* idx, int64_t n, float* out) {
+  const int64_t w8 = round8(w);
   constexpr int64_t kAhead = 6;  // rows in flight: the sorted order defeats the prefetcher
   for (int64_t a = 0; a < std::min(n, kAhead); ++a)
     for (int64_t c = 0; c < w; c += 16)
@@ -237,19 +243,33 @@ inline void pack_rows(const float* x, int64_t w, const int32_t* idx, int64_t n, 
             reinterpret_cast<const char*>(x + static_cast<int64_t>(idx[a + kAhead]) * w + c),
             _MM_HINT_T0);
     const float* src = x + static_cast<int64_t>(idx[a]) * w;
-    for (int64_t c = 0; c < w; c += 8) _mm256_storeu_ps(out + a * w + c, _mm256_loadu_ps(src + c));
+    int64_t c = 0;
+    for (; c + 8 <= w; c += 8) _mm256_storeu_ps(out + a * w8 + c, _mm256_loadu_ps(src + c));
+    if (c < w)  // masked lanes load 0: the padding
+      _mm256_storeu_ps(out + a * w8 + c, _mm256_maskload_ps(src + c, tail_mask(w - c)));
   }
   const int64_t n8 = (n + 7) & ~int64_t(7);
   for (int64_t a = n; a < n8; ++a)
-    for (int64_t c = 0; c < w; c += 8) _mm256_storeu_ps(out + a * w + c, _mm256_setzero_ps());
+    for (int64_t c = 0; c < w8; c += 8) _mm256_storeu_ps(out + a * w8 + c, _mm256_setzero_ps());
 }
 
-// Packs rows idx[0..n) of x and their transpose (w x kTileRows; columns n..n8 zero).
+// Packs rows idx[0..n) of x and their transpose (round8(w) x kTileRows; columns n..n8 zero).
 inline void pack_rows_t(const float* x, int64_t w, const int32_t* idx, int64_t n, float* rows,
                         float* t) {
   pack_rows(x, w, idx, n, rows);
-  const int64_t n8 = (n + 7) & ~int64_t(7);
-  transpose_tile(rows, w, n8, w, t, kTileRows);  // columns >= n8 are never read (N = n8)
+  const int64_t n8 = (n + 7) & ~int64_t(7), w8 = round8(w);
+  transpose_tile(rows, w8, n8, w8, t, kTileRows);  // columns >= n8 are never read (N = n8)
+}
+
+// dst[0..w) = v's first w lanes (w <= 8 left at the end of a row: a masked store past it).
+inline void store_head(float* dst, int64_t left, __m256 v) {
+  if (left >= 8)
+    _mm256_storeu_ps(dst, v);
+  else
+    _mm256_maskstore_ps(dst, tail_mask(left), v);
+}
+inline __m256 load_head(const float* src, int64_t left) {
+  return left >= 8 ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, tail_mask(left));
 }
 
 inline float hmax8(__m256 x) {
@@ -303,12 +323,13 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
   float* o = ts.c.data();
   float* rm = ts.rm.data();  // scale * row max of S
   float* rl = ts.rl.data();  // row sums of P
-  if (pf) pf->pace(gemm_steps(nq, (nk + 7) & ~int64_t(7)) + gemm_steps(nq, dv));
+  const int64_t d8 = round8(d), dv8 = round8(dv);
+  if (pf) pf->pace(gemm_steps(nq, (nk + 7) & ~int64_t(7)) + gemm_steps(nq, dv8));
   pack_rows(q, d, qi, nq, qp);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
   pack_rows(v, dv, kj, nk, ts.vp.data());
   const int64_t nk8 = (nk + 7) & ~int64_t(7);
-  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows, pf);
+  tile_gemm(qp, d8, ts.kt.data(), kTileRows, nq, nk8, d8, s, kTileRows, pf);
   mask_causal(s, qi, nq, nk8, causal);
   const __m256 vs = _mm256_set1_ps(scale);
   const __m256 tail = _mm256_castsi256_ps(tail_mask(nk - (nk8 - 8)));  // last 8-key group
@@ -332,7 +353,7 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
     rm[a] = m;
     rl[a] = hsum8(sum);
   }
-  tile_gemm(s, kTileRows, ts.vp.data(), dv, nq, dv, nk, o, dv, pf);
+  tile_gemm(s, kTileRows, ts.vp.data(), dv8, nq, dv8, nk, o, dv8, pf);
   if (first) {  // the merge with lse = -inf: out = o / l, lse = m + log l
     for (int64_t a0 = 0; a0 < nq; a0 += 8) {
       const int64_t cnt = std::min<int64_t>(8, nq - a0);
@@ -346,10 +367,10 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
         const int64_t i = qi[a0 + t];
         lse[i] = nl[t];
         float* dst = out + i * dv;
-        const float* src = o + (a0 + t) * dv;
+        const float* src = o + (a0 + t) * dv8;
         const __m256 vb = _mm256_set1_ps(cb[t]);
         for (int64_t c = 0; c < dv; c += 8)
-          _mm256_storeu_ps(dst + c, _mm256_mul_ps(vb, _mm256_loadu_ps(src + c)));
+          store_head(dst + c, dv - c, _mm256_mul_ps(vb, _mm256_loadu_ps(src + c)));
       }
     }
     return;
@@ -376,30 +397,34 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
       const int64_t i = qi[a0 + t];
       lse[i] = nl[t];
       float* dst = out + i * dv;
-      const float* src = o + (a0 + t) * dv;
+      const float* src = o + (a0 + t) * dv8;
       const __m256 va = _mm256_set1_ps(ca[t]), vb = _mm256_set1_ps(cb[t]);
       for (int64_t c = 0; c < dv; c += 8)
-        _mm256_storeu_ps(dst + c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(src + c),
-                                                  _mm256_mul_ps(va, _mm256_loadu_ps(dst + c))));
+        store_head(dst + c, dv - c,
+                   _mm256_fmadd_ps(vb, _mm256_loadu_ps(src + c),
+                                   _mm256_mul_ps(va, load_head(dst + c, dv - c))));
     }
   }
 }
 
-// rows idx[a] of y (stride w) += c rows a (stride w), a < n; with store, = instead of +=.
+// rows idx[a] of y (stride w) += c rows a (stride round8(w)), a < n; with store, = instead of
+// +=.
 inline void scatter_add(float* y, int64_t w, const int32_t* idx, int64_t n, const float* c,
                         bool store = false) {
+  const int64_t w8 = round8(w);
   if (store) {
     for (int64_t a = 0; a < n; ++a) {
       float* dst = y + static_cast<int64_t>(idx[a]) * w;
-      for (int64_t e = 0; e < w; e += 8) _mm256_storeu_ps(dst + e, _mm256_loadu_ps(c + a * w + e));
+      for (int64_t e = 0; e < w; e += 8)
+        store_head(dst + e, w - e, _mm256_loadu_ps(c + a * w8 + e));
     }
     return;
   }
   for (int64_t a = 0; a < n; ++a) {
     float* dst = y + static_cast<int64_t>(idx[a]) * w;
     for (int64_t e = 0; e < w; e += 8)
-      _mm256_storeu_ps(dst + e,
-                       _mm256_add_ps(_mm256_loadu_ps(dst + e), _mm256_loadu_ps(c + a * w + e)));
+      store_head(dst + e, w - e,
+                 _mm256_add_ps(load_head(dst + e, w - e), _mm256_loadu_ps(c + a * w8 + e)));
   }
 }
 
@@ -416,17 +441,18 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
   float* s = ts.s.data();
   float* dp = ts.dp.data();
   float* c = ts.c.data();
+  const int64_t d8 = round8(d), dv8 = round8(dv);
   if (pf)
-    pf->pace(2 * gemm_steps(nq, (nk + 7) & ~int64_t(7)) + gemm_steps(nq, d) + gemm_steps(nk, dv) +
-             gemm_steps(nk, d));
+    pf->pace(2 * gemm_steps(nq, (nk + 7) & ~int64_t(7)) + gemm_steps(nq, d8) + gemm_steps(nk, dv8) +
+             gemm_steps(nk, d8));
   pack_rows(q, d, qi, nq, qp);
   pack_rows(dout, dv, qi, nq, dop);
   pack_rows_t(k, d, kj, nk, ts.kp.data(), ts.kt.data());
   pack_rows_t(v, dv, kj, nk, ts.vp.data(), ts.vt.data());
   const int64_t nk8 = (nk + 7) & ~int64_t(7);
-  tile_gemm(qp, d, ts.kt.data(), kTileRows, nq, nk8, d, s, kTileRows, pf);
+  tile_gemm(qp, d8, ts.kt.data(), kTileRows, nq, nk8, d8, s, kTileRows, pf);
   mask_causal(s, qi, nq, nk8, causal);
-  tile_gemm(dop, dv, ts.vt.data(), kTileRows, nq, nk8, dv, dp, kTileRows, pf);
+  tile_gemm(dop, dv8, ts.vt.data(), kTileRows, nq, nk8, dv8, dp, kTileRows, pf);
   const __m256 vs = _mm256_set1_ps(scale);
   const __m256i tail = tail_mask(nk - (nk8 - 8));
   for (int64_t a = 0; a < nq; ++a) {
@@ -452,12 +478,12 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
     }
   }
   // dQ = dS K
-  tile_gemm(dp, kTileRows, ts.kp.data(), d, nq, d, nk, c, d, pf);
+  tile_gemm(dp, kTileRows, ts.kp.data(), d8, nq, d8, nk, c, d8, pf);
   scatter_add(dq, d, qi, nq, c, first);
   // dV = P^T dO, dK = dS^T Q (A read transposed from s and dp; K = nq rows of them)
-  tile_gemm<true>(s, kTileRows, dop, dv, nk, dv, nq, c, dv, pf);
+  tile_gemm<true>(s, kTileRows, dop, dv8, nk, dv8, nq, c, dv8, pf);
   scatter_add(dvv, dv, kj, nk, c, first);
-  tile_gemm<true>(dp, kTileRows, qp, d, nk, d, nq, c, d, pf);
+  tile_gemm<true>(dp, kTileRows, qp, d8, nk, d8, nq, c, d8, pf);
   scatter_add(dk, d, kj, nk, c, first);
 }
 

@@ -15,15 +15,11 @@ namespace smyrf::raw {
 namespace kc = kernels::cpu;
 
 namespace {
-// Whether a reduction over `dims` can run a fused CPU row kernel: one non-empty dim of a CPU
-// tensor.
-bool one_cpu_dim(const Tensor& x, const std::vector<int64_t>& dims) {
-  return dims.size() == 1 && x.dim() > 0 && !x.device().is_cuda() && x.shape()[dims[0]] > 0;
-}
-// The same for a CUDA tensor (float32 / float64: the row kernels' types).
-bool one_cuda_dim(const Tensor& x, const std::vector<int64_t>& dims) {
-  return dims.size() == 1 && x.dim() > 0 && x.device().is_cuda() && x.shape()[dims[0]] > 0 &&
-         (x.dtype() == DType::Float32 || x.dtype() == DType::Float64);
+// Whether a reduction over `dims` can run a fused row kernel: one non-empty dim, of a CPU tensor
+// or of a float32 / float64 CUDA tensor (the CUDA row kernels' types).
+bool one_row_dim(const Tensor& x, const std::vector<int64_t>& dims) {
+  if (dims.size() != 1 || x.dim() == 0 || x.shape()[dims[0]] == 0) return false;
+  return !x.device().is_cuda() || x.dtype() == DType::Float32 || x.dtype() == DType::Float64;
 }
 
 // x with dim d moved last (the other dims keep their order, so the rows come out in the
@@ -207,7 +203,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims0, int64_t correctio
   std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), "var");
   int64_t count = 1;
   for (int64_t d : dims) count *= x.dim() ? x.shape()[d] : 1;
-  if (one_cpu_dim(x, dims) && dims[0] < x.dim() - 1 && x.is_contiguous()) {
+  if (one_row_dim(x, dims) && x.device().is_cpu() && dims[0] < x.dim() - 1 && x.is_contiguous()) {
     // a dim that is not the last, over columns at least 64 wide: down the columns
     // (kernels/cpu/norm.h var_cols), two sweeps and no copy. Moving the dim last took a
     // transposed copy of x: 4096 x 4096 over dim 0 13-18 ms, 2 x 8M 48-50 ms
@@ -228,16 +224,15 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims0, int64_t correctio
       return y;
     }
   }
-  if (one_cuda_dim(x, dims)) {  // the fused CUDA row kernel, after moving the dim last
+  if (one_row_dim(x, dims)) {
+    // the fused row kernel (kernels/cpu/norm.h var_rows, or its CUDA twin): one read for both
+    // moments instead of a mean, a difference, a square and a sum (1M rows of 16: 57-59 -> 3-4
+    // ms; 4096 x 4096: 24-28 -> 1.3 ms)
     RowsLast rl(x, dims[0], keepdim);
-    cuda_ops::var_rows(rl.x, rl.y, rl.rows, rl.n, correction);
-    return rl.y;
-  }
-  if (one_cpu_dim(x, dims)) {
-    // the fused row kernel (kernels/cpu/norm.h var_rows): one read for both moments instead of
-    // a mean, a difference, a square and a sum (1M rows of 16: 57-59 -> 3-4 ms; 4096 x 4096:
-    // 24-28 -> 1.3 ms)
-    RowsLast rl(x, dims[0], keepdim);
+    if (x.device().is_cuda()) {
+      cuda_ops::var_rows(rl.x, rl.y, rl.rows, rl.n, correction);
+      return rl.y;
+    }
     SMYRF_DISPATCH_FLOAT(x.dtype(), "var", [&] {
       kc::var_rows<scalar_t>(rl.x.data_ptr<scalar_t>(), rl.y.data_ptr<scalar_t>(), rl.rows, rl.n,
                              correction);
@@ -255,16 +250,15 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims0, bool keepdi
   SMYRF_CHECK(is_floating(x.dtype()), "logsumexp",
               "needs a floating tensor, got " << dtype_name(x.dtype()));
   std::vector<int64_t> dims = normalize_dims(dims0, x.dim(), "logsumexp");
-  if (one_cuda_dim(x, dims)) {  // the fused CUDA row kernel, after moving the dim last
+  if (one_row_dim(x, dims)) {
+    // the fused row kernel (kernels/cpu/softmax.h, or its CUDA twin). The composed path below
+    // (kept for several dims) makes five passes and four temporaries: 1M rows of 16 took 53 ms,
+    // now 9; 4096 x 4096 29-35 -> 3-4.
     RowsLast rl(x, dims[0], keepdim);
-    cuda_ops::logsumexp_rows(rl.x, rl.y, rl.rows, rl.n);
-    return rl.y;
-  }
-  if (one_cpu_dim(x, dims)) {
-    // the fused row kernel (kernels/cpu/softmax.h). The composed path below (kept for several
-    // dims) makes five passes and four temporaries: 1M rows of 16 took 53 ms, now 9;
-    // 4096 x 4096 29-35 -> 3-4.
-    RowsLast rl(x, dims[0], keepdim);
+    if (x.device().is_cuda()) {
+      cuda_ops::logsumexp_rows(rl.x, rl.y, rl.rows, rl.n);
+      return rl.y;
+    }
     SMYRF_DISPATCH_FLOAT(x.dtype(), "logsumexp", [&] {
       kc::logsumexp_rows<scalar_t>(rl.x.data_ptr<scalar_t>(), rl.y.data_ptr<scalar_t>(), rl.rows,
                                    rl.n);

@@ -119,8 +119,8 @@ void run_blocks(const ColBlocks& B, bool vec, float* shared, Stats stats, Ref re
   std::vector<char> by_ref(static_cast<size_t>(B.count()), 1);
 #pragma omp parallel if (B.parallel())
   {
-    std::vector<float> scratch(vec ? static_cast<size_t>((4 + kColState) * B.width) : 0);
-    float* local = scratch.data() + 4 * B.width;
+    std::vector<float> scratch(vec ? static_cast<size_t>((3 + kColState) * B.width) : 0);
+    float* local = scratch.data() + 3 * B.width;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B.count(); ++t) {
       const int64_t off = B.offset(t), w = B.cols(t), col = B.column(t);

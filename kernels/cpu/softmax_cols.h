@@ -34,7 +34,7 @@ constexpr int64_t kColsBlock = 2048;
 // Statistics of a block of w <= kColsBlock columns (n rows, `inner` apart): each column's shift
 // c and factor f (softmax: y = exp(x - c) f; log_softmax: y = x - f). False, with c and f
 // undefined, when a column's max comes out not finite (+inf, all -inf, a NaN): the caller then
-// takes the reference. scratch: 4 w floats, 8-byte aligned (doubles in front).
+// takes the reference. scratch: 3 w floats, 8-byte aligned (w doubles, then w floats).
 // exps: when not null, every exp(x - c) is also stored there (rows `inner` apart), for
 // softmax_cols_scale_f32 to finish: a block written from cache right after its statistics then
 // takes one exp an element instead of two.

@@ -133,7 +133,7 @@ bool softmax_cols_stats_f32(const float* x, int64_t n, int64_t inner, int64_t w,
                             float* scratch, float* c, float* f, float* exps) {
   const Lanes L{w};
   double* sd = reinterpret_cast<double*>(scratch);  // 2 w floats
-  float* sf = scratch + 3 * w;
+  float* sf = scratch + 2 * w;                      // w float partial sums
   auto row = [&](int64_t r, int64_t j) { return L.load(x + r * inner, j); };
   // One read: the sums of exp(x - c) about c = the column's first entry (softmax_avx2.cpp's
   // exp_sum_about_guess, by columns). It stands when every c is finite, no entry lies more than

@@ -325,6 +325,13 @@ void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T*
 
 // Causal: one thread walks the blocks of a bh in order (the snapshots grow with the blocks). With
 // backward == false it writes out/lse; with backward == true it accumulates dq, dk, dv.
+//
+// Within a block, each round visits the queries in the order of their windows' starts: the
+// windows are ranges of the sorted past keys, so neighbours in that order share most of their key
+// (and dk / dv) rows, which are still in cache from the previous query. In token order each query
+// gathered ck rows from random places of k, v (and read-modify-wrote dk, dv), mostly from beyond
+// L2. A query's rounds still merge in round order, so the forward is bit-identical to the
+// token-order walk; the backward's sums into dk / dv rows only change their order.
 template <typename T>
 void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k, const T* v,
                   T* out, T* lse_out, bool backward, const T* lse_in, const T* dsum, const T* dout,
@@ -338,7 +345,9 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
   {
     std::vector<T> s_buf, dp_buf, o_r(dv);  // per-row scratch (row_forward/row_backward)
     std::vector<int32_t> keys;
-    std::vector<int64_t> start(R), len(R);
+    // the block's windows, (R, L) each, the queries to visit and their order
+    std::vector<int64_t> start(R * L), len(R * L), q_start(R), q_len(R);
+    std::vector<int32_t> active, order;
 #pragma omp for schedule(dynamic)
     for (int64_t bh = 0; bh < BH; ++bh) {
       const uint8_t* qm = p.query_mask ? p.query_mask + (bh / p.heads) * n : nullptr;
@@ -348,21 +357,31 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
       CausalWalker w(p, plan, bh);
       for (int64_t b = 0; b < blocks; ++b) {
         const int64_t s = b * L, e = std::min(n, s + L);
+        active.clear();
         for (int64_t i = s; i < e; ++i) {
-          T* oi = backward ? nullptr : out + (bh * n + i) * dv;
-          T* li = backward ? nullptr : lse_out + bh * n + i;
           if (!backward) {
-            std::fill(oi, oi + dv, T(0));
-            *li = neg_inf<T>();
+            std::fill(out + (bh * n + i) * dv, out + (bh * n + i + 1) * dv, T(0));
+            lse_out[bh * n + i] = neg_inf<T>();
           }
           if (qm && !qm[i]) continue;
           if (backward && lse_in[bh * n + i] == neg_inf<T>()) continue;
-          for (int64_t r = 0; r < R; ++r) w.window(r, i, &start[r], &len[r]);
-          const int32_t qi = static_cast<int32_t>(i);
-          for (int64_t r = 0; r < R; ++r) {
+          active.push_back(static_cast<int32_t>(i - s));
+          for (int64_t r = 0; r < R; ++r)
+            w.window(r, i, &start[r * L + (i - s)], &len[r * L + (i - s)]);
+        }
+        for (int64_t r = 0; r < R; ++r) {
+          order = active;
+          const int64_t* st = start.data() + r * L;
+          std::stable_sort(order.begin(), order.end(),
+                           [&](int32_t x, int32_t y) { return st[x] < st[y]; });
+          for (const int32_t a : order) {
+            const int64_t i = s + a;
+            for (int64_t rr = 0; rr < R; ++rr)
+              q_start[rr] = start[rr * L + a], q_len[rr] = len[rr * L + a];
+            const int32_t qi = static_cast<int32_t>(i);
             keys.clear();
-            const int64_t nk = causal_key_list(w, p, bh, r, i, start[r], len[r], keys);
-            CausalSetSkip<T> skip{&w, start.data(), len.data(), r, s, keys.data()};
+            const int64_t nk = causal_key_list(w, p, bh, r, i, q_start[r], q_len[r], keys);
+            CausalSetSkip<T> skip{&w, q_start.data(), q_len.data(), r, s, keys.data()};
             if (static_cast<int64_t>(s_buf.size()) < nk) s_buf.resize(nk), dp_buf.resize(nk);
             with_drop<T>(p, bh, &qi, keys.data(), set, skip, [&](auto pair, auto drop) {
               if (backward) {
@@ -374,7 +393,7 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
                 T lse_r;
                 row_forward(qb + i * d, kb, vb, d, dv, keys.data(), nk, scale, pair, drop,
                             o_r.data(), &lse_r, s_buf.data());
-                merge_round(oi, li, o_r.data(), lse_r, dv);
+                merge_round(out + (bh * n + i) * dv, lse_out + bh * n + i, o_r.data(), lse_r, dv);
               }
             });
           }

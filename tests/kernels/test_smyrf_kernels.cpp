@@ -505,12 +505,14 @@ TEST_CASE("SMYRF: AVX2 agrees with scalar and float agrees with double") {
   // d and dv are multiples of 8 and the clusters fit: full and 1-query tail clusters,
   // cross-attention, query masks, and set semantics (tiles in round 0, the generic code after). d
   // 17 / dropout take the generic tile code. The causal cases run the per-row kernels
-  // (attention_rows_impl.h): d 64 takes the 4-row dot path only, 33/31 its masked tails and the
-  // 1-row remainder; set semantics and dropout too.
+  // (attention_rows_impl.h): their 8-, 4- and 1-row dot paths (33 / 31 with masked tails), the
+  // vector softmax of a row (key counts off multiples of 8), accumulate_rows' 64- and 32-column
+  // strips and tails (dv 100), set semantics and dropout (the scalar softmax).
   const Shape shapes[] = {{133, 133, 17, 9, 3, 16, 16, false},
                           {300, 75, 64, 64, 2, 40, 10, false},
                           {97, 97, 33, 31, 2, 8, 20, true},
                           {130, 130, 64, 64, 2, 16, 24, true},
+                          {90, 90, 72, 100, 2, 10, 21, true},
                           {101, 101, 24, 40, 3, 7, 13, true, SmyrfDuplicates::Set, 0.2},
                           {257, 257, 16, 24, 3, 64, 64, false},
                           {200, 131, 32, 8, 2, 50, 33, false},

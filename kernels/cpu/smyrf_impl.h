@@ -341,6 +341,9 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
   const int64_t blocks = (n + L - 1) / L;
   const T scale = static_cast<T>(p.scale);
   const bool set = p.duplicates == SmyrfDuplicates::Set;
+  // without pair term or dropout, neighbouring queries go two at a time (rows2_forward /
+  // rows2_backward share the rows their windows have in common)
+  const bool plain = !set && p.dropout_p == 0;
 #pragma omp parallel
   {
     std::vector<T> s_buf, dp_buf, o_r(dv);  // per-row scratch (row_forward/row_backward)
@@ -348,6 +351,46 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
     // the block's windows, (R, L) each, the queries to visit and their order
     std::vector<int64_t> start(R * L), len(R * L), q_start(R), q_len(R);
     std::vector<int32_t> active, order;
+    // Two queries of block b (positions a0, a1 in it, a0's window starting first) in round r
+    // through rows2_forward / rows2_backward: their windows overlap by all but the distance of
+    // their starts, and the shorter local list is a prefix of the longer one.
+    std::vector<int32_t> keys2[2];
+    std::vector<T> s2[2], dp2[2], o2[2] = {std::vector<T>(dv), std::vector<T>(dv)};
+    auto pair_rows = [&](const CausalWalker& w, int64_t bh, int64_t b, int64_t r, int64_t a0,
+                         int64_t a1) {
+      const int64_t i[2] = {b * L + a0, b * L + a1};
+      const int64_t st0 = start[r * L + a0], st1 = start[r * L + a1];
+      const int64_t ln = len[r * L + a0];  // the same for every query of the block
+      int64_t nk[2];
+      for (int t = 0; t < 2; ++t) {
+        keys2[t].clear();
+        nk[t] = causal_key_list(w, p, bh, r, i[t], t ? st1 : st0, ln, keys2[t]);
+        if (static_cast<int64_t>(s2[t].size()) < nk[t]) s2[t].resize(nk[t]), dp2[t].resize(nk[t]);
+      }
+      SharedRun runs[2];
+      int nruns = 0;
+      if (st1 < st0 + ln) runs[nruns++] = SharedRun{st1 - st0, 0, st0 + ln - st1};
+      const int64_t local = std::min(nk[0], nk[1]) - ln;
+      if (local > 0) runs[nruns++] = SharedRun{ln, ln, local};
+      const int32_t* kj[2] = {keys2[0].data(), keys2[1].data()};
+      T* sp[2] = {s2[0].data(), s2[1].data()};
+      if (backward) {
+        const T lse2[2] = {lse_in[bh * n + i[0]], lse_in[bh * n + i[1]]};
+        const T dsum2[2] = {dsum[bh * n + i[0]], dsum[bh * n + i[1]]};
+        T* dpp[2] = {dp2[0].data(), dp2[1].data()};
+        rows2_backward(q + bh * n * d, k + bh * n * d, v + bh * n * dv, d, dv, i, kj, nk, runs,
+                       nruns, scale, lse2, dsum2, dout + bh * n * dv, dq + bh * n * d,
+                       dk + bh * n * d, dvv + bh * n * dv, sp, dpp);
+      } else {
+        const T* qa[2] = {q + (bh * n + i[0]) * d, q + (bh * n + i[1]) * d};
+        T* op[2] = {o2[0].data(), o2[1].data()};
+        T lse_r[2];
+        rows2_forward(qa, k + bh * n * d, v + bh * n * dv, d, dv, kj, nk, runs, nruns, scale, op,
+                      lse_r, sp);
+        for (int t = 0; t < 2; ++t)
+          merge_round(out + (bh * n + i[t]) * dv, lse_out + bh * n + i[t], op[t], lse_r[t], dv);
+      }
+    };
 #pragma omp for schedule(dynamic)
     for (int64_t bh = 0; bh < BH; ++bh) {
       const uint8_t* qm = p.query_mask ? p.query_mask + (bh / p.heads) * n : nullptr;
@@ -374,7 +417,13 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
           const int64_t* st = start.data() + r * L;
           std::stable_sort(order.begin(), order.end(),
                            [&](int32_t x, int32_t y) { return st[x] < st[y]; });
-          for (const int32_t a : order) {
+          for (size_t t = 0; t < order.size();) {
+            if (plain && t + 1 < order.size()) {  // two neighbours in window order at once
+              pair_rows(w, bh, b, r, order[t], order[t + 1]);
+              t += 2;
+              continue;
+            }
+            const int64_t a = order[t++];
             const int64_t i = s + a;
             for (int64_t rr = 0; rr < R; ++rr)
               q_start[rr] = start[rr * L + a], q_len[rr] = len[rr * L + a];

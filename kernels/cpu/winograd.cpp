@@ -35,21 +35,23 @@ float* scratch(ScratchUse use, size_t n) {
 int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+using GatherFn = void (*)(const winograd::PatchLanes&, int64_t, int64_t, float*);
 using InputFn = void (*)(const float*, float*, int64_t);
 using OutputFn = void (*)(const float*, int64_t, float, float*);
 using GradOutputFn = void (*)(const float*, float*, int64_t);
 
 struct Transforms {
+  GatherFn gather;
   InputFn input;
   OutputFn output;
   GradOutputFn grad_output;
 };
 Transforms transforms() {
   if (active_isa() == Isa::Avx2)
-    return {winograd::input_transform_avx2, winograd::output_transform_avx2,
-            winograd::grad_output_transform_avx2};
-  return {winograd::input_transform_scalar, winograd::output_transform_scalar,
-          winograd::grad_output_transform_scalar};
+    return {winograd::gather_patches_avx2, winograd::input_transform_avx2,
+            winograd::output_transform_avx2, winograd::grad_output_transform_avx2};
+  return {winograd::gather_patches_scalar, winograd::input_transform_scalar,
+          winograd::output_transform_scalar, winograd::grad_output_transform_scalar};
 }
 
 // One stride-1 3x3 convolution of N images (Cin, Hin, Win) padded by (ph, pw) into (Cout, P, Q),
@@ -88,41 +90,28 @@ void tile_refs(const Plan& pl, int64_t t0, TileRef* refs) {
   }
 }
 
-// The 6x6 patch under output tile `ref` of channel plane `plane` (Hin, Win) into lane l of d
-// (zero outside the image).
-void gather_patch(const Plan& pl, const float* plane, const TileRef& ref, int l, float* d) {
-  const int64_t h0 = ref.oh - pl.ph, w0 = ref.ow - pl.pw;
-  const bool inner_w = w0 >= 0 && w0 + 6 <= pl.Win;
-  for (int a = 0; a < 6; ++a) {
-    float* drow = d + a * 6 * 8 + l;
-    const int64_t h = h0 + a;
-    if (ref.n < 0 || h < 0 || h >= pl.Hin) {
-      for (int b = 0; b < 6; ++b) drow[b * 8] = 0.0f;
-      continue;
-    }
-    const float* src = plane + h * pl.Win + w0;
-    if (inner_w) {
-      for (int b = 0; b < 6; ++b) drow[b * 8] = src[b];
-    } else {
-      for (int b = 0; b < 6; ++b) {
-        const int64_t w = w0 + b;
-        drow[b * 8] = (w >= 0 && w < pl.Win) ? src[b] : 0.0f;
-      }
-    }
-  }
-}
-
-// V (36, Cin, Tb) of the block whose tiles are `refs`, from x (N, Cin, Hin, Win).
+// V (36, Cin, Tb) of the block whose tiles are `refs`, from x (N, Cin, Hin, Win): per channel,
+// per group of 8 tiles, the patches gathered (tf.gather) and transformed (tf.input).
 void transform_inputs(const Plan& pl, const Transforms& tf, const float* x, const TileRef* refs,
                       float* v) {
   alignas(32) float d[kAlpha2 * 8];
   const int64_t plane = pl.Hin * pl.Win;
+  constexpr int64_t kGroups = kTileBlock / 8;
+  winograd::PatchLanes lanes[kGroups];
+  const float* image[kGroups][8];  // channel 0 of each lane's image, null for an empty lane
+  for (int64_t g = 0; g < pl.Tb; g += 8)
+    for (int l = 0; l < 8; ++l) {
+      const TileRef& r = refs[g + l];
+      image[g / 8][l] = r.n < 0 ? nullptr : x + r.n * pl.Cin * plane;
+      lanes[g / 8].h0[l] = r.oh - pl.ph;
+      lanes[g / 8].w0[l] = r.ow - pl.pw;
+    }
   for (int64_t c = 0; c < pl.Cin; ++c)
     for (int64_t g = 0; g < pl.Tb; g += 8) {
-      for (int l = 0; l < 8; ++l) {
-        const TileRef& r = refs[g + l];
-        gather_patch(pl, x + (std::max<int64_t>(r.n, 0) * pl.Cin + c) * plane, r, l, d);
-      }
+      winograd::PatchLanes& pg = lanes[g / 8];
+      for (int l = 0; l < 8; ++l)
+        pg.plane[l] = image[g / 8][l] ? image[g / 8][l] + c * plane : nullptr;
+      tf.gather(pg, pl.Hin, pl.Win, d);
       tf.input(d, v + c * pl.Tb + g, pl.Cin * pl.Tb);
     }
 }
@@ -169,6 +158,21 @@ void run_forward(const Plan& pl, const float* x, const float* u, const float* bi
 }
 
 }  // namespace
+
+namespace winograd {
+void gather_patches_scalar(const PatchLanes& p, int64_t H, int64_t W, float* d) {
+  for (int l = 0; l < 8; ++l)
+    for (int a = 0; a < 6; ++a) {
+      float* drow = d + a * 6 * 8 + l;
+      const int64_t h = p.h0[l] + a;
+      for (int b = 0; b < 6; ++b) {
+        const int64_t w = p.w0[l] + b;
+        drow[b * 8] =
+            (p.plane[l] && h >= 0 && h < H && w >= 0 && w < W) ? p.plane[l][h * W + w] : 0.0f;
+      }
+    }
+}
+}  // namespace winograd
 
 bool conv2d_winograd_supports(const Conv2dGeometry& g) {
   return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 &&

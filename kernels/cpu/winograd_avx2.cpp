@@ -6,6 +6,10 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/transpose_avx2.h"
 #include "kernels/cpu/winograd_transforms.h"
 
 namespace smyrf::kernels::cpu::winograd {
@@ -20,6 +24,34 @@ inline V8 operator-(V8 a, V8 b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline V8 operator*(V8 a, float s) { return {_mm256_mul_ps(a.v, _mm256_set1_ps(s))}; }
 
 }  // namespace
+
+void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d) {
+  // lane l's columns inside the plane: b in [lo, hi) of its 6; a masked load reads no other
+  __m256i cols[8];
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int l = 0; l < 8; ++l) {
+    const int64_t lo = std::max<int64_t>(0, -p.w0[l]), hi = std::min<int64_t>(6, W - p.w0[l]);
+    cols[l] = _mm256_andnot_si256(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), idx),
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::max(hi, lo))), idx));
+  }
+  for (int a = 0; a < 6; ++a) {
+    __m256 r[8];
+    for (int l = 0; l < 8; ++l) {
+      const int64_t h = p.h0[l] + a;
+      r[l] = _mm256_setzero_ps();
+      if (!p.plane[l] || h < 0 || h >= H) continue;
+      // the row's origin may lie before the plane (w0 < 0): only in-plane lanes are loaded, and
+      // the address is formed as an integer so no pointer leaves the array
+      const float* src = reinterpret_cast<const float*>(
+          reinterpret_cast<uintptr_t>(p.plane[l]) +
+          static_cast<uintptr_t>((h * W + p.w0[l]) * static_cast<int64_t>(sizeof(float))));
+      r[l] = _mm256_maskload_ps(src, cols[l]);
+    }
+    ::smyrf::kernels::cpu::avx2::transpose8x8_ps(r);
+    for (int b = 0; b < 6; ++b) _mm256_storeu_ps(d + (6 * a + b) * 8, r[b]);
+  }
+}
 
 void input_transform_avx2(const float* d, float* v, int64_t ldv) {
   V8 in[36], out[36];
@@ -48,6 +80,9 @@ void grad_output_transform_avx2(const float* dy, float* dm, int64_t ldm) {
 #else  // a compiler without AVX2: never dispatched (active_isa() stays Scalar)
 
 namespace smyrf::kernels::cpu::winograd {
+void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d) {
+  gather_patches_scalar(p, H, W, d);
+}
 void input_transform_avx2(const float* d, float* v, int64_t ldv) {
   input_transform_scalar(d, v, ldv);
 }

@@ -222,3 +222,32 @@ TEST_CASE("winograd conv2d is only offered for 3x3, stride 1, no dilation, one g
   CHECK_FALSE(conv2d_winograd_applies(make(32, 32, 32, 32, 32, 1, 1), ConvPass::BackwardFilter));
   CHECK_FALSE(conv2d_winograd_applies(make(32, 128, 32, 32, 3, 1, 1), ConvPass::Forward));
 }
+
+TEST_CASE("winograd patch gather: AVX2 equals scalar, zero outside the plane and in empty lanes") {
+  // A 5 x 7 plane: patches hanging over every edge (origins -2..+4), fully outside, inside, and
+  // empty lanes; the scalar twin reads element by element with explicit bounds.
+  const int64_t H = 5, W = 7;
+  const auto planes = random_floats(static_cast<size_t>(3 * H * W), 77);
+  std::mt19937 gen(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    winograd::PatchLanes p;
+    for (int l = 0; l < 8; ++l) {
+      p.plane[l] = gen() % 7 == 0 ? nullptr : planes.data() + (gen() % 3) * H * W;
+      p.h0[l] = static_cast<int64_t>(gen() % 13) - 7;  // -7 .. 5: above, across, inside, below
+      p.w0[l] = static_cast<int64_t>(gen() % 15) - 7;  // -7 .. 7
+    }
+    std::vector<float> want(36 * 8, 9.0f), got(36 * 8, 7.0f);
+    winograd::gather_patches_scalar(p, H, W, want.data());
+    if (!cpu_has_avx2_fma()) continue;
+    winograd::gather_patches_avx2(p, H, W, got.data());
+    CAPTURE(trial);
+    CHECK(got == want);
+    for (int l = 0; l < 8; ++l)  // spot-check the scalar twin's definition
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+          const int64_t h = p.h0[l] + a, w = p.w0[l] + b;
+          const bool in = p.plane[l] && h >= 0 && h < H && w >= 0 && w < W;
+          REQUIRE(want[(6 * a + b) * 8 + l] == (in ? p.plane[l][h * W + w] : 0.0f));
+        }
+  }
+}

@@ -171,57 +171,165 @@ inline bool cluster_range(const SmyrfParams& p, const SmyrfPlan& plan, int64_t r
   return true;
 }
 
+// The cluster tasks of the rounds, bh group by bh group: all rounds of a group run before the next
+// group's, so a group's rows (q, k, v and out, or dq, dk, dv: ~8 MB a bh at N 8192, d 64) are
+// still in the last-level cache when its next round gathers them in another order. With the
+// rounds outermost, every round gathered all BH heads' rows from memory again. Groups hold
+// enough bh for at least kGroupTasks clusters a round (load balance); each (group, round) ends
+// with the caller's barrier, which keeps every row's rounds in order (deterministic merges and
+// sums).
+constexpr int64_t kGroupTasks = 64;
+struct RoundGroups {
+  int64_t per = 1, count = 1, rounds = 1, n_chunks = 1, bh = 1;
+  std::unique_ptr<std::atomic<int64_t>[]> counters;
+  RoundGroups(int64_t BH, int64_t chunks, int64_t R)
+      : per(std::min<int64_t>(
+            BH, std::max<int64_t>(1, (kGroupTasks + chunks - 1) / std::max<int64_t>(1, chunks)))),
+        count((BH + per - 1) / per),
+        rounds(R),
+        n_chunks(chunks),
+        bh(BH),
+        counters(new std::atomic<int64_t>[count * R]) {
+    for (int64_t i = 0; i < count * R; ++i) counters[i].store(0);
+  }
+  int64_t first(int64_t g) const { return g * per * n_chunks; }
+  int64_t tasks(int64_t g) const { return (std::min(bh, (g + 1) * per) - g * per) * n_chunks; }
+  std::atomic<int64_t>& counter(int64_t g, int64_t r) { return counters[g * rounds + r]; }
+};
+
 template <typename T>
 void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
                           const T* v, T* out, T* lse) {
   const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
-  const int64_t tasks = BH * plan.n_chunks;
   const T scale = static_cast<T>(p.scale);
   const bool set = p.duplicates == SmyrfDuplicates::Set;
   const bool tiles = use_tiles<T>(p);
   // One team for all rounds; the barrier closing each round keeps the merge in round order.
-  std::unique_ptr<std::atomic<int64_t>[]> counters(new std::atomic<int64_t>[R]);
-  for (int64_t r = 0; r < R; ++r) counters[r].store(0);
+  RoundGroups rg(BH, plan.n_chunks, R);
 #pragma omp parallel
   {
     Workspace<T> ws;
     ws.reserve(d, dv, 2 * kQueryBlock);  // o, lse: a packed tile holds up to 128 queries
     TileScratchFor<T> ts;
     RowPrefetch pf;
-    for (int64_t r = 0; r < R; ++r) {
-      const bool tile_round = tiles && !(set && r > 0);
-      bool fetched = false;  // this task's rows were prefetched during the previous one
-      for_round_tasks(counters[r], tasks, [&](int64_t task, int64_t next) {
-        ClusterRange cr;
-        if (!cluster_range(p, plan, r, task, &cr)) {
-          fetched = false;
-          return;
-        }
-        const int64_t bh = cr.bh;
-        if constexpr (std::is_same_v<T, float> && kHaveTiles) {
-          if (tile_round) {
-            if (!fetched) prefetch_rows(out + bh * nq * dv, dv, cr.qi, cr.nq);
-            ClusterRange nx;
-            pf.clear();
-            fetched = next >= 0 && cluster_range(p, plan, r, next, &nx);
-            if (fetched) {
-              pf.add(q + nx.bh * nq * d, d, nx.qi, nx.nq);
-              pf.add(k + nx.bh * nk * d, d, nx.kj, nx.nk);
-              pf.add(v + nx.bh * nk * dv, dv, nx.kj, nx.nk);
-              pf.add(out + nx.bh * nq * dv, dv, nx.qi, nx.nq);
-              pf.add(lse + nx.bh * nq, 1, nx.qi, nx.nq);
-            }
-            tile_forward_merge(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi,
-                               cr.nq, cr.kj, cr.nk, scale, out + bh * nq * dv, lse + bh * nq, ts,
-                               &pf, r == 0);
-            pf.finish();
+    for (int64_t g = 0; g < rg.count; ++g)
+      for (int64_t r = 0; r < R; ++r) {
+        const bool tile_round = tiles && !(set && r > 0);
+        bool fetched = false;  // this task's rows were prefetched during the previous one
+        for_round_tasks(rg.counter(g, r), rg.tasks(g), [&](int64_t t, int64_t nt) {
+          const int64_t task = rg.first(g) + t, next = nt < 0 ? nt : rg.first(g) + nt;
+          ClusterRange cr;
+          if (!cluster_range(p, plan, r, task, &cr)) {
+            fetched = false;
             return;
           }
-        }
-        (void)next;
-        for (int64_t sub = 0; sub < cr.nq; sub += kQueryBlock) {
-          const int64_t n = std::min(kQueryBlock, cr.nq - sub);
-          const int32_t* qi = cr.qi + sub;
+          const int64_t bh = cr.bh;
+          if constexpr (std::is_same_v<T, float> && kHaveTiles) {
+            if (tile_round) {
+              if (!fetched) prefetch_rows(out + bh * nq * dv, dv, cr.qi, cr.nq);
+              ClusterRange nx;
+              pf.clear();
+              fetched = next >= 0 && cluster_range(p, plan, r, next, &nx);
+              if (fetched) {
+                pf.add(q + nx.bh * nq * d, d, nx.qi, nx.nq);
+                pf.add(k + nx.bh * nk * d, d, nx.kj, nx.nk);
+                pf.add(v + nx.bh * nk * dv, dv, nx.kj, nx.nk);
+                pf.add(out + nx.bh * nq * dv, dv, nx.qi, nx.nq);
+                pf.add(lse + nx.bh * nq, 1, nx.qi, nx.nq);
+              }
+              tile_forward_merge(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi,
+                                 cr.nq, cr.kj, cr.nk, scale, out + bh * nq * dv, lse + bh * nq, ts,
+                                 &pf, r == 0);
+              pf.finish();
+              return;
+            }
+          }
+          (void)next;
+          for (int64_t sub = 0; sub < cr.nq; sub += kQueryBlock) {
+            const int64_t n = std::min(kQueryBlock, cr.nq - sub);
+            const int32_t* qi = cr.qi + sub;
+            const int32_t* kj = cr.kj;
+            SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
+                            plan.k_cluster.data() + bh * R * nk,
+                            nq,
+                            nk,
+                            r,
+                            qi,
+                            kj};
+            with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
+              block_forward(q + bh * nq * d, d, k + bh * nk * d, d, v + bh * nk * dv, dv, d, dv, qi,
+                            n, kj, cr.nk, scale, pair, drop, ws.o.data(), ws.lse.data(), ws);
+            });
+            for (int64_t a = 0; a < n; ++a)
+              merge_round(out + (bh * nq + qi[a]) * dv, lse + bh * nq + qi[a], ws.o.data() + a * dv,
+                          ws.lse[a], dv);
+          }
+        });
+#pragma omp barrier
+      }
+  }
+}
+
+template <typename T>
+void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
+                           const T* v, const T* lse, const T* dsum, const T* dout, T* dq, T* dk,
+                           T* dvv) {
+  const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
+  const T scale = static_cast<T>(p.scale);
+  const bool set = p.duplicates == SmyrfDuplicates::Set;
+  const bool tiles = use_tiles<T>(p);
+  // Within a round the clusters partition queries and keys, so tasks write disjoint rows; the
+  // barrier closing each round orders the rounds (deterministic sums, no atomics on the data).
+  RoundGroups rg(BH, plan.n_chunks, R);
+#pragma omp parallel
+  {
+    Workspace<T> ws;
+    ws.reserve(d, dv, 1);
+    TileScratchFor<T> ts;
+    RowPrefetch pf;
+    for (int64_t g = 0; g < rg.count; ++g)
+      for (int64_t r = 0; r < R; ++r) {
+        const bool tile_round = tiles && !(set && r > 0);
+        bool fetched = false;
+        for_round_tasks(rg.counter(g, r), rg.tasks(g), [&](int64_t t, int64_t nt) {
+          const int64_t task = rg.first(g) + t, next = nt < 0 ? nt : rg.first(g) + nt;
+          ClusterRange cr;
+          if (!cluster_range(p, plan, r, task, &cr)) {
+            fetched = false;
+            return;
+          }
+          const int64_t bh = cr.bh;
+          if constexpr (std::is_same_v<T, float> && kHaveTiles) {
+            if (tile_round) {
+              if (!fetched) {
+                prefetch_rows(dq + bh * nq * d, d, cr.qi, cr.nq);
+                prefetch_rows(dk + bh * nk * d, d, cr.kj, cr.nk);
+                prefetch_rows(dvv + bh * nk * dv, dv, cr.kj, cr.nk);
+              }
+              ClusterRange nx;
+              pf.clear();
+              fetched = next >= 0 && cluster_range(p, plan, r, next, &nx);
+              if (fetched) {
+                pf.add(q + nx.bh * nq * d, d, nx.qi, nx.nq);
+                pf.add(dout + nx.bh * nq * dv, dv, nx.qi, nx.nq);
+                pf.add(k + nx.bh * nk * d, d, nx.kj, nx.nk);
+                pf.add(v + nx.bh * nk * dv, dv, nx.kj, nx.nk);
+                pf.add(lse + nx.bh * nq, 1, nx.qi, nx.nq);
+                pf.add(dsum + nx.bh * nq, 1, nx.qi, nx.nq);
+                pf.add(dq + nx.bh * nq * d, d, nx.qi, nx.nq);
+                pf.add(dvv + nx.bh * nk * dv, dv, nx.kj, nx.nk);
+                pf.add(dk + nx.bh * nk * d, d, nx.kj, nx.nk);
+              }
+              tile_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi, cr.nq,
+                            cr.kj, cr.nk, scale, lse + bh * nq, dsum + bh * nq, dout + bh * nq * dv,
+                            dq + bh * nq * d, dk + bh * nk * d, dvv + bh * nk * dv, ts, &pf,
+                            r == 0);
+              pf.finish();
+              return;
+            }
+          }
+          (void)next;
+          const int32_t* qi = cr.qi;
           const int32_t* kj = cr.kj;
           SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
                           plan.k_cluster.data() + bh * R * nk,
@@ -231,95 +339,14 @@ void smyrf_forward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* 
                           qi,
                           kj};
           with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
-            block_forward(q + bh * nq * d, d, k + bh * nk * d, d, v + bh * nk * dv, dv, d, dv, qi,
-                          n, kj, cr.nk, scale, pair, drop, ws.o.data(), ws.lse.data(), ws);
+            block_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, cr.nq, kj,
+                           cr.nk, scale, pair, drop, lse + bh * nq, dsum + bh * nq,
+                           dout + bh * nq * dv, dq + bh * nq * d, dk + bh * nk * d,
+                           dvv + bh * nk * dv, ws);
           });
-          for (int64_t a = 0; a < n; ++a)
-            merge_round(out + (bh * nq + qi[a]) * dv, lse + bh * nq + qi[a], ws.o.data() + a * dv,
-                        ws.lse[a], dv);
-        }
-      });
-#pragma omp barrier
-    }
-  }
-}
-
-template <typename T>
-void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k,
-                           const T* v, const T* lse, const T* dsum, const T* dout, T* dq, T* dk,
-                           T* dvv) {
-  const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
-  const int64_t tasks = BH * plan.n_chunks;
-  const T scale = static_cast<T>(p.scale);
-  const bool set = p.duplicates == SmyrfDuplicates::Set;
-  const bool tiles = use_tiles<T>(p);
-  // Within a round the clusters partition queries and keys, so tasks write disjoint rows; the
-  // barrier closing each round orders the rounds (deterministic sums, no atomics on the data).
-  std::unique_ptr<std::atomic<int64_t>[]> counters(new std::atomic<int64_t>[R]);
-  for (int64_t r = 0; r < R; ++r) counters[r].store(0);
-#pragma omp parallel
-  {
-    Workspace<T> ws;
-    ws.reserve(d, dv, 1);
-    TileScratchFor<T> ts;
-    RowPrefetch pf;
-    for (int64_t r = 0; r < R; ++r) {
-      const bool tile_round = tiles && !(set && r > 0);
-      bool fetched = false;
-      for_round_tasks(counters[r], tasks, [&](int64_t task, int64_t next) {
-        ClusterRange cr;
-        if (!cluster_range(p, plan, r, task, &cr)) {
-          fetched = false;
-          return;
-        }
-        const int64_t bh = cr.bh;
-        if constexpr (std::is_same_v<T, float> && kHaveTiles) {
-          if (tile_round) {
-            if (!fetched) {
-              prefetch_rows(dq + bh * nq * d, d, cr.qi, cr.nq);
-              prefetch_rows(dk + bh * nk * d, d, cr.kj, cr.nk);
-              prefetch_rows(dvv + bh * nk * dv, dv, cr.kj, cr.nk);
-            }
-            ClusterRange nx;
-            pf.clear();
-            fetched = next >= 0 && cluster_range(p, plan, r, next, &nx);
-            if (fetched) {
-              pf.add(q + nx.bh * nq * d, d, nx.qi, nx.nq);
-              pf.add(dout + nx.bh * nq * dv, dv, nx.qi, nx.nq);
-              pf.add(k + nx.bh * nk * d, d, nx.kj, nx.nk);
-              pf.add(v + nx.bh * nk * dv, dv, nx.kj, nx.nk);
-              pf.add(lse + nx.bh * nq, 1, nx.qi, nx.nq);
-              pf.add(dsum + nx.bh * nq, 1, nx.qi, nx.nq);
-              pf.add(dq + nx.bh * nq * d, d, nx.qi, nx.nq);
-              pf.add(dvv + nx.bh * nk * dv, dv, nx.kj, nx.nk);
-              pf.add(dk + nx.bh * nk * d, d, nx.kj, nx.nk);
-            }
-            tile_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, cr.qi, cr.nq,
-                          cr.kj, cr.nk, scale, lse + bh * nq, dsum + bh * nq, dout + bh * nq * dv,
-                          dq + bh * nq * d, dk + bh * nk * d, dvv + bh * nk * dv, ts, &pf, r == 0);
-            pf.finish();
-            return;
-          }
-        }
-        (void)next;
-        const int32_t* qi = cr.qi;
-        const int32_t* kj = cr.kj;
-        SetSkip<T> skip{plan.q_cluster.data() + bh * R * nq,
-                        plan.k_cluster.data() + bh * R * nk,
-                        nq,
-                        nk,
-                        r,
-                        qi,
-                        kj};
-        with_drop<T>(p, bh, qi, kj, set && r > 0, skip, [&](auto pair, auto drop) {
-          block_backward(q + bh * nq * d, k + bh * nk * d, v + bh * nk * dv, d, dv, qi, cr.nq, kj,
-                         cr.nk, scale, pair, drop, lse + bh * nq, dsum + bh * nq,
-                         dout + bh * nq * dv, dq + bh * nq * d, dk + bh * nk * d,
-                         dvv + bh * nk * dv, ws);
         });
-      });
 #pragma omp barrier
-    }
+      }
   }
 }
 

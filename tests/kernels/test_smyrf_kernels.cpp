@@ -182,6 +182,8 @@ TEST_CASE("SMYRF oracle: forward and gradients equal dense attention with bias l
       {1, 3, 70, 37, 5, 7, 4, 10, 6, true, false, false},     // odd everything
       {2, 1, 77, 77, 8, 8, 3, 8, 12, false, false, true},     // causal: block 8, window 12
       {2, 2, 61, 61, 8, 5, 2, 6, 5, true, true, true},
+      // 75 clusters a round: the drivers run the rounds bh by bh (4 RoundGroups)
+      {2, 2, 300, 300, 8, 8, 2, 4, 4, true, false, false},
   };
   double max_err = 0;
   for (const Shape& s : shapes) {
@@ -533,7 +535,8 @@ TEST_CASE("SMYRF: AVX2 agrees with scalar and float agrees with double") {
                           {150, 150, 40, 64, 2, 64, 64, false, SmyrfDuplicates::Multiset, 0, true},
                           {70, 70, 128, 128, 2, 64, 64, false},
                           {300, 300, 64, 64, 2, 128, 128, false},
-                          {260, 130, 16, 8, 2, 100, 50, false}};
+                          {260, 130, 16, 8, 2, 100, 50, false},
+                          {520, 520, 16, 16, 2, 8, 8, false}};  // 65 clusters: 2 RoundGroups
   for (const Shape& s : shapes) {
     Problem pr = make_problem(1, 2, s.nq, s.nk, s.d, s.dv, s.R, s.cq, s.ck, true, s.qmask);
     pr.p.causal = s.causal;

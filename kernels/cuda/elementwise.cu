@@ -3,7 +3,9 @@
 // bandwidth-bound kernel, and it keeps the number of instantiations (and nvcc time) small.
 // Status: ran on an NVIDIA H200 on 2026-11-29 (tests/cuda, all passing; scripts/gpu-check), the
 // functors' load/store split for the unrolled contiguous path included: add 102-108% of a device
-// copy, exp 78-79%, gelu 62-63%, a row-broadcast add 29% (16M-128M floats).
+// copy, exp 78-79%, gelu 62-63%, a row-broadcast add 29% (16M-128M floats). The strided split
+// (load_at / store_at: unary, binary, compare, convert) was written on 2026-11-30 without a GPU:
+// compiled for sm_90, not yet run.
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -130,6 +132,9 @@ struct UnaryF {
   __device__ void operator()(const int64_t (&o)[2]) const { y[o[1]] = apply(x[o[0]]); }
   __device__ In load(int64_t i) const { return x[i]; }
   __device__ void store(int64_t i, In v) const { y[i] = apply(v); }
+  static constexpr bool kSplitStrided = true;
+  __device__ In load_at(const int64_t (&o)[2]) const { return x[o[0]]; }
+  __device__ void store_at(const int64_t (&o)[2], In v) const { y[o[1]] = apply(v); }
 };
 
 template <typename T>
@@ -195,6 +200,11 @@ struct BinaryF {
   }
   __device__ In load(int64_t i) const { return {a[i], b[i]}; }
   __device__ void store(int64_t i, In in) const { y[i] = apply_binary<T>(op, in.u, in.v); }
+  static constexpr bool kSplitStrided = true;
+  __device__ In load_at(const int64_t (&o)[3]) const { return {a[o[0]], b[o[1]]}; }
+  __device__ void store_at(const int64_t (&o)[3], In in) const {
+    y[o[2]] = apply_binary<T>(op, in.u, in.v);
+  }
 };
 
 template <typename T>
@@ -206,6 +216,9 @@ struct CompareF {
   __device__ void operator()(const int64_t (&o)[3]) const { y[o[2]] = apply(a[o[0]], b[o[1]]); }
   __device__ In load(int64_t i) const { return {a[i], b[i]}; }
   __device__ void store(int64_t i, In in) const { y[i] = apply(in.u, in.v); }
+  static constexpr bool kSplitStrided = true;
+  __device__ In load_at(const int64_t (&o)[3]) const { return {a[o[0]], b[o[1]]}; }
+  __device__ void store_at(const int64_t (&o)[3], In in) const { y[o[2]] = apply(in.u, in.v); }
   __device__ bool apply(T u, T v) const {
     bool r = false;
     switch (op) {
@@ -251,6 +264,9 @@ struct ConvertF {
   __device__ void operator()(const int64_t (&o)[2]) const { y[o[1]] = static_cast<D>(x[o[0]]); }
   __device__ In load(int64_t i) const { return x[i]; }
   __device__ void store(int64_t i, In v) const { y[i] = static_cast<D>(v); }
+  static constexpr bool kSplitStrided = true;  // strided copies (contiguous(), transposes) too
+  __device__ In load_at(const int64_t (&o)[2]) const { return x[o[0]]; }
+  __device__ void store_at(const int64_t (&o)[2], In v) const { y[o[1]] = static_cast<D>(v); }
 };
 
 // y = x * (keep ? scale : 0), the CPU's form (a NaN or inf dropped entry gives NaN, as there)

@@ -4,6 +4,8 @@
 // spaces (Strided::small), added after that run, ran on an NVIDIA H200 on 2026-11-30 (tests/cuda
 // 42/42 passing; scripts/gpu-check) (a row-broadcast add 29% -> 40% of a device copy at 16M-128M
 // floats); their arithmetic is also checked on the CPU (tests/kernels/test_int_divider.cpp).
+// The unrolled strided path (splits_strided, load_at / store_at) was written on 2026-11-30
+// without a GPU: compiled for sm_90, not yet run.
 #pragma once
 #include <cuda_runtime.h>
 

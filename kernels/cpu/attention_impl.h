@@ -262,9 +262,10 @@ inline void accumulate_rows(float* o, int64_t n, const float* w, const float* ba
                             const int32_t* idx, int64_t nb) {
   int64_t c0 = 0;
   for (; c0 + 64 <= n; c0 += 64) {
-    __m256 a[8];
-    for (int t = 0; t < 8; ++t) a[t] = _mm256_loadu_ps(o + c0 + 8 * t);
-    __m256 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6], a7 = a[7];
+    __m256 a0 = _mm256_loadu_ps(o + c0), a1 = _mm256_loadu_ps(o + c0 + 8);
+    __m256 a2 = _mm256_loadu_ps(o + c0 + 16), a3 = _mm256_loadu_ps(o + c0 + 24);
+    __m256 a4 = _mm256_loadu_ps(o + c0 + 32), a5 = _mm256_loadu_ps(o + c0 + 40);
+    __m256 a6 = _mm256_loadu_ps(o + c0 + 48), a7 = _mm256_loadu_ps(o + c0 + 56);
     for (int64_t jj = 0; jj < nb; ++jj) {
       const __m256 b = _mm256_broadcast_ss(w + jj);
       const float* r = base + static_cast<int64_t>(idx[jj]) * ld + c0;

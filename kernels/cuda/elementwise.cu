@@ -4,8 +4,8 @@
 // Status: ran on an NVIDIA H200 on 2026-11-29 (tests/cuda, all passing; scripts/gpu-check), the
 // functors' load/store split for the unrolled contiguous path included: add 102-108% of a device
 // copy, exp 78-79%, gelu 62-63%, a row-broadcast add 29% (16M-128M floats). The strided split
-// (load_at / store_at: unary, binary, compare, convert) was written on 2026-11-30 without a GPU:
-// compiled for sm_90, not yet run.
+// (load_at / store_at: unary, binary, compare, where, convert, masked_scale) was written on
+// 2026-11-30 without a GPU: compiled for sm_90, not yet run.
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -254,6 +254,9 @@ struct WhereF {
   __device__ void operator()(const int64_t (&o)[4]) const { y[o[3]] = c[o[0]] ? a[o[1]] : b[o[2]]; }
   __device__ In load(int64_t i) const { return c[i] ? a[i] : b[i]; }
   __device__ void store(int64_t i, In v) const { y[i] = v; }
+  static constexpr bool kSplitStrided = true;  // broadcast masks
+  __device__ In load_at(const int64_t (&o)[4]) const { return c[o[0]] ? a[o[1]] : b[o[2]]; }
+  __device__ void store_at(const int64_t (&o)[4], In v) const { y[o[3]] = v; }
 };
 
 template <typename S, typename D>
@@ -285,6 +288,11 @@ struct MaskedScaleF {
   }
   __device__ In load(int64_t i) const { return {x[i], keep[i]}; }
   __device__ void store(int64_t i, In in) const { y[i] = in.v * (in.k ? scale : T(0)); }
+  static constexpr bool kSplitStrided = true;
+  __device__ In load_at(const int64_t (&o)[3]) const { return {x[o[0]], keep[o[1]]}; }
+  __device__ void store_at(const int64_t (&o)[3], In in) const {
+    y[o[2]] = in.v * (in.k ? scale : T(0));
+  }
 };
 
 template <typename T>

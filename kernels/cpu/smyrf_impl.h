@@ -84,6 +84,13 @@ struct RowPrefetch {
   void add(...) {}
   void finish() {}
 };
+struct TileCausal {
+  bool on = false;
+  int64_t delta = 0;
+  const int32_t* kj = nullptr;
+  int64_t nk = 0;
+};
+inline bool smyrf_tiles_ok(int64_t, int64_t, int64_t, int64_t) { return false; }
 inline void tile_forward_merge(...) {}
 inline void prefetch_rows(...) {}
 inline void tile_backward(...) {}
@@ -371,8 +378,19 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
   // without pair term or dropout, neighbouring queries go two at a time (rows2_forward /
   // rows2_backward share the rows their windows have in common)
   const bool plain = !set && p.dropout_p == 0;
+  // ... and (float with the packed tiles) a block's local part, the same keys in every round
+  // (multiplicity n_hashes), runs once for the whole block as one causal tile with a log n_hashes
+  // bias, merged like another round: every query's local keys are a prefix of the block's, and
+  // per query and round they were ~17-25% of the per-row work (gpt-4096 / gpt-1024 shapes).
+  bool local_tiles = false;
+  if constexpr (std::is_same_v<T, float> && kHaveTiles)
+    local_tiles = plain && smyrf_tiles_ok(L, L, d, dv);
+  const T log_rounds = static_cast<T>(std::log(static_cast<double>(R)));
 #pragma omp parallel
   {
+    TileScratchFor<T> ts;
+    std::vector<int32_t> block_keys, block_rows;
+    std::vector<T> lse_local;  // backward: lse - log n_hashes of the block's rows, by token
     std::vector<T> s_buf, dp_buf, o_r(dv);  // per-row scratch (row_forward/row_backward)
     std::vector<int32_t> keys;
     // the block's windows, (R, L) each, the queries to visit and their order
@@ -391,7 +409,7 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
       int64_t nk[2];
       for (int t = 0; t < 2; ++t) {
         keys2[t].clear();
-        nk[t] = causal_key_list(w, p, bh, r, i[t], t ? st1 : st0, ln, keys2[t]);
+        nk[t] = causal_key_list(w, p, bh, r, i[t], t ? st1 : st0, ln, keys2[t], !local_tiles);
         if (static_cast<int64_t>(s2[t].size()) < nk[t]) s2[t].resize(nk[t]), dp2[t].resize(nk[t]);
       }
       SharedRun runs[2];
@@ -418,6 +436,43 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
           merge_round(out + (bh * n + i[t]) * dv, lse_out + bh * n + i[t], op[t], lse_r[t], dv);
       }
     };
+    // The local part of block [s0, e0) of bh as one tile (local_tiles): rows are the queries with
+    // a real key in [s0, i] (and, backward, a finite lse), keys the block's real keys; the
+    // forward writes out / lse (first: the rounds' windows merge into it after), the backward adds
+    // into dq, dk, dv with lse - log n_hashes (the keys' multiplicity).
+    auto local_part = [&](int64_t bh, int64_t s0, int64_t e0, const uint8_t* qm) {
+      if constexpr (std::is_same_v<T, float> && kHaveTiles) {
+        const uint8_t* km = p.key_mask ? p.key_mask + (bh / p.heads) * n : nullptr;
+        block_keys.clear();
+        block_rows.clear();
+        for (int64_t j = s0; j < e0; ++j) {
+          if (!km || km[j]) block_keys.push_back(static_cast<int32_t>(j));
+          if (block_keys.empty() || (qm && !qm[j])) continue;
+          if (backward && lse_in[bh * n + j] == neg_inf<T>()) continue;
+          block_rows.push_back(static_cast<int32_t>(j));
+        }
+        if (block_rows.empty()) return;
+        const int64_t nr = static_cast<int64_t>(block_rows.size());
+        const int64_t nkeys = static_cast<int64_t>(block_keys.size());
+        const TileCausal causal{true, 0, block_keys.data(), nkeys};
+        const T* qb = q + bh * n * d;
+        const T* kb = k + bh * n * d;
+        const T* vb = v + bh * n * dv;
+        if (backward) {
+          if (static_cast<int64_t>(lse_local.size()) < n) lse_local.resize(n);
+          for (const int32_t i : block_rows) lse_local[i] = lse_in[bh * n + i] - log_rounds;
+          tile_backward(qb, kb, vb, d, dv, block_rows.data(), nr, block_keys.data(), nkeys, scale,
+                        lse_local.data(), dsum + bh * n, dout + bh * n * dv, dq + bh * n * d,
+                        dk + bh * n * d, dvv + bh * n * dv, ts, nullptr, false, causal);
+        } else {
+          tile_forward_merge(qb, kb, vb, d, dv, block_rows.data(), nr, block_keys.data(), nkeys,
+                             scale, out + bh * n * dv, lse_out + bh * n, ts, nullptr, true, causal);
+          for (const int32_t i : block_rows) lse_out[bh * n + i] += log_rounds;
+        }
+      } else {
+        (void)bh, (void)s0, (void)e0, (void)qm;
+      }
+    };
 #pragma omp for schedule(dynamic)
     for (int64_t bh = 0; bh < BH; ++bh) {
       const uint8_t* qm = p.query_mask ? p.query_mask + (bh / p.heads) * n : nullptr;
@@ -439,6 +494,7 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
           for (int64_t r = 0; r < R; ++r)
             w.window(r, i, &start[r * L + (i - s)], &len[r * L + (i - s)]);
         }
+        if (local_tiles) local_part(bh, s, e, qm);
         for (int64_t r = 0; r < R; ++r) {
           order = active;
           const int64_t* st = start.data() + r * L;
@@ -456,7 +512,8 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
               q_start[rr] = start[rr * L + a], q_len[rr] = len[rr * L + a];
             const int32_t qi = static_cast<int32_t>(i);
             keys.clear();
-            const int64_t nk = causal_key_list(w, p, bh, r, i, q_start[r], q_len[r], keys);
+            const int64_t nk =
+                causal_key_list(w, p, bh, r, i, q_start[r], q_len[r], keys, !local_tiles);
             CausalSetSkip<T> skip{&w, q_start.data(), q_len.data(), r, s, keys.data()};
             if (static_cast<int64_t>(s_buf.size()) < nk) s_buf.resize(nk), dp_buf.resize(nk);
             with_drop<T>(p, bh, &qi, keys.data(), set, skip, [&](auto pair, auto drop) {

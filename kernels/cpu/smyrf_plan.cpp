@@ -541,10 +541,12 @@ void CausalWalker::add_block(int64_t b) {
 }
 
 int64_t causal_key_list(const CausalWalker& w, const SmyrfParams& p, int64_t bh, int64_t r,
-                        int64_t i, int64_t start, int64_t len, std::vector<int32_t>& keys) {
+                        int64_t i, int64_t start, int64_t len, std::vector<int32_t>& keys,
+                        bool with_local) {
   const size_t before = keys.size();
   const int32_t* snap = w.snapshot(r);
   keys.insert(keys.end(), snap + start, snap + start + len);
+  if (!with_local) return static_cast<int64_t>(keys.size() - before);
   const uint8_t* km = p.key_mask ? p.key_mask + (bh / p.heads) * p.nk : nullptr;
   for (int64_t j = (i / p.cq) * p.cq; j <= i; ++j)
     if (!km || km[j]) keys.push_back(static_cast<int32_t>(j));

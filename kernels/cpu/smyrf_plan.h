@@ -41,9 +41,10 @@ class CausalWalker {
   std::vector<int32_t> scratch_, fresh_;
 };
 
-// Appends to keys the key list of query i in round r: the window, then the real local keys
-// [block start, i]. Returns the number appended.
+// Appends to keys the key list of query i in round r: the window, then (with_local) the real
+// local keys [block start, i]. Returns the number appended.
 int64_t causal_key_list(const CausalWalker& w, const SmyrfParams& p, int64_t bh, int64_t r,
-                        int64_t i, int64_t start, int64_t len, std::vector<int32_t>& keys);
+                        int64_t i, int64_t start, int64_t len, std::vector<int32_t>& keys,
+                        bool with_local = true);
 
 }  // namespace smyrf::kernels::cpu

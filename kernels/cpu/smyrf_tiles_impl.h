@@ -287,17 +287,22 @@ inline float hsum8(__m256 x) {
 
 // Causal masking of a tile whose keys are consecutive from j0 (dense causal attention): query i
 // may see key j when j <= i + off, so row a keeps its first qi[a] + delta + 1 columns (delta =
-// off - j0) and the rest of its scores become -inf (P = 0 there, forward and backward). Callers
-// pass only rows that see at least the tile's first key.
+// off - j0) and the rest of its scores become -inf (P = 0 there, forward and backward). With kj
+// (the tile's nk key indices, ascending; causal SMYRF's block of real keys) row a keeps the
+// columns of the keys j <= qi[a] instead. Callers pass only rows that see at least the tile's
+// first key.
 struct TileCausal {
   bool on = false;
   int64_t delta = 0;
+  const int32_t* kj = nullptr;
+  int64_t nk = 0;
 };
 inline void mask_causal(float* s, const int32_t* qi, int64_t nq, int64_t nk8, TileCausal c) {
   if (!c.on) return;
   const float ninf = neg_inf<float>();
   for (int64_t a = 0; a < nq; ++a) {
-    const int64_t keep = qi[a] + c.delta + 1;
+    const int64_t keep =
+        c.kj ? std::upper_bound(c.kj, c.kj + c.nk, qi[a]) - c.kj : qi[a] + c.delta + 1;
     if (keep >= nk8) continue;
     float* sr = s + a * kTileRows;
     for (int64_t j = keep < 0 ? 0 : keep; j < nk8; ++j) sr[j] = ninf;

@@ -36,6 +36,7 @@ int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 using GatherFn = void (*)(const winograd::PatchLanes&, int64_t, int64_t, float*);
+using ScatterFn = void (*)(const float*, const winograd::TileLanes&, int64_t);
 using InputFn = void (*)(const float*, float*, int64_t);
 using OutputFn = void (*)(const float*, int64_t, float, float*);
 using GradOutputFn = void (*)(const float*, float*, int64_t);
@@ -45,13 +46,16 @@ struct Transforms {
   InputFn input;
   OutputFn output;
   GradOutputFn grad_output;
+  ScatterFn scatter;
 };
 Transforms transforms() {
   if (active_isa() == Isa::Avx2)
     return {winograd::gather_patches_avx2, winograd::input_transform_avx2,
-            winograd::output_transform_avx2, winograd::grad_output_transform_avx2};
+            winograd::output_transform_avx2, winograd::grad_output_transform_avx2,
+            winograd::scatter_tiles_avx2};
   return {winograd::gather_patches_scalar, winograd::input_transform_scalar,
-          winograd::output_transform_scalar, winograd::grad_output_transform_scalar};
+          winograd::output_transform_scalar, winograd::grad_output_transform_scalar,
+          winograd::scatter_tiles_scalar};
 }
 
 // One stride-1 3x3 convolution of N images (Cin, Hin, Win) padded by (ph, pw) into (Cout, P, Q),
@@ -137,20 +141,24 @@ void run_forward(const Plan& pl, const float* x, const float* u, const float* bi
       for (int64_t xi = 0; xi < kAlpha2; ++xi)
         sgemm(false, false, pl.Cout, pl.Tb, pl.Cin, 1.0f, u + xi * pl.Cout * pl.Cin, pl.Cin,
               v + xi * pl.Cin * pl.Tb, pl.Tb, 0.0f, m + xi * pl.Cout * pl.Tb, pl.Tb);
+      // each lane's tile origin in output channel 0 (null: past the last tile) and extent
+      winograd::TileLanes lanes[kTileBlock / 8];
+      for (int64_t g = 0; g < pl.Tb; g += 8)
+        for (int l = 0; l < 8; ++l) {
+          const TileRef& r = refs[g + l];
+          winograd::TileLanes& t = lanes[g / 8];
+          t.origin[l] = r.n < 0 ? nullptr : y + r.n * pl.Cout * PQ + r.oh * pl.Q + r.ow;
+          t.np[l] = static_cast<int>(std::min<int64_t>(4, pl.P - r.oh));
+          t.nq[l] = static_cast<int>(std::min<int64_t>(4, pl.Q - r.ow));
+        }
       for (int64_t k = 0; k < pl.Cout; ++k) {
         const float b = bias ? bias[k] : 0.0f;
         for (int64_t g = 0; g < pl.Tb; g += 8) {
           tf.output(m + k * pl.Tb + g, pl.Cout * pl.Tb, b, out);
-          for (int l = 0; l < 8; ++l) {
-            const TileRef& r = refs[g + l];
-            if (r.n < 0) break;
-            float* yk = y + (r.n * pl.Cout + k) * PQ;
-            const int64_t np = std::min<int64_t>(4, pl.P - r.oh),
-                          nq = std::min<int64_t>(4, pl.Q - r.ow);
-            for (int64_t p = 0; p < np; ++p)
-              for (int64_t q = 0; q < nq; ++q)
-                yk[(r.oh + p) * pl.Q + r.ow + q] = out[(p * 4 + q) * 8 + l];
-          }
+          winograd::TileLanes t = lanes[g / 8];
+          for (int l = 0; l < 8; ++l)
+            if (t.origin[l]) t.origin[l] += k * PQ;
+          tf.scatter(out, t, pl.Q);
         }
       }
     }
@@ -160,6 +168,14 @@ void run_forward(const Plan& pl, const float* x, const float* u, const float* bi
 }  // namespace
 
 namespace winograd {
+void scatter_tiles_scalar(const float* y, const TileLanes& t, int64_t ldy) {
+  for (int l = 0; l < 8; ++l) {
+    if (!t.origin[l]) continue;
+    for (int p = 0; p < t.np[l]; ++p)
+      for (int q = 0; q < t.nq[l]; ++q) t.origin[l][p * ldy + q] = y[(p * 4 + q) * 8 + l];
+  }
+}
+
 void gather_patches_scalar(const PatchLanes& p, int64_t H, int64_t W, float* d) {
   for (int l = 0; l < 8; ++l)
     for (int a = 0; a < 6; ++a) {

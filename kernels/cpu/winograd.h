@@ -65,6 +65,16 @@ struct PatchLanes {
 };
 void gather_patches_scalar(const PatchLanes& p, int64_t H, int64_t W, float* d);
 void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d);
+//   scatter:      the output tiles of 8 lanes into the image: origin_l[p * ldy + q] =
+//                 y[(4 p + q) * 8 + l] for p < np_l, q < nq_l (origin_l null: an empty lane). The
+//                 AVX2 variant transposes each tile row into place (one 4-float store a lane and
+//                 row) where the scalar one stores 16 floats a lane one by one.
+struct TileLanes {
+  float* origin[8];
+  int np[8], nq[8];
+};
+void scatter_tiles_scalar(const float* y, const TileLanes& t, int64_t ldy);
+void scatter_tiles_avx2(const float* y, const TileLanes& t, int64_t ldy);
 void input_transform_scalar(const float* d, float* v, int64_t ldv);
 void output_transform_scalar(const float* m, int64_t ldm, float bias, float* y);
 void grad_output_transform_scalar(const float* dy, float* dm, int64_t ldm);

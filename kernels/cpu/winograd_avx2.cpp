@@ -53,6 +53,26 @@ void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d) {
   }
 }
 
+void scatter_tiles_avx2(const float* y, const TileLanes& t, int64_t ldy) {
+  const __m128i lane = _mm_setr_epi32(0, 1, 2, 3);
+  for (int p = 0; p < 4; ++p) {
+    __m256 r[8];
+    for (int q = 0; q < 4; ++q) r[q] = _mm256_loadu_ps(y + (p * 4 + q) * 8);
+    for (int q = 4; q < 8; ++q) r[q] = _mm256_setzero_ps();
+    ::smyrf::kernels::cpu::avx2::transpose8x8_ps(r);  // r[l]'s low 4 lanes: row p of lane l
+    for (int l = 0; l < 8; ++l) {
+      if (!t.origin[l] || p >= t.np[l]) continue;
+      float* dst = t.origin[l] + p * ldy;
+      const __m128 v = _mm256_castps256_ps128(r[l]);
+      if (t.nq[l] == 4) {
+        _mm_storeu_ps(dst, v);
+      } else {  // a partial tile at the right edge: its first nq columns
+        _mm_maskstore_ps(dst, _mm_cmpgt_epi32(_mm_set1_epi32(t.nq[l]), lane), v);
+      }
+    }
+  }
+}
+
 void input_transform_avx2(const float* d, float* v, int64_t ldv) {
   V8 in[36], out[36];
   for (int i = 0; i < 36; ++i) in[i].v = _mm256_loadu_ps(d + i * 8);
@@ -82,6 +102,9 @@ void grad_output_transform_avx2(const float* dy, float* dm, int64_t ldm) {
 namespace smyrf::kernels::cpu::winograd {
 void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d) {
   gather_patches_scalar(p, H, W, d);
+}
+void scatter_tiles_avx2(const float* y, const TileLanes& t, int64_t ldy) {
+  scatter_tiles_scalar(y, t, ldy);
 }
 void input_transform_avx2(const float* d, float* v, int64_t ldv) {
   input_transform_scalar(d, v, ldv);

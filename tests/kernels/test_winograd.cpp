@@ -251,3 +251,32 @@ TEST_CASE("winograd patch gather: AVX2 equals scalar, zero outside the plane and
         }
   }
 }
+
+TEST_CASE("winograd tile scatter: AVX2 equals scalar for full, partial and empty lanes") {
+  // 8 lanes of 4x4 output tiles into a 10 x 14 image: 8 distinct cells of its 3 x 4 tile grid,
+  // so the bottom row of tiles is cut to 2 rows and the right column to 2 columns; empty lanes;
+  // elements no tile covers keep their sentinel.
+  const auto y = random_floats(16 * 8, 91);
+  std::mt19937 gen(7);
+  const int64_t H = 10, W = 14;
+  for (int trial = 0; trial < 100; ++trial) {
+    std::vector<int> cells(12);
+    for (int c = 0; c < 12; ++c) cells[c] = c;
+    std::shuffle(cells.begin(), cells.end(), gen);
+    std::vector<float> want(H * W, -3.0f), got(H * W, -3.0f);
+    winograd::TileLanes tw, tg;
+    for (int l = 0; l < 8; ++l) {
+      const int64_t oh = 4 * (cells[l] / 4), ow = 4 * (cells[l] % 4);
+      const bool empty = gen() % 6 == 0;
+      tw.np[l] = tg.np[l] = static_cast<int>(std::min<int64_t>(4, H - oh));
+      tw.nq[l] = tg.nq[l] = static_cast<int>(std::min<int64_t>(4, W - ow));
+      tw.origin[l] = empty ? nullptr : want.data() + oh * W + ow;
+      tg.origin[l] = empty ? nullptr : got.data() + oh * W + ow;
+    }
+    winograd::scatter_tiles_scalar(y.data(), tw, W);
+    if (!cpu_has_avx2_fma()) continue;
+    winograd::scatter_tiles_avx2(y.data(), tg, W);
+    CAPTURE(trial);
+    CHECK(got == want);
+  }
+}

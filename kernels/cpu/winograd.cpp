@@ -17,10 +17,14 @@ namespace smyrf::kernels::cpu {
 namespace {
 
 constexpr int64_t kAlpha2 = 36;  // points of the 6x6 transform domain
-// Tiles per block: 128 keeps a block's GEMMs (K x 128 x C) on sgemm's small path (the 64 KiB
+// Tiles per block: 64 keeps a block's GEMMs (K x 64 x C) on sgemm's small path (the 64 KiB
 // transformed filter read in place, no packing per call) and the two per-thread buffers
-// (36 x 128 x 128 floats each at 128 channels) at 2.4 MB.
-constexpr int64_t kTileBlock = 128;
+// (36 x 128 x 64 floats each at 128 channels) at 1.2 MB, about L2: with 128 tiles (2.4 MB each)
+// the transforms' writes and the GEMMs' reads of V and M went through L3. A/B 128 -> 64
+// (2026-11-30): `bench gan-step --shapes cpu` 0.968x (4 rounds), `bench conv2d` 128 -> 128
+// channels fwd+bwd at 16^2 / 32^2 0.97 / 0.96-0.98x, 64 x 32^2 x 32 channels 0.97x, small
+// shapes even (their blocks were already at most 64 tiles); 32 tiles measured even with 64.
+constexpr int64_t kTileBlock = 64;
 
 // Grow-only scratch of the calling thread (its OpenMP team indexes into it): fresh multi-MB
 // vectors per call cost page faults and zero-filling (~5% of a 4x4-image convolution).

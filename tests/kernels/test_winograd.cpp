@@ -70,7 +70,7 @@ TEST_CASE("winograd F(4x4,3x3) conv2d matches the naive convolution: AVX2 and sc
       make(2, 6, 7, 10, 5, 1, 0),   // asymmetric padding
       make(2, 6, 10, 7, 5, 0, 2),
       make(5, 17, 8, 8, 19, 1, 1),    // 20 tiles: the threads' blocks end mid lane group
-      make(3, 8, 32, 30, 9, 1, 1),    // 192 tiles: more than one 128-tile block
+      make(3, 8, 32, 30, 9, 1, 1),    // 192 tiles: three 64-tile blocks
       make(2, 64, 16, 16, 72, 1, 1),  // wide layers (the sgemm paths the model uses)
       make(4, 128, 4, 4, 128, 1, 1),  // BigGAN's 4x4 block
   };

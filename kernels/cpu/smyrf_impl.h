@@ -364,8 +364,9 @@ void smyrf_backward_chunks(const SmyrfParams& p, const SmyrfPlan& plan, const T*
 // windows are ranges of the sorted past keys, so neighbours in that order share most of their key
 // (and dk / dv) rows, which are still in cache from the previous query. In token order each query
 // gathered ck rows from random places of k, v (and read-modify-wrote dk, dv), mostly from beyond
-// L2. A query's rounds still merge in round order, so the forward is bit-identical to the
-// token-order walk; the backward's sums into dk / dv rows only change their order.
+// L2. A query's rounds still merge in round order, so its output does not depend on the visiting
+// order (nor on its partner, rows2_forward); the backward's sums into dk / dv rows only change
+// their order.
 template <typename T>
 void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k, const T* v,
                   T* out, T* lse_out, bool backward, const T* lse_in, const T* dsum, const T* dout,

@@ -41,6 +41,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 using GatherFn = void (*)(const winograd::PatchLanes&, int64_t, int64_t, float*);
 using ScatterFn = void (*)(const float*, const winograd::TileLanes&, int64_t);
+using GatherTilesFn = void (*)(const winograd::ConstTileLanes&, int64_t, float*);
 using InputFn = void (*)(const float*, float*, int64_t);
 using OutputFn = void (*)(const float*, int64_t, float, float*);
 using GradOutputFn = void (*)(const float*, float*, int64_t);
@@ -51,15 +52,16 @@ struct Transforms {
   OutputFn output;
   GradOutputFn grad_output;
   ScatterFn scatter;
+  GatherTilesFn gather_tiles;
 };
 Transforms transforms() {
   if (active_isa() == Isa::Avx2)
-    return {winograd::gather_patches_avx2, winograd::input_transform_avx2,
+    return {winograd::gather_patches_avx2,   winograd::input_transform_avx2,
             winograd::output_transform_avx2, winograd::grad_output_transform_avx2,
-            winograd::scatter_tiles_avx2};
-  return {winograd::gather_patches_scalar, winograd::input_transform_scalar,
+            winograd::scatter_tiles_avx2,    winograd::gather_tiles_avx2};
+  return {winograd::gather_patches_scalar,   winograd::input_transform_scalar,
           winograd::output_transform_scalar, winograd::grad_output_transform_scalar,
-          winograd::scatter_tiles_scalar};
+          winograd::scatter_tiles_scalar,    winograd::gather_tiles_scalar};
 }
 
 // One stride-1 3x3 convolution of N images (Cin, Hin, Win) padded by (ph, pw) into (Cout, P, Q),
@@ -180,6 +182,14 @@ void scatter_tiles_scalar(const float* y, const TileLanes& t, int64_t ldy) {
   }
 }
 
+void gather_tiles_scalar(const ConstTileLanes& t, int64_t ldy, float* y) {
+  for (int l = 0; l < 8; ++l)
+    for (int p = 0; p < 4; ++p)
+      for (int q = 0; q < 4; ++q)
+        y[(p * 4 + q) * 8 + l] =
+            t.origin[l] && p < t.np[l] && q < t.nq[l] ? t.origin[l][p * ldy + q] : 0.0f;
+}
+
 void gather_patches_scalar(const PatchLanes& p, int64_t H, int64_t W, float* d) {
   for (int l = 0; l < 8; ++l)
     for (int a = 0; a < 6; ++a) {
@@ -260,19 +270,22 @@ void conv2d_winograd_backward_filter(const Conv2dGeometry& g, const float* x, co
     for (int64_t blk = 0; blk < pl.blocks; ++blk) {
       tile_refs(pl, blk * pl.Tb, refs);
       transform_inputs(pl, tf, x, refs, v);
+      // each lane's dY tile origin in channel 0 (null: past the last tile) and extent
+      winograd::ConstTileLanes lanes[kTileBlock / 8];
+      for (int64_t gr = 0; gr < pl.Tb; gr += 8)
+        for (int l = 0; l < 8; ++l) {
+          const TileRef& r = refs[gr + l];
+          winograd::ConstTileLanes& t = lanes[gr / 8];
+          t.origin[l] = r.n < 0 ? nullptr : dy + r.n * g.K * PQ + r.oh * pl.Q + r.ow;
+          t.np[l] = static_cast<int>(std::min<int64_t>(4, pl.P - r.oh));
+          t.nq[l] = static_cast<int>(std::min<int64_t>(4, pl.Q - r.ow));
+        }
       for (int64_t k = 0; k < g.K; ++k)
         for (int64_t gr = 0; gr < pl.Tb; gr += 8) {
-          for (int l = 0; l < 8; ++l) {
-            const TileRef& r = refs[gr + l];
-            for (int i = 0; i < 16; ++i) dyt[i * 8 + l] = 0.0f;
-            if (r.n < 0) continue;
-            const float* dyk = dy + (r.n * g.K + k) * PQ;
-            const int64_t np = std::min<int64_t>(4, pl.P - r.oh),
-                          nq = std::min<int64_t>(4, pl.Q - r.ow);
-            for (int64_t p = 0; p < np; ++p)
-              for (int64_t q = 0; q < nq; ++q)
-                dyt[(p * 4 + q) * 8 + l] = dyk[(r.oh + p) * pl.Q + r.ow + q];
-          }
+          winograd::ConstTileLanes t = lanes[gr / 8];
+          for (int l = 0; l < 8; ++l)
+            if (t.origin[l]) t.origin[l] += k * PQ;
+          tf.gather_tiles(t, pl.Q, dyt);
           tf.grad_output(dyt, dm + k * pl.Tb + gr, g.K * pl.Tb);
         }
       for (int64_t xi = 0; xi < kAlpha2; ++xi)

@@ -69,12 +69,19 @@ void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d);
 //                 y[(4 p + q) * 8 + l] for p < np_l, q < nq_l (origin_l null: an empty lane). The
 //                 AVX2 variant transposes each tile row into place (one 4-float store a lane and
 //                 row) where the scalar one stores 16 floats a lane one by one.
-struct TileLanes {
-  float* origin[8];
+//   gather_tiles: the inverse for the filter gradient's dY tiles: y[(4 p + q) * 8 + l] =
+//                 origin_l[p * ldy + q] inside lane l's tile, 0 elsewhere and in empty lanes.
+template <typename P>
+struct TileLanesOf {
+  P origin[8];
   int np[8], nq[8];
 };
+using TileLanes = TileLanesOf<float*>;             // scatter destinations
+using ConstTileLanes = TileLanesOf<const float*>;  // gather sources
 void scatter_tiles_scalar(const float* y, const TileLanes& t, int64_t ldy);
 void scatter_tiles_avx2(const float* y, const TileLanes& t, int64_t ldy);
+void gather_tiles_scalar(const ConstTileLanes& t, int64_t ldy, float* y);
+void gather_tiles_avx2(const ConstTileLanes& t, int64_t ldy, float* y);
 void input_transform_scalar(const float* d, float* v, int64_t ldv);
 void output_transform_scalar(const float* m, int64_t ldm, float bias, float* y);
 void grad_output_transform_scalar(const float* dy, float* dm, int64_t ldm);

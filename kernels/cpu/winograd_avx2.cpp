@@ -73,6 +73,24 @@ void scatter_tiles_avx2(const float* y, const TileLanes& t, int64_t ldy) {
   }
 }
 
+void gather_tiles_avx2(const ConstTileLanes& t, int64_t ldy, float* y) {
+  const __m128i lane = _mm_setr_epi32(0, 1, 2, 3);
+  for (int p = 0; p < 4; ++p) {
+    __m256 r[8];
+    for (int l = 0; l < 8; ++l) {
+      __m128 v = _mm_setzero_ps();
+      if (t.origin[l] && p < t.np[l]) {
+        const float* src = t.origin[l] + p * ldy;
+        v = t.nq[l] == 4 ? _mm_loadu_ps(src)
+                         : _mm_maskload_ps(src, _mm_cmpgt_epi32(_mm_set1_epi32(t.nq[l]), lane));
+      }
+      r[l] = _mm256_insertf128_ps(_mm256_setzero_ps(), v, 0);
+    }
+    ::smyrf::kernels::cpu::avx2::transpose8x8_ps(r);  // r[q]: column q of row p, lane l
+    for (int q = 0; q < 4; ++q) _mm256_storeu_ps(y + (p * 4 + q) * 8, r[q]);
+  }
+}
+
 void input_transform_avx2(const float* d, float* v, int64_t ldv) {
   V8 in[36], out[36];
   for (int i = 0; i < 36; ++i) in[i].v = _mm256_loadu_ps(d + i * 8);
@@ -105,6 +123,9 @@ void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d) {
 }
 void scatter_tiles_avx2(const float* y, const TileLanes& t, int64_t ldy) {
   scatter_tiles_scalar(y, t, ldy);
+}
+void gather_tiles_avx2(const ConstTileLanes& t, int64_t ldy, float* y) {
+  gather_tiles_scalar(t, ldy, y);
 }
 void input_transform_avx2(const float* d, float* v, int64_t ldv) {
   input_transform_scalar(d, v, ldv);

@@ -252,7 +252,8 @@ TEST_CASE("winograd patch gather: AVX2 equals scalar, zero outside the plane and
   }
 }
 
-TEST_CASE("winograd tile scatter: AVX2 equals scalar for full, partial and empty lanes") {
+TEST_CASE(
+    "winograd tile scatter and gather: AVX2 equals scalar for full, partial and empty lanes") {
   // 8 lanes of 4x4 output tiles into a 10 x 14 image: 8 distinct cells of its 3 x 4 tile grid,
   // so the bottom row of tiles is cut to 2 rows and the right column to 2 columns; empty lanes;
   // elements no tile covers keep their sentinel.
@@ -274,9 +275,26 @@ TEST_CASE("winograd tile scatter: AVX2 equals scalar for full, partial and empty
       tg.origin[l] = empty ? nullptr : got.data() + oh * W + ow;
     }
     winograd::scatter_tiles_scalar(y.data(), tw, W);
+    // and back: the gather of the same lanes reads each tile's own elements, zeros elsewhere
+    winograd::ConstTileLanes cw;
+    for (int l = 0; l < 8; ++l) {
+      cw.origin[l] = tw.origin[l];
+      cw.np[l] = tw.np[l];
+      cw.nq[l] = tw.nq[l];
+    }
+    std::vector<float> back_want(16 * 8, 5.0f), back_got(16 * 8, 6.0f);
+    winograd::gather_tiles_scalar(cw, W, back_want.data());
+    for (int l = 0; l < 8; ++l)
+      for (int p = 0; p < 4; ++p)
+        for (int q = 0; q < 4; ++q) {
+          const bool in = cw.origin[l] && p < cw.np[l] && q < cw.nq[l];
+          REQUIRE(back_want[(p * 4 + q) * 8 + l] == (in ? y[(p * 4 + q) * 8 + l] : 0.0f));
+        }
     if (!cpu_has_avx2_fma()) continue;
     winograd::scatter_tiles_avx2(y.data(), tg, W);
+    winograd::gather_tiles_avx2(cw, W, back_got.data());
     CAPTURE(trial);
     CHECK(got == want);
+    CHECK(back_got == back_want);
   }
 }

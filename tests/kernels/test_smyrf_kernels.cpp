@@ -348,6 +348,31 @@ TEST_CASE("causal SMYRF: outputs at i are bit-identical when tokens after i chan
   }
 }
 
+TEST_CASE("causal SMYRF: scores all far below zero keep their own max (float AVX2 path)") {
+  // Every key near one direction u and every query along -u: all scores are about -200, so a
+  // softmax shifted by 0 instead of the row's max would underflow every exp (sum 0, NaN output).
+  // The vector softmax of the per-row kernels masks the lanes past the keys out of the max; the
+  // windows (12 keys) end mid-vector.
+  Problem pr = make_problem(1, 2, 90, 90, 8, 8, 2, 8, 12, false, false);
+  pr.p.causal = true;
+  pr.p.scale = 1.0;
+  std::mt19937 gen(11);
+  std::normal_distribution<double> noise(0, 0.05);
+  for (size_t r = 0; r < pr.q.size() / 8; ++r)
+    for (int c = 0; c < 8; ++c) {
+      const double u = c % 2 ? 1.0 : -1.0;  // |u|^2 = 8
+      pr.k[r * 8 + c] = u + noise(gen);
+      pr.q[r * 8 + c] = -25.0 * u + noise(gen);
+    }
+  const Result want = run_smyrf<double>(pr);
+  const Result got = run_smyrf<float>(pr);
+  CHECK(all_finite(got.out));
+  CHECK(all_finite(got.lse));
+  CHECK(rel_err(got.out, want.out) < 1e-4);
+  CHECK(rel_err(got.lse, want.lse) < 1e-4);
+  CHECK(rel_err(got.dq, want.dq) < 1e-3);
+}
+
 // The plan's order is the stable sort of the real tokens by their XBOX+ hash (padded ones after,
 // in index order), recomputed here with the same serial double sums. Near ties (rows one ulp
 // apart in one coordinate, and exact duplicates) exercise the sort's tie handling; the rows are

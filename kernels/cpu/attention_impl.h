@@ -38,6 +38,18 @@ constexpr int64_t kQueryBlock = 64;  // queries per block_forward call in the dr
 constexpr int64_t kBwdRows = 32;     // query rows per register-blocked dk/dv update in backward
 
 // Marker types: no additive pair term, no dropout. Compile-time so the common path has no calls.
+// Causal masking of a packed tile (smyrf_tiles_impl.h's mask_causal) whose keys are consecutive
+// from j0 (dense causal attention): query i may see key j when j <= i + off, so row a keeps its
+// first qi[a] + delta + 1 columns (delta = off - j0). With kj (the tile's nk key indices,
+// ascending; causal SMYRF's block of real keys) row a keeps the columns of the keys j <= qi[a]
+// instead. Callers pass only rows that see at least the tile's first key.
+struct TileCausal {
+  bool on = false;
+  int64_t delta = 0;
+  const int32_t* kj = nullptr;
+  int64_t nk = 0;
+};
+
 struct NoPair {
   template <typename T>
   T operator()(int64_t, int64_t) const {

@@ -254,10 +254,7 @@ inline float softmax_numerators(float* s, int64_t nk, float scale, NoPair&, floa
     _mm256_maskstore_ps(s + n8, tail, v);
     mx = _mm256_max_ps(_mm256_blendv_ps(ninf, v, _mm256_castsi256_ps(tail)), mx);
   }
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-  const float m = _mm_cvtss_f32(h);
+  const float m = ::smyrf::kernels::cpu::avx2::hmax_ps(mx);
   if (m == neg_inf<float>()) return m;
   const __m256 vm = _mm256_set1_ps(m);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
@@ -281,10 +278,7 @@ inline float softmax_numerators(float* s, int64_t nk, float scale, NoPair&, floa
     _mm256_maskstore_ps(s + n8, tail, e);
     acc0 = _mm256_add_ps(acc0, e);
   }
-  acc0 = _mm256_add_ps(acc0, acc1);
-  __m128 t = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-  t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-  *l = _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+  *l = ::smyrf::kernels::cpu::avx2::hsum_ps(_mm256_add_ps(acc0, acc1));
   return m;
 }
 #endif

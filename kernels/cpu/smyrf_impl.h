@@ -84,13 +84,6 @@ struct RowPrefetch {
   void add(...) {}
   void finish() {}
 };
-struct TileCausal {
-  bool on = false;
-  int64_t delta = 0;
-  const int32_t* kj = nullptr;
-  int64_t nk = 0;
-};
-inline bool smyrf_tiles_ok(int64_t, int64_t, int64_t, int64_t) { return false; }
 inline void tile_forward_merge(...) {}
 inline void prefetch_rows(...) {}
 inline void tile_backward(...) {}
@@ -100,6 +93,18 @@ template <typename T>
 bool use_tiles(const SmyrfParams& p) {
 #if defined(__AVX2__) && defined(__FMA__)
   return std::is_same_v<T, float> && p.dropout_p == 0 && smyrf_tiles_ok(p.cq, p.ck, p.d, p.dv);
+#else
+  (void)p;
+  return false;
+#endif
+}
+
+// Causal: whether a block's local part (block x block, no pair term or dropout) runs as one tile.
+template <typename T>
+bool use_local_tiles(const SmyrfParams& p) {
+#if defined(__AVX2__) && defined(__FMA__)
+  return std::is_same_v<T, float> && p.dropout_p == 0 &&
+         p.duplicates == SmyrfDuplicates::Multiset && smyrf_tiles_ok(p.cq, p.cq, p.d, p.dv);
 #else
   (void)p;
   return false;
@@ -383,13 +388,11 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
   // (multiplicity n_hashes), runs once for the whole block as one causal tile with a log n_hashes
   // bias, merged like another round: every query's local keys are a prefix of the block's, and
   // per query and round they were ~17-25% of the per-row work (gpt-4096 / gpt-1024 shapes).
-  bool local_tiles = false;
-  if constexpr (std::is_same_v<T, float> && kHaveTiles)
-    local_tiles = plain && smyrf_tiles_ok(L, L, d, dv);
+  const bool local_tiles = use_local_tiles<T>(p);
   const T log_rounds = static_cast<T>(std::log(static_cast<double>(R)));
 #pragma omp parallel
   {
-    TileScratchFor<T> ts;
+    std::unique_ptr<TileScratchFor<T>> ts;  // ~0.6 MB, made on first use (local_tiles)
     std::vector<int32_t> block_keys, block_rows;
     std::vector<T> lse_local;  // backward: lse - log n_hashes of the block's rows, by token
     std::vector<T> s_buf, dp_buf, o_r(dv);  // per-row scratch (row_forward/row_backward)
@@ -456,6 +459,7 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
         const int64_t nr = static_cast<int64_t>(block_rows.size());
         const int64_t nkeys = static_cast<int64_t>(block_keys.size());
         const TileCausal causal{true, 0, block_keys.data(), nkeys};
+        if (!ts) ts = std::make_unique<TileScratchFor<T>>();
         const T* qb = q + bh * n * d;
         const T* kb = k + bh * n * d;
         const T* vb = v + bh * n * dv;
@@ -464,10 +468,11 @@ void smyrf_causal(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const
           for (const int32_t i : block_rows) lse_local[i] = lse_in[bh * n + i] - log_rounds;
           tile_backward(qb, kb, vb, d, dv, block_rows.data(), nr, block_keys.data(), nkeys, scale,
                         lse_local.data(), dsum + bh * n, dout + bh * n * dv, dq + bh * n * d,
-                        dk + bh * n * d, dvv + bh * n * dv, ts, nullptr, false, causal);
+                        dk + bh * n * d, dvv + bh * n * dv, *ts, nullptr, false, causal);
         } else {
           tile_forward_merge(qb, kb, vb, d, dv, block_rows.data(), nr, block_keys.data(), nkeys,
-                             scale, out + bh * n * dv, lse_out + bh * n, ts, nullptr, true, causal);
+                             scale, out + bh * n * dv, lse_out + bh * n, *ts, nullptr, true,
+                             causal);
           for (const int32_t i : block_rows) lse_out[bh * n + i] += log_rounds;
         }
       } else {

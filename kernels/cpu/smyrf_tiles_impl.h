@@ -285,18 +285,8 @@ inline float hsum8(__m256 x) {
   return _mm_cvtss_f32(m);
 }
 
-// Causal masking of a tile whose keys are consecutive from j0 (dense causal attention): query i
-// may see key j when j <= i + off, so row a keeps its first qi[a] + delta + 1 columns (delta =
-// off - j0) and the rest of its scores become -inf (P = 0 there, forward and backward). With kj
-// (the tile's nk key indices, ascending; causal SMYRF's block of real keys) row a keeps the
-// columns of the keys j <= qi[a] instead. Callers pass only rows that see at least the tile's
-// first key.
-struct TileCausal {
-  bool on = false;
-  int64_t delta = 0;
-  const int32_t* kj = nullptr;
-  int64_t nk = 0;
-};
+// Causal masking of a tile (TileCausal, attention_impl.h): the rest of a row's scores become
+// -inf (P = 0 there, forward and backward).
 inline void mask_causal(float* s, const int32_t* qi, int64_t nq, int64_t nk8, TileCausal c) {
   if (!c.on) return;
   const float ninf = neg_inf<float>();

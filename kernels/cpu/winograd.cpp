@@ -100,6 +100,29 @@ void tile_refs(const Plan& pl, int64_t t0, TileRef* refs) {
   }
 }
 
+// Per group of 8 tiles of the block `refs`, each lane's output-tile origin in channel 0 of the
+// (N, channels, P, Q) array y (null past the last tile) and its rows / columns inside (P, Q):
+// the output's scatter and the filter gradient's dY gather.
+template <typename P>
+void output_tile_lanes(const Plan& pl, const TileRef* refs, P y, int64_t channels,
+                       winograd::TileLanesOf<P>* lanes) {
+  for (int64_t g = 0; g < pl.Tb; g += 8)
+    for (int l = 0; l < 8; ++l) {
+      const TileRef& r = refs[g + l];
+      winograd::TileLanesOf<P>& t = lanes[g / 8];
+      t.origin[l] = r.n < 0 ? nullptr : y + (r.n * channels * pl.P + r.oh) * pl.Q + r.ow;
+      t.np[l] = static_cast<int>(std::min<int64_t>(4, pl.P - r.oh));
+      t.nq[l] = static_cast<int>(std::min<int64_t>(4, pl.Q - r.ow));
+    }
+}
+// The lanes moved by `offset` elements (to another channel plane); empty lanes stay empty.
+template <typename P>
+winograd::TileLanesOf<P> in_channel(winograd::TileLanesOf<P> t, int64_t offset) {
+  for (int l = 0; l < 8; ++l)
+    if (t.origin[l]) t.origin[l] += offset;
+  return t;
+}
+
 // V (36, Cin, Tb) of the block whose tiles are `refs`, from x (N, Cin, Hin, Win): per channel,
 // per group of 8 tiles, the patches gathered (tf.gather) and transformed (tf.input).
 void transform_inputs(const Plan& pl, const Transforms& tf, const float* x, const TileRef* refs,
@@ -147,24 +170,13 @@ void run_forward(const Plan& pl, const float* x, const float* u, const float* bi
       for (int64_t xi = 0; xi < kAlpha2; ++xi)
         sgemm(false, false, pl.Cout, pl.Tb, pl.Cin, 1.0f, u + xi * pl.Cout * pl.Cin, pl.Cin,
               v + xi * pl.Cin * pl.Tb, pl.Tb, 0.0f, m + xi * pl.Cout * pl.Tb, pl.Tb);
-      // each lane's tile origin in output channel 0 (null: past the last tile) and extent
       winograd::TileLanes lanes[kTileBlock / 8];
-      for (int64_t g = 0; g < pl.Tb; g += 8)
-        for (int l = 0; l < 8; ++l) {
-          const TileRef& r = refs[g + l];
-          winograd::TileLanes& t = lanes[g / 8];
-          t.origin[l] = r.n < 0 ? nullptr : y + r.n * pl.Cout * PQ + r.oh * pl.Q + r.ow;
-          t.np[l] = static_cast<int>(std::min<int64_t>(4, pl.P - r.oh));
-          t.nq[l] = static_cast<int>(std::min<int64_t>(4, pl.Q - r.ow));
-        }
+      output_tile_lanes(pl, refs, y, pl.Cout, lanes);
       for (int64_t k = 0; k < pl.Cout; ++k) {
         const float b = bias ? bias[k] : 0.0f;
         for (int64_t g = 0; g < pl.Tb; g += 8) {
           tf.output(m + k * pl.Tb + g, pl.Cout * pl.Tb, b, out);
-          winograd::TileLanes t = lanes[g / 8];
-          for (int l = 0; l < 8; ++l)
-            if (t.origin[l]) t.origin[l] += k * PQ;
-          tf.scatter(out, t, pl.Q);
+          tf.scatter(out, in_channel(lanes[g / 8], k * PQ), pl.Q);
         }
       }
     }
@@ -270,22 +282,11 @@ void conv2d_winograd_backward_filter(const Conv2dGeometry& g, const float* x, co
     for (int64_t blk = 0; blk < pl.blocks; ++blk) {
       tile_refs(pl, blk * pl.Tb, refs);
       transform_inputs(pl, tf, x, refs, v);
-      // each lane's dY tile origin in channel 0 (null: past the last tile) and extent
       winograd::ConstTileLanes lanes[kTileBlock / 8];
-      for (int64_t gr = 0; gr < pl.Tb; gr += 8)
-        for (int l = 0; l < 8; ++l) {
-          const TileRef& r = refs[gr + l];
-          winograd::ConstTileLanes& t = lanes[gr / 8];
-          t.origin[l] = r.n < 0 ? nullptr : dy + r.n * g.K * PQ + r.oh * pl.Q + r.ow;
-          t.np[l] = static_cast<int>(std::min<int64_t>(4, pl.P - r.oh));
-          t.nq[l] = static_cast<int>(std::min<int64_t>(4, pl.Q - r.ow));
-        }
+      output_tile_lanes(pl, refs, dy, g.K, lanes);
       for (int64_t k = 0; k < g.K; ++k)
         for (int64_t gr = 0; gr < pl.Tb; gr += 8) {
-          winograd::ConstTileLanes t = lanes[gr / 8];
-          for (int l = 0; l < 8; ++l)
-            if (t.origin[l]) t.origin[l] += k * PQ;
-          tf.gather_tiles(t, pl.Q, dyt);
+          tf.gather_tiles(in_channel(lanes[gr / 8], k * PQ), pl.Q, dyt);
           tf.grad_output(dyt, dm + k * pl.Tb + gr, g.K * pl.Tb);
         }
       for (int64_t xi = 0; xi < kAlpha2; ++xi)

@@ -668,14 +668,21 @@ void gemm_one_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // 161-163 -> 187-194, 2048^3 161-173 -> 186-191, 1024^3 NN 144-170 -> 175-192, 511x512x512
 // 167-188 -> 178-187, 1024x1024x512 156-158 -> 168-183, 768^3 160-175 -> 172-189, 64x64x1024
 // 119-122 -> 161-166; 256x4096x1024 (the wide team's case) 178-190 -> 172-185.
+// Small outputs (up to 256 x 256) split K from 128 a thread: sliced into two 128-row halves,
+// 256^3 ran at 170-200 GFLOP/s on two threads against 230-240 split (and 121 on one thread), at
+// 256 x 256 x 256-384 all four transposes; 240 x 240 x 256 and 192 x 256 x 256 were unchanged
+// either way (2-vCPU EPYC, 8 interleaved runs, session 20).
 constexpr int64_t kSplitKMinShare = 256;  // K per thread; below it C is sliced as before
+constexpr int64_t kSplitKMinShareSmallC = 128;
+constexpr int64_t kSplitKSmallC = 256 * 256;
 std::atomic<bool> g_split_k{[] {
   const char* e = std::getenv("SMYRF_GEMM_SPLIT_K");
   return !(e && std::strcmp(e, "0") == 0);
 }()};
 bool prefers_k_split(int64_t M, int64_t N, int64_t K, int threads) {
-  return threads >= 2 && K >= kSplitKMinShare * threads &&
-         (threads - 1) * M * N <= kSplitKMaxPartials && g_split_k.load(std::memory_order_relaxed);
+  const int64_t min_share = M * N <= kSplitKSmallC ? kSplitKMinShareSmallC : kSplitKMinShare;
+  return threads >= 2 && K >= min_share * threads && (threads - 1) * M * N <= kSplitKMaxPartials &&
+         g_split_k.load(std::memory_order_relaxed);
 }
 
 thread_local Scratch tl_partials;  // the caller's: (threads - 1) partial products of gemm_k_split

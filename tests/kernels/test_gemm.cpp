@@ -249,7 +249,8 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
 }
 
 TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added into C") {
-  // From K >= 256 * threads (and small enough partials) each thread runs a share of K over
+  // From K >= 256 * threads (128 * threads for outputs up to 256 x 256; and small enough
+  // partials) each thread runs a share of K over
   // all of C: thread 0 into C with beta, the others into private partials added afterwards. The
   // shapes: a single 6-row tile (which the row slicing would give one thread), odd shares of K
   // (K not divisible by the team), partial tiles, padded strides, beta = 0 over NaN (thread 0's
@@ -266,6 +267,9 @@ TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added in
       check_sgemm(p);
       p.M = 20, p.N = 300, p.K = 4000;
       p.alpha = 1.0f, p.beta = 0.0f, p.nan_c = true;
+      check_sgemm(p);
+      p.M = 250, p.N = 251, p.K = 301;  // split only under the small-output rule (2 threads)
+      p.nan_c = false, p.beta = -1.5f;
       check_sgemm(p);
     }
   });

@@ -249,12 +249,12 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
 }
 
 TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added into C") {
-  // From K >= 256 * threads (128 * threads for outputs up to 256 x 256; and small enough
-  // partials) each thread runs a share of K over
-  // all of C: thread 0 into C with beta, the others into private partials added afterwards. The
-  // shapes: a single 6-row tile (which the row slicing would give one thread), odd shares of K
-  // (K not divisible by the team), partial tiles, padded strides, beta = 0 over NaN (thread 0's
-  // share must not read C) and a non-trivial beta with a negative alpha.
+  // From K >= 256 * threads (128 or 192 * threads for outputs up to 256 x 256 or 512 x 512;
+  // and small enough partials) each thread runs a share of K over all of C: thread 0 into C with
+  // beta, the others into private partials added afterwards. The shapes: a single 6-row tile (which
+  // the row slicing would give one thread), odd shares of K (K not divisible by the team), partial
+  // tiles, padded strides, beta = 0 over NaN (thread 0's share must not read C) and a non-trivial
+  // beta with a negative alpha.
   if (active_isa() != Isa::Avx2) return;
   SplitKGuard split(true);
   with_teams([] {
@@ -270,6 +270,8 @@ TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added in
       check_sgemm(p);
       p.M = 250, p.N = 251, p.K = 301;  // split only under the small-output rule (2 threads)
       p.nan_c = false, p.beta = -1.5f;
+      check_sgemm(p);
+      p.M = 300, p.N = 290, p.K = 401;  // and under the medium-output rule
       check_sgemm(p);
     }
   });

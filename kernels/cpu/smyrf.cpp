@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/smyrf_impl.h"
+#include "kernels/cpu/smyrf_plan.h"
 
 namespace smyrf::kernels::cpu {
 
@@ -19,8 +20,7 @@ void smyrf_backward_impl(const SmyrfParams&, const SmyrfPlan&, const T*, const T
 }  // namespace avx2
 #endif
 
-namespace {
-void check_plan(const SmyrfParams& p, const SmyrfPlan& plan) {
+void smyrf_check_plan(const SmyrfParams& p, const SmyrfPlan& plan) {
   smyrf_check(p);
   if (plan.batch_heads != p.batch_heads || plan.rounds != p.n_hashes || plan.nq != p.nq ||
       plan.nk != p.nk || plan.causal != p.causal)
@@ -28,12 +28,11 @@ void check_plan(const SmyrfParams& p, const SmyrfPlan& plan) {
         "[smyrf_attention] the plan was made for other parameters (BH, n_hashes, Nq, Nk or "
         "causal differ); hint: build it with smyrf_make_plan from the same SmyrfParams");
 }
-}  // namespace
 
 template <typename T>
 void smyrf_forward(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k, const T* v,
                    T* out, T* lse) {
-  check_plan(p, plan);
+  smyrf_check_plan(p, plan);
 #if SMYRF_HAVE_AVX2_BUILD
   if (active_isa() == Isa::Avx2) return avx2::smyrf_forward_impl<T>(p, plan, q, k, v, out, lse);
 #endif
@@ -43,7 +42,7 @@ void smyrf_forward(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, cons
 template <typename T>
 void smyrf_backward(const SmyrfParams& p, const SmyrfPlan& plan, const T* q, const T* k, const T* v,
                     const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv) {
-  check_plan(p, plan);
+  smyrf_check_plan(p, plan);
 #if SMYRF_HAVE_AVX2_BUILD
   if (active_isa() == Isa::Avx2)
     return avx2::smyrf_backward_impl<T>(p, plan, q, k, v, out, lse, dout, dq, dk, dv);
@@ -62,7 +61,7 @@ SMYRF_INSTANTIATE(double)
 
 void smyrf_cluster_assignment(const SmyrfParams& p, const SmyrfPlan& plan, int32_t* q_cluster,
                               int32_t* k_cluster) {
-  check_plan(p, plan);
+  smyrf_check_plan(p, plan);
   if (plan.causal)
     throw std::invalid_argument(
         "[smyrf_attention] cluster assignment is not defined in causal mode (each query has its "
@@ -72,7 +71,7 @@ void smyrf_cluster_assignment(const SmyrfParams& p, const SmyrfPlan& plan, int32
 }
 
 void smyrf_multiplicity(const SmyrfParams& p, const SmyrfPlan& plan, int32_t* m) {
-  check_plan(p, plan);
+  smyrf_check_plan(p, plan);
   const int64_t BH = p.batch_heads, R = p.n_hashes, nq = p.nq, nk = p.nk;
   std::fill(m, m + BH * nq * nk, 0);
   for (int64_t bh = 0; bh < BH; ++bh) {

@@ -18,6 +18,10 @@ void smyrf_norms_and_dots(const T* x, int64_t n, int64_t d,
                           const std::vector<std::vector<double>>& dirs, double* norms,
                           double* dots);
 
+// Throws std::invalid_argument when `plan` was made for other parameters (BH, rounds, sizes,
+// causal) than p, or p itself is invalid (smyrf_check).
+void smyrf_check_plan(const SmyrfParams& p, const SmyrfPlan& plan);
+
 class CausalWalker {
  public:
   // Starts with an empty past (before block 0) for row bh of a causal plan.

@@ -19,6 +19,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/smyrf.h"
+#include "kernels/cpu/smyrf_pairs.h"
 #include "kernels/cpu/smyrf_plan.h"
 
 using namespace smyrf::kernels::cpu;
@@ -153,6 +154,75 @@ Result run_oracle(const Problem& pr, const SmyrfPlan& plan) {
                             r.lse.data());
   attention_backward<double>(a, pr.q.data(), pr.k.data(), pr.v.data(), bias.data(), r.out.data(),
                              r.lse.data(), pr.dout.data(), r.dq.data(), r.dk.data(), r.dv.data());
+  return r;
+}
+
+// SMYRF computed from the plan's pair lists (smyrf_pairs.h) the way the CUDA causal kernels do:
+// per query over its row of pairs (scores + log M, the LSE, out with the dropout factors, dq),
+// per key over its column (dk, dv), with D_i = dO_i . out_i. Float64.
+Result run_pairs(const Problem& pr, const SmyrfPairs& pairs) {
+  const SmyrfParams& p = pr.p;
+  const int64_t BH = p.batch_heads, nq = p.nq, nk = p.nk, d = p.d, dv = p.dv;
+  const uint32_t threshold = attention_dropout_threshold(p.dropout_p);
+  const double zscale = 1.0 / (1.0 - p.dropout_p);
+  auto z = [&](int64_t bh, int64_t i, int64_t j) {
+    if (p.dropout_p <= 0) return 1.0;
+    return attention_dropout_keep(p.dropout_seed, bh, i, j, threshold) ? zscale : 0.0;
+  };
+  auto dot = [](const double* a, const double* b, int64_t n) {
+    double s = 0;
+    for (int64_t c = 0; c < n; ++c) s += a[c] * b[c];
+    return s;
+  };
+  Result r;
+  r.out.assign(BH * nq * dv, 0.0);
+  r.lse.assign(BH * nq, -std::numeric_limits<double>::infinity());
+  r.dq.assign(BH * nq * d, 0.0);
+  r.dk.assign(BH * nk * d, 0.0);
+  r.dv.assign(BH * nk * dv, 0.0);
+  std::vector<double> D(BH * nq, 0.0);
+  auto score = [&](int64_t bh, int64_t i, int64_t j, int32_t mult) {
+    return p.scale * dot(&pr.q[(bh * nq + i) * d], &pr.k[(bh * nk + j) * d], d) +
+           std::log(static_cast<double>(mult));
+  };
+  for (int64_t bh = 0; bh < BH; ++bh)
+    for (int64_t i = 0; i < nq; ++i) {
+      const int64_t row = bh * nq + i, e0 = pairs.q_offsets[row], e1 = pairs.q_offsets[row + 1];
+      if (e0 == e1) continue;
+      double m = -std::numeric_limits<double>::infinity(), l = 0;
+      for (int64_t e = e0; e < e1; ++e)
+        m = std::max(m, score(bh, i, pairs.q_keys[e], pairs.q_mult[e]));
+      for (int64_t e = e0; e < e1; ++e)
+        l += std::exp(score(bh, i, pairs.q_keys[e], pairs.q_mult[e]) - m);
+      const double lse = m + std::log(l);
+      r.lse[row] = lse;
+      for (int64_t e = e0; e < e1; ++e) {
+        const int64_t j = pairs.q_keys[e];
+        const double w = std::exp(score(bh, i, j, pairs.q_mult[e]) - lse) * z(bh, i, j);
+        for (int64_t c = 0; c < dv; ++c) r.out[row * dv + c] += w * pr.v[(bh * nk + j) * dv + c];
+      }
+      D[row] = dot(&pr.dout[row * dv], &r.out[row * dv], dv);
+      for (int64_t e = e0; e < e1; ++e) {
+        const int64_t j = pairs.q_keys[e];
+        const double pij = std::exp(score(bh, i, j, pairs.q_mult[e]) - lse);
+        const double dp = dot(&pr.dout[row * dv], &pr.v[(bh * nk + j) * dv], dv);
+        const double ds = pij * (z(bh, i, j) * dp - D[row]) * p.scale;
+        for (int64_t c = 0; c < d; ++c) r.dq[row * d + c] += ds * pr.k[(bh * nk + j) * d + c];
+      }
+    }
+  for (int64_t bh = 0; bh < BH; ++bh)
+    for (int64_t j = 0; j < nk; ++j) {
+      const int64_t col = bh * nk + j;
+      for (int64_t e = pairs.k_offsets[col]; e < pairs.k_offsets[col + 1]; ++e) {
+        const int64_t i = pairs.k_queries[e], row = bh * nq + i;
+        const double pij = std::exp(score(bh, i, j, pairs.k_mult[e]) - r.lse[row]);
+        const double dp = dot(&pr.dout[row * dv], &pr.v[col * dv], dv);
+        const double ds = pij * (z(bh, i, j) * dp - D[row]) * p.scale;
+        for (int64_t c = 0; c < dv; ++c)
+          r.dv[col * dv + c] += pij * z(bh, i, j) * pr.dout[row * dv + c];
+        for (int64_t c = 0; c < d; ++c) r.dk[col * d + c] += ds * pr.q[row * d + c];
+      }
+    }
   return r;
 }
 
@@ -682,4 +752,85 @@ TEST_CASE("SMYRF rejects inconsistent chunk counts with a [smyrf_attention] mess
   std::vector<int32_t> qc(64), kc(64);
   CHECK_THROWS_AS(smyrf_cluster_assignment(pr.p, plan, qc.data(), kc.data()),
                   std::invalid_argument);
+}
+
+TEST_CASE("SMYRF pairs: both views list exactly the plan's multiplicity, causal or clustered") {
+  struct Shape {
+    int64_t B, H, n, R, cq, ck;
+    bool causal, masks;
+  };
+  const Shape shapes[] = {{2, 2, 77, 3, 8, 12, true, false},
+                          {2, 2, 61, 2, 6, 5, true, true},
+                          {1, 1, 40, 4, 40, 64, true, false},
+                          {2, 1, 50, 3, 8, 8, false, true},
+                          {1, 2, 64, 2, 16, 16, false, false}};
+  for (const Shape& s : shapes)
+    for (SmyrfDuplicates dup : {SmyrfDuplicates::Multiset, SmyrfDuplicates::Set}) {
+      Problem pr = make_problem(s.B, s.H, s.n, s.n, 8, 8, s.R, s.cq, s.ck, s.masks, s.masks);
+      pr.p.causal = s.causal;
+      pr.p.duplicates = dup;
+      SmyrfPlan plan;
+      run_smyrf<double>(pr, &plan);
+      const SmyrfPairs pairs = smyrf_pairs(pr.p, plan);
+      const int64_t BH = pr.p.batch_heads, n = s.n;
+      std::vector<int32_t> m(BH * n * n);
+      smyrf_multiplicity(pr.p, plan, m.data());
+      // query-major: ascending keys, each with M (1 under set semantics), nothing else
+      std::vector<int32_t> seen(m.size(), 0);
+      int64_t bad = 0;
+      for (int64_t row = 0; row < BH * n; ++row)
+        for (int64_t e = pairs.q_offsets[row]; e < pairs.q_offsets[row + 1]; ++e) {
+          const int64_t j = pairs.q_keys[e], at = row * n + j;
+          if (e > pairs.q_offsets[row] && pairs.q_keys[e - 1] >= j) ++bad;
+          const int32_t want = dup == SmyrfDuplicates::Set ? 1 : m[at];
+          if (m[at] == 0 || pairs.q_mult[e] != want) ++bad;
+          ++seen[at];
+        }
+      for (size_t t = 0; t < m.size(); ++t) bad += (m[t] > 0) != (seen[t] == 1);
+      // key-major: the same pairs, queries ascending
+      int64_t count = 0;
+      for (int64_t col = 0; col < BH * n; ++col)
+        for (int64_t e = pairs.k_offsets[col]; e < pairs.k_offsets[col + 1]; ++e, ++count) {
+          const int64_t bh = col / n, j = col % n, i = pairs.k_queries[e];
+          if (e > pairs.k_offsets[col] && pairs.k_queries[e - 1] >= i) ++bad;
+          const int64_t at = (bh * n + i) * n + j;
+          const int32_t want = dup == SmyrfDuplicates::Set ? 1 : m[at];
+          if (m[at] == 0 || pairs.k_mult[e] != want) ++bad;
+        }
+      CAPTURE(s.n);
+      CAPTURE(s.causal);
+      CAPTURE(static_cast<int>(dup));
+      CHECK(count == pairs.size());
+      CHECK(pairs.size() > 0);
+      CHECK(bad == 0);
+    }
+}
+
+TEST_CASE("SMYRF pairs: attention over the pair lists equals the op (the CUDA causal algorithm)") {
+  // run_pairs is what kernels/cuda's causal kernels compute; here it must reproduce the CPU op,
+  // masks, both duplicate semantics and dropout included, to float64 rounding.
+  struct Shape {
+    int64_t B, H, n, d, dv, R, cq, ck;
+    bool causal, masks;
+  };
+  const Shape shapes[] = {{2, 2, 77, 8, 8, 3, 8, 12, true, false},
+                          {2, 2, 61, 8, 5, 2, 6, 5, true, true},
+                          {2, 1, 50, 8, 6, 3, 8, 8, false, true}};
+  for (const Shape& s : shapes)
+    for (SmyrfDuplicates dup : {SmyrfDuplicates::Multiset, SmyrfDuplicates::Set})
+      for (double dropout : {0.0, 0.25}) {
+        Problem pr = make_problem(s.B, s.H, s.n, s.n, s.d, s.dv, s.R, s.cq, s.ck, s.masks, s.masks);
+        pr.p.causal = s.causal;
+        pr.p.duplicates = dup;
+        pr.p.dropout_p = dropout;
+        pr.p.dropout_seed = 5;
+        SmyrfPlan plan;
+        const Result got = run_smyrf<double>(pr, &plan);
+        const Result want = run_pairs(pr, smyrf_pairs(pr.p, plan));
+        CAPTURE(s.n);
+        CAPTURE(s.causal);
+        CAPTURE(static_cast<int>(dup));
+        CAPTURE(dropout);
+        CHECK(worst(got, want) < 1e-10);
+      }
 }

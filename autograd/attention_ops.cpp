@@ -90,6 +90,16 @@ struct MaskBuffer {
     if (device_copy.defined()) return static_cast<const uint8_t*>(device_copy.raw_data());
     return bytes.empty() ? nullptr : bytes.data();
   }
+  // The same mask as host bytes.
+  MaskBuffer on_host() const {
+    if (!device_copy.defined()) return *this;
+    MaskBuffer h;
+    const Tensor c = raw::to_device(device_copy, Device::cpu());
+    const bool* p = c.data_ptr<bool>();
+    h.bytes.resize(static_cast<size_t>(c.numel()));
+    for (size_t i = 0; i < h.bytes.size(); ++i) h.bytes[i] = p[i] ? 1 : 0;
+    return h;
+  }
 };
 
 // `device` is q's (the mask must be there too); `run_on` is where the kernel reads it.
@@ -338,12 +348,26 @@ void fill_diagnostics(SmyrfDiagnostics& dg, const SmyrfState& st, const Dims& dm
   dg.multiplicity = Tensor();
   dg.coverage = Tensor();
   const bool clusters = !p.causal && (dg.want_clusters || dg.want_coverage);
+  if (qc.device().is_cuda() && p.causal && (dg.want_multiplicity || dg.want_coverage)) {
+    // A causal plan is a host computation anyway (core/ops_cuda_nn builds it from host copies):
+    // the CPU plan of host copies (same seed, so the same pairs) gives the diagnostics, which come
+    // back as CPU tensors.
+    SmyrfState host;
+    host.p = st.p;
+    host.key_mask = st.key_mask.on_host();
+    host.query_mask = st.query_mask.on_host();
+    const Tensor qh = raw::to_device(qc, Device::cpu()), kh = raw::to_device(kc_, Device::cpu());
+    host.plan =
+        kc::smyrf_make_plan<float>(host.params(), qh.data_ptr<float>(), kh.data_ptr<float>());
+    fill_diagnostics(dg, host, dm, qh, kh);
+    return;
+  }
   if (qc.device().is_cuda()) {
     SMYRF_CHECK_HINT(
         !dg.want_multiplicity && !dg.want_coverage, op,
         "the multiplicity and coverage diagnostics are computed on the CPU only",
         "run the call on CPU copies of q, k, v with the same seed (diagnostics->seed)");
-    if (dg.want_clusters) {
+    if (dg.want_clusters && !p.causal) {  // causal plans have no clusters (as on the CPU)
       const TensorOptions ints = TensorOptions(kInt32).set_device(qc.device());
       dg.q_cluster = empty({dm.B, dm.H, R, dm.nq}, ints);
       dg.k_cluster = empty({dm.B, dm.H, R, dm.nk}, ints);
@@ -408,8 +432,7 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
         dm.nq == dm.nk, op, "causal SMYRF needs Nq == Nk (" << shapes << ")",
         "causal mode is for self-attention; use attention() for causal cross-attention");
     SMYRF_CHECK_HINT(q.dtype() != kBFloat16, op,
-                     "causal SMYRF runs the CPU kernels, which take float32 or float64, got "
-                     "bfloat16 ("
+                     "causal SMYRF takes float32 (CPU or CUDA) or float64 (CPU), got bfloat16 ("
                          << shapes << ")",
                      "convert q, k and v with .to(kFloat32) for causal SMYRF");
   } else if (dm.nq > 0 || dm.nk > 0) {
@@ -424,14 +447,13 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
             o.q_cluster_size * std::max<int64_t>(dm.nk, 1), std::max<int64_t>(dm.nq, 1)));
   }
   auto st = std::make_shared<SmyrfState>();
-  // Causal SMYRF has no CUDA kernel (its sorted past-key snapshots grow block by block, a
-  // sequential walk): CUDA inputs run the CPU kernels on host copies, and the results and
-  // gradients are copied back, so the op works on every device.
-  const Device run_on = q.device().is_cuda() && o.causal ? Device::cpu() : q.device();
+  // Every call runs on its inputs' device. (Causal SMYRF on CUDA builds its plan on the host from
+  // copies of q and k, and runs the attention on the device: core/ops_cuda_nn.)
+  const Device run_on = q.device();
   st->key_mask =
-      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device(), run_on);
-  st->query_mask = mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq",
-                              q.device(), run_on);
+      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", run_on, run_on);
+  st->query_mask =
+      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", run_on, run_on);
   kc::SmyrfParams& p = st->p;
   p.batch_heads = dm.B * dm.H;
   p.heads = dm.H;
@@ -447,11 +469,7 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   p.seed = o.seed ? *o.seed : (o.generator ? *o.generator : default_generator()).next_u64();
   p.dropout_seed = draw_dropout(op, o, &p.dropout_p);
 
-  auto on_run = [&](const Tensor& t) {
-    const Tensor c = raw::contiguous(t);
-    return c.device() == run_on ? c : raw::to_device(c, run_on);
-  };
-  const Tensor qc = on_run(q), kc_ = on_run(k), vc = on_run(v);
+  const Tensor qc = raw::contiguous(q), kc_ = raw::contiguous(k), vc = raw::contiguous(v);
   const TensorOptions like_q = TensorOptions(q.dtype()).set_device(run_on);
   Tensor out = empty({dm.B, dm.H, dm.nq, dm.dv}, like_q);
   Tensor lse = empty({dm.B, dm.H, dm.nq}, TensorOptions(lse_dtype(q.dtype())).set_device(run_on));
@@ -473,14 +491,11 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
     o.diagnostics->dropout_seed = p.dropout_seed;
     fill_diagnostics(*o.diagnostics, *st, dm, qc, kc_);
   }
-  const Device user = q.device();
-  const Tensor result = run_on == user ? out : raw::to_device(out, user);
   if (needs_grad({q, k, v})) {
     const Tensor qs = alias(qc), ks = alias(kc_), vs = alias(vc), os = alias(out);
-    record(op, {q, k, v}, {result},
-           [st, qs, ks, vs, os, lse, user](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             const Tensor gc = raw::contiguous(g[0]);
-             const Tensor go = gc.device() == qs.device() ? gc : raw::to_device(gc, qs.device());
+    record(op, {q, k, v}, {out},
+           [st, qs, ks, vs, os, lse](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             const Tensor go = raw::contiguous(g[0]);
              const TensorOptions like = TensorOptions(qs.dtype()).set_device(qs.device());
              Tensor dq = empty(qs.shape(), like);
              Tensor dk = empty(ks.shape(), like);
@@ -497,12 +512,11 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
                                      go.data_ptr<T>(), dq.data_ptr<T>(), dk.data_ptr<T>(),
                                      dv.data_ptr<T>());
              });
-             if (user == qs.device()) return {dq, dk, dv};
-             return {raw::to_device(dq, user), raw::to_device(dk, user), raw::to_device(dv, user)};
+             return {dq, dk, dv};
            },
            {q, k, v, out});
   }
-  return result;
+  return out;
 }
 
 }  // namespace smyrf

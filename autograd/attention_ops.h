@@ -1,7 +1,8 @@
 // Dense and SMYRF attention as differentiable ops: CPU (float32 and float64) and CUDA (float32 on
 // the CUDA-core kernels, bfloat16 on the tensor-core ones; kernels/cuda/attention.h). Causal SMYRF
-// on CUDA tensors runs the CPU kernels on host copies (its snapshot walk is sequential) and
-// returns CUDA tensors; its diagnostics then come back as CPU tensors. It takes float32 only there.
+// on CUDA tensors builds its plan on the host from copies of q and k (its snapshot walk is
+// sequential) and runs the attention on the device over the plan's pair lists; it takes float32
+// only there, and its multiplicity and coverage diagnostics come back as CPU tensors.
 // bfloat16 (CUDA only): out and the gradients are bfloat16, the saved LSE float32; the kernels
 // accumulate in float32 (about 1e-2 relative agreement with float32 on the rounded inputs, see
 // tests/cuda/test_cuda_attention_bf16.cpp). Status of the bfloat16 autograd path: written

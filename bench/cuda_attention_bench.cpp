@@ -5,8 +5,9 @@
 // Rows ("attention", device "cuda", timer "cuda-event"): dense and SMYRF attention on (1, BH, N, d)
 // CUDA tensors, BH in {8, 32}, d in {64, 128}, N in {1024, 4096, 16384, 65536} (dense above 1.2e12
 // forward FLOPs only when --shapes names it), SMYRF with (n_hashes, cluster) in {(4, 64), (4,
-// 256)}; "fwd" (SMYRF includes hashing and sorting) and "fwd+bwd" (then backward from a fixed
-// upstream gradient), in two dtypes:
+// 256)} and causal SMYRF (4 rounds, block and window 64; float32, N up to 4096: written
+// 2026-11-30, not yet run on a GPU); "fwd" (SMYRF includes hashing and sorting) and "fwd+bwd" (then
+// backward from a fixed upstream gradient), in two dtypes:
 //  - float32 (level "op"): the autograd ops smyrf::attention / smyrf::smyrf_attention, which run
 //    the CUDA-core kernels;
 //  - bfloat16 (level "raw-op"): the raw CUDA ops of core/ops_cuda_nn.h, which run the tensor-core
@@ -349,6 +350,18 @@ void run_cuda_attention(const Options& opt) {
             o.q_cluster_size = o.k_cluster_size = c.cluster;
             o.seed = 1234;
             measure_op(c.name, c.n_hashes, c.cluster, 4.0 * bh * n * c.cluster * d * c.n_hashes,
+                       [&] { return smyrf_attention(q, k, v, o); });
+          }
+          // Causal SMYRF (float32 only; its plan is built on the host from copies of q and k, so
+          // the rows stop at N 4096): block 64, window 64, 4 rounds: about 4 * 64 + 32 pairs a
+          // query
+          if (!bf && n <= 4096 && env_lists("SMYRF_ATTN_IMPLS", "smyrf-causal-4x64")) {
+            SmyrfOptions o;
+            o.causal = true;
+            o.n_hashes = 4;
+            o.q_cluster_size = o.k_cluster_size = 64;
+            o.seed = 1234;
+            measure_op("smyrf-causal-4x64", 4, 64, 4.0 * bh * n * (4 * 64 + 32) * d,
                        [&] { return smyrf_attention(q, k, v, o); });
           }
         }

@@ -6,10 +6,12 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #ifdef SMYRF_WITH_CUDA
 #include "core/ops_cuda_run.h"
+#include "kernels/cpu/smyrf_pairs.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv_cudnn.h"
@@ -46,8 +48,12 @@ int attention_pipeline_stages() {
 }
 namespace kg = kernels::cuda;
 
+// Non-causal calls keep the device clustering; causal ones the device pair lists built on the
+// host (kernels/cuda/attention.h).
 struct SmyrfCudaPlan {
+  bool causal = false;
   kg::SmyrfDevicePlan plan;
+  kg::SmyrfDevicePairs pairs;
 };
 
 using detail::ptr;
@@ -120,12 +126,51 @@ void attention_backward(const kernels::cpu::AttentionParams& p, const Tensor& q,
   });
 }
 
+namespace {
+// n elements of T from the device into a host vector (an empty vector for a null pointer).
+template <typename T>
+std::vector<T> to_host(const T* device, int64_t n) {
+  std::vector<T> h;
+  if (!device) return h;
+  h.resize(static_cast<size_t>(n));
+  kg::memcpy_any(h.data(), false, device, true, h.size() * sizeof(T));
+  return h;
+}
+
+// Causal SMYRF's plan is a sequential walk over sorted past-key snapshots (kernels/cpu/smyrf.h):
+// it runs on the host, from host copies of q, k and the masks (the same code as the CPU op, so
+// both devices attend exactly the same pairs), and its pair lists are uploaded.
+void make_causal_pairs(const kernels::cpu::SmyrfParams& p, const Tensor& q, const Tensor& k,
+                       SmyrfCudaPlan& plan) {
+  namespace kc = kernels::cpu;
+  if (q.dtype() != kFloat32)
+    throw Error("smyrf_attention",
+                std::string("causal SMYRF on CUDA takes float32, got ") + dtype_name(q.dtype()),
+                "convert q, k and v with .to(kFloat32) for causal SMYRF");
+  const int64_t B = p.batch_heads / p.heads;
+  const std::vector<float> qh = to_host(ptr<float>(q), p.batch_heads * p.nq * p.d);
+  const std::vector<float> kh = to_host(ptr<float>(k), p.batch_heads * p.nk * p.d);
+  const std::vector<uint8_t> km = to_host(p.key_mask, B * p.nk);
+  const std::vector<uint8_t> qm = to_host(p.query_mask, B * p.nq);
+  kc::SmyrfParams hp = p;
+  hp.key_mask = p.key_mask ? km.data() : nullptr;
+  hp.query_mask = p.query_mask ? qm.data() : nullptr;
+  const kc::SmyrfPlan host_plan = kc::smyrf_make_plan<float>(hp, qh.data(), kh.data());
+  plan.pairs = kg::smyrf_upload_pairs(kc::smyrf_pairs(hp, host_plan));
+  plan.causal = true;
+}
+}  // namespace
+
 std::shared_ptr<SmyrfCudaPlan> smyrf_make_plan(const kernels::cpu::SmyrfParams& p, const Tensor& q,
                                                const Tensor& k) {
   const bool bf = is_bf16("smyrf_attention", q);
   require_dtypes("smyrf_attention", q.dtype(), {&k}, Tensor());
   auto plan = std::make_shared<SmyrfCudaPlan>();
   run("smyrf_attention", q, [&] {
+    if (p.causal) {
+      make_causal_pairs(p, q, k, *plan);
+      return;
+    }
     plan->plan = bf ? kg::smyrf_make_plan_bf16(p, bits(q), bits(k))
                     : kg::smyrf_make_plan(p, ptr<float>(q), ptr<float>(k));
   });
@@ -137,6 +182,11 @@ void smyrf_forward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan
   const bool bf = is_bf16("smyrf_attention", q);
   require_dtypes("smyrf_attention", q.dtype(), {&k, &v, &out}, lse);
   run("smyrf_attention", q, [&] {
+    if (plan.causal) {
+      kg::smyrf_pairs_forward(p, plan.pairs, ptr<float>(q), ptr<float>(k), ptr<float>(v),
+                              ptr<float>(out), ptr<float>(lse));
+      return;
+    }
     if (bf) {
       kg::smyrf_forward_bf16(p, plan.plan, bits(q), bits(k), bits(v), wbits(out), ptr<float>(lse));
       return;
@@ -152,6 +202,12 @@ void smyrf_backward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& pla
   const bool bf = is_bf16("smyrf_attention", q);
   require_dtypes("smyrf_attention", q.dtype(), {&k, &v, &out, &dout, &dq, &dk, &dv}, lse);
   run("smyrf_attention", q, [&] {
+    if (plan.causal) {
+      kg::smyrf_pairs_backward(p, plan.pairs, ptr<float>(q), ptr<float>(k), ptr<float>(v),
+                               ptr<float>(out), ptr<float>(lse), ptr<float>(dout), ptr<float>(dq),
+                               ptr<float>(dk), ptr<float>(dv));
+      return;
+    }
     if (bf) {
       kg::smyrf_backward_bf16(p, plan.plan, bits(q), bits(k), bits(v), bits(out), ptr<float>(lse),
                               bits(dout), wbits(dq), wbits(dk), wbits(dv));
@@ -164,6 +220,9 @@ void smyrf_backward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& pla
 }
 
 void smyrf_clusters(const SmyrfCudaPlan& plan, const Tensor& q_cluster, const Tensor& k_cluster) {
+  if (plan.causal)
+    throw Error("smyrf_attention", "a causal plan has no clusters (each query has its own window)",
+                "ask for the clusters of non-causal calls only");
   run("smyrf_attention", q_cluster, [&] {
     kg::memcpy_any(q_cluster.raw_data(), true, plan.plan.q_cluster.data(), true,
                    static_cast<size_t>(plan.plan.q_cluster.size()) * sizeof(int32_t));

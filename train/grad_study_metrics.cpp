@@ -214,8 +214,8 @@ std::vector<HeadMetrics> measure(const StudyInput& in, const StudyConfig& c) {
         o.duplicates = c.duplicates;
         o.seed = hash_seed(c.seed, s);
         SmyrfDiagnostics dg;
-        // CUDA computes cluster ids only (non-causal; causal SMYRF runs on host copies and
-        // reports everything): M and the coverage then come from diagnostics_from_clusters
+        // CUDA computes cluster ids only (non-causal; causal SMYRF builds its plan on the host
+        // and reports everything): M and the coverage then come from diagnostics_from_clusters
         const bool ids_only = c.device.is_cuda() && !in.causal;
         dg.want_clusters = ids_only;
         dg.want_coverage = !ids_only;

@@ -71,8 +71,8 @@ inline uint32_t attention_dropout_threshold(double p) {
 
 // Whether pair (i, j) of row bh survives dropout; the same function is used by SMYRF, so SMYRF with
 // dropout equals dense attention with the log M bias and the same dropout seed.
-inline bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j,
-                                   uint32_t threshold) {
+SMYRF_HOST_DEVICE inline bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i,
+                                                     int64_t j, uint32_t threshold) {
   const Philox4x32 r =
       philox4x32(static_cast<uint32_t>(i), static_cast<uint32_t>(j), static_cast<uint32_t>(bh),
                  0xA77E0000u ^ static_cast<uint32_t>(static_cast<uint64_t>(bh) >> 32), seed);

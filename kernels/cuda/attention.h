@@ -10,10 +10,11 @@
 // thread, and SMYRF rounds are launched one after another.
 //
 // Limits (std::invalid_argument, "[attention] ..." / "[smyrf_attention] ..."): head sizes d and
-// dv at most 128; the SMYRF kernels are the clustered (non-causal) ones: causal SMYRF walks
-// sorted past-key snapshots block by block (smyrf.h), a sequential algorithm that
-// autograd/attention_ops runs through the CPU kernels on host copies for CUDA tensors. Dense
-// causal attention runs here.
+// dv at most 128. The clustered SMYRF kernels are the non-causal ones. Causal SMYRF runs over
+// explicit pair lists (smyrf_pairs.cu): its plan walks sorted past-key snapshots block by block
+// (kernels/cpu/smyrf.h), a sequential algorithm that core/ops_cuda_nn runs on the host (from host
+// copies of q and k), and the lists it yields (kernels/cpu/smyrf_pairs.h) are uploaded once per
+// call; the attention, forward and backward, runs here. Dense causal attention runs here too.
 //
 // Two paths:
 //  - float32: straightforward thread-per-row CUDA-core kernels (attention_tiles.cuh), the
@@ -37,6 +38,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/smyrf.h"
+#include "kernels/cpu/smyrf_pairs.h"
 #include "kernels/cuda/device_buffer.h"
 
 namespace smyrf::kernels::cuda {
@@ -68,6 +70,22 @@ void smyrf_forward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const
 void smyrf_backward(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan, const float* q,
                     const float* k, const float* v, const float* out, const float* lse,
                     const float* dout, float* dq, float* dk, float* dv);
+
+// --- causal SMYRF over pair lists (smyrf_pairs.cu; float32, compiled only so far) ---
+// The lists of cpu::SmyrfPairs on the device (each array at least one element long).
+struct SmyrfDevicePairs {
+  int64_t batch_heads = 0, nq = 0, nk = 0, size = 0;
+  DeviceArray<int64_t> q_offsets, k_offsets;  // (BH * Nq + 1), (BH * Nk + 1)
+  DeviceArray<int32_t> q_keys, q_mult, k_queries, k_mult;
+};
+SmyrfDevicePairs smyrf_upload_pairs(const cpu::SmyrfPairs& pairs);
+// Causal parameters only (std::invalid_argument otherwise, or for pairs of other sizes).
+void smyrf_pairs_forward(const cpu::SmyrfParams& p, const SmyrfDevicePairs& pairs, const float* q,
+                         const float* k, const float* v, float* out, float* lse);
+// dq, dk, dv are overwritten with the exact gradients over the listed pairs.
+void smyrf_pairs_backward(const cpu::SmyrfParams& p, const SmyrfDevicePairs& pairs, const float* q,
+                          const float* k, const float* v, const float* out, const float* lse,
+                          const float* dout, float* dq, float* dk, float* dv);
 
 // --- bfloat16 on the tensor cores (see above) ---
 // Pipeline depth of the bfloat16 kernels (attention_mma.cuh): 2 (the default) copies the next

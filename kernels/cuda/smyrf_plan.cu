@@ -147,8 +147,8 @@ __global__ void cluster_kernel(const int32_t* order, const int32_t* real, int32_
 void smyrf_require_non_causal(const cpu::SmyrfParams& p) {
   if (p.causal)
     throw std::invalid_argument(
-        "[smyrf_attention] the CUDA SMYRF kernels are the clustered (non-causal) ones; hint: "
-        "smyrf_attention() runs causal SMYRF through the CPU kernels for CUDA tensors");
+        "[smyrf_attention] the clustered CUDA SMYRF kernels are the non-causal ones; hint: "
+        "causal SMYRF runs over pair lists (smyrf_pairs_forward / smyrf_pairs_backward)");
 }
 
 namespace {

@@ -133,19 +133,40 @@ TEST_CASE("cuda: SMYRF clusters on CUDA are the CPU's clusters") {
   check_equal(dg.k_cluster, dc.k_cluster, "k clusters");
 }
 
-TEST_CASE("cuda: causal SMYRF on CUDA tensors equals the CPU op (host kernels, device results)") {
-  const Qkv x = inputs(2, 2, 96, 96, 16, 16, 95);
-  compare_both(
-      x,
-      [](const Tensor& q, const Tensor& k, const Tensor& v) {
-        SmyrfOptions o;
-        o.causal = true;
-        o.n_hashes = 2;
-        o.q_cluster_size = 16;
-        o.k_cluster_size = 24;
-        o.seed = 7;
-        o.key_padding_mask = key_mask_for(2, 96, q.device());
-        return smyrf_attention(q, k, v, o);
-      },
-      "causal smyrf");
+TEST_CASE("cuda: causal SMYRF (pair-list kernels) matches the CPU op: masks, semantics, dropout") {
+  // Written 2026-11-30 without a GPU: the first GPU run checks the pair-list kernels
+  // (kernels/cuda/smyrf_pairs.cu) here.
+  struct Case {
+    int64_t n, d, n_hashes, block, window;
+    bool key_mask, query_mask;
+    SmyrfDuplicates dup;
+    double dropout;
+  };
+  const Case cases[] = {
+      {96, 16, 2, 16, 24, true, false, SmyrfDuplicates::Multiset, 0.0},
+      {200, 64, 4, 32, 48, false, false, SmyrfDuplicates::Multiset, 0.0},  // 200 = 6 * 32 + 8
+      {131, 32, 3, 16, 40, true, true, SmyrfDuplicates::Set, 0.0},
+      {128, 128, 2, 64, 64, false, true, SmyrfDuplicates::Multiset, 0.2},  // widest head, dropout
+      {77, 8, 1, 8, 100, true, false, SmyrfDuplicates::Multiset, 0.0}};    // window > past
+  for (const Case& c : cases) {
+    const Qkv x = inputs(2, 2, c.n, c.n, c.d, c.d, 95 + static_cast<uint32_t>(c.n));
+    compare_both(
+        x,
+        [&](const Tensor& q, const Tensor& k, const Tensor& v) {
+          SmyrfOptions o;
+          o.causal = true;
+          o.n_hashes = c.n_hashes;
+          o.q_cluster_size = c.block;
+          o.k_cluster_size = c.window;
+          o.duplicates = c.dup;
+          o.seed = 7;
+          o.dropout_p = c.dropout;
+          Generator g(11);  // the same dropout seed on both devices
+          o.generator = &g;
+          if (c.key_mask) o.key_padding_mask = key_mask_for(2, c.n, q.device());
+          if (c.query_mask) o.query_padding_mask = key_mask_for(2, c.n, q.device());
+          return smyrf_attention(q, k, v, o);
+        },
+        "causal smyrf n=" + std::to_string(c.n) + " d=" + std::to_string(c.d));
+  }
 }

@@ -365,7 +365,7 @@ TEST_CASE("cuda bf16: the autograd attention ops run bfloat16 CUDA tensors on th
           return smyrf_attention(q, k, v, o);
         },
         "smyrf (2, 32)");
-    // causal SMYRF runs the CPU kernels, which take no bfloat16: a clear error
+    // causal SMYRF takes float32 on CUDA (pair-list kernels), no bfloat16: a clear error
     SmyrfOptions c = o;
     c.causal = true;
     const Tensor qb = cu(x4.q).to(kBFloat16);

@@ -1,7 +1,7 @@
 // The gradient study on CUDA (float32 attention on the device, float64 metrics on the host)
 // against the CPU study (float64) on the same float32-rounded inputs: SMYRF on CUDA hashes in
 // double like the CPU plan, so both build the same clusters and every metric agrees to float32
-// rounding (causal SMYRF on CUDA runs the float32 CPU kernels on host copies, so its coverage too);
+// rounding (causal SMYRF on CUDA builds the CPU plan from host copies, so its coverage too);
 // the multiplicity histogram and the keys without gradient agree exactly.
 // Runs only with a GPU (exit 77 = skipped otherwise). All pass on an NVIDIA H200 (first GPU run,
 // 2026-11-28).

@@ -5,7 +5,8 @@
 // clusters: each query has its own window of past keys.
 //
 // Layout: two CSR views of the same pairs, for every bh (BH = batch * heads):
-//   query-major: row bh * Nq + i lists the real keys j query i attends, ascending, in
+//   query-major: row bh * Nq + i lists the real keys j query i attends (each once, in the order
+//                the rounds met them: window keys, then the causal block's local keys) in
 //                q_keys[q_offsets[row] .. q_offsets[row + 1]), and their weight in q_mult: M_ij
 //                (multiset semantics) or 1 (set semantics), the bias being log q_mult;
 //   key-major:   row bh * Nk + j lists the queries that attend key j, ascending, in k_queries,

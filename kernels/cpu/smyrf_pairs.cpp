@@ -52,6 +52,10 @@ class KeyCounter {
 RowsOfBh causal_rows(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh) {
   RowsOfBh rows;
   rows.counts.assign(static_cast<size_t>(p.nq), 0);
+  // about n_hashes windows and half a block a query (fewer where windows overlap)
+  const size_t expect = static_cast<size_t>(p.nq * (p.n_hashes * p.ck + (p.cq + 1) / 2));
+  rows.keys.reserve(expect);
+  rows.mult.reserve(expect);
   const uint8_t* qm = p.query_mask ? p.query_mask + (bh / p.heads) * p.nq : nullptr;
   const uint8_t* km = p.key_mask ? p.key_mask + (bh / p.heads) * p.nk : nullptr;
   CausalWalker w(p, plan, bh);
@@ -139,7 +143,7 @@ SmyrfPairs smyrf_pairs(const SmyrfParams& p, const SmyrfPlan& plan) {
   for (int64_t bh = 0; bh < BH; ++bh) {
     RowsOfBh& rows = per_bh[bh];
     const int64_t base = out.q_offsets[bh * nq], n = static_cast<int64_t>(rows.keys.size());
-    std::copy(rows.keys.begin(), rows.keys.end(), out.q_keys.begin() + base);
+    std::copy(rows.keys.begin(), rows.keys.end(), out.q_keys.data() + base);
     for (int64_t e = 0; e < n; ++e) out.q_mult[base + e] = set ? 1 : rows.mult[e];
     int64_t* koff = out.k_offsets.data() + bh * nk;
     std::vector<int64_t> next(static_cast<size_t>(nk) + 1, 0);

@@ -15,20 +15,22 @@
 // pairs a query in causal mode, up to n_hashes * Ck otherwise.
 #pragma once
 #include <cstdint>
-#include <vector>
 
+#include "kernels/cpu/host_memory.h"
 #include "kernels/cpu/smyrf.h"
 
 namespace smyrf::kernels::cpu {
 
 struct SmyrfPairs {
   int64_t batch_heads = 0, nq = 0, nk = 0;
-  std::vector<int64_t> q_offsets;  // (BH * Nq + 1)
-  std::vector<int32_t> q_keys;
-  std::vector<int32_t> q_mult;
-  std::vector<int64_t> k_offsets;  // (BH * Nk + 1)
-  std::vector<int32_t> k_queries;
-  std::vector<int32_t> k_mult;
+  // host_memory.h arrays: uninitialised and cached, so a training step's lists reuse the last
+  // step's pages instead of zero-filling and faulting in fresh ones
+  HostArray<int64_t> q_offsets;  // (BH * Nq + 1)
+  HostArray<int32_t> q_keys;
+  HostArray<int32_t> q_mult;
+  HostArray<int64_t> k_offsets;  // (BH * Nk + 1)
+  HostArray<int32_t> k_queries;
+  HostArray<int32_t> k_mult;
   int64_t size() const { return static_cast<int64_t>(q_keys.size()); }
 };
 

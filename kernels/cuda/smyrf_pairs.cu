@@ -266,7 +266,7 @@ PairsArgs pairs_args(const cpu::SmyrfParams& p, const SmyrfDevicePairs& pairs) {
 unsigned blocks_for(int64_t rows) { return static_cast<unsigned>((rows + kWarps - 1) / kWarps); }
 
 template <typename T>
-DeviceArray<T> upload(const std::vector<T>& host) {
+DeviceArray<T> upload(const cpu::HostArray<T>& host) {
   DeviceArray<T> a(std::max<int64_t>(1, static_cast<int64_t>(host.size())));
   memcpy_any(a.data(), true, host.data(), false, host.size() * sizeof(T));
   return a;

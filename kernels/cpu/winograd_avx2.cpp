@@ -23,9 +23,66 @@ inline V8 operator+(V8 a, V8 b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline V8 operator-(V8 a, V8 b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline V8 operator*(V8 a, float s) { return {_mm256_mul_ps(a.v, _mm256_set1_ps(s))}; }
 
+// The patches of 8 side-by-side tiles of one plane (lane l's origin at (h0, w0 + 4 l)): every
+// patch row a is the plane row's 40 floats from w0 (5 masked loads: columns outside [0, W) read
+// as 0), and patch column b of lane l is float 4 l + b of them, so the 8 x 6 of a row come from a
+// 4-way deinterleave of the first 32 floats (b < 4) and that shifted by one tile (b = 4, 5). 17
+// shuffles a row against the general path's 8 masked loads and 8 x 8 transpose.
+void gather_row_run(const float* plane, int64_t h0, int64_t w0, int64_t H, int64_t W, float* d) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i valid[5];  // lanes of vector v whose column w0 + 8 v + lane lies in [0, W)
+  for (int v = 0; v < 5; ++v) {
+    const __m256i col = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(w0 + 8 * v)), idx);
+    valid[v] = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), col),
+                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(W)), col));
+  }
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i next_tile = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+  for (int a = 0; a < 6; ++a) {
+    float* drow = d + 6 * a * 8;
+    const int64_t h = h0 + a;
+    if (h < 0 || h >= H) {
+      for (int b = 0; b < 6; ++b) _mm256_storeu_ps(drow + b * 8, _mm256_setzero_ps());
+      continue;
+    }
+    // the address is formed as an integer: the row's origin may lie before the plane
+    const uintptr_t row =
+        reinterpret_cast<uintptr_t>(plane) +
+        static_cast<uintptr_t>((h * W + w0) * static_cast<int64_t>(sizeof(float)));
+    __m256 x[5];
+    for (int v = 0; v < 5; ++v)
+      x[v] = _mm256_maskload_ps(reinterpret_cast<const float*>(row) + 8 * v, valid[v]);
+    // x[0..4) hold tiles 0-1, 2-3, 4-5, 6-7 (4 floats each); the unpacks and shuffles leave
+    // column b of tiles 0 2 4 6 | 1 3 5 7, which `order` puts in tile order
+    const __m256 t0 = _mm256_unpacklo_ps(x[0], x[1]), t1 = _mm256_unpackhi_ps(x[0], x[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(x[2], x[3]), t3 = _mm256_unpackhi_ps(x[2], x[3]);
+    __m256 col[4];
+    col[0] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), order);
+    col[1] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)), order);
+    col[2] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), order);
+    col[3] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)), order);
+    for (int b = 0; b < 4; ++b) _mm256_storeu_ps(drow + b * 8, col[b]);
+    // columns 4 and 5 of tile l are columns 0 and 1 of tile l + 1; tile 7's are floats 32, 33
+    const __m256 past0 = _mm256_permutevar8x32_ps(x[4], _mm256_setzero_si256());
+    const __m256 past1 = _mm256_permutevar8x32_ps(x[4], _mm256_set1_epi32(1));
+    _mm256_storeu_ps(drow + 4 * 8,
+                     _mm256_blend_ps(_mm256_permutevar8x32_ps(col[0], next_tile), past0, 0x80));
+    _mm256_storeu_ps(drow + 5 * 8,
+                     _mm256_blend_ps(_mm256_permutevar8x32_ps(col[1], next_tile), past1, 0x80));
+  }
+}
+
 }  // namespace
 
 void gather_patches_avx2(const PatchLanes& p, int64_t H, int64_t W, float* d) {
+  bool row_run = p.plane[0] != nullptr;
+  for (int l = 1; l < 8; ++l)
+    row_run =
+        row_run && p.plane[l] == p.plane[0] && p.h0[l] == p.h0[0] && p.w0[l] == p.w0[0] + 4 * l;
+  if (row_run) {
+    gather_row_run(p.plane[0], p.h0[0], p.w0[0], H, W, d);
+    return;
+  }
   // lane l's columns inside the plane: b in [lo, hi) of its 6; a masked load reads no other
   __m256i cols[8];
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

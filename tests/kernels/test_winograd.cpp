@@ -224,17 +224,26 @@ TEST_CASE("winograd conv2d is only offered for 3x3, stride 1, no dilation, one g
 }
 
 TEST_CASE("winograd patch gather: AVX2 equals scalar, zero outside the plane and in empty lanes") {
-  // A 5 x 7 plane: patches hanging over every edge (origins -2..+4), fully outside, inside, and
-  // empty lanes; the scalar twin reads element by element with explicit bounds.
-  const int64_t H = 5, W = 7;
-  const auto planes = random_floats(static_cast<size_t>(3 * H * W), 77);
+  // 5 x 7 and 9 x 37 planes: patches hanging over every edge (origins -2..+4), fully outside,
+  // inside, and empty lanes; half the trials are runs of 8 side-by-side tiles of one plane (the
+  // AVX2 deinterleave path), the others random lanes. The scalar twin reads element by element
+  // with explicit bounds.
   std::mt19937 gen(5);
-  for (int trial = 0; trial < 200; ++trial) {
+  for (int trial = 0; trial < 400; ++trial) {
+    const bool wide = trial % 4 >= 2, run = trial % 2 == 1;
+    const int64_t H = wide ? 9 : 5, W = wide ? 37 : 7;
+    const auto planes = random_floats(static_cast<size_t>(3 * H * W), 77 + trial);
     winograd::PatchLanes p;
     for (int l = 0; l < 8; ++l) {
       p.plane[l] = gen() % 7 == 0 ? nullptr : planes.data() + (gen() % 3) * H * W;
-      p.h0[l] = static_cast<int64_t>(gen() % 13) - 7;  // -7 .. 5: above, across, inside, below
-      p.w0[l] = static_cast<int64_t>(gen() % 15) - 7;  // -7 .. 7
+      p.h0[l] = static_cast<int64_t>(gen() % (H + 8)) - 7;  // above, across, inside, below
+      p.w0[l] = static_cast<int64_t>(gen() % (W + 8)) - 7;
+      if (run && l == 0) p.plane[0] = planes.data() + (gen() % 3) * H * W;
+      if (run && l > 0) {  // tile l beside tile l - 1
+        p.plane[l] = p.plane[0];
+        p.h0[l] = p.h0[0];
+        p.w0[l] = p.w0[0] + 4 * l;
+      }
     }
     std::vector<float> want(36 * 8, 9.0f), got(36 * 8, 7.0f);
     winograd::gather_patches_scalar(p, H, W, want.data());

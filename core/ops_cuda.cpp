@@ -221,6 +221,15 @@ void softmax_cols_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, 
   });
 }
 
+bool indices_in_range(const Tensor& idx, int64_t bound, std::optional<int64_t> exempt) {
+  bool ok = true;
+  run("index", idx, [&] {
+    ok = kg::indices_in_range(ptr<int64_t>(idx), idx.numel(), bound, exempt.has_value(),
+                              exempt.value_or(0));
+  });
+  return ok;
+}
+
 void index_select(const Tensor& x, const Tensor& idx, const Tensor& out, int64_t outer, int64_t n,
                   int64_t k, int64_t inner) {
   run("index_select", x, [&] {
@@ -397,6 +406,7 @@ void cross_entropy_rows_backward(const Tensor&, const Tensor&, const Tensor&, co
                                  const Tensor&, int64_t, int64_t, int64_t, double) {
   no_cuda("cross_entropy_backward");
 }
+bool indices_in_range(const Tensor&, int64_t, std::optional<int64_t>) { no_cuda("index"); }
 void index_select(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t, int64_t) {
   no_cuda("index_select");
 }

@@ -13,6 +13,7 @@
 // logsumexp_rows, var_rows, softmax_cols(_backward), and one_hot's device branch in core/.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "core/iter.h"
 #include "core/tensor.h"
@@ -69,6 +70,10 @@ void softmax_cols_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, 
                            int64_t n, int64_t inner, bool log);
 
 // ---------------------------------------------------------------- indexing (contiguous, int64 idx)
+// Whether every index of the contiguous int64 tensor lies in [0, bound) (or equals `exempt`, when
+// given), checked on the device (a 4-byte read back instead of a copy of the indices).
+bool indices_in_range(const Tensor& idx, int64_t bound,
+                      std::optional<int64_t> exempt = std::nullopt);
 void index_select(const Tensor& x, const Tensor& idx, const Tensor& out, int64_t outer, int64_t n,
                   int64_t k, int64_t inner);
 void gather(const Tensor& x, const Tensor& idx, const Tensor& out, int64_t outer, int64_t n,

@@ -29,8 +29,10 @@ Tensor index_as_int64(const Tensor& index, const char* op) {
 
 Tensor checked_index(const Tensor& index, int64_t n, const char* op) {
   Tensor idx = index_as_int64(index, op);
-  // CUDA indices are checked on the host (one device -> host copy): the same Error on both
-  // devices instead of an out-of-bounds read in a kernel
+  // CUDA indices are checked on the device (a flag read back, not the indices); only a bad one
+  // brings them to the host, to name it: the same Error on both devices instead of an
+  // out-of-bounds read in a kernel
+  if (idx.device().is_cuda() && cuda_ops::indices_in_range(idx, n)) return idx;
   const Tensor host = idx.device().is_cpu() ? idx : to_device(idx, Device::cpu());
   const int64_t* p = host.data_ptr<int64_t>();
   // one branch-free pass (vectorised, both threads) for the common case, then the first bad

@@ -183,6 +183,24 @@ LayerNormGrads layer_norm_backward(const Tensor& dy0, const Tensor& x0, const Te
   return g;
 }
 
+namespace {
+// Throws naming the first target outside [0, C) that is not ignore_index (targets on the host).
+void check_targets(const int64_t* t, int64_t rows, int64_t C, int64_t ignore_index) {
+  // one branch-free pass on both threads, then the first bad target for the message (the
+  // per-row checked loop ran on one thread: 8M rows of 2 logits, ~5 of 22 ms)
+  const uint64_t classes = static_cast<uint64_t>(C);
+  bool ok = true;
+#pragma omp parallel for reduction(&& : ok) if (rows >= (int64_t{1} << 18) && !omp_in_parallel())
+  for (int64_t r = 0; r < rows; ++r)
+    ok = ok && (static_cast<uint64_t>(t[r]) < classes || t[r] == ignore_index);
+  for (int64_t r = 0; !ok && r < rows; ++r)
+    SMYRF_CHECK_HINT(
+        t[r] == ignore_index || (t[r] >= 0 && t[r] < C), "cross_entropy",
+        "target " << t[r] << " at row " << r << " is out of range for " << C << " classes",
+        "targets must be in [0, C) or equal ignore_index (" << ignore_index << ")");
+}
+}  // namespace
+
 CrossEntropyResult cross_entropy_rows(const Tensor& logits0, const Tensor& target0,
                                       int64_t ignore_index, double smoothing) {
   require_float(logits0, "cross_entropy");
@@ -203,22 +221,13 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits0, const Tensor& targe
   Tensor logits = contiguous(logits0);
   Tensor target = contiguous(to_dtype(target0, DType::Int64));
   const int64_t rows = logits.shape()[0], C = logits.shape()[1];
-  // targets are validated on the host (one small device -> host copy for CUDA targets), so a bad
-  // target is the same clear Error on both devices instead of an out-of-bounds read on the GPU
-  const Tensor host_target = target.device().is_cpu() ? target : to_device(target, Device::cpu());
-  const int64_t* t = host_target.data_ptr<int64_t>();
-  // one branch-free pass on both threads, then the first bad target for the message (the
-  // per-row checked loop ran on one thread: 8M rows of 2 logits, ~5 of 22 ms)
-  const uint64_t classes = static_cast<uint64_t>(C);
-  bool ok = true;
-#pragma omp parallel for reduction(&& : ok) if (rows >= (int64_t{1} << 18) && !omp_in_parallel())
-  for (int64_t r = 0; r < rows; ++r)
-    ok = ok && (static_cast<uint64_t>(t[r]) < classes || t[r] == ignore_index);
-  for (int64_t r = 0; !ok && r < rows; ++r)
-    SMYRF_CHECK_HINT(
-        t[r] == ignore_index || (t[r] >= 0 && t[r] < C), "cross_entropy",
-        "target " << t[r] << " at row " << r << " is out of range for " << C << " classes",
-        "targets must be in [0, C) or equal ignore_index (" << ignore_index << ")");
+  // a bad target is the same clear Error on both devices instead of an out-of-bounds read on the
+  // GPU: CUDA targets are checked on the device (a flag read back), and only a bad one brings
+  // them to the host, to name it
+  if (target.device().is_cpu())
+    check_targets(target.data_ptr<int64_t>(), rows, C, ignore_index);
+  else if (!cuda_ops::indices_in_range(target, C, ignore_index))
+    check_targets(to_device(target, Device::cpu()).data_ptr<int64_t>(), rows, C, ignore_index);
   CrossEntropyResult res{empty({rows}, on(logits.dtype(), logits)),
                          empty({rows}, on(logits.dtype(), logits))};
   if (logits.device().is_cuda()) {
@@ -227,9 +236,9 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits0, const Tensor& targe
     return res;
   }
   SMYRF_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-    kc::cross_entropy_rows<scalar_t>(logits.data_ptr<scalar_t>(), t, res.loss.data_ptr<scalar_t>(),
-                                     res.lse.data_ptr<scalar_t>(), rows, C, ignore_index,
-                                     smoothing);
+    kc::cross_entropy_rows<scalar_t>(logits.data_ptr<scalar_t>(), target.data_ptr<int64_t>(),
+                                     res.loss.data_ptr<scalar_t>(), res.lse.data_ptr<scalar_t>(),
+                                     rows, C, ignore_index, smoothing);
   });
   return res;
 }

@@ -6,6 +6,7 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/index.h"
+#include "kernels/cuda/runtime.h"
 
 namespace smyrf::kernels::cuda {
 namespace {
@@ -32,6 +33,20 @@ __global__ void gather_kernel(const T* x, const int64_t* idx, T* y, int64_t n, i
     const int64_t j = t % inner, o = t / inner / k;
     y[t] = x[(o * n + idx[t]) * inner + j];
   }
+}
+
+// *bad = 1 when an index lies outside [0, bound) and is not the exempt value (a flag: the order
+// of the writes does not matter, every writer stores the same 1).
+__global__ void find_out_of_range(const int64_t* idx, int64_t count, uint64_t bound,
+                                  bool has_exempt, int64_t exempt, int* bad) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  bool any = false;
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += step) {
+    const int64_t v = idx[t];  // negatives wrap above the bound
+    any = any || (static_cast<uint64_t>(v) >= bound && !(has_exempt && v == exempt));
+  }
+  if (__syncthreads_or(any) && threadIdx.x == 0) *bad = 1;
 }
 
 // keys_t[(o * inner + j) * k + i] = idx[(o * k + i) * inner + j]: one row of keys per destination
@@ -84,6 +99,19 @@ __global__ void scatter_add_runs(T* y, const int64_t* skeys, const int32_t* perm
 }
 
 }  // namespace
+
+bool indices_in_range(const int64_t* idx, int64_t count, int64_t bound, bool has_exempt,
+                      int64_t exempt) {
+  if (count == 0) return true;
+  DeviceArray<int> bad(1);
+  SMYRF_CUDA_CHECK(cudaMemsetAsync(bad.data(), 0, sizeof(int), stream()));
+  find_out_of_range<<<grid_for(count, kThreads, 4096), kThreads, 0, stream()>>>(
+      idx, count, static_cast<uint64_t>(bound < 0 ? 0 : bound), has_exempt, exempt, bad.data());
+  SMYRF_CUDA_CHECK_LAUNCH();
+  int host = 0;
+  memcpy_any(&host, false, bad.data(), true, sizeof(int));
+  return host == 0;
+}
 
 template <typename T>
 void index_select(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,

@@ -15,6 +15,13 @@
 
 namespace smyrf::kernels::cuda {
 
+// Whether every one of the `count` indices lies in [0, bound) or equals `exempt` (when
+// has_exempt: cross-entropy's ignore_index): one flag reduced on the device and a 4-byte read back
+// (synchronises the stream), instead of copying the indices to the host.
+// Written 2026-11-30 on a machine without a GPU: compiled, not yet run on one.
+bool indices_in_range(const int64_t* idx, int64_t count, int64_t bound, bool has_exempt = false,
+                      int64_t exempt = 0);
+
 // bool, int32_t, int64_t, float, double
 template <typename T>
 void index_select(const T* x, const int64_t* idx, T* y, int64_t outer, int64_t n, int64_t k,

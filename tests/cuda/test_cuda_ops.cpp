@@ -309,9 +309,33 @@ TEST_CASE("cuda: cross-entropy rows with ignore_index and label smoothing") {
   auto cm = raw::cross_entropy_rows(masked, tgt, -100, 0.0);
   auto gm = raw::cross_entropy_rows(cu(masked), cu(tgt), -100, 0.0);
   check_close(gm.loss, cm.loss, 1e-6, 1e-6, "ce loss with -inf logits");
-  // a bad target is the same Error as on the CPU
+  // a bad target is the same Error as on the CPU (checked on the device, named from a host copy);
+  // ignore_index passes the device check, negatives and the class count do not
   Tensor bad = from_vector<int64_t>({0, 9}, {2});
-  CHECK_THROWS_AS(raw::cross_entropy_rows(cu(rnd({2, 3}, 52)), cu(bad), -100, 0), Error);
+  CHECK_THROWS_WITH_AS(raw::cross_entropy_rows(cu(rnd({2, 3}, 52)), cu(bad), -100, 0),
+                       doctest::Contains("target 9 at row 1"), Error);
+  CHECK_THROWS_WITH_AS(raw::cross_entropy_rows(cu(rnd({3, 3}, 52)),
+                                               cu(from_vector<int64_t>({0, -1, 3}, {3})), -100, 0),
+                       doctest::Contains("target -1 at row 1"), Error);
+  CHECK_NOTHROW(raw::cross_entropy_rows(cu(rnd({3, 3}, 52)),
+                                        cu(from_vector<int64_t>({2, -100, 0}, {3})), -100, 0));
+}
+
+TEST_CASE("cuda: out-of-range indices are an Error naming the index (device check)") {
+  // Written 2026-11-30 without a GPU: indices are checked by a device flag, not a host copy.
+  Tensor x = cu(rnd({4, 50}, 70));
+  CHECK_NOTHROW(raw::index_select(x, 1, cu(from_vector<int64_t>({0, 49, 7}, {3}))));
+  CHECK_THROWS_WITH_AS(raw::index_select(x, 1, cu(from_vector<int64_t>({0, 50, 7}, {3}))),
+                       doctest::Contains("index 50 is out of range"), Error);
+  CHECK_THROWS_WITH_AS(raw::index_select(x, 1, cu(from_vector<int64_t>({-1}, {1}))),
+                       doctest::Contains("index -1 is out of range"), Error);
+  // many indices, one bad one far from the start (the flag is reduced over every block)
+  std::vector<int64_t> many(300000, 3);
+  many[271828] = 1000;
+  CHECK_THROWS_WITH_AS(raw::index_select(x, 1, cu(from_vector<int64_t>(many, {300000}))),
+                       doctest::Contains("index 1000 is out of range"), Error);
+  Tensor gi = cu(from_vector<int64_t>({1, 2, 3, 60}, {4, 1}));
+  CHECK_THROWS_WITH_AS(raw::gather(x, 1, gi), doctest::Contains("index 60"), Error);
 }
 
 TEST_CASE("cuda: index_select, gather, index_add, scatter_add (deterministic), sort, topk") {

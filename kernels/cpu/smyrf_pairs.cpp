@@ -15,12 +15,25 @@ namespace smyrf::kernels::cpu {
 
 namespace {
 
-// One bh's query-major rows: per query (in order) its pairs appended to keys / mult, and the
-// number of pairs of each query in counts[i].
+// One bh's query-major rows: per query (in order) its pairs appended to keys / mult (size() of
+// them, in arrays sized for the most a row can hold: host_memory's cached pages, not a growing
+// vector's fresh ones, which faulted on every call), and the number of pairs of each query in
+// counts[i].
 struct RowsOfBh {
   std::vector<int64_t> counts;
-  std::vector<int32_t> keys;
-  std::vector<int32_t> mult;
+  HostArray<int32_t> keys, mult;
+  size_t n = 0;
+  RowsOfBh() = default;
+  RowsOfBh(int64_t queries, int64_t most_per_query)
+      : counts(static_cast<size_t>(queries), 0),
+        keys(static_cast<size_t>(queries * most_per_query)),
+        mult(static_cast<size_t>(queries * most_per_query)) {}
+  size_t size() const { return n; }
+  void push(int32_t key, int32_t m) {
+    keys[n] = key;
+    mult[n] = m;
+    ++n;
+  }
 };
 
 // Counts the keys met in a query's rounds: add() each key of each round, then flush() appends
@@ -38,8 +51,7 @@ class KeyCounter {
   }
   void flush(RowsOfBh& out) {
     for (int32_t j : met_) {
-      out.keys.push_back(j);
-      out.mult.push_back(count_[j]);
+      out.push(j, count_[j]);
       count_[j] = 0;
     }
     met_.clear();
@@ -50,12 +62,8 @@ class KeyCounter {
 };
 
 RowsOfBh causal_rows(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh) {
-  RowsOfBh rows;
-  rows.counts.assign(static_cast<size_t>(p.nq), 0);
-  // about n_hashes windows and half a block a query (fewer where windows overlap)
-  const size_t expect = static_cast<size_t>(p.nq * (p.n_hashes * p.ck + (p.cq + 1) / 2));
-  rows.keys.reserve(expect);
-  rows.mult.reserve(expect);
+  // at most n_hashes windows and a block a query
+  RowsOfBh rows(p.nq, p.n_hashes * std::min(p.ck, p.nk) + p.cq);
   const uint8_t* qm = p.query_mask ? p.query_mask + (bh / p.heads) * p.nq : nullptr;
   const uint8_t* km = p.key_mask ? p.key_mask + (bh / p.heads) * p.nk : nullptr;
   CausalWalker w(p, plan, bh);
@@ -64,7 +72,7 @@ RowsOfBh causal_rows(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh) {
     const int64_t s = b * p.cq;
     for (int64_t i = s; i < std::min(p.nq, s + p.cq); ++i) {
       if (qm && !qm[i]) continue;
-      const size_t before = rows.keys.size();
+      const size_t before = rows.size();
       for (int64_t r = 0; r < p.n_hashes; ++r) {
         int64_t start, len;
         w.window(r, i, &start, &len);
@@ -72,11 +80,8 @@ RowsOfBh causal_rows(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh) {
       }
       counter.flush(rows);
       for (int64_t j = s; j <= i; ++j)
-        if (!km || km[j]) {
-          rows.keys.push_back(static_cast<int32_t>(j));
-          rows.mult.push_back(static_cast<int32_t>(p.n_hashes));
-        }
-      rows.counts[i] = static_cast<int64_t>(rows.keys.size() - before);
+        if (!km || km[j]) rows.push(static_cast<int32_t>(j), static_cast<int32_t>(p.n_hashes));
+      rows.counts[i] = static_cast<int64_t>(rows.size() - before);
     }
     w.add_block(b);
   }
@@ -84,9 +89,8 @@ RowsOfBh causal_rows(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh) {
 }
 
 RowsOfBh clustered_rows(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh) {
-  RowsOfBh rows;
-  rows.counts.assign(static_cast<size_t>(p.nq), 0);
   const int64_t R = p.n_hashes;
+  RowsOfBh rows(p.nq, R * std::min(p.ck, p.nk));  // at most a key chunk a round
   // position of each query in each round's sorted order (-1: padding, never in a chunk)
   std::vector<int64_t> pos(static_cast<size_t>(R * p.nq), -1);
   for (int64_t r = 0; r < R; ++r) {
@@ -102,9 +106,9 @@ RowsOfBh clustered_rows(const SmyrfParams& p, const SmyrfPlan& plan, int64_t bh)
       const int64_t c = a / p.cq, k0 = c * p.ck, k1 = std::min<int64_t>(k0 + p.ck, plan.k_real[bh]);
       counter.add(ko + std::min(k0, k1), ko + k1);
     }
-    const size_t before = rows.keys.size();
+    const size_t before = rows.size();
     counter.flush(rows);
-    rows.counts[i] = static_cast<int64_t>(rows.keys.size() - before);
+    rows.counts[i] = static_cast<int64_t>(rows.size() - before);
   }
   return rows;
 }
@@ -142,12 +146,12 @@ SmyrfPairs smyrf_pairs(const SmyrfParams& p, const SmyrfPlan& plan) {
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t bh = 0; bh < BH; ++bh) {
     RowsOfBh& rows = per_bh[bh];
-    const int64_t base = out.q_offsets[bh * nq], n = static_cast<int64_t>(rows.keys.size());
-    std::copy(rows.keys.begin(), rows.keys.end(), out.q_keys.data() + base);
+    const int64_t base = out.q_offsets[bh * nq], n = static_cast<int64_t>(rows.size());
+    std::copy(rows.keys.data(), rows.keys.data() + n, out.q_keys.data() + base);
     for (int64_t e = 0; e < n; ++e) out.q_mult[base + e] = set ? 1 : rows.mult[e];
     int64_t* koff = out.k_offsets.data() + bh * nk;
     std::vector<int64_t> next(static_cast<size_t>(nk) + 1, 0);
-    for (int32_t j : rows.keys) ++next[j + 1];
+    for (int64_t e = 0; e < n; ++e) ++next[rows.keys[e] + 1];
     for (int64_t j = 0; j < nk; ++j) next[j + 1] += next[j];
     for (int64_t j = 0; j < nk; ++j) koff[j] = base + next[j];
     int64_t e = base;

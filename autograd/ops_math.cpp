@@ -225,10 +225,18 @@ Tensor sigmoid(const Tensor& a) {
   });
 }
 Tensor relu(const Tensor& a) {
-  return unary_op("relu", UnaryKind::Relu, a, 0, 0, [](const Tensor& x, const Tensor&) {
-    // one pass (a mask, its conversion to float and the product took three)
-    return raw::unary(UnaryKind::ReluGrad, x);
-  });
+  Tensor y = raw::unary(UnaryKind::Relu, a);
+  if (needs_grad({a})) {
+    Tensor xs = alias(a);
+    // one pass over g and x (ReluGrad's mask times g took two, and a mask, its conversion to
+    // float and the product three)
+    record("relu", {a}, {y},
+           [xs](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::binary(BinaryKind::ReluBackward, g[0], xs)};
+           },
+           {a});
+  }
+  return y;
 }
 Tensor leaky_relu(const Tensor& a, double slope) {
   return unary_op(

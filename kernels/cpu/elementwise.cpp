@@ -172,6 +172,8 @@ inline T apply_binary(BinaryOp op, T a, T b) {
         if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
       }
       return a < b ? a : b;
+    case BinaryOp::ReluBackward:
+      return b > T(0) ? a : T(0);
   }
   return a;
 }
@@ -187,6 +189,8 @@ inline bool apply_binary<bool>(BinaryOp op, bool a, bool b) {
       return a && b;
     case BinaryOp::Sub:
       return a != b;
+    case BinaryOp::ReluBackward:
+      return a && b;
     default:
       return a;
   }

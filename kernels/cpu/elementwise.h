@@ -42,7 +42,9 @@ enum class UnaryOp {
   ReluGrad,            // d/dx relu(x): 1 for x > 0, else 0 (NaN -> 0)
   SiluGrad,            // d/dx silu(x) = s (1 + x (1 - s)), s = sigmoid(x)
 };
-enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
+// ReluBackward(g, x) = x > 0 ? g : 0: relu's backward in one pass (0 where x <= 0 or NaN, even
+// for an inf / NaN g, as PyTorch's threshold_backward; ReluGrad times g gave NaN there).
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, ReluBackward };
 enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
 
 // y = op(x; a, b). a, b: LeakyRelu slope (a); PowScalar exponent (a); Clamp [a, b];

@@ -146,6 +146,7 @@ __device__ T apply_binary(BinaryOp op, T a, T b) {
         return a || b;
       case BinaryOp::Mul:
       case BinaryOp::Minimum:
+      case BinaryOp::ReluBackward:
         return a && b;
       case BinaryOp::Sub:
         return a != b;
@@ -179,6 +180,8 @@ __device__ T apply_binary(BinaryOp op, T a, T b) {
         return MaxOp{}(a, b);
       case BinaryOp::Minimum:
         return MinOp{}(a, b);
+      case BinaryOp::ReluBackward:
+        return b > T(0) ? a : T(0);
     }
     return a;
   }

@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "autograd/function.h"
 #include "autograd/ops.h"
@@ -50,6 +52,30 @@ TEST_CASE("backward with an explicit gradient of the output's shape") {
   Tensor y = x * 3.0;
   y.backward(tensor({1.0, 0.5, -2.0}));
   CHECK(vec(x.grad()) == std::vector<double>{3.0, 1.5, -6.0});
+}
+
+TEST_CASE("relu backward passes g where x > 0 and 0 elsewhere, even an inf or NaN g") {
+  // one fused pass (BinaryOp::ReluBackward); x = 0 and NaN x take the zero side, and an infinite
+  // or NaN upstream gradient at an inactive unit gives 0 (as PyTorch), not inf * 0 = NaN
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  Tensor x = leaf({-2.0, 0.0, 3.0, nan, -1.0, 4.0});
+  relu(x).backward(tensor({5.0, 5.0, 5.0, 5.0, inf, nan}));
+  const std::vector<double> g = vec(x.grad());
+  CHECK(g[0] == 0.0);
+  CHECK(g[1] == 0.0);
+  CHECK(g[2] == 5.0);
+  CHECK(g[3] == 0.0);
+  CHECK(g[4] == 0.0);
+  CHECK(std::isnan(g[5]));
+  // float32 takes the AVX2 kernel: the same values on 37 elements (vector body and tail)
+  std::vector<float> xf(37), gf(37);
+  for (int i = 0; i < 37; ++i)
+    xf[i] = static_cast<float>(i % 5) - 2.0f, gf[i] = i == 5 ? INFINITY : 1.5f;
+  Tensor x32 = from_vector<float>(xf, {37});
+  x32.requires_grad_();
+  relu(x32).backward(from_vector<float>(gf, {37}));
+  const std::vector<double> g32 = vec(x32.grad());
+  for (int i = 0; i < 37; ++i) CHECK(g32[i] == (xf[i] > 0 ? gf[i] : 0.0f));
 }
 
 TEST_CASE("backward on a non-scalar without a gradient explains what to do") {

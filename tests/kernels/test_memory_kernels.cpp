@@ -355,8 +355,9 @@ TEST_CASE(
 
 TEST_CASE("binary ops: contiguous, broadcast, transposed, flipped and permuted operands") {
   if (!have_avx2()) return;
-  const BinaryOp ops[] = {BinaryOp::Add,     BinaryOp::Sub,     BinaryOp::Mul, BinaryOp::Div,
-                          BinaryOp::Maximum, BinaryOp::Minimum, BinaryOp::Pow};
+  const BinaryOp ops[] = {BinaryOp::Add, BinaryOp::Sub,         BinaryOp::Mul,
+                          BinaryOp::Div, BinaryOp::Maximum,     BinaryOp::Minimum,
+                          BinaryOp::Pow, BinaryOp::ReluBackward};
   uint32_t seed = 1;
   for (BinaryOp op : ops) {
     CAPTURE(static_cast<int>(op));

@@ -58,14 +58,39 @@ Tensor unary(UnaryKind kind, const Tensor& x0, double a, double b) {
   return out;
 }
 
+namespace {
+// The op's name in errors. A switch, not a table indexed by the enum: a table overran when
+// ReluBackward was added (UBSan caught it); a missing case here is a -Wswitch warning.
+const char* binary_name(BinaryKind kind) {
+  switch (kind) {
+    case BinaryKind::Add:
+      return "add";
+    case BinaryKind::Sub:
+      return "sub";
+    case BinaryKind::Mul:
+      return "mul";
+    case BinaryKind::Div:
+      return "div";
+    case BinaryKind::Pow:
+      return "pow";
+    case BinaryKind::Maximum:
+      return "maximum";
+    case BinaryKind::Minimum:
+      return "minimum";
+    case BinaryKind::ReluBackward:
+      return "relu_backward";
+  }
+  return "binary";
+}
+}  // namespace
+
 Tensor binary(BinaryKind kind, const Tensor& a1, const Tensor& b1) {
   const Tensor a0 = follow(a1, b1), b0 = follow(b1, a1);
   require_same_device(a0, b0, "binary");
   DType dt = promote_types(a0.dtype(), b0.dtype());
   if (kind == BinaryKind::Pow && !is_floating(dt)) dt = DType::Float32;
   Tensor a = to_dtype(a0, dt), b = to_dtype(b0, dt);
-  const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
-  const char* op = names[static_cast<int>(kind)];
+  const char* op = binary_name(kind);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = empty(shape, on(dt, a));
   IterPlan p = make_iter_plan(

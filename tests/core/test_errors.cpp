@@ -36,6 +36,11 @@ TEST_CASE("broadcast failures name both shapes") {
       },
       {"[add]", "cannot broadcast", "(2, 3)", "(4, 3)"});
   check_error([] { mul(zeros({7}), zeros({33})); }, {"[mul]", "(7,)", "(33,)"});
+  // every binary op has its name (a name table indexed by the enum overran for the newest op)
+  check_error([] { raw::binary(raw::BinaryKind::ReluBackward, zeros({7}), zeros({33})); },
+              {"[relu_backward]", "(7,)", "(33,)"});
+  check_error([] { raw::binary(raw::BinaryKind::Minimum, zeros({2}), zeros({5})); },
+              {"[minimum]", "(2,)", "(5,)"});
   check_error([] { lt(zeros({2}), zeros({3})); }, {"[compare]", "(2,)", "(3,)"});
   check_error([] { where(zeros({2}) > 0.0, zeros({3}), zeros({3})); }, {"[where]", "(2,)", "(3,)"});
   check_error([] { zeros({3}).expand({2, 4}); }, {"[expand]", "(3,)", "(2, 4)"});

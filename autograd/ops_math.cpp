@@ -247,9 +247,17 @@ Tensor leaky_relu(const Tensor& a, double slope) {
       });
 }
 Tensor gelu(const Tensor& a) {
-  return unary_op("gelu", UnaryKind::Gelu, a, 0, 0, [](const Tensor& x, const Tensor&) {
-    return raw::unary(UnaryKind::GeluGrad, x);
-  });
+  Tensor y = raw::unary(UnaryKind::Gelu, a);
+  if (needs_grad({a})) {
+    Tensor xs = alias(a);
+    // one pass over g and x (GeluGrad into a temporary times g took two)
+    record("gelu", {a}, {y},
+           [xs](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::binary(BinaryKind::GeluBackward, g[0], xs)};
+           },
+           {a});
+  }
+  return y;
 }
 Tensor silu(const Tensor& a) {
   return unary_op("silu", UnaryKind::Silu, a, 0, 0, [](const Tensor& x, const Tensor&) {

@@ -79,6 +79,8 @@ const char* binary_name(BinaryKind kind) {
       return "minimum";
     case BinaryKind::ReluBackward:
       return "relu_backward";
+    case BinaryKind::GeluBackward:
+      return "gelu_backward";
   }
   return "binary";
 }

@@ -174,6 +174,9 @@ inline T apply_binary(BinaryOp op, T a, T b) {
       return a < b ? a : b;
     case BinaryOp::ReluBackward:
       return b > T(0) ? a : T(0);
+    case BinaryOp::GeluBackward:  // gelu' in double, as the unary GeluGrad
+      return static_cast<T>(static_cast<double>(a) *
+                            unary_scalar(UnaryOp::GeluGrad, static_cast<double>(b), 0, 0));
   }
   return a;
 }

@@ -44,7 +44,8 @@ enum class UnaryOp {
 };
 // ReluBackward(g, x) = x > 0 ? g : 0: relu's backward in one pass (0 where x <= 0 or NaN, even
 // for an inf / NaN g, as PyTorch's threshold_backward; ReluGrad times g gave NaN there).
-enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, ReluBackward };
+// GeluBackward(g, x) = g * gelu'(x) (GeluGrad's formula and accuracy) in one pass.
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, ReluBackward, GeluBackward };
 enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
 
 // y = op(x; a, b). a, b: LeakyRelu slope (a); PowScalar exponent (a); Clamp [a, b];

@@ -302,6 +302,10 @@ bool binary_f32(BinaryOp op, const float* a, int64_t as, const float* b, int64_t
                                 _mm256_cmp_ps(u, v, _CMP_UNORD_Q));
       });
       break;
+    case BinaryOp::GeluBackward:
+      map2(a, as, b, bs, y, n, stream,
+           [](__m256 g, __m256 x) { return _mm256_mul_ps(g, gelu_grad_ps(x)); });
+      break;
     case BinaryOp::ReluBackward:  // g where x > 0 (ordered: NaN x gives 0), else +0
       map2(a, as, b, bs, y, n, stream, [](__m256 g, __m256 x) {
         return _mm256_and_ps(g, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));

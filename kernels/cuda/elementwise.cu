@@ -182,6 +182,13 @@ __device__ T apply_binary(BinaryOp op, T a, T b) {
         return MinOp{}(a, b);
       case BinaryOp::ReluBackward:
         return b > T(0) ? a : T(0);
+      case BinaryOp::GeluBackward:
+        if constexpr (std::is_floating_point_v<T>)
+          return a * unary_float<T>(UnaryOp::GeluGrad, b, T(0), T(0));
+        else
+          return static_cast<T>(static_cast<double>(a) * unary_float<double>(UnaryOp::GeluGrad,
+                                                                             static_cast<double>(b),
+                                                                             0.0, 0.0));
     }
     return a;
   }

@@ -684,7 +684,15 @@ std::atomic<bool> g_split_k{[] {
   const char* e = std::getenv("SMYRF_GEMM_SPLIT_K");
   return !(e && std::strcmp(e, "0") == 0);
 }()};
+// Wide products (N >= 16 M) keep the column split (the wide team, or column slices): each thread
+// reads the few rows of A and its own columns of B once, where split-K reads all of B's columns
+// and adds an M x N partial. Alternated runs (6-8 each, ms, split -> not): 256x4096x1024 9.42 ->
+// 9.17 (TN 9.62 -> 9.22), 256x8192x512 10.18 -> 9.37, 128x4096x4096 21.3 -> 20.1, 64x4096x8192
+// 23.5 -> 22.8, 32x4096x1024 1.83 -> 1.73, 16x1024x2048 0.470 -> 0.456; at N = 8 M even
+// (512x4096x1024, 256x2048x2048), and tall products gain nothing either way (4096x256x1024).
+constexpr int64_t kSplitKMaxWidth = 16;
 bool prefers_k_split(int64_t M, int64_t N, int64_t K, int threads) {
+  if (N >= kSplitKMaxWidth * M) return false;
   const int64_t min_share = M * N <= kSplitKSmallC    ? kSplitKMinShareSmallC
                             : M * N <= kSplitKMediumC ? kSplitKMinShareMediumC
                                                       : kSplitKMinShare;

@@ -250,7 +250,8 @@ TEST_CASE("sgemm wide team path: shared packed A, dynamic column blocks, 2 and 3
 
 TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added into C") {
   // From K >= 256 * threads (128 or 192 * threads for outputs up to 256 x 256 or 512 x 512;
-  // and small enough partials) each thread runs a share of K over all of C: thread 0 into C with
+  // small enough partials; not for wide products, N >= 16 M) each thread runs a share of K over
+  // all of C: thread 0 into C with
   // beta, the others into private partials added afterwards. The shapes: a single 6-row tile (which
   // the row slicing would give one thread), odd shares of K (K not divisible by the team), partial
   // tiles, padded strides, beta = 0 over NaN (thread 0's share must not read C) and a non-trivial
@@ -272,6 +273,8 @@ TEST_CASE("sgemm split-K path: K shared among 2 and 3 threads, partials added in
       p.nan_c = false, p.beta = -1.5f;
       check_sgemm(p);
       p.M = 300, p.N = 290, p.K = 401;  // and under the medium-output rule
+      check_sgemm(p);
+      p.M = 13, p.N = 208, p.K = 2000;  // N = 16 M: the column split instead
       check_sgemm(p);
     }
   });

@@ -3,6 +3,7 @@
 #include "kernels/cpu/winograd.h"
 
 #include <omp.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -123,6 +124,20 @@ winograd::TileLanesOf<P> in_channel(winograd::TileLanesOf<P> t, int64_t offset) 
   return t;
 }
 
+// Prefetches the patch rows of lanes 0 and 7 (the ends of a row of tiles) `ahead` floats past
+// their planes (a later channel): the gather's loads otherwise wait on each plane's first lines.
+inline void prefetch_patches(const winograd::PatchLanes& p, int64_t H, int64_t W, int64_t ahead) {
+  for (int l : {0, 7}) {
+    if (!p.plane[l]) continue;
+    for (int a = 0; a < 6; ++a) {
+      const int64_t h = p.h0[l] + a;
+      if (h < 0 || h >= H) continue;
+      const int64_t w = std::clamp<int64_t>(p.w0[l], 0, W - 1);
+      _mm_prefetch(reinterpret_cast<const char*>(p.plane[l] + ahead + h * W + w), _MM_HINT_T0);
+    }
+  }
+}
+
 // V (36, Cin, Tb) of the block whose tiles are `refs`, from x (N, Cin, Hin, Win): per channel,
 // per group of 8 tiles, the patches gathered (tf.gather) and transformed (tf.input).
 void transform_inputs(const Plan& pl, const Transforms& tf, const float* x, const TileRef* refs,
@@ -144,6 +159,7 @@ void transform_inputs(const Plan& pl, const Transforms& tf, const float* x, cons
       winograd::PatchLanes& pg = lanes[g / 8];
       for (int l = 0; l < 8; ++l)
         pg.plane[l] = image[g / 8][l] ? image[g / 8][l] + c * plane : nullptr;
+      if (c + 2 < pl.Cin) prefetch_patches(pg, pl.Hin, pl.Win, 2 * plane);
       tf.gather(pg, pl.Hin, pl.Win, d);
       tf.input(d, v + c * pl.Tb + g, pl.Cin * pl.Tb);
     }

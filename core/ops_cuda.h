@@ -10,7 +10,8 @@
 //
 // Status: ran on NVIDIA H200s (2026-11-28 to 11-30; tests/cuda compares every op with the CPU),
 // except what was written on 2026-11-30 without a GPU and has only compiled: masked_scale,
-// logsumexp_rows, var_rows, softmax_cols(_backward), and one_hot's device branch in core/.
+// logsumexp_rows, var_rows, softmax_cols(_backward), one_hot's device branch in core/, and
+// (session 20) indices_in_range with the device index / target checks that call it.
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,7 @@
 // CUDA dispatch for attention, SMYRF attention and convolution (see ops_cuda_nn.h).
-// Status: ran on an NVIDIA H200 on 2026-11-30 (tests/cuda 42/42).
+// Status: ran on an NVIDIA H200 on 2026-11-30 (tests/cuda 42/42), except the causal SMYRF branch
+// (make_causal_pairs and the pair-list dispatch), written later that day without a GPU: compiled,
+// not yet run.
 #include "core/ops_cuda_nn.h"
 
 #include <cstdlib>

@@ -5,7 +5,8 @@
 // functors' load/store split for the unrolled contiguous path included: add 102-108% of a device
 // copy, exp 78-79%, gelu 62-63%, a row-broadcast add 29% (16M-128M floats). The strided split
 // (load_at / store_at: unary, binary, compare, where, convert, masked_scale) was written on
-// 2026-11-30 without a GPU: compiled for sm_90, not yet run.
+// 2026-11-30 without a GPU: compiled for sm_90, not yet run; so were the ReluBackward and
+// GeluBackward binary ops (session 20).
 #include <cmath>
 #include <limits>
 #include <type_traits>

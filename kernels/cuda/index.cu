@@ -1,5 +1,6 @@
 // Indexing kernels (see index.h). Status: ran on an NVIDIA H200 on 2026-11-28 (tests/cuda, all
-// passing; scripts/gpu-check).
+// passing; scripts/gpu-check); indices_in_range, written 2026-11-30 without a GPU, has compiled
+// only.
 #include <cstdint>
 
 #include "kernels/cuda/allocator.h"

@@ -90,21 +90,23 @@ struct MaskBuffer {
     if (device_copy.defined()) return static_cast<const uint8_t*>(device_copy.raw_data());
     return bytes.empty() ? nullptr : bytes.data();
   }
-  // The same mask as host bytes.
-  MaskBuffer on_host() const {
-    if (!device_copy.defined()) return *this;
+  // A contiguous CPU bool mask as bytes.
+  static MaskBuffer from_host(const Tensor& c) {
     MaskBuffer h;
-    const Tensor c = raw::to_device(device_copy, Device::cpu());
     const bool* p = c.data_ptr<bool>();
     h.bytes.resize(static_cast<size_t>(c.numel()));
     for (size_t i = 0; i < h.bytes.size(); ++i) h.bytes[i] = p[i] ? 1 : 0;
     return h;
   }
+  // The same mask as host bytes.
+  MaskBuffer on_host() const {
+    return device_copy.defined() ? from_host(raw::to_device(device_copy, Device::cpu())) : *this;
+  }
 };
 
-// `device` is q's (the mask must be there too); `run_on` is where the kernel reads it.
+// `device` is q's: the mask must be there too, and the kernels read it there.
 MaskBuffer mask_bytes(const char* op, const Tensor& mask, const char* name, int64_t B, int64_t n,
-                      const char* len_name, const Device& device, const Device& run_on) {
+                      const char* len_name, const Device& device) {
   if (!mask.defined()) return {};
   SMYRF_CHECK_HINT(mask.dtype() == kBool, op,
                    name << " must be bool (true = real token), got " << dtype_name(mask.dtype()),
@@ -116,15 +118,10 @@ MaskBuffer mask_bytes(const char* op, const Tensor& mask, const char* name, int6
   SMYRF_CHECK_HINT(mask.device() == device, op,
                    name << " is on " << mask.device().str() << " but q is on " << device.str(),
                    "move the mask to q's device");
+  const Tensor c = raw::contiguous(mask);
+  if (!device.is_cuda()) return MaskBuffer::from_host(c);
   MaskBuffer out;
-  const Tensor c = raw::contiguous(run_on == device ? mask : raw::to_device(mask, run_on));
-  if (run_on.is_cuda()) {
-    out.device_copy = c;
-    return out;
-  }
-  const bool* p = c.data_ptr<bool>();
-  out.bytes.resize(static_cast<size_t>(B * n));
-  for (size_t i = 0; i < out.bytes.size(); ++i) out.bytes[i] = p[i] ? 1 : 0;
+  out.device_copy = c;
   return out;
 }
 
@@ -232,10 +229,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   const std::string shapes = qkv_str(q, k, v);
   auto st = std::make_shared<DenseState>();
   const Device run_on = q.device();
-  st->key_mask =
-      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", q.device(), run_on);
-  st->query_mask = mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq",
-                              q.device(), run_on);
+  st->key_mask = mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", run_on);
+  st->query_mask =
+      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", run_on);
   const Tensor bias = check_bias(o.bias, dm, q.dtype(), q.device());
   kc::AttentionParams& p = st->p;
   p.batch_heads = dm.B * dm.H;
@@ -349,17 +345,15 @@ void fill_diagnostics(SmyrfDiagnostics& dg, const SmyrfState& st, const Dims& dm
   dg.coverage = Tensor();
   const bool clusters = !p.causal && (dg.want_clusters || dg.want_coverage);
   if (qc.device().is_cuda() && p.causal && (dg.want_multiplicity || dg.want_coverage)) {
-    // A causal plan is a host computation anyway (core/ops_cuda_nn builds it from host copies):
-    // the CPU plan of host copies (same seed, so the same pairs) gives the diagnostics, which come
-    // back as CPU tensors.
+    // A causal plan is a host computation anyway (core/ops_cuda_nn builds it from host copies and
+    // keeps it): the CPU diagnostics run on it and on host copies, and come back as CPU tensors.
     SmyrfState host;
     host.p = st.p;
     host.key_mask = st.key_mask.on_host();
     host.query_mask = st.query_mask.on_host();
-    const Tensor qh = raw::to_device(qc, Device::cpu()), kh = raw::to_device(kc_, Device::cpu());
-    host.plan =
-        kc::smyrf_make_plan<float>(host.params(), qh.data_ptr<float>(), kh.data_ptr<float>());
-    fill_diagnostics(dg, host, dm, qh, kh);
+    host.plan = *cuda_ops::smyrf_host_plan(*st.cuda_plan);
+    fill_diagnostics(dg, host, dm, raw::to_device(qc, Device::cpu()),
+                     raw::to_device(kc_, Device::cpu()));
     return;
   }
   if (qc.device().is_cuda()) {
@@ -450,10 +444,9 @@ Tensor smyrf_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   // Every call runs on its inputs' device. (Causal SMYRF on CUDA builds its plan on the host from
   // copies of q and k, and runs the attention on the device: core/ops_cuda_nn.)
   const Device run_on = q.device();
-  st->key_mask =
-      mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", run_on, run_on);
+  st->key_mask = mask_bytes(op, o.key_padding_mask, "key_padding_mask", dm.B, dm.nk, "Nk", run_on);
   st->query_mask =
-      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", run_on, run_on);
+      mask_bytes(op, o.query_padding_mask, "query_padding_mask", dm.B, dm.nq, "Nq", run_on);
   kc::SmyrfParams& p = st->p;
   p.batch_heads = dm.B * dm.H;
   p.heads = dm.H;

@@ -33,6 +33,22 @@ Tensor unary_op(const char* name, UnaryKind kind, const Tensor& x, double a, dou
   }
   return y;
 }
+
+// y = f(x) whose backward is one fused pass dx = backward(g, x) (a BinaryKind over g and the saved
+// x): no derivative temporary, and the node keeps x only.
+Tensor unary_fused_backward(const char* name, UnaryKind kind, BinaryKind backward,
+                            const Tensor& x) {
+  Tensor y = raw::unary(kind, x);
+  if (needs_grad({x})) {
+    Tensor xs = alias(x);
+    record(name, {x}, {y},
+           [xs, backward](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+             return {raw::binary(backward, g[0], xs)};
+           },
+           {x});
+  }
+  return y;
+}
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -225,18 +241,8 @@ Tensor sigmoid(const Tensor& a) {
   });
 }
 Tensor relu(const Tensor& a) {
-  Tensor y = raw::unary(UnaryKind::Relu, a);
-  if (needs_grad({a})) {
-    Tensor xs = alias(a);
-    // one pass over g and x (ReluGrad's mask times g took two, and a mask, its conversion to
-    // float and the product three)
-    record("relu", {a}, {y},
-           [xs](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             return {raw::binary(BinaryKind::ReluBackward, g[0], xs)};
-           },
-           {a});
-  }
-  return y;
+  // (ReluGrad's mask times g took two passes, and a mask, its conversion and the product three)
+  return unary_fused_backward("relu", UnaryKind::Relu, BinaryKind::ReluBackward, a);
 }
 Tensor leaky_relu(const Tensor& a, double slope) {
   return unary_op(
@@ -247,17 +253,8 @@ Tensor leaky_relu(const Tensor& a, double slope) {
       });
 }
 Tensor gelu(const Tensor& a) {
-  Tensor y = raw::unary(UnaryKind::Gelu, a);
-  if (needs_grad({a})) {
-    Tensor xs = alias(a);
-    // one pass over g and x (GeluGrad into a temporary times g took two)
-    record("gelu", {a}, {y},
-           [xs](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-             return {raw::binary(BinaryKind::GeluBackward, g[0], xs)};
-           },
-           {a});
-  }
-  return y;
+  // (GeluGrad into a temporary times g took two passes)
+  return unary_fused_backward("gelu", UnaryKind::Gelu, BinaryKind::GeluBackward, a);
 }
 Tensor silu(const Tensor& a) {
   return unary_op("silu", UnaryKind::Silu, a, 0, 0, [](const Tensor& x, const Tensor&) {

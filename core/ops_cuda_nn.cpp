@@ -55,6 +55,7 @@ namespace kg = kernels::cuda;
 struct SmyrfCudaPlan {
   bool causal = false;
   kg::SmyrfDevicePlan plan;
+  kernels::cpu::SmyrfPlan host_plan;  // causal
   kg::SmyrfDevicePairs pairs;
 };
 
@@ -157,8 +158,8 @@ void make_causal_pairs(const kernels::cpu::SmyrfParams& p, const Tensor& q, cons
   kc::SmyrfParams hp = p;
   hp.key_mask = p.key_mask ? km.data() : nullptr;
   hp.query_mask = p.query_mask ? qm.data() : nullptr;
-  const kc::SmyrfPlan host_plan = kc::smyrf_make_plan<float>(hp, qh.data(), kh.data());
-  plan.pairs = kg::smyrf_upload_pairs(kc::smyrf_pairs(hp, host_plan));
+  plan.host_plan = kc::smyrf_make_plan<float>(hp, qh.data(), kh.data());
+  plan.pairs = kg::smyrf_upload_pairs(kc::smyrf_pairs(hp, plan.host_plan));
   plan.causal = true;
 }
 }  // namespace
@@ -219,6 +220,10 @@ void smyrf_backward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& pla
                        ptr<float>(lse), ptr<float>(dout), ptr<float>(dq), ptr<float>(dk),
                        ptr<float>(dv));
   });
+}
+
+const kernels::cpu::SmyrfPlan* smyrf_host_plan(const SmyrfCudaPlan& plan) {
+  return plan.causal ? &plan.host_plan : nullptr;
 }
 
 void smyrf_clusters(const SmyrfCudaPlan& plan, const Tensor& q_cluster, const Tensor& k_cluster) {
@@ -401,6 +406,7 @@ void smyrf_backward(const kernels::cpu::SmyrfParams&, const SmyrfCudaPlan&, cons
                     const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("smyrf_attention");
 }
+const kernels::cpu::SmyrfPlan* smyrf_host_plan(const SmyrfCudaPlan&) { return nullptr; }
 void smyrf_clusters(const SmyrfCudaPlan&, const Tensor&, const Tensor&) {
   no_cuda("smyrf_attention");
 }

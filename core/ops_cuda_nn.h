@@ -38,6 +38,9 @@ void smyrf_forward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan
 void smyrf_backward(const kernels::cpu::SmyrfParams& p, const SmyrfCudaPlan& plan, const Tensor& q,
                     const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                     const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+// A causal plan's host clustering (the pair lists were built from it), null for a non-causal
+// plan: the multiplicity and coverage diagnostics read it instead of rebuilding it.
+const kernels::cpu::SmyrfPlan* smyrf_host_plan(const SmyrfCudaPlan& plan);
 // Cluster ids of the plan, (BH, R, Nq) and (BH, R, Nk) int32 tensors on the plan's device.
 void smyrf_clusters(const SmyrfCudaPlan& plan, const Tensor& q_cluster, const Tensor& k_cluster);
 

@@ -21,9 +21,7 @@
 namespace smyrf::kernels::cuda {
 using detail::grid_for;
 using detail::stream;
-namespace {
-
-void check_heads(const char* op, int64_t d, int64_t dv) {
+void check_attention_heads(const char* op, int64_t d, int64_t dv) {
   if (d > kAttentionMaxHead || dv > kAttentionMaxHead) {
     std::ostringstream os;
     os << "[" << op << "] head sizes d=" << d << " dv=" << dv << " exceed " << kAttentionMaxHead
@@ -31,6 +29,8 @@ void check_heads(const char* op, int64_t d, int64_t dv) {
     throw std::invalid_argument(os.str());
   }
 }
+
+namespace {
 
 void set_dropout(attn::Problem& P, double p, uint64_t seed) {
   P.dropout = p > 0.0;
@@ -55,7 +55,7 @@ attn::Problem common_problem(const Params& p) {
 
 attn::Problem dense_problem(const cpu::AttentionParams& p, const float* bias) {
   cpu::attention_check(p);
-  check_heads("attention", p.d, p.dv);
+  check_attention_heads("attention", p.d, p.dv);
   attn::Problem P = common_problem(p);
   P.causal = p.causal;
   P.key_mask = p.key_mask;
@@ -67,7 +67,7 @@ attn::Problem dense_problem(const cpu::AttentionParams& p, const float* bias) {
 
 attn::Problem smyrf_problem(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan) {
   cpu::smyrf_check(p);
-  check_heads("smyrf_attention", p.d, p.dv);
+  check_attention_heads("smyrf_attention", p.d, p.dv);
   smyrf_require_non_causal(p);
   if (plan.batch_heads != p.batch_heads || plan.rounds != p.n_hashes || plan.nq != p.nq ||
       plan.nk != p.nk)

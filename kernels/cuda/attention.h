@@ -44,6 +44,8 @@
 namespace smyrf::kernels::cuda {
 
 constexpr int64_t kAttentionMaxHead = 128;
+// std::invalid_argument "[op] head sizes ... exceed 128 on CUDA; hint: ..." above that limit.
+void check_attention_heads(const char* op, int64_t d, int64_t dv);
 
 void attention_forward(const cpu::AttentionParams& p, const float* q, const float* k,
                        const float* v, const float* bias, float* out, float* lse);

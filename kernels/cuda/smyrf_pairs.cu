@@ -16,7 +16,6 @@
 // (tests/cuda "causal SMYRF on CUDA" waits for the next GPU run). The same algorithm in float64
 // (tests/kernels/test_smyrf_kernels.cpp, run_pairs) equals the CPU op to 1e-10.
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 
 #include "kernels/cpu/attention.h"
@@ -240,12 +239,7 @@ PairsArgs pairs_args(const cpu::SmyrfParams& p, const SmyrfDevicePairs& pairs) {
     throw std::invalid_argument(
         "[smyrf_attention] the pair-list kernels run causal SMYRF; hint: the clustered kernels "
         "(smyrf_forward / smyrf_backward) run the non-causal op");
-  if (p.d > kAttentionMaxHead || p.dv > kAttentionMaxHead) {
-    std::ostringstream os;
-    os << "[smyrf_attention] head sizes d=" << p.d << " dv=" << p.dv << " exceed "
-       << kAttentionMaxHead << " on CUDA; hint: split the heads further or run on the CPU";
-    throw std::invalid_argument(os.str());
-  }
+  check_attention_heads("smyrf_attention", p.d, p.dv);
   if (pairs.batch_heads != p.batch_heads || pairs.nq != p.nq || pairs.nk != p.nk)
     throw std::invalid_argument(
         "[smyrf_attention] the pair lists do not match the parameters; hint: build them with "

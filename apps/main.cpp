@@ -8,11 +8,10 @@
 #include "core/threading.h"
 
 int main(int argc, char** argv) {
-  // GOMP_SPINCOUNT=300 unless the user chose a wait policy (core/threading.h). A/B on this 2-vCPU
-  // host at load ~6 (bench gan-step --shapes cpu, 2 interleaved rounds, median ms per iteration):
-  // libgomp's default spin 4673 / 5050, GOMP_SPINCOUNT=300 1586 / 1326, OMP_WAIT_POLICY=passive
-  // 1716 / 1545; process CPU ms 3668 / 3032 -> 864 / 687. SMYRF_KEEP_OMP_SPIN=1 keeps the default.
-  smyrf::reexec_with_short_omp_spin(argv);
+  // GOMP_SPINCOUNT by the load found at start-up (3000 on a quiet machine, 300 beside busy
+  // processes) unless the user chose a wait policy (core/threading.h, with the measurements).
+  // SMYRF_KEEP_OMP_SPIN=1 keeps libgomp's default.
+  smyrf::reexec_with_omp_spin_for_load(argv);
   CLI::App app{"smyrf: a deep-learning framework with SMYRF clustered attention"};
   app.require_subcommand(1);
   smyrf::apps::add_info_command(app);

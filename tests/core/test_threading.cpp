@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
@@ -47,9 +48,10 @@ TEST_CASE("threading: SMYRF_NUM_THREADS sets the kernels' thread count at start-
 }
 
 namespace {
-constexpr const char* kSpinChildCase = "threading: re-executed child runs with the short spin";
+constexpr const char* kSpinChildCase =
+    "threading: re-executed child runs with the spin for its load";
 
-// Forks; the child prepares its environment with `setup`, then calls reexec_with_short_omp_spin
+// Forks; the child prepares its environment with `setup`, then calls reexec_with_omp_spin_for_load
 // with an argv that selects only kSpinChildCase. Returns the child's exit status (or -1): 0 when
 // the re-executed test passed, `no_exec_status` when the call returned instead of re-executing.
 int spin_child_status(void (*setup)(), int no_exec_status) {
@@ -60,7 +62,7 @@ int spin_child_status(void (*setup)(), int no_exec_status) {
     std::string tc = std::string("--test-case=") + kSpinChildCase;
     std::string a0 = "test_core", a1 = "--minimal";
     char* argv[] = {a0.data(), tc.data(), a1.data(), nullptr};
-    smyrf::reexec_with_short_omp_spin(argv);
+    smyrf::reexec_with_omp_spin_for_load(argv);
     _exit(no_exec_status);
   }
   int status = 0;
@@ -69,19 +71,22 @@ int spin_child_status(void (*setup)(), int no_exec_status) {
 }
 }  // namespace
 
-TEST_CASE("threading: re-executed child runs with the short spin") {
+TEST_CASE("threading: re-executed child runs with the spin for its load") {
   const char* mode = std::getenv("SMYRF_SPIN_CHILD");
   if (!mode) return;  // only meaningful in the children started below
   const std::string m = mode;
   CHECK(m == "expect-reexec");  // "must-not-reexec" children must never get here
   const char* spin = std::getenv("GOMP_SPINCOUNT");
   REQUIRE(spin != nullptr);
-  CHECK(std::string(spin) == "300");
+  // the load is the test machine's: either count, and nothing else
+  const std::string s = spin;
+  CHECK(
+      (s == std::to_string(smyrf::kQuietSpinCount) || s == std::to_string(smyrf::kBusySpinCount)));
 }
 
 TEST_CASE(
-    "threading: reexec_with_short_omp_spin re-executes once, and never over the user's choice") {
-  // no policy set: the program is re-executed with GOMP_SPINCOUNT=300 (status 0 from the child
+    "threading: reexec_with_omp_spin_for_load re-executes once, and never over the user's choice") {
+  // no policy set: the program is re-executed with GOMP_SPINCOUNT set (status 0 from the child
   // case; 7 would mean the call returned instead)
   CHECK(spin_child_status(
             [] {
@@ -105,4 +110,38 @@ TEST_CASE(
               },
               0) == 0);
   }
+}
+
+TEST_CASE("threading: the OpenMP spin is long only when the threads fit beside the running tasks") {
+  using smyrf::kBusySpinCount;
+  using smyrf::kQuietSpinCount;
+  CHECK(smyrf::omp_spin_count_for(0, 2, 2) == kQuietSpinCount);
+  CHECK(smyrf::omp_spin_count_for(1, 2, 2) == kBusySpinCount);  // a busy process beside two threads
+  CHECK(smyrf::omp_spin_count_for(6, 2, 2) == kBusySpinCount);
+  CHECK(smyrf::omp_spin_count_for(1, 1, 2) == kQuietSpinCount);
+  CHECK(smyrf::omp_spin_count_for(14, 2, 16) == kQuietSpinCount);
+  CHECK(smyrf::omp_spin_count_for(15, 2, 16) == kBusySpinCount);
+  CHECK(smyrf::omp_spin_count_for(-1, 2, 2) == kBusySpinCount);  // /proc/stat unreadable
+  CHECK(kQuietSpinCount > kBusySpinCount);
+}
+
+TEST_CASE("threading: other_runnable_tasks reads the run queue, not counting the caller") {
+  const int others = smyrf::other_runnable_tasks(3, 100);
+  // Linux always has /proc/stat; the caller itself is excluded, so an idle machine gives 0
+  REQUIRE(others >= 0);
+  CHECK(others < 100000);
+  // a child that spins is runnable in every reading
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    _exit(0);
+  }
+  usleep(20000);  // let it start
+  const int with_child = smyrf::other_runnable_tasks(3, 1000);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(with_child >= 1);
 }

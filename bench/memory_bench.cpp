@@ -237,14 +237,16 @@ SMYRF_BENCH_WORKLOAD("layernorm",
                                 rows, n, 1e-5);
         },
         opt.warmup, opt.repeats);
-    report(opt, "layernorm", "layernorm_fwd", shape, "contiguous", t, 2.0 * 4 * N);
+    report(opt, "layernorm", "layernorm_fwd", shape, "contiguous", t,
+           2.0 * 4 * N + 8.0 * rows + 8.0 * n);  // + mean, rstd a row; w, b
     t = measure(
         [&] {
           layernorm_rows_backward<float>(dy.data(), x.data(), mean.data(), rstd.data(), w.data(),
                                          dx.data(), dw.data(), db.data(), rows, n);
         },
         opt.warmup, opt.repeats);
-    report(opt, "layernorm", "layernorm_bwd", shape, "contiguous", t, 3.0 * 4 * N);
+    report(opt, "layernorm", "layernorm_bwd", shape, "contiguous", t,
+           3.0 * 4 * N + 8.0 * rows + 12.0 * n);  // + mean, rstd; w, dw, db
   }
 }
 
@@ -266,14 +268,17 @@ SMYRF_BENCH_WORKLOAD("cross-entropy",
                                     0.0);
         },
         opt.warmup, opt.repeats);
-    report(opt, "cross-entropy", "ce_fwd", shape, "contiguous", t, 4.0 * N);
+    // the bytes a row moves besides its logits count too: its int64 target, loss and lse out (a
+    // fifth of the traffic at 16 classes)
+    report(opt, "cross-entropy", "ce_fwd", shape, "contiguous", t, 4.0 * N + 16.0 * rows);
     t = measure(
         [&] {
           cross_entropy_rows_backward<float>(x.data(), target.data(), lse.data(), g.data(),
                                              dx.data(), rows, C, -100, 0.0);
         },
         opt.warmup, opt.repeats);
-    report(opt, "cross-entropy", "ce_bwd", shape, "contiguous", t, 2.0 * 4 * N);
+    report(opt, "cross-entropy", "ce_bwd", shape, "contiguous", t,
+           2.0 * 4 * N + 16.0 * rows);  // + target, lse, g
   }
 }
 

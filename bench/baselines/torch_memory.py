@@ -127,12 +127,14 @@ def w_layernorm():
         w = torch.randn(n)
         b = torch.randn(n)
         emit("layernorm", "layernorm_fwd", shape, "contiguous",
-             measure(lambda: torch.native_layer_norm(x, (n,), w, b, 1e-5)), 2.0 * 4 * rows * n)
+             measure(lambda: torch.native_layer_norm(x, (n,), w, b, 1e-5)),
+             2.0 * 4 * rows * n + 8.0 * rows + 8.0 * n)  # the bytes ours counts
         _, mean, rstd = torch.native_layer_norm(x, (n,), w, b, 1e-5)
         dy = torch.randn(rows, n)
         emit("layernorm", "layernorm_bwd", shape, "contiguous",
              measure(lambda: torch.ops.aten.native_layer_norm_backward(
-                 dy, x, (n,), mean, rstd, w, b, [True, True, True])), 3.0 * 4 * rows * n)
+                 dy, x, (n,), mean, rstd, w, b, [True, True, True])),
+             3.0 * 4 * rows * n + 8.0 * rows + 12.0 * n)
 
 
 def w_cross_entropy():
@@ -142,7 +144,7 @@ def w_cross_entropy():
         x = torch.randn(rows, C)
         t = (torch.arange(rows) * 7919) % C
         emit("cross-entropy", "ce_fwd", shape, "contiguous",
-             measure(lambda: F.cross_entropy(x, t, reduction="none")), 4.0 * rows * C)
+             measure(lambda: F.cross_entropy(x, t, reduction="none")), 4.0 * rows * C + 16.0 * rows)
         xg = x.clone().requires_grad_(True)
         g = torch.full((rows,), 1.0 / rows)
 
@@ -151,7 +153,8 @@ def w_cross_entropy():
             F.cross_entropy(xg, t, reduction="none").backward(g)
         # includes the forward (PyTorch has no separate fused backward entry for this): an upper
         # bound on its backward time
-        emit("cross-entropy", "ce_bwd", shape, "contiguous", measure(bwd), 2.0 * 4 * rows * C)
+        emit("cross-entropy", "ce_bwd", shape, "contiguous", measure(bwd),
+             2.0 * 4 * rows * C + 16.0 * rows)
 
 
 def w_reduce():

@@ -406,12 +406,22 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // against 8-12 ways), so a packed copy (K * 16 floats, reused by every 6-row tile) is cheaper;
   // measured +7% on 128^3 blocks, one thread.
   const bool b_in_place = !trans_b && K <= 64;
-  float* strip = b_in_place ? nullptr : tl_b.get(static_cast<size_t>(K) * NR);
+  // Packed without a transpose, all of B's strips are packed first, row by row (pack_b_panels:
+  // 512 contiguous bytes of each row at a time instead of 64 bytes of each of K rows per
+  // strip), while they fit L2 (64 KiB); 128^3 blocks, 6 alternated rounds: 18.00 -> 17.77 ms
+  // one thread, 9.12 -> 9.02 two.
+  const bool pack_all = !b_in_place && !trans_b && N >= 2 * NR && K * N <= 128 * 128;
+  const int64_t strips = pack_all ? (N + NR - 1) / NR : 1;
+  float* strip = b_in_place ? nullptr : tl_b.get(static_cast<size_t>(K) * NR * strips);
+  if (pack_all) pack_b_panels(false, B, ldb, 0, K, 0, N, strip);
   for (int64_t j = 0; j < N; j += NR) {
     const int n = static_cast<int>(std::min<int64_t>(NR, N - j));
     const float* b;
     int64_t b_ks;
-    if (b_in_place && n == NR) {
+    if (pack_all) {
+      b = strip + j * K;
+      b_ks = NR;
+    } else if (b_in_place && n == NR) {
       b = B + j;
       b_ks = ldb;
     } else {

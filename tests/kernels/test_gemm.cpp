@@ -464,7 +464,8 @@ TEST_CASE("sgemm_batched per-product path on 1, 2 and 3 threads: strides, transp
       omp_set_num_threads(threads);
       CAPTURE(threads);
       for (int t = 0; t < 4; ++t) {
-        for (int64_t n : {int64_t{32}, int64_t{45}, int64_t{128}}) {
+        // 100: B (99 x 103) small enough to be packed whole, last strip partial
+        for (int64_t n : {int64_t{32}, int64_t{45}, int64_t{100}, int64_t{128}}) {
           const bool ta = t & 1, tb = t & 2;
           const int64_t batch = n == 128 ? 7 : 37, M = n, N = n + 3, K = n - 1;
           const int64_t pad = n == 45 ? 0 : 5;  // 45: dense rows (one contiguous run)

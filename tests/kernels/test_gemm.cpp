@@ -511,6 +511,39 @@ void dgemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
 }
 }  // namespace
 
+TEST_CASE("sgemm_batched small products with a transposed A whose rows share few L1 sets") {
+  // op(A) = A^T read in place by the small path, down k rows lda apart: lda a multiple of 128
+  // floats (8 or 4 of the L1's 64 sets) with K past 64, M = 100 (a 4-row last tile), beta 0
+  // and 1.5. (Packing such an A into panels measured even in alternated runs, so it is read in
+  // place; this case keeps that path covered.)
+  for_each_isa([&] {
+    for (int64_t lda : {int64_t{128}, int64_t{256}}) {
+      for (int64_t K : {int64_t{65}, int64_t{120}}) {
+        for (float beta : {0.0f, 1.5f}) {
+          const int64_t batch = 5, M = 100, N = 37, ldb = N, ldc = N;
+          const int64_t sa = K * lda, sb = K * ldb, sc = M * ldc;
+          std::mt19937 rng(static_cast<uint32_t>(lda + K));
+          std::vector<float> A(batch * sa), B(batch * sb), C(batch * sc);
+          fill_uniform(rng, {&A, &B, &C});
+          std::vector<float> ref = C;
+          for (int64_t b = 0; b < batch; ++b)
+            sgemm_reference(true, false, M, N, K, 0.75f, A.data() + b * sa, lda, B.data() + b * sb,
+                            ldb, beta, ref.data() + b * sc, ldc);
+          sgemm_batched(true, false, batch, M, N, K, 0.75f, A.data(), lda, sa, B.data(), ldb, sb,
+                        beta, C.data(), ldc, sc);
+          double worst = 0;
+          for (size_t i = 0; i < C.size(); ++i)
+            worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+          CAPTURE(lda);
+          CAPTURE(K);
+          CAPTURE(beta);
+          CHECK(worst < 1e-5 * (K + 2) * 4);
+        }
+      }
+    }
+  });
+}
+
 TEST_CASE("sgemm_batched with M = 1 or N = 1: each product a matrix-vector product") {
   // The per-product path hands such products to gemv_avx2.cpp on the calling thread: every
   // layout, padded leading dimensions (a strided vector copied on the stack, or in heap past 1024

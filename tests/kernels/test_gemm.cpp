@@ -113,6 +113,13 @@ void for_each_isa(F body) {
   }
 }
 
+// The largest |a[i] - b[i]| (a and b of equal size).
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - b[i])));
+  return worst;
+}
+
 // Fills each vector with uniform [-1, 1) values from one generator, in order.
 void fill_uniform(std::mt19937& rng, std::initializer_list<std::vector<float>*> vectors) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -402,9 +409,7 @@ TEST_CASE("sgemm called from inside a parallel region runs on one thread, still 
       sgemm(false, false, p.M, p.N, p.K, 1.0f, b.A.data(), b.lda, b.B.data(), b.ldb, 0.0f,
             outs[r].data(), b.ldc);
     for (const auto& o : outs) {
-      double worst = 0;
-      for (size_t i = 0; i < o.size(); ++i)
-        worst = std::max(worst, double(std::fabs(o[i] - ref[i])));
+      const double worst = max_abs_diff(o, ref);
       CHECK(worst < 1e-4);
     }
   });
@@ -427,9 +432,7 @@ TEST_CASE("sgemm_batched matches per-matrix products, stride 0 broadcasts") {
                           ref.data() + b * sc, ldc);
         sgemm_batched(ta, tb, batch, M, N, K, 0.5f, A.data(), lda, sa, B.data(), ldb, sb, 2.0f,
                       C.data(), ldc, sc);
-        double worst = 0;
-        for (size_t i = 0; i < C.size(); ++i)
-          worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+        const double worst = max_abs_diff(C, ref);
         CAPTURE(n);
         CAPTURE(t);
         CHECK(worst < 1e-5 * (K + 2) * 4);
@@ -447,8 +450,7 @@ TEST_CASE("sgemm_batched matches per-matrix products, stride 0 broadcasts") {
                       0.0f, ref.data() + b * M * N, N);
     sgemm_batched(false, true, batch, M, N, K, 1.0f, A.data(), K, M * K, B.data(), K, K * N, 0.0f,
                   C.data(), N, M * N);
-    double worst = 0;
-    for (size_t i = 0; i < C.size(); ++i) worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+    const double worst = max_abs_diff(C, ref);
     CHECK(worst < 1e-5);
   });
 }
@@ -483,9 +485,7 @@ TEST_CASE("sgemm_batched per-product path on 1, 2 and 3 threads: strides, transp
                             ldb, 1.5f, ref.data() + b * sc, ldc);
           sgemm_batched(ta, tb, batch, M, N, K, -0.5f, A.data(), lda, sa_eff, B.data(), ldb, sb,
                         1.5f, C.data(), ldc, sc);
-          double worst = 0;
-          for (size_t i = 0; i < C.size(); ++i)
-            worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+          const double worst = max_abs_diff(C, ref);
           CAPTURE(t);
           CAPTURE(n);
           CHECK(worst < 1e-5 * (K + 2) * 4);
@@ -531,9 +531,7 @@ TEST_CASE("sgemm_batched small products with a transposed A whose rows share few
                             ldb, beta, ref.data() + b * sc, ldc);
           sgemm_batched(true, false, batch, M, N, K, 0.75f, A.data(), lda, sa, B.data(), ldb, sb,
                         beta, C.data(), ldc, sc);
-          double worst = 0;
-          for (size_t i = 0; i < C.size(); ++i)
-            worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+          const double worst = max_abs_diff(C, ref);
           CAPTURE(lda);
           CAPTURE(K);
           CAPTURE(beta);
@@ -570,9 +568,7 @@ TEST_CASE("sgemm_batched with M = 1 or N = 1: each product a matrix-vector produ
                                 ldb, -0.5f, ref.data() + b * sc, ldc);
               sgemm_batched(ta, tb, batch, M, N, K, 0.75f, A.data(), lda, sa, B.data(), ldb, sb,
                             -0.5f, C.data(), ldc, sc);
-              double worst = 0;
-              for (size_t i = 0; i < C.size(); ++i)
-                worst = std::max(worst, double(std::fabs(C[i] - ref[i])));
+              const double worst = max_abs_diff(C, ref);
               CAPTURE(threads);
               CAPTURE(t);
               CAPTURE(column);

@@ -70,30 +70,20 @@ void triad_kernel(float* a, const float* b, const float* c, float s, int64_t n) 
   for (int64_t i = 0; i < n; ++i) a[i] = b[i] + s * c[i];
 }
 
-// Triad bandwidth in GB/s, measured once per process.
-double triad_gbps(const Options& opt, Timing* out = nullptr) {
-  static double gbps = 0;
-  static Timing t;
-  if (gbps == 0) {
-    Buf a = buffer(kN, 1), b = buffer(kN, 2), c = buffer(kN, 3);
-    t = measure([&] { triad_kernel(a.data(), b.data(), c.data(), 3.f, kN); }, opt.warmup,
-                opt.repeats, 0.5);
-    gbps = 3.0 * 4 * kN / (t.median_ms * 1e6);
-  }
-  if (out) *out = t;
-  return gbps;
+// The triad on buffers kept for the process (made on first use), timed as `measure` does.
+Timing measure_triad(const Options& opt, int repeats, double min_seconds) {
+  static Buf a = buffer(kN, 1), b = buffer(kN, 2), c = buffer(kN, 3);
+  return measure([&] { triad_kernel(a.data(), b.data(), c.data(), 3.f, kN); }, opt.warmup, repeats,
+                 min_seconds);
 }
 
-// The triad measured again right after a kernel (0.1 s, on buffers kept for the process): the
-// host's bandwidth drifts within seconds (the first triad of a process read 46-69 GB/s across
-// one compare run, PyTorch's 47-85), so each kernel's pct_triad is taken against the triad of
-// the same moment, not the process's first one.
-double triad_beside(const Options& opt) {
-  static Buf a = buffer(kN, 1), b = buffer(kN, 2), c = buffer(kN, 3);
-  const Timing t =
-      measure([&] { triad_kernel(a.data(), b.data(), c.data(), 3.f, kN); }, opt.warmup, 0, 0.1);
-  return 3.0 * 4 * kN / (t.median_ms * 1e6);
-}
+double triad_gbps(const Timing& t) { return 3.0 * 4 * kN / (t.median_ms * 1e6); }
+
+// The triad measured again right after a kernel (0.1 s): the host's bandwidth drifts within
+// seconds (the first triad of a process read 46-69 GB/s across one compare run, PyTorch's
+// 47-85), so each kernel's pct_triad is taken against the triad of the same moment, not the
+// process's first one.
+double triad_beside(const Options& opt) { return triad_gbps(measure_triad(opt, 0, 0.1)); }
 
 void setup_threads(const Options& opt) {
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
@@ -137,8 +127,8 @@ std::vector<std::pair<int64_t, int64_t>> row_shapes(const Options& opt,
 }
 
 void report_triad(const Options& opt) {
-  Timing t;
-  const double g = triad_gbps(opt, &t);
+  const Timing t = measure_triad(opt, opt.repeats, 0.5);
+  const double g = triad_gbps(t);
   Record("triad")
       .set("op", "triad")
       .set("shape", std::to_string(kN))

@@ -42,30 +42,26 @@ def measure(fn, warmup=2, min_seconds=0.3):
     return statistics.median(ms), min(ms), len(ms)
 
 
-_triad = None
-
-
-def triad():
-    global _triad
-    if _triad is None:
-        a, b, c = torch.empty(N), torch.randn(N), torch.randn(N)
-        med, mn, runs = measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_seconds=0.5)
-        _triad = (3.0 * 4 * N / (med * 1e6), med, mn, runs)
-    return _triad
-
-
 _triad_bufs = None
+
+
+def measure_triad(min_seconds):
+    """The triad torch.add(b, c, alpha=3, out=a) on buffers kept for the process."""
+    global _triad_bufs
+    if _triad_bufs is None:
+        _triad_bufs = (torch.empty(N), torch.randn(N), torch.randn(N))
+    a, b, c = _triad_bufs
+    return measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_seconds=min_seconds)
+
+
+def triad_gbps(timing):
+    return 3.0 * 4 * N / (timing[0] * 1e6)
 
 
 def triad_beside():
     """The triad again, right after a measurement (0.1 s): the host's bandwidth drifts within
     seconds, so pct_triad is taken against the triad of the same moment (as ours does)."""
-    global _triad_bufs
-    if _triad_bufs is None:
-        _triad_bufs = (torch.empty(N), torch.randn(N), torch.randn(N))
-    a, b, c = _triad_bufs
-    med, _, _ = measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_seconds=0.1)
-    return 3.0 * 4 * N / (med * 1e6)
+    return triad_gbps(measure_triad(0.1))
 
 
 def row_shapes(default):
@@ -79,7 +75,7 @@ def row_shapes(default):
 def emit(workload, op, shape, layout, timing, nbytes):
     med, mn, runs = timing
     gbps = nbytes / (med * 1e6)
-    tri = triad()[0] if workload == "triad" else triad_beside()
+    tri = gbps if workload == "triad" else triad_beside()
     print(json.dumps({"workload": workload, "op": op, "shape": shape, "layout": layout,
                       "threads": torch.get_num_threads(), "impl": "torch " + torch.__version__,
                       "median_ms": round(med, 4), "min_ms": round(mn, 4), "runs": runs,
@@ -88,8 +84,7 @@ def emit(workload, op, shape, layout, timing, nbytes):
 
 
 def w_triad():
-    g, med, mn, runs = triad()
-    emit("triad", "triad", str(N), "contiguous", (med, mn, runs), 3.0 * 4 * N)
+    emit("triad", "triad", str(N), "contiguous", measure_triad(0.5), 3.0 * 4 * N)
 
 
 def w_elementwise():

@@ -390,6 +390,21 @@ class NextPrefetcher {
   int64_t row_ = 0, off_ = 0, lines_ = 0;
 };
 
+// Whether a 64-byte strip of each of `rows` rows `ld` floats apart can stay in L1 (64 sets of
+// 64-byte lines, 8 ways on Zen 4, 12 on Zen 5 and recent Xeons): at most 8 of its lines fall in
+// any one set. A stride of s lines (s = ld / 16 when ld is a multiple of 16) lands the rows on
+// 64 / gcd(64, s) distinct sets, so a large power-of-two ld (a slice of a wide matrix) puts all
+// of them in one: 32x4096x64 NN ran its slices (32 x 512 x 64 at ldb 4096) at half the rate of
+// one thread on packed panels. Strides that are not whole lines drift across the sets.
+inline bool strip_rows_spread_in_l1(int64_t rows, int64_t ld) {
+  if (ld % 16 != 0) return true;
+  const int64_t step = (ld / 16) % 64;
+  const int64_t sets = step == 0 ? 1 : 64 >> std::min(6, __builtin_ctzll(step));
+  return (rows + sets - 1) / sets <= 8;
+}
+
+constexpr int64_t kSmallPackAllFloats = 256 * 256;
+
 // Small products: A read in place, B in place or one packed strip at a time, K not blocked.
 void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
@@ -405,12 +420,15 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // L1 for the usual power-of-two ldb (128 floats: 512-byte stride, 8 of 64 sets, 16 lines each
   // against 8-12 ways), so a packed copy (K * 16 floats, reused by every 6-row tile) is cheaper;
   // measured +7% on 128^3 blocks, one thread.
-  const bool b_in_place = !trans_b && K <= 64;
+  const bool b_in_place = !trans_b && K <= 64 && strip_rows_spread_in_l1(K, ldb);
   // Packed without a transpose, all of B's strips are packed first, row by row (pack_b_panels:
   // 512 contiguous bytes of each row at a time instead of 64 bytes of each of K rows per
-  // strip), while they fit L2 (64 KiB); 128^3 blocks, 6 alternated rounds: 18.00 -> 17.77 ms
-  // one thread, 9.12 -> 9.02 two.
-  const bool pack_all = !b_in_place && !trans_b && N >= 2 * NR && K * N <= 128 * 128;
+  // strip), up to 256 KiB (an eighth of L2); 128^3 blocks, 6 alternated rounds: 18.00 -> 17.77
+  // ms one thread, 9.12 -> 9.02 two. The bound was 64 KiB; at 256 KiB, 2 threads, 3 alternated
+  // rounds, GFLOP/s: 32x4096x64 NN (slices of 32 x 512 x 64 at ldb 4096) 107-165 -> 203-208,
+  // 16x8192x32 132-157 -> 184-189, 64x4096x64 220-222 -> 229-232, batched 512 x 16x512x128
+  // 170-178 -> 186-193, 1024 x 32x512x64 even.
+  const bool pack_all = !b_in_place && !trans_b && N >= 2 * NR && K * N <= kSmallPackAllFloats;
   const int64_t strips = pack_all ? (N + NR - 1) / NR : 1;
   float* strip = b_in_place ? nullptr : tl_b.get(static_cast<size_t>(K) * NR * strips);
   if (pack_all) pack_b_panels(false, B, ldb, 0, K, 0, N, strip);

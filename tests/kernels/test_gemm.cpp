@@ -355,6 +355,23 @@ TEST_CASE("sgemm on strided submatrices (lda, ldb, ldc above the minimum)") {
   });
 }
 
+TEST_CASE("sgemm small products whose B rows all fall in one L1 set (ldb 1024, 4096)") {
+  // K <= 64 rows of B, ldb a large power of two (a slice of a wide matrix): the small path packs
+  // B instead of reading its strips in place, strip by strip (N = 16, 24) or all at once
+  // (N = 40, 100, 300: up to 75 KiB; the last strip partial); ldb 1040 (65 lines: every set)
+  // stays in place.
+  for_each_isa([&] {
+    for (int64_t ldb : {int64_t{1024}, int64_t{1040}, int64_t{4096}})
+      for (int64_t N : {int64_t{16}, int64_t{24}, int64_t{40}, int64_t{100}, int64_t{300}})
+        for (int64_t K : {int64_t{7}, int64_t{33}, int64_t{64}}) {
+          Problem p;
+          p.M = 20, p.N = N, p.K = K, p.pad_b = ldb - N, p.pad_c = 3;
+          p.alpha = 0.5f, p.beta = K == 33 ? 0.0f : -1.0f;
+          check_sgemm(p);
+        }
+  });
+}
+
 TEST_CASE("sgemm alpha and beta, including beta = 0 over NaN") {
   for_each_isa([&] {
     for (float alpha : {1.0f, -2.0f, 0.25f, 0.0f})

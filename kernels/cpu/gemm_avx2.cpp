@@ -25,6 +25,7 @@
 #include "kernels/cpu/gemm_avx2.h"
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_narrow_avx2.h"
 #include "kernels/cpu/gemv_avx2.h"
 #include "kernels/cpu/grow_scratch.h"
 
@@ -678,7 +679,9 @@ bool use_small_path(int64_t M, int64_t N, int64_t K) {
 void gemm_one_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                      int64_t ldc) {
-  if (use_small_path(M, N, K))
+  if (sgemm_is_narrow(M, N, K))
+    sgemm_narrow_avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (use_small_path(M, N, K))
     gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
     gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -776,7 +779,12 @@ void sgemm_avx2_batch_item(bool trans_a, bool trans_b, int64_t M, int64_t N, int
   // batch's consecutive blocks, and handing out prefetches costs more than it saves (16^3
   // blocks: 10% slower with it; 32^3 15% and 128^3 10% faster, one thread).
   if (M * N * K < 32 * 32 * 32) next_a = next_b = nullptr;
-  if (use_small_path(M, N, K))
+  // Narrow products of a batch from K = 32 (below it they are bound by memory either way, and
+  // the small path's prefetch of the next product won: 2048 x 128x8x16 NN 94-100 against 88
+  // GFLOP/s narrow, 2 threads; 128x8x32 and up even or better narrow).
+  if (K >= 32 && sgemm_is_narrow(M, N, K))
+    sgemm_narrow_avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (use_small_path(M, N, K))
     gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, next_a, next_b);
   else
     gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -824,7 +832,7 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // gemm_blocked_team_wide). Below that the team's barrier (a futex wake under the short OpenMP
   // spin) costs more than the duplicated packing it saves: 256^3 best of 25 at 2 threads,
   // slices 154 vs team 141 GFLOP/s; 512^3 156 vs 153; 1024^3 142 vs 158.
-  if (!use_small_path(M, N, K) && M * N * K >= kTeamMinProduct) {
+  if (!use_small_path(M, N, K) && !sgemm_is_narrow(M, N, K) && M * N * K >= kTeamMinProduct) {
     if (split_rows)
       gemm_blocked_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     else

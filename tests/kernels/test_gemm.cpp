@@ -372,6 +372,46 @@ TEST_CASE("sgemm small products whose B rows all fall in one L1 set (ldb 1024, 4
   });
 }
 
+TEST_CASE("sgemm narrow products (2 <= N <= 8): every width and transpose, K tails, blocks") {
+  // gemm_narrow_avx2: A untransposed: op(B) packed as up to 8 rows, 3-row tiles of A (M % 3 = 0,
+  // 1, 2), K tails of 1..7; A transposed: 12-row tiles (M % 12 = 0, 1, 2), op(B) packed 8 wide;
+  // K past one 2048 block, every transpose, padded strides, beta 0 over NaN and beta != 0.
+  // N = 9 takes the 6x16 path alongside.
+  for_each_isa([&] {
+    for (int t = 0; t < 4; ++t)
+      for (int64_t N = 2; N <= 9; ++N)
+        for (int64_t M : {int64_t{12}, int64_t{13}, int64_t{38}, int64_t{59}})
+          for (int64_t K : {int64_t{16}, int64_t{23}, int64_t{100}}) {
+            Problem p;
+            p.ta = t & 1, p.tb = t & 2;
+            p.M = M, p.N = N, p.K = K, p.pad_a = 5, p.pad_b = 3, p.pad_c = 2;
+            p.alpha = 0.75f, p.beta = (M + N) % 2 ? 0.0f : -1.5f;
+            p.nan_c = p.beta == 0.0f;
+            check_sgemm(p, static_cast<uint32_t>(N * 100 + M + K));
+          }
+    for (int t = 0; t < 4; ++t)
+      for (int64_t N : {int64_t{3}, int64_t{8}}) {  // two K blocks, the second with a tail
+        Problem p;
+        p.ta = t & 1, p.tb = t & 2, p.M = 40, p.N = N, p.K = 2048 + 37, p.pad_c = 1, p.beta = 0.5f;
+        check_sgemm(p);         // on 2+ threads: K split between them
+        p.M = 3001, p.K = 100;  // on 2+ threads: row slices
+        check_sgemm(p);
+      }
+    // a batch of narrow products, one per thread at a time
+    const int64_t batch = 9, M = 20, N = 8, K = 40, sa = M * K + 3, sb = K * N + 1, sc = M * N;
+    std::mt19937 rng(5);
+    std::vector<float> A(batch * sa), B(batch * sb), C(batch * sc);
+    fill_uniform(rng, {&A, &B, &C});
+    std::vector<float> ref = C;
+    for (int64_t b = 0; b < batch; ++b)
+      sgemm_reference(false, false, M, N, K, 1.25f, A.data() + b * sa, K, B.data() + b * sb, N,
+                      0.5f, ref.data() + b * sc, N);
+    sgemm_batched(false, false, batch, M, N, K, 1.25f, A.data(), K, sa, B.data(), N, sb, 0.5f,
+                  C.data(), N, sc);
+    CHECK(max_abs_diff(C, ref) < 1e-5 * (K + 2) * 4);
+  });
+}
+
 TEST_CASE("sgemm alpha and beta, including beta = 0 over NaN") {
   for_each_isa([&] {
     for (float alpha : {1.0f, -2.0f, 0.25f, 0.0f})

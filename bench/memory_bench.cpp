@@ -420,6 +420,14 @@ SMYRF_BENCH_WORKLOAD("layouts",
     NoGradGuard no_grad;
     max_pool2d(px, 2);
   });
+  // session 22: a bias broadcast over rows whose width is no multiple of a cache line (each row
+  // one run of the element loop, its ends sharing lines with the neighbouring rows)
+  const Tensor o33 = randn({508400, 33}), v33 = randn({33});
+  const Tensor o100 = randn({167772, 100}), v100 = randn({100});
+  run("add", "508400x33", "bcast-row", 2 * F * 508400 * 33,
+      [&] { binary(BinaryKind::Add, o33, v33); });
+  run("mul", "167772x100", "bcast-row", 2 * F * 167772 * 100,
+      [&] { binary(BinaryKind::Mul, o100, v100); });
 }
 
 }  // namespace smyrf::bench

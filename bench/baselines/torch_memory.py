@@ -209,6 +209,8 @@ def w_layouts():
     sel = torch.randint(0, 4096, (2048,))
     d2, i2 = h1.double(), torch.randint(0, 1000, (4096, 2048))
     h4, px = torch.randn(64, 128, 12, 64), torch.randn(32, 128, 32, 32)
+    o33, v33 = torch.randn(508400, 33), torch.randn(33)
+    o100, v100 = torch.randn(167772, 100), torch.randn(100)
     h = n / 2
     cases = [
         ("add", "64x512x512", "permute021", 3 * F * n, lambda: a3 + b3t),
@@ -262,6 +264,8 @@ def w_layouts():
          lambda: torch.nn.functional.dropout(a2, 0.1, True)),
         ("max_pool2d", "32x128x32x32", "2x2", F * (n / 4 + n / 16),
          lambda: torch.nn.functional.max_pool2d(px, 2)),
+        ("add", "508400x33", "bcast-row", 2 * F * 508400 * 33, lambda: o33 + v33),
+        ("mul", "167772x100", "bcast-row", 2 * F * 167772 * 100, lambda: o100 * v100),
     ]
     for op, shape, layout, nbytes, fn in cases:
         emit("layouts", op, shape, layout, measure(fn), nbytes)

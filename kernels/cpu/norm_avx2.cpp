@@ -29,30 +29,28 @@ inline __m256 ld(const float* p, int64_t i, __m256i k, bool tail) {
 }
 
 // y[i .. i+8) = f(i, mask, tail) over the row; every32() is called once per 32 elements (the
-// caller's prefetch step). With `stream` the stores from the first 32-byte boundary on are
-// non-temporal (the head before it and the tail are masked plain stores).
+// caller's prefetch step). With `stream` the whole 64-byte lines inside the row are written with
+// non-temporal stores (rows::stream_lines; the head before them and the tail take plain stores).
 template <typename F, typename G>
 inline void write_row(float* y, int64_t n, bool stream, F f, G every32) {
   const __m256i full = _mm256_set1_epi32(-1);
+  const rows::StreamSpan span = stream ? rows::stream_lines(y, n) : rows::StreamSpan{};
   int64_t i = 0;
-  if (stream) {
-    int64_t head = static_cast<int64_t>((32 - (reinterpret_cast<uintptr_t>(y) & 31)) & 31) /
-                   static_cast<int64_t>(sizeof(float));
-    if (head > n) head = n;
-    if (head > 0) {
-      const __m256i k = tail_mask(head);
-      _mm256_maskstore_ps(y, k, f(0, k, true));
-      i = head;
+  if (span.end > span.begin) {
+    for (; i + 8 <= span.begin; i += 8) _mm256_storeu_ps(y + i, f(i, full, false));
+    if (i < span.begin) {
+      const __m256i k = tail_mask(span.begin - i);
+      _mm256_maskstore_ps(y + i, k, f(i, k, true));
+      i = span.begin;
     }
-    for (; i + 8 <= n; i += 8) {
-      if (((i - head) & 31) == 0) every32();
+    for (; i < span.end; i += 8) {
+      if (((i - span.begin) & 31) == 0) every32();
       _mm256_stream_ps(y + i, f(i, full, false));
     }
-  } else {
-    for (; i + 8 <= n; i += 8) {
-      if ((i & 31) == 0) every32();
-      _mm256_storeu_ps(y + i, f(i, full, false));
-    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    if ((i & 31) == 0) every32();
+    _mm256_storeu_ps(y + i, f(i, full, false));
   }
   if (i < n) {
     const __m256i k = tail_mask(n - i);

@@ -73,23 +73,22 @@ constexpr int64_t kChunk = 4096;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// y[i..i+8) = f(i, tail) over the row: plain stores, or streaming stores from the first 32-byte
-// boundary on (the unaligned head goes through one masked plain store). f(i, true) is the last,
-// partial vector (lanes past n are not stored).
+// y[i..i+8) = f(i, tail) over the row: plain stores, or streaming stores for the whole lines
+// inside the row (rows::stream_lines; the head and the tail take plain stores). f(i, true) is
+// the last, partial vector (lanes past n are not stored).
 template <typename F>
 inline void write_row(float* y, int64_t n, bool stream, F f) {
+  const rows::StreamSpan span = stream ? rows::stream_lines(y, n) : rows::StreamSpan{};
   int64_t i = 0;
-  if (stream && n >= 16) {
-    const int64_t head = static_cast<int64_t>((32 - reinterpret_cast<uintptr_t>(y) % 32) % 32) /
-                         static_cast<int64_t>(sizeof(float));
-    if (head) {
-      _mm256_maskstore_ps(y, tail_mask(head), f(0, false));
-      i = head;
+  if (span.end > span.begin) {
+    for (; i + 8 <= span.begin; i += 8) _mm256_storeu_ps(y + i, f(i, false));
+    if (i < span.begin) {  // a full vector computed, its first lanes stored
+      _mm256_maskstore_ps(y + i, tail_mask(span.begin - i), f(i, false));
+      i = span.begin;
     }
-    for (; i + 8 <= n; i += 8) _mm256_stream_ps(y + i, f(i, false));
-  } else {
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(i, false));
+    for (; i < span.end; i += 8) _mm256_stream_ps(y + i, f(i, false));
   }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(i, false));
   if (i < n) _mm256_maskstore_ps(y + i, tail_mask(n - i), f(i, true));
 }
 

@@ -108,6 +108,36 @@ TEST_CASE("softmax / log_softmax rows on outputs of 16 MiB and more: AVX2 vs sca
   }
 }
 
+TEST_CASE("softmax row backward: streamed rows equal plain ones bit for bit, every 64-byte phase") {
+  if (!cpu_has_avx2_fma()) return;
+  // Streaming covers only the whole lines inside a row (rows::stream_lines, from 48 floats): the
+  // head before the first line boundary (0..15 floats, full vectors and a masked part), the
+  // streamed lines and the tail, at every offset from a 64-byte boundary; nothing is written
+  // outside the row.
+  for (int64_t n : {33, 47, 48, 49, 63, 100, 1000}) {
+    for (int64_t skew = 0; skew < 16; ++skew) {
+      CAPTURE(n);
+      CAPTURE(skew);
+      std::vector<float> y = randn(n, 3, 0.3f), dy = randn(n, 4);
+      for (auto& v : y) v = std::fabs(v);
+      std::vector<float> store(2 * (n + 48), -7.f);
+      float* base = store.data() + (64 - reinterpret_cast<uintptr_t>(store.data()) % 64) % 64 / 4;
+      float* plain = base + 16 + skew;
+      float* streamed = base + n + 48 + skew;
+      for (bool log : {false, true}) {
+        avx2::softmax_row_backward_f32(y.data(), dy.data(), plain, n, log, false);
+        avx2::softmax_row_backward_f32(y.data(), dy.data(), streamed, n, log, true);
+        streaming_store_fence();
+        CHECK(std::equal(plain, plain + n, streamed));
+        CHECK(plain[-1] == -7.f);
+        CHECK(plain[n] == -7.f);
+        CHECK(streamed[-1] == -7.f);
+        CHECK(streamed[n] == -7.f);
+      }
+    }
+  }
+}
+
 TEST_CASE("softmax / log_softmax rows split between threads: AVX2 vs scalar, edges in one part") {
   if (!cpu_has_avx2_fma()) return;
   // rows of >= 2^17 floats, fewer than two a thread: each row is split into one part per thread

@@ -34,7 +34,8 @@ inline __m256 ld(const float* p, int64_t i, __m256i k, bool tail) {
 template <typename F, typename G>
 inline void write_row(float* y, int64_t n, bool stream, F f, G every32) {
   const __m256i full = _mm256_set1_epi32(-1);
-  const rows::StreamSpan span = stream ? rows::stream_lines(y, n) : rows::StreamSpan{};
+  const rows::StreamSpan span =
+      stream ? rows::stream_lines(y, n, rows::kNormStreamRowMin) : rows::StreamSpan{};
   int64_t i = 0;
   if (span.end > span.begin) {
     for (; i + 8 <= span.begin; i += 8) _mm256_storeu_ps(y + i, f(i, full, false));

@@ -42,20 +42,24 @@ struct RowPrefetch {
 };
 
 // The part [begin, end) of a row of n floats at y that a row kernel writes with streaming stores:
-// the whole 64-byte lines inside the row, none for rows under kStreamRowMin floats. The rest
-// (the head before the first line boundary, the tail after the last) takes plain stores, so no
-// line is written partly by streaming stores and partly by plain ones: a line shared by two
-// consecutive rows, streamed in part by one and stored plainly by the other, made the write-
-// combining buffers flush partial lines (softmax backward on rows of 33 floats 8 GB/s, 100: 26,
-// 1000: 50, against 49 / 73 / 78 with plain stores; layer norm likewise; 16M floats, 2 threads).
-// Rows of 33 floats ran at 58-60% of the triad streaming their one or two whole lines, 89-109%
-// plain; rows of 48 streamed faster (120-160%).
-constexpr int64_t kStreamRowMin = 48;
+// the whole 64-byte lines inside the row, none for rows under min_floats. The rest (the head
+// before the first line boundary, the tail after the last) takes plain stores, so no line is
+// written partly by streaming stores and partly by plain ones: a line shared by two consecutive
+// rows, streamed in part by one and stored plainly by the other, made the write-combining
+// buffers flush partial lines (softmax backward on rows of 33 floats 8 GB/s, 100: 26, 1000: 50,
+// against 49 / 73 / 78 with plain stores; layer norm likewise; 16M floats, 2 threads).
+//   Where streaming starts to pay depends on the kernel (alternated runs, 16M floats, 2 threads,
+// streamed / plain time): softmax backward 33 floats 1.6, 48 0.76, 76 1.06, 100 0.98, 150 0.83,
+// 200 0.74, 1000 0.89 (kSoftmaxStreamRowMin); layer norm forward / backward 76 1.73 / 1.74, 100
+// 1.62 / 1.43, 150 1.40 / 1.24, 200 0.99 / 0.67, 500 0.86 / 0.79, 1000 0.84 / 0.78
+// (kNormStreamRowMin).
+constexpr int64_t kSoftmaxStreamRowMin = 48;
+constexpr int64_t kNormStreamRowMin = 192;
 struct StreamSpan {
   int64_t begin = 0, end = 0;
 };
-inline StreamSpan stream_lines(const float* y, int64_t n) {
-  if (n < kStreamRowMin) return {};
+inline StreamSpan stream_lines(const float* y, int64_t n, int64_t min_floats) {
+  if (n < min_floats || n < 16) return {};
   const int64_t head =
       static_cast<int64_t>((64 - reinterpret_cast<uintptr_t>(y) % 64) % 64) / int64_t{4};
   return {head, head + (n - head) / 16 * 16};

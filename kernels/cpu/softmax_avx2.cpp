@@ -78,7 +78,8 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // the last, partial vector (lanes past n are not stored).
 template <typename F>
 inline void write_row(float* y, int64_t n, bool stream, F f) {
-  const rows::StreamSpan span = stream ? rows::stream_lines(y, n) : rows::StreamSpan{};
+  const rows::StreamSpan span =
+      stream ? rows::stream_lines(y, n, rows::kSoftmaxStreamRowMin) : rows::StreamSpan{};
   int64_t i = 0;
   if (span.end > span.begin) {
     for (; i + 8 <= span.begin; i += 8) _mm256_storeu_ps(y + i, f(i, false));

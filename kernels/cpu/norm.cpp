@@ -20,8 +20,8 @@
 
 namespace smyrf::kernels::cpu {
 namespace {
-// Rows of n <= avx2::kShortRowMax floats, in blocks of 8 (kernels/cpu/short_rows_avx2.h): each
-// thread takes a contiguous share of the rows, the last (share % 8) through the row kernel.
+// Rows of n <= avx2::kShortRowForwardMax floats, in blocks of 8 (kernels/cpu/short_rows_avx2.h):
+// each thread takes a contiguous share of the rows, the last (share % 8) through the row kernel.
 void layernorm_short_rows(const float* x, const float* w, const float* b, float* y, float* mean,
                           float* rstd, int64_t rows, int64_t n, double eps, bool stream) {
 #pragma omp parallel if (rows_parallel_ok(rows, n))
@@ -140,7 +140,7 @@ void layernorm_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, 
   // written is then 8 bytes of traffic per element instead of 12
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   if constexpr (std::is_same_v<T, float>) {
-    if (vec && n <= avx2::kShortRowMax && rows >= 8) {
+    if (vec && n <= avx2::kShortRowForwardMax && rows >= 8) {
       layernorm_short_rows(x, w, b, y, mean, rstd, rows, n, eps, stream);
       return;
     }
@@ -372,7 +372,7 @@ void var_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t correction) {
     y[r] = static_cast<T>(m2 * scale);
   };
   if constexpr (std::is_same_v<T, float>) {
-    if (vec && n <= avx2::kShortRowMax && rows >= 8) {  // eight rows a block
+    if (vec && n <= avx2::kShortRowForwardMax && rows >= 8) {  // eight rows a block
       short_row_blocks(
           rows, n, false,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes&) {

@@ -300,10 +300,10 @@ bool rows_contiguous(int kept_ndim, const int64_t* kept_sizes, const int64_t* ke
   return true;
 }
 
-// Sum / max / min of each of `rows` consecutive rows of n <= avx2::kShortRowMax floats: eight
-// rows at a time through 8 x 8 transposes (kernels/cpu/short_rows_avx2.h); the row loop paid a
-// call and a horizontal reduction per row (1M rows of 16: sum 9.7 ms, PyTorch 6.1). The last
-// rows % 8 rows go one at a time.
+// Sum / max / min of each of `rows` consecutive rows of n <= avx2::kShortRowForwardMax floats:
+// eight rows at a time through 8 x 8 transposes (kernels/cpu/short_rows_avx2.h); the row loop paid
+// a call and a horizontal reduction per row (1M rows of 16: sum 9.7 ms, PyTorch 6.1). The last rows
+// % 8 rows go one at a time.
 void short_row_reduce_f32(ReduceOp op, const float* x, float* y, int64_t rows, int64_t n) {
   short_row_blocks(
       rows, n, false,
@@ -582,7 +582,7 @@ void reduce(ReduceOp op, int kept_ndim, const int64_t* kept_sizes, const int64_t
   if constexpr (std::is_same_v<T, float>) {
     const bool vec_op = op == ReduceOp::Sum || op == ReduceOp::Max || op == ReduceOp::Min;
     if (vec && vec_op && red_ndim == 1 && red_strides[0] == 1 && n_red >= 1 &&
-        n_red <= avx2::kShortRowMax && n_out >= 8 &&
+        n_red <= avx2::kShortRowForwardMax && n_out >= 8 &&
         rows_contiguous(kept_ndim, kept_sizes, kept_strides, n_red)) {
       short_row_reduce_f32(op, x, y, n_out, n_red);
       return;
@@ -659,8 +659,8 @@ void argreduce(bool is_max, int kept_ndim, const int64_t* kept_sizes, const int6
   if constexpr (std::is_same_v<T, float>) {
     // consecutive rows of n <= 64 floats: eight at a time through 8 x 8 transposes (1M rows of
     // 16: 15.8 / 16.8 ms the element loop, 4.3 / 4.4 ms blocked; PyTorch 44)
-    if (active_isa() == Isa::Avx2 && rs == 1 && n >= 1 && n <= avx2::kShortRowMax && n_out >= 8 &&
-        rows_contiguous(kept_ndim, kept_sizes, kept_strides, n)) {
+    if (active_isa() == Isa::Avx2 && rs == 1 && n >= 1 && n <= avx2::kShortRowForwardMax &&
+        n_out >= 8 && rows_contiguous(kept_ndim, kept_sizes, kept_strides, n)) {
       short_row_blocks(
           n_out, n, false,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes&) {

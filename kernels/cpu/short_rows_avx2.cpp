@@ -66,8 +66,8 @@ inline __m256 expm1_nonpos_ps(__m256 z) {
 
 // The first stage of the forward kernels over a group: each block's row maxima into m[b] and its
 // columns into T[b]; returns the blocks declined (bit b: a row of block b has a non-finite max).
-inline unsigned group_maxima(const float* x, int64_t blocks, int64_t n,
-                             float (*T)[kShortRowMax * 8], __m256* m) {
+inline unsigned group_maxima(const float* x, int64_t blocks, int64_t n, ShortGroupScratch& T,
+                             __m256* m) {
   unsigned declined = 0;
   for (int64_t b = 0; b < blocks; ++b) {
     prefetch_block_ahead(x + b * 8 * n, n);
@@ -224,7 +224,7 @@ unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const Shor
   }
   const int64_t n = L.n, B = 8 * n;  // floats a block
   // per block: its columns (for the maxima and log_softmax's sums), then softmax's exps
-  alignas(32) float T[kShortGroup][kShortRowMax * 8];
+  ShortGroupScratch T(n);
   __m256 m[kShortGroup], f[kShortGroup];
   // stage by stage over the group: each block's steps depend on each other, the blocks do not
   const unsigned declined = group_maxima(x, blocks, n, T, m);
@@ -379,7 +379,7 @@ unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t
     default:
       break;
   }
-  alignas(32) float T[kShortGroup][kShortRowMax * 8];
+  ShortGroupScratch T(C);
   __m256 m[kShortGroup], ls[kShortGroup];  // max and log(sum exp(x - max)) a row
   const unsigned declined = group_maxima(x, blocks, C, T, m);
   for (int64_t b = 0; b < blocks; ++b) {

@@ -25,18 +25,28 @@
 
 namespace smyrf::kernels::cpu::avx2 {
 
-// Rows up to this many floats take the block kernels: kShortRowMax in the forward kernels (and
-// it sizes their scratch), kShortRowBackwardMax in the backward ones (softmax.cpp and norm.cpp
-// decide). Interleaved against the row kernels, 2 threads, 16M floats (2026-11-29, medians of 4
-// rounds, ms): the forward kernels were faster at every width up to 64 (n = 16: softmax 28.6 ->
-// 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer norm 26.1 -> 7.7; n = 64:
-// 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2); the backward ones up to
-// 32 (n = 16: softmax 12.0 -> 6.2, cross-entropy 15.4 -> 10.1, layer norm 32.7 -> 15.6; n = 32:
-// 8.2 -> 7.5, 10.7 -> 9.0, 19.7 -> 16.4) but not past it (n = 48: softmax 6.0 -> 7.7, layer
-// norm 16.5 -> 17.3; n = 64: 6.3 -> 9.5, 14.1 -> 16.1): wider rows amortise the row kernels'
-// per-row cost, and their single pass over the inputs keeps more of the memory stream busy.
-constexpr int64_t kShortRowMax = 64;
+// Rows up to this many floats take the block kernels: kShortRowForwardMax in the forward kernels
+// (kShortRowCrossEntropyMax in cross-entropy's), kShortRowBackwardMax in the backward ones
+// (softmax.cpp, norm.cpp and reduce.cpp decide). Interleaved against the row kernels, 2 threads,
+// 16M floats (2026-11-29, medians of 4 rounds, ms): the forward kernels were faster at every width
+// up to 64 (n = 16: softmax 28.6 -> 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer
+// norm 26.1 -> 7.7; n = 64: 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2);
+// the backward ones up to 32 (n = 16: softmax 12.0 -> 6.2, cross-entropy 15.4 -> 10.1, layer
+// norm 32.7 -> 15.6; n = 32: 8.2 -> 7.5, 10.7 -> 9.0, 19.7 -> 16.4) but not past it (n = 48:
+// softmax 6.0 -> 7.7, layer norm 16.5 -> 17.3; n = 64: 6.3 -> 9.5, 14.1 -> 16.1): wider rows
+// amortise the row kernels' per-row cost, and their single pass over the inputs keeps more of the
+// memory stream busy.
+//   Cross-entropy forward past 64 (2026-11-30, 6 alternated rounds, ms, rows -> blocks): 72
+// 3.87 -> 2.88, 88 3.38 -> 2.45, 100 3.31 -> 2.80, 112 3.09 -> 2.44, 120 3.02 -> 2.97, 128 even;
+// softmax forward at 128 was 1.34x slower in blocks, layer norm forward mixed (non-multiples of 8
+// faster, 88-128 slower) and even with the row kernel once that stopped streaming short rows.
+// kShortRowMax is the block kernels' capacity (it sizes their scratch); each op has its cap.
+constexpr int64_t kShortRowMax = 128;
+constexpr int64_t kShortRowForwardMax = 64;
+constexpr int64_t kShortRowCrossEntropyMax = 112;
 constexpr int64_t kShortRowBackwardMax = 32;
+static_assert(kShortRowForwardMax <= kShortRowMax && kShortRowCrossEntropyMax <= kShortRowMax,
+              "the caps must fit the block kernels' scratch");
 
 // Lane l of a block's contiguous vector v is float 8 v + l of the block: row[8 v + l] =
 // (8 v + l) / n, col[8 v + l] = (8 v + l) % n. Built once per call for the row length n
@@ -54,6 +64,19 @@ struct ShortRowLanes {
 // and a single block's chain left the core idle (n = 10: 114 ns a block alone, 70 ns in a
 // group of 8, one core).
 constexpr int64_t kShortGroup = 8;
+
+// The kernels' per-block scratch over a group: block b's 8 n floats at scratch[b]. Blocks are
+// packed 8 n floats apart (rounded up to 16), as a [kShortGroup][8 n] array would be, plus 16
+// floats where that stride is a multiple of 4 KiB (n = 128): with the capacity raised from 64 to
+// 128, a fixed [8][1024] array put every block 4 KiB apart (the same L1 sets, 4K aliasing) and
+// cross-entropy on 16- and 64-float rows ran 6-12% slower though n had not changed.
+struct ShortGroupScratch {
+  explicit ShortGroupScratch(int64_t n)
+      : stride((8 * n + 15) / 16 * 16 + ((8 * n + 15) / 16 * 16 % 1024 == 0 ? 16 : 0)) {}
+  float* operator[](int64_t b) { return buf + b * stride; }
+  int64_t stride;
+  alignas(32) float buf[kShortGroup * (kShortRowMax * 8 + 16)];
+};
 
 // softmax (log: log_softmax) of the rows at x into y. Returns the blocks declined (bit b: a row
 // of block b has a non-finite max), of which nothing was written.

@@ -53,7 +53,7 @@ void layernorm_blocks_f32(const float* x, const float* wl, const float* bl, floa
                           float* rstd, int64_t blocks, const ShortRowLanes& L, float eps,
                           bool stream) {
   const int64_t n = L.n, B = 8 * n;
-  alignas(32) float T[kShortGroup][kShortRowMax * 8];
+  ShortGroupScratch T(n);
   __m256 hi[kShortGroup], nlo[kShortGroup], rs[kShortGroup];
   const __m256 inv_n = _mm256_set1_ps(1.f / static_cast<float>(n));
   for (int64_t b = 0; b < blocks; ++b) {
@@ -87,7 +87,7 @@ void layernorm_blocks_f32(const float* x, const float* wl, const float* bl, floa
 
 void var_blocks_f32(const float* x, float* y, int64_t blocks, int64_t n, double scale) {
   const int64_t B = 8 * n;
-  alignas(32) float T[kShortGroup][kShortRowMax * 8];
+  ShortGroupScratch T(n);
   for (int64_t b = 0; b < blocks; ++b) {
     prefetch_block_ahead(x + b * B, n);
     columns_store(x + b * B, n, T[b]);

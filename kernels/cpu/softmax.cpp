@@ -109,11 +109,10 @@ void softmax_split_rows_backward_f32(const float* y, const float* dy, float* dx,
       stream);
 }
 
-// Whether rows of n floats take short_row_blocks, forward or backward (short_rows_avx2.h has
+// Whether rows of n floats take short_row_blocks under the op's cap (short_rows_avx2.h has
 // the caps and their measurements).
-bool short_rows(bool vec, int64_t rows, int64_t n, bool backward) {
-  return vec && n >= 1 && rows >= 8 &&
-         n <= (backward ? avx2::kShortRowBackwardMax : avx2::kShortRowMax);
+bool short_rows(bool vec, int64_t rows, int64_t n, int64_t cap) {
+  return vec && n >= 1 && rows >= 8 && n <= cap;
 }
 }  // namespace
 
@@ -127,7 +126,7 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   // softmax_rows_f32)
   const bool piped = vec && n <= (log ? avx2::kLogSoftmaxPipedMax : avx2::kSoftmaxPipedMax);
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, n, false)) {
+    if (short_rows(vec, rows, n, avx2::kShortRowForwardMax)) {
       // a declined block's rows (a non-finite max) and the last rows % 8 go row by row, with
       // plain stores, as every longer row
       short_row_blocks(
@@ -172,7 +171,7 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, n, true)) {
+    if (short_rows(vec, rows, n, avx2::kShortRowBackwardMax)) {
       short_row_blocks(
           rows, n, stream,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
@@ -246,7 +245,7 @@ void logsumexp_rows(const T* x, T* y, int64_t rows, int64_t n) {
     ref_row(r);
   };
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, n, false)) {
+    if (short_rows(vec, rows, n, avx2::kShortRowForwardMax)) {
       short_row_blocks(
           rows, n, false,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
@@ -314,7 +313,7 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
     loss[r] = static_cast<T>(v);
   };
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, C, false)) {
+    if (short_rows(vec, rows, C, avx2::kShortRowCrossEntropyMax)) {
       short_row_blocks(
           rows, C, false,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
@@ -365,7 +364,7 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
     }
   };
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, C, true)) {
+    if (short_rows(vec, rows, C, avx2::kShortRowBackwardMax)) {
       short_row_blocks(
           rows, C, stream_short,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {

@@ -171,10 +171,11 @@ TEST_CASE("layernorm AVX2 backward: dw only, db only, neither; odd rows over une
 
 TEST_CASE("layernorm AVX2 short rows (blocks of 8): every n up to the cap, threads, edge rows") {
   if (!have_avx2()) return;
-  // rows of n <= avx2::kShortRowMax go eight at a time through kernels/cpu/short_rows_avx2.h;
-  // each thread's share ends in share % 8 rows of the row kernel. Rows: one block, a partial
-  // group with tail rows, and (with the thread counts) enough rows to go parallel
-  for (int64_t n = 1; n <= avx2::kShortRowMax + 1; ++n) {
+  // rows of n <= avx2::kShortRowForwardMax go eight at a time through
+  // kernels/cpu/short_rows_avx2.h; each thread's share ends in share % 8 rows of the row kernel.
+  // Rows: one block, a partial group with tail rows, and (with the thread counts) enough rows to go
+  // parallel
+  for (int64_t n = 1; n <= avx2::kShortRowForwardMax + 1; ++n) {
     for (int64_t rows : {int64_t(8), int64_t(141), 40000 / n + 13}) {
       for (int threads : {1, 3}) {
         if (threads > 1 && rows * n < 32768) continue;

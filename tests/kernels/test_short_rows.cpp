@@ -1,4 +1,4 @@
-// The short-row kernels (kernels/cpu/short_rows_avx2.h: rows of n <= avx2::kShortRowMax floats,
+// The short-row kernels (kernels/cpu/short_rows_avx2.h: rows up to each op's cap,
 // eight to a block, blocks in groups) against the scalar reference: every row length up to the
 // cap and just past it, row counts that leave partial groups and tail rows, edge rows that make
 // a block decline (all -inf, +inf) or propagate (NaN, masked -inf entries, huge and tiny values),
@@ -148,7 +148,7 @@ void check_cross_entropy(int64_t rows, int64_t C, size_t skew, int64_t ignore = 
 TEST_CASE("short rows: softmax and log_softmax blocks against the scalar reference") {
   if (!cpu_has_avx2_fma()) return;
   // 141 rows: two whole groups of blocks, a partial one and 5 rows past the last block
-  for (int64_t n = 1; n <= avx2::kShortRowMax + 1; ++n) {
+  for (int64_t n = 1; n <= avx2::kShortRowForwardMax + 1; ++n) {
     CAPTURE(n);
     for (int64_t rows : {int64_t(141), int64_t(8), int64_t(7)}) {
       CAPTURE(rows);
@@ -160,7 +160,7 @@ TEST_CASE("short rows: softmax and log_softmax blocks against the scalar referen
 
 TEST_CASE("short rows: cross-entropy blocks against the scalar reference") {
   if (!cpu_has_avx2_fma()) return;
-  for (int64_t C = 1; C <= avx2::kShortRowMax + 1; ++C) {
+  for (int64_t C = 1; C <= avx2::kShortRowCrossEntropyMax + 1; ++C) {
     CAPTURE(C);
     for (int64_t rows : {int64_t(141), int64_t(8), int64_t(7)}) {
       CAPTURE(rows);

@@ -27,7 +27,8 @@ namespace smyrf::kernels::cpu::avx2 {
 
 // Rows up to this many floats take the block kernels: kShortRowForwardMax in the forward kernels
 // (kShortRowCrossEntropyMax in cross-entropy's), kShortRowBackwardMax in the backward ones
-// (softmax.cpp, norm.cpp and reduce.cpp decide). Interleaved against the row kernels, 2 threads,
+// (kShortRowCrossEntropyBackwardMax in cross-entropy's); softmax.cpp, norm.cpp and reduce.cpp
+// decide. Interleaved against the row kernels, 2 threads,
 // 16M floats (2026-11-29, medians of 4 rounds, ms): the forward kernels were faster at every width
 // up to 64 (n = 16: softmax 28.6 -> 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer
 // norm 26.1 -> 7.7; n = 64: 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2);
@@ -40,12 +41,16 @@ namespace smyrf::kernels::cpu::avx2 {
 // 3.87 -> 2.88, 88 3.38 -> 2.45, 100 3.31 -> 2.80, 112 3.09 -> 2.44, 120 3.02 -> 2.97, 128 even;
 // softmax forward at 128 was 1.34x slower in blocks, layer norm forward mixed (non-multiples of 8
 // faster, 88-128 slower) and even with the row kernel once that stopped streaming short rows.
+// Cross-entropy backward past 32 (same method, rows -> blocks): 33 4.41 -> 3.26, 48 3.33 ->
+// 2.88, 64 2.98 -> 2.90, 100 2.74 -> 2.82.
 // kShortRowMax is the block kernels' capacity (it sizes their scratch); each op has its cap.
 constexpr int64_t kShortRowMax = 128;
 constexpr int64_t kShortRowForwardMax = 64;
 constexpr int64_t kShortRowCrossEntropyMax = 112;
 constexpr int64_t kShortRowBackwardMax = 32;
-static_assert(kShortRowForwardMax <= kShortRowMax && kShortRowCrossEntropyMax <= kShortRowMax,
+constexpr int64_t kShortRowCrossEntropyBackwardMax = 64;
+static_assert(kShortRowForwardMax <= kShortRowMax && kShortRowCrossEntropyMax <= kShortRowMax &&
+                  kShortRowCrossEntropyBackwardMax <= kShortRowMax,
               "the caps must fit the block kernels' scratch");
 
 // Lane l of a block's contiguous vector v is float 8 v + l of the block: row[8 v + l] =

@@ -364,7 +364,7 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
     }
   };
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, C, avx2::kShortRowBackwardMax)) {
+    if (short_rows(vec, rows, C, avx2::kShortRowCrossEntropyBackwardMax)) {
       short_row_blocks(
           rows, C, stream_short,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {

@@ -422,31 +422,37 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // against 8-12 ways), so a packed copy (K * 16 floats, reused by every 6-row tile) is cheaper;
   // measured +7% on 128^3 blocks, one thread.
   const bool b_in_place = !trans_b && K <= 64 && strip_rows_spread_in_l1(K, ldb);
-  // Packed without a transpose, all of B's strips are packed first, row by row (pack_b_panels:
-  // 512 contiguous bytes of each row at a time instead of 64 bytes of each of K rows per
-  // strip), up to 256 KiB (an eighth of L2); 128^3 blocks, 6 alternated rounds: 18.00 -> 17.77
-  // ms one thread, 9.12 -> 9.02 two. The bound was 64 KiB; at 256 KiB, 2 threads, 3 alternated
-  // rounds, GFLOP/s: 32x4096x64 NN (slices of 32 x 512 x 64 at ldb 4096) 107-165 -> 203-208,
-  // 16x8192x32 132-157 -> 184-189, 64x4096x64 220-222 -> 229-232, batched 512 x 16x512x128
-  // 170-178 -> 186-193, 1024 x 32x512x64 even.
-  const bool pack_all = !b_in_place && !trans_b && N >= 2 * NR && K * N <= kSmallPackAllFloats;
-  const int64_t strips = pack_all ? (N + NR - 1) / NR : 1;
-  float* strip = b_in_place ? nullptr : tl_b.get(static_cast<size_t>(K) * NR * strips);
-  if (pack_all) pack_b_panels(false, B, ldb, 0, K, 0, N, strip);
+  // Packed without a transpose, B's strips are packed a group at a time, row by row
+  // (pack_b_panels: 512 contiguous bytes of each row at a time instead of 64 bytes of each of K
+  // rows per strip), groups of up to 256 KiB (an eighth of L2); 128^3 blocks, 6 alternated
+  // rounds: 18.00 -> 17.77 ms one thread, 9.12 -> 9.02 two. All of B in one group when it fits
+  // (the bound was 64 KiB; at 256 KiB, 2 threads, 3 alternated rounds, GFLOP/s: 32x4096x64 NN
+  // (slices of 32 x 512 x 64 at ldb 4096) 107-165 -> 203-208, 16x8192x32 132-157 -> 184-189,
+  // 64x4096x64 220-222 -> 229-232, batched 512 x 16x512x128 170-178 -> 186-193). Larger B went
+  // strip by strip, each strip 64 bytes from every row, one line a page: with few rows of A to
+  // share it that was most of the time (2 threads, GFLOP/s: 4x4096x512 NN 37-38 -> 97-99 in
+  // groups, 2x4096x512 30-31 -> 55, 6x4096x512 79-82 -> 135-136, TN 4x4096x512 38 -> 106-107;
+  // 8 alternated rounds even at 3x1024x1024, 12x4096x512, 24x4096x512, 48x4096x256).
+  const bool pack_rows = !b_in_place && !trans_b && N >= 2 * NR;
+  const int64_t group = pack_rows
+                            ? std::min((N + NR - 1) / NR * NR,
+                                       std::max<int64_t>(NR, kSmallPackAllFloats / K / NR * NR))
+                            : NR;
+  float* strip = tl_b.get(static_cast<size_t>(K) * group);  // in-place B: its partial last strip
   for (int64_t j = 0; j < N; j += NR) {
     const int n = static_cast<int>(std::min<int64_t>(NR, N - j));
     const float* b;
     int64_t b_ks;
-    if (pack_all) {
-      b = strip + j * K;
+    if (pack_rows) {
+      if (j % group == 0) pack_b_panels(false, B, ldb, 0, K, j, std::min(group, N - j), strip);
+      b = strip + (j % group) * K;
       b_ks = NR;
     } else if (b_in_place && n == NR) {
       b = B + j;
       b_ks = ldb;
     } else {
-      float* s = strip ? strip : tl_b.get(static_cast<size_t>(K) * NR);
-      pack_b_panel(trans_b, B, ldb, 0, K, j, n, s);
-      b = s;
+      pack_b_panel(trans_b, B, ldb, 0, K, j, n, strip);
+      b = strip;
       b_ks = NR;
     }
     int64_t i = 0;

@@ -372,6 +372,22 @@ TEST_CASE("sgemm small products whose B rows all fall in one L1 set (ldb 1024, 4
   });
 }
 
+TEST_CASE("sgemm small path: B packed in groups of strips when all of it is too large") {
+  // A few rows of A against a B of more than 256 KiB (K x N floats): the small path packs B's
+  // strips a group at a time (128 columns at K = 512, 176 at K = 370), the last group and its
+  // last strip partial; A untransposed and transposed, padded strides, beta 0 and not.
+  for_each_isa([&] {
+    for (int64_t M : {int64_t{2}, int64_t{4}, int64_t{6}})
+      for (int64_t K : {int64_t{370}, int64_t{512}})
+        for (int64_t N : {int64_t{600}, int64_t{803}}) {
+          Problem p;
+          p.ta = N == 803, p.M = M, p.N = N, p.K = K, p.pad_a = 1, p.pad_b = 5, p.pad_c = 3;
+          p.alpha = 1.5f, p.beta = K == 370 ? 0.0f : 0.5f;
+          check_sgemm(p);
+        }
+  });
+}
+
 TEST_CASE("sgemm narrow products (2 <= N <= 8): every width and transpose, K tails, blocks") {
   // gemm_narrow_avx2: A untransposed: op(B) packed as up to 8 rows, 3-row tiles of A (M % 3 = 0,
   // 1, 2), K tails of 1..7; A transposed: 12-row tiles (M % 12 = 0, 1, 2), op(B) packed 8 wide;

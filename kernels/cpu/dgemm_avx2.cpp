@@ -133,6 +133,35 @@ void micro_kernel(int64_t kc, const double* a, const double* b, double* C, int64
     }
 }
 
+// Up to ~640^3 the team's two barriers per K step (after packing B, after the row blocks) cost
+// more than packing B once per thread: C is cut into one slice of whole tiles per thread (rows,
+// or columns when C is wide), each run by the one-thread code. 2 threads, GFLOP/s, team ->
+// slices, two interleaved rounds: 128^3 82-85 -> 101-103, 256^3 104 -> 108-112, 333x777x555 NT
+// 108 -> 114, 512^3 100-101 -> 116; 768^3, 1024^3 and 2048^3 even within the noise (1024^3 TN
+// 117 -> 106 with slices at 2100^3, so the team keeps them).
+constexpr int64_t kSliceMaxProduct = int64_t{640} * 640 * 640;
+
+void dgemm_slices(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                  const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                  double* C, int64_t ldc, int threads) {
+  const bool rows = M >= N;
+  const int64_t extent = rows ? M : N, unit = rows ? MR : NR;
+  const int64_t tiles = (extent + unit - 1) / unit;
+  const int64_t slices = std::min<int64_t>(tiles, threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t lo = tiles * s / slices * unit;
+    const int64_t hi = std::min(tiles * (s + 1) / slices * unit, extent);
+    if (hi <= lo) continue;
+    if (rows)  // inside the region dgemm_avx2 runs on this thread alone
+      dgemm_avx2(trans_a, trans_b, hi - lo, N, K, alpha, trans_a ? A + lo : A + lo * lda, lda, B,
+                 ldb, beta, C + lo * ldc, ldc, 1);
+    else
+      dgemm_avx2(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, trans_b ? B + lo * ldb : B + lo,
+                 ldb, beta, C + lo, ldc, 1);
+  }
+}
+
 }  // namespace
 
 void dgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
@@ -145,6 +174,10 @@ void dgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, dou
     return;
   }
   if (omp_in_parallel() || M * N * K < 48 * 48 * 48) threads = 1;
+  if (threads > 1 && M * N * K <= kSliceMaxProduct) {
+    dgemm_slices(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    return;
+  }
   // rows a block: MC, or fewer so that every thread has a block
   const int64_t per_thread = (M + threads - 1) / threads;
   const int64_t mc = std::min<int64_t>(MC, (per_thread + MR - 1) / MR * MR);

@@ -656,8 +656,9 @@ TEST_CASE("sgemm_batched with M = 1 or N = 1: each product a matrix-vector produ
 
 TEST_CASE("dgemm matches a naive double product for every transpose and stride") {
   // AVX2 (kernels/cpu/dgemm_avx2.cpp: 6x8 tiles, K in steps of 256, N in blocks of 2048, row
-  // blocks shrunk to give each thread rows) and the portable loop, 1 and 2 threads; beta 0 must
-  // not read C (NaN there), the columns between N and ldc must stay untouched.
+  // blocks shrunk to give each thread rows; products up to 640^3 cut into row or column slices
+  // per thread) and the portable loop, 1, 2 and 3 threads; beta 0 must not read C (NaN there),
+  // the columns between N and ldc must stay untouched.
   struct Shape {
     int64_t M, N, K;
   };
@@ -665,7 +666,7 @@ TEST_CASE("dgemm matches a naive double product for every transpose and stride")
                           {7, 2100, 300}, {97, 5, 513}, {6, 8, 256},  {5, 4, 0}};
   const int prev_threads = omp_get_max_threads();
   for_each_isa([&] {
-    for (int threads : {1, 2}) {
+    for (int threads : {1, 2, 3}) {
       omp_set_num_threads(threads);
       std::mt19937 rng(9);
       std::uniform_real_distribution<double> u(-1.0, 1.0);

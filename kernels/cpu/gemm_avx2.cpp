@@ -404,7 +404,8 @@ inline bool strip_rows_spread_in_l1(int64_t rows, int64_t ld) {
   return (rows + sets - 1) / sets <= 8;
 }
 
-constexpr int64_t kSmallPackAllFloats = 256 * 256;
+// The most floats of B the small path packs in one go (a group of strips, 256 KiB; see gemm_small).
+constexpr int64_t kSmallPackGroupFloats = 256 * 256;
 
 // Small products: A read in place, B in place or one packed strip at a time, K not blocked.
 void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -436,7 +437,7 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   const bool pack_rows = !b_in_place && !trans_b && N >= 2 * NR;
   const int64_t group = pack_rows
                             ? std::min((N + NR - 1) / NR * NR,
-                                       std::max<int64_t>(NR, kSmallPackAllFloats / K / NR * NR))
+                                       std::max<int64_t>(NR, kSmallPackGroupFloats / K / NR * NR))
                             : NR;
   float* strip = tl_b.get(static_cast<size_t>(K) * group);  // in-place B: its partial last strip
   for (int64_t j = 0; j < N; j += NR) {

@@ -28,15 +28,14 @@ namespace smyrf::kernels::cpu::avx2 {
 // Rows up to this many floats take the block kernels: kShortRowForwardMax in the forward kernels
 // (kShortRowCrossEntropyMax in cross-entropy's), kShortRowBackwardMax in the backward ones
 // (kShortRowCrossEntropyBackwardMax in cross-entropy's); softmax.cpp, norm.cpp and reduce.cpp
-// decide. Interleaved against the row kernels, 2 threads,
-// 16M floats (2026-11-29, medians of 4 rounds, ms): the forward kernels were faster at every width
-// up to 64 (n = 16: softmax 28.6 -> 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer
-// norm 26.1 -> 7.7; n = 64: 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2);
-// the backward ones up to 32 (n = 16: softmax 12.0 -> 6.2, cross-entropy 15.4 -> 10.1, layer
-// norm 32.7 -> 15.6; n = 32: 8.2 -> 7.5, 10.7 -> 9.0, 19.7 -> 16.4) but not past it (n = 48:
-// softmax 6.0 -> 7.7, layer norm 16.5 -> 17.3; n = 64: 6.3 -> 9.5, 14.1 -> 16.1): wider rows
-// amortise the row kernels' per-row cost, and their single pass over the inputs keeps more of the
-// memory stream busy.
+// decide. Interleaved against the row kernels, 2 threads, 16M floats (2026-11-29, medians of 4
+// rounds, ms): the forward kernels were faster at every width up to 64 (n = 16: softmax 28.6 ->
+// 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer norm 26.1 -> 7.7; n = 64:
+// 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2); the backward ones up to
+// 32 (n = 16: softmax 12.0 -> 6.2, cross-entropy 15.4 -> 10.1, layer norm 32.7 -> 15.6; n = 32:
+// 8.2 -> 7.5, 10.7 -> 9.0, 19.7 -> 16.4) but not past it (n = 48: softmax 6.0 -> 7.7, layer
+// norm 16.5 -> 17.3; n = 64: 6.3 -> 9.5, 14.1 -> 16.1): wider rows amortise the row kernels'
+// per-row cost, and their single pass over the inputs keeps more of the memory stream busy.
 //   Cross-entropy forward past 64 (2026-11-30, 6 alternated rounds, ms, rows -> blocks): 72
 // 3.87 -> 2.88, 88 3.38 -> 2.45, 100 3.31 -> 2.80, 112 3.09 -> 2.44, 120 3.02 -> 2.97, 128 even;
 // softmax forward at 128 was 1.34x slower in blocks, layer norm forward mixed (non-multiples of 8
@@ -75,12 +74,15 @@ constexpr int64_t kShortGroup = 8;
 // floats where that stride is a multiple of 4 KiB (n = 128): with the capacity raised from 64 to
 // 128, a fixed [8][1024] array put every block 4 KiB apart (the same L1 sets, 4K aliasing) and
 // cross-entropy on 16- and 64-float rows ran 6-12% slower though n had not changed.
+inline constexpr int64_t short_block_stride(int64_t floats) {
+  const int64_t rounded = (floats + 15) / 16 * 16;
+  return rounded % 1024 == 0 ? rounded + 16 : rounded;
+}
 struct ShortGroupScratch {
-  explicit ShortGroupScratch(int64_t n)
-      : stride((8 * n + 15) / 16 * 16 + ((8 * n + 15) / 16 * 16 % 1024 == 0 ? 16 : 0)) {}
+  explicit ShortGroupScratch(int64_t n) : stride(short_block_stride(8 * n)) {}
   float* operator[](int64_t b) { return buf + b * stride; }
   int64_t stride;
-  alignas(32) float buf[kShortGroup * (kShortRowMax * 8 + 16)];
+  alignas(32) float buf[kShortGroup * short_block_stride(kShortRowMax * 8)];
 };
 
 // softmax (log: log_softmax) of the rows at x into y. Returns the blocks declined (bit b: a row

@@ -26,29 +26,36 @@
 namespace smyrf::kernels::cpu::avx2 {
 
 // Rows up to this many floats take the block kernels: kShortRowForwardMax in the forward kernels
-// (kShortRowCrossEntropyMax in cross-entropy's), kShortRowBackwardMax in the backward ones
-// (kShortRowCrossEntropyBackwardMax in cross-entropy's); softmax.cpp, norm.cpp and reduce.cpp
-// decide. Interleaved against the row kernels, 2 threads, 16M floats (2026-11-29, medians of 4
-// rounds, ms): the forward kernels were faster at every width up to 64 (n = 16: softmax 28.6 ->
-// 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer norm 26.1 -> 7.7; n = 64:
-// 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2); the backward ones up to
-// 32 (n = 16: softmax 12.0 -> 6.2, cross-entropy 15.4 -> 10.1, layer norm 32.7 -> 15.6; n = 32:
-// 8.2 -> 7.5, 10.7 -> 9.0, 19.7 -> 16.4) but not past it (n = 48: softmax 6.0 -> 7.7, layer
+// (kShortRowCrossEntropyMax in cross-entropy's and logsumexp's), kShortRowBackwardMax in the
+// backward ones (kShortRowCrossEntropyBackwardMax in cross-entropy's); softmax.cpp, norm.cpp and
+// reduce.cpp decide. Interleaved against the row kernels, 2 threads, 16M floats (2026-11-29,
+// medians of 4 rounds, ms): the forward kernels were faster at every width up to 64 (n = 16:
+// softmax 28.6 -> 9.5, log_softmax 25.5 -> 9.6, cross-entropy 21.4 -> 10.4, layer norm 26.1 -> 7.7;
+// n = 64: 10.9 -> 11.2 (softmax, even), 11.3 -> 10.6, 10.6 -> 7.3, 11.5 -> 8.2); the backward ones
+// up to 32 (n = 16: softmax 12.0 -> 6.2, cross-entropy 15.4 -> 10.1, layer norm 32.7 -> 15.6; n =
+// 32: 8.2 -> 7.5, 10.7 -> 9.0, 19.7 -> 16.4) but not past it (n = 48: softmax 6.0 -> 7.7, layer
 // norm 16.5 -> 17.3; n = 64: 6.3 -> 9.5, 14.1 -> 16.1): wider rows amortise the row kernels'
 // per-row cost, and their single pass over the inputs keeps more of the memory stream busy.
 //   Cross-entropy forward past 64 (2026-11-30, 6 alternated rounds, ms, rows -> blocks): 72
 // 3.87 -> 2.88, 88 3.38 -> 2.45, 100 3.31 -> 2.80, 112 3.09 -> 2.44, 120 3.02 -> 2.97, 128 even;
 // softmax forward at 128 was 1.34x slower in blocks, layer norm forward mixed (non-multiples of 8
 // faster, 88-128 slower) and even with the row kernel once that stopped streaming short rows.
+//   From 48 logits cross-entropy's forward (and logsumexp, which shares it) sums each block in
+// one pass in registers (short_rows_avx2.cpp, one_pass_exp_sums), which needs no scratch; its
+// cap went to 256 (2 threads, 6 alternated rounds, ms, before -> after, 16M floats: 48 2.20 ->
+// 2.04, 100 2.29 -> 1.89, 128 2.82 -> 1.82, 200 2.38 -> 1.94 (the row kernel before), 256 2.09 ->
+// 1.92; at 512 the row kernel was 1.21x faster; logsumexp, whose cap was 64: 72 3.69 -> 2.04,
+// 100 3.14 -> 1.91, 128 2.55 -> 1.87, 200 2.34 -> 1.87, 256 2.02 -> 1.97).
 // Cross-entropy backward past 32 (same method, rows -> blocks): 33 4.41 -> 3.26, 48 3.33 ->
 // 2.88, 64 2.98 -> 2.90, 100 2.74 -> 2.82.
 // kShortRowMax is the block kernels' capacity (it sizes their scratch); each op has its cap.
 constexpr int64_t kShortRowMax = 128;
 constexpr int64_t kShortRowForwardMax = 64;
-constexpr int64_t kShortRowCrossEntropyMax = 112;
+constexpr int64_t kShortRowCrossEntropyMax = 256;
 constexpr int64_t kShortRowBackwardMax = 32;
 constexpr int64_t kShortRowCrossEntropyBackwardMax = 64;
-static_assert(kShortRowForwardMax <= kShortRowMax && kShortRowCrossEntropyMax <= kShortRowMax &&
+// (cross-entropy's forward blocks need no scratch past kShortRowMax: see cross_entropy_blocks_f32)
+static_assert(kShortRowForwardMax <= kShortRowMax &&
                   kShortRowCrossEntropyBackwardMax <= kShortRowMax,
               "the caps must fit the block kernels' scratch");
 
@@ -92,12 +99,13 @@ unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const Shor
 // Their backward: dx from the forward output y and dy (softmax.h's formulas).
 void softmax_blocks_backward_f32(const float* y, const float* dy, float* dx, int64_t blocks,
                                  const ShortRowLanes& L, bool log, bool stream);
-// lse and loss of the rows of C = L.n logits at x (target: one per row, valid or ignore_index;
-// loss 0 for ignored rows), or with a null target lse alone (loss is not written). Returns the
-// blocks declined, as softmax_blocks_f32.
-unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t blocks,
-                                  const ShortRowLanes& L, int64_t ignore_index, double eps,
-                                  float* loss, float* lse);
+// lse and loss of the rows of C <= kShortRowCrossEntropyMax logits at x (target: one per row,
+// valid or ignore_index; loss 0 for ignored rows), or with a null target lse alone (loss is not
+// written). Returns the blocks declined, as softmax_blocks_f32; from kShortRowMax + 1 logits
+// also the blocks whose one-pass sums fail (a row's first 8 logits all -inf, a NaN, a +inf),
+// which have no staged path there to fall back on.
+unsigned cross_entropy_blocks_f32(const float* x, const int64_t* target, int64_t blocks, int64_t C,
+                                  int64_t ignore_index, double eps, float* loss, float* lse);
 // dlogits of the rows from their lse and upstream gradients g (zeros for ignored rows).
 void cross_entropy_blocks_backward_f32(const float* x, const int64_t* target, const float* lse,
                                        const float* g, float* dx, int64_t blocks,

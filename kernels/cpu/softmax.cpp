@@ -245,12 +245,12 @@ void logsumexp_rows(const T* x, T* y, int64_t rows, int64_t n) {
     ref_row(r);
   };
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, n, avx2::kShortRowForwardMax)) {
-      short_row_blocks(
+    if (short_rows(vec, rows, n, avx2::kShortRowCrossEntropyMax)) {
+      row_blocks(
           rows, n, false,
-          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
+          [&](int64_t r, int64_t nb) {
             const unsigned declined =
-                avx2::cross_entropy_blocks_f32(x + r * n, nullptr, nb, L, 0, 0.0, nullptr, y + r);
+                avx2::cross_entropy_blocks_f32(x + r * n, nullptr, nb, n, 0, 0.0, nullptr, y + r);
             // a NaN row's lse is NaN already; the reference decides the rest of the edge rows
             return declined;
           },
@@ -314,10 +314,10 @@ void cross_entropy_rows(const T* logits, const int64_t* target, T* loss, T* lse,
   };
   if constexpr (std::is_same_v<T, float>) {
     if (short_rows(vec, rows, C, avx2::kShortRowCrossEntropyMax)) {
-      short_row_blocks(
+      row_blocks(
           rows, C, false,
-          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
-            return avx2::cross_entropy_blocks_f32(logits + r * C, target + r, nb, L, ignore_index,
+          [&](int64_t r, int64_t nb) {
+            return avx2::cross_entropy_blocks_f32(logits + r * C, target + r, nb, C, ignore_index,
                                                   eps, loss + r, lse + r);
           },
           one_row);

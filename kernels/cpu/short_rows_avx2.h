@@ -54,8 +54,9 @@ constexpr int64_t kShortRowForwardMax = 64;
 constexpr int64_t kShortRowCrossEntropyMax = 256;
 constexpr int64_t kShortRowBackwardMax = 32;
 constexpr int64_t kShortRowCrossEntropyBackwardMax = 64;
+constexpr int64_t kShortRowBackwardWriteMax = 128;
 // (cross-entropy's forward blocks need no scratch past kShortRowMax: see cross_entropy_blocks_f32)
-static_assert(kShortRowForwardMax <= kShortRowMax &&
+static_assert(kShortRowForwardMax <= kShortRowMax && kShortRowBackwardWriteMax <= kShortRowMax &&
                   kShortRowCrossEntropyBackwardMax <= kShortRowMax,
               "the caps must fit the block kernels' scratch");
 
@@ -99,6 +100,15 @@ unsigned softmax_blocks_f32(const float* x, float* y, int64_t blocks, const Shor
 // Their backward: dx from the forward output y and dy (softmax.h's formulas).
 void softmax_blocks_backward_f32(const float* y, const float* dy, float* dx, int64_t blocks,
                                  const ShortRowLanes& L, bool log, bool stream);
+// The same for rows of kShortRowBackwardMax < n <= kShortRowBackwardWriteMax floats, n % 8 != 0
+// (softmax.cpp decides): each row's sum by the row kernel's first pass (softmax_avx2.h), then the
+// block's 8 n outputs in one sweep of whole vectors, each lane's sum placed by L.row. 2 threads,
+// 16M floats, 8-10 alternated rounds, row kernel -> this (ms): 33 5.01 -> 3.92, 50 6.50 -> 3.42,
+// 97 4.35 -> 3.61, 100 4.15 -> 3.61; where n % 8 == 0 the row kernel's vectors are whole too and
+// it was even or faster (64 1.01x, 128 1.02x, 256 1.11x), and past 128 as well (150 1.04x, 201
+// 1.08x, 255 1.05x).
+void softmax_blocks_backward_rows_f32(const float* y, const float* dy, float* dx, int64_t blocks,
+                                      const ShortRowLanes& L, bool log, bool stream);
 // lse and loss of the rows of C <= kShortRowCrossEntropyMax logits at x (target: one per row,
 // valid or ignore_index; loss 0 for ignored rows), or with a null target lse alone (loss is not
 // written). Returns the blocks declined, as softmax_blocks_f32; from kShortRowMax + 1 logits

@@ -184,6 +184,19 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
           });
       return;
     }
+    if (vec && rows >= 8 && n <= avx2::kShortRowBackwardWriteMax && n % 8 != 0) {
+      short_row_blocks(
+          rows, n, stream,
+          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
+            avx2::softmax_blocks_backward_rows_f32(y + r * n, dy + r * n, dx + r * n, nb, L, log,
+                                                   stream);
+            return 0u;
+          },
+          [&](int64_t r) {
+            avx2::softmax_row_backward_f32(y + r * n, dy + r * n, dx + r * n, n, log, stream);
+          });
+      return;
+    }
     if (vec && split_rows_wanted(rows, n))
       return softmax_split_rows_backward_f32(y, dy, dx, rows, n, log, stream);
   }

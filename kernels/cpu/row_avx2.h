@@ -65,6 +65,66 @@ inline StreamSpan stream_lines(const float* y, int64_t n, int64_t min_floats) {
   return {head, head + (n - head) / 16 * 16};
 }
 
+// Streams the output of consecutive rows (one thread's share, in order, each starting where the
+// one before ended) as whole 64-byte lines only, the lines that two rows share included: a row's
+// tail after its last line boundary waits in buf_, and the next row's head completes the line.
+// stream_lines' rows stream the lines inside each row and store the shared ones plainly, per row
+// by its own alignment; for rows of 76-333 floats that was slower than no streaming at all
+// (layer norm 1.4-1.7x, softmax 1.2-1.6x). The first row's head (its line may hold another
+// thread's row) and the last row's tail take plain stores, the tail at finish(), which the caller
+// calls before its streaming_store_fence(). Rows of at least 16 floats; f(i, tail) as write_row's
+// in softmax_avx2.cpp (i need not be a multiple of 8).
+class LineWriter {
+ public:
+  template <typename F>
+  inline void row(float* y, int64_t n, F f) {
+    const int64_t head =
+        static_cast<int64_t>((64 - reinterpret_cast<uintptr_t>(y) % 64) % 64) / int64_t{4};
+    int64_t i = 0;
+    if (head > 0) {
+      if (line_ == y + head - 16 && filled_ == 16 - head) {  // the line the previous row began
+        _mm256_storeu_ps(buf_ + filled_, f(0, false));
+        if (head > 8) _mm256_storeu_ps(buf_ + filled_ + 8, f(8, false));
+        _mm256_stream_ps(line_, _mm256_load_ps(buf_));
+        _mm256_stream_ps(line_ + 8, _mm256_load_ps(buf_ + 8));
+        line_ = nullptr;
+      } else {
+        finish();
+        if (head >= 8) _mm256_storeu_ps(y, f(0, false));
+        if (head % 8 != 0) {
+          const int64_t k = head / 8 * 8;
+          _mm256_maskstore_ps(y + k, tail_mask(head - k), f(k, false));
+        }
+      }
+      i = head;
+    }
+    for (; i + 16 <= n; i += 16) {
+      _mm256_stream_ps(y + i, f(i, false));
+      _mm256_stream_ps(y + i + 8, f(i + 8, false));
+    }
+    if (i < n) {
+      _mm256_store_ps(buf_, f(i, i + 8 > n));
+      if (i + 8 < n) _mm256_store_ps(buf_ + 8, f(i + 8, i + 16 > n));
+      line_ = y + i;
+      filled_ = n - i;
+    }
+  }
+  // The pending tail, with plain stores.
+  inline void finish() {
+    if (!line_) return;
+    int64_t k = 0;
+    if (filled_ >= 8) _mm256_storeu_ps(line_, _mm256_load_ps(buf_)), k = 8;
+    if (k < filled_)
+      _mm256_maskstore_ps(line_ + k, tail_mask(filled_ - k), _mm256_load_ps(buf_ + k));
+    line_ = nullptr;
+  }
+
+ private:
+  alignas(64) float buf_[32];  // the line (16 floats) and room for a whole vector past it
+  float* line_ = nullptr;      // the line buf_ stands for, or null
+  int64_t filled_ = 0;         // its floats known so far
+};
+
 // Masked tail load with `pad` in the lanes past the end.
 inline __m256 load_tail(const float* p, int64_t k, __m256 pad) {
   const __m256i m = tail_mask(k);

@@ -120,8 +120,9 @@ template <typename T>
 void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   if (rows <= 0 || n <= 0) return;  // (the AVX2 fallback reads x[0] unconditionally)
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
-  // only short rows stream their output (softmax_avx2.h, `stream`)
-  const bool stream_short = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
+  // the block kernels and the rows of softmax_rows_f32's streamed path stream their output
+  // (softmax_avx2.h, `stream`)
+  const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   // rows up to 128K floats (log_softmax: 1M) go through the row pipeline (softmax_avx2.h:
   // softmax_rows_f32)
   const bool piped = vec && n <= (log ? avx2::kLogSoftmaxPipedMax : avx2::kSoftmaxPipedMax);
@@ -130,9 +131,9 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
       // a declined block's rows (a non-finite max) and the last rows % 8 go row by row, with
       // plain stores, as every longer row
       short_row_blocks(
-          rows, n, stream_short,
+          rows, n, stream,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
-            return avx2::softmax_blocks_f32(x + r * n, y + r * n, nb, L, log, stream_short);
+            return avx2::softmax_blocks_f32(x + r * n, y + r * n, nb, L, log, stream);
           },
           [&](int64_t r) { avx2::softmax_row_f32(x + r * n, y + r * n, n, log, nullptr); });
       return;
@@ -147,8 +148,10 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
     if (piped) {  // this thread's block of the static schedule, as one call
       const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
       const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-      if constexpr (std::is_same_v<T, float>)
-        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, log);
+      if constexpr (std::is_same_v<T, float>) {
+        avx2::softmax_rows_f32(x + r0 * n, y + r0 * n, r1 - r0, n, log, stream);
+        if (stream) streaming_store_fence();
+      }
     } else {
 #pragma omp for schedule(static) nowait
       for (int64_t r = 0; r < rows; ++r) {

@@ -380,9 +380,53 @@ void softmax_rows_piped(const float* x, float* y, int64_t rows, int64_t n) {
   pend.finish();
 }
 
+// softmax_rows_f32 with streaming stores (kStreamedRowMin <= n <= kStreamedRowMax): each row's
+// sum about its guess (softmax: the exps into the scratch w, 16 KiB at most, in L1), then the
+// row written by rows::LineWriter, whole lines only: y = w / sum, or log_softmax's y = (x - g) -
+// log(sum), whose x - g is exact where g + log(sum) rounded to float was not (3e-5 at |x| ~
+// 1000). Edge rows (no finite guess, a late outlier, a NaN or inf) take softmax_row_f32's plain
+// stores. The pipeline kept the exps in y itself and wrote y with plain stores: a line read for
+// ownership before each write, a third more traffic.
+template <bool kLog>
+void softmax_rows_streamed(const float* x, float* y, int64_t rows, int64_t n) {
+  alignas(64) float w[kStreamedRowMax];
+  rows::LineWriter lw;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    float g;
+    double Sg;
+    NoPending* none = nullptr;
+    if (!exp_sum_about_guess<!kLog>(xr, w, n, none, &g, &Sg)) {
+      lw.finish();
+      softmax_row_f32(xr, yr, n, kLog, nullptr);
+      continue;
+    }
+    if constexpr (kLog) {
+      const __m256 gv = _mm256_set1_ps(g), lv = _mm256_set1_ps(static_cast<float>(std::log(Sg)));
+      lw.row(yr, n, [&](int64_t i, bool tail) {
+        const __m256 v =
+            tail ? _mm256_maskload_ps(xr + i, tail_mask(n - i)) : _mm256_loadu_ps(xr + i);
+        return _mm256_sub_ps(_mm256_sub_ps(v, gv), lv);
+      });
+    } else {
+      const __m256 f = _mm256_set1_ps(static_cast<float>(1.0 / Sg));
+      lw.row(yr, n, [&](int64_t i, bool tail) {
+        const __m256 v =
+            tail ? _mm256_maskload_ps(w + i, tail_mask(n - i)) : _mm256_loadu_ps(w + i);
+        return _mm256_mul_ps(v, f);
+      });
+    }
+  }
+  lw.finish();
+}
+
 }  // namespace
 
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log) {
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, bool stream) {
+  if (stream && n >= kStreamedRowMin && n <= kStreamedRowMax)
+    return log ? softmax_rows_streamed<true>(x, y, rows, n)
+               : softmax_rows_streamed<false>(x, y, rows, n);
   if (log)
     softmax_rows_piped<true>(x, y, rows, n);
   else

@@ -5,9 +5,9 @@
 //            even past the end of a buffer, is safe).
 //   stream   write the output row with streaming (non-temporal) stores, for outputs too large
 //            to stay in cache (kernels/cpu/streaming_store.h decides); the caller issues
-//            streaming_store_fence() once per thread after its last row. Only the backward
-//            kernel takes it: the forward and cross-entropy backward rows, which compute an exp
-//            per element, write with plain stores (measured: softmax_avx2.cpp).
+//            streaming_store_fence() once per thread after its last row. The backward kernel
+//            and softmax_rows_f32 take it; softmax_row_f32 and cross-entropy's backward rows
+//            write with plain stores (measured: softmax_avx2.cpp).
 #pragma once
 #include <cstdint>
 
@@ -29,7 +29,14 @@ void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_
 // L2); 16384-wide rows 6-11% faster (earlier measurement). Wider rows keep their own pass.
 constexpr int64_t kSoftmaxPipedMax = 131072;
 constexpr int64_t kLogSoftmaxPipedMax = 1 << 20;
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log);
+//   With `stream`, rows of kStreamedRowMin to kStreamedRowMax floats are written with streaming
+// stores instead (whole lines only, rows::LineWriter; the caller fences). 2 threads, 16M floats,
+// 6 alternated rounds, piped / streamed time, softmax (log_softmax): 65 0.92 (1.01), 100 0.81
+// (0.93), 150 0.81 (0.93), 255 0.72 (0.84), 256 0.79 (0.72), 1001 0.75 (0.62), 4096 0.88 (0.83);
+// 8192 0.98 (0.96) with a 32 KiB scratch, which no longer fits L1 beside the row.
+constexpr int64_t kStreamedRowMin = 16;
+constexpr int64_t kStreamedRowMax = 4096;
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log, bool stream);
 // How many rows of n floats ahead the `next` row passed to the row kernels should be: about
 // 2048 floats (8 KiB), so that short rows are prefetched two or more rows early. One row ahead,
 // a 1024-float row's last prefetches were still in flight when its max pass began, and the

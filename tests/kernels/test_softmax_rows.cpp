@@ -74,11 +74,13 @@ TEST_CASE("softmax / log_softmax rows on outputs of 16 MiB and more: AVX2 vs sca
   // 7-wide rows (shorter than the aligned body), odd rows that start at every alignment, rows of
   // several chunks (more than the 16 chunks kept on the stack), the row pipeline of softmax
   // (rows up to avx2::kSoftmaxPipedMax, log_softmax's up to kLogSoftmaxPipedMax) with unaligned
-  // rows and edge rows inside it, and rows past both caps (each row with its own scaling pass)
+  // rows and edge rows inside it, and rows past both caps (each row with its own scaling pass);
+  // rows of 100, 257, 1031 and 4096 take the streamed rows (avx2::kStreamedRowMax)
   struct Shape {
     int64_t rows, n;
   } shapes[] = {{600011, 7},  {1031, 4099}, {14, 300007},
-                {4099, 1031}, {1027, 4096}, {10, avx2::kLogSoftmaxPipedMax + 9}};
+                {4099, 1031}, {1027, 4096}, {10, avx2::kLogSoftmaxPipedMax + 9},
+                {41947, 100}, {16411, 257}};
   for (auto [rows, n] : shapes) {
     CAPTURE(rows);
     CAPTURE(n);

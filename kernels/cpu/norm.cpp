@@ -265,6 +265,7 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
             }
           }
         }
+        avx2::rows::LineWriter* out = stream && n >= 16 ? avx2::new_line_writer() : nullptr;
         while (r < r1) {
           // two rows per call: dw / db partials are read and written once for both
           const int k = r + 1 < r1 ? 2 : 1;
@@ -274,10 +275,11 @@ void layernorm_rows_backward(const T* dy, const T* x, const T* mean, const T* rs
           avx2::layernorm_rows_backward_f32(dy + r * n, x + r * n, mu, rs, k, w, dx + r * n,
                                             dw ? fw.data() : nullptr, db ? fb.data() : nullptr, n,
                                             more ? dy + (r + k) * n : nullptr,
-                                            more ? x + (r + k) * n : nullptr, stream);
+                                            more ? x + (r + k) * n : nullptr, out);
           r += k;
           if ((pending += k) >= kLnFoldRows) fold();
         }
+        avx2::finish_line_writer(out);
         if (pending) fold();
         if (stream) streaming_store_fence();
       }

@@ -59,6 +59,18 @@ inline void write_row(float* y, int64_t n, bool stream, F f, G every32) {
   }
 }
 
+// write_row, or with `out` its LineWriter (every32 then called every fourth vector).
+template <typename F, typename G>
+inline void write_row(float* y, int64_t n, bool stream, rows::LineWriter* out, F f, G every32) {
+  if (!out) return write_row(y, n, stream, f, every32);
+  const __m256i full = _mm256_set1_epi32(-1);
+  int calls = 0;
+  out->row(y, n, [&](int64_t i, bool tail) {
+    if ((++calls & 3) == 0) every32();
+    return tail ? f(i, tail_mask(n - i), true) : f(i, full, false);
+  });
+}
+
 inline double widen_sum(__m256 v) { return hsum_pd(add_widened(_mm256_setzero_pd(), v)); }
 
 // Pass 2 of the backward over `len` entries of a row of full length n, from cache:
@@ -66,7 +78,8 @@ inline double widen_sum(__m256 v) { return hsum_pd(add_widened(_mm256_setzero_pd
 //   C = rstd^2 sgx/n, with the mean as float hi + lo as in pass 1.
 template <typename G>
 void write_dx(const float* gr, const float* xr, double mean, double rstd, const float* w, float* dx,
-              int64_t len, int64_t n, double sg, double sgx, bool stream, G every32) {
+              int64_t len, int64_t n, double sg, double sgx, bool stream, rows::LineWriter* out,
+              G every32) {
   const float hi = static_cast<float>(mean);
   const double lo = mean - hi;
   const double C = rstd * rstd * (sgx / n);
@@ -74,7 +87,7 @@ void write_dx(const float* gr, const float* xr, double mean, double rstd, const 
   const __m256 kv = _mm256_set1_ps(static_cast<float>(C * lo - rstd * (sg / n)));
   const __m256 m = _mm256_set1_ps(hi), r = _mm256_set1_ps(static_cast<float>(rstd));
   write_row(
-      dx, len, stream,
+      dx, len, stream, out,
       [&](int64_t i, __m256i k, bool tail) {
         const __m256 t = _mm256_fnmadd_ps(cv, _mm256_sub_ps(ld(xr, i, k, tail), m), kv);
         const __m256 rw = w ? _mm256_mul_ps(r, ld(w, i, k, tail)) : r;
@@ -88,7 +101,7 @@ void write_dx(const float* gr, const float* xr, double mean, double rstd, const 
 template <int K>
 void backward_rows(const float* dy, const float* x, const double* mean, const double* rstd,
                    const float* w, float* dx, float* tw, float* tb, int64_t n, const float* next_dy,
-                   const float* next_x, bool stream, bool write = true,
+                   const float* next_x, rows::LineWriter* out, bool write = true,
                    double* sums_out = nullptr) {
   // the next K rows of each input, n / 16 lines per row: spread over pass 1 (one step per
   // 32 / K elements of the row block) and pass 2 (one step per 32 elements of each row)
@@ -156,8 +169,8 @@ void backward_rows(const float* dy, const float* x, const double* mean, const do
     return;
   }
   for (int j = 0; j < K; ++j)
-    write_dx(dy + j * n, x + j * n, mean[j], rstd[j], w, dx + j * n, n, n, sg[j], sgx[j], stream,
-             [&] { pf_dy.step(), pf_x.step(); });
+    write_dx(dy + j * n, x + j * n, mean[j], rstd[j], w, dx + j * n, n, n, sg[j], sgx[j], false,
+             out, [&] { pf_dy.step(), pf_x.step(); });
 }
 
 // The fused first pass of the forward: sum of d = x - shift and of d^2 over the row (float
@@ -232,7 +245,7 @@ namespace {
 // y = xhat w + b over n entries given the row's mean and rstd.
 template <typename G>
 void write_y(const float* x, const float* w, const float* b, float* y, int64_t n, double mu,
-             double rs, bool stream, G every32) {
+             double rs, bool stream, rows::LineWriter* out, G every32) {
   // mean as float hi + lo: x - hi is exact for x near the mean, so rows with a large mean do
   // not lose the ~ulp(mean) that a float mean alone would cost every xhat
   const float mu_hi = static_cast<float>(mu);
@@ -242,7 +255,7 @@ void write_y(const float* x, const float* w, const float* b, float* y, int64_t n
   const __m256 rv = _mm256_set1_ps(static_cast<float>(rs));
   const __m256 nlo = _mm256_set1_ps(static_cast<float>(-mu_lo * rs));
   write_row(
-      y, n, stream,
+      y, n, stream, out,
       [&](int64_t i, __m256i k, bool tail) {
         const __m256 xh = _mm256_fmadd_ps(_mm256_sub_ps(ld(x, i, k, tail), mv), rv, nlo);
         if (w)
@@ -260,21 +273,21 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
   double mu, v;
   moments(x, n, pf, &mu, &v);
   const double rs = 1.0 / std::sqrt(v + eps);
-  write_y(x, w, b, y, n, mu, rs, stream, [&] { pf.step(); });
+  write_y(x, w, b, y, n, mu, rs, stream, nullptr, [&] { pf.step(); });
   *mean = mu;
   *rstd = rs;
 }
 
 void layernorm_part_write_f32(const float* x, const float* w, const float* b, float* y, int64_t len,
                               double mean, double rstd, bool stream) {
-  write_y(x, w, b, y, len, mean, rstd, stream, [] {});
+  write_y(x, w, b, y, len, mean, rstd, stream, nullptr, [] {});
 }
 
 void layernorm_backward_part_sums_f32(const float* dy, const float* x, double mean, double rstd,
                                       const float* w, float* tw, float* tb, int64_t len, double* sg,
                                       double* sgx) {
   double sums[2];
-  backward_rows<1>(dy, x, &mean, &rstd, w, nullptr, tw, tb, len, nullptr, nullptr, false, false,
+  backward_rows<1>(dy, x, &mean, &rstd, w, nullptr, tw, tb, len, nullptr, nullptr, nullptr, false,
                    sums);
   *sg = sums[0];
   *sgx = sums[1];
@@ -283,17 +296,25 @@ void layernorm_backward_part_sums_f32(const float* dy, const float* x, double me
 void layernorm_backward_part_write_f32(const float* dy, const float* x, double mean, double rstd,
                                        const float* w, float* dx, int64_t len, int64_t n, double sg,
                                        double sgx, bool stream) {
-  write_dx(dy, x, mean, rstd, w, dx, len, n, sg, sgx, stream, [] {});
+  write_dx(dy, x, mean, rstd, w, dx, len, n, sg, sgx, stream, nullptr, [] {});
 }
 
 void layernorm_rows_backward_f32(const float* dy, const float* x, const double* mean,
                                  const double* rstd, int k, const float* w, float* dx, float* tw,
                                  float* tb, int64_t n, const float* next_dy, const float* next_x,
-                                 bool stream) {
+                                 rows::LineWriter* out) {
   if (k == 2)
-    backward_rows<2>(dy, x, mean, rstd, w, dx, tw, tb, n, next_dy, next_x, stream);
+    backward_rows<2>(dy, x, mean, rstd, w, dx, tw, tb, n, next_dy, next_x, out);
   else
-    backward_rows<1>(dy, x, mean, rstd, w, dx, tw, tb, n, next_dy, next_x, stream);
+    backward_rows<1>(dy, x, mean, rstd, w, dx, tw, tb, n, next_dy, next_x, out);
+}
+
+rows::LineWriter* new_line_writer() { return new rows::LineWriter; }
+
+void finish_line_writer(rows::LineWriter* out) {
+  if (!out) return;
+  out->finish();
+  delete out;
 }
 
 }  // namespace smyrf::kernels::cpu::avx2

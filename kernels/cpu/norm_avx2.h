@@ -3,13 +3,29 @@
 // start, or null: they are prefetched while these rows compute (only read as a hint; any
 // address, even past the end of a buffer, is safe).
 //
-// `stream`: write y / dx with non-temporal stores (after a plain-store head up to the first
-// 32-byte boundary). The caller decides (kernels/cpu/streaming_store.h) and issues the store
-// fence before its parallel region ends.
+// `stream`: write y (and the parts of split rows) with non-temporal stores for the whole lines
+// inside the row (rows::stream_lines: from kNormStreamRowMin floats). `out` (the backward's dx):
+// the calling thread's rows::LineWriter (row_avx2.h), which streams whole rows as whole lines, the
+// lines two rows share included; its rows come in order, each where the one before ended, and
+// are at least 16 floats long; null: plain stores. The caller decides
+// (kernels/cpu/streaming_store.h) and issues the store fence before its parallel region ends.
+//   The backward's dx through a LineWriter against stream_lines (plain stores below 192 floats):
+// 2 threads, 16M floats, 6 alternated rounds, time ratio: 76 0.95, 100 0.86, 150 0.84, 200 1.00,
+// 256 1.02, 1000 1.00, 1024 1.07 (noisy). The forward's y did not gain (76 1.09, 100 1.13, 150
+// 0.90, 200 1.05, 256 1.05, 1000 1.00) and keeps stream_lines.
 #pragma once
 #include <cstdint>
 
 namespace smyrf::kernels::cpu::avx2 {
+namespace rows {
+class LineWriter;
+}
+// A LineWriter for one thread's rows, made and freed here, in the AVX2 translation unit (norm.cpp
+// is built without AVX2 and holds it by pointer); finish_line_writer writes its pending tail
+// (plain stores) and frees it (null: nothing).
+rows::LineWriter* new_line_writer();
+void finish_line_writer(rows::LineWriter* out);
+
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
                        double eps, double* mean, double* rstd, const float* next, bool stream);
 
@@ -25,7 +41,7 @@ void row_moments_f32(const float* x, int64_t n, double* mean, double* var);
 void layernorm_rows_backward_f32(const float* dy, const float* x, const double* mean,
                                  const double* rstd, int k, const float* w, float* dx, float* tw,
                                  float* tb, int64_t n, const float* next_dy, const float* next_x,
-                                 bool stream);
+                                 rows::LineWriter* out);
 
 // Parts of one row for rows split between threads (norm.cpp, split_row_parts); w, b, tw, tb
 // point at the part's columns. The forward's moments of a part are row_moments_f32's.

@@ -16,6 +16,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/norm_avx2.h"
+#include "kernels/cpu/row_avx2.h"
 #include "kernels/cpu/short_rows_avx2.h"
 #include "kernels/cpu/streaming_store.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -240,16 +241,22 @@ TEST_CASE("layernorm AVX2 row kernels: streaming stores change no bit; two rows 
         CHECK(s2 == rstd[r]);
       }
       CHECK(std::equal(y0.p, y0.p + 2 * n, y1.p));
+      // the backward streamed: both rows through one LineWriter (rows of 16 floats and more),
+      // which assembles the line the two rows share
+      avx2::rows::LineWriter lw;
+      avx2::rows::LineWriter* out = n >= 16 ? &lw : nullptr;
       CHECK(y1.guard_ok());
       // backward: two rows in one call (streamed) against one row per call (plain)
       Buf dx_pair(2 * n, skew), dx_one(2 * n, skew);
       Buf tw_pair(n, 0), tb_pair(n, 0), tw_one(n, 0), tb_one(n, 0);
       avx2::layernorm_rows_backward_f32(c.dy.p, c.x.p, mean, rstd, 2, c.w.p, dx_pair.p, tw_pair.p,
-                                        tb_pair.p, n, nullptr, nullptr, true);
+                                        tb_pair.p, n, nullptr, nullptr, out);
+      lw.finish();
+      streaming_store_fence();
       for (int r = 0; r < 2; ++r)
         avx2::layernorm_rows_backward_f32(c.dy.p + r * n, c.x.p + r * n, mean + r, rstd + r, 1,
                                           c.w.p, dx_one.p + r * n, tw_one.p, tb_one.p, n,
-                                          c.dy.p + (r + 1) * n, c.x.p + (r + 1) * n, false);
+                                          c.dy.p + (r + 1) * n, c.x.p + (r + 1) * n, nullptr);
       check_close(dx_pair.p, dx_one.p, 2 * n, 1e-5, 1e-6, "dx pair vs single");
       check_close(tw_pair.p, tw_one.p, n, 1e-6, 1e-6, "dw partial pair vs single");
       check_close(tb_pair.p, tb_one.p, n, 1e-6, 1e-6, "db partial pair vs single");

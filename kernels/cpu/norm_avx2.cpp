@@ -309,12 +309,4 @@ void layernorm_rows_backward_f32(const float* dy, const float* x, const double* 
     backward_rows<1>(dy, x, mean, rstd, w, dx, tw, tb, n, next_dy, next_x, out);
 }
 
-rows::LineWriter* new_line_writer() { return new rows::LineWriter; }
-
-void finish_line_writer(rows::LineWriter* out) {
-  if (!out) return;
-  out->finish();
-  delete out;
-}
-
 }  // namespace smyrf::kernels::cpu::avx2

@@ -16,15 +16,9 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/line_writer.h"
+
 namespace smyrf::kernels::cpu::avx2 {
-namespace rows {
-class LineWriter;
-}
-// A LineWriter for one thread's rows, made and freed here, in the AVX2 translation unit (norm.cpp
-// is built without AVX2 and holds it by pointer); finish_line_writer writes its pending tail
-// (plain stores) and frees it (null: nothing).
-rows::LineWriter* new_line_writer();
-void finish_line_writer(rows::LineWriter* out);
 
 void layernorm_row_f32(const float* x, const float* w, const float* b, float* y, int64_t n,
                        double eps, double* mean, double* rstd, const float* next, bool stream);

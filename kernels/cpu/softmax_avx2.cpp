@@ -433,7 +433,11 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool lo
     softmax_rows_piped<false>(x, y, rows, n);
 }
 
-void fill_row_f32(float* y, int64_t n, float v) { fill_row(y, n, v); }
+void fill_row_f32(float* y, int64_t n, float v, rows::LineWriter* out) {
+  if (!out) return fill_row(y, n, v);
+  const __m256 vv = _mm256_set1_ps(v);
+  out->row(y, n, [&](int64_t, bool) { return vv; });
+}
 
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next) {
   const float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -522,28 +526,42 @@ double softmax_backward_part_sum_f32(const float* y, const float* dy, int64_t n,
   });
 }
 
-void softmax_backward_part_write_f32(const float* y, const float* dy, float* dx, int64_t n,
-                                     bool log, double s, bool stream) {
+namespace {
+// softmax_backward_part_write_f32, or through `out` (a LineWriter: the whole row, front to back)
+void softmax_backward_write(const float* y, const float* dy, float* dx, int64_t n, bool log,
+                            double s, bool stream, rows::LineWriter* out) {
   const __m256 sv = _mm256_set1_ps(static_cast<float>(s));
+  auto write = [&](auto f) {
+    if (out)
+      out->row(dx, n, f);
+    else
+      write_row_from_end(dx, n, stream, f);
+  };
   if (log)
-    return write_row_from_end(dx, n, stream, [&](int64_t i, bool tail) {
+    return write([&](int64_t i, bool tail) {
       const __m256i k = tail_mask(n - i);
       const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
       const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
       return _mm256_fnmadd_ps(exp_ps(yv), sv, gv);
     });
-  write_row_from_end(dx, n, stream, [&](int64_t i, bool tail) {
+  write([&](int64_t i, bool tail) {
     const __m256i k = tail_mask(n - i);
     const __m256 yv = tail ? _mm256_maskload_ps(y + i, k) : _mm256_loadu_ps(y + i);
     const __m256 gv = tail ? _mm256_maskload_ps(dy + i, k) : _mm256_loadu_ps(dy + i);
     return _mm256_mul_ps(yv, _mm256_sub_ps(gv, sv));
   });
 }
+}  // namespace
+
+void softmax_backward_part_write_f32(const float* y, const float* dy, float* dx, int64_t n,
+                                     bool log, double s, bool stream) {
+  softmax_backward_write(y, dy, dx, n, log, s, stream, nullptr);
+}
 
 void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log,
-                              bool stream) {
-  softmax_backward_part_write_f32(y, dy, dx, n, log, softmax_backward_part_sum_f32(y, dy, n, log),
-                                  stream);
+                              bool stream, rows::LineWriter* out) {
+  softmax_backward_write(y, dy, dx, n, log, softmax_backward_part_sum_f32(y, dy, n, log), stream,
+                         out);
 }
 
 bool softmax_part_stats_f32(const float* x, int64_t n, float* m, double* s) {
@@ -623,14 +641,14 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
 }
 
 void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double lse, double g,
-                                    double off, int64_t t, float dt) {
+                                    double off, int64_t t, float dt, rows::LineWriter* out) {
   const __m256 lv = _mm256_set1_ps(static_cast<float>(lse));
   const __m256 gv = _mm256_set1_ps(static_cast<float>(g));
   const __m256 gov = _mm256_set1_ps(static_cast<float>(g * off));
   const __m256 dtv = _mm256_set1_ps(dt);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   // one pass from memory: prefetched kAhead ahead (into the next row past the end), once a line
-  write_row(dx, C, false, [&](int64_t i, bool tail) {
+  auto f = [&](int64_t i, bool tail) {
     if ((i & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
     const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(C - i)) : _mm256_loadu_ps(x + i);
     // g e - g off: exp_row_ps (<= 2.2 ulp, the forward's exp) and one FMA take 11 FMA-port
@@ -640,7 +658,11 @@ void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double
     // the target's lane gets dt
     const __m256i hit = _mm256_cmpeq_epi32(lane, _mm256_set1_epi32(static_cast<int>(t - i)));
     return _mm256_blendv_ps(d, dtv, _mm256_castsi256_ps(hit));
-  });
+  };
+  if (out)
+    out->row(dx, C, f);
+  else
+    write_row(dx, C, false, f);
 }
 
 }  // namespace smyrf::kernels::cpu::avx2

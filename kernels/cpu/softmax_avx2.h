@@ -6,16 +6,20 @@
 //   stream   write the output row with streaming (non-temporal) stores, for outputs too large
 //            to stay in cache (kernels/cpu/streaming_store.h decides); the caller issues
 //            streaming_store_fence() once per thread after its last row. The backward kernel
-//            and softmax_rows_f32 take it; softmax_row_f32 and cross-entropy's backward rows
-//            write with plain stores (measured: softmax_avx2.cpp).
+//            and softmax_rows_f32 take it; softmax_row_f32 writes with plain stores.
+//   out      the calling thread's rows::LineWriter (kernels/cpu/line_writer.h: one thread's
+//            consecutive rows of 16 floats and more, streamed as whole lines, the lines two rows
+//            share assembled), or null; where given it writes the row instead of `stream`.
 #pragma once
 #include <cstdint>
+
+#include "kernels/cpu/line_writer.h"
 
 namespace smyrf::kernels::cpu::avx2 {
 // softmax's exps wait in y, in cache, for the 1 / sum scaling.
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float* next);
 void softmax_row_backward_f32(const float* y, const float* dy, float* dx, int64_t n, bool log,
-                              bool stream);
+                              bool stream, rows::LineWriter* out = nullptr);
 // softmax or log_softmax of `rows` consecutive rows of length n <= kSoftmaxPipedMax (softmax) or
 // kLogSoftmaxPipedMax (log_softmax) (one thread's share of the rows), as a pipeline: each row's
 // write pass (y = exp / sum, or x - lse) runs inside the next row's exp pass, so the stores leave
@@ -51,7 +55,8 @@ void cross_entropy_row_f32(const float* x, int64_t C, double* lse, double* sum_x
 // dx[c] = g * (exp(x[c] - lse) - off) for every c, except dx[t] = dt (the caller computes the
 // target's entry in double; t outside [0, C) for none).
 void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double lse, double g,
-                                    double off, int64_t t, float dt);
+                                    double off, int64_t t, float dt,
+                                    rows::LineWriter* out = nullptr);
 // Parts of one row for rows split between threads (softmax.cpp, split_row_parts), with the
 // row kernels' semantics once the parts are combined:
 //   softmax_part_stats_f32  s = sum exp(x - m) over the part about some m (a guess up to 64
@@ -70,5 +75,5 @@ double softmax_backward_part_sum_f32(const float* y, const float* dy, int64_t n,
 void softmax_backward_part_write_f32(const float* y, const float* dy, float* dx, int64_t n,
                                      bool log, double s, bool stream);
 // y[i] = v for the n entries of a row (an ignored cross-entropy row's zeros).
-void fill_row_f32(float* y, int64_t n, float v);
+void fill_row_f32(float* y, int64_t n, float v, rows::LineWriter* out = nullptr);
 }  // namespace smyrf::kernels::cpu::avx2

@@ -175,25 +175,16 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
   const bool vec = std::is_same_v<T, float> && active_isa() == Isa::Avx2;
   const bool stream = vec && use_streaming_stores(rows * n * static_cast<int64_t>(sizeof(T)));
   if constexpr (std::is_same_v<T, float>) {
-    if (short_rows(vec, rows, n, avx2::kShortRowBackwardMax)) {
+    // blocks of 8 rows: the block kernel (short rows), or rows of 33-127 floats with n % 8 != 0
+    // summed by row and written a block at a time (short_rows_avx2.h)
+    const bool short_blocks = short_rows(vec, rows, n, avx2::kShortRowBackwardMax);
+    if (short_blocks || (vec && rows >= 8 && n <= avx2::kShortRowBackwardWriteMax && n % 8 != 0)) {
+      const auto block_kernel =
+          short_blocks ? avx2::softmax_blocks_backward_f32 : avx2::softmax_blocks_backward_rows_f32;
       short_row_blocks(
           rows, n, stream,
           [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
-            avx2::softmax_blocks_backward_f32(y + r * n, dy + r * n, dx + r * n, nb, L, log,
-                                              stream);
-            return 0u;
-          },
-          [&](int64_t r) {
-            avx2::softmax_row_backward_f32(y + r * n, dy + r * n, dx + r * n, n, log, stream);
-          });
-      return;
-    }
-    if (vec && rows >= 8 && n <= avx2::kShortRowBackwardWriteMax && n % 8 != 0) {
-      short_row_blocks(
-          rows, n, stream,
-          [&](int64_t r, int64_t nb, const avx2::ShortRowLanes& L) {
-            avx2::softmax_blocks_backward_rows_f32(y + r * n, dy + r * n, dx + r * n, nb, L, log,
-                                                   stream);
+            block_kernel(y + r * n, dy + r * n, dx + r * n, nb, L, log, stream);
             return 0u;
           },
           [&](int64_t r) {

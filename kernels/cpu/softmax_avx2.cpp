@@ -64,6 +64,13 @@ using rows::neg_inf;
 using rows::row_sum;
 using rows::RowPrefetch;
 
+// log_softmax = (x - shift) - log(sum exp(x - shift)): x - shift is exact for x near the shift
+// (the row's max or guess), where x - (shift + log(sum)) rounded the sum shift + log(sum) to float
+// first: 3e-5 off at |x| ~ 1000, where the outputs are a few units.
+inline __m256 log_softmax_of(__m256 x, __m256 shift, __m256 log_sum) {
+  return _mm256_sub_ps(_mm256_sub_ps(x, shift), log_sum);
+}
+
 // Rows are processed in chunks of this many floats (16 KiB): a chunk stays in L1 between its
 // max pass and its exp pass (with softmax's 16 KiB of stored exps), and the next chunk is
 // prefetched into L1 meanwhile. Interleaved runs on the loaded host (2 threads; noisy, +-5
@@ -181,17 +188,18 @@ struct PendingScale {
   const float* w = nullptr;
   float* y = nullptr;
   int64_t n = 0, j = 0;
-  __m256 f = _mm256_setzero_ps();
-  // y = w * f (softmax: the exps times 1 / sum), or with kSub y = w - f (log_softmax: x - lse).
-  // A template argument, not a flag: a run-time choice here cost softmax 10-40% (CPU-time A/B).
+  __m256 f = _mm256_setzero_ps(), f2 = _mm256_setzero_ps();
+  // y = w * f (softmax: the exps times 1 / sum), or with kSub y = (w - f) - f2 (log_softmax:
+  // log_softmax_of(x, shift, log(sum))). A template argument, not a flag: a run-time choice here
+  // cost softmax 10-40% (CPU-time A/B).
   inline __m256 apply(__m256 v) const {
     if constexpr (kSub)
-      return _mm256_sub_ps(v, f);
+      return log_softmax_of(v, f, f2);
     else
       return _mm256_mul_ps(v, f);
   }
-  void start(const float* w_, float* y_, int64_t n_, float f_) {
-    w = w_, y = y_, n = n_, j = 0, f = _mm256_set1_ps(f_);
+  void start(const float* w_, float* y_, int64_t n_, float f_, float f2_ = 0.f) {
+    w = w_, y = y_, n = n_, j = 0, f = _mm256_set1_ps(f_), f2 = _mm256_set1_ps(f2_);
   }
   inline void step() {
     if (j + 8 > n) return;
@@ -351,7 +359,7 @@ void softmax_rows_piped(const float* x, float* y, int64_t rows, int64_t n) {
     if (exp_sum_about_guess<!kLog>(xr, w, n, &pend, &g, &Sg)) {
       pend.finish();
       if (kLog)
-        pend.start(xr, yr, n, static_cast<float>(g + std::log(Sg)));
+        pend.start(xr, yr, n, g, static_cast<float>(std::log(Sg)));
       else
         pend.start(w, yr, n, static_cast<float>(1.0 / Sg));
       continue;
@@ -370,7 +378,7 @@ void softmax_rows_piped(const float* x, float* y, int64_t rows, int64_t n) {
     if constexpr (kLog) {
       pend.finish();
       const double S = exp_sum(xr, n, m, pf);
-      pend.start(xr, yr, n, static_cast<float>(m + std::log(S)));
+      pend.start(xr, yr, n, m, static_cast<float>(std::log(S)));
     } else {
       const double S = exp_store_sum_piped(xr, w, n, m, pf, pend);
       pend.finish();
@@ -407,7 +415,7 @@ void softmax_rows_streamed(const float* x, float* y, int64_t rows, int64_t n) {
       lw.row(yr, n, [&](int64_t i, bool tail) {
         const __m256 v =
             tail ? _mm256_maskload_ps(xr + i, tail_mask(n - i)) : _mm256_loadu_ps(xr + i);
-        return _mm256_sub_ps(_mm256_sub_ps(v, gv), lv);
+        return log_softmax_of(v, gv, lv);
       });
     } else {
       const __m256 f = _mm256_set1_ps(static_cast<float>(1.0 / Sg));
@@ -452,12 +460,12 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float*
     // (64 x 262144, same A/B: 0-5% faster; n / 4 no better)
     RowPrefetch pf(next && n > 2 * kAhead ? next + kAhead : nullptr, n / 8);
     if (log) {
-      const __m256 l = _mm256_set1_ps(static_cast<float>(g + std::log(Sg)));
+      const __m256 gv = _mm256_set1_ps(g), lv = _mm256_set1_ps(static_cast<float>(std::log(Sg)));
       return write_row_from_end(y, n, false, [&](int64_t i, bool tail) {
         if ((i & 127) == 0) pf.step();
         const __m256 v =
             tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
-        return _mm256_sub_ps(v, l);
+        return log_softmax_of(v, gv, lv);
       });
     }
     const __m256 f = _mm256_set1_ps(static_cast<float>(1.0 / Sg));
@@ -492,10 +500,10 @@ void softmax_row_f32(const float* x, float* y, int64_t n, bool log, const float*
     return fill_row(y, n, 0.f);
   }
   if (log) {
-    const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
+    const __m256 mv = _mm256_set1_ps(M), lv = _mm256_set1_ps(static_cast<float>(std::log(S)));
     return write_row_from_end(y, n, false, [&](int64_t i, bool tail) {
       const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
-      return _mm256_sub_ps(v, l);
+      return log_softmax_of(v, mv, lv);
     });
   }
   for (int64_t c = ch.count - 1; c >= 0; --c) {  // from the end, as write_row_from_end
@@ -586,10 +594,10 @@ bool softmax_part_stats_f32(const float* x, int64_t n, float* m, double* s) {
 
 void softmax_part_write_f32(const float* x, float* y, int64_t n, bool log, float M, double S) {
   if (log) {
-    const __m256 l = _mm256_set1_ps(static_cast<float>(M + std::log(S)));
+    const __m256 mv = _mm256_set1_ps(M), lv = _mm256_set1_ps(static_cast<float>(std::log(S)));
     return write_row(y, n, false, [&](int64_t i, bool tail) {
       const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(n - i)) : _mm256_loadu_ps(x + i);
-      return _mm256_sub_ps(v, l);
+      return log_softmax_of(v, mv, lv);
     });
   }
   // x - M may reach kSpread above 0 when M is a part's guess, within exp_row_ps's range

@@ -10,8 +10,9 @@
 // are at least 16 floats long; null: plain stores. The caller decides
 // (kernels/cpu/streaming_store.h) and issues the store fence before its parallel region ends.
 //   The backward's dx through a LineWriter against stream_lines (plain stores below 192 floats):
-// 2 threads, 16M floats, 6 alternated rounds, time ratio: 76 0.95, 100 0.86, 150 0.84, 200 1.00,
-// 256 1.02, 1000 1.00, 1024 1.07 (noisy). The forward's y did not gain (76 1.09, 100 1.13, 150
+// 2 threads, 16M floats, 6 alternated rounds, time ratio: 33 1.24, 50 1.13, 64 0.99, 72 0.89, 76
+// 0.95, 100 0.86, 150 0.84, 200 1.00, 256 1.02, 1000 1.00, 1024 1.07 (noisy); norm.cpp takes it
+// from 64 floats. The forward's y did not gain (76 1.09, 100 1.13, 150
 // 0.90, 200 1.05, 256 1.05, 1000 1.00) and keeps stream_lines.
 #pragma once
 #include <cstdint>

@@ -391,10 +391,12 @@ void cross_entropy_rows_backward(const T* logits, const int64_t* target, const T
       return;
     }
   }
-  // each thread's rows stream through one writer (kernels/cpu/line_writer.h), whole lines only;
-  // they were written with plain stores (2 threads, 16M floats, 6 alternated rounds, time ratio:
-  // 128 0.80, 150 0.94, 201 1.01, 255 0.99, 256 0.81, 1001 0.80, 1024 0.82)
-  const bool lines = stream && C >= 16;
+  // each thread's rows of 128 classes and more stream through one writer
+  // (kernels/cpu/line_writer.h), whole lines only; they were written with plain stores, which
+  // narrower rows keep (2 threads, 16M floats, 6 alternated rounds, time ratio: 65 1.14, 66 1.12,
+  // 72 0.97, 97 1.05, 100 0.94, 128 0.80, 150 0.94, 201 1.01, 255 0.99, 256 0.81, 1001 0.80,
+  // 1024 0.82)
+  const bool lines = stream && C >= 128;
 #pragma omp parallel if (rows_parallel_ok(rows, C))
   {
     avx2::rows::LineWriter* out = lines ? avx2::new_line_writer() : nullptr;

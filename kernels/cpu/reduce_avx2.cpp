@@ -9,6 +9,9 @@
 
 namespace smyrf::kernels::cpu::avx2 {
 
+// How far ahead (floats) sum_f32 and maxmin_f32 prefetch their stream (see maxmin_f32).
+constexpr int64_t kReduceAhead = 2048;
+
 double sum_f32(const float* x, int64_t n) {
   // float lanes for speed, flushed to double before a lane has added more than 32 values
   constexpr int64_t kFlush = 1024;
@@ -18,6 +21,9 @@ double sum_f32(const float* x, int64_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     const int64_t e = i + kFlush < n ? i + kFlush : n;
     for (; i + 32 <= e; i += 32) {
+      // prefetched 8 KiB ahead, as maxmin_f32
+      _mm_prefetch(reinterpret_cast<const char*>(x + i + kReduceAhead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x + i + kReduceAhead + 16), _MM_HINT_T0);
       a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
       a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
       a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
@@ -124,7 +130,13 @@ float maxmin_f32(const float* x, int64_t n, bool is_max) {
       auto mm = [&](__m256 a, __m256 b) {
         return is_max ? _mm256_max_ps(a, b) : _mm256_min_ps(a, b);
       };
+      // the stream prefetched 8 KiB ahead (any address is safe): the hardware prefetchers stop
+      // at each 4 KiB page, and max over the rows of 4096 x 4096 ran at 0.91-0.93x PyTorch and
+      // 12-18% behind our sum (prefetch distance, 2 threads / 1 thread, time ratio, 4-6
+      // alternated rounds: 4 KiB 0.80 / 0.77, 8 KiB 0.81-0.85 / 0.66, 16 KiB 0.85)
       for (; i + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(x + i + kReduceAhead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(x + i + kReduceAhead + 16), _MM_HINT_T0);
         __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
         __m256 v2 = _mm256_loadu_ps(x + i + 16), v3 = _mm256_loadu_ps(x + i + 24);
         nan = _mm256_or_ps(nan, _mm256_cmp_ps(v0, v1, _CMP_UNORD_Q));

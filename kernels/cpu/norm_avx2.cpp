@@ -245,7 +245,7 @@ namespace {
 // y = xhat w + b over n entries given the row's mean and rstd.
 template <typename G>
 void write_y(const float* x, const float* w, const float* b, float* y, int64_t n, double mu,
-             double rs, bool stream, rows::LineWriter* out, G every32) {
+             double rs, bool stream, G every32) {
   // mean as float hi + lo: x - hi is exact for x near the mean, so rows with a large mean do
   // not lose the ~ulp(mean) that a float mean alone would cost every xhat
   const float mu_hi = static_cast<float>(mu);
@@ -255,7 +255,7 @@ void write_y(const float* x, const float* w, const float* b, float* y, int64_t n
   const __m256 rv = _mm256_set1_ps(static_cast<float>(rs));
   const __m256 nlo = _mm256_set1_ps(static_cast<float>(-mu_lo * rs));
   write_row(
-      y, n, stream, out,
+      y, n, stream,
       [&](int64_t i, __m256i k, bool tail) {
         const __m256 xh = _mm256_fmadd_ps(_mm256_sub_ps(ld(x, i, k, tail), mv), rv, nlo);
         if (w)
@@ -273,14 +273,14 @@ void layernorm_row_f32(const float* x, const float* w, const float* b, float* y,
   double mu, v;
   moments(x, n, pf, &mu, &v);
   const double rs = 1.0 / std::sqrt(v + eps);
-  write_y(x, w, b, y, n, mu, rs, stream, nullptr, [&] { pf.step(); });
+  write_y(x, w, b, y, n, mu, rs, stream, [&] { pf.step(); });
   *mean = mu;
   *rstd = rs;
 }
 
 void layernorm_part_write_f32(const float* x, const float* w, const float* b, float* y, int64_t len,
                               double mean, double rstd, bool stream) {
-  write_y(x, w, b, y, len, mean, rstd, stream, nullptr, [] {});
+  write_y(x, w, b, y, len, mean, rstd, stream, [] {});
 }
 
 void layernorm_backward_part_sums_f32(const float* dy, const float* x, double mean, double rstd,

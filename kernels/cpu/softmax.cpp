@@ -178,7 +178,7 @@ void softmax_rows_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t
     // blocks of 8 rows: the block kernel (short rows), or rows of 33-127 floats with n % 8 != 0
     // summed by row and written a block at a time (short_rows_avx2.h)
     const bool short_blocks = short_rows(vec, rows, n, avx2::kShortRowBackwardMax);
-    if (short_blocks || (vec && rows >= 8 && n <= avx2::kShortRowBackwardWriteMax && n % 8 != 0)) {
+    if (short_blocks || (short_rows(vec, rows, n, avx2::kShortRowBackwardWriteMax) && n % 8 != 0)) {
       const auto block_kernel =
           short_blocks ? avx2::softmax_blocks_backward_f32 : avx2::softmax_blocks_backward_rows_f32;
       short_row_blocks(

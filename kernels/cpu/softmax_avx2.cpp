@@ -656,8 +656,11 @@ void cross_entropy_row_backward_f32(const float* x, float* dx, int64_t C, double
   const __m256 dtv = _mm256_set1_ps(dt);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   // one pass from memory: prefetched kAhead ahead (into the next row past the end), once a line
+  // of x: keyed to the address, not to i, because a LineWriter steps from the row's first line
+  // boundary (i = 5, 13, ...), where i % 16 == 0 never held and the row went unprefetched
   auto f = [&](int64_t i, bool tail) {
-    if ((i & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
+    if ((reinterpret_cast<uintptr_t>(x + i) & 32) == 0)
+      _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
     const __m256 v = tail ? _mm256_maskload_ps(x + i, tail_mask(C - i)) : _mm256_loadu_ps(x + i);
     // g e - g off: exp_row_ps (<= 2.2 ulp, the forward's exp) and one FMA take 11 FMA-port
     // operations a vector where exp_nonpos_ps, a sub and a mul took 13 (4-8% faster, same A/B)

@@ -91,10 +91,10 @@ constexpr float kGuessSlack = 8.f;
 // 48 0.92, 56 0.88, 64 0.85, 72 0.81, 100 0.83).
 constexpr int64_t kOnePassMin = 48;
 
-// One pass over a block of 8 rows of 8 <= n <= kShortRowMax floats at b, in registers: the
-// per-row sums of exp(x - g) into *s, about g = each row's max over its first 8 columns (into *g;
-// raised, and the sum rescaled, when a later chunk's max exceeds it by more than kGuessSlack), and
-// with kRowSums the rows' sums of x - g into *xs (about g, not of x: a float sum of 100 logits
+// One pass over a block of 8 rows of 8 <= n <= kShortRowCrossEntropyMax floats at b, in registers:
+// the per-row sums of exp(x - g) into *s, about g = each row's max over its first 8 columns (into
+// *g; raised, and the sum rescaled, when a later chunk's max exceeds it by more than kGuessSlack),
+// and with kRowSums the rows' sums of x - g into *xs (about g, not of x: a float sum of 100 logits
 // near 1000 lost 4e-5 of the smoothed loss). A chunk is 8 columns, loaded and transposed once;
 // the last one, when n % 8 != 0, is loaded at n - 8 (inside the block) and skips the columns it
 // shares with the one before. The staged path (columns_max, then exp_sum_columns over T)

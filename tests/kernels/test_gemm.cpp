@@ -190,6 +190,25 @@ TEST_CASE("sgemm matches the reference on odd sizes and every transpose") {
   });
 }
 
+TEST_CASE("sgemm small path: every row count to 26 (the last 7-9 rows as two tiles)") {
+  // M % 6 of 1-3 above 6 rows runs its last 7-9 rows as two tiles (4 + 3, 4 + 4, 5 + 4); the
+  // others as full tiles and one short one. Padded C rows catch a tile that writes too far.
+  for_each_isa([&] {
+    for (int t = 0; t < 4; ++t)
+      for (int64_t M = 1; M <= 26; ++M)
+        for (int64_t N : {int64_t{16}, int64_t{33}})
+          for (int64_t K : {int64_t{9}, int64_t{64}}) {
+            Problem p;
+            p.ta = t & 1;
+            p.tb = t & 2;
+            p.M = M, p.N = N, p.K = K;
+            p.pad_c = 3;
+            p.beta = 0.5f;
+            check_sgemm(p);
+          }
+  });
+}
+
 TEST_CASE("sgemm on sizes that cross the cache blocks and the thread split") {
   for_each_isa([&] {
     for (int t = 0; t < 4; ++t) {

@@ -28,6 +28,7 @@
 #include "kernels/cpu/gemm_narrow_avx2.h"
 #include "kernels/cpu/gemv_avx2.h"
 #include "kernels/cpu/grow_scratch.h"
+#include "kernels/cpu/register_tile_rows.h"
 
 #if defined(SMYRF_HAVE_AVX2_BUILD)
 #include <immintrin.h>
@@ -56,6 +57,7 @@ constexpr int64_t MC = 96;
 // KC * NC * 4 B = 6 MiB of packed B: L3 resident.
 constexpr int64_t NC = 4096;
 static_assert(MC % MR == 0 && NC % NR == 0, "blocks hold whole micro-panels (buffers assume it)");
+static_assert(MR == kRegisterTileRows, "the small path cuts rows as register_tile_rows.h does");
 
 using Scratch = GrowScratch<float>;
 thread_local Scratch tl_a, tl_b;
@@ -405,18 +407,6 @@ inline bool strip_rows_spread_in_l1(int64_t rows, int64_t ld) {
   return (rows + sets - 1) / sets <= 8;
 }
 
-// The rows of M that the small path runs as full 6-row tiles; the rest (at most 9) go as one
-// tile, or as two when there are more than 6 (split 4 + 3, 4 + 4 or 5 + 4). A tile of 1-3 rows
-// has only 2-6 accumulators, too few to cover the FMA latency, and takes about as long as a tile
-// of 4: 128 rows as 21 x 6 + 2 ran 0.8 us longer than 126 rows (one thread, 128x128 by
-// 128x128), as 20 x 6 + 4 + 4 about the 2 rows' share. One thread, ms before -> after: 128^3
-// 0.0331 -> 0.0327, 127 x 128 x 128 0.0337 -> 0.0326, 129 0.0350 -> 0.0342, 8 x 128 x 128
-// 0.0032 -> 0.0029; batched 16384 x 32^3 11.45 -> 11.0, 512 x 128^3 17.9 -> 17.75.
-inline int64_t small_path_full_tile_rows(int64_t M) {
-  const int64_t rem = M % MR;
-  return M > MR && rem >= 1 && rem <= 3 ? M - MR - rem : M - rem;
-}
-
 // The most floats of B the small path packs in one go (a group of strips, 256 KiB; see gemm_small).
 constexpr int64_t kSmallPackGroupFloats = 256 * 256;
 
@@ -452,7 +442,7 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
                             ? std::min((N + NR - 1) / NR * NR,
                                        std::max<int64_t>(NR, kSmallPackGroupFloats / K / NR * NR))
                             : NR;
-  const int64_t full_rows = small_path_full_tile_rows(M);
+  const int64_t full_rows = full_register_tile_rows(M);     // see register_tile_rows.h
   float* strip = tl_b.get(static_cast<size_t>(K) * group);  // in-place B: its partial last strip
   for (int64_t j = 0; j < N; j += NR) {
     const int n = static_cast<int>(std::min<int64_t>(NR, N - j));
@@ -477,7 +467,7 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
                               beta);
     }
     while (i < M) {
-      const int64_t rows = M - i > MR ? (M - i + 1) / 2 : M - i;
+      const int64_t rows = edge_register_tile_rows(M - i);
       next.issue(per_tile);
       tile<false>(static_cast<int>(rows), K, A + i * a_rs, a_rs, a_cs, b, b_ks, C + i * ldc + j,
                   ldc, n, alpha, beta);

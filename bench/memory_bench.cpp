@@ -126,6 +126,21 @@ std::vector<std::pair<int64_t, int64_t>> row_shapes(const Options& opt,
   return out;
 }
 
+// Whether --shapes (a comma-separated list of op names, or op:layout; empty: everything) names
+// this case of the layouts workload.
+bool case_selected(const Options& opt, const std::string& op, const std::string& layout) {
+  if (opt.shapes.empty()) return true;
+  size_t pos = 0;
+  while (pos <= opt.shapes.size()) {
+    size_t end = opt.shapes.find(',', pos);
+    if (end == std::string::npos) end = opt.shapes.size();
+    const std::string s = opt.shapes.substr(pos, end - pos);
+    if (s == op || s == op + ":" + layout) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
 void report_triad(const Options& opt) {
   const Timing t = measure_triad(opt, opt.repeats, 0.5);
   const double g = triad_gbps(t);
@@ -326,7 +341,7 @@ SMYRF_BENCH_WORKLOAD("layouts",
                      "tensor ops on layouts the other memory workloads do not name (permuted, "
                      "strided, middle-dim broadcasts and reductions, softmax over dim 0, "
                      "index_select, cat, column var / argmax, few very long rows), outputs "
-                     "allocated per call") {
+                     "allocated per call; --shapes op[:layout],... picks cases") {
   setup_threads(opt);
   report_triad(opt);
   using namespace smyrf::raw;
@@ -340,6 +355,7 @@ SMYRF_BENCH_WORKLOAD("layouts",
   const Tensor cond = compare_scalar(CompareKind::Gt, randn({4096, 4096}), 0.0);
   const double N = 16777216.0;
   auto run = [&](const char* op, const char* shape, const char* layout, double bytes, auto fn) {
+    if (!case_selected(opt, op, layout)) return;
     report(opt, "layouts", op, shape, layout, measure(fn, opt.warmup, opt.repeats), bytes);
   };
   const Tensor b3t = permute(b3, {0, 2, 1});

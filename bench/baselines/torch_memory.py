@@ -267,7 +267,11 @@ def w_layouts():
         ("add", "508400x33", "bcast-row", 2 * F * 508400 * 33, lambda: o33 + v33),
         ("mul", "167772x100", "bcast-row", 2 * F * 167772 * 100, lambda: o100 * v100),
     ]
+    # env SHAPES: a comma-separated list of op names or op:layout (as ours' --shapes)
+    picked = [s for s in os.environ.get("SHAPES", "").split(",") if s]
     for op, shape, layout, nbytes, fn in cases:
+        if picked and op not in picked and f"{op}:{layout}" not in picked:
+            continue
         emit("layouts", op, shape, layout, measure(fn), nbytes)
 
 

@@ -9,6 +9,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -130,9 +131,83 @@ __global__ void pointwise_kernel(Strided<N> s, F f) {
   }
 }
 
+// The rows path of strided index spaces: one block-row of threads per outer index (every dim but
+// the innermost), the outer index split once per block and row (a few 64-bit divisions), the
+// inner offsets base + j * stride with no division at all, kPointwiseUnroll elements a thread in
+// flight (a block of kRowsThreads covers kRowsThreads * kPointwiseUnroll inner elements a step).
+// For broadcasts along rows and the like, where the per-element split of the flat index was the
+// cost (the strided path: a row-broadcast add at 40% of a device copy on the H200, 2026-11-30).
+// Off unless the innermost dim has at least pointwise_rows_min_inner() elements (elementwise.h,
+// set_pointwise_rows_min_inner; 0: off, the default). Written 2026-11-30 without a GPU: compiled
+// for sm_90, not yet run (tests/cuda/test_cuda_ops.cpp runs it against the CPU at min inner 1).
+constexpr int kRowsThreads = 256;
+
+template <int N, typename F>
+__global__ void pointwise_rows_kernel(Strided<N> s, F f) {
+  constexpr int U = kPointwiseUnroll;
+  const int last = s.ndim - 1;
+  const int64_t inner = s.sizes[last], outer = s.numel / inner;
+  const int64_t chunk = static_cast<int64_t>(blockDim.x) * U;
+  int64_t ist[N];
+#pragma unroll
+  for (int k = 0; k < N; ++k) ist[k] = s.st[k][last];
+  for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
+    int64_t base[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) base[k] = 0;
+    int64_t r = o;
+    for (int d = last - 1; d >= 0; --d) {
+      const int64_t sz = s.sizes[d], q = r / sz, idx = r - q * sz;
+      r = q;
+#pragma unroll
+      for (int k = 0; k < N; ++k) base[k] += idx * s.st[k][d];
+    }
+    for (int64_t j0 = blockIdx.x * chunk; j0 < inner;
+         j0 += static_cast<int64_t>(gridDim.x) * chunk) {
+      const int64_t j = j0 + threadIdx.x;
+      if constexpr (splits_strided<F>::value) {
+        if (j0 + chunk <= inner) {  // a whole step: every load before any store
+          int64_t off[U][N];
+          typename F::In in[U];
+#pragma unroll
+          for (int u = 0; u < U; ++u)
+#pragma unroll
+            for (int k = 0; k < N; ++k) off[u][k] = base[k] + (j + u * blockDim.x) * ist[k];
+#pragma unroll
+          for (int u = 0; u < U; ++u) in[u] = f.load_at(off[u]);
+#pragma unroll
+          for (int u = 0; u < U; ++u) f.store_at(off[u], in[u]);
+          continue;
+        }
+      }
+      for (int u = 0; u < U; ++u) {
+        const int64_t ju = j + u * blockDim.x;
+        if (ju >= inner) break;
+        int64_t off[N];
+#pragma unroll
+        for (int k = 0; k < N; ++k) off[k] = base[k] + ju * ist[k];
+        f(off);
+      }
+    }
+  }
+}
+
+// The least innermost-dim length that takes the rows path (0: never); elementwise.cu.
+int64_t pointwise_rows_min_inner();
+
 template <int N, typename F>
 void launch_pointwise(const Strided<N>& s, const F& f) {
   if (s.numel == 0) return;
+  const int64_t min_inner = pointwise_rows_min_inner();
+  if (!s.contiguous && s.ndim >= 2 && min_inner > 0 && s.sizes[s.ndim - 1] >= min_inner) {
+    const int64_t inner = s.sizes[s.ndim - 1], outer = s.numel / inner;
+    const int64_t chunk = int64_t{kRowsThreads} * kPointwiseUnroll;
+    const dim3 grid(static_cast<unsigned>(std::min<int64_t>((inner + chunk - 1) / chunk, 1 << 16)),
+                    static_cast<unsigned>(std::min<int64_t>(outer, 65535)));
+    pointwise_rows_kernel<N, F><<<grid, kRowsThreads, 0, stream()>>>(s, f);
+    SMYRF_CUDA_CHECK_LAUNCH();
+    return;
+  }
   constexpr int kThreads = 256;
   // unrolled paths: a grid a quarter the size, so that each thread takes whole unrolled steps
   const bool unrolled = s.contiguous || splits_strided<F>::value;

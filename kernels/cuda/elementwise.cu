@@ -7,8 +7,12 @@
 // (load_at / store_at: unary, binary, compare, where, convert, masked_scale) was written on
 // 2026-11-30 without a GPU: compiled for sm_90, not yet run; so were the ReluBackward and
 // GeluBackward binary ops (session 20).
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include "core/bfloat16.h"  // dependency-free scalar type (casts only)
@@ -316,6 +320,42 @@ struct FillF {
   __device__ void store(int64_t i, In) const { y[i] = v; }
 };
 }  // namespace
+
+namespace {
+int64_t rows_from_env() {
+  const char* e = std::getenv("SMYRF_CUDA_POINTWISE_ROWS");
+  if (e == nullptr || *e == '\0') return 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(e, &end, 10);
+  if (*end != '\0' || v < 0)
+    throw std::invalid_argument(std::string("[cuda elementwise] SMYRF_CUDA_POINTWISE_ROWS='") + e +
+                                "' is not a count; hint: the least innermost-dim length for the "
+                                "rows path (e.g. 256), or 0 for off");
+  return v;
+}
+std::atomic<int64_t> g_rows_min_inner{-1};  // -1: not yet read from the environment
+}  // namespace
+
+namespace detail {
+int64_t pointwise_rows_min_inner() {
+  int64_t v = g_rows_min_inner.load(std::memory_order_relaxed);
+  if (v < 0) {
+    int64_t expected = -1;
+    v = rows_from_env();
+    if (!g_rows_min_inner.compare_exchange_strong(expected, v)) v = expected;
+  }
+  return v;
+}
+}  // namespace detail
+
+int64_t set_pointwise_rows_min_inner(int64_t n) {
+  if (n < 0)
+    throw std::invalid_argument("[cuda elementwise] set_pointwise_rows_min_inner(" +
+                                std::to_string(n) + "); hint: 0 turns the rows path off");
+  const int64_t prev = detail::pointwise_rows_min_inner();
+  g_rows_min_inner.store(n);
+  return prev;
+}
 
 template <typename T>
 void unary(UnaryOp op, double a, double b, int ndim, const int64_t* sizes, const T* x,

@@ -52,4 +52,14 @@ void masked_scale(const T* x, const bool* keep, T scale, T* y, int64_t n);
 template <typename T>  // the five types and smyrf::bfloat16
 void fill(int ndim, const int64_t* sizes, T* y, const int64_t* ys, T value);
 
+// The rows path of the strided kernels (kernels/cuda/device_utils.cuh, pointwise_rows_kernel):
+// index spaces that are not one dense run and whose innermost dim has at least n elements go one
+// block-row per outer index, without the per-element split of the flat index. 0 turns it off
+// (the default, until it has been measured on a GPU; SMYRF_CUDA_POINTWISE_ROWS=n, read once,
+// sets the starting value). Its gain should come from rows of 1024 elements and more (a block's
+// whole step, 256 threads x 4 elements, per row; shorter rows keep one element a thread in
+// flight), so 1024 is the value to try first (scripts/gpu-check does). Returns the previous value.
+// Written 2026-11-30 without a GPU: compiled, not yet run on one.
+int64_t set_pointwise_rows_min_inner(int64_t n);
+
 }  // namespace smyrf::kernels::cuda

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "cuda_test_util.h"
+#include "kernels/cuda/elementwise.h"
 
 using namespace smyrf;
 using namespace smyrf::cuda_test;
@@ -60,6 +61,41 @@ TEST_CASE("cuda: binary ops broadcast over every dtype") {
                   "binary " + std::to_string(k) + " " + dtype_name(dt));
     }
   }
+}
+
+TEST_CASE("cuda: the rows path of the strided pointwise kernels matches the CPU") {
+  // set_pointwise_rows_min_inner(1) sends every strided index space of 2+ dims through
+  // pointwise_rows_kernel: partial steps (inner < 1024), whole steps (2100 = 2 x 1024 + 52), an
+  // outer extent past the grid's 65535 rows (70000 x 3), transposed inner strides, broadcasts
+  struct Restore {
+    int64_t prev = kernels::cuda::set_pointwise_rows_min_inner(1);
+    ~Restore() { kernels::cuda::set_pointwise_rows_min_inner(prev); }
+  } restore;
+  for (DType dt : kAll) {
+    CAPTURE(dtype_name(dt));
+    for (const auto& shapes :
+         {std::pair<Shape, Shape>{{3, 1, 65}, {7, 65}}, std::pair<Shape, Shape>{{3, 2100}, {2100}},
+          std::pair<Shape, Shape>{{70000, 3}, {3}},
+          std::pair<Shape, Shape>{{2100, 1}, {2, 2100, 5}}}) {
+      const Tensor a = rnd(shapes.first, 11, kFloat64, -9, 9).to(dt);
+      const Tensor b = rnd(shapes.second, 12, kFloat64, -9, 9).to(dt);
+      for (BinaryKind kind : {BinaryKind::Add, BinaryKind::Mul, BinaryKind::Maximum})
+        check_close(raw::binary(kind, cu(a), cu(b)), raw::binary(kind, a, b), tol(dt), tol(dt),
+                    "rows binary " + std::to_string(static_cast<int>(kind)));
+      check_equal(raw::compare(CompareKind::Gt, cu(a), cu(b)), raw::compare(CompareKind::Gt, a, b),
+                  "rows compare");
+      const Tensor cond = raw::compare(CompareKind::Lt, a, b);
+      check_equal(raw::where(cu(cond), cu(a), cu(b)), raw::where(cond, a, b), "rows where");
+    }
+    // transposed: the inner dim's stride is not 1
+    const Tensor x = rnd({1300, 7}, 13, kFloat64, -5, 5).to(dt).transpose(0, 1);
+    check_equal(raw::to_dtype(cu(x), kFloat64), raw::to_dtype(x, kFloat64), "rows convert");
+    if (dt == kFloat32 || dt == kFloat64)
+      check_close(raw::unary(UnaryKind::Exp, cu(x)), raw::unary(UnaryKind::Exp, x), tol(dt), 0,
+                  "rows exp");
+  }
+  CHECK(kernels::cuda::set_pointwise_rows_min_inner(1) == 1);
+  CHECK_THROWS_AS(kernels::cuda::set_pointwise_rows_min_inner(-1), std::invalid_argument);
 }
 
 TEST_CASE("cuda: a 0-d CPU scalar follows a CUDA operand") {

@@ -2,7 +2,9 @@
 // but for the functions ops_cuda.h names as compiled only.
 #include "core/ops_cuda.h"
 
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include "core/error.h"
@@ -20,11 +22,31 @@
 
 namespace smyrf::cuda_ops {
 
+namespace {
+void check_rows_min_inner(int64_t n) {
+  if (n < 0)
+    throw Error("elementwise", "rows path minimum inner length " + std::to_string(n),
+                "use 0 (off) or a row length such as 1024");
+}
+}  // namespace
+
 #ifdef SMYRF_WITH_CUDA
 namespace kg = kernels::cuda;
 
 using detail::ptr;
 using detail::run;
+
+int64_t set_pointwise_rows_min_inner(int64_t n) {
+  check_rows_min_inner(n);
+  try {
+    return kg::set_pointwise_rows_min_inner(n);
+  } catch (const std::invalid_argument&) {  // a bad SMYRF_CUDA_POINTWISE_ROWS
+    const char* env = std::getenv("SMYRF_CUDA_POINTWISE_ROWS");
+    throw Error("elementwise",
+                std::string("SMYRF_CUDA_POINTWISE_ROWS='") + (env ? env : "") + "' is not a count",
+                "set it to a row length such as 1024, or 0 (off), or unset it");
+  }
+}
 
 void unary(kernels::cpu::UnaryOp op, double a, double b, const IterPlan& p, const Tensor& x,
            const Tensor& out) {
@@ -345,6 +367,16 @@ void sgd_update(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, 
 }
 
 #else  // built without CUDA: no CUDA tensor can exist, so these are unreachable
+
+namespace {
+int64_t g_rows_min_inner = 0;
+}  // namespace
+int64_t set_pointwise_rows_min_inner(int64_t n) {
+  check_rows_min_inner(n);
+  const int64_t prev = g_rows_min_inner;
+  g_rows_min_inner = n;
+  return prev;
+}
 
 namespace {
 [[noreturn]] void no_cuda(const char* op) {

@@ -34,6 +34,11 @@ void where(const IterPlan& p, const Tensor& cond, const Tensor& a, const Tensor&
            const Tensor& out);
 void convert(const IterPlan& p, const Tensor& src, const Tensor& dst);  // any dtype pair
 void fill(const IterPlan& p, const Tensor& dst, double value);
+// The least innermost-dim length that sends a strided elementwise index space through the rows
+// kernel (kernels/cuda/elementwise.h, set_pointwise_rows_min_inner; 0: off, the default). Error
+// for n < 0. Returns the previous value; in a build without CUDA the setting is kept and has no
+// effect. Written 2026-11-30 without a GPU: compiled, not yet run on one.
+int64_t set_pointwise_rows_min_inner(int64_t n);
 // y = x * (keep ? scale : 0); x, keep (bool), y contiguous, one shape
 void masked_scale(const Tensor& x, const Tensor& keep, double scale, const Tensor& y);
 // Contiguous byte copy between tensors on any devices (at least one CUDA); host reads

@@ -2,6 +2,7 @@
 // Nothing aborts: every case here would otherwise crash or silently compute garbage.
 #include <doctest/doctest.h>
 
+#include "core/ops_cuda.h"
 #include "core/ops_cuda_nn.h"
 #include "core_test_util.h"
 
@@ -213,6 +214,14 @@ TEST_CASE("the CUDA attention pipeline depth accepts 1 and 2 only") {
   cuda_ops::set_attention_pipeline_stages(1);
   CHECK(cuda_ops::attention_pipeline_stages() == 1);
   cuda_ops::set_attention_pipeline_stages(before);
+}
+
+TEST_CASE("the CUDA elementwise rows path takes a non-negative row length") {
+  // host-side, as the pipeline depth: validated with or without CUDA or a GPU
+  check_error([] { cuda_ops::set_pointwise_rows_min_inner(-1); },
+              {"[elementwise]", "minimum inner length -1", "0 (off)"});
+  const int64_t before = cuda_ops::set_pointwise_rows_min_inner(1024);
+  CHECK(cuda_ops::set_pointwise_rows_min_inner(before) == 1024);
 }
 
 TEST_CASE("cat and stack of mismatched shapes") {

@@ -6,8 +6,8 @@
 
 #include <limits>
 
+#include "core/ops_cuda.h"
 #include "cuda_test_util.h"
-#include "kernels/cuda/elementwise.h"
 
 using namespace smyrf;
 using namespace smyrf::cuda_test;
@@ -68,8 +68,8 @@ TEST_CASE("cuda: the rows path of the strided pointwise kernels matches the CPU"
   // pointwise_rows_kernel: partial steps (inner < 1024), whole steps (2100 = 2 x 1024 + 52), an
   // outer extent past the grid's 65535 rows (70000 x 3), transposed inner strides, broadcasts
   struct Restore {
-    int64_t prev = kernels::cuda::set_pointwise_rows_min_inner(1);
-    ~Restore() { kernels::cuda::set_pointwise_rows_min_inner(prev); }
+    int64_t prev = cuda_ops::set_pointwise_rows_min_inner(1);
+    ~Restore() { cuda_ops::set_pointwise_rows_min_inner(prev); }
   } restore;
   for (DType dt : kAll) {
     CAPTURE(dtype_name(dt));
@@ -94,8 +94,8 @@ TEST_CASE("cuda: the rows path of the strided pointwise kernels matches the CPU"
       check_close(raw::unary(UnaryKind::Exp, cu(x)), raw::unary(UnaryKind::Exp, x), tol(dt), 0,
                   "rows exp");
   }
-  CHECK(kernels::cuda::set_pointwise_rows_min_inner(1) == 1);
-  CHECK_THROWS_AS(kernels::cuda::set_pointwise_rows_min_inner(-1), std::invalid_argument);
+  CHECK(cuda_ops::set_pointwise_rows_min_inner(1) == 1);
+  CHECK_THROWS_AS(cuda_ops::set_pointwise_rows_min_inner(-1), Error);
 }
 
 TEST_CASE("cuda: a 0-d CPU scalar follows a CUDA operand") {

@@ -50,6 +50,22 @@ int attention_pipeline_stages() {
 }
 namespace kg = kernels::cuda;
 
+bool smyrf_stored_ds() {
+  try {
+    return kg::smyrf_stored_ds();
+  } catch (const std::invalid_argument&) {  // a bad SMYRF_CUDA_SMYRF_DQ
+    const char* env = std::getenv("SMYRF_CUDA_SMYRF_DQ");
+    throw Error("smyrf_attention",
+                std::string("SMYRF_CUDA_SMYRF_DQ='") + (env ? env : "") + "' is not a dq mode",
+                "set it to stored or recompute, or unset it");
+  }
+}
+bool set_smyrf_stored_ds(bool stored) {
+  const bool prev = smyrf_stored_ds();
+  kg::set_smyrf_stored_ds(stored);
+  return prev;
+}
+
 // Non-causal calls keep the device clustering; causal ones the device pair lists built on the
 // host (kernels/cuda/attention.h).
 struct SmyrfCudaPlan {
@@ -377,6 +393,15 @@ void set_attention_pipeline_stages(int stages) {
   g_stages = stages;
 }
 int attention_pipeline_stages() { return g_stages; }
+namespace {
+bool g_stored_ds = false;  // kept for symmetry; nothing reads it without CUDA
+}  // namespace
+bool set_smyrf_stored_ds(bool stored) {
+  const bool prev = g_stored_ds;
+  g_stored_ds = stored;
+  return prev;
+}
+bool smyrf_stored_ds() { return g_stored_ds; }
 
 namespace {
 [[noreturn]] void no_cuda(const char* op) {

@@ -49,6 +49,13 @@ void smyrf_clusters(const SmyrfCudaPlan& plan, const Tensor& q_cluster, const Te
 // for other values. In a build without CUDA the setting is kept and has no effect.
 void set_attention_pipeline_stages(int stages);
 int attention_pipeline_stages();
+// How the bfloat16 SMYRF backward gets dq (kernels/cuda/attention.h, set_smyrf_stored_ds): false
+// (the default) recomputes the scores in a dq kernel, true stores dS and takes dQ = scale dS K as
+// one batched product. Returns the previous setting; an Error names a bad SMYRF_CUDA_SMYRF_DQ.
+// In a build without CUDA the setting is kept and has no effect. Written 2026-11-30 without a
+// GPU: compiled, not yet run on one.
+bool set_smyrf_stored_ds(bool stored);
+bool smyrf_stored_ds();
 
 void conv2d_forward(const kernels::cpu::Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                     const Tensor& bias, const Tensor& y);

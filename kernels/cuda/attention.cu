@@ -6,7 +6,10 @@
 // every runtime-dims bfloat16 instantiation (head width 64 / 128, pipeline depth 1 / 2)
 // included. The exact instantiations (pick_width) and the vectorised D and bfloat16 rounding
 // launches, added after that run, ran on an NVIDIA H200 on 2026-11-30 (tests/cuda 42/42 passing;
-// scripts/gpu-check).
+// scripts/gpu-check). The stored-dS dq path of smyrf_backward_bf16 (set_smyrf_stored_ds: the dk/dv
+// kernel's ds_t output, gather_sorted_rows_kernel, the cuBLAS bfloat16 batched product,
+// scatter_add_sorted_rows_kernel) was written on 2026-11-30 (session 24) without a GPU:
+// compiled for sm_90, not yet run; off by default.
 #include <atomic>
 #include <cstdlib>
 #include <sstream>
@@ -16,6 +19,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_mma.cuh"
 #include "kernels/cuda/attention_tiles.cuh"
+#include "kernels/cuda/blas.h"
 #include "kernels/cuda/runtime.h"
 
 namespace smyrf::kernels::cuda {
@@ -222,7 +226,66 @@ DeviceArray<float> zeroed(int64_t n) {
   return a;
 }
 
+// --- the stored-dS dq path of smyrf_backward_bf16 (see attention.h, set_smyrf_stored_ds) ---
+
+std::atomic<int> g_stored_ds{-1};  // -1: not yet read from the environment
+
+bool stored_ds_from_env() {
+  const char* e = std::getenv("SMYRF_CUDA_SMYRF_DQ");
+  if (e == nullptr || *e == '\0') return false;
+  const std::string v(e);
+  if (v == "stored") return true;
+  if (v == "recompute") return false;
+  throw std::invalid_argument("[smyrf_attention] SMYRF_CUDA_SMYRF_DQ='" + v +
+                              "' is not a dq mode; hint: use stored or recompute (or unset it)");
+}
+
+// rows[(bh * slots + pos) * w + c] = x[(bh * n + order[(bh * R + r) * n + pos]) * w + c] for
+// pos < real[bh], 0 for real[bh] <= pos < slots: one round's rows of x in cluster order.
+__global__ void gather_sorted_rows_kernel(const uint16_t* __restrict__ x,
+                                          const int32_t* __restrict__ order,
+                                          const int32_t* __restrict__ real, int64_t n,
+                                          int64_t rounds, int64_t r, int64_t slots, int w,
+                                          uint16_t* __restrict__ rows, int64_t total) {
+  const int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (e >= total) return;
+  const int64_t c = e % w, row = e / w, bh = row / slots, pos = row % slots;
+  uint16_t val = 0;
+  if (pos < real[bh]) val = x[(bh * n + order[(bh * rounds + r) * n + pos]) * w + c];
+  rows[e] = val;
+}
+
+// y[(bh * n + order[(bh * R + r) * n + pos]) * w + c] += rows[(bh * slots + pos) * w + c] for
+// pos < real[bh]: one round's rows back in token order (each token once a round: no races).
+__global__ void scatter_add_sorted_rows_kernel(const float* __restrict__ rows,
+                                               const int32_t* __restrict__ order,
+                                               const int32_t* __restrict__ real, int64_t n,
+                                               int64_t rounds, int64_t r, int64_t slots, int w,
+                                               float* __restrict__ y, int64_t total) {
+  const int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (e >= total) return;
+  const int64_t c = e % w, row = e / w, bh = row / slots, pos = row % slots;
+  if (pos >= real[bh]) return;
+  y[(bh * n + order[(bh * rounds + r) * n + pos]) * w + c] += rows[e];
+}
+
 }  // namespace
+
+bool set_smyrf_stored_ds(bool stored) {
+  const bool prev = smyrf_stored_ds();
+  g_stored_ds.store(stored ? 1 : 0);
+  return prev;
+}
+
+bool smyrf_stored_ds() {
+  int s = g_stored_ds.load();
+  if (s < 0) {
+    s = stored_ds_from_env() ? 1 : 0;
+    int expected = -1;
+    if (!g_stored_ds.compare_exchange_strong(expected, s)) s = expected;
+  }
+  return s == 1;
+}
 
 void attention_forward(const cpu::AttentionParams& p, const float* q, const float* k,
                        const float* v, const float* bias, float* out, float* lse) {
@@ -354,7 +417,7 @@ void attention_backward_bf16(const cpu::AttentionParams& p, const uint16_t* q, c
     allow_smem(kernel, smem);
     const dim3 grid(mma_tiles(p.nk), 1, static_cast<unsigned>(p.batch_heads));
     kernel<<<grid, attn::kMmaThreads, smem, stream()>>>(P, L, q, k, v, lse, D.data(), dout, dk, dv,
-                                                        nullptr, nullptr);
+                                                        nullptr, nullptr, nullptr);
     SMYRF_CUDA_CHECK_LAUNCH();
   }
 }
@@ -411,13 +474,43 @@ void smyrf_backward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan,
                      static_cast<unsigned>(p.batch_heads));
     const dim3 kgrid(mma_tiles(p.ck), static_cast<unsigned>(plan.n_chunks),
                      static_cast<unsigned>(p.batch_heads));
+    // The stored-dS path's workspaces: each round's dS^T per cluster (ck x cq, zeroed once: the
+    // pairs past the lists are never written and must read as 0), K in cluster order, and
+    // dQ in cluster order (float32)
+    const bool stored = smyrf_stored_ds();
+    const int64_t clusters = p.batch_heads * plan.n_chunks;
+    DeviceArray<uint16_t> ds_t, k_sorted;
+    DeviceArray<float> dq_sorted;
+    if (stored) {
+      ds_t = DeviceArray<uint16_t>(clusters * p.ck * p.cq);
+      k_sorted = DeviceArray<uint16_t>(clusters * p.ck * p.d);
+      dq_sorted = DeviceArray<float>(clusters * p.cq * p.d);
+      memset_zero_async(ds_t.data(), static_cast<size_t>(ds_t.size()) * sizeof(uint16_t));
+    }
     for (int64_t r = 0; r < plan.rounds; ++r) {
       P.round = r;
-      dq_kernel<<<qgrid, attn::kMmaThreads, smem_q, stream()>>>(P, L, q, k, v, lse, D.data(), dout,
-                                                                nullptr, dq32.data());
-      SMYRF_CUDA_CHECK_LAUNCH();
+      if (!stored) {
+        dq_kernel<<<qgrid, attn::kMmaThreads, smem_q, stream()>>>(P, L, q, k, v, lse, D.data(),
+                                                                  dout, nullptr, dq32.data());
+        SMYRF_CUDA_CHECK_LAUNCH();
+      }
       dkv_kernel<<<kgrid, attn::kMmaThreads, smem_k, stream()>>>(
-          P, L, q, k, v, lse, D.data(), dout, nullptr, nullptr, dk32.data(), dv32.data());
+          P, L, q, k, v, lse, D.data(), dout, nullptr, nullptr, dk32.data(), dv32.data(),
+          stored ? ds_t.data() : nullptr);
+      SMYRF_CUDA_CHECK_LAUNCH();
+      if (!stored) continue;
+      const int64_t k_total = clusters * p.ck * p.d, q_total = clusters * p.cq * p.d;
+      gather_sorted_rows_kernel<<<grid_for(k_total, 256, 1 << 30), 256, 0, stream()>>>(
+          k, plan.k_order.data(), plan.k_real.data(), p.nk, plan.rounds, r, plan.n_chunks * p.ck,
+          static_cast<int>(p.d), k_sorted.data(), k_total);
+      SMYRF_CUDA_CHECK_LAUNCH();
+      // per cluster: dQ (cq x d) = scale (dS^T)^T (cq x ck) K (ck x d)
+      bf16_gemm_batched_f32(true, false, clusters, p.cq, p.d, p.ck, static_cast<float>(p.scale),
+                            ds_t.data(), p.cq, p.ck * p.cq, k_sorted.data(), p.d, p.ck * p.d, 0.0f,
+                            dq_sorted.data(), p.d, p.cq * p.d);
+      scatter_add_sorted_rows_kernel<<<grid_for(q_total, 256, 1 << 30), 256, 0, stream()>>>(
+          dq_sorted.data(), plan.q_order.data(), plan.q_real.data(), p.nq, plan.rounds, r,
+          plan.n_chunks * p.cq, static_cast<int>(p.d), dq32.data(), q_total);
       SMYRF_CUDA_CHECK_LAUNCH();
     }
   }

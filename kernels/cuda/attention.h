@@ -98,6 +98,18 @@ void smyrf_pairs_backward(const cpu::SmyrfParams& p, const SmyrfDevicePairs& pai
 void set_attention_pipeline_stages(int stages);
 int attention_pipeline_stages();
 
+// How smyrf_backward_bf16 gets dq. false (the default): mma_dq_kernel, which recomputes each
+// cluster's scores and dO V^T beside the dk/dv kernel's. true ("stored dS"): the dk/dv kernel
+// also stores each round's dS (bfloat16, per cluster), and dQ = scale dS K is one batched cuBLAS
+// product over the clusters (K gathered into cluster order first), added into dq in token order
+// round by round (deterministic, no atomics); it saves two of the backward's seven products
+// per pair and costs BH x clusters x ck x cq bfloat16 of workspace. SMYRF_CUDA_SMYRF_DQ=stored
+// (or recompute), read once, sets the default; the setter overrides it and returns the previous
+// setting. Written 2026-11-30 without a GPU: compiled, not yet run on one (tests/cuda runs the
+// SMYRF bfloat16 cases under both).
+bool set_smyrf_stored_ds(bool stored);
+bool smyrf_stored_ds();
+
 void attention_forward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
                             const uint16_t* v, const float* bias, uint16_t* out, float* lse);
 // dq, dk, dv are overwritten.

@@ -667,14 +667,19 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
 
 // dk and dv over one problem, one block per 64 keys: dv_j (+)= sum_i P_ij z_ij dO_i and
 // dk_j (+)= scale sum_i dS_ij q_i, queries staged 32 at a time. Dense: written to dk_bf/dv_bf;
-// cluster mode: added to the float32 workspaces dk32/dv32.
+// cluster mode: added to the float32 workspaces dk32/dv32, and when ds_t is not null each listed
+// pair's dS_ij / scale also stored there, rounded to bfloat16, transposed per cluster:
+// ds_t[((bh * gridDim.y + chunk) * ck + key position) * cq + query position] (positions within
+// the cluster's lists; pairs past either list are not written), for the stored-dS dq path of
+// attention.cu (dQ = scale dS K as one batched product instead of mma_dq_kernel's recomputation).
 template <int MaxHead, int Stages, bool Exact>
 __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
     mma_dkv_kernel(Problem P, MmaDims runtime_dims, const bf16_t* __restrict__ q,
                    const bf16_t* __restrict__ k, const bf16_t* __restrict__ v,
                    const float* __restrict__ lse, const float* __restrict__ D,
                    const bf16_t* __restrict__ dout, bf16_t* __restrict__ dk_bf,
-                   bf16_t* __restrict__ dv_bf, float* __restrict__ dk32, float* __restrict__ dv32) {
+                   bf16_t* __restrict__ dv_bf, float* __restrict__ dk32, float* __restrict__ dv32,
+                   bf16_t* __restrict__ ds_t) {
   constexpr int kNb = MaxHead / 8, kKs = MaxHead / 16;
   const MmaDims L = kernel_dims<MaxHead, Exact>(runtime_dims);
   extern __shared__ __align__(16) unsigned char mma_smem[];
@@ -795,6 +800,18 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
         dpt[nb][e] = pr * (z * dpt[nb][e] - sD[col]);
         st[nb][e] = pr * z;
       }
+    if (ds_t != nullptr) {  // cluster mode only (the stored-dS dq path)
+      const int64_t cluster = (bh * gridDim.y + blockIdx.y) * P.ck;
+#pragma unroll
+      for (int nb = 0; nb < kMmaQueries / 8; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int col = nb * 8 + 2 * t + (e & 1);
+          if (col >= n || row_j[e >> 1] < 0) continue;  // past the query or the key list
+          const int64_t kpos = k0 - klo + r0 + g + 8 * (e >> 1), qpos = t0 - qlo + col;
+          ds_t[(cluster + kpos) * P.cq + qpos] = float_to_bf16_bits(dpt[nb][e]);
+        }
+    }
 #pragma unroll
     for (int kb = 0; kb < kMmaQueries / 16; ++kb) {
       uint32_t a[4];

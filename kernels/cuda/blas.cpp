@@ -47,19 +47,31 @@ int checked_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// The checked int sizes of a row-major product as cuBLAS takes them. cuBLAS requires ld >= rows
+// of the stored column-major matrix, even when a dim is 1 or K == 0.
+struct GemmDims {
+  int m, n, k, batch, la, lb, lc;
+};
+GemmDims gemm_dims(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, int64_t lda,
+                   int64_t ldb, int64_t ldc) {
+  GemmDims g;
+  g.m = checked_int(M, "M"), g.n = checked_int(N, "N"), g.k = checked_int(K, "K");
+  g.batch = checked_int(batch, "batch");
+  g.la = checked_int(
+      std::max<int64_t>(lda, ta ? M : K) > 0 ? std::max<int64_t>(lda, ta ? M : K) : 1, "lda");
+  g.lb = checked_int(
+      std::max<int64_t>(ldb, tb ? K : N) > 0 ? std::max<int64_t>(ldb, tb ? K : N) : 1, "ldb");
+  g.lc = checked_int(std::max<int64_t>(ldc, N), "ldc");
+  return g;
+}
+
 template <typename T>
 void gemm_batched(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
                   const T* A, int64_t lda, int64_t sa, const T* B, int64_t ldb, int64_t sb, T beta,
                   T* C, int64_t ldc, int64_t sc) {
   if (batch == 0 || M == 0 || N == 0) return;
-  const int m = checked_int(M, "M"), n = checked_int(N, "N"), k = checked_int(K, "K");
-  const int bt = checked_int(batch, "batch");
-  // cuBLAS requires ld >= rows of the stored column-major matrix, even when a dim is 1 or K == 0
-  const int la = checked_int(
-      std::max<int64_t>(lda, ta ? M : K) > 0 ? std::max<int64_t>(lda, ta ? M : K) : 1, "lda");
-  const int lb = checked_int(
-      std::max<int64_t>(ldb, tb ? K : N) > 0 ? std::max<int64_t>(ldb, tb ? K : N) : 1, "ldb");
-  const int lc = checked_int(std::max<int64_t>(ldc, N), "ldc");
+  const GemmDims g = gemm_dims(ta, tb, batch, M, N, K, lda, ldb, ldc);
+  const int m = g.m, n = g.n, k = g.k, bt = g.batch, la = g.la, lb = g.lb, lc = g.lc;
   // row-major C (M x N) = op(A) op(B)  <=>  column-major C^T (N x M) = op(B)^T op(A)^T
   const cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N,
                           opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -79,6 +91,19 @@ void gemm_batched(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t
   }
 }
 }  // namespace
+
+void bf16_gemm_batched_f32(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,
+                           float alpha, const uint16_t* A, int64_t lda, int64_t sa,
+                           const uint16_t* B, int64_t ldb, int64_t sb, float beta, float* C,
+                           int64_t ldc, int64_t sc) {
+  if (batch == 0 || M == 0 || N == 0) return;
+  const GemmDims g = gemm_dims(ta, tb, batch, M, N, K, lda, ldb, ldc);
+  // row-major C = op(A) op(B) as the column-major C^T = op(B)^T op(A)^T (see gemm_batched)
+  SMYRF_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+      handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, g.n, g.m, g.k,
+      &alpha, B, CUDA_R_16BF, g.lb, sb, A, CUDA_R_16BF, g.la, sa, &beta, C, CUDA_R_32F, g.lc, sc,
+      g.batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
 
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

@@ -28,4 +28,13 @@ void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
                    int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc,
                    int64_t stride_c);
 
+// bfloat16 operands (raw bit patterns), float32 C, float32 accumulation
+// (cublasGemmStridedBatchedEx, CUBLAS_COMPUTE_32F); otherwise as sgemm_batched. For the
+// stored-dS dq path of SMYRF's bfloat16 backward (attention.cu). Written 2026-11-30 without a
+// GPU: compiled, not yet run on one.
+void bf16_gemm_batched_f32(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N,
+                           int64_t K, float alpha, const uint16_t* A, int64_t lda, int64_t stride_a,
+                           const uint16_t* B, int64_t ldb, int64_t stride_b, float beta, float* C,
+                           int64_t ldc, int64_t stride_c);
+
 }  // namespace smyrf::kernels::cuda

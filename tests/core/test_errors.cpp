@@ -224,6 +224,15 @@ TEST_CASE("the CUDA elementwise rows path takes a non-negative row length") {
   CHECK(cuda_ops::set_pointwise_rows_min_inner(before) == 1024);
 }
 
+TEST_CASE("the bfloat16 SMYRF dq mode switch round-trips") {
+  // host-side: with or without CUDA or a GPU
+  const bool before = cuda_ops::set_smyrf_stored_ds(true);
+  CHECK(cuda_ops::smyrf_stored_ds());
+  CHECK(cuda_ops::set_smyrf_stored_ds(false));
+  CHECK_FALSE(cuda_ops::smyrf_stored_ds());
+  cuda_ops::set_smyrf_stored_ds(before);
+}
+
 TEST_CASE("cat and stack of mismatched shapes") {
   check_error(
       [] {

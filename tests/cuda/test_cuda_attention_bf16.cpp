@@ -305,6 +305,17 @@ TEST_CASE("cuda bf16: SMYRF attention (tensor cores) matches the CPU float32 op"
     uint32_t seed = 500;
     for (const SmyrfCase& c : cases) run_smyrf(c, seed += 10);
   });
+  // the stored-dS dq path (set_smyrf_stored_ds): dS per cluster from the dk/dv kernel, then dQ =
+  // scale dS K through cuBLAS and a scatter into token order, round by round: the same cases
+  // (tail clusters, masks, set semantics, cq != ck, clusters not a multiple of 64, dropout)
+  struct Restore {
+    bool prev = cuda_ops::set_smyrf_stored_ds(true);
+    ~Restore() { cuda_ops::set_smyrf_stored_ds(prev); }
+  } restore;
+  for_each_pipeline([&](int) {
+    uint32_t seed = 500;
+    for (const SmyrfCase& c : cases) run_smyrf(c, seed += 10);
+  });
 }
 
 namespace {

@@ -240,33 +240,38 @@ bool stored_ds_from_env() {
                               "' is not a dq mode; hint: use stored or recompute (or unset it)");
 }
 
-// rows[(bh * slots + pos) * w + c] = x[(bh * n + order[(bh * R + r) * n + pos]) * w + c] for
-// pos < real[bh], 0 for real[bh] <= pos < slots: one round's rows of x in cluster order.
-__global__ void gather_sorted_rows_kernel(const uint16_t* __restrict__ x,
-                                          const int32_t* __restrict__ order,
-                                          const int32_t* __restrict__ real, int64_t n,
-                                          int64_t rounds, int64_t r, int64_t slots, int w,
+// One round's rows in cluster order: slot (bh, pos) of `slots` per bh holds token
+// order[(bh * rounds + r) * n + pos] of its bh for pos < real[bh] (padding past it), w values a
+// row.
+struct SortedRows {
+  const int32_t* order;
+  const int32_t* real;
+  int64_t n, rounds, r, slots;
+  int w;
+  // The token-order index of element e of the sorted rows, -1 for a padding slot.
+  __device__ int64_t token_element(int64_t e) const {
+    const int64_t c = e % w, row = e / w, bh = row / slots, pos = row % slots;
+    if (pos >= real[bh]) return -1;
+    return (bh * n + order[(bh * rounds + r) * n + pos]) * w + c;
+  }
+};
+
+// rows[e] = x at its token (0 for padding slots): a round's rows of x in cluster order.
+__global__ void gather_sorted_rows_kernel(SortedRows s, const uint16_t* __restrict__ x,
                                           uint16_t* __restrict__ rows, int64_t total) {
   const int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (e >= total) return;
-  const int64_t c = e % w, row = e / w, bh = row / slots, pos = row % slots;
-  uint16_t val = 0;
-  if (pos < real[bh]) val = x[(bh * n + order[(bh * rounds + r) * n + pos]) * w + c];
-  rows[e] = val;
+  const int64_t at = s.token_element(e);
+  rows[e] = at >= 0 ? x[at] : uint16_t{0};
 }
 
-// y[(bh * n + order[(bh * R + r) * n + pos]) * w + c] += rows[(bh * slots + pos) * w + c] for
-// pos < real[bh]: one round's rows back in token order (each token once a round: no races).
-__global__ void scatter_add_sorted_rows_kernel(const float* __restrict__ rows,
-                                               const int32_t* __restrict__ order,
-                                               const int32_t* __restrict__ real, int64_t n,
-                                               int64_t rounds, int64_t r, int64_t slots, int w,
+// y at its token += rows[e] (padding slots skipped): each token once a round, so no races.
+__global__ void scatter_add_sorted_rows_kernel(SortedRows s, const float* __restrict__ rows,
                                                float* __restrict__ y, int64_t total) {
   const int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (e >= total) return;
-  const int64_t c = e % w, row = e / w, bh = row / slots, pos = row % slots;
-  if (pos >= real[bh]) return;
-  y[(bh * n + order[(bh * rounds + r) * n + pos]) * w + c] += rows[e];
+  const int64_t at = s.token_element(e);
+  if (at >= 0) y[at] += rows[e];
 }
 
 }  // namespace
@@ -500,17 +505,19 @@ void smyrf_backward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan,
       SMYRF_CUDA_CHECK_LAUNCH();
       if (!stored) continue;
       const int64_t k_total = clusters * p.ck * p.d, q_total = clusters * p.cq * p.d;
+      const SortedRows ks{plan.k_order.data(),  plan.k_real.data(),   p.nk, plan.rounds, r,
+                          plan.n_chunks * p.ck, static_cast<int>(p.d)};
       gather_sorted_rows_kernel<<<grid_for(k_total, 256, 1 << 30), 256, 0, stream()>>>(
-          k, plan.k_order.data(), plan.k_real.data(), p.nk, plan.rounds, r, plan.n_chunks * p.ck,
-          static_cast<int>(p.d), k_sorted.data(), k_total);
+          ks, k, k_sorted.data(), k_total);
       SMYRF_CUDA_CHECK_LAUNCH();
       // per cluster: dQ (cq x d) = scale (dS^T)^T (cq x ck) K (ck x d)
       bf16_gemm_batched_f32(true, false, clusters, p.cq, p.d, p.ck, static_cast<float>(p.scale),
                             ds_t.data(), p.cq, p.ck * p.cq, k_sorted.data(), p.d, p.ck * p.d, 0.0f,
                             dq_sorted.data(), p.d, p.cq * p.d);
+      const SortedRows qs{plan.q_order.data(),  plan.q_real.data(),   p.nq, plan.rounds, r,
+                          plan.n_chunks * p.cq, static_cast<int>(p.d)};
       scatter_add_sorted_rows_kernel<<<grid_for(q_total, 256, 1 << 30), 256, 0, stream()>>>(
-          dq_sorted.data(), plan.q_order.data(), plan.q_real.data(), p.nq, plan.rounds, r,
-          plan.n_chunks * p.cq, static_cast<int>(p.d), dq32.data(), q_total);
+          qs, dq_sorted.data(), dq32.data(), q_total);
       SMYRF_CUDA_CHECK_LAUNCH();
     }
   }

@@ -21,6 +21,7 @@
 #include "kernels/cuda/attention_tiles.cuh"
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/cuda/smyrf_stored_ds.h"
 
 namespace smyrf::kernels::cuda {
 using detail::grid_for;
@@ -239,22 +240,6 @@ bool stored_ds_from_env() {
   throw std::invalid_argument("[smyrf_attention] SMYRF_CUDA_SMYRF_DQ='" + v +
                               "' is not a dq mode; hint: use stored or recompute (or unset it)");
 }
-
-// One round's rows in cluster order: slot (bh, pos) of `slots` per bh holds token
-// order[(bh * rounds + r) * n + pos] of its bh for pos < real[bh] (padding past it), w values a
-// row.
-struct SortedRows {
-  const int32_t* order;
-  const int32_t* real;
-  int64_t n, rounds, r, slots;
-  int w;
-  // The token-order index of element e of the sorted rows, -1 for a padding slot.
-  __device__ int64_t token_element(int64_t e) const {
-    const int64_t c = e % w, row = e / w, bh = row / slots, pos = row % slots;
-    if (pos >= real[bh]) return -1;
-    return (bh * n + order[(bh * rounds + r) * n + pos]) * w + c;
-  }
-};
 
 // rows[e] = x at its token (0 for padding slots): a round's rows of x in cluster order.
 __global__ void gather_sorted_rows_kernel(SortedRows s, const uint16_t* __restrict__ x,
@@ -511,9 +496,10 @@ void smyrf_backward_bf16(const cpu::SmyrfParams& p, const SmyrfDevicePlan& plan,
           ks, k, k_sorted.data(), k_total);
       SMYRF_CUDA_CHECK_LAUNCH();
       // per cluster: dQ (cq x d) = scale (dS^T)^T (cq x ck) K (ck x d)
-      bf16_gemm_batched_f32(true, false, clusters, p.cq, p.d, p.ck, static_cast<float>(p.scale),
-                            ds_t.data(), p.cq, p.ck * p.cq, k_sorted.data(), p.d, p.ck * p.d, 0.0f,
-                            dq_sorted.data(), p.d, p.cq * p.d);
+      const StoredDsProduct g = stored_ds_product(clusters, p.cq, p.ck, p.d, p.scale);
+      bf16_gemm_batched_f32(g.trans_a, g.trans_b, g.batch, g.M, g.N, g.K, g.alpha, ds_t.data(),
+                            g.lda, g.stride_a, k_sorted.data(), g.ldb, g.stride_b, 0.0f,
+                            dq_sorted.data(), g.ldc, g.stride_c);
       const SortedRows qs{plan.q_order.data(),  plan.q_real.data(),   p.nq, plan.rounds, r,
                           plan.n_chunks * p.cq, static_cast<int>(p.d)};
       scatter_add_sorted_rows_kernel<<<grid_for(q_total, 256, 1 << 30), 256, 0, stream()>>>(

@@ -68,6 +68,7 @@
 
 #include "core/bfloat16.h"
 #include "kernels/cuda/attention_tiles.cuh"
+#include "kernels/cuda/smyrf_stored_ds.h"
 
 namespace smyrf::kernels::cuda::attn {
 
@@ -800,8 +801,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
         dpt[nb][e] = pr * (z * dpt[nb][e] - sD[col]);
         st[nb][e] = pr * z;
       }
-    if (ds_t != nullptr) {  // cluster mode only (the stored-dS dq path)
-      const int64_t cluster = (bh * gridDim.y + blockIdx.y) * P.ck;
+    if (ds_t != nullptr) {  // cluster mode only (the stored-dS dq path, smyrf_stored_ds.h)
 #pragma unroll
       for (int nb = 0; nb < kMmaQueries / 8; ++nb)
 #pragma unroll
@@ -809,7 +809,8 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaMinBlocks<MaxHead>)
           const int col = nb * 8 + 2 * t + (e & 1);
           if (col >= n || row_j[e >> 1] < 0) continue;  // past the query or the key list
           const int64_t kpos = k0 - klo + r0 + g + 8 * (e >> 1), qpos = t0 - qlo + col;
-          ds_t[(cluster + kpos) * P.cq + qpos] = float_to_bf16_bits(dpt[nb][e]);
+          ds_t[stored_ds_index(bh, gridDim.y, blockIdx.y, P.ck, P.cq, kpos, qpos)] =
+              float_to_bf16_bits(dpt[nb][e]);
         }
     }
 #pragma unroll

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention_impl.h"
+#include "kernels/cpu/row_math_avx2.h"
 
 namespace smyrf::kernels::cpu::SMYRF_ISA_NS {
 
@@ -340,7 +341,7 @@ inline void tile_forward_merge(const float* q, const float* k, const float* v, i
     const __m256 vm = _mm256_set1_ps(m);
     __m256 sum = _mm256_setzero_ps();
     for (int64_t j = 0; j < nk8; j += 8) {
-      __m256 e = avx2::exp_nonpos_ps(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vm));
+      __m256 e = avx2::exp_row_ps(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vm));
       if (j + 8 == nk8) e = _mm256_and_ps(e, tail);
       _mm256_storeu_ps(sr + j, e);
       sum = _mm256_add_ps(sum, e);
@@ -464,7 +465,7 @@ inline void tile_backward(const float* q, const float* k, const float* v, int64_
     const __m256 vl = _mm256_set1_ps(li), vd = _mm256_set1_ps(dsum[qi[a]]);
     for (int64_t j = 0; j < nk8; j += 8) {
       // scale s - lse <= 0 up to rounding: the global lse covers every co-clustered key
-      __m256 p = avx2::exp_nonpos_ps(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vl));
+      __m256 p = avx2::exp_row_ps(_mm256_fmsub_ps(_mm256_loadu_ps(sr + j), vs, vl));
       if (j + 8 == nk8) p = _mm256_and_ps(p, _mm256_castsi256_ps(tail));
       _mm256_storeu_ps(sr + j, p);
       const __m256 ds =

@@ -20,6 +20,7 @@
 #include "kernels/cuda/attention_mma.cuh"
 #include "kernels/cuda/attention_tiles.cuh"
 #include "kernels/cuda/blas.h"
+#include "kernels/cuda/env_setting.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/smyrf_stored_ds.h"
 
@@ -268,13 +269,7 @@ bool set_smyrf_stored_ds(bool stored) {
 }
 
 bool smyrf_stored_ds() {
-  int s = g_stored_ds.load();
-  if (s < 0) {
-    s = stored_ds_from_env() ? 1 : 0;
-    int expected = -1;
-    if (!g_stored_ds.compare_exchange_strong(expected, s)) s = expected;
-  }
-  return s == 1;
+  return detail::setting_or_env(g_stored_ds, -1, [] { return stored_ds_from_env() ? 1 : 0; }) == 1;
 }
 
 void attention_forward(const cpu::AttentionParams& p, const float* q, const float* k,
@@ -358,15 +353,7 @@ void set_attention_pipeline_stages(int stages) {
   g_stages.store(stages);
 }
 
-int attention_pipeline_stages() {
-  int s = g_stages.load();
-  if (s == 0) {
-    s = stages_from_env();
-    int expected = 0;
-    if (!g_stages.compare_exchange_strong(expected, s)) s = expected;
-  }
-  return s;
-}
+int attention_pipeline_stages() { return detail::setting_or_env(g_stages, 0, stages_from_env); }
 
 void attention_forward_bf16(const cpu::AttentionParams& p, const uint16_t* q, const uint16_t* k,
                             const uint16_t* v, const float* bias, uint16_t* out, float* lse) {

@@ -18,6 +18,7 @@
 #include "core/bfloat16.h"  // dependency-free scalar type (casts only)
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/env_setting.h"
 
 namespace smyrf::kernels::cuda {
 namespace {
@@ -330,7 +331,7 @@ int64_t rows_from_env() {
   if (*end != '\0' || v < 0)
     throw std::invalid_argument(std::string("[cuda elementwise] SMYRF_CUDA_POINTWISE_ROWS='") + e +
                                 "' is not a count; hint: the least innermost-dim length for the "
-                                "rows path (e.g. 256), or 0 for off");
+                                "rows path (e.g. 1024), or 0 for off");
   return v;
 }
 std::atomic<int64_t> g_rows_min_inner{-1};  // -1: not yet read from the environment
@@ -338,13 +339,7 @@ std::atomic<int64_t> g_rows_min_inner{-1};  // -1: not yet read from the environ
 
 namespace detail {
 int64_t pointwise_rows_min_inner() {
-  int64_t v = g_rows_min_inner.load(std::memory_order_relaxed);
-  if (v < 0) {
-    int64_t expected = -1;
-    v = rows_from_env();
-    if (!g_rows_min_inner.compare_exchange_strong(expected, v)) v = expected;
-  }
-  return v;
+  return setting_or_env(g_rows_min_inner, int64_t{-1}, rows_from_env);
 }
 }  // namespace detail
 

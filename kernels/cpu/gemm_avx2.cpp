@@ -26,6 +26,7 @@
 #include "kernels/cpu/elementwise_avx2.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_narrow_avx2.h"
+#include "kernels/cpu/gemm_slices.h"
 #include "kernels/cpu/gemv_avx2.h"
 #include "kernels/cpu/grow_scratch.h"
 #include "kernels/cpu/register_tile_rows.h"
@@ -831,11 +832,8 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
     gemm_k_split(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
-  const bool split_rows = M >= N;
-  const int64_t extent = split_rows ? M : N;
-  const int64_t unit = split_rows ? MR : NR;
-  const int64_t tiles = (extent + unit - 1) / unit;
-  threads = static_cast<int>(std::min<int64_t>(threads, tiles));
+  const CSlices sl(M, N, MR, NR);
+  threads = static_cast<int>(std::min<int64_t>(threads, sl.tiles));
   if (threads <= 1) {
     gemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -846,7 +844,7 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // spin) costs more than the duplicated packing it saves: 256^3 best of 25 at 2 threads,
   // slices 154 vs team 141 GFLOP/s; 512^3 156 vs 153; 1024^3 142 vs 158.
   if (!use_small_path(M, N, K) && !sgemm_is_narrow(M, N, K) && M * N * K >= kTeamMinProduct) {
-    if (split_rows)
+    if (sl.rows)
       gemm_blocked_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     else
       gemm_blocked_team_wide(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
@@ -858,22 +856,14 @@ void sgemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
   // out dynamically: the host is shared, and when one thread is preempted the other takes over
   // its slices instead of idling at the join for a whole time slice. Slices stay >= ~256
   // rows/columns, so the packing of the operand every slice needs is duplicated little.
-  const int64_t per_thread = std::clamp<int64_t>(extent / (threads * 256), 1, 4);
-  const int64_t slices = std::min<int64_t>(tiles, threads * per_thread);
+  const int64_t per_thread = std::clamp<int64_t>(sl.extent / (threads * 256), 1, 4);
+  const int64_t slices = std::min<int64_t>(sl.tiles, threads * per_thread);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t s = 0; s < slices; ++s) {
-    const int64_t lo = tiles * s / slices * unit;
-    const int64_t hi = std::min(tiles * (s + 1) / slices * unit, extent);
-    if (hi <= lo) continue;
-    if (split_rows) {
-      const float* a = trans_a ? A + lo : A + lo * lda;
-      gemm_one_thread(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta, C + lo * ldc,
-                      ldc);
-    } else {
-      const float* b = trans_b ? B + lo * ldb : B + lo;
-      gemm_one_thread(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
-    }
-  }
+  for (int64_t s = 0; s < slices; ++s)
+    sl.run(s, slices, trans_a, trans_b, M, N, A, lda, B, ldb, C, ldc,
+           [&](int64_t m, int64_t n, const float* a, const float* b, float* c) {
+             gemm_one_thread(trans_a, trans_b, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
+           });
 }
 
 }  // namespace smyrf::kernels::cpu

@@ -5,10 +5,10 @@
 #include <cstdlib>
 #include <functional>
 #include <initializer_list>
-#include <sstream>
 #include <string>
 
 #include "autograd/grad_mode.h"
+#include "bench/registry.h"
 #include "core/tensor.h"
 
 namespace smyrf::bench {
@@ -18,9 +18,7 @@ namespace smyrf::bench {
 inline bool env_lists(const char* var, const std::string& name) {
   const char* env = std::getenv(var);
   if (!env || !*env) return true;
-  std::stringstream ss(env);
-  std::string tok;
-  while (std::getline(ss, tok, ','))
+  for (const std::string& tok : list_entries(env))
     if (tok == name) return true;
   return false;
 }

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "bench/registry.h"
+
 namespace smyrf::bench {
 namespace {
 
@@ -31,9 +33,7 @@ std::string shape_string(const GemmCase& c) {
 bool selected(const std::string& shapes, const GemmCase& c) {
   if (shapes.empty()) return true;
   const std::string shape = shape_string(c);
-  std::stringstream ss(shapes);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
+  for (std::string tok : list_entries(shapes)) {
     std::string want_trans;
     if (auto colon = tok.find(':'); colon != std::string::npos) {
       want_trans = tok.substr(colon + 1);
@@ -49,9 +49,7 @@ bool selected(const std::string& shapes, const GemmCase& c) {
 std::vector<GemmCase> adhoc_cases(const std::string& shapes, bool batched,
                                   const std::vector<GemmCase>& listed) {
   std::vector<GemmCase> out;
-  std::stringstream ss(shapes);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
+  for (const std::string& tok : list_entries(shapes)) {
     const auto colon = tok.find(':');
     if (colon == std::string::npos) continue;
     const char* trans = canonical_trans(tok.substr(colon + 1));

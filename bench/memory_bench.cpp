@@ -113,15 +113,10 @@ std::vector<std::pair<int64_t, int64_t>> row_shapes(const Options& opt,
                                                     std::vector<std::pair<int64_t, int64_t>> def) {
   if (opt.shapes.empty()) return def;
   std::vector<std::pair<int64_t, int64_t>> out;
-  size_t pos = 0;
-  while (pos < opt.shapes.size()) {
-    size_t end = opt.shapes.find(',', pos);
-    if (end == std::string::npos) end = opt.shapes.size();
-    const std::string s = opt.shapes.substr(pos, end - pos);
+  for (const std::string& s : list_entries(opt.shapes)) {
     const size_t x = s.find('x');
     if (x != std::string::npos)
       out.emplace_back(std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1)));
-    pos = end + 1;
   }
   return out;
 }
@@ -130,14 +125,8 @@ std::vector<std::pair<int64_t, int64_t>> row_shapes(const Options& opt,
 // this case of the layouts workload.
 bool case_selected(const Options& opt, const std::string& op, const std::string& layout) {
   if (opt.shapes.empty()) return true;
-  size_t pos = 0;
-  while (pos <= opt.shapes.size()) {
-    size_t end = opt.shapes.find(',', pos);
-    if (end == std::string::npos) end = opt.shapes.size();
-    const std::string s = opt.shapes.substr(pos, end - pos);
+  for (const std::string& s : list_entries(opt.shapes))
     if (s == op || s == op + ":" + layout) return true;
-    pos = end + 1;
-  }
   return false;
 }
 

@@ -32,7 +32,8 @@ Timing measure(const std::function<void()>& fn, int warmup, int repeats, double 
   t.runs = static_cast<int>(sorted.size());
   t.min_ms = sorted.front();
   t.median_ms = sorted[sorted.size() / 2];
-  if (sorted.size() % 2 == 0) t.median_ms = 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+  if (sorted.size() % 2 == 0)
+    t.median_ms = 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
   return t;
 }
 
@@ -42,7 +43,9 @@ Record& Record::set(const std::string& key, const std::string& value) {
   fields_.emplace_back(key, nlohmann::json(value).dump());
   return *this;
 }
-Record& Record::set(const std::string& key, const char* value) { return set(key, std::string(value)); }
+Record& Record::set(const std::string& key, const char* value) {
+  return set(key, std::string(value));
+}
 Record& Record::set(const std::string& key, double value) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6g", value);
@@ -93,6 +96,14 @@ double peak_gflops(int threads) {
   // pipes do 32 FLOP/cycle (the 2-vCPU Xeon we measure on: ~82 GFLOP/s per core), so their
   // percentages exceed 100%; SMYRF_PEAK_GFLOPS sets the machine's own figure.
   return 40.0 * threads;
+}
+
+std::vector<std::string> list_entries(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) out.push_back(tok);
+  return out;
 }
 
 int effective_threads(const Options& opt) {

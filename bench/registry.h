@@ -13,12 +13,12 @@
 namespace smyrf::bench {
 
 struct Options {
-  bool json = false;          // one JSON object per line instead of a table
-  std::string device = "cpu"; // "cpu" or "cuda"
-  int warmup = 2;             // untimed runs before measuring
-  int repeats = 0;            // timed runs; 0 lets the workload choose
-  int threads = 0;            // 0 = the OpenMP default
-  std::string shapes;         // optional workload-specific shape filter, e.g. "512,1024"
+  bool json = false;           // one JSON object per line instead of a table
+  std::string device = "cpu";  // "cpu" or "cuda"
+  int warmup = 2;              // untimed runs before measuring
+  int repeats = 0;             // timed runs; 0 lets the workload choose
+  int threads = 0;             // 0 = the OpenMP default
+  std::string shapes;          // optional workload-specific shape filter, e.g. "512,1024"
 };
 
 struct Timing {
@@ -66,12 +66,16 @@ double peak_gflops(int threads);
 
 int effective_threads(const Options& opt);
 
+// The entries of a comma-separated list (--shapes values, environment filters), in order; an
+// empty list has none.
+std::vector<std::string> list_entries(const std::string& list);
+
 }  // namespace smyrf::bench
 
 #define SMYRF_BENCH_CONCAT2(a, b) a##b
 #define SMYRF_BENCH_CONCAT(a, b) SMYRF_BENCH_CONCAT2(a, b)
-#define SMYRF_BENCH_WORKLOAD(name, help)                                                  \
+#define SMYRF_BENCH_WORKLOAD(name, help)                                                     \
   static void SMYRF_BENCH_CONCAT(smyrf_bench_fn_, __LINE__)(const ::smyrf::bench::Options&); \
   static ::smyrf::bench::Registrar SMYRF_BENCH_CONCAT(smyrf_bench_reg_, __LINE__)(           \
-      name, help, SMYRF_BENCH_CONCAT(smyrf_bench_fn_, __LINE__));                          \
+      name, help, SMYRF_BENCH_CONCAT(smyrf_bench_fn_, __LINE__));                            \
   static void SMYRF_BENCH_CONCAT(smyrf_bench_fn_, __LINE__)(const ::smyrf::bench::Options& opt)
